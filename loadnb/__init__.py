@@ -1,0 +1,50 @@
+"""loadnb: notebook-native HTTP load testing.
+
+Generate load, watch it live, analyse the numbers in place::
+
+    import loadnb
+    url = await loadnb.demo.start()                        # built-in target, its own process
+    test = loadnb.LoadTest(url, users=20, duration="30s")  # the widget; displays itself
+    await test.run()
+    test.df.tail()
+
+In a script: ``result = loadnb.run(url, rate=500, duration=60)``. The widget (``LoadTest``) and
+the demo server are imported on first use, so ``import loadnb`` needs no ipywidgets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .config import LoadSpec, make_spec, parse_duration
+from .result import Result
+from .run import Run, arun, run
+from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from . import demo as demo
+    from .ui import LoadTest as LoadTest
+
+__all__ = [
+    "LoadSpec",
+    "LoadTest",
+    "Result",
+    "Run",
+    "Snapshot",
+    "__version__",
+    "arun",
+    "demo",
+    "make_spec",
+    "parse_duration",
+    "run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LoadTest":
+        return importlib.import_module(".ui", __name__).LoadTest
+    if name == "demo":
+        return importlib.import_module(".demo", __name__)
+    raise AttributeError(f"module 'loadnb' has no attribute {name!r}")

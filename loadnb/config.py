@@ -1,0 +1,320 @@
+"""LoadSpec: what to run, validated before anything starts.
+
+Every face (Python API, widget, CLI) builds a :class:`LoadSpec` through :func:`make_spec`, so bad
+input gets the same one-line :class:`ValueError` everywhere, before a socket is opened.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+DEFAULT_USERS = 10
+DEFAULT_DURATION = 10.0
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_INTERVAL = 0.5
+DEFAULT_GRACEFUL_STOP = 5.0
+DEFAULT_MAX_IN_FLIGHT = 1000
+MAX_NAMES = 1000
+
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie",
+                            "x-api-key", "x-auth-token", "x-csrf-token"})
+
+_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|m|min|h)?\s*$")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def parse_duration(value: str | float | int, what: str = "duration") -> float:
+    """Seconds from ``30``, ``1.5``, ``"30s"``, ``"500ms"``, ``"2m"`` or ``"1h"``.
+
+    >>> parse_duration("2m")
+    120.0
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number of seconds or like '30s', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION_RE.match(value.lower())
+        if match is None:
+            raise ValueError(
+                f"{what} must be a number of seconds or like '30s', '500ms', '2m', got {value!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    else:
+        raise ValueError(f"{what} must be a number of seconds or like '30s', got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{what} must be a finite, non-negative time, got {value!r}")
+    return seconds
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (user names are kept)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers safe to show or store: secret ones (Authorization, cookies, tokens) become ``***``."""
+    return {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """A validated description of one load test. Build it with :func:`make_spec`.
+
+    Closed model when ``rate`` is None (``users`` virtual users, each sending its next request when
+    the last one ends); open model when ``rate`` is set (arrivals per second on a fixed schedule,
+    at most ``max_in_flight`` at once, arrivals beyond that counted as dropped).
+    """
+
+    url: str
+    users: int = DEFAULT_USERS
+    rate: float | None = None
+    duration: float | None = DEFAULT_DURATION
+    requests: int | None = None
+    ramp_up: float = 0.0
+    think_time: float = 0.0
+    timeout: float = DEFAULT_TIMEOUT
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    connections: int | None = None
+    keepalive: bool = True
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    expect_status: tuple[int, ...] | None = None
+    insecure: bool = False
+    follow_redirects: bool = False
+    interval: float = DEFAULT_INTERVAL
+    graceful_stop: float = DEFAULT_GRACEFUL_STOP
+    name: str | None = None
+    coordinated_omission: bool = False
+
+    @property
+    def model(self) -> str:
+        """``"open"`` (arrival rate) or ``"closed"`` (virtual users)."""
+        return "closed" if self.rate is None else "open"
+
+    @property
+    def request_name(self) -> str:
+        """The name requests are grouped under: ``name`` or ``"METHOD /path"``."""
+        return self.name or f"{self.method} {urlsplit(self.url).path or '/'}"
+
+    @property
+    def pool_size(self) -> int:
+        """Connections in the keep-alive pool: ``connections``, else one per concurrent request."""
+        if self.connections is not None:
+            return self.connections
+        return self.users if self.rate is None else self.max_in_flight
+
+    def is_success(self, status: int) -> bool:
+        """Whether a response status counts as completed rather than failed."""
+        if self.expect_status is not None:
+            return status in self.expect_status
+        return status < 400
+
+    def public_params(self) -> dict[str, Any]:
+        """Parameters safe to print or store: secrets redacted, the body summarised."""
+        return {
+            "url": redact_url(self.url), "model": self.model, "users": self.users,
+            "rate": self.rate, "duration": self.duration, "requests": self.requests,
+            "ramp_up": self.ramp_up, "think_time": self.think_time, "timeout": self.timeout,
+            "max_in_flight": self.max_in_flight, "connections": self.pool_size,
+            "keepalive": self.keepalive, "method": self.method,
+            "headers": redact_headers(self.headers),
+            "body_bytes": 0 if self.body is None else len(self.body),
+            "expect_status": list(self.expect_status) if self.expect_status else None,
+            "insecure": self.insecure, "follow_redirects": self.follow_redirects,
+            "interval": self.interval, "graceful_stop": self.graceful_stop,
+            "coordinated_omission": self.coordinated_omission,
+        }
+
+    def replace(self, **changes: Any) -> LoadSpec:
+        """A copy with ``changes`` applied and validated again."""
+        return make_spec(**{**_spec_kwargs(self), **changes})
+
+
+def _spec_kwargs(spec: LoadSpec) -> dict[str, Any]:
+    kw = {f: getattr(spec, f) for f in LoadSpec.__dataclass_fields__}
+    if kw["rate"] is not None:
+        kw["users"] = None
+    return kw
+
+
+def _check_url(url: object) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"invalid URL {url!r}: expected http://host[:port]/path or https://…")
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(
+            f"invalid URL {url!r}: expected http:// or https:// (got "
+            f"{(parts.scheme + '://') if parts.scheme else 'no scheme'})")
+    if not parts.hostname:
+        raise ValueError(f"invalid URL {url!r}: no host")
+    if port == 0:
+        raise ValueError(f"invalid URL {url!r}: port 0")
+    return url
+
+
+def _positive_int(value: object, what: str, *, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    low = 0 if allow_zero else 1
+    if value < low:
+        raise ValueError(f"{what} must be at least {low}, got {value!r}")
+    return int(value)
+
+
+def _positive_float(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{what} must be greater than 0, got {value!r}")
+    return float(value)
+
+
+def _check_headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    items: Sequence[Any]
+    if isinstance(headers, Mapping):
+        items = list(headers.items())
+    elif isinstance(headers, list | tuple):
+        items = [parse_header(h) if isinstance(h, str) else h for h in headers]
+    else:
+        raise ValueError(f"headers must be a mapping of name to value, got {type(headers).__name__}")
+    out: dict[str, str] = {}
+    for name, value in items:
+        if not isinstance(name, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise ValueError(f"invalid header name {name!r}")
+        if not isinstance(value, str) or "\r" in value or "\n" in value:
+            raise ValueError(f"invalid value for header {name!r}: must be text on one line")
+        out[name] = value
+    return out
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """``"K: V"`` → ``("K", "V")``, as given to ``--header``."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise ValueError(f"invalid header {text!r}: expected 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def _check_body(body: object) -> bytes | None:
+    if body is None:
+        return None
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body)
+    raise ValueError(f"body must be text or bytes, got {type(body).__name__}")
+
+
+def _check_status(expect: object) -> tuple[int, ...] | None:
+    if expect is None:
+        return None
+    values = [expect] if isinstance(expect, int | str) else expect
+    if not isinstance(values, list | tuple | set | frozenset | range):
+        raise ValueError(f"expect_status must be a status code or a list of them, got {expect!r}")
+    out: list[int] = []
+    for v in values:
+        code = int(v) if isinstance(v, str) and v.strip().isdigit() else v
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+            raise ValueError(f"expect_status must be HTTP status codes (100-599), got {v!r}")
+        out.append(code)
+    return tuple(sorted(set(out)))
+
+
+def make_spec(
+    url: str,
+    *,
+    users: int | None = None,
+    rate: float | None = None,
+    duration: str | float | None = None,
+    requests: int | None = None,
+    ramp_up: str | float = 0.0,
+    think_time: str | float = 0.0,
+    timeout: str | float = DEFAULT_TIMEOUT,
+    max_in_flight: int | None = None,
+    connections: int | None = None,
+    keepalive: bool = True,
+    method: str = "GET",
+    headers: Mapping[str, str] | Sequence[str] | None = None,
+    body: str | bytes | None = None,
+    expect_status: int | Sequence[int] | None = None,
+    insecure: bool = False,
+    follow_redirects: bool = False,
+    interval: str | float = DEFAULT_INTERVAL,
+    graceful_stop: str | float = DEFAULT_GRACEFUL_STOP,
+    name: str | None = None,
+    coordinated_omission: bool = False,
+) -> LoadSpec:
+    """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
+
+    ``users`` and ``rate`` are exclusive (closed vs open model). With neither ``duration`` nor
+    ``requests`` the run lasts 10 s; with both, it ends at whichever comes first.
+
+    >>> make_spec("http://127.0.0.1:8000/", rate=200, duration="30s").model
+    'open'
+    """
+    url = _check_url(url)
+    if users is not None and rate is not None:
+        raise ValueError("give either users (closed model) or rate (open model), not both")
+    n_users = DEFAULT_USERS if users is None else _positive_int(users, "users")
+    if rate is not None:
+        rate = _positive_float(rate, "rate")
+    run_for = None if duration is None else parse_duration(duration, "duration")
+    if run_for is not None and run_for <= 0:
+        raise ValueError(f"duration must be greater than 0, got {duration!r}")
+    n_requests = None if requests is None else _positive_int(requests, "requests")
+    if run_for is None and n_requests is None:
+        run_for = DEFAULT_DURATION
+    verb = method.upper() if isinstance(method, str) else method
+    if verb not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(sorted(_METHODS))}, got {method!r}")
+    tick = parse_duration(interval, "interval")
+    if not 0.05 <= tick <= 60:
+        raise ValueError(f"interval must be between 50ms and 60s, got {interval!r}")
+    req_timeout = parse_duration(timeout, "timeout")
+    if req_timeout <= 0:
+        raise ValueError(f"timeout must be greater than 0, got {timeout!r}")
+    spec = LoadSpec(
+        url=url, users=n_users, rate=rate, duration=run_for, requests=n_requests,
+        ramp_up=parse_duration(ramp_up, "ramp_up"),
+        think_time=parse_duration(think_time, "think_time"),
+        timeout=req_timeout,
+        max_in_flight=(DEFAULT_MAX_IN_FLIGHT if max_in_flight is None
+                       else _positive_int(max_in_flight, "max_in_flight")),
+        connections=None if connections is None else _positive_int(connections, "connections"),
+        keepalive=bool(keepalive), method=verb, headers=_check_headers(headers),
+        body=_check_body(body), expect_status=_check_status(expect_status),
+        insecure=bool(insecure), follow_redirects=bool(follow_redirects), interval=tick,
+        graceful_stop=parse_duration(graceful_stop, "graceful_stop"),
+        name=name, coordinated_omission=bool(coordinated_omission),
+    )
+    if spec.duration is not None and spec.ramp_up > spec.duration:
+        raise ValueError(f"ramp_up ({spec.ramp_up:g}s) is longer than the duration "
+                         f"({spec.duration:g}s)")
+    if spec.coordinated_omission and spec.rate is not None:
+        raise ValueError("coordinated_omission applies to the closed model (users); "
+                         "the open model (rate) already measures from the intended start")
+    return spec
+
+
+__all__ = ["LoadSpec", "make_spec", "parse_duration", "parse_header", "redact_headers",
+           "redact_url"]

@@ -1,0 +1,55 @@
+"""pandas views of a run: snapshots, per-name stats, errors, errors over time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from .metrics import IntervalStats
+from .result import latency_summary
+from .snapshot import COLUMNS, Snapshot
+
+STATS_COLUMNS: tuple[str, ...] = (
+    "name", "requests", "completed", "failed", "cancelled", "success_rate", "rps",
+    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms", "mean_ms",
+    "service_p50_ms", "service_p99_ms", "bytes_received")
+
+
+def snapshots_frame(snapshots: Sequence[Snapshot]) -> pd.DataFrame:
+    """One row per snapshot, columns in schema order (an empty frame has the columns too)."""
+    rows = [{c: getattr(s, c) for c in COLUMNS} for s in snapshots]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def stats_frame(totals: Mapping[str, IntervalStats], duration_s: float) -> pd.DataFrame:
+    """Per request name: counts, throughput and latency percentiles over the whole run."""
+    rows = []
+    for name, t in totals.items():
+        lat, svc = latency_summary(t.latency), latency_summary(t.service)
+        answered = t.completed + t.failed
+        rows.append({
+            "name": name, "requests": t.completed + t.failed + t.cancelled,
+            "completed": t.completed, "failed": t.failed, "cancelled": t.cancelled,
+            "success_rate": 100.0 * t.completed / answered if answered else float("nan"),
+            "rps": answered / duration_s if duration_s > 0 else float("nan"),
+            "p50_ms": lat["p50"], "p90_ms": lat["p90"], "p95_ms": lat["p95"],
+            "p99_ms": lat["p99"], "p99.9_ms": lat["p99.9"], "max_ms": lat["max"],
+            "mean_ms": lat["mean"], "service_p50_ms": svc["p50"], "service_p99_ms": svc["p99"],
+            "bytes_received": t.bytes,
+        })
+    return pd.DataFrame(rows, columns=list(STATS_COLUMNS)).astype(
+        {c: "float64" for c in STATS_COLUMNS if c.endswith("_ms")})
+
+
+def errors_frame(totals: Mapping[str, IntervalStats]) -> pd.DataFrame:
+    """One row per (name, kind) with its count and a sample message (most frequent first)."""
+    rows = [{"name": name, "kind": kind, "count": n, "sample": t.samples.get(kind, "")}
+            for name, t in totals.items() for kind, n in t.errors.items()]
+    frame = pd.DataFrame(rows, columns=["name", "kind", "count", "sample"])
+    return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def errors_timeline_frame(timeline: Iterable[tuple[float, str, int]]) -> pd.DataFrame:
+    """Failures per interval and kind, long format: ``elapsed_time, kind, count``."""
+    return pd.DataFrame(list(timeline), columns=["elapsed_time", "kind", "count"])

@@ -1,0 +1,237 @@
+"""Run: the composition root of one load test, and its state machine.
+
+``idle → running → stopping → done | failed``. A Run wires a transport, an engine, a recorder and a
+monitor together, runs them as one task on the current event loop (so in a notebook the cell
+returns at once) and fans each snapshot out to its subscribers: the widget, the console line, the
+snapshot list behind ``df`` and, later, the history writer and alert rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .config import LoadSpec, make_spec
+from .engine import Clock, Engine
+from .metrics import Recorder
+from .monitor import Monitor, Subscriber
+from .result import Result
+from .snapshot import Snapshot
+from .transport.aio import AiohttpTransport
+from .transport.base import Transport
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TransportFactory = Callable[[LoadSpec], Transport]
+StateListener = Callable[["Run"], None]
+
+
+class Run:
+    """One load test: start it, watch it, stop it, read its results.
+
+    Example (in a notebook cell, or any coroutine)::
+
+        run = Run(make_spec("http://127.0.0.1:8000/", users=10, duration="5s"))
+        run.subscribe(lambda snap: print(snap.current_rps))
+        run.start()
+        result = await run.wait()
+    """
+
+    def __init__(self, spec: LoadSpec, *, transport: TransportFactory | None = None,
+                 clock: Clock = time.perf_counter) -> None:
+        self.spec = spec
+        self.state = "idle"
+        self.run_id = uuid.uuid4().hex[:12]
+        self._transport_factory = transport or AiohttpTransport
+        self._clock = clock
+        self._subscribers: list[Subscriber] = []
+        self._state_listeners: list[StateListener] = []
+        self._task: asyncio.Task[None] | None = None
+        self._engine: Engine | None = None
+        self.result = Result(self.run_id, spec, transport="", started_at=time.time())
+        self.error: BaseException | None = None
+
+    # -- observing -------------------------------------------------------------------------
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(snapshot)`` for every snapshot from now on; returns an unsubscribe function.
+
+        A subscriber that raises is removed and its error becomes a warning of the run: a face
+        can never stop the load.
+        """
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def on_state(self, fn: StateListener) -> None:
+        """Call ``fn(run)`` at every state change (running, stopping, done, failed)."""
+        self._state_listeners.append(fn)
+
+    @property
+    def snapshots(self) -> list[Snapshot]:
+        """Snapshots so far (live during the run)."""
+        return self.result.snapshots
+
+    @property
+    def warnings(self) -> list[str]:
+        """Plain-language warnings raised during the run."""
+        return self.result.warnings
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The snapshot DataFrame, live during the run and complete after it."""
+        return self.result.df
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has ended (done or failed)."""
+        return self.state in ("done", "failed")
+
+    # -- controlling -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the run as a task on the running event loop and return at once."""
+        if self.state != "idle":
+            raise RuntimeError(f"this run is {self.state}; a Run starts once (make a new one)")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError("Run.start() needs a running event loop: in a script use "
+                               "loadnb.run(...), in a notebook `await test.run()`") from None
+        self._set_state("running")
+        self._task = loop.create_task(self._main(), name=f"loadnb-run-{self.run_id}")
+        self._task.add_done_callback(self._finished)
+
+    def stop(self) -> None:
+        """Stop now: no new requests, requests in flight cancelled; the final snapshot follows."""
+        if self.state == "running":
+            self._set_state("stopping")
+            if self._engine is not None:
+                self._engine.stop()
+
+    async def wait(self) -> Result:
+        """Wait for the end of the run and return its :class:`Result` (re-raises a failure)."""
+        if self._task is None:
+            raise RuntimeError("the run has not been started")
+        await asyncio.shield(self._task)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    async def run(self) -> Result:
+        """Start (if needed) and wait; if the waiting is cancelled (Ctrl-C), stop the run first."""
+        if self.state == "idle":
+            self.start()
+        try:
+            return await self.wait()
+        except asyncio.CancelledError:
+            self.stop()
+            if self._task is not None:
+                await asyncio.wait({self._task}, timeout=self.spec.graceful_stop + 1)
+            raise
+
+    # -- internals -------------------------------------------------------------------------
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        for fn in list(self._state_listeners):
+            try:
+                fn(self)
+            except Exception as exc:  # noqa: BLE001 - a face must not break the run
+                self._warn(f"state listener {fn!r} failed: {exc!r}")
+
+    def _warn(self, text: str) -> None:
+        if text not in self.result.warnings:
+            self.result.warnings.append(text)
+
+    def _publish(self, snap: Snapshot) -> None:
+        self.result.snapshots.append(snap)
+        for fn in list(self._subscribers):
+            try:
+                fn(snap)
+            except Exception as exc:  # noqa: BLE001 - a face must not break the run
+                self._subscribers.remove(fn)
+                self._warn(f"subscriber {fn!r} failed and was removed: {exc!r}")
+
+    async def _main(self) -> None:
+        spec, result = self.spec, self.result
+        recorder = Recorder(on_warning=self._warn)
+        transport = self._transport_factory(spec)
+        result.transport = transport.name
+        engine = self._engine = Engine(spec, transport, recorder, self._clock)
+        monitor = Monitor(engine, recorder, self._publish, interval=spec.interval,
+                          clock=self._clock)
+        if self.state == "stopping":
+            engine.stop()
+        result.started_at = time.time()
+        monitor.begin()
+        ticker = asyncio.get_running_loop().create_task(monitor.run())
+        try:
+            await engine.run()
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            await transport.aclose()
+            result.duration_s = engine.ended_at - engine.t0
+            monitor.tick(final=True)
+            result.totals = dict(recorder.totals)
+            result.overall = monitor.totals
+            result.timeline = monitor.errors_timeline
+            result.peak_rps = monitor.peak_rps
+            result.dropped_arrivals = engine.dropped
+            result.state = "stopped" if engine.stopped else "done"
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            self.result.state = "stopped"
+            self._set_state("done")
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.error = exc
+            self.result.state = "failed"
+            self.result.error = f"{type(exc).__name__}: {exc}"
+            self._set_state("failed")
+        else:
+            self._set_state("done")
+
+
+async def arun(url: str, **params: Any) -> Result:
+    """Run a load test on the current event loop and return its result (the notebook way).
+
+    >>> result = await loadnb.arun("http://127.0.0.1:8000/", rate=200, duration="5s")  # doctest: +SKIP
+    """
+    return await Run(make_spec(url, **params)).run()
+
+
+def run(url: str, **params: Any) -> Result:
+    """Run a load test to the end and return its result (blocking; for scripts).
+
+    Outside an event loop it runs on a new one (uvloop when installed). Inside a running loop (a
+    notebook cell) it blocks that loop through nest-asyncio2: widget clicks are not handled until
+    it returns, so in a notebook prefer ``await loadnb.arun(...)`` or the ``LoadTest`` widget.
+    Parameters are those of :func:`loadnb.config.make_spec`; bad ones raise ``ValueError`` before
+    anything starts.
+    """
+    spec = make_spec(url, **params)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return run_new_loop(Run(spec).run())
+    import nest_asyncio2
+
+    nest_asyncio2.apply(loop)
+    return loop.run_until_complete(Run(spec).run())
+
+
+def run_new_loop(coro: Any) -> Any:
+    """Run ``coro`` to completion on a fresh event loop, uvloop when installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
+    return uvloop.run(coro)  # pragma: no cover - Python 3.10

@@ -1,0 +1,90 @@
+"""The seam between the engine and the wire, and the stable set of error kinds."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..config import LoadSpec
+
+
+class ErrorKind:
+    """The stable, readable names failures are counted under (see design.md, Semantics)."""
+
+    TIMEOUT = "timeout"
+    REFUSED = "connection refused"
+    RESET = "connection reset"
+    INVALID = "invalid HTTP response"
+    INCOMPLETE = "incomplete body"
+    TLS = "TLS error"
+    DNS = "DNS error"
+
+    @staticmethod
+    def http(status: int) -> str:
+        """``HTTP 503``: a response whose status counts as a failure."""
+        return f"HTTP {status}"
+
+    @staticmethod
+    def exception(exc: BaseException) -> str:
+        """``exception: KeyError``: anything else, named by its type."""
+        return f"exception: {type(exc).__name__}"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One prepared request: built once per run for target-URL tests."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+    @classmethod
+    def from_spec(cls, spec: LoadSpec) -> Request:
+        """The request a target-URL run sends on every iteration."""
+        return cls(spec.method, spec.url, dict(spec.headers), spec.body)
+
+
+class Transport(Protocol):
+    """Sends requests and reads whole responses; one instance (one pool) per run.
+
+    ``send`` returns ``(status, body_bytes)`` once the last byte of the body is in, and raises on
+    failure; ``classify`` names the failure with an :class:`ErrorKind`.
+    """
+
+    name: str
+
+    async def send(self, request: Request) -> tuple[int, int]: ...
+
+    def classify(self, exc: BaseException) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN})
+
+
+def classify_os_error(exc: BaseException) -> str:
+    """The error kind of a plain Python/OS exception (transports add their own types first)."""
+    if isinstance(exc, TimeoutError):
+        return ErrorKind.TIMEOUT
+    if isinstance(exc, socket.gaierror):
+        return ErrorKind.DNS
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return ErrorKind.TLS
+    if isinstance(exc, ConnectionRefusedError):
+        return ErrorKind.REFUSED
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return ErrorKind.RESET
+    if isinstance(exc, OSError):
+        code = exc.errno
+        if code == errno.ECONNREFUSED:
+            return ErrorKind.REFUSED
+        if code in _RESET_ERRNOS:
+            return ErrorKind.RESET
+        if code == errno.ETIMEDOUT:
+            return ErrorKind.TIMEOUT
+    return ErrorKind.exception(exc)
