@@ -64,7 +64,7 @@ def redact_url(url: str) -> str:
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers safe to show or store: secret ones (Authorization, cookies, tokens) become ``***``."""
+    """Headers safe to show or store: secrets (Authorization, cookies, tokens) become ``***``."""
     return {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
@@ -170,7 +170,18 @@ def _check_url(url: object) -> str:
     return url
 
 
+def _number(value: object) -> object:
+    """Numbers given as text (CLI, widget fields) become numbers; anything else is left as is."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _positive_int(value: object, what: str, *, allow_zero: bool = False) -> int:
+    value = _number(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
         raise ValueError(f"{what} must be a whole number, got {value!r}")
     low = 0 if allow_zero else 1
@@ -180,6 +191,7 @@ def _positive_int(value: object, what: str, *, allow_zero: bool = False) -> int:
 
 
 def _positive_float(value: object, what: str) -> float:
+    value = _number(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{what} must be a number, got {value!r}")
     if value <= 0:
@@ -196,7 +208,8 @@ def _check_headers(headers: object) -> dict[str, str]:
     elif isinstance(headers, list | tuple):
         items = [parse_header(h) if isinstance(h, str) else h for h in headers]
     else:
-        raise ValueError(f"headers must be a mapping of name to value, got {type(headers).__name__}")
+        kind = type(headers).__name__
+        raise ValueError(f"headers must be a mapping of name to value, got {kind}")
     out: dict[str, str] = {}
     for name, value in items:
         if not isinstance(name, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):

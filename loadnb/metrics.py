@@ -53,14 +53,14 @@ class Histogram:
     20.0
     """
 
-    __slots__ = ("counts", "total", "sum_us", "min_us", "max_us")
+    __slots__ = ("counts", "total", "sum_us", "min_s", "max_s")
 
     def __init__(self) -> None:
         self.counts: IntArray = np.zeros(N_BUCKETS, dtype=np.int64)
         self.total = 0
         self.sum_us = 0.0
-        self.min_us = math.inf
-        self.max_us = 0.0
+        self.min_s = math.inf
+        self.max_s = 0.0
 
     @classmethod
     def from_seconds(cls, values: Iterable[float]) -> Histogram:
@@ -77,8 +77,8 @@ class Histogram:
         self.counts += np.bincount(bucket_of(micros), minlength=N_BUCKETS)
         self.total += int(micros.size)
         self.sum_us += float(micros.sum())
-        self.min_us = min(self.min_us, float(micros.min()))
-        self.max_us = max(self.max_us, float(micros.max()))
+        self.min_s = min(self.min_s, float(seconds.min()))
+        self.max_s = max(self.max_s, float(seconds.max()))
 
     def merge(self, other: Histogram) -> None:
         """Add another histogram into this one (exact: merge of parts equals the whole)."""
@@ -87,19 +87,20 @@ class Histogram:
         self.counts += other.counts
         self.total += other.total
         self.sum_us += other.sum_us
-        self.min_us = min(self.min_us, other.min_us)
-        self.max_us = max(self.max_us, other.max_us)
+        self.min_s = min(self.min_s, other.min_s)
+        self.max_s = max(self.max_s, other.max_s)
 
     def percentiles(self, qs: Iterable[float]) -> list[float]:
-        """Values in seconds at each percentile q (0..100); NaN when empty. q=100 is the exact max."""
+        """Values in seconds at each percentile q (0..100); NaN when empty; q=100 is the max."""
         qs = list(qs)
         if self.total == 0:
             return [math.nan] * len(qs)
         cum = np.cumsum(self.counts)
         ranks = np.maximum(np.ceil(np.asarray(qs, dtype=np.float64) / 100.0 * self.total), 1)
         idx = np.searchsorted(cum, ranks, side="left").astype(np.intp)
-        values = np.clip(bucket_value(idx), self.min_us, self.max_us)
-        return [float(v) / 1e6 for v in values]
+        values = np.clip(bucket_value(idx) / 1e6, self.min_s, self.max_s)
+        out = [float(v) for v in values]
+        return [self.max_s if q >= 100 else v for q, v in zip(qs, out, strict=True)]
 
     def percentile(self, q: float) -> float:
         """The value in seconds at percentile q (0..100)."""
@@ -113,20 +114,20 @@ class Histogram:
     @property
     def max(self) -> float:
         """Exact maximum in seconds; NaN when empty."""
-        return self.max_us / 1e6 if self.total else math.nan
+        return self.max_s if self.total else math.nan
 
     _HEAD = struct.Struct("<4sQddd I")
 
     def encode(self) -> bytes:
         """Compact bytes (only non-empty buckets), for sending an interval between processes."""
         nz = np.flatnonzero(self.counts)
-        head = self._HEAD.pack(b"LNH1", self.total, self.sum_us, self.min_us, self.max_us, nz.size)
+        head = self._HEAD.pack(b"LNH1", self.total, self.sum_us, self.min_s, self.max_s, nz.size)
         return head + nz.astype("<u2").tobytes() + self.counts[nz].astype("<u8").tobytes()
 
     @classmethod
     def decode(cls, data: bytes) -> Histogram:
         """The inverse of :meth:`encode`."""
-        magic, total, sum_us, min_us, max_us, n = cls._HEAD.unpack_from(data)
+        magic, total, sum_us, min_s, max_s, n = cls._HEAD.unpack_from(data)
         if magic != b"LNH1":
             raise ValueError("not an encoded loadnb histogram")
         off = cls._HEAD.size
@@ -134,7 +135,7 @@ class Histogram:
         vals = np.frombuffer(data, dtype="<u8", count=n, offset=off + 2 * n).astype(np.int64)
         hist = cls()
         hist.counts[idx] = vals
-        hist.total, hist.sum_us, hist.min_us, hist.max_us = total, sum_us, min_us, max_us
+        hist.total, hist.sum_us, hist.min_s, hist.max_s = total, sum_us, min_s, max_s
         return hist
 
 

@@ -200,7 +200,9 @@ class Run:
 async def arun(url: str, **params: Any) -> Result:
     """Run a load test on the current event loop and return its result (the notebook way).
 
-    >>> result = await loadnb.arun("http://127.0.0.1:8000/", rate=200, duration="5s")  # doctest: +SKIP
+    Example::
+
+        result = await loadnb.arun("http://127.0.0.1:8000/", rate=200, duration="5s")
     """
     return await Run(make_spec(url, **params)).run()
 
@@ -222,7 +224,8 @@ def run(url: str, **params: Any) -> Result:
     import nest_asyncio2
 
     nest_asyncio2.apply(loop)
-    return loop.run_until_complete(Run(spec).run())
+    result: Result = loop.run_until_complete(Run(spec).run())
+    return result
 
 
 def run_new_loop(coro: Any) -> Any:

@@ -32,10 +32,11 @@ PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99")
 class Snapshot:
     """The state of a run at the end of one monitor interval.
 
-    Counts named like the brief's (``completed_requests``, ``failed_requests``, ``cancelled_requests``)
-    are cumulative; ``interval_*`` counts, rates and latency percentiles cover the last interval only.
-    ``success_rate`` is cumulative, in percent, and NaN until the first response arrives. Latency
-    columns are NaN for an interval with no response. Times are in seconds unless the name says ``_ms``.
+    Counts named like the brief's (``completed_requests``, ``failed_requests``,
+    ``cancelled_requests``) and ``bytes_received`` are cumulative; ``interval_*`` counts, rates and
+    latency percentiles cover the last interval only. ``success_rate`` is cumulative, in percent,
+    and NaN until the first response arrives. Latency columns are NaN for an interval with no
+    response. Times are in seconds unless the name says ``_ms``.
 
     Example::
 

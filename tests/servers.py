@@ -1,0 +1,130 @@
+"""Real test servers on 127.0.0.1, each in its own thread and event loop.
+
+``RawHTTPServer`` speaks minimal HTTP/1.1 over asyncio streams and counts every request it parses,
+so tests can compare the server's view with loadnb's accounting. Behaviour per request is chosen by
+a ``plan(n)`` callable (n = 1, 2, … in arrival order) returning an :class:`Action`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Action:
+    """What the server does with one request."""
+
+    status: int = 200
+    body: bytes = b"OK"
+    delay: float = 0.0
+    reset: bool = False  # abort the connection (RST) instead of answering
+    close: bool = False  # answer with Connection: close, then close
+
+
+Plan = Callable[[int], Action]
+
+
+def always_ok(_: int) -> Action:
+    return Action()
+
+
+def reset_every(n: int) -> Plan:
+    """Answer normally, but reset the connection on every n-th request."""
+    return lambda i: Action(reset=True) if i % n == 0 else Action()
+
+
+def status_every(n: int, status: int = 500) -> Plan:
+    """Answer 200, but ``status`` on every n-th request."""
+    return lambda i: Action(status=status, body=b"ERR") if i % n == 0 else Action()
+
+
+class RawHTTPServer:
+    """A counting HTTP/1.1 server in a background thread (use as a context manager)."""
+
+    def __init__(self, plan: Plan = always_ok) -> None:
+        self.plan = plan
+        self.received = 0
+        self.responses: dict[int, int] = {}
+        self.resets = 0
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def answered(self) -> int:
+        with self._lock:
+            return sum(self.responses.values())
+
+    def __enter__(self) -> RawHTTPServer:
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        fut.result(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self._lock:
+            self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                with self._lock:
+                    self.received += 1
+                    n = self.received
+                action = self.plan(n)
+                if action.delay:
+                    await asyncio.sleep(action.delay)
+                if action.reset:
+                    with self._lock:
+                        self.resets += 1
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
+                conn = b"Connection: close\r\n" if action.close else b""
+                writer.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n%s" % (
+                    action.status, len(action.body), conn, action.body))
+                await writer.drain()
+                with self._lock:
+                    self.responses[action.status] = self.responses.get(action.status, 0) + 1
+                if action.close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()

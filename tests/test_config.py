@@ -1,0 +1,80 @@
+"""LoadSpec validation: one clear ValueError for each bad input, before anything starts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from loadnb.config import make_spec, parse_duration, redact_headers, redact_url
+
+URL = "http://127.0.0.1:8000/"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("30s", 30.0), ("500ms", 0.5), ("2m", 120.0), ("1h", 3600.0), (" 1.5 ", 1.5), (7, 7.0),
+    (0.25, 0.25), ("10", 10.0), ("2min", 120.0),
+])
+def test_parse_duration(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["banana", "-3s", "3 parsecs", "", math.inf, True, None])
+def test_parse_duration_rejects(bad: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"url": "not-a-url"}, "invalid URL 'not-a-url': expected http:// or https://"),
+    ({"url": "ftp://127.0.0.1/x"}, "expected http:// or https:// (got ftp://)"),
+    ({"url": "http:///nohost"}, "no host"),
+    ({"url": URL, "users": -3}, "users must be at least 1, got -3"),
+    ({"url": URL, "users": 2.5}, "users must be a whole number"),
+    ({"url": URL, "duration": "banana"}, "duration must be a number of seconds"),
+    ({"url": URL, "duration": 0}, "duration must be greater than 0"),
+    ({"url": URL, "users": 5, "rate": 10}, "either users (closed model) or rate (open model)"),
+    ({"url": URL, "rate": 0}, "rate must be greater than 0"),
+    ({"url": URL, "timeout": "0s"}, "timeout must be greater than 0"),
+    ({"url": URL, "method": "FETCH"}, "method must be one of"),
+    ({"url": URL, "headers": {"Bad Name": "x"}}, "invalid header name"),
+    ({"url": URL, "headers": {"X": "a\r\nInjected: 1"}}, "must be text on one line"),
+    ({"url": URL, "headers": ["NoColon"]}, "expected 'Name: value'"),
+    ({"url": URL, "expect_status": 999}, "HTTP status codes"),
+    ({"url": URL, "interval": "1ms"}, "interval must be between"),
+    ({"url": URL, "duration": 5, "ramp_up": 10}, "ramp_up (10s) is longer than the duration"),
+    ({"url": URL, "requests": 0}, "requests must be at least 1"),
+    ({"url": URL, "max_in_flight": -1}, "max_in_flight must be at least 1"),
+])
+def test_bad_input_is_one_clear_error(kwargs: dict[str, object], message: str) -> None:
+    url = kwargs.pop("url")
+    with pytest.raises(ValueError) as info:
+        make_spec(url, **kwargs)  # type: ignore[arg-type]
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_defaults_follow_the_design() -> None:
+    spec = make_spec(URL)
+    assert (spec.users, spec.duration, spec.timeout, spec.interval) == (10, 10.0, 10.0, 0.5)
+    assert spec.model == "closed" and spec.rate is None and spec.requests is None
+    assert spec.request_name == "GET /"
+    open_spec = make_spec(URL, rate="200", duration="1m", requests=50)  # type: ignore[arg-type]
+    assert open_spec.model == "open" and open_spec.duration == 60 and open_spec.requests == 50
+    assert make_spec(URL, requests=5).duration is None
+
+
+def test_status_rules() -> None:
+    assert make_spec(URL).is_success(302) and not make_spec(URL).is_success(404)
+    spec = make_spec(URL, expect_status=[200, "404"])  # type: ignore[list-item]
+    assert spec.is_success(404) and not spec.is_success(201)
+
+
+def test_secrets_are_redacted_in_public_params() -> None:
+    spec = make_spec("http://bob:hunter2@127.0.0.1:8000/x",
+                     headers={"Authorization": "Bearer SECRET", "Cookie": "s=1", "X-Plain": "v"})
+    text = repr(spec.public_params())
+    assert "hunter2" not in text and "SECRET" not in text and "s=1" not in text
+    assert "bob:***@127.0.0.1:8000" in text and "'X-Plain': 'v'" in text
+    assert redact_url(URL) == URL
+    assert redact_headers({"authorization": "x"}) == {"authorization": "***"}

@@ -1,0 +1,232 @@
+"""The engine against real servers on loopback: accounting, end of run, stop, error kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from loadnb import Run, Snapshot, make_spec
+from loadnb.snapshot import BRIEF_FIELDS
+
+from .servers import Action, RawHTTPServer, reset_every, status_every
+
+
+def check_invariants(run: Run) -> None:
+    """total = completed + failed + cancelled, per name and overall; intervals sum to totals."""
+    result = run.result
+    o = result.overall
+    assert sum(t.started for t in result.totals.values()) == o.completed + o.failed + o.cancelled
+    for t in result.totals.values():
+        assert t.started == t.completed + t.failed + t.cancelled
+    df = result.df
+    assert df["interval_completed"].sum() == o.completed
+    assert df["interval_failed"].sum() == o.failed
+    assert df["interval_requests"].sum() == o.completed + o.failed + o.cancelled
+    last = result.snapshots[-1]
+    assert (last.completed_requests, last.failed_requests, last.cancelled_requests) == (
+        o.completed, o.failed, o.cancelled)
+    assert last.phase == "done" and last.progress_percent == 100.0
+
+
+async def test_closed_model_counts_match_the_server() -> None:
+    with RawHTTPServer(status_every(5)) as server:
+        run = Run(make_spec(server.url, users=8, duration=1.5, interval=0.25))
+        result = await run.run()
+    s = result.summary
+    check_invariants(run)
+    assert s["completed_requests"] == server.responses[200]
+    assert s["failed_requests"] == server.responses[500]
+    assert s["errors"] == {"HTTP 500": server.responses[500]}
+    assert s["status_codes"] == {"200": server.responses[200], "500": server.responses[500]}
+    assert s["cancelled_requests"] == 0 and server.received == s["total_requests"]
+    assert s["total_requests"] > 100
+    assert 1.4 < s["duration_s"] < 2.5
+
+
+async def test_open_model_counts_and_schedule() -> None:
+    with RawHTTPServer() as server:
+        run = Run(make_spec(server.url, rate=200, duration=2, interval=0.25))
+        result = await run.run()
+    check_invariants(run)
+    assert server.received == result.summary["total_requests"]
+    assert abs(server.received - 400) <= 8
+    df = result.df
+    assert df["target_rate"].dropna().eq(200).all()
+    steady = df[(df.elapsed_time > 0.5) & (df.phase == "running")]
+    assert steady["current_rps"].between(150, 250).all(), steady["current_rps"].tolist()
+
+
+@pytest.mark.slow
+async def test_open_model_rate_400_for_5s_delivers_2000() -> None:
+    with RawHTTPServer() as server:
+        result = await Run(make_spec(server.url, rate=400, duration=5)).run()
+    assert abs(server.received - 2000) <= 40, server.received
+    assert result.summary["total_requests"] == server.received
+
+
+async def test_no_silent_retry_when_keepalive_connections_reset() -> None:
+    """aiohttp retries an idempotent request on a reused connection; loadnb must not hide it."""
+    with RawHTTPServer(reset_every(7)) as server:
+        run = Run(make_spec(server.url, users=4, requests=300))
+        result = await run.run()
+    check_invariants(run)
+    s = result.summary
+    assert server.received == s["total_requests"] == 300
+    assert s["failed_requests"] == server.resets > 30
+    assert s["errors"] == {"connection reset": server.resets}
+    assert s["completed_requests"] == server.responses[200]
+
+
+async def test_request_count_bound_and_progress() -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.002)) as server:
+        snaps: list[Snapshot] = []
+        run = Run(make_spec(server.url, users=5, requests=200, interval=0.1))
+        run.subscribe(snaps.append)
+        result = await run.run()
+    assert result.summary["total_requests"] == server.received == 200
+    progress = [s.progress_percent for s in snaps]
+    assert progress == sorted(progress) and progress[-1] == 100.0
+    assert 0 < progress[0] < 100
+    assert snaps[-1].estimated_completion == 0.0
+
+
+async def test_graceful_stop_cancels_slow_requests_after_the_grace() -> None:
+    with RawHTTPServer(lambda i: Action(delay=5)) as server:
+        run = Run(make_spec(server.url, users=3, duration=0.5, graceful_stop=0.5))
+        t0 = time.perf_counter()
+        result = await run.run()
+        took = time.perf_counter() - t0
+    check_invariants(run)
+    assert 0.9 < took < 2.0, took
+    s = result.summary
+    assert s["cancelled_requests"] == 3 and s["failed_requests"] == 0
+    assert s["completed_requests"] == 0 and server.received == 3
+
+
+async def test_in_flight_requests_finish_within_the_grace() -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.3)) as server:
+        run = Run(make_spec(server.url, users=2, duration=0.5, graceful_stop=2))
+        result = await run.run()
+    s = result.summary
+    assert s["cancelled_requests"] == 0 and s["completed_requests"] == server.received
+    assert 0.5 < s["duration_s"] < 1.2
+
+
+async def test_stop_cancels_at_once_and_delivers_the_final_snapshot() -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.2 if i > 20 else 0)) as server:
+        snaps: list[Snapshot] = []
+        run = Run(make_spec(server.url, users=4, duration=30, interval=0.1))
+        run.subscribe(snaps.append)
+        run.start()
+        await asyncio.sleep(0.6)
+        t0 = time.perf_counter()
+        run.stop()
+        result = await run.wait()
+        took = time.perf_counter() - t0
+    check_invariants(run)
+    assert took < 0.2, took
+    assert result.state == "stopped" and run.state == "done"
+    assert snaps[-1].phase == "done" and result.summary["cancelled_requests"] == 4
+    assert server.received >= result.summary["completed_requests"]
+
+
+async def test_timeouts_are_counted_and_classified() -> None:
+    with RawHTTPServer(lambda i: Action(delay=1.0)) as server:
+        result = await Run(make_spec(server.url, users=2, duration=0.6, timeout=0.2)).run()
+    s = result.summary
+    assert s["errors"] == {"timeout": s["failed_requests"]} and s["failed_requests"] >= 4
+    assert s["total_requests"] == server.received
+    errors = result.errors
+    assert list(errors.kind) == ["timeout"] and errors["count"].iloc[0] == s["failed_requests"]
+
+
+async def test_refused_port_is_counted_and_the_run_ends_on_time() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    t0 = time.perf_counter()
+    result = await Run(make_spec(f"http://127.0.0.1:{port}/", users=2, duration=0.5)).run()
+    assert time.perf_counter() - t0 < 1.5
+    s = result.summary
+    assert s["failed_requests"] > 0 and s["errors"] == {"connection refused": s["failed_requests"]}
+    assert s["success_rate"] == 0.0 and s["latency_ms"]["p50"] is None
+    tl = result.errors_timeline
+    assert set(tl.kind) == {"connection refused"} and tl["count"].sum() == s["failed_requests"]
+
+
+async def test_dataframe_schema_and_one_row_per_interval() -> None:
+    with RawHTTPServer() as server:
+        run = Run(make_spec(server.url, users=2, duration=1.0, interval=0.2))
+        run.start()
+        await asyncio.sleep(0.5)
+        live = run.df
+        result = await run.wait()
+    assert 1 <= len(live) <= 3
+    df = result.df
+    assert list(df.columns[: len(BRIEF_FIELDS)]) == list(BRIEF_FIELDS)
+    for col in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "service_p99_ms"):
+        assert col in df.columns
+    assert 5 <= len(df) <= 7
+    assert df["elapsed_time"].is_monotonic_increasing
+    assert df["completed_requests"].is_monotonic_increasing
+    assert (df["peak_rps"] >= df["current_rps"].where(df.index < len(df) - 1, 0)).all()
+    running = df[df.phase == "running"]
+    assert running["active_users"].eq(2).all() and running["p50_ms"].gt(0).all()
+
+
+async def test_success_rate_is_nan_until_the_first_response() -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.35)) as server:
+        run = Run(make_spec(server.url, users=1, duration=0.6, interval=0.1))
+        await run.run()
+    first = run.snapshots[0]
+    assert first.success_rate != first.success_rate  # NaN
+    assert run.snapshots[-1].success_rate == 100.0
+
+
+async def test_ramp_up_adds_users_over_time() -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.01)) as server:
+        run = Run(make_spec(server.url, users=10, duration=1.2, ramp_up=1.0, interval=0.1))
+        await run.run()
+    active = [s.active_users for s in run.snapshots if s.phase == "running"]
+    assert active[0] <= 3 and max(active) == 10
+    assert active == sorted(active)
+
+
+async def test_a_failing_subscriber_never_stops_the_run() -> None:
+    def broken(_: Snapshot) -> None:
+        raise RuntimeError("face crashed")
+
+    with RawHTTPServer() as server:
+        run = Run(make_spec(server.url, users=2, duration=0.5, interval=0.1))
+        run.subscribe(broken)
+        result = await run.run()
+    assert result.state == "done" and result.summary["completed_requests"] > 0
+    assert any("face crashed" in w for w in result.warnings)
+
+
+async def test_summary_has_the_cli_keys_and_no_secrets() -> None:
+    with RawHTTPServer() as server:
+        url = server.url.replace("127.0.0.1", "user:pw-SECRET@127.0.0.1")
+        result = await Run(make_spec(url, users=1, requests=5,
+                                     headers={"Authorization": "Bearer TOKEN-SECRET"})).run()
+    s = result.summary
+    for key in ("run_id", "url", "duration_s", "total_requests", "completed_requests",
+                "failed_requests", "cancelled_requests", "success_rate", "avg_rps", "peak_rps",
+                "latency_ms", "service_ms", "status_codes", "errors"):
+        assert key in s
+    assert set(s["latency_ms"]) == {"p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"}
+    assert "SECRET" not in repr(s)
+
+
+async def test_start_outside_a_loop_and_twice_are_refused() -> None:
+    run = Run(make_spec("http://127.0.0.1:9/", users=1, requests=1))
+    with pytest.raises(RuntimeError, match="has not been started"):
+        await run.wait()
+    run.start()
+    with pytest.raises(RuntimeError, match="starts once"):
+        run.start()
+    await run.wait()
