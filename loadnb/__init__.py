@@ -14,8 +14,8 @@ the demo server are imported on first use, so ``import loadnb`` needs no ipywidg
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from ._version import __version__
 from .config import LoadSpec, make_spec, parse_duration
@@ -23,7 +23,7 @@ from .result import Result
 from .run import Run, arun, run
 from .snapshot import Snapshot
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from . import demo as demo
     from .ui import LoadTest as LoadTest
 
@@ -42,9 +42,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name == "LoadTest":
-        return importlib.import_module(".ui", __name__).LoadTest
+        return _importlib.import_module(".ui", __name__).LoadTest
     if name == "demo":
-        return importlib.import_module(".demo", __name__)
+        return _importlib.import_module(".demo", __name__)
     raise AttributeError(f"module 'loadnb' has no attribute {name!r}")

@@ -164,6 +164,8 @@ class Run:
                           clock=self._clock)
         if self.state == "stopping":
             engine.stop()
+        if spec.insecure:
+            self._warn("TLS certificates are not verified (insecure=True)")
         result.started_at = time.time()
         monitor.begin()
         ticker = asyncio.get_running_loop().create_task(monitor.run())
