@@ -97,7 +97,7 @@ class LoadSpec:
     interval: float = DEFAULT_INTERVAL
     graceful_stop: float = DEFAULT_GRACEFUL_STOP
     name: str | None = None
-    coordinated_omission: bool = False
+    expected_interval: float | None = None
 
     @property
     def model(self) -> str:
@@ -122,6 +122,16 @@ class LoadSpec:
             return status in self.expect_status
         return status < 400
 
+    @property
+    def latency_basis(self) -> str:
+        """What ``latency_ms`` measures in this run (the label shown next to it)."""
+        if self.rate is not None:
+            return "response time from the intended start"
+        if self.expected_interval is not None:
+            return (f"time from the send, corrected for coordinated omission "
+                    f"(expected interval {self.expected_interval * 1e3:g} ms)")
+        return "time from the send"
+
     def public_params(self) -> dict[str, Any]:
         """Parameters safe to print or store: secrets redacted, the body summarised."""
         return {
@@ -135,7 +145,7 @@ class LoadSpec:
             "expect_status": list(self.expect_status) if self.expect_status else None,
             "insecure": self.insecure, "follow_redirects": self.follow_redirects,
             "interval": self.interval, "graceful_stop": self.graceful_stop,
-            "coordinated_omission": self.coordinated_omission,
+            "expected_interval": self.expected_interval,
         }
 
     def replace(self, **changes: Any) -> LoadSpec:
@@ -275,12 +285,16 @@ def make_spec(
     interval: str | float = DEFAULT_INTERVAL,
     graceful_stop: str | float = DEFAULT_GRACEFUL_STOP,
     name: str | None = None,
-    coordinated_omission: bool = False,
+    expected_interval: str | float | None = None,
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
     ``users`` and ``rate`` are exclusive (closed vs open model). With neither ``duration`` nor
     ``requests`` the run lasts 10 s; with both, it ends at whichever comes first.
+    ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
+    slower than the interval a user is expected to keep also records the requests that user would
+    have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
+    ``service`` stays the raw time from the send.
 
     >>> make_spec("http://127.0.0.1:8000/", rate=200, duration="30s").model
     'open'
@@ -318,14 +332,20 @@ def make_spec(
         body=_check_body(body), expect_status=_check_status(expect_status),
         insecure=bool(insecure), follow_redirects=bool(follow_redirects), interval=tick,
         graceful_stop=parse_duration(graceful_stop, "graceful_stop"),
-        name=name, coordinated_omission=bool(coordinated_omission),
+        name=name,
+        expected_interval=(None if expected_interval is None
+                           else parse_duration(expected_interval, "expected_interval")),
     )
     if spec.duration is not None and spec.ramp_up > spec.duration:
         raise ValueError(f"ramp_up ({spec.ramp_up:g}s) is longer than the duration "
                          f"({spec.duration:g}s)")
-    if spec.coordinated_omission and spec.rate is not None:
-        raise ValueError("coordinated_omission applies to the closed model (users); "
-                         "the open model (rate) already measures from the intended start")
+    if spec.expected_interval is not None:
+        if spec.rate is not None:
+            raise ValueError("expected_interval (coordinated-omission correction) applies to the "
+                             "closed model (users); the open model (rate) already measures from "
+                             "the intended start")
+        if spec.expected_interval <= 0:
+            raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
     return spec
 
 

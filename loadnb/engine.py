@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Coroutine
 
 from .config import LoadSpec
-from .metrics import NameStats, Recorder
+from .metrics import NameStats, Recorder, corrected_extras
 from .transport.base import Request, Transport
 
 Clock = Callable[[], float]
@@ -187,6 +187,9 @@ class Engine:
         done = clock()
         start = sent if intended is None else intended
         acc.response(self.spec.is_success(status), status, done - start, done - sent, nbytes)
+        expected = self.spec.expected_interval
+        if expected is not None and done - start > expected:
+            acc.latency.extend(corrected_extras(done - start, expected))
 
     async def _user(self, index: int, acc: NameStats) -> None:
         """One virtual user of the closed model: wait for its ramp-up slot, then loop."""

@@ -139,6 +139,26 @@ class Histogram:
         return hist
 
 
+MAX_CORRECTIONS = 10_000
+
+
+def corrected_extras(value: float, expected: float) -> list[float]:
+    """The values HdrHistogram's ``record_corrected_value`` adds besides ``value`` itself.
+
+    A closed-model user that waited ``value`` seconds for a response, when it was expected to
+    send every ``expected`` seconds, missed the requests it would have sent meanwhile; they would
+    have waited ``value - expected``, ``value - 2*expected``, … (down to ``expected``).
+    """
+    out: list[float] = []
+    if expected <= 0:
+        return out
+    missing = value - expected
+    while missing >= expected and len(out) < MAX_CORRECTIONS:
+        out.append(missing)
+        missing -= expected
+    return out
+
+
 def redact_text(text: str) -> str:
     """``text`` with passwords in URLs replaced by ``***`` (for error samples and logs)."""
     return _SECRET_IN_URL.sub(lambda m: f"{m.group(1)}:***@", text)

@@ -17,6 +17,8 @@ from .snapshot import Snapshot
 
 Subscriber = Callable[[Snapshot], None]
 _QS = (50, 90, 95, 99, 100)
+#: How often the loop-lag probe wakes up between ticks (seconds).
+PROBE = 0.02
 
 
 class Monitor:
@@ -40,6 +42,7 @@ class Monitor:
         self.errors_timeline: list[tuple[float, str, int]] = []
         self._last_t = math.nan
         self._last_cpu = 0.0
+        self._lag = 0.0
 
     def begin(self) -> None:
         """Mark the start of the first interval (call when the engine starts)."""
@@ -47,13 +50,23 @@ class Monitor:
         self._last_cpu = self._cpu()
 
     async def run(self) -> None:
-        """Tick every ``interval`` until cancelled, on a fixed schedule (lag is measured)."""
+        """Tick every ``interval`` until cancelled, on a fixed schedule.
+
+        Between ticks it wakes every :data:`PROBE` seconds and measures how late each wake-up is:
+        the event-loop lag, the delay any request start suffers too.
+        """
         clock, interval = self._clock, self.interval
+        probe = min(PROBE, interval / 5)
         due = clock() + interval
         while True:
-            await asyncio.sleep(max(0.0, due - clock()))
+            wake = min(due, clock() + probe)
+            await asyncio.sleep(max(0.0, wake - clock()))
             now = clock()
-            self.tick(lag=now - due)
+            self._lag = max(self._lag, now - wake)
+            if now < due:
+                continue
+            self.tick(lag=self._lag)
+            self._lag = 0.0
             due += interval
             if now - due > interval:
                 due = now + interval
@@ -99,6 +112,7 @@ class Monitor:
             service_max_ms=svc[4] * 1e3, service_mean_ms=iv.service.mean * 1e3,
             bytes_received=totals.bytes, target_users=engine.target_users(elapsed),
             target_rate=engine.target_rate(elapsed), in_flight=self.recorder.in_flight(),
-            dropped_arrivals=engine.dropped, loop_lag_ms=lag * 1e3, cpu_percent=cpu,
+            dropped_arrivals=engine.dropped, waiting_for_connection=engine.transport.waiting,
+            loop_lag_ms=lag * 1e3, cpu_percent=cpu,
             phase="done" if final else engine.phase, interval_errors=dict(iv.errors),
         )

@@ -96,6 +96,20 @@ class Result:
         return build_summary(self)
 
 
+def generator_summary(snapshots: list[Snapshot]) -> dict[str, float | int | None]:
+    """The generator's own health over the run: worst loop lag and CPU, arrivals dropped."""
+    def worst(values: list[float]) -> float | None:
+        finite = [v for v in values if not math.isnan(v)]
+        return round(max(finite), 3) if finite else None
+
+    return {
+        "max_loop_lag_ms": worst([s.loop_lag_ms for s in snapshots]),
+        "max_cpu_percent": worst([s.cpu_percent for s in snapshots if s.phase != "done"]),
+        "max_waiting_for_connection": max((s.waiting_for_connection for s in snapshots),
+                                          default=0),
+    }
+
+
 def build_summary(result: Result) -> dict[str, Any]:
     """The summary dict of ``result`` (see :attr:`Result.summary`)."""
     o = result.overall
@@ -118,10 +132,12 @@ def build_summary(result: Result) -> dict[str, Any]:
         "peak_rps": round(result.peak_rps, 3),
         "dropped_arrivals": result.dropped_arrivals,
         "bytes_received": o.bytes,
+        "latency_basis": spec.latency_basis,
         "latency_ms": latency_summary(o.latency),
         "service_ms": latency_summary(o.service),
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
         "errors": dict(sorted(o.errors.items(), key=lambda kv: -kv[1])),
+        "generator": generator_summary(result.snapshots),
         "warnings": list(result.warnings),
         "error": result.error,
         "parameters": spec.public_params(),

@@ -12,11 +12,12 @@ import asyncio
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import LoadSpec, make_spec
 from .engine import Clock, Engine
+from .health import HealthCheck
 from .metrics import Recorder
 from .monitor import Monitor, Subscriber
 from .result import Result
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 TransportFactory = Callable[[LoadSpec], Transport]
 StateListener = Callable[["Run"], None]
+T = TypeVar("T")
 
 
 class Run:
@@ -55,6 +57,9 @@ class Run:
         self._engine: Engine | None = None
         self.result = Result(self.run_id, spec, transport="", started_at=time.time())
         self.error: BaseException | None = None
+        self._warned: set[str] = set()
+        self._health = HealthCheck(self._warn_once, pool_size=spec.pool_size,
+                                   max_in_flight=spec.max_in_flight)
 
     # -- observing -------------------------------------------------------------------------
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
@@ -142,11 +147,16 @@ class Run:
                 self._warn(f"state listener {fn!r} failed: {exc!r}")
 
     def _warn(self, text: str) -> None:
-        if text not in self.result.warnings:
+        self._warn_once(text, text)
+
+    def _warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
             self.result.warnings.append(text)
 
     def _publish(self, snap: Snapshot) -> None:
         self.result.snapshots.append(snap)
+        self._health(snap)
         for fn in list(self._subscribers):
             try:
                 fn(snap)
@@ -230,7 +240,7 @@ def run(url: str, **params: Any) -> Result:
     return result
 
 
-def run_new_loop(coro: Any) -> Any:
+def run_new_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion on a fresh event loop, uvloop when installed."""
     try:
         import uvloop

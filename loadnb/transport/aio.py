@@ -13,7 +13,8 @@ from .base import ErrorKind, Request, classify_os_error
 _CHUNK = 1 << 16
 
 
-def make_session(spec: LoadSpec) -> aiohttp.ClientSession:
+def make_session(spec: LoadSpec,
+                 trace_configs: list[aiohttp.TraceConfig] | None = None) -> aiohttp.ClientSession:
     """An aiohttp session configured as a load tester needs it.
 
     - one pool of ``spec.pool_size`` connections, keep-alive unless turned off;
@@ -34,6 +35,7 @@ def make_session(spec: LoadSpec) -> aiohttp.ClientSession:
         headers={"User-Agent": f"loadnb/{__version__}"},
         cookie_jar=aiohttp.DummyCookieJar(),
         raise_for_status=False,
+        trace_configs=trace_configs,
     )
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
@@ -47,7 +49,24 @@ class AiohttpTransport:
 
     def __init__(self, spec: LoadSpec) -> None:
         self._spec = spec
-        self._session = make_session(spec)
+        self.waiting = 0
+        concurrency = spec.users if spec.rate is None else spec.max_in_flight
+        traces = [self._queue_trace()] if spec.pool_size < concurrency else None
+        self._session = make_session(spec, traces)
+
+    def _queue_trace(self) -> aiohttp.TraceConfig:
+        """Count requests waiting for a free pooled connection (only when the pool is smaller
+        than the load's concurrency: tracing costs a little on every request)."""
+        async def queued(*_: object) -> None:
+            self.waiting += 1
+
+        async def dequeued(*_: object) -> None:
+            self.waiting -= 1
+
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_queued_start.append(queued)
+        trace.on_connection_queued_end.append(dequeued)
+        return trace
 
     @property
     def session(self) -> aiohttp.ClientSession:

@@ -52,10 +52,12 @@ class Transport(Protocol):
     """Sends requests and reads whole responses; one instance (one pool) per run.
 
     ``send`` returns ``(status, body_bytes)`` once the last byte of the body is in, and raises on
-    failure; ``classify`` names the failure with an :class:`ErrorKind`.
+    failure; ``classify`` names the failure with an :class:`ErrorKind`. ``waiting`` is the number
+    of requests waiting for a free connection right now.
     """
 
     name: str
+    waiting: int
 
     async def send(self, request: Request) -> tuple[int, int]: ...
 
