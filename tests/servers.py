@@ -11,6 +11,7 @@ import asyncio
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +53,7 @@ class RawHTTPServer:
         self.responses: dict[int, int] = {}
         self.resets = 0
         self.connections = 0
+        self.hold_times: list[float] = []  # seconds from request parsed to response written
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -103,6 +105,7 @@ class RawHTTPServer:
                         length = int(line.split(b":", 1)[1])
                 if length:
                     await reader.readexactly(length)
+                parsed = time.perf_counter()
                 with self._lock:
                     self.received += 1
                     n = self.received
@@ -120,11 +123,14 @@ class RawHTTPServer:
                 writer.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n%s" % (
                     action.status, len(action.body), conn, action.body))
                 await writer.drain()
+                held = time.perf_counter() - parsed
                 with self._lock:
                     self.responses[action.status] = self.responses.get(action.status, 0) + 1
+                    self.hold_times.append(held)
                 if action.close:
                     break
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError,
+                asyncio.CancelledError):
+            pass  # the client went away, or the server is shutting down
         finally:
             writer.close()

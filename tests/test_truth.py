@@ -1,0 +1,145 @@
+"""Measurement truth: stalls show in the percentiles, numbers agree with an independent clock,
+and the generator says when it is itself the bottleneck."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from loadnb import Run, make_spec
+from loadnb.metrics import RELATIVE_ERROR
+
+from .servers import Action, Plan, RawHTTPServer
+
+
+def stall_plan(start_after: float, length: float = 1.0) -> tuple[Plan, list[float]]:
+    """Every response is held until ``t0 + start_after + length`` while the stall is on (t0 is the
+    first request), like a server pausing for a GC or a lock."""
+    t0: list[float] = []
+
+    def plan(_: int) -> Action:
+        now = time.monotonic()
+        if not t0:
+            t0.append(now)
+        begin = t0[0] + start_after
+        if begin <= now < begin + length:
+            return Action(delay=begin + length - now)
+        return Action()
+
+    return plan, t0
+
+
+@pytest.mark.slow
+async def test_open_model_stall_shows_in_response_and_service_time() -> None:
+    plan, _ = stall_plan(1.0)
+    with RawHTTPServer(plan) as server:
+        result = await Run(make_spec(server.url, rate=200, duration=3, interval=0.25)).run()
+    s = result.summary
+    assert s["total_requests"] == server.received and s["failed_requests"] == 0
+    # ~200 of ~600 requests arrived during the 1 s stall and waited on average 0.5 s.
+    assert s["latency_ms"]["p90"] > 300 and s["latency_ms"]["max"] > 900
+    assert s["service_ms"]["p90"] > 300
+    df = result.df
+    stalled = df[(df.elapsed_time > 1.2) & (df.elapsed_time < 2.3)]
+    assert (stalled.p99_ms > 250).any() and (stalled.active_users > 50).any()
+    calm = df[df.elapsed_time < 0.9]
+    assert (calm.p99_ms < 100).all()
+
+
+@pytest.mark.slow
+async def test_closed_model_stall_is_hidden_without_correction_and_shown_with_it() -> None:
+    outcomes = {}
+    for expected in (None, 0.005):
+        plan, _ = stall_plan(1.0)
+        with RawHTTPServer(lambda i, plan=plan: Action(delay=0.004) if plan(i).delay == 0
+                           else plan(i)) as server:
+            spec = make_spec(server.url, users=4, duration=3, expected_interval=expected)
+            result = await Run(spec).run()
+        outcomes[expected] = result.summary
+    raw, corrected = outcomes[None], outcomes[0.005]
+    # Without correction only the 4 users' stalled requests carry the stall: p90 stays small.
+    assert raw["latency_ms"]["p90"] < 50 and raw["latency_ms"]["max"] > 900
+    # With correction the requests the users could not send during the stall are accounted for.
+    assert corrected["latency_ms"]["p90"] > 200
+    assert corrected["service_ms"]["p90"] < 50
+    assert "coordinated omission" in corrected["latency_basis"]
+    assert raw["latency_basis"] == "time from the send"
+
+
+async def test_percentiles_agree_with_the_servers_own_clock() -> None:
+    rng = random.Random(7)
+    delays = [rng.uniform(0.010, 0.030) for _ in range(1000)]
+    with RawHTTPServer(lambda i: Action(delay=delays[i % 1000])) as server:
+        result = await Run(make_spec(server.url, rate=100, duration=3)).run()
+        held = np.array(server.hold_times)
+    s = result.summary
+    assert len(held) == s["completed_requests"] >= 290
+    for key, q in (("p50", 50), ("p99", 99)):
+        truth = float(np.percentile(held, q, method="inverted_cdf")) * 1e3
+        service, response = s["service_ms"][key], s["latency_ms"][key]
+        # loadnb's clock brackets the server's: never less (within the histogram's error),
+        # and only the loopback round trip and scheduling more.
+        assert truth * (1 - RELATIVE_ERROR) <= service <= truth + 4, (key, truth, service)
+        assert service * (1 - RELATIVE_ERROR) <= response <= truth + 6, (key, truth, response)
+
+
+async def test_healthy_run_raises_no_generator_warning() -> None:
+    with RawHTTPServer() as server:
+        result = await Run(make_spec(server.url, rate=50, duration=1.5, interval=0.25)).run()
+    assert result.warnings == []
+    gen = result.summary["generator"]
+    assert gen["max_loop_lag_ms"] < 50 and gen["max_cpu_percent"] < 90
+
+
+async def test_blocked_event_loop_is_reported_as_a_generator_bottleneck() -> None:
+    async def blocker() -> None:
+        for _ in range(8):
+            time.sleep(0.12)  # noqa: ASYNC251 - a blocking call in the loop, like a heavy cell
+            await asyncio.sleep(0.05)
+
+    with RawHTTPServer() as server:
+        run = Run(make_spec(server.url, rate=50, duration=1.6, interval=0.25))
+        run.start()
+        await blocker()
+        result = await run.wait()
+    assert any("event loop ran up to" in w for w in result.warnings), result.warnings
+    assert result.df.loop_lag_ms.max() > 100
+
+
+async def test_cpu_hog_in_the_same_process_is_reported() -> None:
+    stop = threading.Event()
+
+    def hog() -> None:
+        while not stop.is_set():
+            sum(i * i for i in range(2000))
+
+    thread = threading.Thread(target=hog, daemon=True)
+    with RawHTTPServer() as server:
+        thread.start()
+        try:
+            result = await Run(make_spec(server.url, rate=20, duration=1.6, interval=0.25)).run()
+        finally:
+            stop.set()
+            thread.join()
+    assert any("CPU core" in w for w in result.warnings), result.warnings
+    assert "Generator bottleneck" in " ".join(result.summary["warnings"])
+
+
+async def test_dropped_arrivals_and_connection_waits_are_reported() -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.3)) as server:
+        result = await Run(make_spec(server.url, rate=100, duration=1.2, max_in_flight=5,
+                                     graceful_stop=1)).run()
+    s = result.summary
+    assert s["dropped_arrivals"] > 50
+    assert any("Arrivals dropped" in w for w in s["warnings"])
+    assert s["total_requests"] == server.received
+    with RawHTTPServer(lambda i: Action(delay=0.05)) as server:
+        result = await Run(make_spec(server.url, users=8, connections=2, duration=1.2,
+                                     interval=0.25)).run()
+    assert result.df.waiting_for_connection.max() >= 4
+    assert any("waiting for a free connection" in w for w in result.warnings)
