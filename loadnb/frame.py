@@ -50,6 +50,16 @@ def errors_frame(totals: Mapping[str, IntervalStats]) -> pd.DataFrame:
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
+NAMES_TIMELINE_COLUMNS: tuple[str, ...] = (
+    "elapsed_time", "name", "requests", "completed", "failed", "rps",
+    "p50_ms", "p90_ms", "p99_ms", "max_ms")
+
+
+def names_timeline_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
+    """Windowed stats per request name: one row per (interval, name) that had requests."""
+    return pd.DataFrame(list(rows), columns=list(NAMES_TIMELINE_COLUMNS))
+
+
 def errors_timeline_frame(timeline: Iterable[tuple[float, str, int]]) -> pd.DataFrame:
     """Failures per interval and kind, long format: ``elapsed_time, kind, count``."""
     return pd.DataFrame(list(timeline), columns=["elapsed_time", "kind", "count"])

@@ -10,6 +10,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from .engine import Clock, Engine
 from .metrics import IntervalStats, Recorder, merge_intervals
@@ -40,6 +41,7 @@ class Monitor:
         self.totals = IntervalStats("all")
         self.peak_rps = 0.0
         self.errors_timeline: list[tuple[float, str, int]] = []
+        self.names_timeline: list[tuple[Any, ...]] = []
         self._last_t = math.nan
         self._last_cpu = 0.0
         self._lag = 0.0
@@ -77,11 +79,18 @@ class Monitor:
         dt = max(now - self._last_t, 1e-9)
         cpu_percent = 100.0 * (cpu_now - self._last_cpu) / dt if dt >= 0.01 else math.nan
         self._last_t, self._last_cpu = now, cpu_now
-        iv = merge_intervals(self.recorder.swap(settle=final).values())
+        by_name = self.recorder.swap(settle=final)
+        iv = merge_intervals(by_name.values())
         self.totals.merge(iv)
         snap = self._snapshot(iv, now, dt, lag, cpu_percent, final)
         for kind, count in iv.errors.items():
             self.errors_timeline.append((snap.elapsed_time, kind, count))
+        for part in by_name.values():
+            if part.finished:
+                p50, p90, p99, top = part.latency.percentiles(_QS[:2] + _QS[3:])
+                self.names_timeline.append((
+                    snap.elapsed_time, part.name, part.finished, part.completed, part.failed,
+                    part.finished / dt, p50 * 1e3, p90 * 1e3, p99 * 1e3, top * 1e3))
         self._emit(snap)
         return snap
 

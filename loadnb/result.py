@@ -55,6 +55,7 @@ class Result:
     totals: dict[str, IntervalStats] = field(default_factory=dict)
     overall: IntervalStats = field(default_factory=lambda: IntervalStats("all"))
     timeline: list[tuple[float, str, int]] = field(default_factory=list)
+    names_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     state: str = "running"
     duration_s: float = 0.0
@@ -89,6 +90,13 @@ class Result:
         from .frame import errors_timeline_frame
 
         return errors_timeline_frame(self.timeline)
+
+    @property
+    def stats_timeline(self) -> pd.DataFrame:
+        """Per interval and request name (long format): requests, rps and latency percentiles."""
+        from .frame import names_timeline_frame
+
+        return names_timeline_frame(self.names_timeline)
 
     @property
     def summary(self) -> dict[str, Any]:

@@ -190,6 +190,7 @@ class Run:
             result.totals = dict(recorder.totals)
             result.overall = monitor.totals
             result.timeline = monitor.errors_timeline
+            result.names_timeline = monitor.names_timeline
             result.peak_rps = monitor.peak_rps
             result.dropped_arrivals = engine.dropped
             result.state = "stopped" if engine.stopped else "done"

@@ -230,3 +230,15 @@ async def test_start_outside_a_loop_and_twice_are_refused() -> None:
     with pytest.raises(RuntimeError, match="starts once"):
         run.start()
     await run.wait()
+
+
+async def test_windowed_stats_per_request_name_sum_to_the_totals() -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.005)) as server:
+        run = Run(make_spec(server.url, users=3, duration=1.0, interval=0.2))
+        result = await run.run()
+    tl = result.stats_timeline
+    assert set(tl.name) == {"GET /"} and len(tl) >= 4
+    assert tl["requests"].sum() == result.summary["total_requests"]
+    assert (tl["p50_ms"] >= 5).all() and (tl["p99_ms"] >= tl["p50_ms"]).all()
+    stats = result.stats.set_index("name")
+    assert stats.loc["GET /", "completed"] == tl["completed"].sum()
