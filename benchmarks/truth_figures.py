@@ -8,12 +8,11 @@ Run from the repo root (loopback only, about 15 s)::
 from __future__ import annotations
 
 import asyncio
-import random
 
 import numpy as np
 
 from loadnb import Run, make_spec
-from tests.servers import Action, RawHTTPServer
+from tests.servers import Action, DelayServerProcess, RawHTTPServer
 from tests.test_truth import stall_plan
 
 
@@ -40,11 +39,9 @@ async def main() -> None:
             spec = make_spec(server.url, users=4, duration=3, expected_interval=expected)
             result = await Run(spec).run()
         show(f"closed 4 users, CO {expected}", result.summary)
-    rng = random.Random(7)
-    delays = [rng.uniform(0.010, 0.030) for _ in range(1000)]
-    with RawHTTPServer(lambda i: Action(delay=delays[i % 1000])) as server:
+    with DelayServerProcess(seed=7, low=0.010, high=0.030) as server:
         result = await Run(make_spec(server.url, rate=100, duration=3)).run()
-        hold = np.array(server.hold_times) * 1e3
+        hold = np.array(server.stop()) * 1e3
     s = result.summary
     for q in (50, 99):
         key = f"p{q}"

@@ -109,15 +109,21 @@ class Engine:
     def _grace(self) -> float:
         return min(self.spec.timeout, self.spec.graceful_stop)
 
+    def _close(self) -> None:
+        """No new request from now on: the run is ending (in-flight ones get the grace)."""
+        if not self._end.is_set():
+            self._end.set()
+            self.phase, self.ended_at = "ending", self.clock()
+
     def _may_start(self) -> bool:
         if self._end.is_set():
             return False
         spec = self.spec
         if spec.requests is not None and self.started >= spec.requests:
-            self._end.set()
+            self._close()
             return False
         if spec.duration is not None and self.clock() - self.t0 >= spec.duration:
-            self._end.set()
+            self._close()
             return False
         return True
 
@@ -134,7 +140,7 @@ class Engine:
             else:
                 self._spawn(self._pacer(acc))
             await self._wait_for_end()
-            self.phase, self.ended_at = "ending", self.clock()
+            self._close()
             pending = self._tasks | self._requests
             if pending and not self.stopped:
                 await asyncio.wait(pending, timeout=self._grace())
@@ -149,12 +155,12 @@ class Engine:
         try:
             await asyncio.wait_for(self._end.wait(), timeout)
         except asyncio.TimeoutError:
-            self._end.set()
+            self._close()
 
     def stop(self) -> None:
         """Stop at once: no new request, requests in flight cancelled (counted as cancelled)."""
         self.stopped = True
-        self._end.set()
+        self._close()
         if self.phase == "ending":
             for task in self._tasks | self._requests:
                 task.cancel()
@@ -207,7 +213,7 @@ class Engine:
         finally:
             self._users -= 1
         if not self._end.is_set() and self._users == 0:
-            self._end.set()
+            self._close()
 
     async def _pacer(self, acc: NameStats) -> None:
         """The open model: start every arrival whose intended time has passed at each wake-up."""
@@ -222,7 +228,7 @@ class Engine:
             now = clock() - t0
             while due <= now:
                 if due >= duration or self.started >= limit:
-                    self._end.set()
+                    self._close()
                     return
                 if len(self._requests) < spec.max_in_flight:
                     self.started += 1
@@ -234,6 +240,6 @@ class Engine:
                 due = arrival_offset(k, rate, spec.ramp_up)
             if due >= duration or self.started >= limit:
                 await asyncio.sleep(max(0.0, min(due, duration) - now))
-                self._end.set()
+                self._close()
                 return
             await asyncio.sleep(due - now)

@@ -104,6 +104,38 @@ class Result:
         return build_summary(self)
 
 
+class AccountingError(AssertionError):
+    """The run's numbers do not add up (a bug in loadnb, never a fault of the target)."""
+
+
+def check_accounting(result: Result) -> None:
+    """Raise :class:`AccountingError` unless every request is counted exactly once.
+
+    Per request name and overall: started = completed + failed + cancelled; the interval counts
+    of the snapshots sum to the totals; the last snapshot shows the totals. Run at the end of every
+    run when ``LOADNB_DEBUG=1`` (the test suite sets it).
+    """
+    problems = []
+    o = result.overall
+    for name, t in result.totals.items():
+        if t.started != t.completed + t.failed + t.cancelled:
+            problems.append(f"{name!r}: started {t.started} != completed {t.completed} + failed "
+                            f"{t.failed} + cancelled {t.cancelled}")
+    started = sum(t.started for t in result.totals.values())
+    if started != o.completed + o.failed + o.cancelled:
+        problems.append(f"overall: started {started} != {o.completed}+{o.failed}+{o.cancelled}")
+    snaps = result.snapshots
+    sums = (sum(s.interval_completed for s in snaps), sum(s.interval_failed for s in snaps),
+            sum(s.interval_requests for s in snaps))
+    if sums != (o.completed, o.failed, o.completed + o.failed + o.cancelled):
+        problems.append(f"interval sums {sums} != totals {(o.completed, o.failed)}")
+    if snaps and (snaps[-1].completed_requests, snaps[-1].failed_requests,
+                  snaps[-1].cancelled_requests) != (o.completed, o.failed, o.cancelled):
+        problems.append("the last snapshot does not show the totals")
+    if problems:
+        raise AccountingError("; ".join(problems))
+
+
 def generator_summary(snapshots: list[Snapshot]) -> dict[str, float | int | None]:
     """The generator's own health over the run: worst loop lag and CPU, arrivals dropped."""
     def worst(values: list[float]) -> float | None:

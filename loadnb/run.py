@@ -9,6 +9,7 @@ snapshot list behind ``df`` and, later, the history writer and alert rules.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -20,7 +21,7 @@ from .engine import Clock, Engine
 from .health import HealthCheck
 from .metrics import Recorder
 from .monitor import Monitor, Subscriber
-from .result import Result
+from .result import Result, check_accounting
 from .snapshot import Snapshot
 from .transport.aio import AiohttpTransport
 from .transport.base import Transport
@@ -194,6 +195,8 @@ class Run:
             result.peak_rps = monitor.peak_rps
             result.dropped_arrivals = engine.dropped
             result.state = "stopped" if engine.stopped else "done"
+        if os.environ.get("LOADNB_DEBUG") == "1":
+            check_accounting(result)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():

@@ -8,12 +8,15 @@ a ``plan(n)`` callable (n = 1, 2, … in arrival order) returning an :class:`Act
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import random
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,53 @@ class RawHTTPServer:
             pass  # the client went away, or the server is shutting down
         finally:
             writer.close()
+
+
+def _uniform_delays(seed: int, low: float, high: float) -> Plan:
+    rng = random.Random(seed)
+    delays = [rng.uniform(low, high) for _ in range(1000)]
+    return lambda i: Action(delay=delays[i % 1000])
+
+
+def _serve_in_child(conn: Connection, seed: int, low: float, high: float) -> None:
+    with RawHTTPServer(_uniform_delays(seed, low, high)) as server:
+        conn.send(server.port)
+        conn.recv()
+        conn.send(list(server.hold_times))
+
+
+class DelayServerProcess:
+    """A :class:`RawHTTPServer` with seeded uniform delays in its own process (no shared GIL
+    with the generator), reporting its own per-request hold times when it stops."""
+
+    def __init__(self, seed: int = 7, low: float = 0.010, high: float = 0.030) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_in_child, args=(child, seed, low, high),
+                                 daemon=True)
+        self.port = 0
+        self.hold_times: list[float] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> DelayServerProcess:
+        self._proc.start()
+        if not self._conn.poll(30):
+            raise RuntimeError("delay server did not start")
+        self.port = self._conn.recv()
+        return self
+
+    def stop(self) -> list[float]:
+        """Stop the server and return its hold times (seconds)."""
+        if self._proc.is_alive():
+            self._conn.send("stop")
+            self.hold_times = self._conn.recv() if self._conn.poll(10) else []
+            self._proc.join(10)
+        return self.hold_times
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self._proc.is_alive():
+            self._proc.kill()

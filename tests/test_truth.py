@@ -4,17 +4,18 @@ and the generator says when it is itself the bottleneck."""
 from __future__ import annotations
 
 import asyncio
-import random
+import os
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from loadnb import Run, make_spec
+from loadnb import Run, Snapshot, make_spec
+from loadnb.health import HealthCheck
 from loadnb.metrics import RELATIVE_ERROR
 
-from .servers import Action, Plan, RawHTTPServer
+from .servers import Action, DelayServerProcess, Plan, RawHTTPServer
 
 
 def stall_plan(start_after: float, length: float = 1.0) -> tuple[Plan, list[float]]:
@@ -72,20 +73,20 @@ async def test_closed_model_stall_is_hidden_without_correction_and_shown_with_it
 
 
 async def test_percentiles_agree_with_the_servers_own_clock() -> None:
-    rng = random.Random(7)
-    delays = [rng.uniform(0.010, 0.030) for _ in range(1000)]
-    with RawHTTPServer(lambda i: Action(delay=delays[i % 1000])) as server:
+    """The server (its own process) times each request from parsed to written; loadnb's numbers
+    must bracket those: never less (within the histogram's error), and more only by the loopback
+    round trip and scheduling: p50 within 4 ms or 15 %, p99 within 10 ms or 25 %."""
+    with DelayServerProcess(seed=7, low=0.010, high=0.030) as server:
         result = await Run(make_spec(server.url, rate=100, duration=3)).run()
-        held = np.array(server.hold_times)
+        held = np.array(server.stop())
     s = result.summary
     assert len(held) == s["completed_requests"] >= 290
-    for key, q in (("p50", 50), ("p99", 99)):
+    for key, q, slack, share in (("p50", 50, 4, 0.15), ("p99", 99, 10, 0.25)):
         truth = float(np.percentile(held, q, method="inverted_cdf")) * 1e3
+        bound = truth + max(slack, share * truth)
         service, response = s["service_ms"][key], s["latency_ms"][key]
-        # loadnb's clock brackets the server's: never less (within the histogram's error),
-        # and only the loopback round trip and scheduling more.
-        assert truth * (1 - RELATIVE_ERROR) <= service <= truth + 4, (key, truth, service)
-        assert service * (1 - RELATIVE_ERROR) <= response <= truth + 6, (key, truth, response)
+        assert truth * (1 - RELATIVE_ERROR) <= service <= bound, (key, truth, service)
+        assert service * (1 - RELATIVE_ERROR) <= response <= bound + 2, (key, truth, response)
 
 
 async def test_healthy_run_raises_no_generator_warning() -> None:
@@ -126,8 +127,38 @@ async def test_cpu_hog_in_the_same_process_is_reported() -> None:
         finally:
             stop.set()
             thread.join()
-    assert any("CPU core" in w for w in result.warnings), result.warnings
-    assert "Generator bottleneck" in " ".join(result.summary["warnings"])
+    cpu = result.df[result.df.phase == "running"].cpu_percent.tolist()
+    saturated = any(a > 90 and b > 90 for a, b in zip(cpu, cpu[1:], strict=False))
+    # The warning follows the measured CPU: on a quiet machine the hog saturates the process;
+    # on a machine busy with other work it may not get the core, and then no warning is right.
+    assert any("CPU core" in w for w in result.warnings) == saturated, (cpu, result.warnings)
+    if saturated:
+        assert "Generator bottleneck" in " ".join(result.summary["warnings"])
+    else:
+        assert os.getloadavg()[0] > 1.5, f"the hog never saturated a quiet machine: {cpu}"
+
+
+def test_health_rules_on_a_scripted_sequence() -> None:
+    warned: dict[str, str] = {}
+    check = HealthCheck(lambda key, text: warned.setdefault(key, text), pool_size=4,
+                        max_in_flight=10)
+
+    def snap(**kw: float) -> Snapshot:
+        base = dict(timestamp=0, elapsed_time=0, progress_percent=0, active_users=0,
+                    completed_requests=0, failed_requests=0, success_rate=100, current_rps=0,
+                    peak_rps=0, estimated_completion=0, cpu_percent=10, loop_lag_ms=1)
+        return Snapshot(**{**base, **kw})  # type: ignore[arg-type]
+
+    check(snap(cpu_percent=95))
+    check(snap(cpu_percent=50, loop_lag_ms=60))
+    assert warned == {}  # one busy interval is not a bottleneck
+    check(snap(cpu_percent=96, loop_lag_ms=70))
+    assert set(warned) == {"lag"}
+    check(snap(cpu_percent=97, loop_lag_ms=2, dropped_arrivals=3, waiting_for_connection=2))
+    assert set(warned) == {"lag", "cpu", "dropped"} and "97%" in warned["cpu"]
+    check(snap(waiting_for_connection=1))
+    assert "pool of 4" in warned["waiting"]
+    check(snap(loop_lag_ms=400, phase="done"))  # the final snapshot is not judged
 
 
 async def test_dropped_arrivals_and_connection_waits_are_reported() -> None:
