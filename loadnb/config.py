@@ -98,6 +98,7 @@ class LoadSpec:
     graceful_stop: float = DEFAULT_GRACEFUL_STOP
     name: str | None = None
     expected_interval: float | None = None
+    transport: str = "auto"
 
     @property
     def model(self) -> str:
@@ -145,7 +146,7 @@ class LoadSpec:
             "expect_status": list(self.expect_status) if self.expect_status else None,
             "insecure": self.insecure, "follow_redirects": self.follow_redirects,
             "interval": self.interval, "graceful_stop": self.graceful_stop,
-            "expected_interval": self.expected_interval,
+            "expected_interval": self.expected_interval, "transport": self.transport,
         }
 
     def replace(self, **changes: Any) -> LoadSpec:
@@ -230,6 +231,15 @@ def _check_headers(headers: object) -> dict[str, str]:
     return out
 
 
+TRANSPORTS = ("auto", "fast", "aiohttp")
+
+
+def _check_transport(name: object) -> str:
+    if name not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {name!r}")
+    return str(name)
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """``"K: V"`` → ``("K", "V")``, as given to ``--header``."""
     name, sep, value = text.partition(":")
@@ -286,6 +296,7 @@ def make_spec(
     graceful_stop: str | float = DEFAULT_GRACEFUL_STOP,
     name: str | None = None,
     expected_interval: str | float | None = None,
+    transport: str = "auto",
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
@@ -294,7 +305,9 @@ def make_spec(
     ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
     slower than the interval a user is expected to keep also records the requests that user would
     have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
-    ``service`` stays the raw time from the send.
+    ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
+    on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
+    whenever it can run the test (no redirects to follow, not HEAD).
 
     >>> make_spec("http://127.0.0.1:8000/", rate=200, duration="30s").model
     'open'
@@ -335,10 +348,14 @@ def make_spec(
         name=name,
         expected_interval=(None if expected_interval is None
                            else parse_duration(expected_interval, "expected_interval")),
+        transport=_check_transport(transport),
     )
     if spec.duration is not None and spec.ramp_up > spec.duration:
         raise ValueError(f"ramp_up ({spec.ramp_up:g}s) is longer than the duration "
                          f"({spec.duration:g}s)")
+    if spec.transport == "fast" and (spec.follow_redirects or spec.method == "HEAD"):
+        raise ValueError("transport='fast' does not follow redirects or send HEAD; "
+                         "use transport='aiohttp' or 'auto'")
     if spec.expected_interval is not None:
         if spec.rate is not None:
             raise ValueError("expected_interval (coordinated-omission correction) applies to the "

@@ -70,7 +70,7 @@ class Monitor:
             self.tick(lag=self._lag)
             self._lag = 0.0
             due += interval
-            if now - due > interval:
+            if due - now < interval / 2:  # fell behind: realign rather than tick twice quickly
                 due = now + interval
 
     def tick(self, *, lag: float = math.nan, final: bool = False) -> Snapshot:

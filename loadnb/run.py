@@ -23,8 +23,7 @@ from .metrics import Recorder
 from .monitor import Monitor, Subscriber
 from .result import Result, check_accounting
 from .snapshot import Snapshot
-from .transport.aio import AiohttpTransport
-from .transport.base import Transport
+from .transport import Transport, make_transport
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +49,7 @@ class Run:
         self.spec = spec
         self.state = "idle"
         self.run_id = uuid.uuid4().hex[:12]
-        self._transport_factory = transport or AiohttpTransport
+        self._transport_factory = transport or make_transport
         self._clock = clock
         self._subscribers: list[Subscriber] = []
         self._state_listeners: list[StateListener] = []

@@ -75,7 +75,8 @@ async def test_closed_model_stall_is_hidden_without_correction_and_shown_with_it
 async def test_percentiles_agree_with_the_servers_own_clock() -> None:
     """The server (its own process) times each request from parsed to written; loadnb's numbers
     must bracket those: never less (within the histogram's error), and more only by the loopback
-    round trip and scheduling: p50 within 4 ms or 15 %, p99 within 10 ms or 25 %."""
+    round trip: p50 within 4 ms or 15 %, p99 within 10 ms or 25 % (response time may add the
+    scheduling delay the generator reports as loop lag)."""
     with DelayServerProcess(seed=7, low=0.010, high=0.030) as server:
         result = await Run(make_spec(server.url, rate=100, duration=3)).run()
         held = np.array(server.stop())
@@ -86,7 +87,9 @@ async def test_percentiles_agree_with_the_servers_own_clock() -> None:
         bound = truth + max(slack, share * truth)
         service, response = s["service_ms"][key], s["latency_ms"][key]
         assert truth * (1 - RELATIVE_ERROR) <= service <= bound, (key, truth, service)
-        assert service * (1 - RELATIVE_ERROR) <= response <= bound + 2, (key, truth, response)
+        # Response time adds the generator's scheduling delay, which it measures as loop lag.
+        lag = s["generator"]["max_loop_lag_ms"]
+        assert service * (1 - RELATIVE_ERROR) <= response <= bound + lag + 2, (key, response, lag)
 
 
 async def test_healthy_run_raises_no_generator_warning() -> None:

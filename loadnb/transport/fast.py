@@ -1,0 +1,282 @@
+"""The fast transport: keep-alive HTTP/1.1 on asyncio protocols, parsed by llhttp (httptools).
+
+For plain target-URL tests: the request is serialised once per run, each response is parsed by a
+real, well-kept parser, and no per-request task, timer or stream object is made. Timeouts are
+enforced by one sweeper task per run. It does not follow redirects, speak HTTP/2, send HEAD, or
+use proxies: :func:`fast_supported` says when the aiohttp transport must be used instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+from .._version import __version__
+from ..config import LoadSpec
+from .base import ErrorKind, Request, classify_os_error
+
+
+class InvalidResponse(Exception):
+    """The server sent bytes that are not a valid HTTP response."""
+
+
+class IncompleteBody(Exception):
+    """The connection closed before the whole body arrived."""
+
+
+class ServerDisconnected(ConnectionResetError):
+    """The connection closed before any response arrived."""
+
+
+def fast_supported(spec: LoadSpec) -> str | None:
+    """None when the fast transport can run ``spec``; otherwise the reason it cannot."""
+    if spec.follow_redirects:
+        return "redirects are followed"
+    if spec.method == "HEAD":
+        return "HEAD requests"
+    return None
+
+
+def serialise(spec: LoadSpec) -> bytes:
+    """The request's bytes, built once: request line, Host, User-Agent, user headers, body."""
+    parts = urlsplit(spec.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    default_port = 443 if parts.scheme == "https" else 80
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port not in (None, default_port):
+        host = f"{host}:{parts.port}"
+    given = {k.lower() for k in spec.headers}
+    lines = [f"{spec.method} {target} HTTP/1.1"]
+    if "host" not in given:
+        lines.append(f"Host: {host}")
+    if "user-agent" not in given:
+        lines.append(f"User-Agent: loadnb/{__version__}")
+    lines += [f"{k}: {v}" for k, v in spec.headers.items()]
+    body = spec.body or b""
+    if body or spec.method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body)}")
+    if not spec.keepalive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection: an asyncio protocol feeding llhttp; one request at a time."""
+
+    def __init__(self, owner: FastTransport) -> None:
+        self.owner = owner
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[tuple[int, int]] | None = None
+        self.deadline = 0.0
+        self.nbytes = 0
+        self.headers_done = False
+        self.framed = False
+        self.keep = True
+        self.closed = False
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.fail(InvalidResponse(f"invalid HTTP response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.owner._forget(self)
+        if self.waiter is None or self.waiter.done():
+            return
+        if self.headers_done and not self.framed:
+            self.on_message_complete()
+        elif self.headers_done:
+            self.fail(IncompleteBody(f"connection closed after {self.nbytes} body bytes"))
+        else:
+            self.fail(ServerDisconnected(f"connection closed before a response: {exc or 'EOF'}"))
+
+    # -- llhttp callbacks ----------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.lower()
+        if key == b"content-length" or (key == b"transfer-encoding"
+                                        and b"chunked" in value.lower()):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.nbytes += len(body)
+
+    def on_message_complete(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        self.keep = self.parser.should_keep_alive()
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self.parser.get_status_code(), self.nbytes))
+
+    # -- use -----------------------------------------------------------------------------------
+    def begin(self, waiter: asyncio.Future[tuple[int, int]], deadline: float) -> None:
+        self.waiter, self.deadline = waiter, deadline
+        self.nbytes, self.headers_done, self.framed = 0, False, False
+
+    def fail(self, exc: BaseException) -> None:
+        """End the current request with ``exc`` and drop the connection."""
+        self.keep = False
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class FastTransport:
+    """A pool of :class:`_Conn` to one origin, with the limits and timeouts of a :class:`LoadSpec`.
+
+    Example::
+
+        transport = FastTransport(make_spec("http://127.0.0.1:8000/"))
+        status, nbytes = await transport.send(Request.from_spec(spec))
+    """
+
+    name = "fast"
+
+    def __init__(self, spec: LoadSpec) -> None:
+        reason = fast_supported(spec)
+        if reason is not None:
+            raise ValueError(f"the fast transport cannot run this test: {reason}")
+        parts = urlsplit(spec.url)
+        self._host = parts.hostname or ""
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._ssl: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            self._ssl = ssl.create_default_context()
+            if spec.insecure:
+                self._ssl.check_hostname = False
+                self._ssl.verify_mode = ssl.CERT_NONE
+        self._payload = serialise(spec)
+        self._timeout = spec.timeout
+        self._limit = spec.pool_size
+        self._idle: deque[_Conn] = deque()
+        self._busy: set[_Conn] = set()
+        self._opened = 0
+        self._waiters: deque[asyncio.Future[_Conn | None]] = deque()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._closing = False
+        self.waiting = 0
+
+    async def send(self, request: Request) -> tuple[int, int]:
+        """Send the run's request; return ``(status, body_bytes)`` when the body is complete."""
+        loop = asyncio.get_running_loop()
+        if self._sweeper is None:
+            self._sweeper = loop.create_task(self._sweep())
+        deadline = time.monotonic() + self._timeout
+        conn = self._idle.pop() if self._idle else await self._acquire(loop, deadline)
+        waiter: asyncio.Future[tuple[int, int]] = loop.create_future()
+        conn.begin(waiter, deadline)
+        self._busy.add(conn)
+        assert conn.transport is not None
+        conn.transport.write(self._payload)
+        try:
+            result = await waiter
+        except BaseException:
+            conn.fail(ConnectionAbortedError("request cancelled"))
+            raise
+        finally:
+            self._busy.discard(conn)
+        self._release(conn)
+        return result
+
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Conn:
+        while True:
+            if self._idle:
+                return self._idle.pop()
+            if self._opened < self._limit:
+                return await self._open(loop, deadline)
+            fut: asyncio.Future[_Conn | None] = loop.create_future()
+            self._waiters.append(fut)
+            self.waiting += 1
+            try:
+                conn = await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+            finally:
+                self.waiting -= 1
+            if conn is not None:
+                return conn
+
+    async def _open(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Conn:
+        self._opened += 1
+        try:
+            _, conn = await asyncio.wait_for(loop.create_connection(
+                lambda: _Conn(self), self._host, self._port, ssl=self._ssl,
+                server_hostname=self._host if self._ssl else None),
+                max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            self._opened -= 1
+            self._wake_one(None)
+            raise
+        return conn
+
+    def _release(self, conn: _Conn) -> None:
+        if conn.keep and not conn.closed and not self._closing:
+            while self._waiters:
+                fut = self._waiters.popleft()
+                if not fut.done():
+                    fut.set_result(conn)
+                    return
+            self._idle.append(conn)
+        elif conn.transport is not None:
+            conn.transport.close()
+
+    def _wake_one(self, conn: _Conn | None) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(conn)
+                return
+
+    def _forget(self, conn: _Conn) -> None:
+        """A connection closed: free its slot (idle ones simply leave the pool)."""
+        self._opened -= 1
+        try:
+            self._idle.remove(conn)
+        except ValueError:
+            pass
+        self._wake_one(None)
+
+    async def _sweep(self) -> None:
+        """Fail requests past their deadline (one task per run instead of a timer per request)."""
+        step = min(0.05, self._timeout / 10)
+        while True:
+            await asyncio.sleep(step)
+            now = time.monotonic()
+            for conn in [c for c in self._busy if c.deadline <= now]:
+                conn.fail(TimeoutError(f"no complete response within {self._timeout:g}s"))
+
+    def classify(self, exc: BaseException) -> str:
+        """The :class:`ErrorKind` of an exception raised by :meth:`send`."""
+        if isinstance(exc, InvalidResponse):
+            return ErrorKind.INVALID
+        if isinstance(exc, IncompleteBody):
+            return ErrorKind.INCOMPLETE
+        return classify_os_error(exc)
+
+    async def aclose(self) -> None:
+        """Close every connection and stop the sweeper."""
+        self._closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for conn in list(self._idle) + list(self._busy):
+            if conn.transport is not None:
+                conn.transport.close()
+        self._idle.clear()
+        self._wake_one(None)
