@@ -6,12 +6,13 @@ input gets the same one-line :class:`ValueError` everywhere, before a socket is 
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 DEFAULT_USERS = 10
 DEFAULT_DURATION = 10.0
@@ -161,6 +162,21 @@ def _spec_kwargs(spec: LoadSpec) -> dict[str, Any]:
     return kw
 
 
+def _split_credentials(url: str, headers: dict[str, str]) -> str:
+    """Move ``user:password@`` from the URL into an ``Authorization: Basic`` header, so every
+    transport sends the same request and the URL shown anywhere carries no secret."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    if any(k.lower() == "authorization" for k in headers):
+        raise ValueError("give credentials either in the URL or in an Authorization header, "
+                         "not both")
+    token = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(SplitResult(parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
 def _check_url(url: object) -> str:
     if not isinstance(url, str) or not url.strip():
         raise ValueError(f"invalid URL {url!r}: expected http://host[:port]/path or https://…")
@@ -193,7 +209,8 @@ def _number(value: object) -> object:
 
 def _positive_int(value: object, what: str, *, allow_zero: bool = False) -> int:
     value = _number(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or value != int(value)):
         raise ValueError(f"{what} must be a whole number, got {value!r}")
     low = 0 if allow_zero else 1
     if value < low:
@@ -313,6 +330,8 @@ def make_spec(
     'open'
     """
     url = _check_url(url)
+    checked_headers = _check_headers(headers)
+    url = _split_credentials(url, checked_headers)
     if users is not None and rate is not None:
         raise ValueError("give either users (closed model) or rate (open model), not both")
     n_users = DEFAULT_USERS if users is None else _positive_int(users, "users")
@@ -341,7 +360,7 @@ def make_spec(
         max_in_flight=(DEFAULT_MAX_IN_FLIGHT if max_in_flight is None
                        else _positive_int(max_in_flight, "max_in_flight")),
         connections=None if connections is None else _positive_int(connections, "connections"),
-        keepalive=bool(keepalive), method=verb, headers=_check_headers(headers),
+        keepalive=bool(keepalive), method=verb, headers=checked_headers,
         body=_check_body(body), expect_status=_check_status(expect_status),
         insecure=bool(insecure), follow_redirects=bool(follow_redirects), interval=tick,
         graceful_stop=parse_duration(graceful_stop, "graceful_stop"),

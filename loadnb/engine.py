@@ -87,10 +87,19 @@ class Engine:
         return rate
 
     def progress(self, elapsed: float) -> tuple[float, float]:
-        """``(percent done, estimated seconds left)`` for duration- and count-bounded runs."""
+        """``(percent done, estimated seconds left)`` for duration- and count-bounded runs.
+
+        Once no new request may start it is 100 % (the grace period is what is left), except for
+        a stopped run, whose progress stays where the stop found it.
+        """
         if self.phase in ("ending", "done"):
-            left = 0.0 if self.phase == "done" else max(0.0, self._grace_left())
-            return 100.0, left
+            left = 0.0 if self.phase == "done" or self.stopped else max(0.0, self._grace_left())
+            if not self.stopped:
+                return 100.0, left
+            return self._planned(self.ended_at - self.t0)[0], left
+        return self._planned(elapsed)
+
+    def _planned(self, elapsed: float) -> tuple[float, float]:
         spec, parts, etas = self.spec, [], []
         if spec.duration is not None:
             parts.append(min(1.0, elapsed / spec.duration))
@@ -189,6 +198,7 @@ class Engine:
             status, nbytes = await transport.send(self.request)
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
             acc.error(transport.classify(exc), f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(0)  # a failure can come without any wait: let the loop breathe
             return
         done = clock()
         start = sent if intended is None else intended

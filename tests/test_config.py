@@ -71,10 +71,15 @@ def test_status_rules() -> None:
 
 
 def test_secrets_are_redacted_in_public_params() -> None:
-    spec = make_spec("http://bob:hunter2@127.0.0.1:8000/x",
-                     headers={"Authorization": "Bearer SECRET", "Cookie": "s=1", "X-Plain": "v"})
+    spec = make_spec(URL, headers={"Authorization": "Bearer SECRET", "Cookie": "s=1",
+                                   "X-Plain": "v"})
     text = repr(spec.public_params())
-    assert "hunter2" not in text and "SECRET" not in text and "s=1" not in text
-    assert "bob:***@127.0.0.1:8000" in text and "'X-Plain': 'v'" in text
+    assert "SECRET" not in text and "s=1" not in text and "'X-Plain': 'v'" in text
+    basic = make_spec("http://bob:hunter%32@127.0.0.1:8000/x", headers={"X-Plain": "v"})
+    assert basic.url == "http://127.0.0.1:8000/x"
+    assert basic.headers["Authorization"] == "Basic Ym9iOmh1bnRlcjI="  # bob:hunter2
+    assert "hunter" not in repr(basic.public_params())
+    with pytest.raises(ValueError, match="either in the URL or in an Authorization header"):
+        make_spec("http://bob:x@127.0.0.1/", headers={"authorization": "Bearer y"})
     assert redact_url(URL) == URL
     assert redact_headers({"authorization": "x"}) == {"authorization": "***"}

@@ -1,0 +1,309 @@
+"""The ``loadnb`` command: ``loadnb run URL ...``, ``loadnb demo ...``, ``loadnb --version``.
+
+Every parameter goes through :func:`loadnb.config.make_spec`, so bad input gets the same one-line
+message as the Python API: ``loadnb: error: <message>`` on stderr, exit status 2, nothing started.
+The live line and the summary table go to stderr; stdout carries only the ``--json`` object.
+
+Exit status: 0 the run finished (failed requests included, see :func:`result_exit_code`), 1 an
+internal error, 2 bad input, 128 + signal number when interrupted (130 for Ctrl-C, 143 for SIGTERM)
+after a clean stop and the partial summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ._version import __version__
+from .config import LoadSpec, make_spec
+from .console import ConsoleProgress, format_summary
+from .result import Result
+from .run import Run, run_new_loop
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+OUT_FORMATS = (".csv", ".json")
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported as one line, exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line instead of usage + message
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="loadnb", description="Notebook-native HTTP load testing, from a terminal.")
+    p.add_argument("--version", action="version", version=f"loadnb {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{run,demo}")
+    r = sub.add_parser("run", help="send load to a URL and print a summary",
+                       description="Send load to URL; live line and summary on stderr.")
+    r.add_argument("url", help="http:// or https:// target")
+    load = r.add_argument_group("load model (give --users or --rate, not both)")
+    load.add_argument("-u", "--users", help="virtual users, closed model (default 10)")
+    load.add_argument("-r", "--rate", help="arrivals per second, open model")
+    load.add_argument("-d", "--duration", help="run time, e.g. 30s, 2m (default 10s)")
+    load.add_argument("-n", "--requests", help="stop after N requests started")
+    load.add_argument("--ramp-up", default="0", help="ramp users or rate up over this time")
+    load.add_argument("--think-time", default="0", help="pause between a user's requests")
+    load.add_argument("--max-in-flight", help="open model: cap on requests in flight")
+    load.add_argument("--connections", help="connection pool size")
+    load.add_argument("--no-keepalive", action="store_true", help="new connection per request")
+    load.add_argument("--timeout", default="10s", help="per-request timeout (default 10s)")
+    load.add_argument("--graceful-stop", default="5s",
+                      help="at the end, time in-flight requests get to finish (default 5s)")
+    req = r.add_argument_group("request")
+    req.add_argument("-X", "--method", default="GET", help="HTTP method (default GET)")
+    req.add_argument("-H", "--header", action="append", default=[], metavar="'K: V'",
+                     help="request header (repeatable)")
+    req.add_argument("--body", metavar="TEXT|@FILE", help="request body, or @file to read it")
+    req.add_argument("--expect-status", action="append", default=[], metavar="CODES",
+                     help="statuses that count as success, e.g. 200,204 (repeatable; "
+                          "default: < 400)")
+    req.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    req.add_argument("--follow-redirects", action="store_true", help="follow redirects")
+    req.add_argument("--transport", default="auto", metavar="{auto,fast,aiohttp}",
+                     help="HTTP client: fast keep-alive HTTP/1.1, aiohttp (full HTTP), or auto "
+                          "(fast whenever it can run the test; default)")
+    out = r.add_argument_group("output")
+    out.add_argument("--interval", default="0.5s", help="snapshot interval (default 0.5s)")
+    out.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    out.add_argument("-o", "--out", metavar="FILE.csv|FILE.json",
+                     help="write the snapshots (.csv) or summary + snapshots (.json)")
+    out.add_argument("-q", "--quiet", action="store_true", help="no live line, no summary table")
+    sub.add_parser("demo", add_help=False, help="run the built-in demo target server "
+                   "(loadnb demo --help)")
+    return p
+
+
+# -- arguments → LoadSpec ------------------------------------------------------------------
+def _number(text: str | None, what: str) -> Any:
+    """``"20"`` → 20, ``"2.5"`` → 2.5 (an int, a float or None): make_spec judges the rest."""
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{what} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{what} must be a finite number, got {text!r}")
+    return value
+
+
+def _body(text: str | None) -> bytes | str | None:
+    """``--body TEXT`` as given, ``--body @path`` read from the file."""
+    if text is None or not text.startswith("@"):
+        return text
+    path = text[1:]
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read body file {path!r}: {exc.strerror or exc}") from None
+
+
+def _statuses(values: Sequence[str]) -> list[Any] | None:
+    """``["200,204", "301"]`` → ``["200", "204", "301"]`` (make_spec checks the codes)."""
+    codes = [part.strip() for value in values for part in value.split(",")]
+    return codes or None
+
+
+def _out_path(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    path = Path(text)
+    if path.suffix.lower() not in OUT_FORMATS:
+        raise UsageError(f"--out must end in .csv or .json, got {text!r}")
+    if not path.parent.is_dir():
+        raise UsageError(f"--out: directory {str(path.parent)!r} does not exist")
+    return path
+
+
+def spec_from_args(args: argparse.Namespace) -> LoadSpec:
+    """The validated :class:`LoadSpec` of ``loadnb run`` arguments (``ValueError`` if bad)."""
+    return make_spec(
+        args.url,
+        users=_number(args.users, "users"),
+        rate=_number(args.rate, "rate"),
+        duration=args.duration,
+        requests=_number(args.requests, "requests"),
+        ramp_up=args.ramp_up, think_time=args.think_time, timeout=args.timeout,
+        max_in_flight=_number(args.max_in_flight, "max_in_flight"),
+        connections=_number(args.connections, "connections"),
+        keepalive=not args.no_keepalive, method=args.method, headers=list(args.header),
+        body=_body(args.body), expect_status=_statuses(args.expect_status),
+        insecure=args.insecure, follow_redirects=args.follow_redirects,
+        interval=args.interval, graceful_stop=args.graceful_stop, transport=args.transport,
+    )
+
+
+# -- running -------------------------------------------------------------------------------
+def result_exit_code(result: Result) -> int:
+    """The exit status of a run that finished: 0, whatever the share of failed requests.
+
+    The seam for thresholds (``p99<300ms``, ``success>99%``): when they exist, a breached one
+    will map to its own non-zero status here, and the CLI needs no other change.
+    """
+    return EXIT_OK
+
+
+async def execute(run: Run) -> tuple[Result, int | None]:
+    """Run ``run`` to its end; SIGINT/SIGTERM stop it cleanly (a second one exits at once).
+
+    Returns the result and the number of the signal that stopped it (None if it ran its course).
+    """
+    loop = asyncio.get_running_loop()
+    caught: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if caught:  # a second Ctrl-C: the user does not want to wait any longer
+            name = signal.Signals(signum).name
+            sys.stderr.write(f"\nloadnb: {name} again: exiting without waiting\n")
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        caught.append(signum)
+        run.stop()
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not main thread
+            pass
+    try:
+        result = await run.run()  # a KeyboardInterrupt where handlers can't be set: stop + wait
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return result, (caught[0] if caught else None)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, so the JSON is strict."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_out(result: Result, path: Path) -> None:
+    """``.csv``: the snapshot DataFrame; ``.json``: ``{"summary": ..., "snapshots": [...]}``."""
+    if path.suffix.lower() == ".csv":
+        result.df.to_csv(path, index=False)
+        return
+    doc = {"summary": result.summary, "snapshots": [s.as_row() for s in result.snapshots]}
+    path.write_text(json.dumps(_json_safe(doc), indent=1) + "\n", encoding="utf-8")
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"loadnb: error: {message}\n")
+    sys.stderr.flush()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``loadnb run``: validate, run with a live line, report; returns the exit status."""
+    try:
+        out_path = _out_path(args.out)
+        spec = spec_from_args(args)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    run = Run(spec)
+    progress = None if args.quiet else ConsoleProgress(sys.stderr)
+    if progress is not None:
+        progress.attach(run)
+    failure: BaseException | None = None
+    signum: int | None = None
+    try:
+        result, signum = run_new_loop(execute(run))
+    except KeyboardInterrupt:  # no signal handlers here (Windows): Run.run stopped and waited
+        result, signum = run.result, signal.SIGINT
+    except Exception as exc:  # noqa: BLE001 - reported as one line, exit 1
+        failure, result = exc, run.result
+    finally:
+        if progress is not None:
+            progress.close()
+    code = _report(args, result, out_path)
+    if failure is not None:
+        _error(f"the run failed: {type(failure).__name__}: {failure}")
+        return EXIT_ERROR
+    if signum is not None:
+        if not args.quiet:
+            sys.stderr.write(f"loadnb: stopped by {signal.Signals(signum).name}: "
+                             "the results above are partial\n")
+        return 128 + signum
+    return code if code != EXIT_OK else result_exit_code(result)
+
+
+def _report(args: argparse.Namespace, result: Result, out_path: Path | None) -> int:
+    """Summary table (stderr), JSON (stdout) and the --out file; EXIT_ERROR if one fails."""
+    try:
+        summary = _json_safe(result.summary)
+    except Exception as exc:  # noqa: BLE001 - a broken result must still exit cleanly
+        _error(f"cannot summarise the run: {type(exc).__name__}: {exc}")
+        return EXIT_ERROR
+    if not args.quiet:
+        sys.stderr.write(format_summary(summary) + "\n")
+        sys.stderr.flush()
+    if args.json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        sys.stdout.flush()
+    if out_path is not None:
+        try:
+            write_out(result, out_path)
+        except OSError as exc:
+            _error(f"cannot write {str(out_path)!r}: {exc.strerror or exc}")
+            return EXIT_ERROR
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``loadnb`` command; returns the exit status (see the module docstring).
+
+    >>> main(["run", "http://127.0.0.1:8000/", "--rate", "200", "-d", "5s"])  # doctest: +SKIP
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "demo":
+            from . import demo
+
+            return demo.main(argv[1:])
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as exc:  # --help, --version
+            return exc.code if isinstance(exc.code, int) else EXIT_OK
+        except UsageError as exc:
+            _error(str(exc))
+            return EXIT_USAGE
+        if args.command != "run":
+            _error("a command is required: loadnb run URL [options] | loadnb demo (see --help)")
+            return EXIT_USAGE
+        return run_command(args)
+    except KeyboardInterrupt:  # before the run's own handlers are in place
+        sys.stderr.write("\n")
+        return 128 + signal.SIGINT
+    except BrokenPipeError:  # e.g. `loadnb run ... --json | head -c 10`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
