@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
+from .scenario import Scenario, as_scenario, make_feeder
+from .shape import LoadShape, ShapeFn, check_stages
+
 DEFAULT_USERS = 10
 DEFAULT_DURATION = 10.0
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_INTERVAL = 0.5
 DEFAULT_GRACEFUL_STOP = 5.0
 DEFAULT_MAX_IN_FLIGHT = 1000
-MAX_NAMES = 1000
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie",
                             "x-api-key", "x-auth-token", "x-csrf-token"})
@@ -100,6 +102,21 @@ class LoadSpec:
     name: str | None = None
     expected_interval: float | None = None
     transport: str = "auto"
+    scenario: Scenario | None = None
+    data_rows: tuple[Any, ...] | None = None
+    data_mode: str = "cycle"
+    stages: tuple[tuple[float, float], ...] | None = None
+    shape_fn: ShapeFn | None = None
+    seed: int | None = None
+
+    def load_shape(self) -> LoadShape:
+        """The target load over time: users (closed model) or arrivals/s (open model)."""
+        if self.stages is not None:
+            return LoadShape.from_stages(self.stages)
+        if self.shape_fn is not None:
+            return LoadShape(fn=self.shape_fn, duration=self.duration)
+        value = float(self.users) if self.rate is None else self.rate
+        return LoadShape.constant(value, self.ramp_up, self.duration)
 
     @property
     def model(self) -> str:
@@ -110,6 +127,14 @@ class LoadSpec:
     def request_name(self) -> str:
         """The name requests are grouped under: ``name`` or ``"METHOD /path"``."""
         return self.name or f"{self.method} {urlsplit(self.url).path or '/'}"
+
+    @property
+    def target(self) -> str:
+        """What the run loads: the URL, or the scenario's tasks and base URL."""
+        if self.scenario is None:
+            return redact_url(self.url)
+        tasks = ", ".join(self.scenario.names)
+        return f"scenario {tasks}" + (f" on {redact_url(self.url)}" if self.url else "")
 
     @property
     def pool_size(self) -> int:
@@ -148,6 +173,12 @@ class LoadSpec:
             "insecure": self.insecure, "follow_redirects": self.follow_redirects,
             "interval": self.interval, "graceful_stop": self.graceful_stop,
             "expected_interval": self.expected_interval, "transport": self.transport,
+            "scenario": list(self.scenario.names) if self.scenario else None,
+            "scenario_weights": list(self.scenario.weights) if self.scenario else None,
+            "data_rows": None if self.data_rows is None else len(self.data_rows),
+            "data_mode": self.data_mode, "stages": self.stages,
+            "shape": getattr(self.shape_fn, "__name__", "shape") if self.shape_fn else None,
+            "seed": self.seed,
         }
 
     def replace(self, **changes: Any) -> LoadSpec:
@@ -291,7 +322,7 @@ def _check_status(expect: object) -> tuple[int, ...] | None:
 
 
 def make_spec(
-    url: str,
+    url: str | None = None,
     *,
     users: int | None = None,
     rate: float | None = None,
@@ -314,6 +345,14 @@ def make_spec(
     name: str | None = None,
     expected_interval: str | float | None = None,
     transport: str = "auto",
+    scenario: object = None,
+    data: object = None,
+    data_mode: str = "cycle",
+    stages: Sequence[tuple[str | float, float]] | None = None,
+    rate_stages: Sequence[tuple[str | float, float]] | None = None,
+    shape: ShapeFn | None = None,
+    rate_shape: ShapeFn | None = None,
+    seed: int | None = None,
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
@@ -329,9 +368,15 @@ def make_spec(
     >>> make_spec("http://127.0.0.1:8000/", rate=200, duration="30s").model
     'open'
     """
-    url = _check_url(url)
+    plan = _check_plan(users, rate, duration, ramp_up, stages, rate_stages, shape, rate_shape)
+    users, rate, duration = plan.users, plan.rate, plan.duration
+    checked_scenario = None if scenario is None else as_scenario(scenario)
+    url = "" if url is None and checked_scenario is not None else _check_url(url)
     checked_headers = _check_headers(headers)
-    url = _split_credentials(url, checked_headers)
+    url = _split_credentials(url, checked_headers) if url else url
+    if data is not None and checked_scenario is None:
+        raise ValueError("data feeds a scenario: pass scenario=… as well")
+    feeder = None if data is None else make_feeder(data, data_mode, seed)
     if users is not None and rate is not None:
         raise ValueError("give either users (closed model) or rate (open model), not both")
     n_users = DEFAULT_USERS if users is None else _positive_int(users, "users")
@@ -367,8 +412,14 @@ def make_spec(
         name=name,
         expected_interval=(None if expected_interval is None
                            else parse_duration(expected_interval, "expected_interval")),
-        transport=_check_transport(transport),
+        transport=_check_transport(transport), scenario=checked_scenario,
+        data_rows=None if feeder is None else tuple(feeder.rows), data_mode=data_mode,
+        stages=plan.stages, shape_fn=plan.shape, seed=seed,
     )
+    if checked_scenario is not None and spec.transport == "fast":
+        raise ValueError("transport='fast' runs plain target-URL tests; scenarios use aiohttp")
+    if spec.shape_fn is not None and spec.duration is None:
+        raise ValueError("a shape function needs a duration")
     if spec.duration is not None and spec.ramp_up > spec.duration:
         raise ValueError(f"ramp_up ({spec.ramp_up:g}s) is longer than the duration "
                          f"({spec.duration:g}s)")
@@ -383,6 +434,50 @@ def make_spec(
         if spec.expected_interval <= 0:
             raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
     return spec
+
+
+@dataclass(frozen=True)
+class _Plan:
+    users: int | None
+    rate: float | None
+    duration: str | float | None
+    stages: tuple[tuple[float, float], ...] | None = None
+    shape: ShapeFn | None = None
+
+
+def _check_plan(users: object, rate: object, duration: object, ramp_up: object,
+                stages: object, rate_stages: object, shape: object, rate_shape: object) -> _Plan:
+    """Stages and shapes set the load (and stages the duration): check they are not mixed with
+    what they replace, and derive the users or rate the pool is sized for."""
+    given = [n for n, v in (("stages", stages), ("rate_stages", rate_stages), ("shape", shape),
+                            ("rate_shape", rate_shape)) if v is not None]
+    if not given:
+        return _Plan(users, rate, duration)  # type: ignore[arg-type]
+    if len(given) > 1:
+        raise ValueError(f"give one of stages, rate_stages, shape, rate_shape (got {given})")
+    what = given[0]
+    opens = what.startswith("rate")
+    if (users if opens else rate) is not None:
+        other = "users" if opens else "rate"
+        raise ValueError(f"{what} set the {'rate' if opens else 'users'}: don't pass {other}")
+    if what.endswith("stages"):
+        if duration is not None or ramp_up not in (0, 0.0, None, "0", "0s"):
+            raise ValueError(f"{what} define the duration and the ramps: don't pass duration "
+                             "or ramp_up with them")
+        checked = check_stages(stages if what == "stages" else rate_stages, what, parse_duration)
+        peak = max(v for _, v in checked)
+        if peak <= 0:
+            raise ValueError(f"{what}: at least one stage needs a target above 0")
+        total = sum(d for d, _ in checked)
+        return (_Plan(None, peak, total, checked) if opens
+                else _Plan(max(1, math.ceil(peak)), None, total, checked))
+    fn = shape if what == "shape" else rate_shape
+    if not callable(fn):
+        raise ValueError(f"{what} must be a function of the elapsed seconds")
+    if opens:
+        return _Plan(None, rate if rate is not None else 1.0, duration,  # type: ignore[arg-type]
+                     shape=fn)
+    return _Plan(users, None, duration, shape=fn)  # type: ignore[arg-type]
 
 
 __all__ = ["LoadSpec", "make_spec", "parse_duration", "parse_header", "redact_headers",

@@ -1,8 +1,10 @@
 """The load generator: closed model (virtual users) and open model (arrival rate).
 
-Every task the engine starts is owned by it, and is cancelled and awaited before :meth:`Engine.run`
-returns. End of a run (design.md, Semantics): at the duration or request count no new request
-starts; requests in flight get until their timeout, at most ``graceful_stop``, then are cancelled.
+The target load over time comes from the spec's :class:`~loadnb.shape.LoadShape` (constant,
+ramp-up, stages, or a function) or from a live override (:meth:`Engine.set_target`). Every task
+the engine starts is owned by it, and is cancelled and awaited before :meth:`Engine.run` returns.
+End of a run (design.md, Semantics): at the duration or request count no new request starts;
+requests in flight get until their timeout, at most ``graceful_stop``, then are cancelled.
 :meth:`Engine.stop` cancels at once. Cancelled requests are counted by the recorder's final
 ``swap(settle=True)``, never lost and never failures.
 """
@@ -11,34 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections.abc import Callable, Coroutine
 
 from .config import LoadSpec
 from .metrics import NameStats, Recorder, corrected_extras
+from .shape import LoadShape
 from .transport.base import Request, Transport
+from .work import ScenarioWork, SingleRequest, Work
 
 Clock = Callable[[], float]
-
-
-def arrival_offset(k: int, rate: float, ramp_up: float) -> float:
-    """Seconds from the start at which arrival ``k`` (from 0) is due.
-
-    The rate rises linearly from 0 to ``rate`` over ``ramp_up``, then stays: arrivals by time t
-    are ``rate*t²/(2*ramp_up)`` during the ramp, so the k-th is due at ``sqrt(2*ramp_up*k/rate)``.
-    """
-    ramp_arrivals = rate * ramp_up / 2.0
-    if k < ramp_arrivals:
-        return math.sqrt(2.0 * ramp_up * k / rate)
-    return ramp_up + (k - ramp_arrivals) / rate
+#: How often the closed model's controller matches the running users to the target (seconds).
+CONTROL_STEP = 0.05
+#: Longest sleep of the open-model pacer, so a rate change is seen within it (seconds).
+PACER_STEP = 0.05
 
 
 class Engine:
     """Generates the load of one :class:`LoadSpec` through one transport into one recorder.
 
     Plain state (read by the monitor at each tick): ``active_users`` (users running in the closed
-    model, requests in flight in the open model), ``started``, ``dropped``, ``phase``
-    (``"idle"``, ``"running"``, ``"ending"``, ``"done"``).
+    model, requests or iterations in flight in the open model), ``started``, ``dropped``,
+    ``phase`` (``"idle"``, ``"running"``, ``"ending"``, ``"done"``) and ``events`` (live changes,
+    as ``(elapsed, text)``).
     """
 
     def __init__(self, spec: LoadSpec, transport: Transport, recorder: Recorder,
@@ -47,44 +45,58 @@ class Engine:
         self.transport = transport
         self.recorder = recorder
         self.clock = clock
+        self.shape: LoadShape = spec.load_shape()
         self.request = Request.from_spec(spec)
         self.t0 = math.nan
         self.ended_at = math.nan
-        self._users = 0
         self.started = 0
         self.dropped = 0
         self.phase = "idle"
         self.stopped = False
+        self.events: list[tuple[float, str]] = []
+        self.rng = random.Random(spec.seed)
+        self._override: float | None = None
+        self._users: dict[int, asyncio.Task[None]] = {}
+        self._retiring: set[int] = set()
+        self._next_user = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._requests: set[asyncio.Task[None]] = set()
         self._end = asyncio.Event()
-
-    @property
-    def active_users(self) -> int:
-        """Users running (closed model) or requests in flight (open model)."""
-        return self._users if self.spec.rate is None else len(self._requests)
+        self.work: Work = (SingleRequest(self) if spec.scenario is None
+                           else ScenarioWork(self, spec.scenario))
 
     # -- the plan ------------------------------------------------------------------------------
+    @property
+    def active_users(self) -> int:
+        """Users running (closed model) or requests/iterations in flight (open model)."""
+        if self.spec.rate is None:
+            return len(self._users) - len(self._retiring)
+        return len(self._requests)
+
     def elapsed(self) -> float:
         """Seconds since the load started (0 before it)."""
         return 0.0 if math.isnan(self.t0) else self.clock() - self.t0
 
+    def target(self, elapsed: float) -> float:
+        """The load aimed for at ``elapsed``: the live override, else the shape."""
+        return self._override if self._override is not None else self.shape.target(elapsed)
+
     def target_users(self, elapsed: float) -> int:
-        """Users the closed model aims for at ``elapsed`` (the ramp-up line)."""
-        if self.spec.rate is not None:
-            return 0
-        if self.spec.ramp_up <= 0 or elapsed >= self.spec.ramp_up:
-            return self.spec.users
-        return min(self.spec.users, 1 + int(elapsed / self.spec.ramp_up * self.spec.users))
+        """Users the closed model aims for at ``elapsed`` (0 in the open model)."""
+        return 0 if self.spec.rate is not None else int(round(self.target(elapsed)))
 
     def target_rate(self, elapsed: float) -> float:
         """Arrivals per second the open model aims for at ``elapsed``; NaN in the closed model."""
-        rate = self.spec.rate
-        if rate is None:
-            return math.nan
-        if self.spec.ramp_up > 0 and elapsed < self.spec.ramp_up:
-            return rate * elapsed / self.spec.ramp_up
-        return rate
+        return math.nan if self.spec.rate is None else self.target(elapsed)
+
+    def set_target(self, value: float) -> None:
+        """Change the load now (users or arrivals/s) for the rest of the run; takes effect within
+        one control step (50 ms), and is recorded in ``events``."""
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"the target load must be a number >= 0, got {value!r}")
+        self._override = float(value)
+        unit = "users" if self.spec.rate is None else "req/s"
+        self.events.append((self.elapsed(), f"set to {value:g} {unit}"))
 
     def progress(self, elapsed: float) -> tuple[float, float]:
         """``(percent done, estimated seconds left)`` for duration- and count-bounded runs.
@@ -100,7 +112,7 @@ class Engine:
         return self._planned(elapsed)
 
     def _planned(self, elapsed: float) -> tuple[float, float]:
-        spec, parts, etas = self.spec, [], []
+        spec, parts, etas = self.spec, [0.0], []
         if spec.duration is not None:
             parts.append(min(1.0, elapsed / spec.duration))
             etas.append(max(0.0, spec.duration - elapsed))
@@ -118,21 +130,22 @@ class Engine:
     def _grace(self) -> float:
         return min(self.spec.timeout, self.spec.graceful_stop)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         """No new request from now on: the run is ending (in-flight ones get the grace)."""
         if not self._end.is_set():
             self._end.set()
             self.phase, self.ended_at = "ending", self.clock()
 
-    def _may_start(self) -> bool:
+    def may_start(self) -> bool:
+        """Whether a new request may start now (else the run is closed)."""
         if self._end.is_set():
             return False
         spec = self.spec
         if spec.requests is not None and self.started >= spec.requests:
-            self._close()
+            self.close()
             return False
         if spec.duration is not None and self.clock() - self.t0 >= spec.duration:
-            self._close()
+            self.close()
             return False
         return True
 
@@ -141,15 +154,10 @@ class Engine:
         """Generate the load until the end (or :meth:`stop`); return when every task has ended."""
         self.t0 = self.clock()
         self.phase = "running"
-        acc = self.recorder.stats_for(self.spec.request_name)
         try:
-            if self.spec.rate is None:
-                for i in range(self.spec.users):
-                    self._spawn(self._user(i, acc))
-            else:
-                self._spawn(self._pacer(acc))
+            self.spawn(self._controller() if self.spec.rate is None else self._pacer())
             await self._wait_for_end()
-            self._close()
+            self.close()
             pending = self._tasks | self._requests
             if pending and not self.stopped:
                 await asyncio.wait(pending, timeout=self._grace())
@@ -160,19 +168,17 @@ class Engine:
                 self.ended_at = self.clock()
 
     async def _wait_for_end(self) -> None:
-        timeout = None if self.spec.duration is None else self.spec.duration
         try:
-            await asyncio.wait_for(self._end.wait(), timeout)
+            await asyncio.wait_for(self._end.wait(), self.spec.duration)
         except asyncio.TimeoutError:
-            self._close()
+            self.close()
 
     def stop(self) -> None:
         """Stop at once: no new request, requests in flight cancelled (counted as cancelled)."""
         self.stopped = True
-        self._close()
-        if self.phase == "ending":
-            for task in self._tasks | self._requests:
-                task.cancel()
+        self.close()
+        for task in self._tasks | self._requests:
+            task.cancel()
 
     async def _cancel_all(self) -> None:
         tasks = list(self._tasks | self._requests)
@@ -183,15 +189,17 @@ class Engine:
         self._tasks.clear()
         self._requests.clear()
 
-    def _spawn(self, coro: Coroutine[None, None, None],
-               owner: set[asyncio.Task[None]] | None = None) -> None:
+    def spawn(self, coro: Coroutine[None, None, None],
+              owner: set[asyncio.Task[None]] | None = None) -> asyncio.Task[None]:
+        """Start ``coro`` as a task the engine owns (cancelled and awaited at the end)."""
         tasks = self._tasks if owner is None else owner
         task = asyncio.get_running_loop().create_task(coro)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+        return task
 
-    async def _one(self, acc: NameStats, intended: float | None) -> None:
-        """Send one request and record how it ended (cancellation is settled by the recorder)."""
+    async def send_one(self, acc: NameStats, intended: float | None) -> None:
+        """Send the run's request and record how it ended."""
         transport, clock = self.transport, self.clock
         sent = clock()
         try:
@@ -207,49 +215,70 @@ class Engine:
         if expected is not None and done - start > expected:
             acc.latency.extend(corrected_extras(done - start, expected))
 
-    async def _user(self, index: int, acc: NameStats) -> None:
-        """One virtual user of the closed model: wait for its ramp-up slot, then loop."""
-        spec = self.spec
-        if spec.ramp_up > 0 and index:
-            await asyncio.sleep(spec.ramp_up * index / spec.users)
-        self._users += 1
-        try:
-            while self._may_start():
-                self.started += 1
-                acc.started += 1
-                await self._one(acc, None)
-                if spec.think_time > 0:
-                    await asyncio.sleep(spec.think_time)
-        finally:
-            self._users -= 1
-        if not self._end.is_set() and self._users == 0:
-            self._close()
-
-    async def _pacer(self, acc: NameStats) -> None:
-        """The open model: start every arrival whose intended time has passed at each wake-up."""
-        spec, clock, t0 = self.spec, self.clock, self.t0
-        rate = spec.rate
-        assert rate is not None
-        duration = math.inf if spec.duration is None else spec.duration
-        limit = math.inf if spec.requests is None else spec.requests
-        k = 0
+    # -- closed model --------------------------------------------------------------------------
+    async def _controller(self) -> None:
+        """Keep the number of running users at the target (ramps, stages, live changes)."""
         while not self._end.is_set():
-            due = arrival_offset(k, rate, spec.ramp_up)
-            now = clock() - t0
-            while due <= now:
-                if due >= duration or self.started >= limit:
-                    self._close()
-                    return
-                if len(self._requests) < spec.max_in_flight:
-                    self.started += 1
-                    acc.started += 1
-                    self._spawn(self._one(acc, t0 + due), self._requests)
-                else:
-                    self.dropped += 1
-                k += 1
-                due = arrival_offset(k, rate, spec.ramp_up)
-            if due >= duration or self.started >= limit:
-                await asyncio.sleep(max(0.0, min(due, duration) - now))
-                self._close()
+            self._match_users(self.target_users(self.clock() - self.t0))
+            await asyncio.sleep(CONTROL_STEP)
+
+    def _match_users(self, want: int) -> None:
+        running = [i for i in self._users if i not in self._retiring]
+        for index in sorted(running, reverse=True)[: max(0, len(running) - want)]:
+            self._retiring.add(index)
+        for _ in range(max(0, want - len(running))):
+            index, self._next_user = self._next_user, self._next_user + 1
+            self._users[index] = self.spawn(self._user(index))
+
+    async def _user(self, index: int) -> None:
+        """One virtual user: iterate until the run ends or the controller retires it."""
+        think = self.spec.think_time
+        state = self.work.new_user(index)
+        try:
+            while index not in self._retiring and self.may_start():
+                await self.work.begin(state, None)
+                if think > 0:
+                    await asyncio.sleep(think)
+        finally:
+            self._users.pop(index, None)
+            self._retiring.discard(index)
+
+    # -- open model ----------------------------------------------------------------------------
+    async def _pacer(self) -> None:
+        """The open model: start every arrival whose intended time has passed at each wake-up.
+
+        Arrival k is due when the integral of the target rate reaches k. The integral is taken in
+        steps (trapezoids: exact for constant rates, ramps and stages) and each arrival's intended
+        time is interpolated inside its step, so latency is measured from when it was due.
+        """
+        clock, t0, spec = self.clock, self.t0, self.spec
+        duration = math.inf if spec.duration is None else spec.duration
+        area, last, k = 0.0, 0.0, 0
+        while not self._end.is_set():
+            now = min(clock() - t0, duration)
+            while last < now:
+                step_end = min(now, last + PACER_STEP)
+                r0, r1 = self.target(last), self.target(step_end)
+                grown = (r0 + r1) / 2.0 * (step_end - last)
+                while area + grown >= k:
+                    due = last + max(0.0, k - area) / grown * (step_end - last) if grown else last
+                    if not self._arrive(t0 + max(0.0, due)):
+                        return
+                    k += 1
+                area, last = area + grown, step_end
+            if now >= duration:
+                self.close()
                 return
-            await asyncio.sleep(due - now)
+            rate = self.target(now)
+            wait = (k - area) / rate if rate > 0 else PACER_STEP
+            await asyncio.sleep(min(max(wait, 0.0), PACER_STEP, duration - now))
+
+    def _arrive(self, intended: float) -> bool:
+        """Start one arrival (or count it dropped at the in-flight cap); False once closed."""
+        if not self.may_start():
+            return False
+        if len(self._requests) < self.spec.max_in_flight:
+            self.spawn(self.work.begin(self.work.new_user(-1), intended), self._requests)
+        else:
+            self.dropped += 1
+        return True

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .config import MAX_NAMES
-
 #: Bucket growth factor: bucket i holds [G**i, G**(i+1)) microseconds.
 GROWTH = 1.01
 #: Bound on the relative error of any reported percentile (the geometric middle of a bucket).
@@ -28,7 +26,9 @@ _INV_LOG_G = 1.0 / math.log(GROWTH)
 #: Buckets cover 1 µs .. about 2.7 hours; larger values land in the last bucket (max stays exact).
 N_BUCKETS = 2400
 OTHER_NAME = "other"
-SAMPLE_CHARS = 300
+#: Distinct request names kept per run; more fold into ``other`` (unbounded dynamic URLs).
+MAX_NAMES = 1000
+SAMPLE_CHARS = 2000
 _SECRET_IN_URL = re.compile(r"(?<=://)([^/@\s:]*):[^/@\s]*@")
 
 IntArray = npt.NDArray[np.int64]
@@ -183,13 +183,18 @@ class NameStats:
     errors: dict[str, int] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
 
-    def response(self, ok: bool, status: int, latency: float, service: float, nbytes: int) -> None:
-        """Record a request that got a response (ok or not), with its times in seconds."""
+    def response(self, ok: bool, status: int, latency: float, service: float, nbytes: int,
+                 kind: str | None = None) -> None:
+        """Record a request that got a response (ok or not), with its times in seconds.
+
+        A failed one counts under ``kind`` (default ``HTTP <status>``; a failed check names
+        itself).
+        """
         if ok:
             self.completed += 1
         else:
             self.failed += 1
-            kind = f"HTTP {status}"
+            kind = kind or f"HTTP {status}"
             self.errors[kind] = self.errors.get(kind, 0) + 1
         self.status[status] = self.status.get(status, 0) + 1
         self.latency.append(latency)

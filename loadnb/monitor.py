@@ -45,6 +45,7 @@ class Monitor:
         self._last_t = math.nan
         self._last_cpu = 0.0
         self._lag = 0.0
+        self._events_seen = 0
 
     def begin(self) -> None:
         """Mark the start of the first interval (call when the engine starts)."""
@@ -123,5 +124,12 @@ class Monitor:
             target_rate=engine.target_rate(elapsed), in_flight=self.recorder.in_flight(),
             dropped_arrivals=engine.dropped, waiting_for_connection=engine.transport.waiting,
             loop_lag_ms=lag * 1e3, cpu_percent=cpu,
-            phase="done" if final else engine.phase, interval_errors=dict(iv.errors),
+            phase="done" if final else engine.phase, event=self._new_events(),
+            interval_errors=dict(iv.errors),
         )
+
+    def _new_events(self) -> str:
+        """Live changes since the last snapshot, joined (shown as markers on the charts)."""
+        events = self.engine.events[self._events_seen:]
+        self._events_seen += len(events)
+        return "; ".join(text for _, text in events)

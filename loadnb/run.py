@@ -116,6 +116,23 @@ class Run:
             if self._engine is not None:
                 self._engine.stop()
 
+    def set_users(self, users: int) -> None:
+        """Change the number of virtual users now (closed model); within one interval."""
+        if self.spec.rate is not None:
+            raise ValueError("set_users applies to the closed model; this run has a rate")
+        self._live().set_target(float(users))
+
+    def set_rate(self, rate: float) -> None:
+        """Change the arrival rate now (open model); within one interval."""
+        if self.spec.rate is None:
+            raise ValueError("set_rate applies to the open model; this run has users")
+        self._live().set_target(float(rate))
+
+    def _live(self) -> Engine:
+        if self.state != "running" or self._engine is None:
+            raise RuntimeError(f"the run is {self.state}: live changes need a running run")
+        return self._engine
+
     async def wait(self) -> Result:
         """Wait for the end of the run and return its :class:`Result` (re-raises a failure)."""
         if self._task is None:

@@ -78,6 +78,7 @@ class Snapshot:
     loop_lag_ms: float = math.nan
     cpu_percent: float = math.nan
     phase: str = "running"
+    event: str = ""
     interval_errors: dict[str, int] = field(default_factory=dict)
 
     def as_row(self) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadnb.engine import arrival_offset
 from loadnb.metrics import RELATIVE_ERROR, Histogram, Recorder, merge_intervals
 
 latencies = st.lists(st.floats(min_value=2e-6, max_value=100.0), min_size=1, max_size=400)
@@ -102,17 +101,3 @@ def test_error_samples_hide_url_passwords() -> None:
     iv = rec.swap()["x"]
     assert "hunter2" not in iv.samples["connection refused"]
     assert "u:***@h:1" in iv.samples["connection refused"]
-
-
-def test_arrival_schedule_counts() -> None:
-    """rate × duration arrivals fall inside the duration, with or without a ramp."""
-    def count(rate: float, duration: float, ramp: float) -> int:
-        k = 0
-        while arrival_offset(k, rate, ramp) < duration:
-            k += 1
-        return k
-
-    assert count(400, 5, 0) == 2000
-    assert count(100, 10, 4) == 100 * 4 // 2 + 100 * 6
-    offsets = [arrival_offset(k, 100, 4) for k in range(300)]
-    assert offsets == sorted(offsets)

@@ -9,7 +9,7 @@ def make_transport(spec: LoadSpec) -> Transport:
 
     Imports are local so a run only loads the client it uses.
     """
-    if spec.transport != "aiohttp":
+    if spec.transport != "aiohttp" and spec.scenario is None:
         from .fast import FastTransport, fast_supported
 
         reason = fast_supported(spec)

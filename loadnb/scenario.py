@@ -1,0 +1,164 @@
+"""Scenarios: user journeys in plain async Python, with weights, checks and data.
+
+A scenario is an async function that receives a :class:`VirtualUser`, or a mapping of such
+functions to weights (each iteration picks one)::
+
+    async def browse(user):
+        items = await user.get("/api/items", expect_status=200)
+        first = items.json()[0]["id"]
+        await user.get(f"/api/items/{first}", name="/api/items/{id}")
+
+    loadnb.run("http://127.0.0.1:8000", scenario={browse: 3, buy: 1}, users=10)
+
+Every request is recorded under its ``name`` (default: method and path). A failed check counts the
+request as failed with the kind ``check failed: <check>``. An exception raised by the scenario code
+ends that iteration and counts as one failed iteration under the task's name
+(``exception: <Type>``, with a capped traceback as the sample); the run goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import inspect
+import random
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .vuser import VirtualUser
+
+Task = Callable[["VirtualUser"], Awaitable[Any]]
+DATA_MODES = ("cycle", "once", "random")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Weighted async tasks. Build with :func:`as_scenario`."""
+
+    tasks: tuple[Task, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Task names (their function names), used for iteration failures."""
+        return tuple(getattr(t, "__name__", "task") for t in self.tasks)
+
+    def pick(self, rng: random.Random) -> tuple[str, Task]:
+        """One task, drawn by weight."""
+        if len(self.tasks) == 1:
+            return self.names[0], self.tasks[0]
+        i = rng.choices(range(len(self.tasks)), weights=self.weights)[0]
+        return self.names[i], self.tasks[i]
+
+
+def as_scenario(obj: object) -> Scenario:
+    """A :class:`Scenario` from an async function or a mapping of async functions to weights."""
+    if isinstance(obj, Scenario):
+        return obj
+    items: list[tuple[object, object]]
+    if isinstance(obj, Mapping):
+        items = list(obj.items())
+        if not items:
+            raise ValueError("scenario: the mapping of tasks to weights is empty")
+    else:
+        items = [(obj, 1)]
+    tasks, weights = [], []
+    for task, weight in items:
+        if not inspect.iscoroutinefunction(task):
+            raise ValueError(f"scenario: {getattr(task, '__name__', task)!r} is not an async "
+                             "function (define it with `async def name(user): ...`)")
+        if (isinstance(weight, bool) or not isinstance(weight, int | float)
+                or not weight > 0 or weight == float("inf")):
+            raise ValueError(f"scenario: the weight of {task.__name__!r} must be a number > 0, "
+                             f"got {weight!r}")
+        tasks.append(task)
+        weights.append(float(weight))
+    return Scenario(tuple(tasks), tuple(weights))
+
+
+def load_scenario(ref: str) -> Scenario:
+    """The scenario named by ``path/to/file.py:name`` (the CLI's ``--scenario``)."""
+    path_text, sep, name = ref.rpartition(":")
+    if not sep or not path_text or not name:
+        raise ValueError(f"--scenario {ref!r}: expected path/to/file.py:name")
+    path = Path(path_text)
+    if not path.is_file():
+        raise ValueError(f"--scenario {ref!r}: no such file {path_text!r}")
+    module_name = f"loadnb_scenario_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"--scenario {ref!r}: cannot load {path_text!r} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ValueError(f"--scenario {ref!r}: the file failed to import: "
+                         f"{type(exc).__name__}: {exc}") from None
+    if not hasattr(module, name):
+        raise ValueError(f"--scenario {ref!r}: {path_text!r} has no {name!r}")
+    return as_scenario(getattr(module, name))
+
+
+class DataExhausted(Exception):
+    """Raised by a ``once`` feeder when every row has been used."""
+
+
+@dataclass
+class Feeder:
+    """Hands rows to iterations: each row ``once``, ``cycle`` through them, or ``random``."""
+
+    rows: list[Any]
+    mode: str = "cycle"
+    rng: random.Random = field(default_factory=random.Random)
+    _next: int = 0
+
+    def next(self) -> Any:
+        """The next row for an iteration."""
+        if self.mode == "random":
+            return self.rng.choice(self.rows)
+        if self._next >= len(self.rows):
+            if self.mode == "once":
+                raise DataExhausted("every data row has been used")
+            self._next = 0
+        row = self.rows[self._next]
+        self._next += 1
+        return row
+
+
+def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
+    """A :class:`Feeder` from a DataFrame (rows as dicts), a ``.csv`` path, or any iterable."""
+    if mode not in DATA_MODES:
+        raise ValueError(f"data_mode must be one of {', '.join(DATA_MODES)}, got {mode!r}")
+    rows: list[Any]
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):
+        rows = list(data.to_dict("records"))
+    elif isinstance(data, str | Path):
+        if not str(data).endswith(".csv") or not Path(data).is_file():
+            raise ValueError(f"data: {str(data)!r} is not a readable .csv file")
+        with open(data, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    elif isinstance(data, Iterable) and not isinstance(data, bytes | Mapping):
+        rows = list(data)
+    else:
+        raise ValueError("data must be a DataFrame, a .csv path or an iterable of rows, "
+                         f"got {type(data).__name__}")
+    if not rows:
+        raise ValueError("data has no rows")
+    return Feeder(rows, mode, random.Random(seed))
+
+
+def iter_rows(feeder: Feeder) -> Iterator[Any]:
+    """Rows until a ``once`` feeder is exhausted (for tests and previews)."""
+    while True:
+        try:
+            yield feeder.next()
+        except DataExhausted:
+            return
+
+
+__all__ = ["DataExhausted", "Feeder", "Scenario", "as_scenario", "load_scenario", "make_feeder"]

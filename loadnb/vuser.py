@@ -1,0 +1,191 @@
+"""The virtual user a scenario receives: a recording HTTP client with checks and its own state."""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from .metrics import NameStats
+from .transport.aio import classify_aiohttp
+
+Check = Callable[["Response"], object]
+
+
+class UserContext(Protocol):
+    """What a virtual user needs from the engine (one per run)."""
+
+    session: aiohttp.ClientSession
+    base_url: str
+    headers: Mapping[str, str]
+    follow_redirects: bool
+
+    def stats_for(self, name: str) -> NameStats: ...
+
+    def begin_request(self) -> bool: ...
+
+    def clock(self) -> float: ...
+
+
+class BudgetExhausted(BaseException):
+    """The run's request budget is spent: the iteration ends without counting anything more."""
+
+
+@dataclass
+class Response:
+    """A response as a scenario sees it (the body is read whole).
+
+    ``ok`` is False when the request failed (``error`` names the kind, ``status`` is 0) or a check
+    failed (``error`` is ``check failed: …``).
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str
+    elapsed: float
+    error: str | None = None
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the request counted as completed (status and checks passed)."""
+        return self.error is None
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (replacing invalid bytes)."""
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON (raises ``ValueError`` if it is not JSON)."""
+        if self._json is None:
+            self._json = jsonlib.loads(self.content)
+        return self._json
+
+
+def _check_name(check: Check) -> str:
+    return getattr(check, "__name__", "check").replace("<lambda>", "predicate")
+
+
+def run_checks(resp: Response, expect_status: int | tuple[int, ...] | None,
+               check: Check | None, expect_json: Mapping[str, Any] | None) -> str | None:
+    """The failure kind of the first failing check, or None when all pass."""
+    if expect_status is not None:
+        wanted = (expect_status,) if isinstance(expect_status, int) else tuple(expect_status)
+        if resp.status not in wanted:
+            return f"HTTP {resp.status}"
+    elif resp.status >= 400:
+        return f"HTTP {resp.status}"
+    if expect_json:
+        try:
+            body = resp.json()
+        except ValueError:
+            return "check failed: body is JSON"
+        for key, want in expect_json.items():
+            got = body.get(key) if isinstance(body, dict) else None
+            passed = want(got) if callable(want) else got == want
+            if not passed:
+                return f"check failed: json {key}"
+    if check is not None:
+        try:
+            passed = bool(check(resp))
+        except Exception:  # noqa: BLE001 - a check that raises is a failed check
+            passed = False
+        if not passed:
+            return f"check failed: {_check_name(check)}"
+    return None
+
+
+class VirtualUser:
+    """One simulated user: records every request, keeps its cookies and ``state`` across
+    iterations (closed model), and gets ``data`` (a row of the run's data) per iteration."""
+
+    def __init__(self, ctx: UserContext, index: int) -> None:
+        self.index = index
+        self.state: dict[str, Any] = {}
+        self.cookies: dict[str, str] = {}
+        self.data: Any = None
+        self.iteration = 0
+        self._ctx = ctx
+        self._intended: float | None = None
+
+    async def sleep(self, seconds: float) -> None:
+        """Think time inside a journey."""
+        await asyncio.sleep(seconds)
+
+    async def request(self, method: str, url: str, *, name: str | None = None,
+                      headers: Mapping[str, str] | None = None, params: Any = None,
+                      json: Any = None, data: Any = None,
+                      expect_status: int | tuple[int, ...] | None = None,
+                      check: Check | None = None,
+                      expect_json: Mapping[str, Any] | None = None) -> Response:
+        """Send one request, record it under ``name`` and return the :class:`Response`.
+
+        ``expect_status`` (default: any status < 400), ``check`` (a predicate on the response)
+        and ``expect_json`` (field → value or predicate) decide whether it counts as completed.
+        A transport failure does not raise: the response has ``status`` 0 and ``error`` set.
+        """
+        ctx = self._ctx
+        full = urljoin(ctx.base_url, url) if ctx.base_url else url
+        acc = ctx.stats_for(name or f"{method.upper()} {urlsplit(full).path or '/'}")
+        if not ctx.begin_request():
+            raise BudgetExhausted
+        acc.started += 1
+        sent = ctx.clock()
+        start = sent if self._intended is None else self._intended
+        self._intended = None
+        send_headers = {**ctx.headers, **(headers or {})}
+        if self.cookies:
+            send_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        try:
+            async with ctx.session.request(method.upper(), full, headers=send_headers,
+                                           params=params, json=json, data=data,
+                                           allow_redirects=ctx.follow_redirects) as raw:
+                content = await raw.read()
+                self._keep_cookies(raw.headers.getall("Set-Cookie", []))
+                resp = Response(raw.status, dict(raw.headers), content, full, 0.0)
+        except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
+            kind = classify_aiohttp(exc)
+            acc.error(kind, f"{type(exc).__name__}: {exc}")
+            return Response(0, {}, b"", full, ctx.clock() - sent, error=kind)
+        done = ctx.clock()
+        resp.elapsed = done - sent
+        resp.error = run_checks(resp, expect_status, check, expect_json)
+        acc.response(resp.error is None, resp.status, done - start, done - sent, len(content),
+                     kind=resp.error)
+        return resp
+
+    def _keep_cookies(self, set_cookies: list[str]) -> None:
+        for header in set_cookies:
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(header)
+            for key, morsel in jar.items():
+                self.cookies[key] = morsel.value
+
+    async def get(self, url: str, **kw: Any) -> Response:
+        """``request("GET", url, **kw)``."""
+        return await self.request("GET", url, **kw)
+
+    async def post(self, url: str, **kw: Any) -> Response:
+        """``request("POST", url, **kw)``."""
+        return await self.request("POST", url, **kw)
+
+    async def put(self, url: str, **kw: Any) -> Response:
+        """``request("PUT", url, **kw)``."""
+        return await self.request("PUT", url, **kw)
+
+    async def patch(self, url: str, **kw: Any) -> Response:
+        """``request("PATCH", url, **kw)``."""
+        return await self.request("PATCH", url, **kw)
+
+    async def delete(self, url: str, **kw: Any) -> Response:
+        """``request("DELETE", url, **kw)``."""
+        return await self.request("DELETE", url, **kw)
+
