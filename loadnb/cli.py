@@ -27,6 +27,7 @@ from .config import LoadSpec, make_spec
 from .console import ConsoleProgress, format_summary
 from .result import Result
 from .run import Run, run_new_loop
+from .scenario import load_scenario
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -49,7 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="{run,demo}")
     r = sub.add_parser("run", help="send load to a URL and print a summary",
                        description="Send load to URL; live line and summary on stderr.")
-    r.add_argument("url", help="http:// or https:// target")
+    r.add_argument("url", nargs="?", help="http:// or https:// target (with --scenario: the "
+                   "base URL of relative paths)")
+    r.add_argument("--scenario", metavar="FILE.py:NAME",
+                   help="run NAME from FILE.py: an async function of a user, or a mapping of "
+                        "async functions to weights")
+    r.add_argument("--stage", action="append", default=[], metavar="DURATION:TARGET",
+                   help="a load stage, e.g. 10s:20 (repeat; users, or the rate with --rate-stages)")
+    r.add_argument("--rate-stages", action="store_true",
+                   help="the --stage targets are arrivals per second (open model)")
     load = r.add_argument_group("load model (give --users or --rate, not both)")
     load.add_argument("-u", "--users", help="virtual users, closed model (default 10)")
     load.add_argument("-r", "--rate", help="arrivals per second, open model")
@@ -105,6 +114,17 @@ def _number(text: str | None, what: str) -> Any:
     return value
 
 
+def _stage(text: str) -> tuple[str, float]:
+    length, sep, target = text.rpartition(":")
+    try:
+        value = float(target)
+    except ValueError:
+        value = -1.0
+    if not sep or value < 0:
+        raise ValueError(f"--stage {text!r}: expected DURATION:TARGET, e.g. 10s:20")
+    return length, value
+
+
 def _body(text: str | None) -> bytes | str | None:
     """``--body TEXT`` as given, ``--body @path`` read from the file."""
     if text is None or not text.startswith("@"):
@@ -135,8 +155,14 @@ def _out_path(text: str | None) -> Path | None:
 
 def spec_from_args(args: argparse.Namespace) -> LoadSpec:
     """The validated :class:`LoadSpec` of ``loadnb run`` arguments (``ValueError`` if bad)."""
+    stages = [_stage(text) for text in args.stage] or None
+    if args.url is None and args.scenario is None:
+        raise ValueError("give a URL to load (or --scenario FILE.py:NAME)")
     return make_spec(
         args.url,
+        scenario=None if args.scenario is None else load_scenario(args.scenario),
+        stages=None if args.rate_stages else stages,
+        rate_stages=stages if args.rate_stages else None,
         users=_number(args.users, "users"),
         rate=_number(args.rate, "rate"),
         duration=args.duration,
