@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import aiohttp
 
@@ -11,6 +12,8 @@ from ..config import LoadSpec
 from .base import ErrorKind, Request, classify_os_error
 
 _CHUNK = 1 << 16
+_RESET_IN_MESSAGE = re.compile(
+    r"\b(?:ConnectionResetError|BrokenPipeError|ConnectionAbortedError)\(")
 
 
 def make_session(spec: LoadSpec,
@@ -106,7 +109,9 @@ def classify_aiohttp(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return ErrorKind.RESET
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return ErrorKind.INCOMPLETE
+        # aiohttp keeps the OS error that cut the body only in the message (client_proto.py,
+        # connection_lost: "Response payload is not completed: <…>. ConnectionResetError(104, …)")
+        return ErrorKind.RESET if _RESET_IN_MESSAGE.search(str(exc)) else ErrorKind.INCOMPLETE
     if isinstance(exc, aiohttp.ClientResponseError):
         return ErrorKind.INVALID
     if isinstance(exc, aiohttp.ClientOSError):

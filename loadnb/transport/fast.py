@@ -21,6 +21,11 @@ from .._version import __version__
 from ..config import LoadSpec
 from .base import ErrorKind, Request, classify_os_error
 
+#: Limits on a response head, as aiohttp's (max_line_size / max_field_size 8190): a server
+#: that never ends its head must not grow the client's memory until the timeout.
+MAX_FIELD_BYTES = 8190
+MAX_HEAD_BYTES = 64 * 1024
+
 
 class InvalidResponse(Exception):
     """The server sent bytes that are not a valid HTTP response."""
@@ -78,6 +83,7 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, int]] | None = None
         self.deadline = 0.0
         self.nbytes = 0
+        self.head_bytes = 0
         self.headers_done = False
         self.framed = False
         self.keep = True
@@ -92,6 +98,12 @@ class _Conn(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self.fail(InvalidResponse(f"invalid HTTP response: {exc}"))
+            return
+        if not self.headers_done:
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self.fail(InvalidResponse(
+                    f"invalid HTTP response: head longer than {MAX_HEAD_BYTES} bytes"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -100,6 +112,8 @@ class _Conn(asyncio.Protocol):
             return
         if self.headers_done and not self.framed:
             self.on_message_complete()
+        elif self.headers_done and exc is not None:  # a RST (socket error) mid-body
+            self.fail(exc)
         elif self.headers_done:
             self.fail(IncompleteBody(f"connection closed after {self.nbytes} body bytes"))
         else:
@@ -107,6 +121,10 @@ class _Conn(asyncio.Protocol):
 
     # -- llhttp callbacks ----------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) + 2 > MAX_FIELD_BYTES:
+            self.fail(InvalidResponse(
+                f"invalid HTTP response: header line longer than {MAX_FIELD_BYTES} bytes"))
+            return
         key = name.lower()
         if key == b"content-length" or (key == b"transfer-encoding"
                                         and b"chunked" in value.lower()):
@@ -120,7 +138,7 @@ class _Conn(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         waiter, self.waiter = self.waiter, None
-        self.keep = self.parser.should_keep_alive()
+        self.keep = self.owner._keepalive and self.parser.should_keep_alive()
         if waiter is not None and not waiter.done():
             waiter.set_result((self.parser.get_status_code(), self.nbytes))
 
@@ -128,6 +146,7 @@ class _Conn(asyncio.Protocol):
     def begin(self, waiter: asyncio.Future[tuple[int, int]], deadline: float) -> None:
         self.waiter, self.deadline = waiter, deadline
         self.nbytes, self.headers_done, self.framed = 0, False, False
+        self.head_bytes = 0
 
     def fail(self, exc: BaseException) -> None:
         """End the current request with ``exc`` and drop the connection."""
@@ -165,6 +184,7 @@ class FastTransport:
                 self._ssl.verify_mode = ssl.CERT_NONE
         self._payload = serialise(spec)
         self._timeout = spec.timeout
+        self._keepalive = spec.keepalive
         self._limit = spec.pool_size
         self._idle: deque[_Conn] = deque()
         self._busy: set[_Conn] = set()
@@ -181,6 +201,8 @@ class FastTransport:
             self._sweeper = loop.create_task(self._sweep())
         deadline = time.monotonic() + self._timeout
         conn = self._idle.pop() if self._idle else await self._acquire(loop, deadline)
+        if conn.closed or conn.transport is None or conn.transport.is_closing():
+            raise ServerDisconnected("connection closed before the request was sent")
         waiter: asyncio.Future[tuple[int, int]] = loop.create_future()
         conn.begin(waiter, deadline)
         self._busy.add(conn)
