@@ -150,7 +150,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["run", "{url}", "--transport", "curl"], "transport must be one of"),
     (["run", "{url}", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     (["run", "{url}", "--users"], "expected one argument"),
-    (["run"], "required: url"),
+    (["run"], "give a URL to load (or --scenario FILE.py:NAME)"),
     ([], "a command is required"),
 ]
 
