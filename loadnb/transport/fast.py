@@ -65,9 +65,13 @@ def serialise(spec: LoadSpec) -> bytes:
     if "user-agent" not in given:
         lines.append(f"User-Agent: loadnb/{__version__}")
     lines += [f"{k}: {v}" for k, v in spec.headers.items()]
+    if "accept" not in given:
+        lines.append("Accept: */*")
     body = spec.body or b""
-    if body or spec.method in ("POST", "PUT", "PATCH"):
+    if "content-length" not in given and (body or spec.method not in ("GET", "OPTIONS")):
         lines.append(f"Content-Length: {len(body)}")
+    if body and "content-type" not in given:
+        lines.append("Content-Type: application/octet-stream")
     if not spec.keepalive:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
@@ -92,6 +96,7 @@ class _Conn(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.owner._live.add(self)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -107,6 +112,7 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.owner._live.discard(self)
         self.owner._forget(self)
         if self.waiter is None or self.waiter.done():
             return
@@ -137,6 +143,9 @@ class _Conn(asyncio.Protocol):
         self.nbytes += len(body)
 
     def on_message_complete(self) -> None:
+        if 100 <= self.parser.get_status_code() < 200:  # interim (100, 103): the response follows
+            self.nbytes, self.head_bytes, self.headers_done, self.framed = 0, 0, False, False
+            return
         waiter, self.waiter = self.waiter, None
         self.keep = self.owner._keepalive and self.parser.should_keep_alive()
         if waiter is not None and not waiter.done():
@@ -156,6 +165,12 @@ class _Conn(asyncio.Protocol):
             waiter.set_exception(exc)
         if self.transport is not None:
             self.transport.abort()
+
+
+def _expire(fut: asyncio.Future[_Conn | None]) -> None:
+    """A pool wait reached the request's deadline."""
+    if not fut.done():
+        fut.set_exception(TimeoutError("no free connection before the timeout"))
 
 
 class FastTransport:
@@ -188,6 +203,7 @@ class FastTransport:
         self._limit = spec.pool_size
         self._idle: deque[_Conn] = deque()
         self._busy: set[_Conn] = set()
+        self._live: set[_Conn] = set()  # every connection not yet lost, whatever its state
         self._opened = 0
         self._waiters: deque[asyncio.Future[_Conn | None]] = deque()
         self._sweeper: asyncio.Task[None] | None = None
@@ -227,9 +243,20 @@ class FastTransport:
             fut: asyncio.Future[_Conn | None] = loop.create_future()
             self._waiters.append(fut)
             self.waiting += 1
+            timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, fut)
             try:
-                conn = await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+                conn = await fut
+            except asyncio.CancelledError:
+                # Cancelled after a connection (or a free slot) was handed to us: pass it on.
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    handed = fut.result()
+                    if handed is not None:
+                        self._release(handed)
+                    else:
+                        self._wake_one(None)
+                raise
             finally:
+                timer.cancel()
                 self.waiting -= 1
             if conn is not None:
                 return conn
@@ -297,8 +324,22 @@ class FastTransport:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        for conn in list(self._idle) + list(self._busy):
+        for conn in list(self._live):
             if conn.transport is not None:
                 conn.transport.close()
         self._idle.clear()
         self._wake_one(None)
+        # Closing is asynchronous (TLS sends close_notify and waits for the peer's): wait until
+        # every connection is gone, at most 1 s, then abort the rest, so no connection outlives
+        # the run and the loop is never closed under one (uvloop: EBUSY, "Event loop is closed").
+        for _ in range(100):
+            if not self._live:
+                return
+            await asyncio.sleep(0.01)
+        for conn in list(self._live):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for _ in range(10):  # abort() calls connection_lost on a following loop iteration
+            if not self._live:
+                break
+            await asyncio.sleep(0)
