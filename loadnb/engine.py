@@ -58,6 +58,7 @@ class Engine:
         self._override: float | None = None
         self._users: dict[int, asyncio.Task[None]] = {}
         self._retiring: set[int] = set()
+        self._thinking: set[int] = set()
         self._next_user = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._requests: set[asyncio.Task[None]] = set()
@@ -135,6 +136,8 @@ class Engine:
         if not self._end.is_set():
             self._end.set()
             self.phase, self.ended_at = "ending", self.clock()
+            for index in list(self._thinking):  # nothing in flight: no grace to wait for
+                self._users[index].cancel()
 
     def may_start(self) -> bool:
         """Whether a new request may start now (else the run is closed)."""
@@ -238,7 +241,11 @@ class Engine:
             while index not in self._retiring and self.may_start():
                 await self.work.begin(state, None)
                 if think > 0:
-                    await asyncio.sleep(think)
+                    self._thinking.add(index)
+                    try:
+                        await asyncio.sleep(think)
+                    finally:
+                        self._thinking.discard(index)
         finally:
             self._users.pop(index, None)
             self._retiring.discard(index)

@@ -282,3 +282,14 @@ def test_accounting_check_catches_a_lost_request() -> None:
     with pytest.raises(AccountingError, match="started 20 != completed 19"):
         check_accounting(result)
     assert isinstance(result, Result)
+
+
+async def test_users_thinking_at_the_end_do_not_hold_the_run() -> None:
+    with RawHTTPServer() as server:
+        run = Run(make_spec(server.url, users=3, duration=0.5, think_time=2, graceful_stop=5))
+        t0 = time.perf_counter()
+        result = await run.run()
+        took = time.perf_counter() - t0
+    assert took < 0.9, took
+    assert result.summary["cancelled_requests"] == 0
+    assert result.summary["completed_requests"] == server.received == 3
