@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from .config import LoadSpec
 from .metrics import NameStats, Recorder, corrected_extras
 from .shape import LoadShape
+from .timer import PreciseSleeper
 from .transport.base import Request, Transport
 from .work import ScenarioWork, SingleRequest, Work
 
@@ -258,6 +259,13 @@ class Engine:
         steps (trapezoids: exact for constant rates, ramps and stages) and each arrival's intended
         time is interpolated inside its step, so latency is measured from when it was due.
         """
+        sleeper = PreciseSleeper(asyncio.get_running_loop())
+        try:
+            await self._pace(sleeper)
+        finally:
+            sleeper.close()
+
+    async def _pace(self, sleeper: PreciseSleeper) -> None:
         clock, t0, spec = self.clock, self.t0, self.spec
         duration = math.inf if spec.duration is None else spec.duration
         area, last, k = 0.0, 0.0, 0
@@ -278,7 +286,7 @@ class Engine:
                 return
             rate = self.target(now)
             wait = (k - area) / rate if rate > 0 else PACER_STEP
-            await asyncio.sleep(min(max(wait, 0.0), PACER_STEP, duration - now))
+            await sleeper.sleep(min(max(wait, 0.0), PACER_STEP, duration - now))
 
     def _arrive(self, intended: float) -> bool:
         """Start one arrival (or count it dropped at the in-flight cap); False once closed."""

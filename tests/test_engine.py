@@ -293,3 +293,26 @@ async def test_users_thinking_at_the_end_do_not_hold_the_run() -> None:
     assert took < 0.9, took
     assert result.summary["cancelled_requests"] == 0
     assert result.summary["completed_requests"] == server.received == 3
+
+
+async def test_precise_sleeper_wakes_within_a_fraction_of_a_millisecond() -> None:
+    """The pacer's short sleeps: the loop's own timers round to whole milliseconds."""
+    import statistics
+    import sys
+
+    from loadnb.timer import PreciseSleeper
+
+    sleeper = PreciseSleeper(asyncio.get_running_loop())
+    try:
+        late = []
+        for _ in range(60):
+            t0 = time.perf_counter()
+            await sleeper.sleep(0.0002)
+            late.append(time.perf_counter() - t0 - 0.0002)
+    finally:
+        sleeper.close()
+    assert min(late) >= 0
+    if sys.platform.startswith("linux"):
+        assert sleeper.precise and statistics.median(late) < 0.0006, statistics.median(late)
+    else:  # rounded up to 1 ms, never early, never spinning
+        assert statistics.median(late) >= 0.0007
