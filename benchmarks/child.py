@@ -1,0 +1,284 @@
+"""The measured side of the benchmarks: one load generator per process, started by run_all.py.
+
+    python -m benchmarks.child <kind> '<json params>'
+
+prints one JSON object on its last line. ``requests`` / ``seconds`` / ``cpu`` are the requests
+answered, the wall time of the load window and this process's CPU time over the run (imports and
+interpreter start excluded; the parent adds ``cpu_total`` from ``wait4``). Kinds:
+
+- ``loadnb``: ``loadnb`` closed model (``users``, ``duration``, ``transport``, ``interval``) on
+  uvloop or the standard loop (``loop``), optionally with a widget-like subscriber.
+- ``bare_aiohttp``: ``users`` tasks doing ``session.get`` + ``read`` in a loop, with the session
+  and connector loadnb's aiohttp transport makes (no loadnb engine, recorder or monitor).
+- ``pacing``: the open model at ``rate``; records when each request was actually sent.
+- ``memory``: a full-speed run sampling RSS at every snapshot.
+- ``stop``: full-speed runs stopped after ``warm`` seconds; times to the final snapshot and to
+  ``wait()`` returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from loadnb import Run, make_spec
+from loadnb.run import run_new_loop
+from loadnb.snapshot import COLUMNS, Snapshot
+from loadnb.transport import Request, Transport, make_transport
+
+#: Points the dashboard keeps per series (the widget's rollover).
+ROLLOVER = 2000
+
+
+def cpu_seconds() -> float:
+    """This process's user + system CPU time (all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_bytes() -> int:
+    """Resident set size now (``/proc/self/statm``)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def loop_name() -> str:
+    loop = asyncio.get_running_loop()
+    return f"{type(loop).__module__}.{type(loop).__name__}"
+
+
+def widget_like_subscriber() -> Callable[[Snapshot], None]:
+    """What the notebook face does per snapshot, without Bokeh: one dict of plain one-item lists
+    per snapshot (what ``ColumnDataSource.stream`` receives), appended to rolled-over columns, and
+    the console/label line formatted."""
+    columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    labels: list[str] = []
+
+    def on_snapshot(snap: Snapshot) -> None:
+        batch = {col: [getattr(snap, col)] for col in COLUMNS}
+        for col, values in batch.items():
+            column = columns[col]
+            column.extend(values)
+            if len(column) > ROLLOVER:
+                del column[:-ROLLOVER]
+        success = "—" if math.isnan(snap.success_rate) else f"{snap.success_rate:.1f}%"
+        labels.append(f"🔄 Running... {snap.progress_percent:.1f}% | Active: "
+                      f"{snap.active_users} | RPS: {snap.current_rps:.1f} | Success: {success} | "
+                      f"Completed: {snap.completed_requests:,}")
+        del labels[:-10]
+
+    return on_snapshot
+
+
+def run_on(loop: str, coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run ``coro`` on uvloop (as ``loadnb.run`` does) or on the standard asyncio loop."""
+    if loop == "asyncio":
+        return asyncio.run(coro)
+    if loop != "uvloop":
+        raise ValueError(f"loop must be uvloop or asyncio, got {loop!r}")
+    return run_new_loop(coro)
+
+
+def time_ticks() -> list[float]:
+    """Time every ``Monitor.tick`` from now on (swap, snapshot, subscribers): the direct cost of
+    monitoring. Returns the list the durations (seconds) are appended to; stays empty if the
+    monitor no longer has a ``tick`` method (then the benchmark reports n/a)."""
+    from loadnb import monitor
+
+    durations: list[float] = []
+    original = getattr(monitor.Monitor, "tick", None)
+    if original is None:
+        return durations
+
+    def tick(self: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            durations.append(time.perf_counter() - start)
+
+    monitor.Monitor.tick = tick  # type: ignore[method-assign]
+    return durations
+
+
+# -- kinds ------------------------------------------------------------------------------------
+async def load(p: dict[str, Any]) -> dict[str, Any]:
+    spec = make_spec(p["url"], users=p["users"], duration=p["duration"],
+                     transport=p.get("transport", "fast"), interval=p.get("interval", 0.5))
+    run = Run(spec)
+    if p.get("subscriber") == "widget":
+        run.subscribe(widget_like_subscriber())
+    ticks = time_ticks() if p.get("time_ticks") else []
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    result = await run.run()
+    cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
+    s = result.summary
+    return {"requests": s["completed_requests"] + s["failed_requests"],
+            "failed": s["failed_requests"], "seconds": s["duration_s"], "cpu": cpu,
+            "wall": wall, "snapshots": len(result.snapshots), "transport": s["transport"],
+            "loop": loop_name(), "errors": s["errors"],
+            "tick_seconds": ticks[:-1], "final_tick_seconds": ticks[-1:]}
+
+
+async def bare_aiohttp(p: dict[str, Any]) -> dict[str, Any]:
+    from loadnb.transport.aio import make_session
+
+    url, duration = p["url"], float(p["duration"])
+    session = make_session(make_spec(url, users=p["users"], transport="aiohttp"))
+    count = failed = 0
+    end = 0.0
+
+    async def worker() -> None:
+        nonlocal count, failed
+        while time.perf_counter() < end:
+            async with session.get(url) as resp:
+                await resp.read()
+                if resp.status >= 400:
+                    failed += 1
+            count += 1
+
+    try:
+        cpu0, start = cpu_seconds(), time.perf_counter()
+        end = start + duration
+        await asyncio.gather(*(worker() for _ in range(p["users"])))
+        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+    finally:
+        await session.close()
+    return {"requests": count, "failed": failed, "seconds": wall, "cpu": cpu,
+            "loop": loop_name()}
+
+
+class SendTimes:
+    """A transport wrapper that notes the clock at every send (the engine's ``sent``)."""
+
+    def __init__(self, inner: Transport, clock: Callable[[], float]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.clock = clock
+        self.sends: list[float] = []
+
+    @property
+    def waiting(self) -> int:
+        return self.inner.waiting
+
+    async def send(self, request: Request) -> tuple[int, int]:
+        self.sends.append(self.clock())
+        return await self.inner.send(request)
+
+    def classify(self, exc: BaseException) -> str:
+        return self.inner.classify(exc)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def percentiles(values: list[float], qs: tuple[float, ...]) -> list[float]:
+    import numpy as np
+
+    if not values:
+        return [math.nan] * len(qs)
+    return [float(v) for v in np.percentile(np.asarray(values), qs)]
+
+
+async def pacing(p: dict[str, Any]) -> dict[str, Any]:
+    rate, duration = float(p["rate"]), float(p["duration"])
+    spec = make_spec(p["url"], rate=rate, duration=duration, transport=p.get("transport", "fast"))
+    wrappers: list[SendTimes] = []
+
+    def factory(s: Any) -> Transport:
+        wrappers.append(SendTimes(make_transport(s), time.perf_counter))
+        return wrappers[0]
+
+    run = Run(spec, transport=factory, clock=time.perf_counter)
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    result = await run.run()
+    cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
+    sends = sorted(wrappers[0].sends)
+    # Arrival k of a constant rate is due at t0 + k / rate; t0 is the engine's start (a private
+    # attribute: without it, the first send stands in for t0, hiding only a constant offset).
+    t0 = getattr(getattr(run, "_engine", None), "t0", math.nan)
+    if math.isnan(t0) and sends:
+        t0 = sends[0]
+    # Tasks start in the order the pacer made them, so the k-th send is arrival k.
+    lags = [(sent - (t0 + k / rate)) * 1e3 for k, sent in enumerate(sends)]
+    s = result.summary
+    steady = [snap.current_rps for snap in result.snapshots[1:-1] if snap.phase == "running"]
+    lag_probe = [snap.loop_lag_ms for snap in result.snapshots if not math.isnan(snap.loop_lag_ms)]
+    return {
+        "requests": s["completed_requests"] + s["failed_requests"], "failed": s["failed_requests"],
+        "seconds": s["duration_s"], "cpu": cpu, "wall": wall, "sent": len(sends),
+        "dropped": s["dropped_arrivals"],
+        "lag_ms": dict(zip(("p50", "p99", "p99.9", "max"),
+                           percentiles(lags, (50, 99, 99.9, 100)), strict=True)),
+        "latency_ms": s["latency_ms"], "service_ms": s["service_ms"],
+        "steady_rps_min": min(steady) if steady else math.nan,
+        "steady_rps_median": percentiles(steady, (50,))[0],
+        "loop_lag_probe_p99_ms": percentiles(lag_probe, (99,))[0],
+        "loop_lag_probe_max_ms": max(lag_probe) if lag_probe else math.nan,
+        "loop": loop_name(),
+    }
+
+
+async def memory(p: dict[str, Any]) -> dict[str, Any]:
+    spec = make_spec(p["url"], users=p["users"], duration=p["duration"], transport="fast")
+    run = Run(spec)
+    samples: list[tuple[float, int]] = []
+    run.subscribe(lambda snap: samples.append((snap.elapsed_time, rss_bytes())))
+    run.subscribe(widget_like_subscriber())
+    rss0 = rss_bytes()
+    cpu0 = cpu_seconds()
+    result = await run.run()
+    s = result.summary
+    return {"requests": s["completed_requests"] + s["failed_requests"],
+            "seconds": s["duration_s"], "cpu": cpu_seconds() - cpu0, "rss_before": rss0,
+            "samples": samples, "snapshots": len(result.snapshots),
+            "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+async def stop(p: dict[str, Any]) -> dict[str, Any]:
+    clock = time.perf_counter
+    to_final: list[float] = []
+    to_wait: list[float] = []
+    in_flight: list[int] = []
+    answered = 0
+    for _ in range(int(p["repeats"])):
+        run = Run(make_spec(p["url"], users=p["users"], duration=60, transport="fast"))
+        final: list[float] = []
+        run.subscribe(lambda snap, final=final: final.append(clock())
+                      if snap.phase == "done" else None)
+        run.start()
+        await asyncio.sleep(float(p["warm"]))
+        engine = getattr(run, "_engine", None)  # requests in flight now (the benchmark peeks)
+        in_flight.append(getattr(engine, "active_users", -1))
+        t0 = clock()
+        run.stop()
+        result = await run.wait()
+        t1 = clock()
+        to_final.append((final[0] - t0) * 1e3 if final else math.nan)
+        to_wait.append((t1 - t0) * 1e3)
+        answered += result.overall.completed + result.overall.failed
+    return {"to_final_ms": to_final, "to_wait_ms": to_wait, "answered": answered,
+            "active_before_stop": in_flight, "loop": loop_name()}
+
+
+KINDS: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
+    "loadnb": load, "bare_aiohttp": bare_aiohttp, "pacing": pacing, "memory": memory,
+    "stop": stop,
+}
+
+
+def main(argv: list[str]) -> None:
+    kind, params = argv[0], json.loads(argv[1])
+    out = run_on(params.get("loop", "uvloop"), KINDS[kind](params))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
