@@ -1,0 +1,12 @@
+"""The notebook face of loadnb: the :class:`LoadTest` widget and its live Bokeh dashboard.
+
+Needs ipywidgets, bokeh and jupyter_bokeh (``pip install loadnb[notebook]``); the core never
+imports this package.
+"""
+
+from __future__ import annotations
+
+from .alerts import Alert, default_alerts
+from .widget import LoadTest
+
+__all__ = ["Alert", "LoadTest", "default_alerts"]

@@ -1,0 +1,90 @@
+"""Plain-text lines the widget shows: the brief's live metrics line and the end-of-run status."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+from ..config import LoadSpec
+from ..snapshot import Snapshot
+
+#: Icon and label of the metrics line for each state of a run.
+STATE_LABELS: dict[str, str] = {
+    "idle": "⏸ Ready", "running": "🔄 Running...", "stopping": "⏹ Stopping...",
+    "done": "✅ Done", "stopped": "⏹ Stopped", "failed": "❌ Failed",
+}
+
+
+def fmt_percent(value: float | None) -> str:
+    """``98.5%``; ``—`` for NaN/None (no response yet)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.1f}%"
+
+
+def fmt_number(value: float | None, digits: int = 1) -> str:
+    """``1,250`` / ``12.5`` with thousands separators; ``—`` for NaN/None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if digits == 0:
+        return f"{round(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def load_text(spec: LoadSpec) -> tuple[str, str]:
+    """``("10 users", "8 s")``: the load model and the length of a run, in words."""
+    load = f"{spec.users} users" if spec.rate is None else f"{spec.rate:g} requests/s"
+    length = (f"{spec.duration:g} s" if spec.duration is not None
+              else f"{spec.requests:,} requests")
+    return load, length
+
+
+def metrics_line(snap: Snapshot | None, state: str = "running") -> str:
+    """The brief's live line, e.g.
+    ``🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | Success: 98.5% | Completed: 1,250``.
+
+    >>> metrics_line(None, "idle")
+    '⏸ Ready 0.0% | Active: 0 | RPS: 0.0 | Success: — | Completed: 0'
+    """
+    label = STATE_LABELS.get(state, state)
+    if snap is None:
+        return f"{label} 0.0% | Active: 0 | RPS: 0.0 | Success: — | Completed: 0"
+    return (f"{label} {snap.progress_percent:.1f}% | Active: {snap.active_users:,} | "
+            f"RPS: {fmt_number(snap.current_rps)} | Success: {fmt_percent(snap.success_rate)} | "
+            f"Completed: {snap.completed_requests:,}")
+
+
+def done_line(summary: dict[str, Any]) -> str:
+    """One sentence about a finished run, from its summary dict."""
+    lat = summary.get("latency_ms") or {}
+    state = summary.get("state", "done")
+    verb = {"stopped": "Stopped", "failed": "Failed"}.get(state, "Done")
+    parts = [
+        f"{verb} after {summary.get('duration_s', 0.0):.1f} s:",
+        f"{summary.get('total_requests', 0):,} requests,",
+        f"{fmt_number(summary.get('avg_rps'))} req/s on average,",
+        f"success {fmt_percent(summary.get('success_rate'))},",
+        f"p50 {fmt_number(lat.get('p50'))} ms, p99 {fmt_number(lat.get('p99'))} ms.",
+    ]
+    return " ".join(parts)
+
+
+def html_line(text: str, *, color: str | None = None, bold: bool = False,
+              mono: bool = False) -> str:
+    """``text`` escaped and wrapped in a styled ``<div>`` for an ``ipywidgets.HTML``."""
+    style = []
+    if color:
+        style.append(f"color:{color}")
+    if bold:
+        style.append("font-weight:600")
+    if mono:
+        style.append("font-family:var(--jp-code-font-family,monospace)")
+    attr = f' style="{";".join(style)}"' if style else ""
+    return f"<div{attr}>{html.escape(text)}</div>"
+
+
+def html_details(summary_text: str, body: str, *, color: str = "#b00020") -> str:
+    """A collapsible block (e.g. an error with its traceback folded away)."""
+    return (f'<details style="color:{color}"><summary>{html.escape(summary_text)}</summary>'
+            f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(body)}</pre></details>')

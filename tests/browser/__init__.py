@@ -1,0 +1,1 @@
+"""Helpers for the real-browser tests (JupyterLab and Voila driven by headless Chromium)."""

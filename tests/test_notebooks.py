@@ -1,0 +1,113 @@
+"""Every notebook in notebooks/ runs top to bottom, headless (nbclient), with no error output.
+
+The kernel is this interpreter (a temporary ``python3`` kernelspec pointing at
+``sys.executable``), so the venv's ipykernel and the checkout's loadnb are what run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CELL_TIMEOUT = 120
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def kernel_dirs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A kernelspec directory whose ``python3`` runs this interpreter."""
+    root = tmp_path_factory.mktemp("kernels")
+    spec = root / "python3"
+    spec.mkdir()
+    spec.joinpath("kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (loadnb tests)", "language": "python"}))
+    return str(root)
+
+
+def execute(path: Path, kernel_dirs: str, cwd: Path) -> nbformat.NotebookNode:
+    """Run the notebook at ``path`` in a fresh kernel; return it with outputs and widget state."""
+    nb: nbformat.NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    km = KernelManager(kernel_name="python3",
+                       kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernel_dirs]))
+    assert km.kernel_spec is not None and km.kernel_spec.argv[0] == sys.executable
+    NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=False,
+                   resources={"metadata": {"path": str(cwd)}}).execute(cleanup_kc=True)
+    return nb
+
+
+def problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Error outputs and tracebacks on stderr, as ``cell N: text`` lines."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                found.append(f"cell {index}: {out.ename}: {out.evalue}")
+            elif out.output_type == "stream" and out.name == "stderr" and (
+                    "Traceback" in out.text or "Error" in out.text):
+                found.append(f"cell {index}: stderr: {out.text[:500]}")
+    return found
+
+
+def widget_states(nb: nbformat.NotebookNode) -> list[dict[str, Any]]:
+    """The saved ipywidgets state (one dict per model, with ``model_name`` and ``state``)."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return list(state.get("state", {}).values())
+
+
+def overview_rows(render_bundle: Any) -> int:
+    """Rows of the dashboard's Overview source inside a saved BokehModel ``render_bundle``."""
+    stack: list[Any] = [json.loads(render_bundle) if isinstance(render_bundle, str)
+                        else render_bundle]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("name") == "ColumnDataSource":
+                entries = dict(item["attributes"]["data"]["entries"])
+                if "target_users" in entries:
+                    return len(entries["elapsed_time"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    raise AssertionError("no Overview source in the saved chart")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_clean(path: Path, kernel_dirs: str, tmp_path: Path) -> None:
+    nb = execute(path, kernel_dirs, tmp_path)
+    assert problems(nb) == []
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+    if path.stem == "01-quickstart":
+        check_saved_widget_state(nb)
+
+
+def check_saved_widget_state(nb: nbformat.NotebookNode) -> None:
+    """The saved notebook shows the final numbers and the whole chart (re-sent at the end)."""
+    states = widget_states(nb)
+    html = [s["state"].get("value", "") for s in states if s["model_name"] == "HTMLModel"]
+    line = next(v for v in html if "Completed:" in v)
+    match = re.search(r"Done 100\.0% \| Active: \d+ \| RPS: [\d,.]+ \| Success: [\d.]+% \| "
+                      r"Completed: ([\d,]+)", line)
+    assert match, line
+    summary = next(c for c in nb.cells if c.cell_type == "code" and c.source == "test.summary")
+    completed = re.search(r"'completed_requests': (\d+)", summary.outputs[0].data["text/plain"])
+    assert completed and match.group(1).replace(",", "") == completed.group(1)
+    progress = [s["state"] for s in states if s["model_name"] == "FloatProgressModel"]
+    assert progress and progress[0]["value"] == 100.0
+    charts = [s["state"] for s in states if s["model_name"] == "BokehModel"]
+    assert len(charts) == 1
+    describe = next(c for c in nb.cells if c.cell_type == "code" and "describe()" in c.source)
+    count = re.search(r"count\s+([\d.]+)", describe.outputs[0].data["text/plain"])
+    assert count and overview_rows(charts[0]["render_bundle"]) == int(float(count.group(1)))
