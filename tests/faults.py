@@ -39,10 +39,11 @@ import asyncio
 import contextlib
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from .servers import ThreadedServer
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,12 @@ def _rst(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-class FaultServer:
+class FaultServer(ThreadedServer):
     """The fault-injection server (use as a context manager; ``url`` once entered)."""
 
     def __init__(self, plan: Plan | None = None, *, honor_close: bool = True,
                  drop_on_accept: Callable[[int], bool] | None = None) -> None:
+        super().__init__("fault-server")
         self.plan = plan or always(OK)
         self.honor_close = honor_close
         self.drop_on_accept = drop_on_accept
@@ -107,12 +109,6 @@ class FaultServer:
         self.connections = 0
         self.not_http = 0
         self.outages: list[tuple[float, float]] = []  # (down, up) perf_counter times
-        self.port = 0
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="fault-server")
-        self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     # -- the test's side ---------------------------------------------------------------------
@@ -125,17 +121,6 @@ class FaultServer:
         """Well-formed responses fully written."""
         with self._lock:
             return sum(self.completed.values())
-
-    def __enter__(self) -> FaultServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
 
     def outage(self, downtime: float = 1.0, after: float = 0.0) -> None:
         """After ``after`` s, die (stop listening, drop every connection) for ``downtime`` s,
@@ -158,6 +143,9 @@ class FaultServer:
         return last
 
     # -- the server's side -------------------------------------------------------------------
+    async def _start(self) -> None:
+        await self._listen()
+
     async def _listen(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -180,14 +168,9 @@ class FaultServer:
             self.outages.append((down, time.perf_counter()))
 
     async def _stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
         for writer in list(self._writers):
             writer.transport.abort()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await super()._stop()
 
     def _count(self, fault: Fault) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -47,35 +48,23 @@ def status_every(n: int, status: int = 500) -> Plan:
     return lambda i: Action(status=status, body=b"ERR") if i % n == 0 else Action()
 
 
-class RawHTTPServer:
-    """A counting HTTP/1.1 server in a background thread (use as a context manager)."""
+S = TypeVar("S", bound="ThreadedServer")
 
-    def __init__(self, plan: Plan = always_ok) -> None:
-        self.plan = plan
-        self.received = 0
-        self.responses: dict[int, int] = {}
-        self.resets = 0
-        self.connections = 0
-        self.hold_times: list[float] = []  # seconds from request parsed to response written
+
+class ThreadedServer:
+    """An asyncio stream server on 127.0.0.1 in its own thread and event loop, used as a context
+    manager; subclasses implement ``_handle`` (and may extend ``_start`` / ``_stop``)."""
+
+    def __init__(self, name: str = "test-server") -> None:
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name=name)
         self._server: asyncio.Server | None = None
         self.port = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    @property
-    def answered(self) -> int:
-        with self._lock:
-            return sum(self.responses.values())
-
-    def __enter__(self) -> RawHTTPServer:
+    def __enter__(self: S) -> S:
         self._thread.start()
-        fut = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
-        fut.result(5)
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(5)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -89,12 +78,38 @@ class RawHTTPServer:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
+        """Stop listening and end every connection handler."""
+        if self._server is not None:
+            self._server.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class RawHTTPServer(ThreadedServer):
+    """A counting HTTP/1.1 server in a background thread (use as a context manager)."""
+
+    def __init__(self, plan: Plan = always_ok) -> None:
+        super().__init__("raw-http-server")
+        self.plan = plan
+        self.received = 0
+        self.responses: dict[int, int] = {}
+        self.resets = 0
+        self.connections = 0
+        self.hold_times: list[float] = []  # seconds from request parsed to response written
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def answered(self) -> int:
+        with self._lock:
+            return sum(self.responses.values())
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self._lock:

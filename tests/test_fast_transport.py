@@ -34,6 +34,7 @@ from loadnb.transport.base import Request
 from loadnb.transport.fast import FastTransport
 
 from .nginx import BIG, SMALL, Nginx, find_nginx, make_cert
+from .servers import ThreadedServer
 
 TRANSPORTS = pytest.mark.parametrize("transport", ["fast", "aiohttp"])
 STABLE = {"timeout", "connection refused", "connection reset", "invalid HTTP response",
@@ -82,7 +83,7 @@ def chunked(pieces: list[bytes]) -> list[Step]:
     return [head(Transfer_Encoding="chunked"), *map(chunk, pieces), b"0\r\n\r\n"]
 
 
-class RawServer:
+class RawServer(ThreadedServer):
     """A recording HTTP/1.1 server on 127.0.0.1 in its own thread (use as a context manager).
 
     ``respond(n, seen)`` (n = 1, 2, … in parse order) returns the steps of the answer. Like a real
@@ -92,16 +93,12 @@ class RawServer:
 
     def __init__(self, respond: Respond = lambda n, s: fixed(), *,
                  honor_close: bool = True) -> None:
+        super().__init__("raw-server")
         self.respond = respond
         self.honor_close = honor_close
         self.seen: list[Seen] = []
         self.connections = 0
         self.open = 0
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self.port = 0
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -110,29 +107,6 @@ class RawServer:
     def received(self) -> int:
         with self._lock:
             return len(self.seen)
-
-    def __enter__(self) -> RawServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
-
-    async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self._lock:
