@@ -25,7 +25,6 @@ from tests.browser.jupyter import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
-    POINTS_JS,
     copy_notebooks,
     free_port,
     isolated_env,
@@ -34,6 +33,30 @@ from tests.browser.jupyter import (
 
 pytestmark = pytest.mark.slow
 SHOTS = ARTIFACTS / "screenshots"
+#: Rows of the page's Bokeh sources, found by a column only that source has (the largest of each
+#: kind): the streamed dashboard sources, the plan line and the live-change markers.
+POINTS_JS = """() => {
+  const kinds = {overview: 'target_users', latency: 'p90_ms', errors: 'kind0',
+                 timeline: 'failed_requests', generator: 'loop_lag_ms', plan: 'plan',
+                 events: 'event'};
+  const out = {};
+  for (const name of Object.keys(kinds)) out[name] = -1;
+  if (!window.Bokeh || !window.Bokeh.documents) return out;
+  for (const doc of window.Bokeh.documents) {
+    for (const m of doc._all_models.values()) {
+      if (m.type !== 'ColumnDataSource') continue;
+      const data = m.data;
+      const get = (k) => data instanceof Map ? data.get(k) : data[k];
+      for (const [name, key] of Object.entries(kinds)) {
+        const column = get(key);
+        if (column !== undefined) out[name] = Math.max(out[name], column.length);
+      }
+    }
+  }
+  return out;
+}"""
+#: The streamed sources (one row per snapshot); the others are the plan and the markers.
+STREAMED = ("overview", "latency", "errors", "timeline", "generator")
 KERNEL_IDLE_JS = """() => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
@@ -89,6 +112,11 @@ print(json.dumps({"snapshots": [len(r.snapshots) for r in test.results],
                   "echoes_ignored": test.chart.echoes_ignored, "state": test.state}))"""
 
 
+LIVE_CHECK = """import json
+print(json.dumps({"users": test.controls.users.value,
+                  "events": "; ".join(e for e in test.df["event"] if e)}))"""
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
@@ -105,6 +133,11 @@ def points(page: Any) -> dict[str, int]:
     """Rows per dashboard source in the page's Bokeh documents (-1: none on the page)."""
     counts: dict[str, int] = page.evaluate(POINTS_JS)
     return counts
+
+
+def streamed(page: Any) -> dict[str, int]:
+    """Rows of the streamed dashboard sources in the page."""
+    return {k: v for k, v in points(page).items() if k in STREAMED}
 
 
 def wait_points(page: Any, source: str, at_least: int, timeout: float = 60.0) -> int:
@@ -189,7 +222,9 @@ def test_lab_quickstart_streams_live_stops_and_keeps_the_kernel_responsive(
         n = check["snapshots"][0]
         assert check["kernel"] == dict.fromkeys(check["kernel"], n)  # one row per snapshot
         assert check["echoes_ignored"] > 0  # the browser did echo, and it was dropped
-        assert points(page) == dict.fromkeys(check["kernel"], n)
+        assert set(check["kernel"]) == set(STREAMED)
+        assert streamed(page) == dict.fromkeys(STREAMED, n)
+        assert points(page)["plan"] == 200  # the planned load, drawn dashed under the run
         shoot(page, "lab-2-done")
 
         # 2. Start from the widget (no cell running): live; trivial cells stay fast; Stop stops.
@@ -199,6 +234,16 @@ def test_lab_quickstart_streams_live_stops_and_keeps_the_kernel_responsive(
         page.wait_for_function(f"() => ({POINTS_JS})().overview < {n}", timeout=15_000)
         assert_grows(page)
         rtts = [page.evaluate(KERNEL_EXEC_JS, "1 + 1")["ms"] for _ in range(8)]
+        # a live change from the users slider (keyboard on its handle: what a drag does too)
+        assert points(page)["events"] == 0
+        handle = page.locator(".widget-slider .noUi-handle").first
+        handle.focus()
+        for _ in range(5):
+            handle.press("ArrowRight")
+        page.wait_for_function(f"() => ({POINTS_JS})().events >= 1", timeout=10_000)
+        live = json.loads(page.evaluate(KERNEL_EXEC_JS, LIVE_CHECK)["out"])
+        assert live["users"] == 15 and "set to" in live["events"], live
+        time.sleep(1.2)  # the users follow within an interval
         shoot(page, "lab-1-live")
         assert_grows(page, seconds=0.6)  # still streaming after the measurement
         click(page, "Stop")

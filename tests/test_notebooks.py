@@ -91,6 +91,8 @@ def test_notebook_runs_clean(path: Path, kernel_dirs: str, tmp_path: Path) -> No
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     if path.stem == "01-quickstart":
         check_saved_widget_state(nb)
+    if path.stem == "02-scenarios":
+        check_scenarios_notebook(nb)
 
 
 def check_saved_widget_state(nb: nbformat.NotebookNode) -> None:
@@ -111,3 +113,46 @@ def check_saved_widget_state(nb: nbformat.NotebookNode) -> None:
     describe = next(c for c in nb.cells if c.cell_type == "code" and "describe()" in c.source)
     count = re.search(r"count\s+([\d.]+)", describe.outputs[0].data["text/plain"])
     assert count and overview_rows(charts[0]["render_bundle"]) == int(float(count.group(1)))
+
+
+def source_column(render_bundle: Any, column: str) -> list[Any] | None:
+    """The values of ``column`` in the saved chart's source that has it (None if none has)."""
+    stack: list[Any] = [json.loads(render_bundle) if isinstance(render_bundle, str)
+                        else render_bundle]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("name") == "ColumnDataSource":
+                entries = dict(item["attributes"]["data"]["entries"])
+                if column in entries:
+                    values: list[Any] = entries[column]
+                    return values
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def output_text(nb: nbformat.NotebookNode, source_start: str) -> str:
+    """The plain-text output of the code cell whose source starts with ``source_start``."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start))
+    return "".join(o.get("data", {}).get("text/plain", o.get("text", "")) for o in cell.outputs)
+
+
+def check_scenarios_notebook(nb: nbformat.NotebookNode) -> None:
+    """The journey's statistics are per request name, the plan and the live change were saved."""
+    stats = output_text(nb, "test.stats")
+    assert all(name in stats for name in ("POST /api/items", "GET /api/items", "/api/items/{id}"))
+    assert output_text(nb, "test.errors").startswith("Empty DataFrame")  # every check passed
+    assert "set to 60 req/s" in output_text(nb, "test2.start()")
+    charts = [s["state"]["render_bundle"] for s in widget_states(nb)
+              if s["model_name"] == "BokehModel"]
+    assert len(charts) == 2
+    plans = [source_column(c, "plan") for c in charts]
+    assert sorted(max(p) for p in plans if p) == [5.0, 20.0]  # 5 users at most; 20 req/s
+    assert all(p is not None and len(p) == 200 for p in plans)
+    events = [source_column(c, "event") for c in charts]
+    assert sorted(map(str, events)) == ["['set to 60 req/s']", "[]"]
+    html = [s["state"].get("value", "") for s in widget_states(nb)
+            if s["model_name"] == "HTMLModel"]
+    assert not [v for v in html if "Low RPS" in v]  # the live change is no shortfall

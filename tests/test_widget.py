@@ -28,7 +28,10 @@ from loadnb.ui import LoadTest
 from loadnb.ui import widget as widget_module
 from loadnb.ui.alerts import low_rps, low_success_rate
 from loadnb.ui.bokeh_model import LiveBokehModel
+from loadnb.ui.controls import LIVE_DEBOUNCE
+from loadnb.ui.figures import title_of
 from loadnb.ui.formatting import metrics_line
+from loadnb.vuser import VirtualUser
 
 FAST: dict[str, Any] = {"interval": 0.1, "graceful_stop": 1}
 
@@ -92,7 +95,7 @@ def test_widget_shows_everything() -> None:
     assert (c.duration.value, c.ramp_up.value) == (8.0, 2.0)
     assert isinstance(test.progress, W.FloatProgress) and isinstance(test.chart, LiveBokehModel)
     assert [t.title for t in test.dashboard.layout.tabs] == ["Overview", "Latency", "Errors",
-                                                             "Summary"]
+                                                             "Summary", "Generator"]
     assert "Ready 0.0% | Active: 0 | RPS: 0.0 | Success: — | Completed: 0" in test.metrics.value
     assert not test.start_button.disabled and test.stop_button.disabled
     bundle = test._repr_mimebundle_()
@@ -151,6 +154,7 @@ def test_default_alerts() -> None:
     assert rps(snap(current_rps=10.0)) is None  # closed model: no expected rate
     assert "Low RPS" in (rps(snap(current_rps=10.0, target_rate=100.0)) or "")
     assert rps(snap(current_rps=90.0, target_rate=100.0)) is None
+    assert rps(snap(current_rps=20.0, target_rate=60.0, event="set to 60 req/s")) is None
 
 
 # -- the echo of the browser -----------------------------------------------------------------
@@ -324,3 +328,240 @@ def _bundle_rows(bundle: dict[str, Any]) -> int:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     raise AssertionError("no overview source in the bundle")
+
+
+# -- scenarios, stages and the plan ----------------------------------------------------------
+async def journey(user: VirtualUser) -> None:
+    await user.get("/", name="home")
+    await user.get("/status/404", name="missing", expect_status=404)
+
+
+async def other(user: VirtualUser) -> None:
+    await user.get("/", name="other")
+
+
+def not_async(user: VirtualUser) -> None:
+    pass
+
+
+def test_a_scenario_with_stages_constructs_and_the_fields_show_what_applies() -> None:
+    stages = [("3s", 5), ("4s", 5), ("3s", 0)]
+    test = LoadTest(journey, url="http://127.0.0.1:9/", stages=stages)
+    spec = test.spec
+    assert spec.scenario is not None and spec.scenario.names == ("journey",)
+    assert spec.stages == ((3.0, 5.0), (4.0, 5.0), (3.0, 0.0)) and spec.duration == 10.0
+    c = test.controls
+    assert c.url.description == "Base URL" and c.url.value == "http://127.0.0.1:9/"
+    assert c.target.value == spec.target == "scenario journey on http://127.0.0.1:9/"
+    assert c.target.disabled and c.target in c.box.children
+    assert (c.duration.value, c.ramp_up.value, c.users.value) == (10.0, 0.0, 5)
+    assert c.duration.disabled and c.ramp_up.disabled and c.users.disabled and c.model.disabled
+    assert not c.url.disabled and not test.start_button.disabled
+    assert "stages: 3 s → 5 users, 4 s → 5 users, 3 s → 0 users (10 s)" in c.plan_note.value
+    assert repr(test) == ("<LoadTest scenario journey on http://127.0.0.1:9/ stages up to 5 users, "
+                          "10 s: idle, 0 result(s)>")
+    # the scenario may also be given as scenario=, after the URL; weights by a mapping
+    same = LoadTest("http://127.0.0.1:9/", scenario={journey: 3, other: 1}, users=2)
+    assert same.spec.scenario is not None and same.spec.scenario.weights == (3.0, 1.0)
+    assert same.controls.target.value == "scenario journey, other on http://127.0.0.1:9/"
+    # no base URL: the scenario uses absolute URLs
+    absolute = LoadTest(journey, users=2, duration=1)
+    assert absolute.spec.url == "" and absolute.controls.target.value == "scenario journey"
+    absolute.controls.users.value = 3  # an edit keeps the empty URL valid
+    assert absolute.controls.error is None and absolute.spec.users == 3
+    # a plain URL test has no Target field and its usual label
+    plain = LoadTest("http://127.0.0.1:9/", users=2)
+    assert plain.controls.url.description == "Target URL"
+    assert plain.controls.target not in plain.controls.box.children
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"stages": [("3s", 5)], "duration": 5}, {"stages": [("3s", 5)], "ramp_up": 1},
+    {"stages": [("3s", 5)], "rate": 10}, {"rate_stages": [("3s", 5)], "users": 3},
+    {"stages": []}, {"stages": [("3s", 0)]}, {"stages": [("soon", 5)]},
+    {"stages": [("3s", 5)], "rate_stages": [("3s", 5)]}, {"shape": 5, "duration": 3},
+    {"data": [1, 2]}, {"scenario": journey, "transport": "fast"},
+    {"scenario": journey, "data": []}, {"scenario": journey, "data": [1], "data_mode": "often"},
+    {"scenario": not_async}, {"scenario": {journey: 0}}, {"expected_interval": "10ms", "rate": 5},
+    {"transport": "pigeon"},
+])
+def test_constructor_raises_make_spec_errors_for_scenarios_and_shapes(
+        kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError) as expected:
+        make_spec("http://h/", **kwargs)
+    with pytest.raises(ValueError) as got:
+        LoadTest("http://h/", **kwargs)
+    assert str(got.value) == str(expected.value)
+
+
+def test_url_and_scenario_are_given_once() -> None:
+    with pytest.raises(ValueError, match="give the scenario once"):
+        LoadTest(journey, scenario=other, url="http://h/")
+    with pytest.raises(ValueError, match="give the URL once"):
+        LoadTest("http://h/", url="http://h/")
+    with pytest.raises(ValueError, match="invalid URL"):
+        LoadTest(journey, url="ftp://h/")
+
+
+def test_the_plan_is_drawn_before_the_run_and_follows_the_form() -> None:
+    test = LoadTest("http://127.0.0.1:9/", users=8, duration=10, ramp_up=4)
+    charts = test.dashboard.charts
+    plan = charts.plan_source.data
+    times, targets = test.spec.load_shape().sample(200)
+    assert len(plan["plan"]) == 200 and plan["plan_time"] == times and plan["plan"] == targets
+    assert plan["plan"][0] == 0.0 and plan["plan"][-1] == 8.0
+    assert charts.plans["users"][0].visible and not charts.plans["rate"][0].visible
+    assert _bundle_source(test.chart.render_bundle, "plan") == 200  # in what the page gets
+    test.controls.users.value = 20  # an edit redraws the plan the next Start would run
+    assert max(charts.plan_source.data["plan"]) == 20.0
+    test.controls.model.value = "rate"
+    test.controls.rate.value = 50.0
+    assert charts.plan_source.data["plan"] == test.spec.load_shape().sample(200)[1]
+    assert charts.plans["rate"][0].visible and not charts.plans["users"][0].visible
+    test.controls.rate.value = 0.0  # invalid: the last valid plan stays
+    assert max(charts.plan_source.data["plan"]) == 50.0
+    staged = LoadTest(journey, url="http://127.0.0.1:9/", stages=[("3s", 5), ("4s", 5), ("3s", 0)])
+    staged_plan = staged.dashboard.charts.plan_source.data
+    assert (staged_plan["plan_time"], staged_plan["plan"]) == staged.spec.load_shape().sample(200)
+    assert max(staged_plan["plan"]) == 5.0 and staged_plan["plan"][-1] == 0.0
+    counted = LoadTest("http://127.0.0.1:9/", users=2, requests=100)  # no time axis: no plan
+    assert counted.dashboard.charts.plan_source.data["plan"] == []
+
+
+# -- live changes ----------------------------------------------------------------------------
+async def test_moving_the_users_slider_changes_the_running_load(
+        server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    set_users = Run.set_users
+    monkeypatch.setattr(Run, "set_users",
+                        lambda self, n: (calls.append(n), set_users(self, n))[1])
+    test = LoadTest(server, users=2, duration=2.0, interval=0.2, graceful_stop=1)
+    with pytest.raises(RuntimeError, match="no run is going on"):
+        test.set_users(3)
+    test.start()
+    c = test.controls
+    assert not c.users.disabled and c.duration.disabled and c.url.disabled and c.model.disabled
+    assert "users slider changes the load live" in test.status.value
+    await asyncio.sleep(0.7)
+    c.users.value = 5  # slider steps (arrow keys, a drag) within the debounce time ...
+    c.users.value = 6
+    assert calls == []
+    await asyncio.sleep(LIVE_DEBOUNCE + 0.05)
+    assert calls == [6] and "users set to 6" in test.status.value  # ... make one change
+    with pytest.raises(ValueError, match="set_rate applies to the open model"):
+        test.set_rate(50)
+    with pytest.raises(ValueError, match="whole number"):
+        test.set_users(2.5)  # type: ignore[arg-type]
+    await asyncio.sleep(0.6)
+    test.set_users(3)  # from code: the slider follows, without a second call
+    assert calls == [6, 3] and c.users.value == 3
+    result = await test.wait()
+    snaps = result.snapshots
+    marked = [i for i, s in enumerate(snaps) if s.event]
+    assert [snaps[i].event for i in marked] == ["set to 6 users", "set to 3 users"]
+    first, second = marked
+    assert snaps[first].target_users == 6 and snaps[second].target_users == 3
+    assert all(s.active_users == 2 for s in snaps[:first])
+    assert 6 in (snaps[first].active_users, snaps[first + 1].active_users)  # within an interval
+    assert all(s.active_users == 6 for s in snaps[first + 1:second])
+    assert 3 in (snaps[second].active_users, snaps[second + 1].active_users)
+    events = test.dashboard.charts.events_source.data
+    assert events["event"] == ["set to 6 users", "set to 3 users"]
+    assert events["event_time"] == [snaps[first].elapsed_time, snaps[second].elapsed_time]
+    # after the run the form is the next run's again: the last value, every field enabled
+    assert not c.duration.disabled and not c.url.disabled and c.users.min == 1
+    assert test.spec.users == 3 and not test.start_button.disabled
+    test.controls.users.value = 4  # an ordinary edit again, not a live change
+    assert calls == [6, 3] and test.spec.users == 4
+
+
+async def test_set_rate_and_the_rate_field_change_the_running_rate(server: str) -> None:
+    test = LoadTest(server, rate=20, duration=2.8, interval=0.2, graceful_stop=1)
+    test.start()
+    assert not test.controls.rate.disabled and test.controls.users.disabled
+    await asyncio.sleep(0.6)
+    test.set_rate(100)
+    assert test.controls.rate.value == 100.0
+    with pytest.raises(ValueError, match="set_users applies to the closed model"):
+        test.set_users(3)
+    await asyncio.sleep(0.8)
+    test.controls.rate.value = 50.0  # the field, as a user would type it
+    result = await test.wait()  # the change comes LIVE_DEBOUNCE after the last keystroke
+    snaps = result.snapshots
+    marked = [i for i, s in enumerate(snaps) if s.event]
+    assert [snaps[i].event for i in marked] == ["set to 100 req/s", "set to 50 req/s"]
+    first, second = marked
+    assert [s.target_rate for s in snaps[first - 1:first + 1]] == [20.0, 100.0]
+    fast = [s.current_rps for s in snaps[first + 1:second]]
+    slow = [s.current_rps for s in snaps[second + 1:-1] if s.phase == "running"]
+    assert fast and slow
+    assert 80 < sum(fast) / len(fast) < 120 and 40 < sum(slow) / len(slow) < 60
+    assert test.dashboard.charts.events_source.data["event"] == [
+        "set to 100 req/s", "set to 50 req/s"]
+    assert "Low RPS" not in test.alert_area.value  # a change's interval is not a shortfall
+    with pytest.raises(RuntimeError, match="no run is going on"):
+        test.set_rate(10)
+
+
+# -- what the charts show --------------------------------------------------------------------
+async def test_latency_tab_shows_response_and_service_time(server: str) -> None:
+    test = LoadTest(server, rate=50, duration=0.6, **FAST)
+    left, right = (title_of(f).text for f in test.dashboard.charts.latency_figures)
+    assert "Response time" in left and "intended start" in left
+    assert "Service time" in right and "from the send" in right
+    test.dashboard.layout.active = 1  # the Latency tab on screen
+    result = await test.run()
+    source = test.dashboard.sources["latency"].data
+    for p in ("p50", "p90", "p95", "p99"):
+        assert source[f"service_{p}_ms"] == [getattr(s, f"service_{p}_ms")
+                                             for s in result.snapshots]
+    assert source["p99_ms"] == [s.p99_ms for s in result.snapshots]
+    dist = test.dashboard.charts.dist_source.data
+    assert dist["service_ms"][0] == pytest.approx(result.summary["service_ms"]["p50"], abs=1e-3)
+    closed = LoadTest(server, users=2)
+    left, right = (title_of(f).text for f in closed.dashboard.charts.latency_figures)
+    assert "from the send" in left and "Service time" in right
+    corrected = LoadTest(server, users=2, expected_interval="10ms")
+    assert "coordinated omission" in title_of(corrected.dashboard.charts.latency_figures[0]).text
+
+
+async def test_scenario_run_fills_the_per_name_table_and_the_generator_tab(server: str) -> None:
+    test = LoadTest(journey, url=server, stages=[(0.4, 2), (0.4, 2), (0.2, 0)], **FAST)
+    result = await test.run()
+    stats = test.stats
+    assert set(stats["name"]) == {"home", "missing"} and stats["failed"].sum() == 0
+    table = test.dashboard.charts.stats_source.data
+    assert table["name"] == stats["name"].tolist()
+    assert table["requests"] == [float(n) for n in stats["requests"]]
+    assert table["service_p99_ms"] == pytest.approx(stats["service_p99_ms"].tolist())
+    targets = [s.target_users for s in result.snapshots if s.phase == "running"]
+    assert max(targets) == 2 and targets[0] < 2  # the stages ramp up
+    generator = test.dashboard.sources["generator"].data
+    assert generator["loop_lag_ms"] == [s.loop_lag_ms for s in result.snapshots]
+    assert generator["waiting_for_connection"] == [
+        s.waiting_for_connection for s in result.snapshots]
+    assert {"dropped_arrivals", "cpu_percent"} <= generator.keys()
+    assert "Target" in (summary := test.dashboard.charts.summary_source.data)["metric"]
+    assert "Latency is" in summary["metric"]
+    # a new run empties the table and the markers until its own end
+    test.start()
+    assert test.dashboard.charts.stats_source.data["name"] == []
+    await test.wait()
+    assert len(test.dashboard.charts.stats_source.data["name"]) == 2
+
+
+def _bundle_source(bundle: dict[str, Any], column: str) -> int:
+    """Rows of the source with ``column`` inside a BokehModel ``render_bundle``."""
+    stack: list[Any] = [bundle["docs_json"]]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("name") == "ColumnDataSource":
+                entries = dict(item["attributes"]["data"]["entries"])
+                if column in entries:
+                    values = entries[column]
+                    return len(values if isinstance(values, list) else values["array"])
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    raise AssertionError(f"no source with {column!r} in the bundle")

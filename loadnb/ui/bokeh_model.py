@@ -68,3 +68,32 @@ class LiveBokehModel(BokehModel):  # type: ignore[misc]
             self.update_from_model(self._model)  # a new value: traitlets sends it
         else:
             self.send_state("render_bundle")
+
+
+def ensure_bokehjs() -> None:
+    """Load BokehJS into the page once per kernel, inline (no CDN: works offline)."""
+    from bokeh.io import output_notebook
+    from bokeh.io.state import curstate
+    from bokeh.resources import Resources
+
+    if not curstate().notebook:
+        resources = Resources(mode="inline", components=["bokeh", "bokeh-widgets", "bokeh-tables"])
+        output_notebook(resources, hide_banner=True)
+
+
+def resend_tree(root: Any, chart: LiveBokehModel) -> None:
+    """Re-send the state of ``root`` (an ipywidgets widget) and of every widget inside it, and
+    ``chart``'s whole document: the page and the saved notebook get the current values."""
+    import ipywidgets as W
+
+    chart.resend()
+    stack: list[W.Widget] = [root]
+    while stack:
+        widget = stack.pop()
+        if widget is not chart:
+            widget.send_state()
+        for extra in ("layout", "style"):
+            sub = getattr(widget, extra, None)
+            if isinstance(sub, W.Widget):
+                sub.send_state()
+        stack.extend(getattr(widget, "children", ()))

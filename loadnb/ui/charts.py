@@ -1,4 +1,4 @@
-"""The Bokeh figures of the live dashboard: tabs Overview, Latency, Errors and Summary.
+"""The Bokeh figures of the live dashboard: tabs Overview, Latency, Errors, Summary, Generator.
 
 Only layout lives here (what is drawn from which column); :mod:`loadnb.ui.dashboard` feeds the
 data sources. Each tab has its own sources and x range, so a streamed row repaints only the plots
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from bokeh.core.properties import value
 from bokeh.layouts import column, gridplot, row
@@ -21,22 +21,46 @@ from bokeh.models import (
     FactorRange,
     GridPlot,
     HoverTool,
-    Range,
     Range1d,
     TabPanel,
     Tabs,
 )
-from bokeh.models.annotations import LegendItem, Title
+from bokeh.models.annotations import Legend, LegendItem
+from bokeh.models.glyphs import Line as LineGlyph
+from bokeh.models.glyphs import Step
 from bokeh.models.renderers import DataRenderer, GlyphRenderer
 from bokeh.models.widgets.tables import DataTable, NumberFormatter, StringFormatter, TableColumn
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
+from bokeh.transform import dodge
+
+from .figures import (
+    HEIGHT,
+    WIDTH,
+    Line,
+    anchor_source,
+    legend_item,
+    lines,
+    make_figure,
+    render,
+    title_of,
+)
+from .panels import (
+    GENERATOR_COLUMNS,
+    add_markers,
+    add_plan,
+    empty_events,
+    empty_plan,
+    empty_stats,
+    generator_tab,
+    stats_table,
+)
 
 if TYPE_CHECKING:
     from bokeh.models.sources import DataDict
 
-WIDTH, HEIGHT = 450, 210
-TOOLS = "pan,box_zoom,wheel_zoom,reset,save"
+#: Width of the Summary tab's statistic/value table (the timeline table takes the rest).
+SUMMARY_WIDTH = 380
 #: Lines per error chart; kinds beyond the last but one share the last line ("other").
 ERROR_SLOTS = 6
 #: Percentiles of the whole run shown in the latency distribution chart.
@@ -46,7 +70,10 @@ DIST_LABELS: tuple[str, ...] = ("p50", "p75", "p90", "p95", "p99", "p99.9", "p99
 OVERVIEW_COLUMNS: tuple[str, ...] = (
     "elapsed_time", "current_rps", "target_rate", "success_rate", "active_users", "target_users",
     "progress_percent")
-LATENCY_COLUMNS: tuple[str, ...] = ("elapsed_time", "p50_ms", "p90_ms", "p95_ms", "p99_ms")
+PERCENTILE_NAMES: tuple[str, ...] = ("p50", "p90", "p95", "p99")
+LATENCY_COLUMNS: tuple[str, ...] = (
+    "elapsed_time", *(f"{p}_ms" for p in PERCENTILE_NAMES),
+    *(f"service_{p}_ms" for p in PERCENTILE_NAMES))
 #: Columns of the per-interval errors source: failures per second by kind / by status code.
 KIND_COLUMNS: tuple[str, ...] = tuple(f"kind{i}" for i in range(ERROR_SLOTS))
 CODE_COLUMNS: tuple[str, ...] = tuple(f"code{i}" for i in range(ERROR_SLOTS))
@@ -97,7 +124,11 @@ TIMELINE_COLUMNS: tuple[str, ...] = tuple(col for col, _, _ in TIMELINE)
 #: Columns of each streamed source, by name.
 STREAM_COLUMNS: dict[str, tuple[str, ...]] = {
     "overview": OVERVIEW_COLUMNS, "latency": LATENCY_COLUMNS, "errors": ERROR_COLUMNS,
-    "timeline": TIMELINE_COLUMNS}
+    "timeline": TIMELINE_COLUMNS, "generator": GENERATOR_COLUMNS}
+#: Tab titles, in order, and the streamed sources each one shows.
+TABS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Overview", ("overview",)), ("Latency", ("latency",)), ("Errors", ("errors",)),
+    ("Summary", ("timeline",)), ("Generator", ("generator",)))
 
 
 @dataclass
@@ -105,7 +136,8 @@ class Charts:
     """The dashboard's data sources, figures and the ``Tabs`` layout that holds them.
 
     ``streams`` maps a name to a source that gets one row per snapshot; ``tab_streams[i]`` are the
-    names of the streamed sources shown in tab ``i``.
+    names of the streamed sources shown in tab ``i``. ``plan`` holds the planned load,
+    ``events`` the live-change markers, ``stats`` the per-name table (at the end of a run).
     """
 
     streams: dict[str, ColumnDataSource]
@@ -113,83 +145,87 @@ class Charts:
     dist_source: ColumnDataSource
     hist_source: ColumnDataSource
     summary_source: ColumnDataSource
+    plan_source: ColumnDataSource
+    events_source: ColumnDataSource
+    stats_source: ColumnDataSource
     kinds: ErrorLines
     codes: ErrorLines
     dist_figure: figure
+    #: The response-time (or latency) and the service-time figures of the Latency tab.
+    latency_figures: tuple[figure, figure]
+    #: Legend items of the distribution chart's two bar groups (response/latency, service).
+    dist_items: list[LegendItem]
     #: The target lines: ``rate`` (open model) and ``users`` (closed model).
     targets: dict[str, Line]
+    #: The dashed plan lines: ``rate`` (on the throughput chart), ``users`` (active users chart).
+    plans: dict[str, Line]
     layout: Tabs
 
 
-def title_of(fig: figure) -> Title:
-    """The figure's title model (figures made here always have one)."""
-    assert isinstance(fig.title, Title)
-    return fig.title
+def _target(fig: figure, source: ColumnDataSource, column: str) -> Line:
+    """The load the engine aimed at, as steps: a live change shows as a jump at its interval."""
+    glyph = Step(x="elapsed_time", y=column, mode="after", line_width=1.5, line_dash="dotdash",
+                 line_color=Category10_10[1])
+    step = render(fig, glyph, source, "target (live)")
+    return step, legend_item(fig, step)
 
 
-def _figure(title: str, y_label: str, x_range: Range, y_range: Range | None = None) -> figure:
-    fig = figure(title=title, width=WIDTH, height=HEIGHT, tools=TOOLS, y_axis_label=y_label,
-                 x_axis_label="elapsed (s)", toolbar_location="above", x_range=x_range,
-                 y_range=y_range or DataRange1d())
-    fig.toolbar.logo = None
-    title_of(fig).text_font_size = "12px"
-    return fig
-
-
-Line: TypeAlias = "tuple[GlyphRenderer[Any], LegendItem]"
-
-
-def _lines(fig: figure, source: ColumnDataSource,
-           series: list[tuple[str, str]], hover: str) -> list[Line]:
-    """One line per ``(column, label)``, a legend when there are several, and a hover tool."""
-    renderers: list[DataRenderer] = []
-    for i, (col, label) in enumerate(series):
-        line = fig.line("elapsed_time", col, source=source, line_width=2, color=Category10_10[i],
-                        legend_label=label)
-        renderers.append(line)
-    if len(series) == 1:
-        fig.legend.visible = False
-    else:
-        fig.legend.location = "top_left"
-        fig.legend.click_policy = "hide"
-        fig.legend.label_text_font_size = "10px"
-    fig.add_tools(HoverTool(renderers=renderers[:1], mode="vline", tooltips=[
-        ("elapsed", "@elapsed_time{0.0} s"), *[(lab, f"@{{{col}}}{{{hover}}}")
-                                                for col, lab in series]]))
-    items = [item for item in fig.legend[0].items if isinstance(item, LegendItem)]
-    return [(r, item) for r, item in zip(renderers, items, strict=True)
-            if isinstance(r, GlyphRenderer)]
-
-
-def _overview(source: ColumnDataSource, x_range: DataRange1d) -> tuple[GridPlot, dict[str, Line]]:
-    rps = _figure("Throughput (requests/s)", "req/s", x_range=x_range)
-    rate = _lines(rps, source, [("current_rps", "current"), ("target_rate", "target")], "0,0.0")
-    success = _figure("Success rate (%)", "%", x_range=x_range, y_range=Range1d(start=0, end=105))
-    _lines(success, source, [("success_rate", "success %")], "0.0")
-    active = _figure("Active users / in flight", "users", x_range=x_range)
-    users = _lines(active, source, [("active_users", "active"), ("target_users", "target")],
-                   "0,0")
-    progress = _figure("Progress (%)", "%", x_range=x_range, y_range=Range1d(start=0, end=105))
-    _lines(progress, source, [("progress_percent", "progress %")], "0.0")
+def _overview(source: ColumnDataSource, plan: ColumnDataSource, events: ColumnDataSource,
+              x_range: DataRange1d, anchor: ColumnDataSource,
+              ) -> tuple[GridPlot, dict[str, Line], dict[str, Line]]:
+    rps = make_figure("Throughput (requests/s)", "req/s", x_range=x_range, anchor=anchor)
+    lines(rps, source, [("current_rps", "current")], "0,0.0",
+          extra=[("target", "@{target_rate}{0,0.0}")])
+    rate = _target(rps, source, "target_rate")
+    rate_plan = add_plan(rps, plan)
+    success = make_figure("Success rate (%)", "%", x_range=x_range,
+                          y_range=Range1d(start=0, end=105), anchor=anchor)
+    lines(success, source, [("success_rate", "success %")], "0.0")
+    active = make_figure("Active users / in flight", "users", x_range=x_range, anchor=anchor)
+    lines(active, source, [("active_users", "active")], "0,0",
+          extra=[("target", "@{target_users}{0,0}")])
+    users = _target(active, source, "target_users")
+    users_plan = add_plan(active, plan)
+    progress = make_figure("Progress (%)", "%", x_range=x_range,
+                           y_range=Range1d(start=0, end=105), anchor=anchor)
+    lines(progress, source, [("progress_percent", "progress %")], "0.0")
+    for fig in (rps, success, active, progress):
+        add_markers(fig, events, label=fig in (rps, active))
     grid = gridplot([[rps, success], [active, progress]], toolbar_location="right",
                     merge_tools=True)
-    return grid, {"rate": rate[1], "users": users[1]}
+    return grid, {"rate": rate, "users": users}, {"rate": rate_plan, "users": users_plan}
 
 
 def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataSource,
-             x_range: DataRange1d) -> tuple[Column, figure]:
-    over_time = _figure("Latency percentiles per interval (ms)", "ms", x_range=x_range)
-    over_time.width = 2 * WIDTH
-    _lines(over_time, source, [(f"{p}_ms", p) for p in ("p50", "p90", "p95", "p99")], "0,0.0")
+             events: ColumnDataSource, x_range: DataRange1d, anchor: ColumnDataSource,
+             ) -> tuple[Column, figure, tuple[figure, figure], list[LegendItem]]:
+    y_range = DataRange1d(start=0, only_visible=True)  # shared: one scale for both
+    response = make_figure("Latency per interval, ms", "ms", x_range, y_range, anchor=anchor)
+    lines(response, source, [(f"{p}_ms", p) for p in PERCENTILE_NAMES], "0,0.0")
+    service = make_figure("Service time per interval (from the send), ms", "ms", x_range,
+                          y_range, anchor=anchor)
+    lines(service, source, [(f"service_{p}_ms", p) for p in PERCENTILE_NAMES], "0,0.0")
+    for fig in (response, service):
+        add_markers(fig, events)
     dist_fig = figure(title="Latency distribution, whole run (at the end of the run)",
                       x_range=FactorRange(factors=list(DIST_LABELS)), width=WIDTH, height=HEIGHT,
                       tools="save", toolbar_location=None, y_axis_label="ms",
                       y_range=DataRange1d(start=0))
     title_of(dist_fig).text_font_size = "12px"
-    dist_fig.vbar(x="label", top="ms", width=0.8, source=dist, color=Category10_10[0])
-    dist_fig.text(x="label", y="ms", text="text", source=dist, text_align="center",
-                  text_baseline="bottom", text_font_size="10px")
-    dist_fig.add_tools(HoverTool(tooltips=[("", "@label: @ms{0,0.000} ms")]))
+    dist_fig.vbar(x=dodge("label", -0.2, range=dist_fig.x_range), top="ms", width=0.38,
+                  source=dist, color=Category10_10[0], legend_label="latency")
+    dist_fig.vbar(x=dodge("label", 0.2, range=dist_fig.x_range), top="service_ms", width=0.38,
+                  source=dist, color=Category10_10[2], legend_label="service", alpha=0.8)
+    dist_fig.text(x=dodge("label", -0.2, range=dist_fig.x_range), y="ms", text="text",
+                  source=dist, text_align="center", text_baseline="bottom",
+                  text_font_size="9px")
+    dist_fig.legend.location = "top_left"
+    dist_fig.legend.orientation = "horizontal"
+    dist_fig.legend.label_text_font_size = "10px"
+    dist_fig.legend.background_fill_alpha = 0.6
+    dist_fig.add_tools(HoverTool(tooltips=[("", "@label: @ms{0,0.000} ms"),
+                                           ("service", "@service_ms{0,0.000} ms")]))
+    dist_items = [item for item in dist_fig.legend[0].items if isinstance(item, LegendItem)]
     hist_fig = figure(title="Latency histogram, whole run", x_axis_type="log", width=WIDTH,
                       height=HEIGHT, tools="save", toolbar_location=None,
                       x_axis_label="ms (log scale)", y_axis_label="responses",
@@ -199,20 +235,22 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
                   color=Category10_10[1], line_color="white")
     hist_fig.add_tools(HoverTool(tooltips=[("ms", "@left{0,0.000}–@right{0,0.000}"),
                                            ("responses", "@count{0,0}")]))
-    return column(over_time, row(dist_fig, hist_fig)), dist_fig
+    over_time = gridplot([[response, service]], toolbar_location="right", merge_tools=True)
+    layout = column(over_time, row(dist_fig, hist_fig))
+    return layout, dist_fig, (response, service), dist_items
 
 
 def _error_figure(title: str, source: ColumnDataSource, columns: tuple[str, ...],
-                  x_range: DataRange1d) -> tuple[figure, ErrorLines]:
-    fig = _figure(title, "failures/s", x_range=x_range)
+                  x_range: DataRange1d, anchor: ColumnDataSource) -> tuple[figure, ErrorLines]:
+    fig = make_figure(title, "failures/s", x_range=x_range, anchor=anchor)
+    fig.add_layout(Legend(location="top_left", click_policy="hide", label_text_font_size="10px",
+                          background_fill_alpha=0.6))
     renderers: list[GlyphRenderer[Any]] = [
-        fig.line("elapsed_time", col, source=source, line_width=2, visible=False,
-                 color=Category10_10[(i + 3) % 10], legend_label=f"slot {i}")
+        render(fig, LineGlyph(x="elapsed_time", y=col, line_width=2,
+                              line_color=Category10_10[(i + 3) % 10]),
+               source, f"slot {i}", visible=False)
         for i, col in enumerate(columns)]
-    fig.legend.location = "top_left"
-    fig.legend.click_policy = "hide"
-    fig.legend.label_text_font_size = "10px"
-    items = [item for item in fig.legend[0].items if isinstance(item, LegendItem)]
+    items = [legend_item(fig, r) for r in renderers]
     for item in items:
         item.visible = False
     fig.add_tools(HoverTool(renderers=list[DataRenderer](renderers), tooltips=[
@@ -230,7 +268,8 @@ def _table(source: ColumnDataSource, spec: tuple[tuple[str, str, str], ...], wid
 
 def empty_distribution() -> DataDict:
     """The latency distribution source before the end of a run (no bars)."""
-    return {"label": list(DIST_LABELS), "ms": [math.nan] * len(DIST_LABELS),
+    nan = [math.nan] * len(DIST_LABELS)
+    return {"label": list(DIST_LABELS), "ms": nan, "service_ms": list(nan),
             "text": [""] * len(DIST_LABELS)}
 
 
@@ -241,25 +280,30 @@ def build_charts() -> Charts:
     dist = ColumnDataSource(empty_distribution())
     hist = ColumnDataSource({"left": [], "right": [], "count": []})
     summary = ColumnDataSource({"metric": [], "value": []})
-    overview, targets = _overview(streams["overview"], DataRange1d(start=0))
-    latency, dist_fig = _latency(streams["latency"], dist, hist, DataRange1d(start=0))
+    plan, events = ColumnDataSource(empty_plan()), ColumnDataSource(empty_events())
+    stats = ColumnDataSource(empty_stats())
+    anchor = anchor_source()  # one invisible point, shared by every time-series figure
+    overview, targets, plans = _overview(streams["overview"], plan, events,
+                                         DataRange1d(start=0), anchor)
+    latency, dist_fig, latency_figs, dist_items = _latency(
+        streams["latency"], dist, hist, events, DataRange1d(start=0), anchor)
     errors_x = DataRange1d(start=0)
     by_kind, kinds = _error_figure("Failures per second by kind", streams["errors"],
-                                   KIND_COLUMNS, errors_x)
+                                   KIND_COLUMNS, errors_x, anchor)
     by_code, codes = _error_figure("Failures per second by HTTP status code", streams["errors"],
-                                   CODE_COLUMNS, errors_x)
-    summary_table = DataTable(source=summary, width=340, height=2 * HEIGHT, index_position=None,
-                              sortable=False, columns=[
-                                  TableColumn(field="metric", title="Statistic",
+                                   CODE_COLUMNS, errors_x, anchor)
+    summary_table = DataTable(source=summary, width=SUMMARY_WIDTH, height=2 * HEIGHT,
+                              index_position=None, sortable=False, columns=[
+                                  TableColumn(field="metric", title="Statistic", width=130,
                                               formatter=StringFormatter(font_style="bold")),
-                                  TableColumn(field="value", title="Value")])
-    timeline = _table(streams["timeline"], TIMELINE, width=2 * WIDTH - 340)
-    tabs = Tabs(tabs=[
-        TabPanel(child=overview, title="Overview"),
-        TabPanel(child=latency, title="Latency"),
-        TabPanel(child=column(by_kind, by_code), title="Errors"),
-        TabPanel(child=row(summary_table, timeline), title="Summary"),
-    ])
-    tab_streams: list[tuple[str, ...]] = [("overview",), ("latency",), ("errors",), ("timeline",)]
-    return Charts(streams, tab_streams, dist, hist, summary, kinds, codes, dist_fig, targets,
-                  tabs)
+                                  TableColumn(field="value", title="Value", width=250)])
+    timeline = _table(streams["timeline"], TIMELINE, width=2 * WIDTH - SUMMARY_WIDTH)
+    per_name = stats_table(stats, width=2 * WIDTH, height=HEIGHT - 40)
+    generator, _ = generator_tab(streams["generator"], events, DataRange1d(start=0), anchor)
+    errors = gridplot([[by_kind], [by_code]], toolbar_location="right", merge_tools=True)
+    children = {"Overview": overview, "Latency": latency, "Errors": errors,
+                "Summary": column(row(summary_table, timeline), per_name),
+                "Generator": generator}
+    tabs = Tabs(tabs=[TabPanel(child=children[title], title=title) for title, _ in TABS])
+    return Charts(streams, [names for _, names in TABS], dist, hist, summary, plan, events, stats,
+                  kinds, codes, dist_fig, latency_figs, dist_items, targets, plans, tabs)

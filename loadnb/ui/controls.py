@@ -1,20 +1,29 @@
-"""The form of a LoadTest: target URL, load model (users | rate), duration and ramp-up.
+"""The form of a LoadTest: target, load model (users | rate), duration and ramp-up.
 
 Every edit is validated by :func:`loadnb.config.make_spec`, the same function the constructor, the
 Python API and the CLI use, so a bad value gets the same message everywhere. The message is shown
 next to the field it is about, and the form reports itself invalid (the widget then refuses to
 start): an edit never raises into the kernel.
+
+The fields show what applies: with a scenario the URL is the (optional) base URL and a read-only
+*Target* field shows what is loaded; with stages (or a shape function) the plan sets the load, so
+the model is fixed, and the duration and ramp-up sliders are disabled (stages also show their
+total duration). While a run goes on every field is disabled except the live one (users in the
+closed model, rate in the open model): moving it changes the running load (``on_live``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as W
 
 from ..config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
+from ..scenario import Scenario
 from .formatting import html_line
+from .panels import plan_text
 
 ERROR_COLOR = "#b00020"
 _STYLE = {"description_width": "110px"}
@@ -23,6 +32,11 @@ _FIELD_PREFIXES: tuple[tuple[str, str], ...] = (
     ("invalid url", "url"), ("users", "users"), ("rate", "rate"), ("duration", "duration"),
     ("ramp_up", "ramp_up"), ("give either users", "model"),
 )
+#: Seconds a live field must rest before its value changes the running load: a drag or a few
+#: arrow-key presses make one change (one marker on the charts), not one per step.
+LIVE_DEBOUNCE = 0.3
+#: Parameters that set the load over time themselves (at most one is given).
+PLAN_PARAMS: tuple[str, ...] = ("stages", "rate_stages", "shape", "rate_shape")
 
 
 def field_of(message: str) -> str:
@@ -38,25 +52,68 @@ def field_of(message: str) -> str:
     return "other"
 
 
+def is_scenario(obj: object) -> bool:
+    """Whether ``obj`` is given as a scenario (an async function, a mapping of them, a
+    :class:`~loadnb.scenario.Scenario`) rather than as a URL."""
+    return isinstance(obj, Scenario | Mapping) or (callable(obj) and not isinstance(obj, str))
+
+
+def split_target(url_or_scenario: object, url: object, scenario: object) -> tuple[Any, Any]:
+    """``(url, scenario)`` from ``LoadTest(url_or_scenario, url=…, scenario=…)``.
+
+    The first argument is a URL, or a scenario whose base URL is then ``url=``. Anything else is
+    left to :func:`~loadnb.config.make_spec` to reject, with its own message.
+    """
+    if url_or_scenario is None:
+        return url, scenario
+    if is_scenario(url_or_scenario):
+        if scenario is not None:
+            raise ValueError("give the scenario once: as the first argument or as scenario=, "
+                             "not both")
+        return url, url_or_scenario
+    if url is not None:
+        raise ValueError("give the URL once: as the first argument or as url=, not both")
+    return url_or_scenario, scenario
+
+
 class Controls:
     """The input widgets, their error labels and validation (see the module docstring).
 
-    ``params`` are the other ``make_spec`` parameters given to the constructor (timeout, headers,
-    …): they have no field and are passed through unchanged. ``on_change`` is called after every
-    validated edit.
+    ``params`` are the other ``make_spec`` parameters given to the constructor (scenario, data,
+    stages, timeout, headers, …): they have no field of their own and are passed through
+    unchanged. ``on_change`` is called after every validated edit; ``on_live(field, value)``
+    when the live field is moved during a run.
     """
 
     def __init__(self, spec: LoadSpec, params: dict[str, Any],
                  on_change: Callable[[], None] | None = None) -> None:
         self.params = dict(params)
+        if spec.headers:  # credentials given in the URL are now an Authorization header
+            self.params["headers"] = dict(spec.headers)
         #: Called (no arguments) after every validated edit.
         self.on_change = on_change
+        #: Called with ``("users" | "rate", value)`` when the live field moves during a run.
+        self.on_live: Callable[[str, Any], None] | None = None
+        #: The plan parameter given (``stages``, ``rate_stages``, ``shape``, ``rate_shape``).
+        self.plan = next((k for k in PLAN_PARAMS if self.params.get(k) is not None), None)
+        self.scenario = spec.scenario is not None
         self.has_duration = spec.duration is not None
+        #: The field a running test's load follows (None while no run goes on).
+        self.live: str | None = None
+        #: The last valid spec of the form (None while it is invalid).
+        self.last_spec: LoadSpec | None = spec
+        self._quiet = False
+        self._live_timer: asyncio.TimerHandle | None = None
         users = spec.users if spec.rate is None else DEFAULT_USERS
         duration = spec.duration if spec.duration is not None else DEFAULT_DURATION
         wide = W.Layout(width="560px")
-        self.url = W.Text(value=spec.url, description="Target URL", continuous_update=False,
+        self.url = W.Text(value=spec.url, description="Base URL" if self.scenario else "Target URL",
+                          placeholder="none: the scenario uses absolute URLs" if self.scenario
+                          else "http://host:port/path", continuous_update=False,
                           style=_STYLE, layout=wide)
+        self.target = W.Text(value=spec.target, description="Target", disabled=True,
+                             style=_STYLE, layout=wide,
+                             tooltip="what the run loads (from the scenario and the base URL)")
         self.model = W.ToggleButtons(
             options=[("users (closed model)", "users"), ("rate (open model)", "rate")],
             value="users" if spec.rate is None else "rate", description="Load model",
@@ -67,39 +124,59 @@ class Controls:
                                  description="Users", continuous_update=False, style=_STYLE,
                                  layout=wide)
         self.rate = W.BoundedFloatText(value=spec.rate or 10.0, min=0.0, max=1e7, step=1.0,
-                                       description="Rate (req/s)", style=_STYLE)
+                                       description="Rate (req/s)", continuous_update=False,
+                                       style=_STYLE)
         self.duration = W.FloatSlider(
             value=duration, min=0.0, max=max(60.0, 4 * duration), step=0.5,
             description="Duration (s)", readout_format=".1f", continuous_update=False,
-            disabled=not self.has_duration, style=_STYLE, layout=wide)
+            style=_STYLE, layout=wide)
         self.ramp_up = W.FloatSlider(
             value=spec.ramp_up, min=0.0, max=max(30.0, 4 * spec.ramp_up), step=0.5,
             description="Ramp-up (s)", readout_format=".1f", continuous_update=False,
             style=_STYLE, layout=wide)
+        self.plan_note = W.HTML(html_line(plan_text(spec), color="#555"))
         self.inputs: dict[str, W.ValueWidget] = {
             "url": self.url, "model": self.model, "users": self.users, "rate": self.rate,
             "duration": self.duration, "ramp_up": self.ramp_up}
         self.errors: dict[str, W.HTML] = {name: W.HTML() for name in (*self.inputs, "other")}
         self.rows = {name: W.HBox([widget, self.errors[name]])
                      for name, widget in self.inputs.items()}
-        self.box = W.VBox([*self.rows.values(), self.errors["other"]])
+        shown = [self.rows["url"], *([self.target] if self.scenario else []),
+                 *[self.rows[n] for n in ("model", "users", "rate", "duration", "ramp_up")],
+                 *([self.plan_note] if self.plan else [])]
+        self.box = W.VBox([*shown, self.errors["other"]])
         self.error: str | None = None
         self._show_model()
+        self.set_running(None)
         for widget in self.inputs.values():
             widget.observe(self._edited, names="value")
 
     # -- reading ---------------------------------------------------------------------------
+    def fixed(self, name: str) -> bool:
+        """Whether field ``name`` is set by the plan (stages or a shape) rather than by the form."""
+        if self.plan is None:
+            return False
+        if name in ("model", "ramp_up") or (name == "duration" and self.plan.endswith("stages")):
+            return True
+        return name in ("users", "rate")
+
     def kwargs(self) -> dict[str, Any]:
         """The ``make_spec`` arguments the form stands for (including the pass-through ones)."""
         closed = self.model.value == "users"
-        return {**self.params, "users": self.users.value if closed else None,
-                "rate": None if closed else self.rate.value,
-                "duration": self.duration.value if self.has_duration else None,
-                "ramp_up": self.ramp_up.value}
+        url = self.url.value.strip()
+        kw: dict[str, Any] = {**self.params, "url": None if self.scenario and not url else url}
+        if self.plan is None or self.plan.endswith("shape"):
+            kw["users"] = self.users.value if closed else None
+            kw["rate"] = None if closed else self.rate.value
+        if self.plan is None or not self.plan.endswith("stages"):
+            kw["duration"] = self.duration.value if self.has_duration else None
+        if self.plan is None:
+            kw["ramp_up"] = self.ramp_up.value
+        return kw
 
     def spec(self) -> LoadSpec:
         """The validated spec for the current values (raises ``ValueError`` like ``make_spec``)."""
-        return make_spec(self.url.value, **self.kwargs())
+        return make_spec(**self.kwargs())
 
     def validate(self) -> LoadSpec | None:
         """Validate the form: the spec, or None with the message shown next to its field."""
@@ -107,11 +184,16 @@ class Controls:
             spec = self.spec()
         except ValueError as exc:
             self.show_error(str(exc))
+            self.last_spec = None
             return None
         except Exception as exc:  # noqa: BLE001 - an edit must never raise into the kernel
             self.show_error(f"{type(exc).__name__}: {exc}")
+            self.last_spec = None
             return None
         self.show_error(None)
+        self.last_spec = spec
+        if self.target.value != spec.target:
+            self.target.value = spec.target
         return spec
 
     # -- showing ---------------------------------------------------------------------------
@@ -125,10 +207,69 @@ class Controls:
             if label.value != text:
                 label.value = text
 
-    def set_enabled(self, enabled: bool) -> None:
-        """Enable or disable every input (disabled while a run is going on)."""
+    def set_running(self, live: str | None, spec: LoadSpec | None = None) -> None:
+        """``live`` (``"users"`` or ``"rate"``): a run goes on and only that field stays enabled
+        (it changes the running load); None: no run, every field that applies is enabled.
+
+        When a run of ``spec`` ends, a field its plan sets shows the plan's value again, and the
+        form is validated (it may have been changed from code during the run).
+        """
+        ended = self.live is not None and live is None
+        self.live = live
+        self._cancel_live()
         for name, widget in self.inputs.items():
-            widget.disabled = not enabled or (name == "duration" and not self.has_duration)
+            if live is not None:
+                disabled = name != live
+            else:
+                disabled = self.fixed(name) or (name == "duration" and not self.has_duration)
+            if widget.disabled != disabled:
+                widget.disabled = disabled
+        # a running load may be drained to 0 users; a new run starts with at least 1
+        self.set_quietly("users_min", 0 if live == "users" else 1)
+        if ended:
+            if self.plan is not None and spec is not None:
+                closed = spec.rate is None
+                self.set_quietly("users" if closed else "rate",
+                                 spec.users if closed else spec.rate)
+            self.validate()
+
+    def set_quietly(self, name: str, value: Any) -> None:
+        """Set a field without treating it as an edit (``users_min``: the users slider's min)."""
+        self._quiet = True
+        if name == self.live:
+            self._cancel_live()  # a value set from code wins over a pending edit
+        try:
+            if name == "users_min":
+                self.users.min = value
+            elif name == "users":
+                self.users.max = max(self.users.max, int(value))
+                self.users.value = int(value)
+            elif name == "rate":
+                self.rate.value = float(value)
+            else:
+                self.inputs[name].value = value
+        finally:
+            self._quiet = False
+
+    def _debounce_live(self, name: str, value: Any) -> None:
+        """Call ``on_live(name, value)`` once the field has rested :data:`LIVE_DEBOUNCE` s."""
+        self._cancel_live()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to wait on (not in a kernel): apply at once
+            self._apply_live(name, value)
+            return
+        self._live_timer = loop.call_later(LIVE_DEBOUNCE, self._apply_live, name, value)
+
+    def _apply_live(self, name: str, value: Any) -> None:
+        self._live_timer = None
+        if self.live == name and self.on_live is not None:
+            self.on_live(name, value)
+
+    def _cancel_live(self) -> None:
+        if self._live_timer is not None:
+            self._live_timer.cancel()
+            self._live_timer = None
 
     def _show_model(self) -> None:
         closed = self.model.value == "users"
@@ -136,7 +277,14 @@ class Controls:
         self.rows["rate"].layout.display = "none" if closed else None
 
     def _edited(self, change: dict[str, Any]) -> None:
-        if change.get("owner") is self.model:
+        if self._quiet:
+            return
+        owner = change.get("owner")
+        if self.live is not None:
+            if owner is self.inputs[self.live]:
+                self._debounce_live(self.live, change.get("new"))
+            return
+        if owner is self.model:
             self._show_model()
         self.validate()
         if self.on_change is not None:

@@ -1,5 +1,8 @@
 """Feeds a run into the dashboard's Bokeh sources: one streamed row per snapshot, totals at the end.
 
+Before a run, :meth:`Dashboard.show_spec` draws the planned load (and labels the latency charts
+for the load model); during it, every snapshot with an ``event`` (a live change) adds a marker.
+
 Every snapshot becomes exactly one row of each streamed source (:attr:`Charts.streams`), sent with
 ``ColumnDataSource.stream(..., rollover=N)``: the page keeps at most ``N`` points per series, so
 an hour-long run stays smooth. Streams are plain lists (numpy arrays cost twice as much).
@@ -16,6 +19,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from bokeh.core.properties import value
 
 from ..config import LoadSpec
 from ..metrics import GROWTH, Histogram
@@ -29,9 +33,10 @@ from .charts import (
     STREAM_COLUMNS,
     build_charts,
     empty_distribution,
-    title_of,
 )
+from .figures import title_of
 from .formatting import fmt_number, fmt_percent, load_text
+from .panels import empty_events, empty_stats, latency_titles, plan_data, stats_data
 
 if TYPE_CHECKING:
     from bokeh.models.sources import DataDict
@@ -95,7 +100,8 @@ class Dashboard:
 
     @property
     def sources(self) -> dict[str, Any]:
-        """The streamed sources by name (``overview``, ``latency``, ``errors``, ``timeline``)."""
+        """The streamed sources by name (``overview``, ``latency``, ``errors``, ``timeline``,
+        ``generator``)."""
         return self.charts.streams
 
     def rows(self) -> dict[str, int]:
@@ -106,8 +112,26 @@ class Dashboard:
             out[name] = min(self.rollover, len(source.data["elapsed_time"]) + len(pending))
         return out
 
+    def show_spec(self, spec: LoadSpec) -> None:
+        """Draw ``spec``'s planned load and show the lines and labels of its load model."""
+        c = self.charts
+        plan = plan_data(spec)
+        if c.plan_source.data != plan:
+            c.plan_source.data = plan
+        for lines in (c.targets, c.plans):
+            for name, (line, item) in lines.items():
+                show = (name == "rate") == (spec.rate is not None)
+                if line.visible != show:
+                    line.visible = item.visible = show
+        response, service, label = latency_titles(spec)
+        for fig, text in zip(c.latency_figures, (response, service), strict=True):
+            if title_of(fig).text != text:
+                title_of(fig).text = text
+        if c.dist_items[0].label != value(label):
+            c.dist_items[0].label = value(label)
+
     def reset(self, spec: LoadSpec) -> None:
-        """Empty every chart for a new run of ``spec``."""
+        """Empty every chart for a new run of ``spec`` (and draw its plan)."""
         c = self.charts
         self._pending = {}
         for name, source in c.streams.items():
@@ -115,9 +139,12 @@ class Dashboard:
                 source.data = {col: [] for col in STREAM_COLUMNS[name]}
         if len(c.hist_source.data["left"]):
             c.hist_source.data = {"left": [], "right": [], "count": []}
+        if len(c.events_source.data["event"]):
+            c.events_source.data = empty_events()
+        if len(c.stats_source.data["name"]):
+            c.stats_source.data = empty_stats()
         c.dist_source.data = empty_distribution()
-        for name, (line, item) in c.targets.items():
-            line.visible = item.visible = (name == "rate") == (spec.rate is not None)
+        self.show_spec(spec)
         title_of(c.dist_figure).text = "Latency distribution, whole run (at the end of the run)"
         c.kinds.clear()
         c.codes.clear()
@@ -125,8 +152,8 @@ class Dashboard:
         self._last_elapsed = 0.0
         self._min_success, self._max_active = math.nan, 0
         load, length = load_text(spec)
-        self._set_summary([("Target", spec.public_params()["url"]), ("Load", load),
-                           ("Length", length), ("State", "starting")], force=True)
+        self._set_summary([("Target", spec.target), ("Load", load), ("Length", length),
+                           ("State", "starting")], force=True)
 
     def update(self, snap: Snapshot) -> None:
         """One snapshot: one row for every streamed source, the live summary table."""
@@ -146,6 +173,8 @@ class Dashboard:
         row.update({col: [v] for col, v in zip(KIND_COLUMNS, kinds, strict=True)})
         row.update({col: [v] for col, v in zip(CODE_COLUMNS, codes, strict=True)})
         self._push("errors", row)
+        if snap.event:  # a live change: a marker on every time-series chart (sent at once)
+            c.events_source.stream({"event_time": [snap.elapsed_time], "event": [snap.event]})
         if not math.isnan(snap.success_rate):
             self._min_success = (snap.success_rate if math.isnan(self._min_success)
                                  else min(self._min_success, snap.success_rate))
@@ -168,15 +197,18 @@ class Dashboard:
         c = self.charts
         hist = result.overall.latency
         values = [v * 1e3 for v in hist.percentiles(DIST_QS)]
+        service = [v * 1e3 for v in result.overall.service.percentiles(DIST_QS)]
         c.dist_source.data = {
             "label": list(DIST_LABELS),
             "ms": values,
+            "service_ms": service,
             "text": ["" if math.isnan(v) else f"{v:,.1f}" for v in values]}
         title_of(c.dist_figure).text = (f"Latency percentiles, whole run "
                                         f"({hist.total:,} responses, ms)")
         c.hist_source.data = histogram_bars(hist)
+        c.stats_source.data = stats_data(result.stats)
         self.flush()
-        self._set_summary(self._final_rows(result.summary), force=True)
+        self._set_summary(self._final_rows(result.summary, result.spec), force=True)
 
     # -- internals -------------------------------------------------------------------------
     def _visible(self, name: str) -> bool:
@@ -219,13 +251,18 @@ class Dashboard:
             ("Max RPS", fmt_number(s.peak_rps)),
             ("Min success rate", fmt_percent(self._min_success)),
             ("Max active users", f"{self._max_active:,}"),
+            ("Target load now", (f"{s.target_users:,} users" if math.isnan(s.target_rate)
+                                 else f"{fmt_number(s.target_rate)} req/s")),
             ("p50 / p99 (interval)", f"{fmt_number(s.p50_ms)} / {fmt_number(s.p99_ms)} ms"),
+            ("service p50 / p99", (f"{fmt_number(s.service_p50_ms)} / "
+                                   f"{fmt_number(s.service_p99_ms)} ms")),
         ]
 
-    def _final_rows(self, summary: dict[str, Any]) -> list[tuple[str, str]]:
+    def _final_rows(self, summary: dict[str, Any], spec: LoadSpec) -> list[tuple[str, str]]:
         lat = summary["latency_ms"]
         rows = [
-            ("State", str(summary["state"])), ("Duration", f"{summary['duration_s']:.2f} s"),
+            ("State", str(summary["state"])), ("Target", spec.target),
+            ("Load", load_text(spec)[0]), ("Duration", f"{summary['duration_s']:.2f} s"),
             ("Requests", f"{summary['total_requests']:,}"),
             ("Completed", f"{summary['completed_requests']:,}"),
             ("Failed", f"{summary['failed_requests']:,}"),
@@ -236,7 +273,10 @@ class Dashboard:
             ("Min success rate", fmt_percent(self._min_success)),
             ("Max active users", f"{self._max_active:,}"),
         ]
+        rows.append(("Latency is", str(summary["latency_basis"])))
         rows += [(f"Latency {k}", f"{fmt_number(v, 2)} ms") for k, v in lat.items()]
+        service = summary["service_ms"]
+        rows += [(f"Service {k}", f"{fmt_number(service[k], 2)} ms") for k in ("p50", "p99")]
         rows += [("Bytes received", f"{summary['bytes_received']:,}"),
                  ("Transport", str(summary["transport"]))]
         if summary.get("dropped_arrivals"):

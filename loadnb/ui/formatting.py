@@ -33,8 +33,18 @@ def fmt_number(value: float | None, digits: int = 1) -> str:
 
 
 def load_text(spec: LoadSpec) -> tuple[str, str]:
-    """``("10 users", "8 s")``: the load model and the length of a run, in words."""
-    load = f"{spec.users} users" if spec.rate is None else f"{spec.rate:g} requests/s"
+    """``("10 users", "8 s")``: the load model and the length of a run, in words.
+
+    Stages and shapes say so: ``("stages up to 20 users", "50 s")``.
+    """
+    unit = "users" if spec.rate is None else "requests/s"
+    peak = spec.users if spec.rate is None else spec.rate
+    if spec.stages is not None:
+        load = f"stages up to {max(v for _, v in spec.stages):g} {unit}"
+    elif spec.shape_fn is not None:
+        load = f"{unit} from {getattr(spec.shape_fn, '__name__', 'a function')}(t)"
+    else:
+        load = f"{peak:g} {unit}"
     length = (f"{spec.duration:g} s" if spec.duration is not None
               else f"{spec.requests:,} requests")
     return load, length

@@ -7,7 +7,7 @@ kernel's event loop, so the cell returns at once and the widget updates while th
 
 from __future__ import annotations
 
-import html
+import math
 import traceback
 from collections.abc import Sequence
 from functools import partial
@@ -19,9 +19,9 @@ from ..config import LoadSpec, make_spec
 from ..result import Result
 from ..run import Run
 from ..snapshot import Snapshot
-from .alerts import Alert, default_alerts, evaluate
-from .bokeh_model import LiveBokehModel
-from .controls import Controls
+from .alerts import Alert, AlertLog, default_alerts
+from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
+from .controls import Controls, split_target
 from .dashboard import ROLLOVER, Dashboard
 from .formatting import done_line, html_details, html_line, load_text, metrics_line
 
@@ -33,38 +33,40 @@ _COLORS = {"info": "#1f4e79", "ok": "#1b5e20", "warning": "#8a5300", "error": "#
 _BARS = {"done": "success", "stopped": "warning", "failed": "danger"}
 
 
-def ensure_bokehjs() -> None:
-    """Load BokehJS into the page once per kernel, inline (no CDN: works offline)."""
-    from bokeh.io import output_notebook
-    from bokeh.io.state import curstate
-    from bokeh.resources import Resources
-
-    if not curstate().notebook:
-        resources = Resources(mode="inline", components=["bokeh", "bokeh-widgets", "bokeh-tables"])
-        output_notebook(resources, hide_banner=True)
-
-
 class LoadTest(W.VBox):  # type: ignore[misc]
     """A load test you can see: the last expression of a cell displays it.
 
     Parameters are those of :func:`loadnb.run` / :func:`loadnb.config.make_spec` (bad ones raise
-    the same ``ValueError`` before anything is shown), plus ``alerts`` (callables
+    the same ``ValueError`` before anything is shown): the first argument is the target URL, or a
+    scenario (an async function of a virtual user, or a mapping of them to weights) whose base URL
+    is then ``url=``; ``users`` | ``rate``, ``duration``, ``ramp_up``, ``stages`` /
+    ``rate_stages`` / ``shape`` / ``rate_shape``, ``data``, ``data_mode``, ``seed``,
+    ``expected_interval``, ``transport``, ``timeout``, ``headers``, … Plus ``alerts`` (callables
     ``(Snapshot) -> str | None``, default :func:`loadnb.ui.alerts.default_alerts`) and
     ``rollover`` (points kept per chart series).
+
+    The planned load is drawn (dashed) as soon as the widget shows; during a run the users slider
+    (closed model) or the rate field (open model) changes the running load, as do
+    :meth:`set_users` and :meth:`set_rate`, and each change is marked on the charts.
 
     Example (notebook cells)::
 
         test = loadnb.LoadTest(url, users=10, duration="8s")
         test                      # the widget
         test.start()              # returns at once; the widget streams
+        test.set_users(20)        # a live change, marked on the charts
         await test.wait()         # the Result; test.df, test.stats, test.summary
     """
 
-    def __init__(self, url: str, *, users: int | None = None, rate: float | None = None,
+    def __init__(self, url_or_scenario: object = None, *, url: str | None = None,
+                 scenario: object = None, users: int | None = None, rate: float | None = None,
                  duration: str | float | None = None, ramp_up: str | float = 0.0,
                  alerts: Sequence[Alert] | None = None, rollover: int = ROLLOVER,
                  **params: Any) -> None:
-        spec = make_spec(url, users=users, rate=rate, duration=duration, ramp_up=ramp_up,
+        target, scenario = split_target(url_or_scenario, url, scenario)
+        if scenario is not None:
+            params["scenario"] = scenario
+        spec = make_spec(target, users=users, rate=rate, duration=duration, ramp_up=ramp_up,
                          **params)
         controls = Controls(spec, params)
         start = W.Button(description="Start", button_style="success", icon="play",
@@ -78,6 +80,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
                                   color=_COLORS["info"]))
         alert_area = W.HTML()
         dashboard = Dashboard(rollover)
+        dashboard.show_spec(spec)  # the planned load, before anything runs
         chart = LiveBokehModel(dashboard.layout)
         title = W.HTML("<b style='font-size:14px'>⚡ loadnb load test</b>")
         super().__init__(children=[title, controls.box, W.HBox([start, stop]), progress,
@@ -91,10 +94,9 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         #: Results of every run started here, oldest first (the last one may still be running).
         self.results: list[Result] = []
         self._run: Run | None = None
-        self._alert_hits: dict[int, tuple[str, int]] = {}
-        self._alert_failures: list[str] = []
-        self._firing: set[int] = set()
-        controls.on_change = self._refresh_buttons
+        self._alert_log = AlertLog()
+        controls.on_change = self._form_changed
+        controls.on_live = self._live_edit
         start.on_click(self._click_start)
         stop.on_click(self._click_stop)
 
@@ -107,8 +109,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         except ValueError as exc:
             return f"<LoadTest (invalid: {exc}) {self.state}>"
         load, length = load_text(spec)
-        return (f"<LoadTest {spec.method} {spec.public_params()['url']} {load}, {length}: "
-                f"{self.state}, {len(self.results)} result(s)>")
+        what = spec.target if spec.scenario is not None else f"{spec.method} {spec.target}"
+        return f"<LoadTest {what} {load}, {length}: {self.state}, {len(self.results)} result(s)>"
 
     def _ipython_display_(self, **kwargs: Any) -> None:
         from IPython.display import display
@@ -192,7 +194,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         run.subscribe(partial(self._on_snapshot, run))
         run.on_state(self._on_state)
         self.dashboard.reset(spec)
-        self._alert_hits, self._alert_failures, self._firing = {}, [], set()
+        self._alert_log.clear()
         self.alert_area.value = ""
         self.progress.value, self.progress.bar_style = 0.0, "info"
         previous, self._run = self._run, run
@@ -211,6 +213,46 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             self._say("Nothing to stop: no run is going on.", "info")
             return
         self._run.stop()
+
+    def set_users(self, users: int) -> None:
+        """Change the running test's number of virtual users now (closed model).
+
+        Takes effect within one interval (new users start, or users leave after their current
+        request), is marked on the charts and in the snapshot's ``event`` column, and moves the
+        users slider. Raises ``RuntimeError`` when no run is going on, ``ValueError`` for a bad
+        number or a run in the open model (use :meth:`set_rate`).
+        """
+        if (isinstance(users, bool) or not isinstance(users, int | float)
+                or not math.isfinite(users) or users != int(users) or users < 0):
+            raise ValueError(f"users must be a whole number >= 0, got {users!r}")
+        self._live_run().set_users(int(users))
+        self.controls.set_quietly("users", int(users))
+        self._said_live(f"users set to {int(users):,}")
+
+    def set_rate(self, rate: float) -> None:
+        """Change the running test's arrival rate (requests/s) now (open model).
+
+        Takes effect within one interval, is marked on the charts and in the snapshot's
+        ``event`` column, and updates the rate field. Raises ``RuntimeError`` when no run is going
+        on, ``ValueError`` for a bad number or a run in the closed model (use :meth:`set_users`).
+        """
+        if (isinstance(rate, bool) or not isinstance(rate, int | float)
+                or not math.isfinite(rate) or rate < 0):
+            raise ValueError(f"rate must be a number >= 0, got {rate!r}")
+        self._live_run().set_rate(float(rate))
+        self.controls.set_quietly("rate", float(rate))
+        self._said_live(f"rate set to {float(rate):g} requests/s")
+
+    def _live_run(self) -> Run:
+        if self._run is None or self._run.state != "running":
+            raise RuntimeError("no run is going on: live changes need a running test "
+                               "(test.start() first)")
+        return self._run
+
+    def _said_live(self, what: str) -> None:
+        run = self._run
+        at = run.snapshots[-1].elapsed_time if run is not None and run.snapshots else 0.0
+        self._say(f"🎚 Live change at about {at:.1f} s: {what} (marked on the charts).", "info")
 
     async def wait(self) -> Result:
         """Wait until the current run ends and return its Result (re-raises a failure)."""
@@ -246,17 +288,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         Called at the end of every run (and by :meth:`wait`), so a saved notebook shows the final
         numbers and charts, also when a headless runner (nbclient) executed it.
         """
-        self.chart.resend()
-        stack: list[W.Widget] = [self]
-        while stack:
-            widget = stack.pop()
-            if widget is not self.chart:
-                widget.send_state()
-            for extra in ("layout", "style"):
-                sub = getattr(widget, extra, None)
-                if isinstance(sub, W.Widget):
-                    sub.send_state()
-            stack.extend(getattr(widget, "children", ()))
+        resend_tree(self, self.chart)
 
     # -- handlers --------------------------------------------------------------------------
     def _refusal(self) -> str | None:
@@ -265,6 +297,23 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if self.controls.validate() is None:
             return f"⚠ Cannot start: {self.controls.error}"
         return None
+
+    def _form_changed(self) -> None:
+        """A validated edit (no run going on): redraw the plan the next Start would run."""
+        self._refresh_buttons()
+        spec = self.controls.last_spec
+        if spec is not None and not self.running:
+            self.dashboard.show_spec(spec)
+
+    def _live_edit(self, field: str, value: Any) -> None:
+        """The live field moved during a run: change the running load (never raises)."""
+        try:
+            if field == "users":
+                self.set_users(int(value))
+            else:
+                self.set_rate(float(value))
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, not raised into the kernel
+            self._say(f"⚠ Live change refused: {exc}", "warning")
 
     def _click_start(self, _button: W.Button) -> None:
         try:
@@ -285,11 +334,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             self.progress.value = min(100.0, max(0.0, snap.progress_percent))
             self.metrics.value = html_line(metrics_line(snap, run.state), bold=True, mono=True)
             self.dashboard.update(snap)
-            firing, failures = evaluate(self.alerts, snap)
-            for index, text in firing.items():
-                self._alert_hits[index] = (text, self._alert_hits.get(index, ("", 0))[1] + 1)
-            self._firing = set(firing)
-            self._alert_failures += [f for f in failures if f not in self._alert_failures]
+            self._alert_log.check(self.alerts, snap)
             self._show_alerts(run)
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
@@ -300,8 +345,9 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         try:
             if run.state == "running":
                 load, length = load_text(run.spec)
-                self._say(f"🔄 Running: {load} for {length} against "
-                          f"{run.spec.public_params()['url']}", "info")
+                live = "users slider" if run.spec.rate is None else "rate field"
+                self._say(f"🔄 Running: {load} for {length} against {run.spec.target} "
+                          f"(the {live} changes the load live)", "info")
                 self.metrics.value = html_line(metrics_line(None, "running"), bold=True,
                                                mono=True)
             elif run.state == "stopping":
@@ -334,10 +380,14 @@ class LoadTest(W.VBox):  # type: ignore[misc]
 
     # -- showing ---------------------------------------------------------------------------
     def _refresh_buttons(self) -> None:
-        running = self.running
+        run, running = self._run, self.running
+        live = None
+        if running and run is not None:
+            live = "users" if run.spec.rate is None else "rate"
+        if self.controls.live != live:
+            self.controls.set_running(live, None if run is None else run.spec)
         self.start_button.disabled = running or self.controls.error is not None
         self.stop_button.disabled = not running
-        self.controls.set_enabled(not running)
 
     def _say(self, text: str, level: str = "info") -> None:
         self.status.value = html_line(text, color=_COLORS.get(level))
@@ -347,17 +397,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self.status.value = html_details(f"{what}: {type(exc).__name__}: {exc}", trace)
 
     def _show_alerts(self, run: Run) -> None:
-        lines = []
-        for index, (text, count) in sorted(self._alert_hits.items()):
-            now = index in self._firing
-            times = f" ({count} intervals)" if count > 1 else ""
-            style = "font-weight:600" if now else "opacity:0.75"
-            lines.append(f"<div style='{style}'>{html.escape(text)}{times}"
-                         f"{'' if now else ' — earlier in the run'}</div>")
-        lines += [f"<div>⚠️ {html.escape(w)}</div>" for w in [*run.warnings,
-                                                              *self._alert_failures]]
-        body = "".join(lines)
-        value = (f"<div style='color:{_COLORS['warning']};background:#fff8e1;padding:4px 8px;"
-                 f"border-left:3px solid #f0a000'>{body}</div>") if body else ""
+        value = self._alert_log.html(run.warnings)
         if self.alert_area.value != value:
             self.alert_area.value = value
