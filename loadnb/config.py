@@ -143,6 +143,13 @@ class LoadSpec:
             return self.connections
         return self.users if self.rate is None else self.max_in_flight
 
+    @property
+    def pool_limit(self) -> int | None:
+        """The cap the transports put on their pool: ``connections``, or None when the load
+        itself bounds the concurrency (a user has one request in flight; arrivals stop at
+        ``max_in_flight``), so raising the users or rate live needs no bigger pool."""
+        return self.connections
+
     def is_success(self, status: int) -> bool:
         """Whether a response status counts as completed rather than failed."""
         if self.expect_status is not None:
@@ -436,6 +443,30 @@ def make_spec(
     return spec
 
 
+def is_scenario(obj: object) -> bool:
+    """Whether ``obj`` is given as a scenario (an async function, a mapping of them, a
+    :class:`~loadnb.scenario.Scenario`) rather than as a URL."""
+    return isinstance(obj, Scenario | Mapping) or (callable(obj) and not isinstance(obj, str))
+
+
+def split_target(url_or_scenario: object, url: object, scenario: object) -> tuple[Any, Any]:
+    """``(url, scenario)`` from ``LoadTest(url_or_scenario, url=…, scenario=…)``.
+
+    The first argument is a URL, or a scenario whose base URL is then ``url=``. Anything else is
+    left to :func:`~loadnb.config.make_spec` to reject, with its own message.
+    """
+    if url_or_scenario is None:
+        return url, scenario
+    if is_scenario(url_or_scenario):
+        if scenario is not None:
+            raise ValueError("give the scenario once: as the first argument or as scenario=, "
+                             "not both")
+        return url, url_or_scenario
+    if url is not None:
+        raise ValueError("give the URL once: as the first argument or as url=, not both")
+    return url_or_scenario, scenario
+
+
 @dataclass(frozen=True)
 class _Plan:
     users: int | None
@@ -480,5 +511,5 @@ def _check_plan(users: object, rate: object, duration: object, ramp_up: object,
     return _Plan(users, None, duration, shape=fn)  # type: ignore[arg-type]
 
 
-__all__ = ["LoadSpec", "make_spec", "parse_duration", "parse_header", "redact_headers",
-           "redact_url"]
+__all__ = ["LoadSpec", "is_scenario", "make_spec", "parse_duration", "parse_header",
+           "redact_headers", "redact_url", "split_target"]

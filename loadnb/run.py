@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config import LoadSpec, make_spec
+from .config import LoadSpec, make_spec, split_target
 from .engine import Clock, Engine
 from .health import HealthCheck
 from .metrics import Recorder
@@ -58,6 +58,7 @@ class Run:
         self.result = Result(self.run_id, spec, transport="", started_at=time.time())
         self.error: BaseException | None = None
         self._warned: set[str] = set()
+        self._pending_target: float | None = None
         self._health = HealthCheck(self._warn_once, pool_size=spec.pool_size,
                                    max_in_flight=spec.max_in_flight)
 
@@ -120,18 +121,21 @@ class Run:
         """Change the number of virtual users now (closed model); within one interval."""
         if self.spec.rate is not None:
             raise ValueError("set_users applies to the closed model; this run has a rate")
-        self._live().set_target(float(users))
+        self._set_target(float(users))
 
     def set_rate(self, rate: float) -> None:
         """Change the arrival rate now (open model); within one interval."""
         if self.spec.rate is None:
             raise ValueError("set_rate applies to the open model; this run has users")
-        self._live().set_target(float(rate))
+        self._set_target(float(rate))
 
-    def _live(self) -> Engine:
-        if self.state != "running" or self._engine is None:
+    def _set_target(self, value: float) -> None:
+        if self.state != "running":
             raise RuntimeError(f"the run is {self.state}: live changes need a running run")
-        return self._engine
+        if self._engine is None:  # started, but its task has not run yet: apply when it does
+            self._pending_target = value
+        else:
+            self._engine.set_target(value)
 
     async def wait(self) -> Result:
         """Wait for the end of the run and return its :class:`Result` (re-raises a failure)."""
@@ -191,6 +195,8 @@ class Run:
                           clock=self._clock)
         if self.state == "stopping":
             engine.stop()
+        if self._pending_target is not None:
+            engine.set_target(self._pending_target)
         if spec.insecure:
             self._warn("TLS certificates are not verified (insecure=True)")
         result.started_at = time.time()
@@ -229,26 +235,33 @@ class Run:
             self._set_state("done")
 
 
-async def arun(url: str, **params: Any) -> Result:
+def _spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:
+    url, scenario = split_target(url_or_scenario, params.pop("url", None),
+                                 params.pop("scenario", None))
+    return make_spec(url, scenario=scenario, **params)
+
+
+async def arun(url_or_scenario: object = None, /, **params: Any) -> Result:
     """Run a load test on the current event loop and return its result (the notebook way).
 
     Example::
 
         result = await loadnb.arun("http://127.0.0.1:8000/", rate=200, duration="5s")
     """
-    return await Run(make_spec(url, **params)).run()
+    return await Run(_spec_of(url_or_scenario, params)).run()
 
 
-def run(url: str, **params: Any) -> Result:
+def run(url_or_scenario: object = None, /, **params: Any) -> Result:
     """Run a load test to the end and return its result (blocking; for scripts).
 
     Outside an event loop it runs on a new one (uvloop when installed). Inside a running loop (a
     notebook cell) it blocks that loop through nest-asyncio2: widget clicks are not handled until
     it returns, so in a notebook prefer ``await loadnb.arun(...)`` or the ``LoadTest`` widget.
-    Parameters are those of :func:`loadnb.config.make_spec`; bad ones raise ``ValueError`` before
-    anything starts.
+    The first argument is the URL, or a scenario whose base URL is then ``url=``; the others are
+    those of :func:`loadnb.config.make_spec` (the same as ``LoadTest``'s); bad ones raise
+    ``ValueError`` before anything starts.
     """
-    spec = make_spec(url, **params)
+    spec = _spec_of(url_or_scenario, params)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

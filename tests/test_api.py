@@ -113,3 +113,23 @@ async def test_arun_and_a_cancelled_wait_stops_the_run() -> None:
         assert o.completed + o.failed + o.cancelled - server.received <= 10
         result = await loadnb.arun(server.url, users=1, requests=3)
     assert result.summary["completed_requests"] == 3
+
+
+def test_run_takes_a_scenario_first_like_loadtest() -> None:
+    with RawHTTPServer() as server:
+        proc = python(f"""
+            import loadnb
+
+            async def hit(user):
+                await user.get("/", name="hit")
+
+            r = loadnb.run(hit, url={server.url!r}, users=2, requests=10)
+            print(r.summary["total_requests"], r.transport)
+            try:
+                loadnb.run({server.url!r}, url={server.url!r})
+            except ValueError as exc:
+                print(exc)
+        """)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "10 aiohttp" and "give the URL once" in lines[1]

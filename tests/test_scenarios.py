@@ -217,6 +217,8 @@ async def test_live_changes_take_effect_within_one_interval(model: str) -> None:
     assert after, "the run ended too soon after the change"
     if model == "users":
         assert all(s.active_users == 6 for s in after)
+        # the pool grows with the users: nobody waits for a connection
+        assert server.connections >= 6 and max(s.waiting_for_connection for s in snaps) == 0
     else:
         assert all(abs(s.current_rps - 250) < 40 for s in after), [s.current_rps for s in after]
 
@@ -285,3 +287,15 @@ def test_cli_scenario_file(demo: str, tmp_path: Path) -> None:
     staged = cli("run", demo, "--stage", "0.3s:2", "--stage", "0.3s:4", "--json", "--quiet")
     assert staged.returncode == 0, staged.stderr
     assert 0.5 < json.loads(staged.stdout)["duration_s"] < 1.2
+
+
+async def test_a_live_change_right_after_start_applies_once_the_run_begins() -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.01)) as server:
+        run = Run(make_spec(server.url, users=2, duration=0.6, interval=0.2))
+        run.start()
+        run.set_users(5)
+        result = await run.wait()
+    with pytest.raises(RuntimeError, match="live changes need a running run"):
+        run.set_users(3)
+    assert max(s.active_users for s in result.snapshots) == 5
+    assert result.snapshots[0].event == "set to 5 users"

@@ -20,14 +20,14 @@ def make_session(spec: LoadSpec,
                  trace_configs: list[aiohttp.TraceConfig] | None = None) -> aiohttp.ClientSession:
     """An aiohttp session configured as a load tester needs it.
 
-    - one pool of ``spec.pool_size`` connections, keep-alive unless turned off;
+    - one pool, capped at ``spec.pool_limit`` connections if set, keep-alive unless turned off;
     - TLS verified unless ``insecure``; bodies not decompressed, no ``Accept-Encoding`` unless the
       user gives one (every transport sends the same request and counts the same bytes);
     - aiohttp's silent retry of an idempotent request on a failed keep-alive connection is turned
       off: the server would see two requests where we count one (aio-libs/aiohttp#10790).
     """
     connector = aiohttp.TCPConnector(
-        limit=spec.pool_size, limit_per_host=0, force_close=not spec.keepalive,
+        limit=spec.pool_limit or 0, limit_per_host=0, force_close=not spec.keepalive,
         ssl=False if spec.insecure else True, enable_cleanup_closed=False,
     )
     session = aiohttp.ClientSession(
@@ -54,7 +54,8 @@ class AiohttpTransport:
         self._spec = spec
         self.waiting = 0
         concurrency = spec.users if spec.rate is None else spec.max_in_flight
-        traces = [self._queue_trace()] if spec.pool_size < concurrency else None
+        limit = spec.pool_limit
+        traces = [self._queue_trace()] if limit is not None and limit < concurrency else None
         self._session = make_session(spec, traces)
 
     def _queue_trace(self) -> aiohttp.TraceConfig:

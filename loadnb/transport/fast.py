@@ -9,6 +9,7 @@ use proxies: :func:`fast_supported` says when the aiohttp transport must be used
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 import time
 from collections import deque
@@ -226,7 +227,7 @@ class FastTransport:
         self._payload = serialise(spec)
         self._timeout = spec.timeout
         self._keepalive = spec.keepalive
-        self._limit = spec.pool_size
+        self._limit = math.inf if spec.pool_limit is None else spec.pool_limit
         self._idle: deque[_Conn] = deque()
         self._busy: set[_Conn] = set()
         self._live: set[_Conn] = set()  # every connection not yet lost, whatever its state

@@ -15,13 +15,12 @@ closed model, rate in the open model): moving it changes the running load (``on_
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
 
 from ..config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
-from ..scenario import Scenario
 from .formatting import html_line
 from .panels import plan_text
 
@@ -50,30 +49,6 @@ def field_of(message: str) -> str:
         if low.startswith(prefix):
             return name
     return "other"
-
-
-def is_scenario(obj: object) -> bool:
-    """Whether ``obj`` is given as a scenario (an async function, a mapping of them, a
-    :class:`~loadnb.scenario.Scenario`) rather than as a URL."""
-    return isinstance(obj, Scenario | Mapping) or (callable(obj) and not isinstance(obj, str))
-
-
-def split_target(url_or_scenario: object, url: object, scenario: object) -> tuple[Any, Any]:
-    """``(url, scenario)`` from ``LoadTest(url_or_scenario, url=…, scenario=…)``.
-
-    The first argument is a URL, or a scenario whose base URL is then ``url=``. Anything else is
-    left to :func:`~loadnb.config.make_spec` to reject, with its own message.
-    """
-    if url_or_scenario is None:
-        return url, scenario
-    if is_scenario(url_or_scenario):
-        if scenario is not None:
-            raise ValueError("give the scenario once: as the first argument or as scenario=, "
-                             "not both")
-        return url, url_or_scenario
-    if url is not None:
-        raise ValueError("give the URL once: as the first argument or as url=, not both")
-    return url_or_scenario, scenario
 
 
 class Controls:

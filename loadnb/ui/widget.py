@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from ..config import LoadSpec, make_spec
+from ..config import LoadSpec, make_spec, split_target
 from ..result import Result
 from ..run import Run
 from ..snapshot import Snapshot
 from .alerts import Alert, AlertLog, default_alerts
 from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
-from .controls import Controls, split_target
+from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
 from .formatting import done_line, html_details, html_line, load_text, metrics_line
 
