@@ -113,10 +113,6 @@ class FaultServer(ThreadedServer):
 
     # -- the test's side ---------------------------------------------------------------------
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    @property
     def answered(self) -> int:
         """Well-formed responses fully written."""
         with self._lock:

@@ -62,6 +62,10 @@ class ThreadedServer:
         self._server: asyncio.Server | None = None
         self.port = 0
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
     def __enter__(self: S) -> S:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(5)
@@ -101,10 +105,6 @@ class RawHTTPServer(ThreadedServer):
         self.resets = 0
         self.connections = 0
         self.hold_times: list[float] = []  # seconds from request parsed to response written
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
 
     @property
     def answered(self) -> int:
