@@ -69,19 +69,10 @@ def widget_states(nb: nbformat.NotebookNode) -> list[dict[str, Any]]:
 
 def overview_rows(render_bundle: Any) -> int:
     """Rows of the dashboard's Overview source inside a saved BokehModel ``render_bundle``."""
-    stack: list[Any] = [json.loads(render_bundle) if isinstance(render_bundle, str)
-                        else render_bundle]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if item.get("name") == "ColumnDataSource":
-                entries = dict(item["attributes"]["data"]["entries"])
-                if "target_users" in entries:
-                    return len(entries["elapsed_time"])
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    raise AssertionError("no Overview source in the saved chart")
+    column = source_column(render_bundle, "target_users")
+    if column is None:
+        raise AssertionError("no Overview source in the saved chart")
+    return len(column)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
