@@ -23,7 +23,7 @@ import importlib.util
 import inspect
 import random
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,15 +150,6 @@ def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
     if not rows:
         raise ValueError("data has no rows")
     return Feeder(rows, mode, random.Random(seed))
-
-
-def iter_rows(feeder: Feeder) -> Iterator[Any]:
-    """Rows until a ``once`` feeder is exhausted (for tests and previews)."""
-    while True:
-        try:
-            yield feeder.next()
-        except DataExhausted:
-            return
 
 
 __all__ = ["DataExhausted", "Feeder", "Scenario", "as_scenario", "load_scenario", "make_feeder"]

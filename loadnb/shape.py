@@ -51,11 +51,6 @@ class LoadShape:
             points.append((t, value))
         return cls(points, duration=t)
 
-    @property
-    def custom(self) -> bool:
-        """Whether the shape is a user function (sampled) rather than points (exact)."""
-        return self._fn is not None
-
     def target(self, t: float) -> float:
         """The target at ``t`` seconds from the start (never negative)."""
         if self._fn is not None:
@@ -69,12 +64,6 @@ class LoadShape:
             return values[-1]
         t0, t1, v0, v1 = times[i - 1], times[i], values[i - 1], values[i]
         return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
-
-    def peak(self, samples: int = 400) -> float:
-        """The largest target over the run (exact for points, sampled for a function)."""
-        if self._fn is None:
-            return max(self._values)
-        return max(self.sample(samples)[1], default=0.0)
 
     def sample(self, n: int = 200) -> tuple[list[float], list[float]]:
         """``n`` evenly spaced ``(times, targets)`` over the run, for drawing the plan."""

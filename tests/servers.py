@@ -106,11 +106,6 @@ class RawHTTPServer(ThreadedServer):
         self.connections = 0
         self.hold_times: list[float] = []  # seconds from request parsed to response written
 
-    @property
-    def answered(self) -> int:
-        with self._lock:
-            return sum(self.responses.values())
-
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self._lock:
             self.connections += 1
