@@ -21,8 +21,8 @@ from .config import LoadSpec
 from .metrics import NameStats, Recorder, corrected_extras
 from .shape import LoadShape
 from .timer import PreciseSleeper
-from .transport.base import Request, Transport
-from .work import ScenarioWork, SingleRequest, Work
+from .transport.base import Chaining, Request, Transport
+from .work import ScenarioWork, SingleRequest, UserChain, Work
 
 Clock = Callable[[], float]
 #: How often the closed model's controller matches the running users to the target (seconds).
@@ -239,6 +239,10 @@ class Engine:
         think = self.spec.think_time
         state = self.work.new_user(index)
         try:
+            work, transport = self.work, self.transport
+            if think == 0 and isinstance(work, SingleRequest) and isinstance(transport, Chaining):
+                await transport.drive(UserChain(self, work.acc, index, self._retiring))
+                return
             while index not in self._retiring and self.may_start():
                 await self.work.begin(state, None)
                 if think > 0:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 
-from .metrics import NameStats
+from .metrics import NameStats, corrected_extras
 from .scenario import DataExhausted, Feeder, Scenario
 from .vuser import BudgetExhausted, VirtualUser
 
@@ -45,6 +45,43 @@ class SingleRequest:
         self.engine.started += 1
         self.acc.started += 1
         return self.engine.send_one(self.acc, intended)
+
+
+class UserChain:
+    """One closed-model user of a target-URL test, driven from the fast transport's callbacks
+    (a :class:`~loadnb.transport.base.Driver`): it starts, times and records each request as
+    :meth:`Engine.send_one` would, without a coroutine per request."""
+
+    __slots__ = ("engine", "acc", "index", "retiring", "clock", "is_success", "classify",
+                 "expected", "sent")
+
+    def __init__(self, engine: Engine, acc: NameStats, index: int,
+                 retiring: set[int]) -> None:
+        self.engine, self.acc, self.index, self.retiring = engine, acc, index, retiring
+        self.clock = engine.clock
+        self.is_success = engine.spec.is_success
+        self.classify = engine.transport.classify
+        self.expected = engine.spec.expected_interval
+        self.sent = 0.0
+
+    def next(self) -> bool:
+        engine = self.engine
+        if self.index in self.retiring or not engine.may_start():
+            return False
+        engine.started += 1
+        self.acc.started += 1
+        self.sent = self.clock()
+        return True
+
+    def done(self, status: int, nbytes: int) -> None:
+        took = self.clock() - self.sent
+        acc = self.acc
+        acc.response(self.is_success(status), status, took, took, nbytes)
+        if self.expected is not None and took > self.expected:
+            acc.latency.extend(corrected_extras(took, self.expected))
+
+    def failed(self, exc: BaseException) -> None:
+        self.acc.error(self.classify(exc), f"{type(exc).__name__}: {exc}")
 
 
 class ScenarioWork:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from typing import Any
 
 import pandas  # noqa: F401 - imported up front: a first import inside a run would stall the loop
 import pytest
@@ -317,3 +318,49 @@ async def test_precise_sleeper_wakes_within_a_fraction_of_a_millisecond() -> Non
         assert precise and statistics.median(late) < 0.0006, statistics.median(late)
     else:  # rounded up to 1 ms, never early, never spinning
         assert statistics.median(late) >= 0.0007
+
+
+async def test_the_fast_closed_model_makes_no_future_per_request(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Users of a target-URL test on the fast transport chain their requests from the protocol's
+    callbacks: a few futures per run (a chain per connection, sleeps), not one per request."""
+    loop = asyncio.get_running_loop()
+    created = 0
+    make = loop.create_future
+
+    def counting() -> asyncio.Future[Any]:
+        nonlocal created
+        created += 1
+        return make()
+
+    monkeypatch.setattr(loop, "create_future", counting)
+    with RawHTTPServer() as server:
+        run = Run(make_spec(server.url, users=4, requests=1500, interval=0.2))
+        result = await run.run()
+    check_invariants(run)
+    assert result.transport == "fast"
+    assert result.summary["completed_requests"] == server.received == 1500
+    assert 0 < created < 150, created
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("expected", [None, 0.002])
+async def test_lowering_the_users_live_retires_them_within_one_interval(
+        transport: str, expected: float | None) -> None:
+    with RawHTTPServer(lambda i: Action(delay=0.01)) as server:
+        run = Run(make_spec(server.url, users=6, duration=1.6, interval=0.2, transport=transport,
+                            expected_interval=expected))
+        run.start()
+        await asyncio.sleep(0.7)
+        run.set_users(2)
+        result = await run.wait()
+    check_invariants(run)
+    snaps = result.snapshots
+    marked = next(i for i, s in enumerate(snaps) if s.event)
+    before = [s.current_rps for s in snaps[1:marked]]
+    after = [s for s in snaps[marked + 1:] if s.phase == "running"]
+    assert after and all(s.active_users == 2 for s in after)
+    assert max(s.current_rps for s in after) < 0.6 * min(before), (before, after)
+    assert result.summary["total_requests"] == server.received
+    if expected is not None:  # each 10 ms request stands for the 2 ms sends it held back
+        assert result.overall.latency.total > 3 * result.overall.completed

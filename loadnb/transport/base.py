@@ -6,7 +6,7 @@ import errno
 import socket
 import ssl
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..config import LoadSpec
 
@@ -64,6 +64,30 @@ class Transport(Protocol):
     def classify(self, exc: BaseException) -> str: ...
 
     async def aclose(self) -> None: ...
+
+
+class Driver(Protocol):
+    """Says, from inside a transport's I/O callbacks, whether to send the next request and what
+    became of each one: a chain of requests with no task, coroutine or future per request.
+
+    ``next`` is asked before every request and counts it as started when it answers True; once
+    it has answered False it keeps answering False. Every request ``next`` started ends in exactly
+    one ``done`` (a response: status, body bytes) or ``failed`` (no usable response), unless the
+    chain is cancelled, which leaves it for the recorder to settle as cancelled.
+    """
+
+    def next(self) -> bool: ...
+
+    def done(self, status: int, nbytes: int) -> None: ...
+
+    def failed(self, exc: BaseException) -> None: ...
+
+
+@runtime_checkable
+class Chaining(Protocol):
+    """A transport that can drive a chain of requests (the fast transport's closed model)."""
+
+    async def drive(self, driver: Driver) -> None: ...
 
 
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN})

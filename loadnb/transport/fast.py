@@ -2,8 +2,11 @@
 
 For plain target-URL tests: the request is serialised once per run, each response is parsed by a
 real, well-kept parser, and no per-request task, timer or stream object is made. Timeouts are
-enforced by one sweeper task per run. It does not follow redirects, speak HTTP/2, send HEAD, or
-use proxies: :func:`fast_supported` says when the aiohttp transport must be used instead.
+enforced by one sweeper task per run. :meth:`FastTransport.drive` goes further for the closed
+model: each connection writes the next request from the callback that completes the previous
+response, so a user costs one task and one future per connection, not per request.
+It does not follow redirects, speak HTTP/2, send HEAD, or use proxies: :func:`fast_supported`
+says when the aiohttp transport must be used instead.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import httptools
 
 from .._version import __version__
 from ..config import LoadSpec
-from .base import ErrorKind, Request, classify_os_error
+from .base import Driver, ErrorKind, Request, classify_os_error
 
 #: Limits on a response head, as aiohttp's (max_line_size / max_field_size 8190): a server
 #: that never ends its head must not grow the client's memory until the timeout.
@@ -107,14 +110,40 @@ def _framed(chunks: list[bytes]) -> bool:
                for k, v in scan_headers(chunks))
 
 
+class _One:
+    """The :class:`Driver` of a single request (:meth:`FastTransport.send`)."""
+
+    __slots__ = ("left", "result", "error")
+
+    def __init__(self) -> None:
+        self.left = True
+        self.result: tuple[int, int] | None = None
+        self.error: BaseException | None = None
+
+    def next(self) -> bool:
+        go, self.left = self.left, False
+        return go
+
+    def done(self, status: int, nbytes: int) -> None:
+        self.result = (status, nbytes)
+
+    def failed(self, exc: BaseException) -> None:
+        self.error = exc
+
+
 class _Conn(asyncio.Protocol):
-    """One keep-alive connection: an asyncio protocol feeding llhttp; one request at a time."""
+    """One keep-alive connection: an asyncio protocol feeding llhttp; one request at a time.
+
+    While a chain runs on it (``waiter`` pending), each complete response goes to the chain's
+    :class:`Driver`, and the next request is written at once if the driver wants one.
+    """
 
     def __init__(self, owner: FastTransport) -> None:
         self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[tuple[int, int]] | None = None
+        self.driver: Driver = _One()
+        self.waiter: asyncio.Future[None] | None = None
         self.deadline = 0.0
         self.nbytes = 0
         self.head_bytes = 0
@@ -174,22 +203,42 @@ class _Conn(asyncio.Protocol):
         if 100 <= self.parser.get_status_code() < 200:  # interim (100, 103): the response follows
             self.nbytes, self.head_bytes, self.headers_done, self.head = 0, 0, False, []
             return
-        waiter, self.waiter = self.waiter, None
-        self.keep = self.owner._keepalive and self.parser.should_keep_alive()
-        if waiter is not None and not waiter.done():
-            waiter.set_result((self.parser.get_status_code(), self.nbytes))
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        owner, driver = self.owner, self.driver
+        self.keep = keep = owner._keepalive and self.parser.should_keep_alive()
+        driver.done(self.parser.get_status_code(), self.nbytes)
+        if keep and not owner._closing and driver.next():
+            self.write(time.monotonic() + owner._timeout)
+        else:
+            self.waiter = None
+            waiter.set_result(None)
 
     # -- use -----------------------------------------------------------------------------------
-    def begin(self, waiter: asyncio.Future[tuple[int, int]], deadline: float) -> None:
-        self.waiter, self.deadline = waiter, deadline
+    def start(self, driver: Driver, waiter: asyncio.Future[None], deadline: float) -> None:
+        """Run a chain: send the request ``driver`` has just started, and the ones it asks for."""
+        self.driver, self.waiter = driver, waiter
+        self.write(deadline)
+
+    def write(self, deadline: float) -> None:
+        """Send the run's request, to be answered by ``deadline`` (``time.monotonic``)."""
+        self.deadline = deadline
         self.nbytes, self.headers_done, self.head_bytes, self.head = 0, False, 0, []
+        assert self.transport is not None
+        try:
+            self.transport.write(self.owner._payload)
+        except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us: a failure
+            self.fail(exc)
 
     def fail(self, exc: BaseException) -> None:
-        """End the current request with ``exc`` and drop the connection."""
+        """End the current request with ``exc`` (unless its chain was cancelled), drop the
+        connection."""
         self.keep = False
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
+            self.driver.failed(exc)
+            waiter.set_result(None)
         if self.transport is not None:
             self.transport.abort()
 
@@ -239,27 +288,43 @@ class FastTransport:
 
     async def send(self, request: Request) -> tuple[int, int]:
         """Send the run's request; return ``(status, body_bytes)`` when the body is complete."""
+        one = _One()
+        await self.drive(one)
+        if one.error is not None:
+            raise one.error
+        assert one.result is not None
+        return one.result
+
+    async def drive(self, driver: Driver) -> None:
+        """Send the run's request for as long as ``driver.next()`` says so, reporting each end
+        to ``driver``; on a kept-alive connection the next request leaves from the callback that
+        completed the last response. Returns once ``driver.next()`` answers False. Cancelling it
+        leaves the request in flight unreported (the recorder settles it as cancelled)."""
         loop = asyncio.get_running_loop()
         if self._sweeper is None:
             self._sweeper = loop.create_task(self._sweep())
-        deadline = time.monotonic() + self._timeout
-        conn = self._idle.pop() if self._idle else await self._acquire(loop, deadline)
-        if conn.closed or conn.transport is None or conn.transport.is_closing():
-            raise ServerDisconnected("connection closed before the request was sent")
-        waiter: asyncio.Future[tuple[int, int]] = loop.create_future()
-        conn.begin(waiter, deadline)
-        self._busy.add(conn)
-        assert conn.transport is not None
-        conn.transport.write(self._payload)
-        try:
-            result = await waiter
-        except BaseException:
-            conn.fail(ConnectionAbortedError("request cancelled"))
-            raise
-        finally:
-            self._busy.discard(conn)
-        self._release(conn)
-        return result
+        timeout = self._timeout
+        while driver.next():
+            deadline = time.monotonic() + timeout
+            try:
+                conn = self._idle.pop() if self._idle else await self._acquire(loop, deadline)
+                if conn.closed or conn.transport is None or conn.transport.is_closing():
+                    raise ServerDisconnected("connection closed before the request was sent")
+            except Exception as exc:  # noqa: BLE001 - reported to the driver, as any failure
+                driver.failed(exc)
+                await asyncio.sleep(0)  # a failure can come without any wait: let others run
+                continue
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._busy.add(conn)
+            try:
+                conn.start(driver, waiter, deadline)
+                await waiter
+            except BaseException:
+                conn.fail(ConnectionAbortedError("request cancelled"))
+                raise
+            finally:
+                self._busy.discard(conn)
+            self._release(conn)
 
     async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Conn:
         while True:
