@@ -64,6 +64,7 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._requests: set[asyncio.Task[None]] = set()
         self._end = asyncio.Event()
+        self._closed = False  # _end.is_set(), read on the hot path without a method call
         self.work: Work = (SingleRequest(self) if spec.scenario is None
                            else ScenarioWork(self, spec.scenario))
 
@@ -134,21 +135,24 @@ class Engine:
 
     def close(self) -> None:
         """No new request from now on: the run is ending (in-flight ones get the grace)."""
-        if not self._end.is_set():
+        if not self._closed:
+            self._closed = True
             self._end.set()
             self.phase, self.ended_at = "ending", self.clock()
             for index in list(self._thinking):  # nothing in flight: no grace to wait for
                 self._users[index].cancel()
 
-    def may_start(self) -> bool:
-        """Whether a new request may start now (else the run is closed)."""
-        if self._end.is_set():
+    def may_start(self, now: float | None = None) -> bool:
+        """Whether a new request may start now (``now``: the clock, if just read; else the run
+        is closed)."""
+        if self._closed:
             return False
         spec = self.spec
         if spec.requests is not None and self.started >= spec.requests:
             self.close()
             return False
-        if spec.duration is not None and self.clock() - self.t0 >= spec.duration:
+        if spec.duration is not None and (
+                (self.clock() if now is None else now) - self.t0 >= spec.duration):
             self.close()
             return False
         return True

@@ -65,20 +65,25 @@ class UserChain:
         self.sent = 0.0
 
     def next(self) -> bool:
+        return self._start(self.clock())
+
+    def _start(self, now: float) -> bool:
         engine = self.engine
-        if self.index in self.retiring or not engine.may_start():
+        if self.index in self.retiring or not engine.may_start(now):
             return False
         engine.started += 1
         self.acc.started += 1
-        self.sent = self.clock()
+        self.sent = now
         return True
 
-    def done(self, status: int, nbytes: int) -> None:
-        took = self.clock() - self.sent
+    def done(self, status: int, nbytes: int, more: bool) -> bool:
+        now = self.clock()  # one clock read ends this request and starts the next
+        took = now - self.sent
         acc = self.acc
         acc.response(self.is_success(status), status, took, took, nbytes)
         if self.expected is not None and took > self.expected:
             acc.latency.extend(corrected_extras(took, self.expected))
+        return more and self._start(now)
 
     def failed(self, exc: BaseException) -> None:
         self.acc.error(self.classify(exc), f"{type(exc).__name__}: {exc}")

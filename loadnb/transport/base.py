@@ -70,15 +70,17 @@ class Driver(Protocol):
     """Says, from inside a transport's I/O callbacks, whether to send the next request and what
     became of each one: a chain of requests with no task, coroutine or future per request.
 
-    ``next`` is asked before every request and counts it as started when it answers True; once
-    it has answered False it keeps answering False. Every request ``next`` started ends in exactly
-    one ``done`` (a response: status, body bytes) or ``failed`` (no usable response), unless the
-    chain is cancelled, which leaves it for the recorder to settle as cancelled.
+    ``next`` is asked before a request and counts it as started when it answers True; once it
+    has answered False it keeps answering False. Every request started ends in exactly one
+    ``done`` (a response: status, body bytes) or ``failed`` (no usable response), unless the chain
+    is cancelled, which leaves it for the recorder to settle as cancelled. When the connection can
+    take another request (``more``), ``done`` also answers as ``next`` would, so the next request
+    leaves at once on the same connection.
     """
 
     def next(self) -> bool: ...
 
-    def done(self, status: int, nbytes: int) -> None: ...
+    def done(self, status: int, nbytes: int, more: bool) -> bool: ...
 
     def failed(self, exc: BaseException) -> None: ...
 

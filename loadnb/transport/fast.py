@@ -124,8 +124,9 @@ class _One:
         go, self.left = self.left, False
         return go
 
-    def done(self, status: int, nbytes: int) -> None:
+    def done(self, status: int, nbytes: int, more: bool) -> bool:
         self.result = (status, nbytes)
+        return False
 
     def failed(self, exc: BaseException) -> None:
         self.error = exc
@@ -208,8 +209,7 @@ class _Conn(asyncio.Protocol):
             return
         owner, driver = self.owner, self.driver
         self.keep = keep = owner._keepalive and self.parser.should_keep_alive()
-        driver.done(self.parser.get_status_code(), self.nbytes)
-        if keep and not owner._closing and driver.next():
+        if driver.done(self.parser.get_status_code(), self.nbytes, keep and not owner._closing):
             self.write(time.monotonic() + owner._timeout)
         else:
             self.waiter = None
