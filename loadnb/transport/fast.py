@@ -201,15 +201,19 @@ class _Conn(asyncio.Protocol):
         self.nbytes += len(body)
 
     def on_message_complete(self) -> None:
-        if 100 <= self.parser.get_status_code() < 200:  # interim (100, 103): the response follows
-            self.nbytes, self.head_bytes, self.headers_done, self.head = 0, 0, False, []
+        parser = self.parser
+        status = parser.get_status_code()
+        if 100 <= status < 200:  # interim (100, 103): the response follows
+            self.nbytes = self.head_bytes = 0
+            self.headers_done = False
+            self.head.clear()
             return
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
-        owner, driver = self.owner, self.driver
-        self.keep = keep = owner._keepalive and self.parser.should_keep_alive()
-        if driver.done(self.parser.get_status_code(), self.nbytes, keep and not owner._closing):
+        owner = self.owner
+        self.keep = keep = owner._keepalive and parser.should_keep_alive()
+        if self.driver.done(status, self.nbytes, keep and not owner._closing):
             self.write(time.monotonic() + owner._timeout)
         else:
             self.waiter = None
@@ -224,7 +228,9 @@ class _Conn(asyncio.Protocol):
     def write(self, deadline: float) -> None:
         """Send the run's request, to be answered by ``deadline`` (``time.monotonic``)."""
         self.deadline = deadline
-        self.nbytes, self.headers_done, self.head_bytes, self.head = 0, False, 0, []
+        self.nbytes = self.head_bytes = 0
+        self.headers_done = False
+        self.head.clear()
         assert self.transport is not None
         try:
             self.transport.write(self.owner._payload)
