@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -177,8 +178,10 @@ class NameStats:
     completed: int = 0
     failed: int = 0
     bytes: int = 0
-    latency: list[float] = field(default_factory=list)
-    service: list[float] = field(default_factory=list)
+    # array('d'), not list: 8 bytes a value, and the tick reads it in place (np.frombuffer)
+    # instead of converting a list of float objects (2 ms per 55,000 values at full speed).
+    latency: array[float] = field(default_factory=lambda: array("d"))
+    service: array[float] = field(default_factory=lambda: array("d"))
     status: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
@@ -295,10 +298,10 @@ class Recorder:
             iv = IntervalStats(name, acc.started, acc.completed, acc.failed, 0, acc.bytes,
                                status=acc.status, errors=acc.errors, samples=acc.samples)
             if acc.latency:
-                iv.latency.add_seconds(np.asarray(acc.latency, dtype=np.float64))
-                iv.service.add_seconds(np.asarray(acc.service, dtype=np.float64))
+                iv.latency.add_seconds(np.frombuffer(acc.latency, dtype=np.float64))
+                iv.service.add_seconds(np.frombuffer(acc.service, dtype=np.float64))
             acc.started = acc.completed = acc.failed = acc.bytes = 0
-            acc.latency, acc.service = [], []
+            acc.latency, acc.service = array("d"), array("d")
             acc.status, acc.errors, acc.samples = {}, {}, {}
             total = self.totals.setdefault(name, IntervalStats(name))
             if settle:
