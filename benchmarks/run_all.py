@@ -173,7 +173,8 @@ def throughput(mode: Mode) -> list[Row]:
     std, aio = ratios("fast_stdloop", "wrk"), ratios("aiohttp_path", "bare_aiohttp")
     extra = {"fast_stdloop/wrk per CPU-s": ratios("fast_stdloop", "wrk", per_cpu=True),
              "aiohttp_path/bare per CPU-s": ratios("aiohttp_path", "bare_aiohttp", per_cpu=True),
-             "bare_aiohttp/wrk": ratios("bare_aiohttp", "wrk")}
+             "bare_aiohttp/wrk": ratios("bare_aiohttp", "wrk"),
+             "fast/aiohttp_path": ratios("fast", "aiohttp_path")}
     for label, values in {"fast/wrk": fast, "fast/wrk per CPU-s": cpu, "fast_stdloop/wrk": std,
                           "aiohttp_path/bare_aiohttp": aio, **extra}.items():
         print(f"  {label:<28} {median(values):.3f}{spread(values)}")
