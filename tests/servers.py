@@ -104,11 +104,13 @@ class RawHTTPServer(ThreadedServer):
         self.responses: dict[int, int] = {}
         self.resets = 0
         self.connections = 0
+        self.open = 0  # connections open right now
         self.hold_times: list[float] = []  # seconds from request parsed to response written
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self._lock:
             self.connections += 1
+            self.open += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -146,6 +148,8 @@ class RawHTTPServer(ThreadedServer):
                 asyncio.CancelledError):
             pass  # the client went away, or the server is shutting down
         finally:
+            with self._lock:
+                self.open -= 1
             writer.close()
 
 

@@ -29,6 +29,9 @@ from .base import Driver, ErrorKind, Request, classify_os_error
 #: that never ends its head must not grow the client's memory until the timeout.
 MAX_FIELD_BYTES = 8190
 MAX_HEAD_BYTES = 64 * 1024
+#: Seconds an unused pooled connection stays open (aiohttp's keepalive_timeout): users retired
+#: live do not hold their connections, and the server's resources, for the rest of the run.
+IDLE_TIMEOUT = 15.0
 
 
 class InvalidResponse(Exception):
@@ -146,6 +149,7 @@ class _Conn(asyncio.Protocol):
         self.driver: Driver = _One()
         self.waiter: asyncio.Future[None] | None = None
         self.deadline = 0.0
+        self.idle_until = 0.0
         self.nbytes = 0
         self.head_bytes = 0
         self.head: list[bytes] = []
@@ -379,6 +383,7 @@ class FastTransport:
                 if not fut.done():
                     fut.set_result(conn)
                     return
+            conn.idle_until = time.monotonic() + IDLE_TIMEOUT
             self._idle.append(conn)
         elif conn.transport is not None:
             conn.transport.close()
@@ -400,13 +405,19 @@ class FastTransport:
         self._wake_one(None)
 
     async def _sweep(self) -> None:
-        """Fail requests past their deadline (one task per run instead of a timer per request)."""
+        """Fail requests past their deadline and close connections idle for
+        :data:`IDLE_TIMEOUT` (one task per run instead of a timer per request)."""
         step = min(0.05, self._timeout / 10)
+        idle = self._idle  # most recently used on the right: the oldest expire first
         while True:
             await asyncio.sleep(step)
             now = time.monotonic()
             for conn in [c for c in self._busy if c.deadline <= now]:
                 conn.fail(TimeoutError(f"no complete response within {self._timeout:g}s"))
+            while idle and idle[0].idle_until <= now:
+                expired = idle.popleft()  # out of the pool first: never handed out while closing
+                if expired.transport is not None:
+                    expired.transport.close()
 
     def classify(self, exc: BaseException) -> str:
         """The :class:`ErrorKind` of an exception raised by :meth:`send`."""
