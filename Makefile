@@ -101,7 +101,6 @@ test-fast: venv
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 bench: venv sysdeps
-	@test -f benchmarks/run_all.py || { echo "bench: benchmarks/run_all.py does not exist yet" >&2; exit 1; }
 	$(BIN)/python benchmarks/run_all.py
 
 # ---------------------------------------------------------------------------------------------
