@@ -297,12 +297,13 @@ class Recorder:
         for name, acc in self._current.items():
             iv = IntervalStats(name, acc.started, acc.completed, acc.failed, 0, acc.bytes,
                                status=acc.status, errors=acc.errors, samples=acc.samples)
-            if acc.latency:
-                iv.latency.add_seconds(np.frombuffer(acc.latency, dtype=np.float64))
-                iv.service.add_seconds(np.frombuffer(acc.service, dtype=np.float64))
+            latency, service = acc.latency, acc.service
             acc.started = acc.completed = acc.failed = acc.bytes = 0
-            acc.latency, acc.service = array("d"), array("d")
+            acc.latency, acc.service = array("d"), array("d")  # before numpy views the old ones
             acc.status, acc.errors, acc.samples = {}, {}, {}
+            if latency:
+                iv.latency.add_seconds(np.frombuffer(latency, dtype=np.float64))
+                iv.service.add_seconds(np.frombuffer(service, dtype=np.float64))
             total = self.totals.setdefault(name, IntervalStats(name))
             if settle:
                 iv.cancelled = (total.started + iv.started) - (

@@ -111,13 +111,16 @@ class AccountingError(AssertionError):
 def check_accounting(result: Result) -> None:
     """Raise :class:`AccountingError` unless every request is counted exactly once.
 
-    Per request name and overall: started = completed + failed + cancelled; the interval counts
+    Per request name and overall: started = completed + failed + cancelled, none negative (a
+    request ended twice would show as a negative cancelled count); the interval counts
     of the snapshots sum to the totals; the last snapshot shows the totals. Run at the end of every
     run when ``LOADNB_DEBUG=1`` (the test suite sets it).
     """
     problems = []
     o = result.overall
     for name, t in result.totals.items():
+        if t.cancelled < 0:  # settled as started - ended: negative means one counted twice
+            problems.append(f"{name!r}: {-t.cancelled} more requests ended than started")
         if t.started != t.completed + t.failed + t.cancelled:
             problems.append(f"{name!r}: started {t.started} != completed {t.completed} + failed "
                             f"{t.failed} + cancelled {t.cancelled}")

@@ -282,6 +282,10 @@ def test_accounting_check_catches_a_lost_request() -> None:
     result.totals["GET /"].completed -= 1
     with pytest.raises(AccountingError, match="started 20 != completed 19"):
         check_accounting(result)
+    result.totals["GET /"].completed += 2  # one response counted twice: cancelled -1 balances
+    result.totals["GET /"].cancelled -= 1
+    with pytest.raises(AccountingError, match="1 more requests ended than started"):
+        check_accounting(result)
     assert isinstance(result, Result)
 
 

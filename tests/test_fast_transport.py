@@ -34,7 +34,7 @@ from loadnb.transport.base import Request
 from loadnb.transport.fast import FastTransport
 
 from .nginx import BIG, SMALL, Nginx, find_nginx, make_cert
-from .servers import Action, RawHTTPServer, ThreadedServer
+from .servers import ThreadedServer
 
 TRANSPORTS = pytest.mark.parametrize("transport", ["fast", "aiohttp"])
 STABLE = {"timeout", "connection refused", "connection reset", "invalid HTTP response",
@@ -642,21 +642,3 @@ async def test_a_pool_waiter_cancelled_as_a_connection_is_handed_to_it() -> None
         finally:
             await transport.aclose()
 
-
-async def test_connections_of_retired_users_close_after_the_idle_timeout(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    import loadnb.transport.fast as fast
-
-    monkeypatch.setattr(fast, "IDLE_TIMEOUT", 0.2)
-    with RawHTTPServer(lambda i: Action(delay=0.02)) as server:
-        run = Run(make_spec(server.url, users=6, duration=1.3, interval=0.1, transport="fast"))
-        run.start()
-        await asyncio.sleep(0.4)
-        open_before = server.open
-        run.set_users(2)
-        await asyncio.sleep(0.6)  # retired within 0.05 s, idle 0.2 s, swept within 0.05 s
-        open_after = server.open
-        result = await run.wait()
-    assert open_before == 6 and open_after == 2, (open_before, open_after)
-    assert result.summary["failed_requests"] == 0
-    assert result.summary["total_requests"] == server.received

@@ -139,7 +139,9 @@ class _Conn(asyncio.Protocol):
     """One keep-alive connection: an asyncio protocol feeding llhttp; one request at a time.
 
     While a chain runs on it (``waiter`` pending), each complete response goes to the chain's
-    :class:`Driver`, and the next request is written at once if the driver wants one.
+    :class:`Driver` once the received chunk is parsed to its end, and the next request is written
+    at once if the driver wants one. Bytes past the end of the response, or while no request is
+    out, were not asked for: the connection is not used again.
     """
 
     def __init__(self, owner: FastTransport) -> None:
@@ -154,8 +156,12 @@ class _Conn(asyncio.Protocol):
         self.head_bytes = 0
         self.head: list[bytes] = []
         self.headers_done = False
+        self.status = -1  # the status of a response complete in the chunk being parsed
+        self.spare = False  # bytes after the end of a response: the connection is not reused
+        self.reusable = True  # the last response allows keep-alive
         self.keep = True
         self.closed = False
+        self.pooled = False  # counted in the pool's _opened (set once the connection is open)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -163,16 +169,24 @@ class _Conn(asyncio.Protocol):
         self.owner._live.add(self)
 
     def data_received(self, data: bytes) -> None:
-        in_head = not self.headers_done
-        if in_head:
+        if self.waiter is None or self.waiter.done():  # no request out: nobody asked for these
+            self.drop()
+            return
+        if not self.headers_done:
             self.head.append(data)
             self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self.fail(InvalidResponse(f"invalid HTTP response: {exc}"))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if self.status >= 0:  # a whole response, then bytes that are none
+                self.spare = True
+                self.finish()
+            else:
+                self.fail(InvalidResponse(f"invalid HTTP response: {exc!r}"))
             return
-        if not self.headers_done and self.head_bytes > MAX_HEAD_BYTES:
+        if self.status >= 0:
+            self.finish()
+        elif not self.headers_done and self.head_bytes > MAX_HEAD_BYTES:
             self.fail(InvalidResponse(
                 f"invalid HTTP response: head longer than {MAX_HEAD_BYTES} bytes"))
 
@@ -184,6 +198,7 @@ class _Conn(asyncio.Protocol):
             return
         if self.headers_done and not _framed(self.head):  # a body delimited by the close
             self.on_message_complete()
+            self.finish()
         elif self.headers_done and exc is not None:  # a RST (socket error) mid-body
             self.fail(exc)
         elif self.headers_done:
@@ -204,20 +219,40 @@ class _Conn(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.nbytes += len(body)
 
+    def on_message_begin(self) -> None:
+        if self.status >= 0:  # a second message in one chunk: not an answer to anything sent
+            self.spare = True
+
     def on_message_complete(self) -> None:
+        if self.spare:
+            return
         parser = self.parser
         status = parser.get_status_code()
-        if 100 <= status < 200:  # interim (100, 103): the response follows
-            self.nbytes = self.head_bytes = 0
+        if 100 <= status < 200:  # interim (100, 103): the response follows (its head is kept)
+            self.nbytes = 0
             self.headers_done = False
-            self.head.clear()
             return
+        self.status = status
+        self.reusable = parser.should_keep_alive()  # what the response says; finish() decides
+
+    def finish(self) -> None:
+        """The response is complete: report it, then send the next request if the chain wants
+        one and this connection can carry it (kept alive, nobody else waiting for the pool)."""
+        status, self.status = self.status, -1
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
         owner = self.owner
-        self.keep = keep = owner._keepalive and parser.should_keep_alive()
-        if self.driver.done(status, self.nbytes, keep and not owner._closing):
+        self.keep = keep = (owner._keepalive and self.reusable and not self.spare
+                            and not self.closed)
+        try:
+            again = self.driver.done(status, self.nbytes,
+                                     keep and not owner._closing and not owner._waiters)
+        except BaseException as exc:  # a bug in the driver: raise it in the chain's task
+            self.waiter, self.keep = None, False
+            waiter.set_exception(exc)
+            return
+        if again:
             self.write(time.monotonic() + owner._timeout)
         else:
             self.waiter = None
@@ -240,6 +275,16 @@ class _Conn(asyncio.Protocol):
             self.transport.write(self.owner._payload)
         except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us: a failure
             self.fail(exc)
+
+    def drop(self) -> None:
+        """Bytes came while no request was out: take the connection out of the pool, close it."""
+        self.keep = False
+        try:
+            self.owner._idle.remove(self)
+        except ValueError:
+            pass
+        if self.transport is not None:
+            self.transport.abort()
 
     def fail(self, exc: BaseException) -> None:
         """End the current request with ``exc`` (unless its chain was cancelled), drop the
@@ -313,8 +358,11 @@ class FastTransport:
         loop = asyncio.get_running_loop()
         if self._sweeper is None:
             self._sweeper = loop.create_task(self._sweep())
-        timeout = self._timeout
+        timeout, failed = self._timeout, False
         while driver.next():
+            if failed:  # a failure can come without any wait: let the loop breathe
+                failed = False
+                await asyncio.sleep(0)
             deadline = time.monotonic() + timeout
             try:
                 conn = self._idle.pop() if self._idle else await self._acquire(loop, deadline)
@@ -322,7 +370,7 @@ class FastTransport:
                     raise ServerDisconnected("connection closed before the request was sent")
             except Exception as exc:  # noqa: BLE001 - reported to the driver, as any failure
                 driver.failed(exc)
-                await asyncio.sleep(0)  # a failure can come without any wait: let others run
+                failed = True
                 continue
             waiter: asyncio.Future[None] = loop.create_future()
             self._busy.add(conn)
@@ -370,14 +418,18 @@ class FastTransport:
                 lambda: _Conn(self), self._host, self._port, ssl=self._ssl,
                 server_hostname=self._host if self._ssl else None),
                 max(0.0, deadline - time.monotonic()))
-        except BaseException:
+        except BaseException:  # (a connection lost inside, if any, never counted: not pooled)
             self._opened -= 1
             self._wake_one(None)
             raise
+        conn.pooled = True
+        if conn.closed:  # lost before it was handed over: free its slot now
+            self._forget(conn)
         return conn
 
     def _release(self, conn: _Conn) -> None:
-        if conn.keep and not conn.closed and not self._closing:
+        if (conn.keep and not conn.closed and not self._closing and conn.transport is not None
+                and not conn.transport.is_closing()):
             while self._waiters:
                 fut = self._waiters.popleft()
                 if not fut.done():
@@ -397,6 +449,9 @@ class FastTransport:
 
     def _forget(self, conn: _Conn) -> None:
         """A connection closed: free its slot (idle ones simply leave the pool)."""
+        if not conn.pooled:
+            return
+        conn.pooled = False
         self._opened -= 1
         try:
             self._idle.remove(conn)

@@ -1,0 +1,155 @@
+"""The fast transport's request chains (closed-model users writing their next request from the
+callback that completed the last response) at their edges: a pool smaller than the users, bytes
+nobody asked for, a cut body after an interim response, a failing driver, idle connections.
+
+Each test counts what the server received and checks loadnb's accounting (``LOADNB_DEBUG=1`` in
+conftest also checks every run's own books, including that no request ends twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pandas  # noqa: F401 - imported up front: a first import inside a run would stall the loop
+import pytest
+
+from loadnb import Run, make_spec
+from loadnb.metrics import Histogram, Recorder
+from loadnb.transport.fast import FastTransport
+
+from .servers import Action, RawHTTPServer
+from .test_fast_transport import CLOSE, RawServer, Seen, Step, fixed, head
+
+TRANSPORTS = pytest.mark.parametrize("transport", ["fast", "aiohttp"])
+
+
+async def test_users_take_turns_on_a_pool_smaller_than_they_are() -> None:
+    """Four users, one connection: each request waits for the three others, and nobody times out
+    waiting (a chain hands its connection over when someone is waiting). aiohttp's pool is not
+    first come first served: there, one user keeps the connection and the others time out."""
+    transport = "fast"
+    with RawHTTPServer(lambda i: Action(delay=0.005)) as server:
+        result = await Run(make_spec(server.url, users=4, connections=1, duration=1.0,
+                                     timeout=0.3, interval=0.2, transport=transport)).run()
+    s = result.summary
+    assert s["failed_requests"] == 0, s["errors"]
+    assert server.connections == 1 and s["total_requests"] == server.received > 40
+    assert s["latency_ms"]["p50"] > 2.5 * 5, s["latency_ms"]  # ~4 x the server's 5 ms
+
+
+async def test_a_spare_response_in_the_same_read_never_answers_the_next_request() -> None:
+    def twice(n: int, seen: Seen) -> list[Step]:
+        answer = head(Content_Length=2) + b"OK"
+        return [0.005, answer + answer]
+
+    with RawServer(twice) as server:
+        result = await Run(make_spec(server.url(), users=1, requests=40, interval=0.2,
+                                     transport="fast", timeout=1)).run()
+    o = result.overall
+    assert o.completed == server.received == 40 and o.failed == 0
+    assert o.latency.min_s > 0.004  # every answer took the server's 5 ms
+    assert server.connections == 40  # a connection that said too much is not used again
+
+
+async def test_a_body_longer_than_its_length_completes_and_drops_the_connection() -> None:
+    with RawServer(lambda n, seen: [head(Content_Length=2) + b"OKXYZ"]) as server:
+        result = await Run(make_spec(server.url(), users=2, requests=60, interval=0.2,
+                                     transport="fast", timeout=1)).run()
+    o = result.overall
+    assert o.completed == server.received == 60 and o.failed == 0
+    assert server.connections == 60
+
+
+async def test_unsolicited_bytes_on_an_idle_connection_retire_it() -> None:
+    """Half a response arrives while the user thinks: the next request must not be parsed
+    after it."""
+    def tail(n: int, seen: Seen) -> list[Step]:
+        return [*fixed(), 0.01, b"HTTP/1.1 200 X\r\nContent-Le"]
+
+    with RawServer(tail) as server:
+        result = await Run(make_spec(server.url(), users=1, requests=8, think_time=0.06,
+                                     interval=0.2, transport="fast", timeout=1)).run()
+    s = result.summary
+    assert s["completed_requests"] == server.received == 8, s["errors"]
+    assert server.connections == 8
+
+
+@TRANSPORTS
+async def test_a_cut_body_after_an_interim_response_is_an_incomplete_body(transport: str) -> None:
+    def cut(n: int, seen: Seen) -> list[Step]:
+        return [b"HTTP/1.1 100 Continue\r\n\r\n" + head(Content_Length=100) + b"abc", CLOSE]
+
+    with RawServer(cut) as server:
+        result = await Run(make_spec(server.url(), users=1, requests=6, interval=0.2,
+                                     transport=transport, timeout=1)).run()
+    s = result.summary
+    assert s["errors"] == {"incomplete body": 6} and server.received == 6
+    assert s["duration_s"] < 0.9  # each failure is seen at the close, not at the timeout
+
+
+async def test_a_driver_that_raises_ends_its_chain_with_the_error_and_counts_nothing_twice(
+        ) -> None:
+    class Raising:
+        def __init__(self) -> None:
+            self.asked = self.done_calls = self.failed_calls = 0
+
+        def next(self) -> bool:
+            self.asked += 1
+            return self.asked == 1
+
+        def done(self, status: int, nbytes: int, more: bool) -> bool:
+            self.done_calls += 1
+            raise RuntimeError("a bug in the driver")
+
+        def failed(self, exc: BaseException) -> None:
+            self.failed_calls += 1
+
+    with RawServer() as server:
+        transport = FastTransport(make_spec(server.url()))
+        driver = Raising()
+        try:
+            with pytest.raises(RuntimeError, match="a bug in the driver"):
+                await asyncio.wait_for(transport.drive(driver), 2)
+        finally:
+            await transport.aclose()
+    assert (driver.done_calls, driver.failed_calls) == (1, 0)
+
+
+async def test_connections_of_retired_users_close_after_the_idle_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import loadnb.transport.fast as fast
+
+    monkeypatch.setattr(fast, "IDLE_TIMEOUT", 0.2)
+    with RawHTTPServer(lambda i: Action(delay=0.02)) as server:
+        run = Run(make_spec(server.url, users=6, duration=1.6, interval=0.1, transport="fast"))
+        run.start()
+        await asyncio.sleep(0.4)
+        open_before = server.open
+        run.set_users(2)
+        await asyncio.sleep(0.9)  # retired within 0.05 s, idle 0.2 s, swept within 0.05 s
+        open_after = server.open
+        result = await run.wait()
+    assert open_before == 6 and open_after == 2, (open_before, open_after)
+    assert result.summary["failed_requests"] == 0
+    assert result.summary["total_requests"] == server.received
+
+
+def test_a_failed_swap_leaves_the_hot_path_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy reads the raw latencies in place: a swap that raises must not leave them locked
+    (an array exporting its buffer cannot grow, and every later record would raise)."""
+    views = []
+
+    def failing(self: Histogram, seconds: Any) -> None:
+        views.append(seconds)  # kept alive, as a traceback would keep it
+        raise ValueError("boom")
+
+    recorder = Recorder()
+    acc = recorder.stats_for("GET /")
+    acc.response(True, 200, 0.001, 0.001, 2)
+    with monkeypatch.context() as patch:
+        patch.setattr(Histogram, "add_seconds", failing)
+        with pytest.raises(ValueError, match="boom"):
+            recorder.swap()
+    acc.response(True, 200, 0.002, 0.001, 2)
+    assert recorder.swap()["GET /"].completed == 1
