@@ -21,96 +21,25 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from .._version import __version__
 from ..config import LoadSpec
 from .base import Driver, ErrorKind, Request, classify_os_error
+from .wire import (
+    MAX_FIELD_BYTES,
+    MAX_HEAD_BYTES,
+    IncompleteBody,
+    InvalidResponse,
+    ServerDisconnected,
+    fast_supported,
+    framed,
+    scan_headers,
+    serialise,
+)
 
-#: Limits on a response head, as aiohttp's (max_line_size / max_field_size 8190): a server
-#: that never ends its head must not grow the client's memory until the timeout.
-MAX_FIELD_BYTES = 8190
-MAX_HEAD_BYTES = 64 * 1024
+__all__ = ["FastTransport", "fast_supported"]
+
 #: Seconds an unused pooled connection stays open (aiohttp's keepalive_timeout): users retired
 #: live do not hold their connections, and the server's resources, for the rest of the run.
 IDLE_TIMEOUT = 15.0
-
-
-class InvalidResponse(Exception):
-    """The server sent bytes that are not a valid HTTP response."""
-
-
-class IncompleteBody(Exception):
-    """The connection closed before the whole body arrived."""
-
-
-class ServerDisconnected(ConnectionResetError):
-    """The connection closed before any response arrived."""
-
-
-def fast_supported(spec: LoadSpec) -> str | None:
-    """None when the fast transport can run ``spec``; otherwise the reason it cannot."""
-    if spec.follow_redirects:
-        return "redirects are followed"
-    if spec.method == "HEAD":
-        return "HEAD requests"
-    return None
-
-
-def serialise(spec: LoadSpec) -> bytes:
-    """The request's bytes, built once: request line, Host, User-Agent, user headers, body."""
-    parts = urlsplit(spec.url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    default_port = 443 if parts.scheme == "https" else 80
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port not in (None, default_port):
-        host = f"{host}:{parts.port}"
-    given = {k.lower() for k in spec.headers}
-    lines = [f"{spec.method} {target} HTTP/1.1"]
-    if "host" not in given:
-        lines.append(f"Host: {host}")
-    if "user-agent" not in given:
-        lines.append(f"User-Agent: loadnb/{__version__}")
-    lines += [f"{k}: {v}" for k, v in spec.headers.items()]
-    if "accept" not in given:
-        lines.append("Accept: */*")
-    body = spec.body or b""
-    if "content-length" not in given and (body or spec.method not in ("GET", "OPTIONS")):
-        lines.append(f"Content-Length: {len(body)}")
-    if body and "content-type" not in given:
-        lines.append("Content-Type: application/octet-stream")
-    if not spec.keepalive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-class _HeadScan:
-    """Collects the header fields of a response head (used only on rare paths)."""
-
-    def __init__(self) -> None:
-        self.fields: list[tuple[bytes, bytes]] = []
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.fields.append((name, value))
-
-
-def scan_headers(chunks: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """The header fields in the received bytes ``chunks`` (interim 1xx heads included)."""
-    scan = _HeadScan()
-    parser = httptools.HttpResponseParser(scan)
-    try:
-        for chunk in chunks:
-            parser.feed_data(chunk)
-    except httptools.HttpParserError:
-        pass
-    return scan.fields
-
-
-def _framed(chunks: list[bytes]) -> bool:
-    """Whether the response declares its body's end (Content-Length or chunked)."""
-    return any(k.lower() == b"content-length" or (k.lower() == b"transfer-encoding"
-                                                 and b"chunked" in v.lower())
-               for k, v in scan_headers(chunks))
 
 
 class _One:
@@ -196,7 +125,7 @@ class _Conn(asyncio.Protocol):
         self.owner._forget(self)
         if self.waiter is None or self.waiter.done():
             return
-        if self.headers_done and not _framed(self.head):  # a body delimited by the close
+        if self.headers_done and not framed(self.head):  # a body delimited by the close
             self.on_message_complete()
             self.finish()
         elif self.headers_done and exc is not None:  # a RST (socket error) mid-body
