@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any, Protocol
@@ -21,10 +22,14 @@ Check = Callable[["Response"], object]
 class UserContext(Protocol):
     """What a virtual user needs from the engine (one per run)."""
 
-    session: aiohttp.ClientSession
     base_url: str
     headers: Mapping[str, str]
     follow_redirects: bool
+
+    def open(self, method: str, url: str,
+             **kwargs: Any) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        """``session.request(...)`` on the run's pool, in its turn when the pool is capped."""
+        ...
 
     def stats_for(self, name: str) -> NameStats: ...
 
@@ -145,9 +150,9 @@ class VirtualUser:
         if self.cookies:
             send_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         try:
-            async with ctx.session.request(method.upper(), full, headers=send_headers,
-                                           params=params, json=json, data=data,
-                                           allow_redirects=ctx.follow_redirects) as raw:
+            async with ctx.open(method.upper(), full, headers=send_headers, params=params,
+                                json=json, data=data,
+                                allow_redirects=ctx.follow_redirects) as raw:
                 content = await raw.read()
                 self._keep_cookies(raw.headers.getall("Set-Cookie", []))
                 resp = Response(raw.status, dict(raw.headers), content, full, 0.0)

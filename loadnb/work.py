@@ -11,8 +11,6 @@ import traceback
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
-
 from .metrics import NameStats, corrected_extras
 from .scenario import DataExhausted, Feeder, Scenario
 from .vuser import BudgetExhausted, VirtualUser
@@ -92,7 +90,7 @@ class UserChain:
 class ScenarioWork:
     """A scenario test: every iteration runs one task (drawn by weight) for a virtual user.
 
-    It is also the :class:`~loadnb.vuser.UserContext` the users share (session, base URL, the
+    It is also the :class:`~loadnb.vuser.UserContext` the users share (the pool, base URL, the
     recorder, the request budget).
     """
 
@@ -104,7 +102,7 @@ class ScenarioWork:
             raise TypeError("scenarios run on the aiohttp transport")
         self.engine = engine
         self.scenario = scenario
-        self.session: aiohttp.ClientSession = transport.session
+        self.open = transport.request
         self.base_url = engine.spec.url
         self.headers: Mapping[str, str] = dict(engine.spec.headers)
         self.follow_redirects = engine.spec.follow_redirects

@@ -17,6 +17,7 @@ import pytest
 from loadnb import Run, make_spec
 from loadnb.metrics import Histogram, Recorder
 from loadnb.transport.fast import FastTransport
+from loadnb.vuser import VirtualUser
 
 from .servers import Action, RawHTTPServer
 from .test_fast_transport import CLOSE, RawServer, Seen, Step, fixed, head
@@ -24,14 +25,19 @@ from .test_fast_transport import CLOSE, RawServer, Seen, Step, fixed, head
 TRANSPORTS = pytest.mark.parametrize("transport", ["fast", "aiohttp"])
 
 
-async def test_users_take_turns_on_a_pool_smaller_than_they_are() -> None:
+@pytest.mark.parametrize("transport", ["fast", "aiohttp", "scenario"])
+async def test_users_take_turns_on_a_pool_smaller_than_they_are(transport: str) -> None:
     """Four users, one connection: each request waits for the three others, and nobody times out
-    waiting (a chain hands its connection over when someone is waiting). aiohttp's pool is not
-    first come first served: there, one user keeps the connection and the others time out."""
-    transport = "fast"
+    waiting (a chain hands its connection over when someone is waiting; on aiohttp, whose own
+    queue lets the task that released a connection take it again, requests take turns)."""
+    async def journey(user: VirtualUser) -> None:
+        await user.get("/")
+
     with RawHTTPServer(lambda i: Action(delay=0.005)) as server:
+        extra: dict[str, Any] = ({"scenario": journey} if transport == "scenario"
+                                 else {"transport": transport})
         result = await Run(make_spec(server.url, users=4, connections=1, duration=1.0,
-                                     timeout=0.3, interval=0.2, transport=transport)).run()
+                                     timeout=0.3, interval=0.2, **extra)).run()
     s = result.summary
     assert s["failed_requests"] == 0, s["errors"]
     assert server.connections == 1 and s["total_requests"] == server.received > 40

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 
@@ -16,8 +21,7 @@ _RESET_IN_MESSAGE = re.compile(
     r"\b(?:ConnectionResetError|BrokenPipeError|ConnectionAbortedError)\(")
 
 
-def make_session(spec: LoadSpec,
-                 trace_configs: list[aiohttp.TraceConfig] | None = None) -> aiohttp.ClientSession:
+def make_session(spec: LoadSpec) -> aiohttp.ClientSession:
     """An aiohttp session configured as a load tester needs it.
 
     - one pool, capped at ``spec.pool_limit`` connections if set, keep-alive unless turned off;
@@ -38,55 +42,93 @@ def make_session(spec: LoadSpec,
         headers={"User-Agent": f"loadnb/{__version__}"},
         cookie_jar=aiohttp.DummyCookieJar(),
         raise_for_status=False,
-        trace_configs=trace_configs,
     )
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
     return session
 
 
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError("no free connection before the timeout"))
+
+
 class AiohttpTransport:
-    """Sends :class:`Request` objects through one aiohttp session."""
+    """Sends :class:`Request` objects through one aiohttp session.
+
+    With a capped pool (``connections=``) requests take turns first come, first served, and the
+    wait counts toward their timeout, as on the fast transport: aiohttp's own queue lets a task
+    that just released a connection take it again ahead of those waiting, which starves them.
+    """
 
     name = "aiohttp"
 
     def __init__(self, spec: LoadSpec) -> None:
         self._spec = spec
         self.waiting = 0
-        concurrency = spec.users if spec.rate is None else spec.max_in_flight
-        limit = spec.pool_limit
-        traces = [self._queue_trace()] if limit is not None and limit < concurrency else None
-        self._session = make_session(spec, traces)
+        self._free = spec.pool_limit  # turns left (None: no cap)
+        self._turns: deque[asyncio.Future[None]] = deque()
+        self._session = make_session(spec)
 
-    def _queue_trace(self) -> aiohttp.TraceConfig:
-        """Count requests waiting for a free pooled connection (only when the pool is smaller
-        than the load's concurrency: tracing costs a little on every request)."""
-        async def queued(*_: object) -> None:
-            self.waiting += 1
+    @asynccontextmanager
+    async def request(self, method: str, url: str,
+                      **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+        """``session.request(...)`` in the pool's turn (scenarios send through this too)."""
+        if self._free is None:
+            async with self._session.request(method, url, **kwargs) as resp:
+                yield resp
+            return
+        start = time.monotonic()
+        await self._take_turn()
+        try:
+            left = max(1e-3, self._spec.timeout - (time.monotonic() - start))
+            async with self._session.request(method, url, timeout=aiohttp.ClientTimeout(left),
+                                             **kwargs) as resp:
+                yield resp
+        finally:
+            self._end_turn()
 
-        async def dequeued(*_: object) -> None:
+    async def _take_turn(self) -> None:
+        assert self._free is not None
+        if self._free > 0 and not self._turns:
+            self._free -= 1
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._turns.append(fut)
+        self.waiting += 1
+        timer = loop.call_later(self._spec.timeout, _expire, fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self._end_turn()  # handed a turn just as we gave up: pass it on
+            raise
+        finally:
+            timer.cancel()
             self.waiting -= 1
 
-        trace = aiohttp.TraceConfig()
-        trace.on_connection_queued_start.append(queued)
-        trace.on_connection_queued_end.append(dequeued)
-        return trace
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The underlying session (scenarios use it through the recording client)."""
-        return self._session
+    def _end_turn(self) -> None:
+        assert self._free is not None
+        while self._turns:
+            fut = self._turns.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._free += 1
 
     async def send(self, request: Request) -> tuple[int, int]:
         """Send and read the whole body; return ``(status, body_bytes)``."""
+        if self._free is not None:
+            async with self.request(request.method, request.url, headers=request.headers,
+                                    data=request.body,
+                                    allow_redirects=self._spec.follow_redirects) as resp:
+                return await _read(resp)
         async with self._session.request(
             request.method, request.url, headers=request.headers, data=request.body,
             allow_redirects=self._spec.follow_redirects,
         ) as resp:
-            nbytes = 0
-            while chunk := await resp.content.read(_CHUNK):
-                nbytes += len(chunk)
-            return resp.status, nbytes
+            return await _read(resp)
 
     def classify(self, exc: BaseException) -> str:
         """The :class:`ErrorKind` of an exception raised by :meth:`send`."""
@@ -95,6 +137,13 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         """Close the pool (and every connection in it)."""
         await self._session.close()
+
+
+async def _read(resp: aiohttp.ClientResponse) -> tuple[int, int]:
+    nbytes = 0
+    while chunk := await resp.content.read(_CHUNK):
+        nbytes += len(chunk)
+    return resp.status, nbytes
 
 
 def classify_aiohttp(exc: BaseException) -> str:
