@@ -317,6 +317,15 @@ def median(values: Iterable[float]) -> float:
     return statistics.median(data) if data else float("nan")
 
 
+def median_error(values: Sequence[float]) -> float:
+    """Standard error of the median of ``values`` (1.2533 x stdev / sqrt(n), the normal-case
+    factor); NaN with fewer than 3 values."""
+    data = [v for v in values if v == v]
+    if len(data) < 3:
+        return float("nan")
+    return 1.2533 * statistics.stdev(data) / len(data) ** 0.5
+
+
 def spread(values: Sequence[float]) -> str:
     """``min–max`` of the repetitions, for showing how noisy a median is."""
     data = [v for v in values if v == v]
