@@ -69,8 +69,8 @@ class _Conn(asyncio.Protocol):
 
     While a chain runs on it (``waiter`` pending), each complete response goes to the chain's
     :class:`Driver` once the received chunk is parsed to its end, and the next request is written
-    at once if the driver wants one. Bytes past the end of the response, or while no request is
-    out, were not asked for: the connection is not used again.
+    at once if the driver wants one. Bytes past the end of the response in the same chunk, or
+    bytes while no request is out, were not asked for: the connection is not used again.
     """
 
     def __init__(self, owner: FastTransport) -> None:
@@ -265,6 +265,7 @@ class FastTransport:
         self._busy: set[_Conn] = set()
         self._live: set[_Conn] = set()  # every connection not yet lost, whatever its state
         self._opened = 0
+        self._reserved = 0  # free slots kept for waiters that were woken and have not run yet
         self._waiters: deque[asyncio.Future[_Conn | None]] = deque()
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
@@ -317,7 +318,7 @@ class FastTransport:
         while True:
             if self._idle:
                 return self._idle.pop()
-            if self._opened < self._limit:
+            if self._opened + self._reserved < self._limit:
                 return await self._open(loop, deadline)
             fut: asyncio.Future[_Conn | None] = loop.create_future()
             self._waiters.append(fut)
@@ -332,13 +333,16 @@ class FastTransport:
                     if handed is not None:
                         self._release(handed)
                     else:
-                        self._wake_one(None)
+                        self._reserved -= 1
+                        self._pass_slot()
                 raise
             finally:
                 timer.cancel()
                 self.waiting -= 1
             if conn is not None:
                 return conn
+            self._reserved -= 1  # a slot was kept for us: nobody who came later can take it
+            return await self._open(loop, deadline)
 
     async def _open(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Conn:
         self._opened += 1
@@ -349,7 +353,7 @@ class FastTransport:
                 max(0.0, deadline - time.monotonic()))
         except BaseException:  # (a connection lost inside, if any, never counted: not pooled)
             self._opened -= 1
-            self._wake_one(None)
+            self._pass_slot()
             raise
         conn.pooled = True
         if conn.closed:  # lost before it was handed over: free its slot now
@@ -369,11 +373,14 @@ class FastTransport:
         elif conn.transport is not None:
             conn.transport.close()
 
-    def _wake_one(self, conn: _Conn | None) -> None:
+    def _pass_slot(self) -> None:
+        """A slot came free: keep it for the first live waiter (who opens a connection in it),
+        so a task that asks later cannot take it first; with nobody waiting it is simply free."""
         while self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():
-                fut.set_result(conn)
+                self._reserved += 1
+                fut.set_result(None)
                 return
 
     def _forget(self, conn: _Conn) -> None:
@@ -386,7 +393,7 @@ class FastTransport:
             self._idle.remove(conn)
         except ValueError:
             pass
-        self._wake_one(None)
+        self._pass_slot()
 
     async def _sweep(self) -> None:
         """Fail requests past their deadline and close connections idle for
@@ -421,7 +428,7 @@ class FastTransport:
             if conn.transport is not None:
                 conn.transport.close()
         self._idle.clear()
-        self._wake_one(None)
+        self._pass_slot()
         # Closing is asynchronous (TLS sends close_notify and waits for the peer's): wait until
         # every connection is gone, at most 1 s, then abort the rest, so no connection outlives
         # the run and the loop is never closed under one (uvloop: EBUSY, "Event loop is closed").
