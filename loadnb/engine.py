@@ -143,8 +143,8 @@ class Engine:
                 self._users[index].cancel()
 
     def may_start(self, now: float | None = None) -> bool:
-        """Whether a new request may start now (``now``: the clock, if just read; else the run
-        is closed)."""
+        """Whether a new request may start now; once a bound is reached it closes the run and
+        answers False from then on. ``now``: the clock, when the caller has just read it."""
         if self._closed:
             return False
         spec = self.spec
