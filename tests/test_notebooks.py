@@ -18,6 +18,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from .bundles import source_column, source_rows
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 120
@@ -69,10 +71,7 @@ def widget_states(nb: nbformat.NotebookNode) -> list[dict[str, Any]]:
 
 def overview_rows(render_bundle: Any) -> int:
     """Rows of the dashboard's Overview source inside a saved BokehModel ``render_bundle``."""
-    column = source_column(render_bundle, "target_users")
-    if column is None:
-        raise AssertionError("no Overview source in the saved chart")
-    return len(column)
+    return source_rows(render_bundle, "target_users")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -104,24 +103,6 @@ def check_saved_widget_state(nb: nbformat.NotebookNode) -> None:
     describe = next(c for c in nb.cells if c.cell_type == "code" and "describe()" in c.source)
     count = re.search(r"count\s+([\d.]+)", describe.outputs[0].data["text/plain"])
     assert count and overview_rows(charts[0]["render_bundle"]) == int(float(count.group(1)))
-
-
-def source_column(render_bundle: Any, column: str) -> list[Any] | None:
-    """The values of ``column`` in the saved chart's source that has it (None if none has)."""
-    stack: list[Any] = [json.loads(render_bundle) if isinstance(render_bundle, str)
-                        else render_bundle]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if item.get("name") == "ColumnDataSource":
-                entries = dict(item["attributes"]["data"]["entries"])
-                if column in entries:
-                    values: list[Any] = entries[column]
-                    return values
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return None
 
 
 def output_text(nb: nbformat.NotebookNode, source_start: str) -> str:

@@ -33,6 +33,8 @@ from loadnb.ui.figures import title_of
 from loadnb.ui.formatting import metrics_line
 from loadnb.vuser import VirtualUser
 
+from .bundles import source_rows
+
 FAST: dict[str, Any] = {"interval": 0.1, "graceful_stop": 1}
 
 
@@ -411,7 +413,7 @@ def test_the_plan_is_drawn_before_the_run_and_follows_the_form() -> None:
     assert len(plan["plan"]) == 200 and plan["plan_time"] == times and plan["plan"] == targets
     assert plan["plan"][0] == 0.0 and plan["plan"][-1] == 8.0
     assert charts.plans["users"][0].visible and not charts.plans["rate"][0].visible
-    assert _bundle_source(test.chart.render_bundle, "plan") == 200  # in what the page gets
+    assert source_rows(test.chart.render_bundle, "plan") == 200  # in what the page gets
     test.controls.users.value = 20  # an edit redraws the plan the next Start would run
     assert max(charts.plan_source.data["plan"]) == 20.0
     test.controls.model.value = "rate"
@@ -550,18 +552,3 @@ async def test_scenario_run_fills_the_per_name_table_and_the_generator_tab(serve
     assert len(test.dashboard.charts.stats_source.data["name"]) == 2
 
 
-def _bundle_source(bundle: dict[str, Any], column: str) -> int:
-    """Rows of the source with ``column`` inside a BokehModel ``render_bundle``."""
-    stack: list[Any] = [bundle["docs_json"]]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if item.get("name") == "ColumnDataSource":
-                entries = dict(item["attributes"]["data"]["entries"])
-                if column in entries:
-                    values = entries[column]
-                    return len(values if isinstance(values, list) else values["array"])
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    raise AssertionError(f"no source with {column!r} in the bundle")
