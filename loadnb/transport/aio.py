@@ -7,14 +7,14 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import aiohttp
 
 from .._version import __version__
 from ..config import LoadSpec
-from .base import ErrorKind, Request, classify_os_error
+from .base import ErrorKind, Request, classify_os_error, no_free_connection
 
 _CHUNK = 1 << 16
 _RESET_IN_MESSAGE = re.compile(
@@ -48,11 +48,6 @@ def make_session(spec: LoadSpec) -> aiohttp.ClientSession:
     return session
 
 
-def _expire(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError("no free connection before the timeout"))
-
-
 class AiohttpTransport:
     """Sends :class:`Request` objects through one aiohttp session.
 
@@ -70,14 +65,17 @@ class AiohttpTransport:
         self._turns: deque[asyncio.Future[None]] = deque()
         self._session = make_session(spec)
 
-    @asynccontextmanager
-    async def request(self, method: str, url: str,
-                      **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
-        """``session.request(...)`` in the pool's turn (scenarios send through this too)."""
+    def request(self, method: str, url: str,
+                **kwargs: Any) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        """``session.request(...)``, in the pool's turn when it is capped (scenarios send
+        through this too)."""
         if self._free is None:
-            async with self._session.request(method, url, **kwargs) as resp:
-                yield resp
-            return
+            return self._session.request(method, url, **kwargs)
+        return self._in_turn(method, url, **kwargs)
+
+    @asynccontextmanager
+    async def _in_turn(self, method: str, url: str,
+                       **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
         start = time.monotonic()
         await self._take_turn()
         try:
@@ -97,7 +95,7 @@ class AiohttpTransport:
         fut: asyncio.Future[None] = loop.create_future()
         self._turns.append(fut)
         self.waiting += 1
-        timer = loop.call_later(self._spec.timeout, _expire, fut)
+        timer = loop.call_later(self._spec.timeout, no_free_connection, fut)
         try:
             await fut
         except BaseException:
@@ -119,16 +117,13 @@ class AiohttpTransport:
 
     async def send(self, request: Request) -> tuple[int, int]:
         """Send and read the whole body; return ``(status, body_bytes)``."""
-        if self._free is not None:
-            async with self.request(request.method, request.url, headers=request.headers,
-                                    data=request.body,
-                                    allow_redirects=self._spec.follow_redirects) as resp:
-                return await _read(resp)
-        async with self._session.request(
-            request.method, request.url, headers=request.headers, data=request.body,
-            allow_redirects=self._spec.follow_redirects,
-        ) as resp:
-            return await _read(resp)
+        async with self.request(request.method, request.url, headers=request.headers,
+                                data=request.body,
+                                allow_redirects=self._spec.follow_redirects) as resp:
+            nbytes = 0
+            while chunk := await resp.content.read(_CHUNK):
+                nbytes += len(chunk)
+            return resp.status, nbytes
 
     def classify(self, exc: BaseException) -> str:
         """The :class:`ErrorKind` of an exception raised by :meth:`send`."""
@@ -137,13 +132,6 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         """Close the pool (and every connection in it)."""
         await self._session.close()
-
-
-async def _read(resp: aiohttp.ClientResponse) -> tuple[int, int]:
-    nbytes = 0
-    while chunk := await resp.content.read(_CHUNK):
-        nbytes += len(chunk)
-    return resp.status, nbytes
 
 
 def classify_aiohttp(exc: BaseException) -> str:

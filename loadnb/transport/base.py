@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import ssl
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..config import LoadSpec
 
@@ -90,6 +91,13 @@ class Chaining(Protocol):
     """A transport that can drive a chain of requests (the fast transport's closed model)."""
 
     async def drive(self, driver: Driver) -> None: ...
+
+
+def no_free_connection(fut: asyncio.Future[Any]) -> None:
+    """Give up a wait for a pooled connection that reached the request's deadline (a timer
+    callback of both transports' pool queues)."""
+    if not fut.done():
+        fut.set_exception(TimeoutError("no free connection before the timeout"))
 
 
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN})

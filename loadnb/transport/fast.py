@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from ..config import LoadSpec
-from .base import Driver, ErrorKind, Request, classify_os_error
+from .base import Driver, ErrorKind, Request, classify_os_error, no_free_connection
 from .wire import (
     MAX_FIELD_BYTES,
     MAX_HEAD_BYTES,
@@ -227,12 +227,6 @@ class _Conn(asyncio.Protocol):
             self.transport.abort()
 
 
-def _expire(fut: asyncio.Future[_Conn | None]) -> None:
-    """A pool wait reached the request's deadline."""
-    if not fut.done():
-        fut.set_exception(TimeoutError("no free connection before the timeout"))
-
-
 class FastTransport:
     """A pool of :class:`_Conn` to one origin, with the limits and timeouts of a :class:`LoadSpec`.
 
@@ -323,7 +317,8 @@ class FastTransport:
             fut: asyncio.Future[_Conn | None] = loop.create_future()
             self._waiters.append(fut)
             self.waiting += 1
-            timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, fut)
+            timer = loop.call_later(max(0.0, deadline - time.monotonic()),
+                                    no_free_connection, fut)
             try:
                 conn = await fut
             except asyncio.CancelledError:
