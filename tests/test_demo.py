@@ -21,6 +21,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from loadnb import demo
+from loadnb.demo import app as demo_app
+from loadnb.demo import process as demo_process
 
 ROOT = str(Path(demo.__file__).resolve().parent.parent)
 ClientFactory = Callable[..., Any]
@@ -70,7 +72,7 @@ async def test_root_is_ok_and_never_sleeps(make_client: ClientFactory, monkeypat
     async def spy(seconds: float) -> None:
         sleeps.append(seconds)
 
-    monkeypatch.setattr(demo, "_sleep", spy)
+    monkeypatch.setattr(demo_app, "_sleep", spy)
     client = await make_client()
     for _ in range(5):
         resp = await client.get("/")
@@ -96,7 +98,7 @@ async def test_delay_sleeps_with_bounded_jitter(
     async def spy(seconds: float) -> None:
         sleeps.append(seconds)
 
-    monkeypatch.setattr(demo, "_sleep", spy)
+    monkeypatch.setattr(demo_app, "_sleep", spy)
     for _ in range(40):
         assert (await client.get("/delay?delay_ms=20&jitter_ms=10")).status == 200
     assert len(sleeps) == 40
@@ -112,7 +114,7 @@ async def test_server_defaults_apply_and_query_overrides(
     async def spy(seconds: float) -> None:
         sleeps.append(seconds)
 
-    monkeypatch.setattr(demo, "_sleep", spy)
+    monkeypatch.setattr(demo_app, "_sleep", spy)
     client = await make_client(latency_ms=50, error_rate=1.0)
     assert (await client.get("/")).status == 500
     assert (await client.get("/api/items")).status == 500
@@ -310,6 +312,80 @@ def test_start_sync_and_stop_sync() -> None:
     finally:
         demo.stop_sync(url)
     assert proc.returncode is not None and _refuses(_port(url))
+
+
+@pytest.fixture
+def spawned(monkeypatch: Any) -> list[Any]:
+    """Every child the demo spawns during the test (async and sync starts alike)."""
+    children: list[Any] = []
+    real = demo_process._spawn
+
+    def spy(*args: Any) -> Any:
+        children.append(real(*args))
+        return children[-1]
+
+    monkeypatch.setattr(demo_process, "_spawn", spy)
+    return children
+
+
+def _released(child: Any) -> bool:
+    """The child has exited and its pipes are closed (nothing left behind)."""
+    return bool(child.process.returncode is not None and child.process.stdout.closed
+                and child.stderr.closed and not _alive(child.process.pid))
+
+
+async def test_async_and_sync_share_one_lifecycle(spawned: list[Any]) -> None:
+    first = await demo.start()
+    second = demo.start_sync()  # blocking, inside this running loop: works as before
+    try:
+        assert first != second and len(spawned) == 2
+        assert {first, second} <= demo._REGISTRY.children.keys()
+        assert demo._REGISTRY.children[first] is spawned[0]
+        assert demo._REGISTRY.children[second] is spawned[1]
+        assert type(spawned[0].process) is type(spawned[1].process)
+        for url in (first, second):
+            assert not _refuses(_port(url))
+    finally:
+        demo.stop_sync(first)  # started async, stopped sync
+        await demo.stop(second)  # started sync, stopped async
+    assert first not in demo._REGISTRY.children and second not in demo._REGISTRY.children
+    assert all(_released(child) for child in spawned)
+    assert _refuses(_port(first)) and _refuses(_port(second))
+    for url in (first, second):
+        with pytest.raises(ValueError, match="no demo server started here"):
+            demo.stop_sync(url)
+        with pytest.raises(ValueError, match="no demo server started here"):
+            await demo.stop(url)
+
+
+async def test_a_failed_start_is_one_error_from_both_apis(spawned: list[Any]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(RuntimeError) as from_async:
+            await demo.start(port)
+        with pytest.raises(RuntimeError) as from_sync:
+            demo.start_sync(port)
+    message = str(from_async.value)
+    assert message == str(from_sync.value)
+    assert message.startswith("demo server exited (status 1) before it was ready: ")
+    assert "address" in message and "Traceback" not in message
+    assert len(spawned) == 2 and all(_released(child) for child in spawned)
+    assert demo._REGISTRY.children == {}
+
+
+async def test_cancelled_start_leaves_nothing_behind(spawned: list[Any]) -> None:
+    task = asyncio.create_task(demo.start())
+    for _ in range(200):  # bounded: about 2 s for the spawn
+        if spawned:
+            break
+        await asyncio.sleep(0.01)
+    assert spawned and not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _released(spawned[0]) and demo._REGISTRY.children == {}
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the parent watch is POSIX-only")
