@@ -131,7 +131,8 @@ async def bare_aiohttp(p: dict[str, Any]) -> dict[str, Any]:
     from loadnb.transport.aio import make_session
 
     url, duration = p["url"], float(p["duration"])
-    session = make_session(make_spec(url, users=p["users"], transport="aiohttp"))
+    options = make_spec(url, users=p["users"], transport="aiohttp").transport_options()
+    session = make_session(options)
     count = failed = 0
     end = 0.0
 
@@ -193,7 +194,7 @@ async def pacing(p: dict[str, Any]) -> dict[str, Any]:
     wrappers: list[SendTimes] = []
 
     def factory(s: Any) -> Transport:
-        wrappers.append(SendTimes(make_transport(s), time.perf_counter))
+        wrappers.append(SendTimes(make_transport(s.transport_options()), time.perf_counter))
         return wrappers[0]
 
     run = Run(spec, transport=factory, clock=time.perf_counter)

@@ -18,6 +18,7 @@ import importlib as _importlib
 import typing as _typing
 
 from ._version import __version__
+from .alerts import AlertEvent, AlertRule, default_rules
 from .config import LoadSpec, make_spec, parse_duration
 from .result import Result
 from .run import Run, arun, run
@@ -28,6 +29,8 @@ if _typing.TYPE_CHECKING:
     from .ui import LoadTest as LoadTest
 
 __all__ = [
+    "AlertEvent",
+    "AlertRule",
     "LoadSpec",
     "LoadTest",
     "Result",
@@ -35,6 +38,7 @@ __all__ = [
     "Snapshot",
     "__version__",
     "arun",
+    "default_rules",
     "demo",
     "make_spec",
     "parse_duration",

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
+from .alerts import AlertRule, as_rules
 from .scenario import Scenario, as_scenario, make_feeder
 from .shape import LoadShape, ShapeFn, check_stages
+from .transport.base import TransportOptions
 
 DEFAULT_USERS = 10
 DEFAULT_DURATION = 10.0
@@ -108,6 +110,7 @@ class LoadSpec:
     stages: tuple[tuple[float, float], ...] | None = None
     shape_fn: ShapeFn | None = None
     seed: int | None = None
+    alerts: tuple[AlertRule, ...] | None = None
 
     def load_shape(self) -> LoadShape:
         """The target load over time: users (closed model) or arrivals/s (open model)."""
@@ -150,21 +153,19 @@ class LoadSpec:
         ``max_in_flight``), so raising the users or rate live needs no bigger pool."""
         return self.connections
 
+    def transport_options(self) -> TransportOptions:
+        """What the transport needs of this spec (and nothing more)."""
+        return TransportOptions(
+            url=self.url, method=self.method, headers=dict(self.headers), body=self.body,
+            timeout=self.timeout, keepalive=self.keepalive, insecure=self.insecure,
+            follow_redirects=self.follow_redirects, pool_limit=self.pool_limit,
+            kind=self.transport, plain=self.scenario is None)
+
     def is_success(self, status: int) -> bool:
         """Whether a response status counts as completed rather than failed."""
         if self.expect_status is not None:
             return status in self.expect_status
         return status < 400
-
-    @property
-    def latency_basis(self) -> str:
-        """What ``latency_ms`` measures in this run (the label shown next to it)."""
-        if self.rate is not None:
-            return "response time from the intended start"
-        if self.expected_interval is not None:
-            return (f"time from the send, corrected for coordinated omission "
-                    f"(expected interval {self.expected_interval * 1e3:g} ms)")
-        return "time from the send"
 
     def public_params(self) -> dict[str, Any]:
         """Parameters safe to print or store: secrets redacted, the body summarised."""
@@ -186,6 +187,7 @@ class LoadSpec:
             "data_mode": self.data_mode, "stages": self.stages,
             "shape": getattr(self.shape_fn, "__name__", "shape") if self.shape_fn else None,
             "seed": self.seed,
+            "alerts": None if self.alerts is None else [r.name for r in self.alerts],
         }
 
     def replace(self, **changes: Any) -> LoadSpec:
@@ -360,6 +362,7 @@ def make_spec(
     shape: ShapeFn | None = None,
     rate_shape: ShapeFn | None = None,
     seed: int | None = None,
+    alerts: Sequence[object] | None = None,
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
@@ -368,6 +371,9 @@ def make_spec(
     ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
     slower than the interval a user is expected to keep also records the requests that user would
     have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
+    ``alerts``: the alert rules (:class:`~loadnb.alerts.AlertRule` or callables
+    ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
+    (:func:`~loadnb.alerts.default_rules`), ``[]`` none;
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
     whenever it can run the test (no redirects to follow, not HEAD).
@@ -422,6 +428,7 @@ def make_spec(
         transport=_check_transport(transport), scenario=checked_scenario,
         data_rows=None if feeder is None else tuple(feeder.rows), data_mode=data_mode,
         stages=plan.stages, shape_fn=plan.shape, seed=seed,
+        alerts=None if alerts is None else as_rules(alerts),
     )
     if checked_scenario is not None and spec.transport == "fast":
         raise ValueError("transport='fast' runs plain target-URL tests; scenarios use aiohttp")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .alerts import AlertEvent
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -79,6 +80,34 @@ def format_line(snap: Snapshot, *, state: str = "running") -> str:
             f" | Active: {snap.active_users:,} | RPS: {_fixed(rps)}"
             f" | Success: {_percent(snap.success_rate)}"
             f" | Completed: {snap.completed_requests:,}")
+
+
+def format_alert(event: AlertEvent | Mapping[str, Any], what: str | None = None) -> str:
+    """One alert event as a line: ``⚠ alert low_success_rate fired at 3.0 s: …`` or, for a
+    clear, ``✓ alert low_success_rate cleared at 5.5 s``. ``what`` is ``fired`` or ``cleared``
+    (default: from the event); a summary's alert dicts format too."""
+    data = event.as_dict() if isinstance(event, AlertEvent) else dict(event)
+    cleared = data.get("cleared_at")
+    if what is None:
+        what = "fired" if cleared is None else "cleared"
+    if what == "cleared":
+        return f"✓ alert {data.get('rule')} cleared at {_fixed(float(cleared or 0.0))} s"
+    return (f"⚠ alert {data.get('rule')} fired at {_fixed(float(data.get('fired_at') or 0.0))} s: "
+            f"{data.get('message')}")
+
+
+def _alert_rows(summary: Mapping[str, Any]) -> list[str]:
+    """``rule: fired 1.0 s – cleared 3.5 s: message`` (``still active`` when not cleared)."""
+    rows = []
+    for alert in summary.get("alerts") or []:
+        if not isinstance(alert, Mapping):
+            continue
+        fired, cleared = alert.get("fired_at"), alert.get("cleared_at")
+        span = (f"fired {_number(fired, 1)} s, "
+                + ("still active at the end" if cleared is None
+                   else f"cleared {_number(cleared, 1)} s"))
+        rows.append(f"{alert.get('rule')}: {span}: {alert.get('message')}")
+    return rows
 
 
 # -- summary table ---------------------------------------------------------------------------------
@@ -171,7 +200,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     out += [f"  {label.ljust(width)}{value}" for label, value in rows]
     out += _latency_rows(summary, width)
     warnings = [str(w) for w in summary.get("warnings") or []]
-    for label, lines in (("Errors", error_lines), ("Warnings", warnings)):
+    alerts = _alert_rows(summary)
+    for label, lines in (("Errors", error_lines), ("Alerts", alerts), ("Warnings", warnings)):
         for i, line in enumerate(lines or [DASH]):
             out.append(f"  {(label if i == 0 else '').ljust(width)}{line}")
     return "\n".join(out)
@@ -238,9 +268,22 @@ class ConsoleProgress:
         self._render(force=False)
 
     def attach(self, run: Run) -> Callable[[], None]:
-        """Subscribe to ``run`` and follow its state changes; returns the unsubscribe function."""
+        """Subscribe to ``run``, follow its state changes and print its alerts as they fire and
+        clear; returns the unsubscribe function."""
         run.on_state(self._on_state)
+        run.on_alert(self.alert)
         return run.subscribe(self)
+
+    def alert(self, event: AlertEvent, what: str) -> None:
+        """Print an alert fire or clear on a line of its own (above the live line on a tty)."""
+        line = format_alert(event, what)
+        if self.tty:
+            pad = " " * max(0, len(self._shown) - len(line)) if self._dumb else _CLEAR_EOL
+            self._write(f"\r{line}{pad}\n")
+            self._shown = ""
+            self._render(force=True)
+        else:
+            self._write(line + "\n")
 
     def set_state(self, state: str) -> None:
         """Show ``state`` (a key of :data:`LABELS`); a final state writes the last line now."""
@@ -306,4 +349,5 @@ class ConsoleProgress:
         self.stream.flush()
 
 
-__all__ = ["FINAL_STATES", "LABELS", "ConsoleProgress", "format_line", "format_summary"]
+__all__ = ["FINAL_STATES", "LABELS", "ConsoleProgress", "format_alert", "format_line",
+           "format_summary"]

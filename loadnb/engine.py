@@ -18,11 +18,12 @@ import time
 from collections.abc import Callable, Coroutine
 
 from .config import LoadSpec
-from .metrics import NameStats, Recorder, corrected_extras
+from .metrics import Recorder
+from .scenario import Feeder
 from .shape import LoadShape
 from .timer import PreciseSleeper
-from .transport.base import Chaining, Request, Transport
-from .work import ScenarioWork, SingleRequest, UserChain, Work
+from .transport.base import Request, Transport
+from .work import ScenarioWork, SingleRequest, Work
 
 Clock = Callable[[], float]
 #: How often the closed model's controller matches the running users to the target (seconds).
@@ -34,10 +35,11 @@ PACER_STEP = 0.05
 class Engine:
     """Generates the load of one :class:`LoadSpec` through one transport into one recorder.
 
-    Plain state (read by the monitor at each tick): ``active_users`` (users running in the closed
-    model, requests or iterations in flight in the open model), ``started``, ``dropped``,
-    ``phase`` (``"idle"``, ``"running"``, ``"ending"``, ``"done"``) and ``events`` (live changes,
-    as ``(elapsed, text)``).
+    Plain state (read by its :class:`~loadnb.source.LocalSource` at each tick): ``active_users``
+    (users running in the closed model, requests or iterations in flight in the open model),
+    ``started``, ``dropped``, ``phase`` (``"idle"``, ``"running"``, ``"ending"``, ``"done"``)
+    and ``events`` (live changes, as ``(elapsed, text)``). It is the work items'
+    :class:`~loadnb.work.Admission`: :meth:`admit` decides whether a request may start.
     """
 
     def __init__(self, spec: LoadSpec, transport: Transport, recorder: Recorder,
@@ -47,7 +49,6 @@ class Engine:
         self.recorder = recorder
         self.clock = clock
         self.shape: LoadShape = spec.load_shape()
-        self.request = Request.from_spec(spec)
         self.t0 = math.nan
         self.ended_at = math.nan
         self.started = 0
@@ -55,6 +56,7 @@ class Engine:
         self.phase = "idle"
         self.stopped = False
         self.events: list[tuple[float, str]] = []
+        self._events_taken = 0
         self.rng = random.Random(spec.seed)
         self._override: float | None = None
         self._users: dict[int, asyncio.Task[None]] = {}
@@ -65,8 +67,19 @@ class Engine:
         self._requests: set[asyncio.Task[None]] = set()
         self._end = asyncio.Event()
         self._closed = False  # _end.is_set(), read on the hot path without a method call
-        self.work: Work = (SingleRequest(self) if spec.scenario is None
-                           else ScenarioWork(self, spec.scenario))
+        self.work: Work = self._make_work()
+
+    def _make_work(self) -> Work:
+        spec, transport, clock = self.spec, self.transport, self.clock
+        if spec.scenario is None:
+            acc = self.recorder.stats_for(spec.request_name)
+            request = Request.of(spec.transport_options())
+            return SingleRequest(self, transport, acc, request, spec.is_success, clock)
+        rows = spec.data_rows
+        feeder = None if rows is None else Feeder(list(rows), spec.data_mode, self.rng)
+        return ScenarioWork(self, transport, self.recorder, spec.scenario, base_url=spec.url,
+                            headers=spec.headers, follow_redirects=spec.follow_redirects,
+                            feeder=feeder, rng=self.rng, clock=clock)
 
     # -- the plan ------------------------------------------------------------------------------
     @property
@@ -100,6 +113,12 @@ class Engine:
         self._override = float(value)
         unit = "users" if self.spec.rate is None else "req/s"
         self.events.append((self.elapsed(), f"set to {value:g} {unit}"))
+
+    def take_events(self) -> list[tuple[float, str]]:
+        """Live changes made since the last call (the source reports them once)."""
+        new = self.events[self._events_taken:]
+        self._events_taken += len(new)
+        return new
 
     def progress(self, elapsed: float) -> tuple[float, float]:
         """``(percent done, estimated seconds left)`` for duration- and count-bounded runs.
@@ -157,6 +176,14 @@ class Engine:
             return False
         return True
 
+    def admit(self, now: float | None = None) -> bool:
+        """:meth:`may_start`, counting the request as started when it may (the work items'
+        :class:`~loadnb.work.Admission`)."""
+        if not self.may_start(now):
+            return False
+        self.started += 1
+        return True
+
     # -- running -------------------------------------------------------------------------------
     async def run(self) -> None:
         """Generate the load until the end (or :meth:`stop`); return when every task has ended."""
@@ -206,23 +233,6 @@ class Engine:
         task.add_done_callback(tasks.discard)
         return task
 
-    async def send_one(self, acc: NameStats, intended: float | None) -> None:
-        """Send the run's request and record how it ended."""
-        transport, clock = self.transport, self.clock
-        sent = clock()
-        try:
-            status, nbytes = await transport.send(self.request)
-        except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
-            acc.error(transport.classify(exc), f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(0)  # a failure can come without any wait: let the loop breathe
-            return
-        done = clock()
-        start = sent if intended is None else intended
-        acc.response(self.spec.is_success(status), status, done - start, done - sent, nbytes)
-        expected = self.spec.expected_interval
-        if expected is not None and done - start > expected:
-            acc.latency.extend(corrected_extras(done - start, expected))
-
     # -- closed model --------------------------------------------------------------------------
     async def _controller(self) -> None:
         """Keep the number of running users at the target (ramps, stages, live changes)."""
@@ -243,9 +253,9 @@ class Engine:
         think = self.spec.think_time
         state = self.work.new_user(index)
         try:
-            work, transport = self.work, self.transport
-            if think == 0 and isinstance(work, SingleRequest) and isinstance(transport, Chaining):
-                await transport.drive(UserChain(self, work.acc, index, self._retiring))
+            chain = self.work.chain(index, self._retiring) if think == 0 else None
+            if chain is not None:
+                await chain
                 return
             while index not in self._retiring and self.may_start():
                 await self.work.begin(state, None)

@@ -1,4 +1,4 @@
-"""pandas views of a run: snapshots, per-name stats, errors, errors over time."""
+"""pandas views of a run record: snapshots, per-name stats, errors, timelines, alerts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from .alerts import AlertEvent
 from .metrics import IntervalStats
-from .result import latency_summary
+from .record import NAMES_TIMELINE_COLUMNS
 from .snapshot import COLUMNS, Snapshot
 
 STATS_COLUMNS: tuple[str, ...] = (
@@ -26,7 +27,7 @@ def stats_frame(totals: Mapping[str, IntervalStats], duration_s: float) -> pd.Da
     """Per request name: counts, throughput and latency percentiles over the whole run."""
     rows = []
     for name, t in totals.items():
-        lat, svc = latency_summary(t.latency), latency_summary(t.service)
+        lat, svc = t.latency.summary(), t.service.summary()
         answered = t.completed + t.failed
         rows.append({
             "name": name, "requests": t.completed + t.failed + t.cancelled,
@@ -50,11 +51,6 @@ def errors_frame(totals: Mapping[str, IntervalStats]) -> pd.DataFrame:
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
-NAMES_TIMELINE_COLUMNS: tuple[str, ...] = (
-    "elapsed_time", "name", "requests", "completed", "failed", "rps",
-    "p50_ms", "p90_ms", "p99_ms", "max_ms")
-
-
 def names_timeline_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
     """Windowed stats per request name: one row per (interval, name) that had requests."""
     return pd.DataFrame(list(rows), columns=list(NAMES_TIMELINE_COLUMNS))
@@ -63,3 +59,13 @@ def names_timeline_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
 def errors_timeline_frame(timeline: Iterable[tuple[float, str, int]]) -> pd.DataFrame:
     """Failures per interval and kind, long format: ``elapsed_time, kind, count``."""
     return pd.DataFrame(list(timeline), columns=["elapsed_time", "kind", "count"])
+
+
+ALERT_COLUMNS: tuple[str, ...] = ("rule", "message", "fired_at", "cleared_at")
+
+
+def alerts_frame(events: Iterable[AlertEvent]) -> pd.DataFrame:
+    """One row per alert fire: ``rule, message, fired_at, cleared_at`` (NaN while active)."""
+    rows = [e.as_dict() for e in events]
+    return pd.DataFrame(rows, columns=list(ALERT_COLUMNS)).astype(
+        {"fired_at": "float64", "cleared_at": "float64"})

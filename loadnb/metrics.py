@@ -33,6 +33,9 @@ SAMPLE_CHARS = 2000
 _SECRET_IN_URL = re.compile(r"(?<=://)([^/@\s:]*):[^/@\s]*@")
 
 IntArray = npt.NDArray[np.int64]
+#: Percentiles a histogram's :meth:`Histogram.summary` gives (key, percentile).
+SUMMARY_PERCENTILES: tuple[tuple[str, float], ...] = (
+    ("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9), ("p99.99", 99.99))
 
 
 def bucket_of(micros: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
@@ -117,6 +120,13 @@ class Histogram:
         """Exact maximum in seconds; NaN when empty."""
         return self.max_s if self.total else math.nan
 
+    def summary(self) -> dict[str, float | None]:
+        """``{p50, p90, p95, p99, p99.9, p99.99, max, mean}`` in ms (None when empty)."""
+        values = self.percentiles(q for _, q in SUMMARY_PERCENTILES)
+        out = {key: v * 1e3 for (key, _), v in zip(SUMMARY_PERCENTILES, values, strict=True)}
+        out["max"], out["mean"] = self.max * 1e3, self.mean * 1e3
+        return {k: (None if math.isnan(v) else round(v, 3)) for k, v in out.items()}
+
     _HEAD = struct.Struct("<4sQddd I")
 
     def encode(self) -> bytes:
@@ -167,17 +177,22 @@ def redact_text(text: str) -> str:
 
 @dataclass(slots=True)
 class NameStats:
-    """The hot-path accumulator of one request name for the current interval.
+    """The hot-path accumulator of one request name for the current interval: the one place a
+    finished request is recorded, whatever sent it (a chain, an arrival, a virtual user).
 
-    The engine keeps a reference and calls :meth:`response` / :meth:`error` directly: no lookup, no
-    queue, no histogram work per request.
+    Callers keep a reference and call :meth:`response` / :meth:`error` directly: no lookup, no
+    queue, no histogram work per request. ``expected`` is the interval a closed-model user is
+    expected to keep (coordinated-omission correction; ``inf`` when off): a response slower than
+    it also records the requests the user would have sent meanwhile, in ``latency`` only.
     """
 
     name: str
+    expected: float = math.inf
     started: int = 0
     completed: int = 0
     failed: int = 0
     bytes: int = 0
+    corrected: int = 0
     # array('d'), not list: 8 bytes a value, and the tick reads it in place (np.frombuffer)
     # instead of converting a list of float objects (2 ms per 55,000 values at full speed).
     latency: array[float] = field(default_factory=lambda: array("d"))
@@ -188,7 +203,8 @@ class NameStats:
 
     def response(self, ok: bool, status: int, latency: float, service: float, nbytes: int,
                  kind: str | None = None) -> None:
-        """Record a request that got a response (ok or not), with its times in seconds.
+        """Record a request that got a response (ok or not), with its times in seconds:
+        ``latency`` from its (intended) start, ``service`` from the actual send.
 
         A failed one counts under ``kind`` (default ``HTTP <status>``; a failed check names
         itself).
@@ -203,6 +219,10 @@ class NameStats:
         self.latency.append(latency)
         self.service.append(service)
         self.bytes += nbytes
+        if latency > self.expected:
+            extras = corrected_extras(latency, self.expected)
+            self.latency.extend(extras)
+            self.corrected += len(extras)
 
     def error(self, kind: str, message: str, nbytes: int = 0) -> None:
         """Record a request that failed without a usable response (timeout, reset, …)."""
@@ -223,6 +243,7 @@ class IntervalStats:
     failed: int = 0
     cancelled: int = 0
     bytes: int = 0
+    corrected: int = 0
     latency: Histogram = field(default_factory=Histogram)
     service: Histogram = field(default_factory=Histogram)
     status: dict[int, int] = field(default_factory=dict)
@@ -241,6 +262,7 @@ class IntervalStats:
         self.failed += other.failed
         self.cancelled += other.cancelled
         self.bytes += other.bytes
+        self.corrected += other.corrected
         self.latency.merge(other.latency)
         self.service.merge(other.service)
         for code, n in other.status.items():
@@ -252,16 +274,21 @@ class IntervalStats:
 
 
 class Recorder:
-    """Per-name accumulators for the current interval, and the cumulative totals.
+    """Per-name accumulators for the current interval, and per-name counts of requests started
+    and ended so far (to settle the ones never ended as cancelled, and to count those in flight).
 
-    ``on_warning`` is told once when request names overflow :data:`MAX_NAMES` and fold into
-    ``"other"``.
+    ``expected`` turns on coordinated-omission correction for every name (see
+    :class:`NameStats`). ``on_warning`` is told once when request names overflow
+    :data:`MAX_NAMES` and fold into ``"other"``. Cumulative histograms are not kept here: the
+    run record adds the intervals up (one place, whatever the number of sources).
     """
 
-    def __init__(self, on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_warning: Callable[[str], None] | None = None, *,
+                 expected: float | None = None) -> None:
         self._current: dict[str, NameStats] = {}
-        self.totals: dict[str, IntervalStats] = {}
+        self._counts: dict[str, list[int]] = {}  # name -> [started, ended] before this interval
         self._on_warning = on_warning
+        self._expected = math.inf if expected is None else expected
         self._folded = False
 
     def stats_for(self, name: str) -> NameStats:
@@ -274,17 +301,17 @@ class Recorder:
                                      f"counted under '{OTHER_NAME}'")
                 self._folded = True
                 return self.stats_for(OTHER_NAME)
-            acc = self._current[name] = NameStats(name)
+            acc = self._current[name] = NameStats(name, self._expected)
+            self._counts[name] = [0, 0]
         return acc
 
     def in_flight(self) -> int:
-        """Requests started and not yet finished (cumulative and current interval together)."""
-        done = sum(t.completed + t.failed + t.cancelled for t in self.totals.values())
-        started = sum(t.started for t in self.totals.values())
-        for acc in self._current.values():
-            started += acc.started
-            done += acc.completed + acc.failed
-        return started - done
+        """Requests started and not yet finished."""
+        flying = 0
+        for name, acc in self._current.items():
+            started, ended = self._counts[name]
+            flying += started + acc.started - ended - acc.completed - acc.failed
+        return flying
 
     def swap(self, *, settle: bool = False) -> dict[str, IntervalStats]:
         """Close the current interval: per-name stats of what happened since the last swap.
@@ -296,19 +323,22 @@ class Recorder:
         out: dict[str, IntervalStats] = {}
         for name, acc in self._current.items():
             iv = IntervalStats(name, acc.started, acc.completed, acc.failed, 0, acc.bytes,
-                               status=acc.status, errors=acc.errors, samples=acc.samples)
+                               acc.corrected, status=acc.status, errors=acc.errors,
+                               samples=acc.samples)
             latency, service = acc.latency, acc.service
-            acc.started = acc.completed = acc.failed = acc.bytes = 0
+            acc.started = acc.completed = acc.failed = acc.bytes = acc.corrected = 0
             acc.latency, acc.service = array("d"), array("d")  # before numpy views the old ones
             acc.status, acc.errors, acc.samples = {}, {}, {}
             if latency:
                 iv.latency.add_seconds(np.frombuffer(latency, dtype=np.float64))
+            if service:
                 iv.service.add_seconds(np.frombuffer(service, dtype=np.float64))
-            total = self.totals.setdefault(name, IntervalStats(name))
+            counts = self._counts[name]
+            counts[0] += iv.started
+            counts[1] += iv.completed + iv.failed
             if settle:
-                iv.cancelled = (total.started + iv.started) - (
-                    total.completed + total.failed + total.cancelled + iv.completed + iv.failed)
-            total.merge(iv)
+                iv.cancelled = counts[0] - counts[1]
+                counts[1] += iv.cancelled
             out[name] = iv
         return out
 

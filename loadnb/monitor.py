@@ -1,7 +1,13 @@
-"""The monitor: every interval, the recorder's swap becomes one :class:`Snapshot` for subscribers.
+"""The monitor: every interval, the sources' payloads become one :class:`Snapshot`, which is added
+to the run record and then handed to every sink.
 
-Clocks are injected (``clock`` for intervals and latency, ``wall`` for timestamps, ``cpu`` for the
-process CPU time), so timing behaviour is testable on a fixed sequence of ticks.
+Sources → monitor → sinks. A source (the local engine today, Dask workers later) delivers
+mergeable interval stats and a small status (:mod:`loadnb.source`); the monitor merges them on
+its own interval boundaries, measures its process's event-loop lag and CPU, builds the snapshot,
+adds it to the :class:`~loadnb.record.RunRecord`, and calls the sinks in order (the alert engine
+first, then the faces and writers). A sink that raises is removed with a warning: a face can
+never stop the load. Clocks are injected (``clock`` for intervals, ``wall`` for timestamps,
+``cpu`` for the process CPU time), so timing behaviour is testable on a fixed sequence of ticks.
 """
 
 from __future__ import annotations
@@ -9,47 +15,50 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from .engine import Clock, Engine
-from .metrics import IntervalStats, Recorder, merge_intervals
+from .metrics import IntervalStats, merge_intervals
+from .record import RunRecord
 from .snapshot import Snapshot
+from .source import Source, SourceStatus, merge_payloads
 
-Subscriber = Callable[[Snapshot], None]
+Clock = Callable[[], float]
+Sink = Callable[[Snapshot], None]
 _QS = (50, 90, 95, 99, 100)
 #: How often the loop-lag probe wakes up between ticks (seconds).
 PROBE = 0.02
 
 
 class Monitor:
-    """Turns the engine's state and the recorder's intervals into snapshots.
+    """Turns the sources' intervals into snapshots in ``record`` and fans them out to ``sinks``.
 
-    ``on_snapshot`` is called with every snapshot as it is made (the run fans it out to its
-    subscribers). ``timeline`` keeps, per interval and request name, the raw
-    :class:`IntervalStats` (errors over time, per-name series).
+    ``sinks`` is the caller's list: sinks added to it later receive the following snapshots.
+
+    Example::
+
+        monitor = Monitor([LocalSource(engine, recorder, transport)], record, [print],
+                          interval=0.5)
+        monitor.begin()
+        task = asyncio.create_task(monitor.run())  # ... then monitor.tick(final=True)
     """
 
-    def __init__(self, engine: Engine, recorder: Recorder, on_snapshot: Subscriber, *,
+    def __init__(self, sources: Sequence[Source], record: RunRecord, sinks: list[Sink], *,
                  interval: float, clock: Clock = time.perf_counter, wall: Clock = time.time,
                  cpu: Clock = time.process_time) -> None:
-        self.engine = engine
-        self.recorder = recorder
+        self.sources = list(sources)
+        self.record = record
+        self.sinks = sinks
         self.interval = interval
-        self._emit = on_snapshot
         self._clock, self._wall, self._cpu = clock, wall, cpu
-        self.totals = IntervalStats("all")
-        self.peak_rps = 0.0
-        self.errors_timeline: list[tuple[float, str, int]] = []
-        self.names_timeline: list[tuple[Any, ...]] = []
+        self.t0 = math.nan
         self._last_t = math.nan
         self._last_cpu = 0.0
+        self._last_dropped = 0
         self._lag = 0.0
-        self._events_seen = 0
 
     def begin(self) -> None:
-        """Mark the start of the first interval (call when the engine starts)."""
-        self._last_t = self._clock()
+        """Mark the start of the run and of its first interval."""
+        self.t0 = self._last_t = self._clock()
         self._last_cpu = self._cpu()
 
     async def run(self) -> None:
@@ -75,61 +84,71 @@ class Monitor:
                 due = now + interval
 
     def tick(self, *, lag: float = math.nan, final: bool = False) -> Snapshot:
-        """Close the current interval and emit its snapshot (``final``: settle cancellations)."""
+        """Close the current interval: collect every source, record the snapshot, tell the sinks
+        (``final``: the run has ended; sources settle what never ended as cancelled)."""
+        payload = merge_payloads([s.collect(final=final) for s in self.sources])
         now, cpu_now = self._clock(), self._cpu()
         dt = max(now - self._last_t, 1e-9)
-        cpu_percent = 100.0 * (cpu_now - self._last_cpu) / dt if dt >= 0.01 else math.nan
+        cpu = 100.0 * (cpu_now - self._last_cpu) / dt if dt >= 0.01 else math.nan
         self._last_t, self._last_cpu = now, cpu_now
-        by_name = self.recorder.swap(settle=final)
-        iv = merge_intervals(by_name.values())
-        self.totals.merge(iv)
-        snap = self._snapshot(iv, now, dt, lag, cpu_percent, final)
-        for kind, count in iv.errors.items():
-            self.errors_timeline.append((snap.elapsed_time, kind, count))
-        for part in by_name.values():
-            if part.finished:
-                p50, p90, p99, top = part.latency.percentiles(_QS[:2] + _QS[3:])
-                self.names_timeline.append((
-                    snap.elapsed_time, part.name, part.finished, part.completed, part.failed,
-                    part.finished / dt, p50 * 1e3, p90 * 1e3, p99 * 1e3, top * 1e3))
-        self._emit(snap)
+        iv = merge_intervals(payload.stats.values())
+        status = payload.status
+        snap = self._snapshot(iv, status, now, dt, _worst(lag * 1e3, status.loop_lag_ms),
+                              _worst(cpu, status.cpu_percent), final)
+        self.record.events.extend(status.events)
+        self.record.add(snap, iv, payload.stats, dt)
+        self._publish(snap)
         return snap
 
-    def _snapshot(self, iv: IntervalStats, now: float, dt: float, lag: float, cpu: float,
-                  final: bool) -> Snapshot:
-        engine, totals = self.engine, self.totals
-        elapsed = max(0.0, now - engine.t0) if not math.isnan(engine.t0) else 0.0
-        answered = iv.completed + iv.failed
-        rps = answered / dt
+    def _publish(self, snap: Snapshot) -> None:
+        for sink in list(self.sinks):
+            try:
+                sink(snap)
+            except Exception as exc:  # noqa: BLE001 - a face must not break the run
+                if sink in self.sinks:
+                    self.sinks.remove(sink)
+                self.record.warn(f"subscriber {sink!r} failed and was removed: {exc!r}")
+
+    def _snapshot(self, iv: IntervalStats, status: SourceStatus, now: float, dt: float,
+                  lag_ms: float, cpu: float, final: bool) -> Snapshot:
+        record = self.record
+        totals = record.overall
+        completed, failed = totals.completed + iv.completed, totals.failed + iv.failed
+        rps = (iv.completed + iv.failed) / dt
+        peak = record.peak_rps
         if dt >= self.interval / 2:
-            self.peak_rps = max(self.peak_rps, rps)
-        done = totals.completed + totals.failed
-        progress, eta = engine.progress(elapsed)
-        lat = iv.latency.percentiles(_QS)
-        svc = iv.service.percentiles(_QS)
+            peak = max(peak, rps)
+        lat, svc = iv.latency.percentiles(_QS), iv.service.percentiles(_QS)
+        dropped, self._last_dropped = status.dropped - self._last_dropped, status.dropped
         return Snapshot(
-            timestamp=self._wall(), elapsed_time=elapsed, progress_percent=progress,
-            active_users=engine.active_users, completed_requests=totals.completed,
-            failed_requests=totals.failed,
-            success_rate=100.0 * totals.completed / done if done else math.nan,
-            current_rps=rps, peak_rps=self.peak_rps, estimated_completion=eta,
-            cancelled_requests=totals.cancelled, interval_requests=iv.finished,
+            timestamp=self._wall(), elapsed_time=max(0.0, now - self.t0),
+            progress_percent=status.progress, active_users=status.active_users,
+            completed_requests=completed, failed_requests=failed,
+            success_rate=100.0 * completed / (completed + failed) if completed + failed
+            else math.nan,
+            current_rps=rps, peak_rps=peak, estimated_completion=status.eta,
+            cancelled_requests=totals.cancelled + iv.cancelled, interval_requests=iv.finished,
             interval_completed=iv.completed, interval_failed=iv.failed,
             p50_ms=lat[0] * 1e3, p90_ms=lat[1] * 1e3, p95_ms=lat[2] * 1e3, p99_ms=lat[3] * 1e3,
             max_ms=lat[4] * 1e3, mean_ms=iv.latency.mean * 1e3,
             service_p50_ms=svc[0] * 1e3, service_p90_ms=svc[1] * 1e3,
             service_p95_ms=svc[2] * 1e3, service_p99_ms=svc[3] * 1e3,
             service_max_ms=svc[4] * 1e3, service_mean_ms=iv.service.mean * 1e3,
-            bytes_received=totals.bytes, target_users=engine.target_users(elapsed),
-            target_rate=engine.target_rate(elapsed), in_flight=self.recorder.in_flight(),
-            dropped_arrivals=engine.dropped, waiting_for_connection=engine.transport.waiting,
-            loop_lag_ms=lag * 1e3, cpu_percent=cpu,
-            phase="done" if final else engine.phase, event=self._new_events(),
+            bytes_received=totals.bytes + iv.bytes, target_users=status.target_users,
+            target_rate=status.target_rate, in_flight=status.in_flight,
+            dropped_arrivals=status.dropped, interval_dropped=dropped,
+            waiting_for_connection=status.waiting, loop_lag_ms=lag_ms, cpu_percent=cpu,
+            phase="done" if final else status.phase,
+            event="; ".join(text for _, text in status.events),
             interval_errors=dict(iv.errors),
         )
 
-    def _new_events(self) -> str:
-        """Live changes since the last snapshot, joined (shown as markers on the charts)."""
-        events = self.engine.events[self._events_seen:]
-        self._events_seen += len(events)
-        return "; ".join(text for _, text in events)
+
+def _worst(mine: float, theirs: float) -> float:
+    """The larger of two measurements, NaN only when both are."""
+    if math.isnan(theirs):
+        return mine
+    return theirs if math.isnan(mine) else max(mine, theirs)
+
+
+__all__ = ["PROBE", "Monitor", "Sink"]

@@ -1,114 +1,178 @@
-"""Result: what one run produced, as plain data, with pandas views made on demand.
+"""Result: a view of one run's :class:`~loadnb.record.RunRecord`, live during the run and final
+after it.
 
 ``summary`` is a plain dict (the object ``loadnb run --json`` prints); ``df``, ``stats``,
-``errors`` and ``errors_timeline`` are DataFrames built by :mod:`loadnb.frame` when first asked for,
-so the engine side never imports pandas.
+``errors``, ``errors_timeline``, ``stats_timeline`` and ``alerts`` are DataFrames built by
+:mod:`loadnb.frame` when asked for, from the record as it is at the last snapshot, so the engine
+side never imports pandas and nothing is copied when the run ends.
 """
 
 from __future__ import annotations
 
 import math
 import platform
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from ._version import __version__
+from .alerts import AlertEvent
 from .config import LoadSpec, redact_url
-from .metrics import Histogram, IntervalStats
+from .metrics import IntervalStats
+from .record import RunRecord
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Percentiles given in the summary's ``latency_ms`` and ``service_ms``.
-SUMMARY_PERCENTILES: tuple[tuple[str, float], ...] = (
-    ("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9), ("p99.99", 99.99))
 
-
-def latency_summary(hist: Histogram) -> dict[str, float | None]:
-    """``{p50, p90, p95, p99, p99.9, p99.99, max, mean}`` in ms (None when there is no data)."""
-    values = hist.percentiles(q for _, q in SUMMARY_PERCENTILES)
-    out = {key: v * 1e3 for (key, _), v in zip(SUMMARY_PERCENTILES, values, strict=True)}
-    out["max"], out["mean"] = hist.max * 1e3, hist.mean * 1e3
-    return {k: (None if math.isnan(v) else round(v, 3)) for k, v in out.items()}
-
-
-@dataclass
 class Result:
-    """The outcome of one run: snapshots, per-name totals, errors, and the summary.
+    """The outcome of one run: snapshots, per-name totals, errors, alerts and the summary.
+
+    It reads the run's record: during a run every property shows the run as of its last
+    snapshot; after it, the final numbers.
 
     Example::
 
         result = loadnb.run("http://127.0.0.1:8000/", users=20, duration="10s")
-        result.df[["elapsed_time", "current_rps", "p99_ms"]].plot(x="elapsed_time")
+        result.df[["elapsed_time", "current_rps", "p99_ms"]]
         result.summary["latency_ms"]["p99"]
     """
 
-    run_id: str
-    spec: LoadSpec
-    transport: str
-    started_at: float
-    snapshots: list[Snapshot] = field(default_factory=list)
-    totals: dict[str, IntervalStats] = field(default_factory=dict)
-    overall: IntervalStats = field(default_factory=lambda: IntervalStats("all"))
-    timeline: list[tuple[float, str, int]] = field(default_factory=list)
-    names_timeline: list[tuple[Any, ...]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    state: str = "running"
-    duration_s: float = 0.0
-    peak_rps: float = 0.0
-    dropped_arrivals: int = 0
-    error: str | None = None
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
 
+    def __repr__(self) -> str:
+        r = self.record
+        return (f"<Result {r.run_id} {r.state}: {r.spec.target}, {len(r.snapshots)} snapshots, "
+                f"{r.overall.completed + r.overall.failed + r.overall.cancelled:,} requests>")
+
+    # -- the record's plain data -----------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        """The run's id (12 hex digits)."""
+        return self.record.run_id
+
+    @property
+    def spec(self) -> LoadSpec:
+        """What was run."""
+        return self.record.spec
+
+    @property
+    def state(self) -> str:
+        """``running``, ``done``, ``stopped`` or ``failed``."""
+        return self.record.state
+
+    @property
+    def error(self) -> str | None:
+        """The run's own failure (``Type: message``), if it failed."""
+        return self.record.error
+
+    @property
+    def transport(self) -> str:
+        """The transport that ran (``fast`` or ``aiohttp``)."""
+        return self.record.transport
+
+    @property
+    def started_at(self) -> float:
+        """Wall-clock start (Unix seconds)."""
+        return self.record.started_at
+
+    @property
+    def snapshots(self) -> list[Snapshot]:
+        """The snapshots so far."""
+        return self.record.snapshots
+
+    @property
+    def totals(self) -> dict[str, IntervalStats]:
+        """Per request name, every interval so far added up."""
+        return self.record.totals
+
+    @property
+    def overall(self) -> IntervalStats:
+        """All names, every interval so far added up."""
+        return self.record.overall
+
+    @property
+    def warnings(self) -> list[str]:
+        """Plain-language warnings (those that are not alert rules)."""
+        return self.record.warnings
+
+    @property
+    def alert_events(self) -> list[AlertEvent]:
+        """The alert events so far (``cleared_at`` None while active)."""
+        return self.record.alerts
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from the start to the last snapshot."""
+        return self.record.duration_s
+
+    @property
+    def peak_rps(self) -> float:
+        """The highest ``current_rps`` of a full interval so far."""
+        return self.record.peak_rps
+
+    @property
+    def dropped_arrivals(self) -> int:
+        """Open-model arrivals dropped at ``max_in_flight`` so far."""
+        return self.record.dropped_arrivals
+
+    # -- pandas views ----------------------------------------------------------------------
     @property
     def df(self) -> pd.DataFrame:
         """One row per snapshot (interval); columns as :data:`loadnb.snapshot.COLUMNS`."""
         from .frame import snapshots_frame
 
-        return snapshots_frame(self.snapshots)
+        return snapshots_frame(self.record.snapshots)
 
     @property
     def stats(self) -> pd.DataFrame:
         """One row per request name: counts, rates, latency percentiles (ms)."""
         from .frame import stats_frame
 
-        return stats_frame(self.totals, self.duration_s)
+        return stats_frame(self.record.totals, self.record.duration_s)
 
     @property
     def errors(self) -> pd.DataFrame:
         """One row per (request name, error kind): count and a sample message."""
         from .frame import errors_frame
 
-        return errors_frame(self.totals)
+        return errors_frame(self.record.totals)
 
     @property
     def errors_timeline(self) -> pd.DataFrame:
         """Failures per interval by kind, long format: ``elapsed_time, kind, count``."""
         from .frame import errors_timeline_frame
 
-        return errors_timeline_frame(self.timeline)
+        return errors_timeline_frame(self.record.errors_timeline)
 
     @property
     def stats_timeline(self) -> pd.DataFrame:
         """Per interval and request name (long format): requests, rps and latency percentiles."""
         from .frame import names_timeline_frame
 
-        return names_timeline_frame(self.names_timeline)
+        return names_timeline_frame(self.record.names_timeline)
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        """One row per alert fire: ``rule, message, fired_at, cleared_at`` (NaN while active)."""
+        from .frame import alerts_frame
+
+        return alerts_frame(self.record.alerts)
 
     @property
     def summary(self) -> dict[str, Any]:
         """The run in one JSON-ready dict (no secrets): the object ``loadnb run --json`` prints."""
-        return build_summary(self)
+        return build_summary(self.record)
 
 
 class AccountingError(AssertionError):
     """The run's numbers do not add up (a bug in loadnb, never a fault of the target)."""
 
 
-def check_accounting(result: Result) -> None:
+def check_accounting(result: Result | RunRecord) -> None:
     """Raise :class:`AccountingError` unless every request is counted exactly once.
 
     Per request name and overall: started = completed + failed + cancelled, none negative (a
@@ -116,18 +180,19 @@ def check_accounting(result: Result) -> None:
     of the snapshots sum to the totals; the last snapshot shows the totals. Run at the end of every
     run when ``LOADNB_DEBUG=1`` (the test suite sets it).
     """
+    record = result.record if isinstance(result, Result) else result
     problems = []
-    o = result.overall
-    for name, t in result.totals.items():
+    o = record.overall
+    for name, t in record.totals.items():
         if t.cancelled < 0:  # settled as started - ended: negative means one counted twice
             problems.append(f"{name!r}: {-t.cancelled} more requests ended than started")
         if t.started != t.completed + t.failed + t.cancelled:
             problems.append(f"{name!r}: started {t.started} != completed {t.completed} + failed "
                             f"{t.failed} + cancelled {t.cancelled}")
-    started = sum(t.started for t in result.totals.values())
+    started = sum(t.started for t in record.totals.values())
     if started != o.completed + o.failed + o.cancelled:
         problems.append(f"overall: started {started} != {o.completed}+{o.failed}+{o.cancelled}")
-    snaps = result.snapshots
+    snaps = record.snapshots
     sums = (sum(s.interval_completed for s in snaps), sum(s.interval_failed for s in snaps),
             sum(s.interval_requests for s in snaps))
     if sums != (o.completed, o.failed, o.completed + o.failed + o.cancelled):
@@ -153,36 +218,48 @@ def generator_summary(snapshots: list[Snapshot]) -> dict[str, float | int | None
     }
 
 
-def build_summary(result: Result) -> dict[str, Any]:
-    """The summary dict of ``result`` (see :attr:`Result.summary`)."""
-    o = result.overall
+def latency_basis(record: RunRecord) -> str:
+    """What ``latency_ms`` measures in this run; "corrected" only when a correction was made."""
+    spec = record.spec
+    if spec.rate is not None:
+        return "response time from the intended start"
+    if spec.expected_interval is not None and record.corrected:
+        return (f"time from the send, corrected for coordinated omission (expected interval "
+                f"{spec.expected_interval * 1e3:g} ms; {record.corrected:,} synthetic samples)")
+    return "time from the send"
+
+
+def build_summary(record: RunRecord) -> dict[str, Any]:
+    """The summary dict of ``record`` (see :attr:`Result.summary`)."""
+    o = record.overall
     answered = o.completed + o.failed
-    spec = result.spec
+    spec, duration = record.spec, record.duration_s
     return {
-        "run_id": result.run_id,
+        "run_id": record.run_id,
         "url": redact_url(spec.url),
-        "state": result.state,
-        "started_at": datetime.fromtimestamp(result.started_at, timezone.utc).isoformat(),
-        "duration_s": round(result.duration_s, 3),
+        "state": record.state,
+        "started_at": datetime.fromtimestamp(record.started_at, timezone.utc).isoformat(),
+        "duration_s": round(duration, 3),
         "model": spec.model,
-        "transport": result.transport,
+        "transport": record.transport,
         "total_requests": o.completed + o.failed + o.cancelled,
         "completed_requests": o.completed,
         "failed_requests": o.failed,
         "cancelled_requests": o.cancelled,
         "success_rate": round(100.0 * o.completed / answered, 3) if answered else None,
-        "avg_rps": round(answered / result.duration_s, 3) if result.duration_s > 0 else 0.0,
-        "peak_rps": round(result.peak_rps, 3),
-        "dropped_arrivals": result.dropped_arrivals,
+        "avg_rps": round(answered / duration, 3) if duration > 0 else 0.0,
+        "peak_rps": round(record.peak_rps, 3),
+        "dropped_arrivals": record.dropped_arrivals,
         "bytes_received": o.bytes,
-        "latency_basis": spec.latency_basis,
-        "latency_ms": latency_summary(o.latency),
-        "service_ms": latency_summary(o.service),
+        "latency_basis": latency_basis(record),
+        "latency_ms": o.latency.summary(),
+        "service_ms": o.service.summary(),
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
         "errors": dict(sorted(o.errors.items(), key=lambda kv: -kv[1])),
-        "generator": generator_summary(result.snapshots),
-        "warnings": list(result.warnings),
-        "error": result.error,
+        "alerts": [e.as_dict() for e in record.alerts],
+        "generator": generator_summary(record.snapshots),
+        "warnings": list(record.warnings),
+        "error": record.error,
         "parameters": spec.public_params(),
         "versions": {"loadnb": __version__, "python": platform.python_version(),
                      "aiohttp": aiohttp.__version__},

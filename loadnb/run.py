@@ -1,9 +1,11 @@
 """Run: the composition root of one load test, and its state machine.
 
-``idle → running → stopping → done | failed``. A Run wires a transport, an engine, a recorder and a
-monitor together, runs them as one task on the current event loop (so in a notebook the cell
-returns at once) and fans each snapshot out to its subscribers: the widget, the console line, the
-snapshot list behind ``df`` and, later, the history writer and alert rules.
+``idle → running → stopping → done | failed``. A Run owns the :class:`~loadnb.record.RunRecord`
+from its first moment and wires the rest around it: a transport and an engine (the local source),
+a monitor that turns the sources' intervals into snapshots in the record, and the sinks the
+monitor fans each snapshot out to: the alert engine first, then every subscriber (the widget, the
+console line, history writers). It runs as one task on the current event loop, so in a notebook
+the cell returns at once.
 """
 
 from __future__ import annotations
@@ -14,27 +16,33 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from .alerts import AlertEngine, AlertRule, Listener, default_rules
 from .config import LoadSpec, make_spec, split_target
 from .engine import Clock, Engine
-from .health import HealthCheck
 from .metrics import Recorder
-from .monitor import Monitor, Subscriber
+from .monitor import Monitor, Sink
+from .record import RunRecord
 from .result import Result, check_accounting
 from .snapshot import Snapshot
-from .transport import Transport, make_transport
+from .source import LocalSource
+from .transport import Transport, TransportOptions, make_transport
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-TransportFactory = Callable[[LoadSpec], Transport]
+TransportFactory = Callable[[TransportOptions], Transport]
 StateListener = Callable[["Run"], None]
 T = TypeVar("T")
 
 
+def rules_of(spec: LoadSpec) -> list[AlertRule]:
+    """The alert rules a run of ``spec`` judges: its own, or the defaults."""
+    if spec.alerts is not None:
+        return list(spec.alerts)
+    return default_rules(pool_size=spec.pool_size, max_in_flight=spec.max_in_flight)
+
+
 class Run:
-    """One load test: start it, watch it, stop it, read its results.
+    """One load test: start it, watch it, stop it, read its results (live, from its record).
 
     Example (in a notebook cell, or any coroutine)::
 
@@ -48,29 +56,37 @@ class Run:
                  clock: Clock = time.perf_counter) -> None:
         self.spec = spec
         self.state = "idle"
-        self.run_id = uuid.uuid4().hex[:12]
+        self.record = RunRecord(uuid.uuid4().hex[:12], spec)
+        self.result = Result(self.record)
+        self.error: BaseException | None = None
         self._transport_factory = transport or make_transport
         self._clock = clock
-        self._subscribers: list[Subscriber] = []
+        self.alert_engine = AlertEngine(rules_of(spec), self.record.alerts, self.record.warn)
+        self._sinks: list[Sink] = [self.alert_engine]
         self._state_listeners: list[StateListener] = []
         self._task: asyncio.Task[None] | None = None
         self._engine: Engine | None = None
-        self.result = Result(self.run_id, spec, transport="", started_at=time.time())
-        self.error: BaseException | None = None
-        self._warned: set[str] = set()
         self._pending_target: float | None = None
-        self._health = HealthCheck(self._warn_once, pool_size=spec.pool_size,
-                                   max_in_flight=spec.max_in_flight)
+
+    @property
+    def run_id(self) -> str:
+        """The run's id (12 hex digits)."""
+        return self.record.run_id
 
     # -- observing -------------------------------------------------------------------------
-    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+    def subscribe(self, fn: Sink) -> Callable[[], None]:
         """Call ``fn(snapshot)`` for every snapshot from now on; returns an unsubscribe function.
 
-        A subscriber that raises is removed and its error becomes a warning of the run: a face
-        can never stop the load.
+        A subscriber is called after the snapshot is in the record and the alert rules have
+        judged it. One that raises is removed and its error becomes a warning of the run: a
+        face can never stop the load.
         """
-        self._subscribers.append(fn)
-        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+        self._sinks.append(fn)
+        return lambda: self._sinks.remove(fn) if fn in self._sinks else None
+
+    def on_alert(self, fn: Listener) -> None:
+        """Call ``fn(event, "fired" | "cleared")`` when an alert rule fires or clears."""
+        self.alert_engine.listeners.append(fn)
 
     def on_state(self, fn: StateListener) -> None:
         """Call ``fn(run)`` at every state change (running, stopping, done, failed)."""
@@ -79,17 +95,12 @@ class Run:
     @property
     def snapshots(self) -> list[Snapshot]:
         """Snapshots so far (live during the run)."""
-        return self.result.snapshots
+        return self.record.snapshots
 
     @property
     def warnings(self) -> list[str]:
         """Plain-language warnings raised during the run."""
-        return self.result.warnings
-
-    @property
-    def df(self) -> pd.DataFrame:
-        """The snapshot DataFrame, live during the run and complete after it."""
-        return self.result.df
+        return self.record.warnings
 
     @property
     def done(self) -> bool:
@@ -165,41 +176,23 @@ class Run:
             try:
                 fn(self)
             except Exception as exc:  # noqa: BLE001 - a face must not break the run
-                self._warn(f"state listener {fn!r} failed: {exc!r}")
-
-    def _warn(self, text: str) -> None:
-        self._warn_once(text, text)
-
-    def _warn_once(self, key: str, text: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            self.result.warnings.append(text)
-
-    def _publish(self, snap: Snapshot) -> None:
-        self.result.snapshots.append(snap)
-        self._health(snap)
-        for fn in list(self._subscribers):
-            try:
-                fn(snap)
-            except Exception as exc:  # noqa: BLE001 - a face must not break the run
-                self._subscribers.remove(fn)
-                self._warn(f"subscriber {fn!r} failed and was removed: {exc!r}")
+                self.record.warn(f"state listener {fn!r} failed: {exc!r}")
 
     async def _main(self) -> None:
-        spec, result = self.spec, self.result
-        recorder = Recorder(on_warning=self._warn)
-        transport = self._transport_factory(spec)
-        result.transport = transport.name
+        spec, record = self.spec, self.record
+        recorder = Recorder(on_warning=record.warn, expected=spec.expected_interval)
+        transport = self._transport_factory(spec.transport_options())
+        record.transport = transport.name
         engine = self._engine = Engine(spec, transport, recorder, self._clock)
-        monitor = Monitor(engine, recorder, self._publish, interval=spec.interval,
-                          clock=self._clock)
+        monitor = Monitor([LocalSource(engine, recorder, transport)], record, self._sinks,
+                          interval=spec.interval, clock=self._clock)
         if self.state == "stopping":
             engine.stop()
         if self._pending_target is not None:
             engine.set_target(self._pending_target)
         if spec.insecure:
-            self._warn("TLS certificates are not verified (insecure=True)")
-        result.started_at = time.time()
+            record.warn("TLS certificates are not verified (insecure=True)")
+        record.started_at = time.time()
         monitor.begin()
         ticker = asyncio.get_running_loop().create_task(monitor.run())
         try:
@@ -208,28 +201,21 @@ class Run:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
             await transport.aclose()
-            result.duration_s = engine.ended_at - engine.t0
+            record.state = "stopped" if engine.stopped else "done"
             monitor.tick(final=True)
-            result.totals = dict(recorder.totals)
-            result.overall = monitor.totals
-            result.timeline = monitor.errors_timeline
-            result.names_timeline = monitor.names_timeline
-            result.peak_rps = monitor.peak_rps
-            result.dropped_arrivals = engine.dropped
-            result.state = "stopped" if engine.stopped else "done"
         if os.environ.get("LOADNB_DEBUG") == "1":
-            check_accounting(result)
+            check_accounting(record)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
-            self.result.state = "stopped"
+            self.record.state = "stopped"
             self._set_state("done")
             return
         exc = task.exception()
         if exc is not None:
             self.error = exc
-            self.result.state = "failed"
-            self.result.error = f"{type(exc).__name__}: {exc}"
+            self.record.state = "failed"
+            self.record.error = f"{type(exc).__name__}: {exc}"
             self._set_state("failed")
         else:
             self._set_state("done")

@@ -26,12 +26,11 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .vuser import VirtualUser
-
-Task = Callable[["VirtualUser"], Awaitable[Any]]
+#: A scenario task: an async function of a :class:`~loadnb.vuser.VirtualUser` (typed ``Any``
+#: here so that this module, which config imports, does not import the user and its client).
+Task = Callable[[Any], Awaitable[Any]]
 DATA_MODES = ("cycle", "once", "random")
 
 

@@ -74,6 +74,7 @@ class Snapshot:
     target_rate: float = math.nan
     in_flight: int = 0
     dropped_arrivals: int = 0
+    interval_dropped: int = 0
     waiting_for_connection: int = 0
     loop_lag_ms: float = math.nan
     cpu_percent: float = math.nan

@@ -14,7 +14,6 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from .metrics import NameStats
-from .transport.aio import classify_aiohttp
 
 Check = Callable[["Response"], object]
 
@@ -33,7 +32,13 @@ class UserContext(Protocol):
 
     def stats_for(self, name: str) -> NameStats: ...
 
-    def begin_request(self) -> bool: ...
+    def begin_request(self) -> bool:
+        """Whether a request may start now (counted as started when it may)."""
+        ...
+
+    def classify(self, exc: BaseException) -> str:
+        """The error kind of a failed request."""
+        ...
 
     def clock(self) -> float: ...
 
@@ -157,7 +162,7 @@ class VirtualUser:
                 self._keep_cookies(raw.headers.getall("Set-Cookie", []))
                 resp = Response(raw.status, dict(raw.headers), content, full, 0.0)
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
-            kind = classify_aiohttp(exc)
+            kind = ctx.classify(exc)
             acc.error(kind, f"{type(exc).__name__}: {exc}")
             return Response(0, {}, b"", full, ctx.clock() - sent, error=kind)
         done = ctx.clock()

@@ -3,22 +3,41 @@
 The engine schedules iterations (users or arrivals); a :class:`Work` says what an iteration is.
 ``begin`` does the synchronous bookkeeping at once (so an arrival is counted the moment it is
 started, even if it is cancelled before it runs) and returns the coroutine to await or spawn.
+Work items know the engine only through :class:`Admission` (may a request start now?), and record
+every request through the same :class:`~loadnb.metrics.NameStats` calls: response time from the
+intended start (open model) or the send, service time from the send, coordinated-omission
+correction, error kinds and bytes are decided in one place whatever sends the request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import traceback
-from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
-from .metrics import NameStats, corrected_extras
+from .metrics import NameStats, Recorder
 from .scenario import DataExhausted, Feeder, Scenario
+from .transport.base import Chaining, Request, Transport
 from .vuser import BudgetExhausted, VirtualUser
 
-if TYPE_CHECKING:
-    from .engine import Engine
-
 TRACEBACK_CHARS = 2000
+Clock = Callable[[], float]
+
+
+class Admission(Protocol):
+    """The engine's side of a request start (implemented by :class:`~loadnb.engine.Engine`)."""
+
+    def admit(self, now: float | None = None) -> bool:
+        """Whether a new request may start now (``now``: the clock, if just read); when it may,
+        it is counted as started. Once it answers False it keeps answering False."""
+        ...
+
+    def close(self) -> None:
+        """No new request from now on (the run is ending)."""
+        ...
 
 
 class Work(Protocol):
@@ -28,48 +47,69 @@ class Work(Protocol):
 
     def begin(self, user: Any, intended: float | None) -> Coroutine[None, None, None]: ...
 
+    def chain(self, index: int, retiring: set[int]) -> Coroutine[None, None, None] | None:
+        """A closed-model user with no think time as one chain of requests driven from the
+        transport's callbacks, when the work and the transport can do that; else None."""
+        ...
+
 
 class SingleRequest:
     """A target-URL test: every iteration is the run's one prepared request."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.acc: NameStats = engine.recorder.stats_for(engine.spec.request_name)
+    def __init__(self, admission: Admission, transport: Transport, acc: NameStats,
+                 request: Request, is_success: Callable[[int], bool], clock: Clock) -> None:
+        self.admission, self.transport, self.acc = admission, transport, acc
+        self.request, self.is_success, self.clock = request, is_success, clock
 
     def new_user(self, index: int) -> None:
         return None
 
     def begin(self, user: None, intended: float | None) -> Coroutine[None, None, None]:
-        self.engine.started += 1
+        if not self.admission.admit():
+            return asyncio.sleep(0)
         self.acc.started += 1
-        return self.engine.send_one(self.acc, intended)
+        return self._send(intended)
+
+    async def _send(self, intended: float | None) -> None:
+        """Send the run's request and record how it ended."""
+        transport, clock, acc = self.transport, self.clock, self.acc
+        sent = clock()
+        try:
+            status, nbytes = await transport.send(self.request)
+        except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
+            acc.error(transport.classify(exc), f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(0)  # a failure can come without any wait: let the loop breathe
+            return
+        done = clock()
+        acc.response(self.is_success(status), status,
+                     done - (sent if intended is None else intended), done - sent, nbytes)
+
+    def chain(self, index: int, retiring: set[int]) -> Coroutine[None, None, None] | None:
+        if not isinstance(self.transport, Chaining):
+            return None
+        return self.transport.drive(UserChain(self, index, retiring))
 
 
 class UserChain:
     """One closed-model user of a target-URL test, driven from the fast transport's callbacks
     (a :class:`~loadnb.transport.base.Driver`): it starts, times and records each request as
-    :meth:`Engine.send_one` would, without a coroutine per request."""
+    :class:`SingleRequest` does, without a coroutine per request."""
 
-    __slots__ = ("engine", "acc", "index", "retiring", "clock", "is_success", "classify",
-                 "expected", "sent")
+    __slots__ = ("admit", "acc", "index", "retiring", "clock", "is_success", "classify", "sent")
 
-    def __init__(self, engine: Engine, acc: NameStats, index: int,
-                 retiring: set[int]) -> None:
-        self.engine, self.acc, self.index, self.retiring = engine, acc, index, retiring
-        self.clock = engine.clock
-        self.is_success = engine.spec.is_success
-        self.classify = engine.transport.classify
-        self.expected = engine.spec.expected_interval
+    def __init__(self, work: SingleRequest, index: int, retiring: set[int]) -> None:
+        self.admit, self.acc = work.admission.admit, work.acc
+        self.index, self.retiring = index, retiring
+        self.clock, self.is_success = work.clock, work.is_success
+        self.classify = work.transport.classify
         self.sent = 0.0
 
     def next(self) -> bool:
         return self._start(self.clock())
 
     def _start(self, now: float) -> bool:
-        engine = self.engine
-        if self.index in self.retiring or not engine.may_start(now):
+        if self.index in self.retiring or not self.admit(now):
             return False
-        engine.started += 1
         self.acc.started += 1
         self.sent = now
         return True
@@ -77,10 +117,7 @@ class UserChain:
     def done(self, status: int, nbytes: int, more: bool) -> bool:
         now = self.clock()  # one clock read ends this request and starts the next
         took = now - self.sent
-        acc = self.acc
-        acc.response(self.is_success(status), status, took, took, nbytes)
-        if self.expected is not None and took > self.expected:
-            acc.latency.extend(corrected_extras(took, self.expected))
+        self.acc.response(self.is_success(status), status, took, took, nbytes)
         return more and self._start(now)
 
     def failed(self, exc: BaseException) -> None:
@@ -91,37 +128,32 @@ class ScenarioWork:
     """A scenario test: every iteration runs one task (drawn by weight) for a virtual user.
 
     It is also the :class:`~loadnb.vuser.UserContext` the users share (the pool, base URL, the
-    recorder, the request budget).
+    recorder, the request budget, the error classes).
     """
 
-    def __init__(self, engine: Engine, scenario: Scenario) -> None:
-        from .transport.aio import AiohttpTransport
-
-        transport = engine.transport
-        if not isinstance(transport, AiohttpTransport):
+    def __init__(self, admission: Admission, transport: Transport, recorder: Recorder,
+                 scenario: Scenario, *, base_url: str, headers: Mapping[str, str],
+                 follow_redirects: bool, feeder: Feeder | None, rng: random.Random,
+                 clock: Clock) -> None:
+        opener = getattr(transport, "request", None)
+        if opener is None:
             raise TypeError("scenarios run on the aiohttp transport")
-        self.engine = engine
-        self.scenario = scenario
-        self.open = transport.request
-        self.base_url = engine.spec.url
-        self.headers: Mapping[str, str] = dict(engine.spec.headers)
-        self.follow_redirects = engine.spec.follow_redirects
-        rows = engine.spec.data_rows
-        self.feeder = None if rows is None else Feeder(list(rows), engine.spec.data_mode,
-                                                       engine.rng)
+        self.open: Callable[..., AbstractAsyncContextManager[Any]] = opener
+        self.admission, self.transport, self.recorder = admission, transport, recorder
+        self.scenario, self.feeder, self.rng, self.clock = scenario, feeder, rng, clock
+        self.base_url = base_url
+        self.headers: Mapping[str, str] = dict(headers)
+        self.follow_redirects = follow_redirects
 
     # UserContext
     def stats_for(self, name: str) -> NameStats:
-        return self.engine.recorder.stats_for(name)
+        return self.recorder.stats_for(name)
 
     def begin_request(self) -> bool:
-        if not self.engine.may_start():
-            return False
-        self.engine.started += 1
-        return True
+        return self.admission.admit()
 
-    def clock(self) -> float:
-        return self.engine.clock()
+    def classify(self, exc: BaseException) -> str:
+        return self.transport.classify(exc)
 
     # Work
     def new_user(self, index: int) -> VirtualUser:
@@ -130,13 +162,16 @@ class ScenarioWork:
     def begin(self, user: VirtualUser, intended: float | None) -> Coroutine[None, None, None]:
         return self._iterate(user, intended)
 
+    def chain(self, index: int, retiring: set[int]) -> None:
+        return None
+
     async def _iterate(self, user: VirtualUser, intended: float | None) -> None:
-        name, task = self.scenario.pick(self.engine.rng)
+        name, task = self.scenario.pick(self.rng)
         if self.feeder is not None:
             try:
                 user.data = self.feeder.next()
             except DataExhausted:
-                self.engine.close()
+                self.admission.close()
                 return
         user.iteration += 1
         user._intended = intended

@@ -112,7 +112,7 @@ async def test_a_driver_that_raises_ends_its_chain_with_the_error_and_counts_not
             self.failed_calls += 1
 
     with RawServer() as server:
-        transport = FastTransport(make_spec(server.url()))
+        transport = FastTransport(make_spec(server.url()).transport_options())
         driver = Raising()
         try:
             with pytest.raises(RuntimeError, match="a bug in the driver"):

@@ -18,6 +18,7 @@ import pytest
 from loadnb import cli, demo
 from loadnb._version import __version__
 from loadnb.config import make_spec
+from loadnb.record import RunRecord
 from loadnb.result import Result
 from loadnb.run import Run
 from loadnb.snapshot import BRIEF_FIELDS
@@ -342,6 +343,6 @@ def test_internal_error_exits_1(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_result_exit_code_is_zero_even_with_failures() -> None:
-    result = Result("r1", make_spec("http://127.0.0.1:9/"), "aiohttp", 0.0)
+    result = Result(RunRecord("r1", make_spec("http://127.0.0.1:9/"), 0.0, "aiohttp"))
     result.overall.failed = 10
     assert cli.result_exit_code(result) == 0

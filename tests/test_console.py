@@ -17,6 +17,7 @@ import pytest
 from loadnb import console
 from loadnb.config import make_spec
 from loadnb.console import ConsoleProgress, format_line, format_summary
+from loadnb.record import RunRecord
 from loadnb.result import Result
 from loadnb.run import Run
 from loadnb.snapshot import Snapshot
@@ -122,7 +123,7 @@ def test_format_summary_table() -> None:
 
 
 def test_format_summary_of_empty_and_partial_summaries() -> None:
-    empty = Result("r0", make_spec("http://127.0.0.1:9/"), "aiohttp", 0.0).summary
+    empty = Result(RunRecord("r0", make_spec("http://127.0.0.1:9/"), 0.0, "aiohttp")).summary
     text = format_summary(empty)
     assert "0 total | 0 completed | 0 failed | 0 cancelled" in text
     assert re.search(r"^  Success rate +—$", text, re.MULTILINE)

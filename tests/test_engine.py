@@ -182,7 +182,7 @@ async def test_dataframe_schema_and_one_row_per_interval() -> None:
         run = Run(make_spec(server.url, users=2, duration=1.0, interval=0.2))
         run.start()
         await asyncio.sleep(0.5)
-        live = run.df
+        live = run.result.df
         result = await run.wait()
     assert 1 <= len(live) <= 3
     df = result.df

@@ -382,8 +382,8 @@ async def test_closing_the_pool_closes_tls_connections_even_if_the_peer_stalls(
     answers: the run is over, and the loop may be closed next (uvloop then fails with EBUSY)."""
     with StallingTLSServer(*cert) as server:
         spec = make_spec(server.url, users=2, insecure=True, transport=transport)
-        pool = make_transport(spec)
-        request = Request.from_spec(spec)
+        pool = make_transport(spec.transport_options())
+        request = Request.of(spec.transport_options())
         conns = []
         try:
             assert await asyncio.gather(pool.send(request), pool.send(request)) == [(200, 2)] * 2
@@ -620,8 +620,8 @@ async def test_a_pool_waiter_cancelled_as_a_connection_is_handed_to_it() -> None
     lost with its pool slot."""
     with RawServer() as server:
         spec = make_spec(server.url(), users=2, connections=1, transport="fast")
-        transport = FastTransport(spec)
-        request = Request.from_spec(spec)
+        transport = FastTransport(spec.transport_options())
+        request = Request.of(spec.transport_options())
         try:
             async def first_then_cancel_second() -> tuple[int, int]:
                 answer = await transport.send(request)  # _release hands the connection over...

@@ -11,11 +11,17 @@ import time
 import numpy as np
 import pytest
 
-from loadnb import Run, Snapshot, make_spec
-from loadnb.health import HealthCheck
+from loadnb import Result, Run, Snapshot, make_spec
+from loadnb.alerts import AlertEngine, AlertEvent, default_rules
 from loadnb.metrics import RELATIVE_ERROR
 
 from .servers import Action, DelayServerProcess, Plan, RawHTTPServer
+
+
+def generator_alerts(result: Result) -> list[str]:
+    """Messages of the generator-health alerts that fired during the run."""
+    return [e.message for e in result.alert_events if e.rule.startswith(("generator_",
+                                                                         "dropped", "waiting"))]
 
 
 def stall_plan(start_after: float, length: float = 1.0) -> tuple[Plan, list[float]]:
@@ -103,9 +109,9 @@ async def test_healthy_run_raises_no_generator_warning() -> None:
     # No false alarm: a warning only when the measured series justify it, and on a quiet
     # machine a 50 req/s run is healthy (another busy process on a loaded machine can make the
     # generator genuinely late; then the warning is right).
-    assert bool(result.warnings) == justified, (result.warnings, lag, cpu)
+    assert bool(generator_alerts(result)) == justified, (result.alert_events, lag, cpu)
     if os.getloadavg()[0] < 1.5:
-        assert result.warnings == [], (lag, cpu)
+        assert generator_alerts(result) == [], (lag, cpu)
 
 
 async def test_blocked_event_loop_is_reported_as_a_generator_bottleneck() -> None:
@@ -119,7 +125,7 @@ async def test_blocked_event_loop_is_reported_as_a_generator_bottleneck() -> Non
         run.start()
         await blocker()
         result = await run.wait()
-    assert any("event loop ran up to" in w for w in result.warnings), result.warnings
+    assert any("event loop ran up to" in w for w in generator_alerts(result)), result.alert_events
     assert result.df.loop_lag_ms.max() > 100
 
 
@@ -142,34 +148,36 @@ async def test_cpu_hog_in_the_same_process_is_reported() -> None:
     saturated = any(a > 90 and b > 90 for a, b in zip(cpu, cpu[1:], strict=False))
     # The warning follows the measured CPU: on a quiet machine the hog saturates the process;
     # on a machine busy with other work it may not get the core, and then no warning is right.
-    assert any("CPU core" in w for w in result.warnings) == saturated, (cpu, result.warnings)
+    fired = generator_alerts(result)
+    assert any("CPU core" in w for w in fired) == saturated, (cpu, fired)
     if saturated:
-        assert "Generator bottleneck" in " ".join(result.summary["warnings"])
+        assert "Generator bottleneck" in " ".join(a["message"] for a in result.summary["alerts"])
     else:
         assert os.getloadavg()[0] > 1.5, f"the hog never saturated a quiet machine: {cpu}"
 
 
 def test_health_rules_on_a_scripted_sequence() -> None:
-    warned: dict[str, str] = {}
-    check = HealthCheck(lambda key, text: warned.setdefault(key, text), pool_size=4,
-                        max_in_flight=10)
+    events: list[AlertEvent] = []
+    engine = AlertEngine(default_rules(pool_size=4, max_in_flight=10), events)
 
-    def snap(**kw: float) -> Snapshot:
+    def check(**kw: float) -> dict[str, str]:
         base = dict(timestamp=0, elapsed_time=0, progress_percent=0, active_users=0,
                     completed_requests=0, failed_requests=0, success_rate=100, current_rps=0,
                     peak_rps=0, estimated_completion=0, cpu_percent=10, loop_lag_ms=1)
-        return Snapshot(**{**base, **kw})  # type: ignore[arg-type]
+        engine(Snapshot(**{**base, **kw}))  # type: ignore[arg-type]
+        return {e.rule: e.message for e in events}
 
-    check(snap(cpu_percent=95))
-    check(snap(cpu_percent=50, loop_lag_ms=60))
-    assert warned == {}  # one busy interval is not a bottleneck
-    check(snap(cpu_percent=96, loop_lag_ms=70))
-    assert set(warned) == {"lag"}
-    check(snap(cpu_percent=97, loop_lag_ms=2, dropped_arrivals=3, waiting_for_connection=2))
-    assert set(warned) == {"lag", "cpu", "dropped"} and "97%" in warned["cpu"]
-    check(snap(waiting_for_connection=1))
-    assert "pool of 4" in warned["waiting"]
-    check(snap(loop_lag_ms=400, phase="done"))  # the final snapshot is not judged
+    check(cpu_percent=95)
+    assert check(cpu_percent=50, loop_lag_ms=60) == {}  # one busy interval is no bottleneck
+    assert set(check(cpu_percent=96, loop_lag_ms=70)) == {"generator_lag"}
+    fired = check(cpu_percent=97, loop_lag_ms=2, dropped_arrivals=3, interval_dropped=3,
+                  waiting_for_connection=2)
+    assert set(fired) == {"generator_lag", "generator_cpu", "dropped_arrivals"}
+    assert "97%" in fired["generator_cpu"]
+    assert "pool of 4" in check(waiting_for_connection=1)["waiting_for_connection"]
+    before = len(events)
+    check(loop_lag_ms=400, phase="done")  # the final snapshot is not judged by these rules
+    assert len(events) == before
 
 
 async def test_dropped_arrivals_and_connection_waits_are_reported() -> None:
@@ -178,10 +186,10 @@ async def test_dropped_arrivals_and_connection_waits_are_reported() -> None:
                                      graceful_stop=1)).run()
     s = result.summary
     assert s["dropped_arrivals"] > 50
-    assert any("Arrivals dropped" in w for w in s["warnings"])
+    assert any("Arrivals dropped" in a["message"] for a in s["alerts"])
     assert s["total_requests"] == server.received
     with RawHTTPServer(lambda i: Action(delay=0.05)) as server:
         result = await Run(make_spec(server.url, users=8, connections=2, duration=1.2,
                                      interval=0.25)).run()
     assert result.df.waiting_for_connection.max() >= 4
-    assert any("waiting for a free connection" in w for w in result.warnings)
+    assert any("waiting for a free connection" in w for w in generator_alerts(result))

@@ -26,7 +26,6 @@ from loadnb.run import Run
 from loadnb.snapshot import Snapshot
 from loadnb.ui import LoadTest
 from loadnb.ui import widget as widget_module
-from loadnb.ui.alerts import low_rps, low_success_rate
 from loadnb.ui.bokeh_model import LiveBokehModel
 from loadnb.ui.controls import LIVE_DEBOUNCE
 from loadnb.ui.figures import title_of
@@ -146,17 +145,6 @@ def test_metrics_line_is_the_briefs() -> None:
     assert metrics_line(snap()) == ("🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | "
                                     "Success: 98.5% | Completed: 1,250")
     assert "Success: — |" in metrics_line(snap(success_rate=math.nan))
-
-
-def test_default_alerts() -> None:
-    low = low_success_rate()
-    assert low(snap(success_rate=math.nan)) is None and low(snap(success_rate=95.0)) is None
-    assert "Low success rate: 80.0%" in (low(snap(success_rate=80.0)) or "")
-    rps = low_rps()
-    assert rps(snap(current_rps=10.0)) is None  # closed model: no expected rate
-    assert "Low RPS" in (rps(snap(current_rps=10.0, target_rate=100.0)) or "")
-    assert rps(snap(current_rps=90.0, target_rate=100.0)) is None
-    assert rps(snap(current_rps=20.0, target_rate=60.0, event="set to 60 req/s")) is None
 
 
 # -- the echo of the browser -----------------------------------------------------------------

@@ -1,25 +1,26 @@
 """How bytes reach the server: one seam (:class:`Transport`) between the engine and the wire."""
 
-from ..config import LoadSpec
-from .base import ErrorKind, Request, Transport, classify_os_error
+from .base import ErrorKind, Request, Transport, TransportOptions, classify_os_error
 
 
-def make_transport(spec: LoadSpec) -> Transport:
-    """The transport ``spec`` asks for; ``"auto"`` takes the fast one whenever it can run the test.
+def make_transport(options: TransportOptions) -> Transport:
+    """The transport ``options`` ask for; ``"auto"`` takes the fast one whenever it can run the
+    test (a plain target-URL test it supports).
 
     Imports are local so a run only loads the client it uses.
     """
-    if spec.transport != "aiohttp" and spec.scenario is None:
+    if options.kind != "aiohttp" and options.plain:
         from .fast import FastTransport, fast_supported
 
-        reason = fast_supported(spec)
+        reason = fast_supported(options)
         if reason is None:
-            return FastTransport(spec)
-        if spec.transport == "fast":
+            return FastTransport(options)
+        if options.kind == "fast":
             raise ValueError(f"transport='fast' cannot run this test: {reason}")
     from .aio import AiohttpTransport
 
-    return AiohttpTransport(spec)
+    return AiohttpTransport(options)
 
 
-__all__ = ["ErrorKind", "Request", "Transport", "classify_os_error", "make_transport"]
+__all__ = ["ErrorKind", "Request", "Transport", "TransportOptions", "classify_os_error",
+           "make_transport"]

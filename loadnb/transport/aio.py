@@ -13,30 +13,29 @@ from typing import Any
 import aiohttp
 
 from .._version import __version__
-from ..config import LoadSpec
-from .base import ErrorKind, Request, classify_os_error, no_free_connection
+from .base import ErrorKind, Request, TransportOptions, classify_os_error, no_free_connection
 
 _CHUNK = 1 << 16
 _RESET_IN_MESSAGE = re.compile(
     r"\b(?:ConnectionResetError|BrokenPipeError|ConnectionAbortedError)\(")
 
 
-def make_session(spec: LoadSpec) -> aiohttp.ClientSession:
+def make_session(options: TransportOptions) -> aiohttp.ClientSession:
     """An aiohttp session configured as a load tester needs it.
 
-    - one pool, capped at ``spec.pool_limit`` connections if set, keep-alive unless turned off;
+    - one pool, capped at ``options.pool_limit`` connections if set, keep-alive unless turned off;
     - TLS verified unless ``insecure``; bodies not decompressed, no ``Accept-Encoding`` unless the
       user gives one (every transport sends the same request and counts the same bytes);
     - aiohttp's silent retry of an idempotent request on a failed keep-alive connection is turned
       off: the server would see two requests where we count one (aio-libs/aiohttp#10790).
     """
     connector = aiohttp.TCPConnector(
-        limit=spec.pool_limit or 0, limit_per_host=0, force_close=not spec.keepalive,
-        ssl=False if spec.insecure else True, enable_cleanup_closed=False,
+        limit=options.pool_limit or 0, limit_per_host=0, force_close=not options.keepalive,
+        ssl=False if options.insecure else True, enable_cleanup_closed=False,
     )
     session = aiohttp.ClientSession(
         connector=connector,
-        timeout=aiohttp.ClientTimeout(total=spec.timeout),
+        timeout=aiohttp.ClientTimeout(total=options.timeout),
         auto_decompress=False,
         skip_auto_headers=("Accept-Encoding", "User-Agent"),
         headers={"User-Agent": f"loadnb/{__version__}"},
@@ -58,12 +57,12 @@ class AiohttpTransport:
 
     name = "aiohttp"
 
-    def __init__(self, spec: LoadSpec) -> None:
-        self._spec = spec
+    def __init__(self, options: TransportOptions) -> None:
+        self._options = options
         self.waiting = 0
-        self._free = spec.pool_limit  # turns left (None: no cap)
+        self._free = options.pool_limit  # turns left (None: no cap)
         self._turns: deque[asyncio.Future[None]] = deque()
-        self._session = make_session(spec)
+        self._session = make_session(options)
 
     def request(self, method: str, url: str,
                 **kwargs: Any) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
@@ -79,7 +78,7 @@ class AiohttpTransport:
         start = time.monotonic()
         await self._take_turn()
         try:
-            left = max(1e-3, self._spec.timeout - (time.monotonic() - start))
+            left = max(1e-3, self._options.timeout - (time.monotonic() - start))
             async with self._session.request(method, url, timeout=aiohttp.ClientTimeout(left),
                                              **kwargs) as resp:
                 yield resp
@@ -95,7 +94,7 @@ class AiohttpTransport:
         fut: asyncio.Future[None] = loop.create_future()
         self._turns.append(fut)
         self.waiting += 1
-        timer = loop.call_later(self._spec.timeout, no_free_connection, fut)
+        timer = loop.call_later(self._options.timeout, no_free_connection, fut)
         try:
             await fut
         except BaseException:
@@ -119,7 +118,7 @@ class AiohttpTransport:
         """Send and read the whole body; return ``(status, body_bytes)``."""
         async with self.request(request.method, request.url, headers=request.headers,
                                 data=request.body,
-                                allow_redirects=self._spec.follow_redirects) as resp:
+                                allow_redirects=self._options.follow_redirects) as resp:
             nbytes = 0
             while chunk := await resp.content.read(_CHUNK):
                 nbytes += len(chunk)

@@ -6,10 +6,9 @@ import asyncio
 import errno
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
-
-from ..config import LoadSpec
 
 
 class ErrorKind:
@@ -35,6 +34,30 @@ class ErrorKind:
 
 
 @dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """What a transport needs to know of a run, and nothing more (a small, picklable value).
+
+    ``url``/``method``/``headers``/``body`` are the request of a target-URL test (a scenario's
+    base URL otherwise); ``pool_limit`` caps the pool (None: the load bounds it); ``kind`` is the
+    transport asked for (``auto``, ``fast``, ``aiohttp``); ``plain`` says the run sends one
+    prepared request (a target-URL test) rather than a scenario's requests.
+    Build it with ``LoadSpec.transport_options()``.
+    """
+
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    timeout: float = 10.0
+    keepalive: bool = True
+    insecure: bool = False
+    follow_redirects: bool = False
+    pool_limit: int | None = None
+    kind: str = "auto"
+    plain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     """One prepared request: built once per run for target-URL tests."""
 
@@ -44,9 +67,9 @@ class Request:
     body: bytes | None = None
 
     @classmethod
-    def from_spec(cls, spec: LoadSpec) -> Request:
+    def of(cls, options: TransportOptions) -> Request:
         """The request a target-URL run sends on every iteration."""
-        return cls(spec.method, spec.url, dict(spec.headers), spec.body)
+        return cls(options.method, options.url, dict(options.headers), options.body)
 
 
 class Transport(Protocol):

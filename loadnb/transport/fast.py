@@ -21,8 +21,14 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from ..config import LoadSpec
-from .base import Driver, ErrorKind, Request, classify_os_error, no_free_connection
+from .base import (
+    Driver,
+    ErrorKind,
+    Request,
+    TransportOptions,
+    classify_os_error,
+    no_free_connection,
+)
 from .wire import (
     MAX_FIELD_BYTES,
     MAX_HEAD_BYTES,
@@ -228,33 +234,34 @@ class _Conn(asyncio.Protocol):
 
 
 class FastTransport:
-    """A pool of :class:`_Conn` to one origin, with the limits and timeouts of a :class:`LoadSpec`.
+    """A pool of :class:`_Conn` to one origin, with the limits and timeouts of its options.
 
     Example::
 
-        transport = FastTransport(make_spec("http://127.0.0.1:8000/"))
-        status, nbytes = await transport.send(Request.from_spec(spec))
+        options = TransportOptions("http://127.0.0.1:8000/")
+        transport = FastTransport(options)
+        status, nbytes = await transport.send(Request.of(options))
     """
 
     name = "fast"
 
-    def __init__(self, spec: LoadSpec) -> None:
-        reason = fast_supported(spec)
+    def __init__(self, options: TransportOptions) -> None:
+        reason = fast_supported(options)
         if reason is not None:
             raise ValueError(f"the fast transport cannot run this test: {reason}")
-        parts = urlsplit(spec.url)
+        parts = urlsplit(options.url)
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._ssl: ssl.SSLContext | None = None
         if parts.scheme == "https":
             self._ssl = ssl.create_default_context()
-            if spec.insecure:
+            if options.insecure:
                 self._ssl.check_hostname = False
                 self._ssl.verify_mode = ssl.CERT_NONE
-        self._payload = serialise(spec)
-        self._timeout = spec.timeout
-        self._keepalive = spec.keepalive
-        self._limit = math.inf if spec.pool_limit is None else spec.pool_limit
+        self._payload = serialise(options)
+        self._timeout = options.timeout
+        self._keepalive = options.keepalive
+        self._limit = math.inf if options.pool_limit is None else options.pool_limit
         self._idle: deque[_Conn] = deque()
         self._busy: set[_Conn] = set()
         self._live: set[_Conn] = set()  # every connection not yet lost, whatever its state

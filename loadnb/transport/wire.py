@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from .._version import __version__
-from ..config import LoadSpec
+from .base import TransportOptions
 
 #: Limits on a response head, as aiohttp's (max_line_size / max_field_size 8190): a server
 #: that never ends its head must not grow the client's memory until the timeout.
@@ -28,18 +28,18 @@ class ServerDisconnected(ConnectionResetError):
     """The connection closed before any response arrived."""
 
 
-def fast_supported(spec: LoadSpec) -> str | None:
-    """None when the fast transport can run ``spec``; otherwise the reason it cannot."""
-    if spec.follow_redirects:
+def fast_supported(options: TransportOptions) -> str | None:
+    """None when the fast transport can run ``options``; otherwise the reason it cannot."""
+    if options.follow_redirects:
         return "redirects are followed"
-    if spec.method == "HEAD":
+    if options.method == "HEAD":
         return "HEAD requests"
     return None
 
 
-def serialise(spec: LoadSpec) -> bytes:
+def serialise(options: TransportOptions) -> bytes:
     """The request's bytes, built once: request line, Host, User-Agent, user headers, body."""
-    parts = urlsplit(spec.url)
+    parts = urlsplit(options.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     default_port = 443 if parts.scheme == "https" else 80
     host = parts.hostname or ""
@@ -47,21 +47,21 @@ def serialise(spec: LoadSpec) -> bytes:
         host = f"[{host}]"
     if parts.port not in (None, default_port):
         host = f"{host}:{parts.port}"
-    given = {k.lower() for k in spec.headers}
-    lines = [f"{spec.method} {target} HTTP/1.1"]
+    given = {k.lower() for k in options.headers}
+    lines = [f"{options.method} {target} HTTP/1.1"]
     if "host" not in given:
         lines.append(f"Host: {host}")
     if "user-agent" not in given:
         lines.append(f"User-Agent: loadnb/{__version__}")
-    lines += [f"{k}: {v}" for k, v in spec.headers.items()]
+    lines += [f"{k}: {v}" for k, v in options.headers.items()]
     if "accept" not in given:
         lines.append("Accept: */*")
-    body = spec.body or b""
-    if "content-length" not in given and (body or spec.method not in ("GET", "OPTIONS")):
+    body = options.body or b""
+    if "content-length" not in given and (body or options.method not in ("GET", "OPTIONS")):
         lines.append(f"Content-Length: {len(body)}")
     if body and "content-type" not in given:
         lines.append("Content-Type: application/octet-stream")
-    if not spec.keepalive:
+    if not options.keepalive:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 

@@ -6,7 +6,6 @@ imports this package.
 
 from __future__ import annotations
 
-from .alerts import Alert, default_alerts
 from .widget import LoadTest
 
-__all__ = ["Alert", "LoadTest", "default_alerts"]
+__all__ = ["LoadTest"]

@@ -7,7 +7,8 @@ Generator tab and the per-request-name statistics table.
   snapshot whose ``event`` is not empty (a live ``set_users`` / ``set_rate``): one small source,
   shared by every time-series figure.
 * The **Generator** tab shows the generator's own health over time (event-loop lag, CPU, dropped
-  arrivals, requests waiting for a connection), with the limits :mod:`loadnb.health` warns at.
+  arrivals, requests waiting for a connection), with the limits its alert rules fire at
+  (:mod:`loadnb.alerts`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from bokeh.models.glyphs import VSpan
 from bokeh.models.widgets.tables import DataTable, NumberFormatter, StringFormatter, TableColumn
 from bokeh.plotting import figure
 
+from ..alerts import CPU_LIMIT, LAG_LIMIT_MS
 from ..config import LoadSpec
-from ..health import CPU_LIMIT, LAG_LIMIT_MS
 from .figures import Line, anchor_source, legend_item, lines, make_figure, render
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def add_markers(fig: figure, events: ColumnDataSource, *, label: bool = False) -
 # -- latency labels --------------------------------------------------------------------------------
 def latency_titles(spec: LoadSpec) -> tuple[str, str, str]:
     """Titles of the two latency charts and the legend label of the first, from what the
-    latency measures in this run (``spec.latency_basis``, the summary's ``latency_basis``)."""
+    latency measures in this run (the summary's ``latency_basis``)."""
     service = "Service time per interval (from the send), ms"
     if spec.rate is not None:
         return "Response time per interval (from the intended start), ms", service, "response"
@@ -125,7 +126,7 @@ def _limit(fig: figure, at: float) -> None:
 def generator_tab(source: ColumnDataSource, events: ColumnDataSource, x_range: DataRange1d,
                   anchor: ColumnDataSource) -> tuple[GridPlot, list[figure]]:
     """The Generator tab: is loadnb itself the bottleneck? Dashed red lines are the limits
-    above which the run warns (:mod:`loadnb.health`)."""
+    above which its alert rule fires (:mod:`loadnb.alerts`)."""
     lag = make_figure("Event-loop lag (ms): how late the generator ran", "ms", x_range,
                       anchor=anchor)
     lines(lag, source, [("loop_lag_ms", "lag")], "0,0.0",

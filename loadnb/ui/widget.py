@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import traceback
-from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ from ..config import LoadSpec, make_spec, split_target
 from ..result import Result
 from ..run import Run
 from ..snapshot import Snapshot
-from .alerts import Alert, AlertLog, default_alerts
+from .alerts import alerts_html
 from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
@@ -41,9 +40,10 @@ class LoadTest(W.VBox):  # type: ignore[misc]
     scenario (an async function of a virtual user, or a mapping of them to weights) whose base URL
     is then ``url=``; ``users`` | ``rate``, ``duration``, ``ramp_up``, ``stages`` /
     ``rate_stages`` / ``shape`` / ``rate_shape``, ``data``, ``data_mode``, ``seed``,
-    ``expected_interval``, ``transport``, ``timeout``, ``headers``, … Plus ``alerts`` (callables
-    ``(Snapshot) -> str | None``, default :func:`loadnb.ui.alerts.default_alerts`) and
-    ``rollover`` (points kept per chart series).
+    ``expected_interval``, ``transport``, ``timeout``, ``headers``, ``alerts`` (rules judged by
+    the run on every snapshot: :class:`loadnb.AlertRule` objects or callables
+    ``(Snapshot) -> str | None``; default :func:`loadnb.default_rules`), … Plus ``rollover``
+    (points kept per chart series).
 
     The planned load is drawn (dashed) as soon as the widget shows; during a run the users slider
     (closed model) or the rate field (open model) changes the running load, as do
@@ -61,8 +61,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
     def __init__(self, url_or_scenario: object = None, *, url: str | None = None,
                  scenario: object = None, users: int | None = None, rate: float | None = None,
                  duration: str | float | None = None, ramp_up: str | float = 0.0,
-                 alerts: Sequence[Alert] | None = None, rollover: int = ROLLOVER,
-                 **params: Any) -> None:
+                 rollover: int = ROLLOVER, **params: Any) -> None:
         target, scenario = split_target(url_or_scenario, url, scenario)
         if scenario is not None:
             params["scenario"] = scenario
@@ -89,12 +88,9 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self.start_button, self.stop_button = start, stop
         self.progress, self.metrics, self.status = progress, metrics, status
         self.alert_area, self.dashboard, self.chart = alert_area, dashboard, chart
-        #: Alert callables run on every snapshot (add your own; see :mod:`loadnb.ui.alerts`).
-        self.alerts: list[Alert] = default_alerts() if alerts is None else list(alerts)
         #: Results of every run started here, oldest first (the last one may still be running).
         self.results: list[Result] = []
         self._run: Run | None = None
-        self._alert_log = AlertLog()
         controls.on_change = self._form_changed
         controls.on_live = self._live_edit
         start.on_click(self._click_start)
@@ -151,7 +147,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             from ..frame import snapshots_frame
 
             return snapshots_frame([])
-        return self._run.df
+        return self._run.result.df
 
     @property
     def stats(self) -> pd.DataFrame:
@@ -194,7 +190,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         run.subscribe(partial(self._on_snapshot, run))
         run.on_state(self._on_state)
         self.dashboard.reset(spec)
-        self._alert_log.clear()
         self.alert_area.value = ""
         self.progress.value, self.progress.bar_style = 0.0, "info"
         previous, self._run = self._run, run
@@ -334,7 +329,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             self.progress.value = min(100.0, max(0.0, snap.progress_percent))
             self.metrics.value = html_line(metrics_line(snap, run.state), bold=True, mono=True)
             self.dashboard.update(snap)
-            self._alert_log.check(self.alerts, snap)
             self._show_alerts(run)
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
@@ -397,6 +391,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self.status.value = html_details(f"{what}: {type(exc).__name__}: {exc}", trace)
 
     def _show_alerts(self, run: Run) -> None:
-        value = self._alert_log.html(run.warnings)
+        value = alerts_html(run.record.alerts, run.warnings)
         if self.alert_area.value != value:
             self.alert_area.value = value

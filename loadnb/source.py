@@ -1,0 +1,160 @@
+"""Sources: where the monitor's interval data comes from.
+
+A source delivers, when the monitor asks at each tick, one :class:`Payload`: the interval's
+mergeable per-name :class:`~loadnb.metrics.IntervalStats` and a small :class:`SourceStatus`.
+Today the local engine is the only source (:class:`LocalSource`); scale-out adds one per worker
+process, whose payloads arrive encoded and are merged here on the driver's interval boundaries.
+Nothing in this module knows about the faces, the engine's internals or the record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .metrics import IntervalStats, Recorder
+
+#: Phases a source can be in, from least to most advanced.
+PHASES: tuple[str, ...] = ("idle", "running", "ending", "done")
+
+
+@dataclass(slots=True)
+class SourceStatus:
+    """A source's state at the end of an interval (counts are "now", ``dropped`` is cumulative).
+
+    ``progress`` is the share of the source's plan done (percent) and ``eta`` its estimate of the
+    seconds left (NaN when unknown); ``events`` are the live changes made in the interval, as
+    ``(elapsed seconds, text)``;
+    ``loop_lag_ms``/``cpu_percent`` are the source process's own (NaN: measured by the monitor).
+    """
+
+    active_users: int = 0
+    in_flight: int = 0
+    waiting: int = 0
+    target_users: int = 0
+    target_rate: float = math.nan
+    phase: str = "running"
+    dropped: int = 0
+    started: int = 0
+    progress: float = 0.0
+    eta: float = math.nan
+    events: list[tuple[float, str]] = field(default_factory=list)
+    loop_lag_ms: float = math.nan
+    cpu_percent: float = math.nan
+
+
+@dataclass(slots=True)
+class Payload:
+    """What one source delivers for one interval."""
+
+    stats: dict[str, IntervalStats]
+    status: SourceStatus
+
+
+class Source(Protocol):
+    """Anything that delivers interval payloads to the monitor."""
+
+    def collect(self, *, final: bool) -> Payload:
+        """Close the source's current interval and return it. ``final``: the run has ended and
+        every task of the source has finished: settle what never ended as cancelled."""
+        ...
+
+
+class Plan(Protocol):
+    """What :class:`LocalSource` reads of the engine (implemented by
+    :class:`~loadnb.engine.Engine`)."""
+
+    started: int
+    dropped: int
+    phase: str
+
+    @property
+    def active_users(self) -> int: ...
+
+    def elapsed(self) -> float: ...
+
+    def target_users(self, elapsed: float) -> int: ...
+
+    def target_rate(self, elapsed: float) -> float: ...
+
+    def progress(self, elapsed: float) -> tuple[float, float]: ...
+
+    def take_events(self) -> list[tuple[float, str]]: ...
+
+
+class Waiting(Protocol):
+    """What :class:`LocalSource` reads of the transport."""
+
+    waiting: int
+
+
+class LocalSource:
+    """The engine running in this process, read at each tick."""
+
+    def __init__(self, plan: Plan, recorder: Recorder, transport: Waiting) -> None:
+        self.plan, self.recorder, self.transport = plan, recorder, transport
+
+    def collect(self, *, final: bool) -> Payload:
+        plan = self.plan
+        stats = self.recorder.swap(settle=final)
+        elapsed = plan.elapsed()
+        progress, eta = plan.progress(elapsed)
+        status = SourceStatus(
+            active_users=plan.active_users, in_flight=self.recorder.in_flight(),
+            waiting=self.transport.waiting, target_users=plan.target_users(elapsed),
+            target_rate=plan.target_rate(elapsed), phase="done" if final else plan.phase,
+            dropped=plan.dropped, started=plan.started, progress=progress, eta=eta,
+            events=plan.take_events())
+        return Payload(stats, status)
+
+
+def _nansum(values: Iterable[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return math.fsum(finite) if finite else math.nan
+
+
+def _nanmax(values: Iterable[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return max(finite) if finite else math.nan
+
+
+def merge_status(parts: Sequence[SourceStatus]) -> SourceStatus:
+    """One status for the run: counts and targets add up; the phase is the least advanced one
+    (a run is running while any source runs); progress is the mean share done and the estimate
+    the longest; the worst lag and CPU."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return SourceStatus(phase="idle")
+    return SourceStatus(
+        active_users=sum(p.active_users for p in parts),
+        in_flight=sum(p.in_flight for p in parts), waiting=sum(p.waiting for p in parts),
+        target_users=sum(p.target_users for p in parts),
+        target_rate=_nansum(p.target_rate for p in parts),
+        phase=min((p.phase for p in parts), key=PHASES.index),
+        dropped=sum(p.dropped for p in parts), started=sum(p.started for p in parts),
+        progress=sum(p.progress for p in parts) / len(parts),
+        eta=_nanmax(p.eta for p in parts),
+        events=[e for p in parts for e in p.events],
+        loop_lag_ms=_nanmax(p.loop_lag_ms for p in parts),
+        cpu_percent=_nanmax(p.cpu_percent for p in parts))
+
+
+def merge_payloads(payloads: Sequence[Payload]) -> Payload:
+    """The payloads of every source for one interval, as one (stats merged per name)."""
+    if len(payloads) == 1:
+        return payloads[0]
+    stats: dict[str, IntervalStats] = {}
+    for payload in payloads:
+        for name, part in payload.stats.items():
+            whole = stats.get(name)
+            if whole is None:
+                stats[name] = whole = IntervalStats(name)
+            whole.merge(part)
+    return Payload(stats, merge_status([p.status for p in payloads]))
+
+
+__all__ = ["LocalSource", "Payload", "Plan", "Source", "SourceStatus", "merge_payloads",
+           "merge_status"]
