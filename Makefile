@@ -34,7 +34,7 @@ help:
 	@echo "make demo       the built-in demo target server (PORT=8000 to pick a port)"
 	@echo "make test       ruff + mypy + the whole pytest suite (installs apt packages too)"
 	@echo "make test-fast  pytest without slow and browser tests"
-	@echo "make lint       ruff check + mypy"
+	@echo "make lint       ruff check + mypy + import contracts (lint-imports)"
 	@echo "make bench      benchmarks/run_all.py"
 	@echo "make sysdeps    apt packages: nginx, chromium, wrk"
 	@echo "make venv       .venv with loadnb[notebook,test] (re-installs when pyproject.toml changes)"
@@ -93,6 +93,7 @@ sysdeps:
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint sysdeps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

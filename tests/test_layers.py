@@ -1,0 +1,60 @@
+"""The import contracts `make lint` checks (pyproject.toml, [tool.importlinter]) hold, and they
+catch what they are for: a planted import cycle and the engine importing a face each fail the
+check on a copy of the package."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).parent / "lint-imports"
+
+
+def lint(tmp_path: Path, plant: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` on a copy of the package with ``plant`` lines appended to modules."""
+    shutil.copytree(ROOT / "loadnb", tmp_path / "loadnb",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    for module, line in (plant or {}).items():
+        path = tmp_path / "loadnb" / module
+        path.write_text(path.read_text() + f"\n{line}\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    return subprocess.run([str(LINT), "--no-cache"], cwd=tmp_path, env=env, text=True,
+                          capture_output=True, timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def _needs_lint_imports() -> None:
+    if not LINT.exists():
+        pytest.skip("import-linter is not installed (pip install loadnb[test])")
+
+
+def test_the_package_keeps_its_contracts(tmp_path: Path) -> None:
+    done = lint(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Contracts: 4 kept, 0 broken." in done.stdout
+
+
+def test_a_planted_cycle_fails(tmp_path: Path) -> None:
+    done = lint(tmp_path, {"metrics.py": "from . import run as _planted  # noqa"})
+    assert done.returncode == 1
+    assert "No import cycles" in done.stdout.split("Broken contracts")[1]
+
+
+def test_the_engine_importing_a_face_fails(tmp_path: Path) -> None:
+    done = lint(tmp_path, {"engine.py": "from .ui import formatting as _planted  # noqa"})
+    assert done.returncode == 1
+    broken = done.stdout.split("Broken contracts")[1]
+    assert "The core never imports a face" in broken and "loadnb.engine -> loadnb.ui" in broken
+
+
+def test_the_core_importing_pandas_fails(tmp_path: Path) -> None:
+    done = lint(tmp_path, {"monitor.py": "import pandas as _planted  # noqa"})
+    assert done.returncode == 1
+    assert "loadnb.monitor is not allowed to import pandas" in done.stdout
