@@ -10,7 +10,6 @@ intervals from several processes (scale-out, later) merge exactly.
 from __future__ import annotations
 
 import math
-import re
 import struct
 from array import array
 from collections.abc import Callable, Iterable
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+from .redact import redact_text
 
 #: Bucket growth factor: bucket i holds [G**i, G**(i+1)) microseconds.
 GROWTH = 1.01
@@ -30,7 +31,6 @@ OTHER_NAME = "other"
 #: Distinct request names kept per run; more fold into ``other`` (unbounded dynamic URLs).
 MAX_NAMES = 1000
 SAMPLE_CHARS = 2000
-_SECRET_IN_URL = re.compile(r"(?<=://)([^/@\s:]*):[^/@\s]*@")
 
 IntArray = npt.NDArray[np.int64]
 #: Percentiles a histogram's :meth:`Histogram.summary` gives (key, percentile).
@@ -168,11 +168,6 @@ def corrected_extras(value: float, expected: float) -> list[float]:
         out.append(missing)
         missing -= expected
     return out
-
-
-def redact_text(text: str) -> str:
-    """``text`` with passwords in URLs replaced by ``***`` (for error samples and logs)."""
-    return _SECRET_IN_URL.sub(lambda m: f"{m.group(1)}:***@", text)
 
 
 @dataclass(slots=True)

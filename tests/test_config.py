@@ -83,3 +83,26 @@ def test_secrets_are_redacted_in_public_params() -> None:
         make_spec("http://bob:x@127.0.0.1/", headers={"authorization": "Bearer y"})
     assert redact_url(URL) == URL
     assert redact_headers({"authorization": "x"}) == {"authorization": "***"}
+
+
+def test_config_re_exports_the_checks_and_redaction_it_delegates() -> None:
+    from loadnb import config, metrics, redact, validate
+
+    for name in ("parse_duration", "parse_header", "TRANSPORTS"):
+        assert getattr(config, name) is getattr(validate, name)
+    for name in ("redact_headers", "redact_url", "SECRET_HEADERS"):
+        assert getattr(config, name) is getattr(redact, name)
+    assert metrics.redact_text is redact.redact_text
+    assert redact.redact_text("GET http://bob:pw@127.0.0.1/ failed") == (
+        "GET http://bob:***@127.0.0.1/ failed")
+
+
+def test_split_credentials_moves_them_into_a_basic_header() -> None:
+    from loadnb.redact import split_credentials
+
+    headers: dict[str, str] = {}
+    assert split_credentials("http://bob:hunter%32@127.0.0.1:8000/x?q=1", headers) == (
+        "http://127.0.0.1:8000/x?q=1")
+    assert headers == {"Authorization": "Basic Ym9iOmh1bnRlcjI="}
+    plain: dict[str, str] = {}
+    assert split_credentials(URL, plain) == URL and plain == {}

@@ -1,0 +1,250 @@
+"""Parsing and range checks of load-test parameters: one clear one-line ``ValueError`` each.
+
+:func:`~loadnb.config.make_spec` runs these on every parameter, whichever face (Python API,
+widget, CLI) gave it, so bad input is rejected the same way everywhere, before a socket is opened.
+Text is accepted where a face can only give text (``"30s"``, ``"10"``, ``"Name: value"``).
+
+This module imports only :mod:`loadnb.shape` of loadnb (never :mod:`loadnb.config`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .shape import ShapeFn, check_stages
+
+#: The HTTP methods a plain URL test may send.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The transports a run may ask for (``"auto"`` picks one).
+TRANSPORTS = ("auto", "fast", "aiohttp")
+
+_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|m|min|h)?\s*$")
+_HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_duration(value: str | float | int, what: str = "duration") -> float:
+    """Seconds from ``30``, ``1.5``, ``"30s"``, ``"500ms"``, ``"2m"`` or ``"1h"``.
+
+    >>> parse_duration("2m")
+    120.0
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number of seconds or like '30s', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION_RE.match(value.lower())
+        if match is None:
+            raise ValueError(
+                f"{what} must be a number of seconds or like '30s', '500ms', '2m', got {value!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    else:
+        raise ValueError(f"{what} must be a number of seconds or like '30s', got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{what} must be a finite, non-negative time, got {value!r}")
+    return seconds
+
+
+def positive_duration(value: str | float, what: str) -> float:
+    """:func:`parse_duration`, and more than 0 s."""
+    seconds = parse_duration(value, what)
+    if seconds <= 0:
+        raise ValueError(f"{what} must be greater than 0, got {value!r}")
+    return seconds
+
+
+def check_interval(value: str | float) -> float:
+    """The sampling interval in seconds: 50 ms to 60 s."""
+    tick = parse_duration(value, "interval")
+    if not 0.05 <= tick <= 60:
+        raise ValueError(f"interval must be between 50ms and 60s, got {value!r}")
+    return tick
+
+
+def check_url(url: object) -> str:
+    """An ``http://`` or ``https://`` URL with a host (and no port 0), stripped of blanks."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"invalid URL {url!r}: expected http://host[:port]/path or https://…")
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(
+            f"invalid URL {url!r}: expected http:// or https:// (got "
+            f"{(parts.scheme + '://') if parts.scheme else 'no scheme'})")
+    if not parts.hostname:
+        raise ValueError(f"invalid URL {url!r}: no host")
+    if port == 0:
+        raise ValueError(f"invalid URL {url!r}: port 0")
+    return url
+
+
+def as_number(value: object) -> object:
+    """Numbers given as text (CLI, widget fields) become numbers; anything else is left as is."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+def positive_int(value: object, what: str, *, allow_zero: bool = False) -> int:
+    """A whole number of at least 1 (or 0 with ``allow_zero``); ``2.0`` and ``"2"`` count."""
+    value = as_number(value)
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or value != int(value)):
+        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    low = 0 if allow_zero else 1
+    if value < low:
+        raise ValueError(f"{what} must be at least {low}, got {value!r}")
+    return int(value)
+
+
+def positive_float(value: object, what: str) -> float:
+    """A finite number greater than 0."""
+    value = as_number(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{what} must be greater than 0, got {value!r}")
+    return float(value)
+
+
+def check_method(method: object) -> str:
+    """The HTTP method in upper case, one of :data:`METHODS`."""
+    verb = method.upper() if isinstance(method, str) else method
+    if verb not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(sorted(METHODS))}, got {method!r}")
+    return str(verb)
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """``"K: V"`` → ``("K", "V")``, as given to ``--header``."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise ValueError(f"invalid header {text!r}: expected 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def check_headers(headers: object) -> dict[str, str]:
+    """Headers from a mapping or a list of ``"Name: value"``: valid names, one-line values."""
+    if headers is None:
+        return {}
+    items: Sequence[Any]
+    if isinstance(headers, Mapping):
+        items = list(headers.items())
+    elif isinstance(headers, list | tuple):
+        items = [parse_header(h) if isinstance(h, str) else h for h in headers]
+    else:
+        kind = type(headers).__name__
+        raise ValueError(f"headers must be a mapping of name to value, got {kind}")
+    out: dict[str, str] = {}
+    for name, value in items:
+        if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if not isinstance(value, str) or "\r" in value or "\n" in value:
+            raise ValueError(f"invalid value for header {name!r}: must be text on one line")
+        out[name] = value
+    return out
+
+
+def check_body(body: object) -> bytes | None:
+    """The request body as bytes (text is UTF-8 encoded), or None."""
+    if body is None:
+        return None
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body)
+    raise ValueError(f"body must be text or bytes, got {type(body).__name__}")
+
+
+def check_status(expect: object) -> tuple[int, ...] | None:
+    """The accepted status codes, sorted and unique, from one code or a collection of them."""
+    if expect is None:
+        return None
+    values = [expect] if isinstance(expect, int | str) else expect
+    if not isinstance(values, list | tuple | set | frozenset | range):
+        raise ValueError(f"expect_status must be a status code or a list of them, got {expect!r}")
+    out: list[int] = []
+    for v in values:
+        code = int(v) if isinstance(v, str) and v.strip().isdigit() else v
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+            raise ValueError(f"expect_status must be HTTP status codes (100-599), got {v!r}")
+        out.append(code)
+    return tuple(sorted(set(out)))
+
+
+def check_transport(name: object) -> str:
+    """One of :data:`TRANSPORTS`."""
+    if name not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {name!r}")
+    return str(name)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The load as :func:`check_plan` settled it: users or rate, duration, stages or shape."""
+
+    users: int | None
+    rate: float | None
+    duration: str | float | None
+    stages: tuple[tuple[float, float], ...] | None = None
+    shape: ShapeFn | None = None
+
+
+def check_plan(users: object, rate: object, duration: object, ramp_up: object,
+               stages: object, rate_stages: object, shape: object, rate_shape: object) -> Plan:
+    """Stages and shapes set the load (and stages the duration): check they are not mixed with
+    what they replace, and derive the users or rate the pool is sized for."""
+    given = [n for n, v in (("stages", stages), ("rate_stages", rate_stages), ("shape", shape),
+                            ("rate_shape", rate_shape)) if v is not None]
+    if not given:
+        return Plan(users, rate, duration)  # type: ignore[arg-type]
+    if len(given) > 1:
+        raise ValueError(f"give one of stages, rate_stages, shape, rate_shape (got {given})")
+    what = given[0]
+    opens = what.startswith("rate")
+    if (users if opens else rate) is not None:
+        other = "users" if opens else "rate"
+        raise ValueError(f"{what} set the {'rate' if opens else 'users'}: don't pass {other}")
+    if what.endswith("stages"):
+        return _staged_plan(what, stages if what == "stages" else rate_stages, duration, ramp_up)
+    fn = shape if what == "shape" else rate_shape
+    if not callable(fn):
+        raise ValueError(f"{what} must be a function of the elapsed seconds")
+    if opens:
+        return Plan(None, rate if rate is not None else 1.0, duration,  # type: ignore[arg-type]
+                    shape=fn)
+    return Plan(users, None, duration, shape=fn)  # type: ignore[arg-type]
+
+
+def _staged_plan(what: str, stages: object, duration: object, ramp_up: object) -> Plan:
+    """The plan of ``stages`` or ``rate_stages`` (``what``): they set the duration and ramps."""
+    if duration is not None or ramp_up not in (0, 0.0, None, "0", "0s"):
+        raise ValueError(f"{what} define the duration and the ramps: don't pass duration "
+                         "or ramp_up with them")
+    checked = check_stages(stages, what, parse_duration)
+    peak = max(v for _, v in checked)
+    if peak <= 0:
+        raise ValueError(f"{what}: at least one stage needs a target above 0")
+    total = sum(d for d, _ in checked)
+    if what.startswith("rate"):
+        return Plan(None, peak, total, checked)
+    return Plan(max(1, math.ceil(peak)), None, total, checked)
+
+
+__all__ = ["METHODS", "TRANSPORTS", "Plan", "as_number", "check_body", "check_headers",
+           "check_interval", "check_method", "check_plan", "check_status", "check_transport",
+           "check_url", "parse_duration", "parse_header", "positive_duration", "positive_float",
+           "positive_int"]
