@@ -7,12 +7,12 @@ import json as jsonlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from .cookies import CookieJar
 from .metrics import NameStats
 
 Check = Callable[["Response"], object]
@@ -115,16 +115,26 @@ def run_checks(resp: Response, expect_status: int | tuple[int, ...] | None,
 
 class VirtualUser:
     """One simulated user: records every request, keeps its cookies and ``state`` across
-    iterations (closed model), and gets ``data`` (a row of the run's data) per iteration."""
+    iterations (closed model), and gets ``data`` (a row of the run's data) per iteration.
+
+    Cookies live in :attr:`jar` (a :class:`~loadnb.cookies.CookieJar`: Domain, Path, Expires,
+    Max-Age and Secure honoured); a request carries only those matching its URL.
+    """
 
     def __init__(self, ctx: UserContext, index: int) -> None:
         self.index = index
         self.state: dict[str, Any] = {}
-        self.cookies: dict[str, str] = {}
+        self.jar = CookieJar()
         self.data: Any = None
         self.iteration = 0
         self._ctx = ctx
         self._intended: float | None = None
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The cookies this user holds now, ``name -> value`` (read-only; :attr:`jar` keeps
+        them)."""
+        return self.jar.as_dict()
 
     async def sleep(self, seconds: float) -> None:
         """Think time inside a journey."""
@@ -152,14 +162,15 @@ class VirtualUser:
         start = sent if self._intended is None else self._intended
         self._intended = None
         send_headers = {**ctx.headers, **(headers or {})}
-        if self.cookies:
-            send_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        cookie = self.jar.header_for(full)
+        if cookie is not None:
+            send_headers["Cookie"] = cookie
         try:
             async with ctx.open(method.upper(), full, headers=send_headers, params=params,
                                 json=json, data=data,
                                 allow_redirects=ctx.follow_redirects) as raw:
                 content = await raw.read()
-                self._keep_cookies(raw.headers.getall("Set-Cookie", []))
+                self._keep_cookies(raw)
                 resp = Response(raw.status, dict(raw.headers), content, full, 0.0)
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
             kind = ctx.classify(exc)
@@ -172,12 +183,10 @@ class VirtualUser:
                      kind=resp.error)
         return resp
 
-    def _keep_cookies(self, set_cookies: list[str]) -> None:
-        for header in set_cookies:
-            jar: SimpleCookie = SimpleCookie()
-            jar.load(header)
-            for key, morsel in jar.items():
-                self.cookies[key] = morsel.value
+    def _keep_cookies(self, raw: aiohttp.ClientResponse) -> None:
+        """Store the cookies set by the response and by any redirect that led to it."""
+        for step in (*raw.history, raw):
+            self.jar.update(step.headers.getall("Set-Cookie", []), str(step.url))
 
     async def get(self, url: str, **kw: Any) -> Response:
         """``request("GET", url, **kw)``."""
