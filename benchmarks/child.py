@@ -31,7 +31,7 @@ from typing import Any
 from loadnb import Run, make_spec
 from loadnb.run import run_new_loop
 from loadnb.snapshot import COLUMNS, Snapshot
-from loadnb.transport import Request, Transport, make_transport
+from loadnb.transport import Request, Transport, TransportOptions, make_transport
 
 #: Points the dashboard keeps per series (the widget's rollover).
 ROLLOVER = 2000
@@ -193,8 +193,8 @@ async def pacing(p: dict[str, Any]) -> dict[str, Any]:
     spec = make_spec(p["url"], rate=rate, duration=duration, transport=p.get("transport", "fast"))
     wrappers: list[SendTimes] = []
 
-    def factory(s: Any) -> Transport:
-        wrappers.append(SendTimes(make_transport(s.transport_options()), time.perf_counter))
+    def factory(options: TransportOptions) -> Transport:
+        wrappers.append(SendTimes(make_transport(options), time.perf_counter))
         return wrappers[0]
 
     run = Run(spec, transport=factory, clock=time.perf_counter)
