@@ -1,0 +1,185 @@
+"""Test doubles for fast, deterministic unit tests: no socket, no server, no subprocess.
+
+* :class:`MockTransport` implements :class:`loadnb.transport.base.Transport`; its answers come
+  from a handler function (as with ``httpx.MockTransport``) and it counts what it was sent.
+* :class:`FakeClock` is a clock you advance by hand, for the ``clock=`` / ``wall=`` / ``cpu=``
+  parameters of the engine and the monitor.
+* :class:`FakeSource` implements :class:`loadnb.source.Source` from a script of payloads, so the
+  monitor can be ticked by hand with no engine at all; :func:`interval` and :func:`payload` build
+  those payloads.
+
+Example::
+
+    transport = MockTransport(lambda request: (503, 0) if "/down" in request.url else (200, 2))
+    run = Run(make_spec("http://127.0.0.1:9/", users=2, requests=10),
+              transport=lambda options: transport)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from loadnb.metrics import Histogram, IntervalStats
+from loadnb.source import Payload, SourceStatus
+from loadnb.transport.base import Request, classify_os_error
+
+Reply = tuple[int, int]
+#: ``handler(request) -> (status, body bytes)``, or an awaitable of it; raising is a failed send.
+Handler = Callable[[Request], "Reply | Awaitable[Reply]"]
+
+
+def ok(request: Request) -> Reply:
+    """The default handler: ``200`` with a 2-byte body."""
+    return 200, 2
+
+
+class MockTransport:
+    """A :class:`~loadnb.transport.base.Transport` answered by ``handler`` (no network).
+
+    Each ``send`` first awaits ``asyncio.sleep(delay)`` (so it always yields to the event loop
+    once, as real I/O does: a send that never suspends would starve every other task), then
+    returns ``handler(request)`` (awaited when it is awaitable) or lets its exception through.
+    ``classify`` names failures like the real transports' fallback
+    (:func:`~loadnb.transport.base.classify_os_error`) unless ``classify`` is given;
+    ``close_error`` makes :meth:`aclose` raise it (a run that fails at its end).
+
+    Counts: ``requests`` (every request sent, in order; ``sent`` is their number), ``answered``,
+    ``raised``, ``cancelled``, ``statuses`` (a Counter), ``in_flight`` and its ``peak_in_flight``,
+    ``closed``. Use one instance per run: ``Run(spec, transport=lambda options: mock)``.
+    """
+
+    name = "mock"
+
+    def __init__(self, handler: Handler = ok, *, delay: float = 0.0,
+                 classify: Callable[[BaseException], str] = classify_os_error,
+                 close_error: BaseException | None = None) -> None:
+        self.handler = handler
+        self.delay = delay
+        self._classify = classify
+        self.close_error = close_error
+        self.waiting = 0
+        self.requests: list[Request] = []
+        self.answered = 0
+        self.raised = 0
+        self.cancelled = 0
+        self.statuses: Counter[int] = Counter()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.closed = False
+
+    @property
+    def sent(self) -> int:
+        """How many requests were sent (whatever became of them)."""
+        return len(self.requests)
+
+    async def send(self, request: Request) -> Reply:
+        self.requests.append(request)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            reply = self.handler(request)
+            if inspect.isawaitable(reply):
+                reply = await reply
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        except Exception:
+            self.raised += 1
+            raise
+        finally:
+            self.in_flight -= 1
+        status, nbytes = reply
+        self.answered += 1
+        self.statuses[status] += 1
+        return status, nbytes
+
+    def classify(self, exc: BaseException) -> str:
+        return self._classify(exc)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        if self.close_error is not None:
+            raise self.close_error
+
+
+class FakeClock:
+    """A clock (a callable returning seconds) that moves only when told to.
+
+    >>> clock = FakeClock()
+    >>> clock.advance(0.5)
+    0.5
+    >>> clock()
+    0.5
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move forward by ``seconds`` (never back); return the new time."""
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        self.now += seconds
+        return self.now
+
+    def set(self, now: float) -> float:
+        """Move forward to ``now``; return it."""
+        return self.advance(now - self.now)
+
+
+class FakeSource:
+    """A :class:`~loadnb.source.Source` that returns the payloads it is given, in order.
+
+    Once the script is used up it returns an empty interval with a default status. ``finals``
+    records the ``final`` flag of every ``collect``, in order.
+    """
+
+    def __init__(self, *payloads: Payload) -> None:
+        self.script: deque[Payload] = deque(payloads)
+        self.finals: list[bool] = []
+
+    def push(self, *payloads: Payload) -> None:
+        """Add payloads to the end of the script."""
+        self.script.extend(payloads)
+
+    def collect(self, *, final: bool) -> Payload:
+        self.finals.append(final)
+        if self.script:
+            return self.script.popleft()
+        return Payload({}, SourceStatus())
+
+
+def interval(name: str = "GET /", *, completed: int = 0, failed: int = 0, cancelled: int = 0,
+             started: int | None = None, latencies: Iterable[float] = (),
+             service: Iterable[float] | None = None, errors: Mapping[str, int] | None = None,
+             statuses: Mapping[int, int] | None = None, nbytes: int = 0) -> IntervalStats:
+    """One request name's interval, as a source delivers it.
+
+    ``started`` defaults to the requests that ended (completed + failed + cancelled);
+    ``latencies`` (seconds) fill the response-time histogram and, unless ``service`` is given,
+    the service-time one too.
+    """
+    values = list(latencies)
+    return IntervalStats(
+        name, completed + failed + cancelled if started is None else started, completed, failed,
+        cancelled, nbytes, latency=Histogram.from_seconds(values),
+        service=Histogram.from_seconds(values if service is None else service),
+        status=dict(statuses or {}), errors=dict(errors or {}))
+
+
+def payload(*stats: IntervalStats, **status: Any) -> Payload:
+    """A payload of the given intervals (one per name) and a status made of ``status``
+    (the fields of :class:`~loadnb.source.SourceStatus`)."""
+    return Payload({s.name: s for s in stats}, SourceStatus(**status))
+
+
+__all__ = ["FakeClock", "FakeSource", "Handler", "MockTransport", "Reply", "interval", "ok",
+           "payload"]
