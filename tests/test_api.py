@@ -15,6 +15,7 @@ import pytest
 import loadnb
 from loadnb import Run, make_spec
 
+from .conftest import until
 from .servers import Action, RawHTTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ async def test_arun_and_a_cancelled_wait_stops_the_run() -> None:
     with RawHTTPServer(lambda i: Action(delay=0.05)) as server:
         run = Run(make_spec(server.url, rate=100, duration=30, interval=0.1))
         waiter = asyncio.get_running_loop().create_task(run.run())
-        await asyncio.sleep(0.5)
+        await until(lambda: len(run.snapshots) >= 5)  # half a second of arrivals in flight
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter

@@ -13,27 +13,10 @@ import pytest
 from loadnb import Run, Snapshot, make_spec
 from loadnb.snapshot import BRIEF_FIELDS
 
+from .conftest import assert_accounting, until
 from .servers import Action, RawHTTPServer, reset_every, status_every
 
 TRANSPORTS = pytest.mark.parametrize("transport", ["fast", "aiohttp"])
-
-
-def check_invariants(run: Run) -> None:
-    """total = completed + failed + cancelled, per name and overall; intervals sum to totals."""
-    result = run.result
-    o = result.overall
-    assert sum(t.started for t in result.totals.values()) == o.completed + o.failed + o.cancelled
-    for t in result.totals.values():
-        assert t.started == t.completed + t.failed + t.cancelled
-    df = result.df
-    assert df["interval_completed"].sum() == o.completed
-    assert df["interval_failed"].sum() == o.failed
-    assert df["interval_requests"].sum() == o.completed + o.failed + o.cancelled
-    last = result.snapshots[-1]
-    assert (last.completed_requests, last.failed_requests, last.cancelled_requests) == (
-        o.completed, o.failed, o.cancelled)
-    assert last.phase == "done"
-    assert (last.progress_percent < 100.0) == (result.state == "stopped")
 
 
 @TRANSPORTS
@@ -42,13 +25,12 @@ async def test_closed_model_counts_match_the_server(transport: str) -> None:
         run = Run(make_spec(server.url, users=8, duration=1.5, interval=0.25,
                        transport=transport))
         result = await run.run()
-    s = result.summary
-    check_invariants(run)
+    s = assert_accounting(run, server_count=server.received)
     assert s["completed_requests"] == server.responses[200]
     assert s["failed_requests"] == server.responses[500]
     assert s["errors"] == {"HTTP 500": server.responses[500]}
     assert s["status_codes"] == {"200": server.responses[200], "500": server.responses[500]}
-    assert s["cancelled_requests"] == 0 and server.received == s["total_requests"]
+    assert s["cancelled_requests"] == 0
     assert s["total_requests"] > 100 and result.transport == transport
     assert 1.4 < s["duration_s"] < 2.5
 
@@ -59,8 +41,7 @@ async def test_open_model_counts_and_schedule(transport: str) -> None:
         run = Run(make_spec(server.url, rate=200, duration=2, interval=0.25,
                        transport=transport))
         result = await run.run()
-    check_invariants(run)
-    assert server.received == result.summary["total_requests"]
+    assert_accounting(run, server_count=server.received)
     assert abs(server.received - 400) <= 8
     df = result.df
     assert df["target_rate"].dropna().eq(200).all()
@@ -73,7 +54,7 @@ async def test_open_model_rate_400_for_5s_delivers_2000() -> None:
     with RawHTTPServer() as server:
         result = await Run(make_spec(server.url, rate=400, duration=5)).run()
     assert abs(server.received - 2000) <= 40, server.received
-    assert result.summary["total_requests"] == server.received
+    assert_accounting(result, server_count=server.received)
 
 
 @TRANSPORTS
@@ -82,10 +63,9 @@ async def test_no_silent_retry_when_keepalive_connections_reset(transport: str) 
     with RawHTTPServer(reset_every(7)) as server:
         run = Run(make_spec(server.url, users=4, requests=300,
                        transport=transport))
-        result = await run.run()
-    check_invariants(run)
-    s = result.summary
-    assert server.received == s["total_requests"] == 300
+        await run.run()
+    s = assert_accounting(run, server_count=server.received)
+    assert s["total_requests"] == 300
     assert s["failed_requests"] == server.resets > 30
     assert s["errors"] == {"connection reset": server.resets}
     assert s["completed_requests"] == server.responses[200]
@@ -96,8 +76,9 @@ async def test_request_count_bound_and_progress() -> None:
         snaps: list[Snapshot] = []
         run = Run(make_spec(server.url, users=5, requests=1000, interval=0.1))
         run.subscribe(snaps.append)
-        result = await run.run()
-    assert result.summary["total_requests"] == server.received == 1000
+        await run.run()
+    assert_accounting(run, server_count=server.received)
+    assert server.received == 1000
     progress = [s.progress_percent for s in snaps]
     assert progress == sorted(progress) and progress[-1] == 100.0
     assert 0 < progress[0] < 100
@@ -112,9 +93,8 @@ async def test_graceful_stop_cancels_slow_requests_after_the_grace(transport: st
         t0 = time.perf_counter()
         result = await run.run()
         took = time.perf_counter() - t0
-    check_invariants(run)
+    s = assert_accounting(result)
     assert 0.9 < took < 2.0, took
-    s = result.summary
     assert s["cancelled_requests"] == 3 and s["failed_requests"] == 0
     assert s["completed_requests"] == 0 and server.received == 3
 
@@ -136,12 +116,12 @@ async def test_stop_cancels_at_once_and_delivers_the_final_snapshot(transport: s
                        transport=transport))
         run.subscribe(snaps.append)
         run.start()
-        await asyncio.sleep(0.6)
+        await until(lambda: server.received >= 24)  # requests 21-24: each user is in a slow one
         t0 = time.perf_counter()
         run.stop()
         result = await run.wait()
         took = time.perf_counter() - t0
-    check_invariants(run)
+    assert_accounting(result)
     assert took < 0.2, took
     assert result.state == "stopped" and run.state == "done"
     assert snaps[-1].phase == "done" and result.summary["cancelled_requests"] == 4
@@ -153,9 +133,8 @@ async def test_timeouts_are_counted_and_classified(transport: str) -> None:
     with RawHTTPServer(lambda i: Action(delay=1.0)) as server:
         result = await Run(make_spec(server.url, users=2, duration=0.6, timeout=0.2,
                        transport=transport)).run()
-    s = result.summary
+    s = assert_accounting(result, server_count=server.received)
     assert s["errors"] == {"timeout": s["failed_requests"]} and s["failed_requests"] >= 4
-    assert s["total_requests"] == server.received
     errors = result.errors
     assert list(errors.kind) == ["timeout"] and errors["count"].iloc[0] == s["failed_requests"]
 
@@ -181,7 +160,7 @@ async def test_dataframe_schema_and_one_row_per_interval() -> None:
     with RawHTTPServer() as server:
         run = Run(make_spec(server.url, users=2, duration=1.0, interval=0.2))
         run.start()
-        await asyncio.sleep(0.5)
+        await until(lambda: len(run.snapshots) >= 2)
         live = run.result.df
         result = await run.wait()
     assert 1 <= len(live) <= 3
@@ -341,7 +320,7 @@ async def test_the_fast_closed_model_makes_no_future_per_request(
     with RawHTTPServer() as server:
         run = Run(make_spec(server.url, users=4, requests=1500, interval=0.2))
         result = await run.run()
-    check_invariants(run)
+    assert_accounting(result)
     assert result.transport == "fast"
     assert result.summary["completed_requests"] == server.received == 1500
     assert 0 < created < 150, created
@@ -355,16 +334,15 @@ async def test_lowering_the_users_live_retires_them_within_one_interval(
         run = Run(make_spec(server.url, users=6, duration=1.6, interval=0.2, transport=transport,
                             expected_interval=expected))
         run.start()
-        await asyncio.sleep(0.7)
+        await until(lambda: len(run.snapshots) >= 3)
         run.set_users(2)
         result = await run.wait()
-    check_invariants(run)
+    assert_accounting(result, server_count=server.received)
     snaps = result.snapshots
     marked = next(i for i, s in enumerate(snaps) if s.event)
     before = [s.current_rps for s in snaps[1:marked]]
     after = [s for s in snaps[marked + 1:] if s.phase == "running"]
     assert after and all(s.active_users == 2 for s in after)
     assert max(s.current_rps for s in after) < 0.6 * min(before), (before, after)
-    assert result.summary["total_requests"] == server.received
     if expected is not None:  # each 10 ms request stands for the 2 ms sends it held back
         assert result.overall.latency.total > 3 * result.overall.completed
