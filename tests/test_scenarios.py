@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,32 +14,20 @@ from aiohttp import web
 from loadnb import Run, make_spec
 from loadnb.vuser import VirtualUser
 
+from .conftest import until
 from .servers import Action, RawHTTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def demo() -> Iterator[str]:
-    from loadnb import demo as demo_server
-
-    url = demo_server.start_sync()
-    yield url
-    demo_server.stop_sync(url)
-
-
-def totals(run: Run) -> dict[str, tuple[int, int, int]]:
-    return {n: (t.completed, t.failed, t.cancelled) for n, t in run.result.totals.items()}
-
-
-async def test_weights_are_honoured(demo: str) -> None:
+async def test_weights_are_honoured(demo_url: str) -> None:
     async def browse(user: VirtualUser) -> None:
         await user.get("/", name="browse")
 
     async def buy(user: VirtualUser) -> None:
         await user.get("/", name="buy")
 
-    run = Run(make_spec(demo, scenario={browse: 3, buy: 1}, users=4, requests=800, seed=1))
+    run = Run(make_spec(demo_url, scenario={browse: 3, buy: 1}, users=4, requests=800, seed=1))
     result = await run.run()
     counts = result.stats.set_index("name")["requests"]
     assert counts.sum() == 800
@@ -49,7 +35,7 @@ async def test_weights_are_honoured(demo: str) -> None:
     assert abs(share - 0.75) < 0.07, share  # 4.5 standard deviations of a binomial at n=800
 
 
-async def test_a_journey_with_checks_state_grouping_and_data(demo: str) -> None:
+async def test_a_journey_with_checks_state_grouping_and_data(demo_url: str) -> None:
     rows = pd.DataFrame({"name": [f"widget-{i}" for i in range(6)]})
 
     async def journey(user: VirtualUser) -> None:
@@ -61,7 +47,7 @@ async def test_a_journey_with_checks_state_grouping_and_data(demo: str) -> None:
         await user.get(f"/api/items/{user.state['id']}", name="/api/items/{id}",
                        expect_json={"id": user.state["id"]})
 
-    run = Run(make_spec(demo, scenario=journey, users=3, duration=1.0, data=rows))
+    run = Run(make_spec(demo_url, scenario=journey, users=3, duration=1.0, data=rows))
     result = await run.run()
     stats = result.stats.set_index("name")
     assert stats.loc["POST /api/items", "completed"] == 3  # state kept across iterations
@@ -71,7 +57,7 @@ async def test_a_journey_with_checks_state_grouping_and_data(demo: str) -> None:
     assert len(stats) == 3  # dynamic ids grouped under one name
 
 
-async def test_failing_checks_are_counted_and_classified(demo: str) -> None:
+async def test_failing_checks_are_counted_and_classified(demo_url: str) -> None:
     def has_magic(resp: object) -> bool:
         return False
 
@@ -82,7 +68,7 @@ async def test_failing_checks_are_counted_and_classified(demo: str) -> None:
         await user.get("/status/404", name="status")
         await user.get("/status/404", name="expected-404", expect_status=404)
 
-    result = await Run(make_spec(demo, scenario=journey, users=1, requests=25)).run()
+    result = await Run(make_spec(demo_url, scenario=journey, users=1, requests=25)).run()
     errors = dict(zip(result.errors.name, result.errors.kind, strict=True))
     assert errors == {"named": "check failed: has_magic", "lambda": "check failed: predicate",
                       "json": "check failed: json id", "status": "HTTP 404"}
@@ -90,14 +76,14 @@ async def test_failing_checks_are_counted_and_classified(demo: str) -> None:
     assert stats.loc["expected-404", "completed"] == 5 and stats["failed"].sum() == 20
 
 
-async def test_exceptions_in_scenario_code_fail_the_iteration_not_the_run(demo: str) -> None:
+async def test_exceptions_in_scenario_code_fail_the_iteration_not_the_run(demo_url: str) -> None:
     async def flaky(user: VirtualUser) -> None:
         await user.get("/", name="before")
         if user.iteration % 2 == 0:
             raise KeyError("missing")
         await user.get("/", name="after")
 
-    run = Run(make_spec(demo, scenario=flaky, users=2, duration=0.6))
+    run = Run(make_spec(demo_url, scenario=flaky, users=2, duration=0.6))
     result = await run.run()
     assert result.state == "done"
     t = result.totals
@@ -145,7 +131,7 @@ async def test_cookies_are_kept_per_user() -> None:
     assert stats.loc["me", "completed"] == 27 and stats.loc["me", "failed"] == 0
 
 
-async def test_data_rows_once_end_the_run_when_used_up(demo: str) -> None:
+async def test_data_rows_once_end_the_run_when_used_up(demo_url: str) -> None:
     seen: list[str] = []
 
     async def journey(user: VirtualUser) -> None:
@@ -153,19 +139,19 @@ async def test_data_rows_once_end_the_run_when_used_up(demo: str) -> None:
         await user.get("/", name="item")
 
     rows = [{"sku": f"s{i}"} for i in range(7)]
-    run = Run(make_spec(demo, scenario=journey, users=2, duration=10, data=rows,
+    run = Run(make_spec(demo_url, scenario=journey, users=2, duration=10, data=rows,
                         data_mode="once"))
     result = await run.run()
     assert sorted(seen) == sorted(r["sku"] for r in rows)
     assert result.summary["duration_s"] < 2
 
 
-async def test_open_model_scenario_iterations_follow_the_rate(demo: str) -> None:
+async def test_open_model_scenario_iterations_follow_the_rate(demo_url: str) -> None:
     async def hit(user: VirtualUser) -> None:
         await user.get("/", name="hit")
         await user.get("/api/items", name="list")
 
-    result = await Run(make_spec(demo, scenario=hit, rate=100, duration=1.0)).run()
+    result = await Run(make_spec(demo_url, scenario=hit, rate=100, duration=1.0)).run()
     stats = result.stats.set_index("name")
     assert abs(stats.loc["hit", "requests"] - 100) <= 3
     assert stats.loc["list", "requests"] == stats.loc["hit", "requests"]
@@ -204,7 +190,7 @@ async def test_live_changes_take_effect_within_one_interval(model: str) -> None:
                 else make_spec(server.url, rate=50, duration=2, interval=0.2))
         run = Run(spec)
         run.start()
-        await asyncio.sleep(0.8)
+        await until(lambda: len(run.snapshots) >= 4)
         if model == "users":
             run.set_users(6)
         else:
@@ -255,7 +241,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, cwd=ROOT)
 
 
-def test_cli_scenario_file(demo: str, tmp_path: Path) -> None:
+def test_cli_scenario_file(demo_url: str, tmp_path: Path) -> None:
     path = tmp_path / "journeys.py"
     path.write_text(textwrap.dedent("""
         async def browse(user):
@@ -269,7 +255,7 @@ def test_cli_scenario_file(demo: str, tmp_path: Path) -> None:
         def plain(user):
             return None
     """))
-    done = cli("run", demo, "--scenario", f"{path}:mix", "--users", "2", "--requests", "40",
+    done = cli("run", demo_url, "--scenario", f"{path}:mix", "--users", "2", "--requests", "40",
                "--json", "--quiet")
     assert done.returncode == 0, done.stderr
     import json
@@ -281,10 +267,10 @@ def test_cli_scenario_file(demo: str, tmp_path: Path) -> None:
                          (f"{path}:missing", "has no 'missing'"),
                          (f"{path}:plain", "is not an async function"),
                          (str(path), "expected path/to/file.py:name")]:
-        bad = cli("run", demo, "--scenario", ref, "--requests", "1")
+        bad = cli("run", demo_url, "--scenario", ref, "--requests", "1")
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
-    staged = cli("run", demo, "--stage", "0.3s:2", "--stage", "0.3s:4", "--json", "--quiet")
+    staged = cli("run", demo_url, "--stage", "0.3s:2", "--stage", "0.3s:4", "--json", "--quiet")
     assert staged.returncode == 0, staged.stderr
     assert 0.5 < json.loads(staged.stdout)["duration_s"] < 1.2
 
