@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import asyncio
 import io
 import math
 import re
@@ -21,7 +20,9 @@ from loadnb.record import RunRecord
 from loadnb.result import Result
 from loadnb.run import Run
 from loadnb.snapshot import Snapshot
-from loadnb.transport.base import Request
+
+from .conftest import until
+from .doubles import FakeClock, MockTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 BRIEF = "🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | Success: 98.5% | Completed: 1,250"
@@ -142,19 +143,11 @@ def test_format_summary_caps_error_kinds_and_shows_run_error() -> None:
 
 
 # -- ConsoleProgress ---------------------------------------------------------------------------
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_progress_not_a_tty_prints_at_most_once_per_second() -> None:
     out, clock = io.StringIO(), FakeClock()
     progress = ConsoleProgress(out, tty=False, clock=clock)
     for i, t in enumerate([0.5, 1.0, 1.49, 1.5, 2.0, 2.4, 2.6, 3.0]):
-        clock.now = t
+        clock.set(t)
         progress(snap(completed_requests=i, progress_percent=10.0 * i))
     lines = out.getvalue().splitlines()
     assert [line.rsplit(" ", 1)[-1] for line in lines] == ["0", "3", "6"]  # t = 0.5, 1.5, 2.6
@@ -193,36 +186,20 @@ def test_fit_cuts_to_the_terminal_width() -> None:
     assert console._fit(BRIEF, 200) == BRIEF
 
 
-class FakeTransport:
-    """Answers 200 after 2 ms; ``broken`` makes closing it fail (a run that crashes)."""
-
-    name = "fake"
-    waiting = 0
-    broken = False
-
-    def __init__(self, spec: object) -> None:
-        self.spec = spec
-
-    async def send(self, request: Request) -> tuple[int, int]:
-        await asyncio.sleep(0.002)
-        return 200, 2
-
-    def classify(self, exc: BaseException) -> str:
-        return "exception"
-
-    async def aclose(self) -> None:
-        if self.broken:
-            raise RuntimeError("transport exploded")
+def answering(options: object) -> MockTransport:
+    """A transport that answers 200 after 2 ms."""
+    return MockTransport(delay=0.002)
 
 
-class BrokenTransport(FakeTransport):
-    broken = True
+def crashing(options: object) -> MockTransport:
+    """A transport that answers 200 after 2 ms and fails to close (a run that crashes)."""
+    return MockTransport(delay=0.002, close_error=RuntimeError("transport exploded"))
 
 
 async def test_progress_attached_to_a_run_ends_with_done() -> None:
     out = io.StringIO()
     run = Run(make_spec("http://127.0.0.1:9/", users=4, requests=200, interval=0.05),
-              transport=FakeTransport)
+              transport=answering)
     ConsoleProgress(out, tty=False).attach(run)
     await run.run()
     lines = out.getvalue().splitlines()
@@ -234,11 +211,11 @@ async def test_progress_attached_to_a_run_ends_with_done() -> None:
 async def test_progress_attached_to_a_stopped_run_ends_with_stopped() -> None:
     out = io.StringIO()
     run = Run(make_spec("http://127.0.0.1:9/", users=4, duration=30, interval=0.05),
-              transport=FakeTransport)
+              transport=answering)
     progress = ConsoleProgress(out, tty=True)
     progress.attach(run)
     run.start()
-    await asyncio.sleep(0.3)
+    await until(lambda: len(run.snapshots) >= 6)  # under way, lines written
     run.stop()
     await run.wait()
     progress.close()
@@ -249,7 +226,7 @@ async def test_progress_attached_to_a_stopped_run_ends_with_stopped() -> None:
 async def test_progress_attached_to_a_failed_run_ends_with_failed() -> None:
     out = io.StringIO()
     run = Run(make_spec("http://127.0.0.1:9/", users=2, duration=0.3, interval=0.05),
-              transport=BrokenTransport)
+              transport=crashing)
     ConsoleProgress(out, tty=False).attach(run)
     with pytest.raises(RuntimeError, match="exploded"):
         await run.run()
