@@ -33,6 +33,7 @@ from loadnb.ui.formatting import metrics_line
 from loadnb.vuser import VirtualUser
 
 from .bundles import source_rows
+from .conftest import until
 
 FAST: dict[str, Any] = {"interval": 0.1, "graceful_stop": 1}
 
@@ -210,7 +211,9 @@ async def test_start_returns_at_once_and_streams_one_row_per_snapshot(server: st
 async def test_second_start_is_refused_and_stop_stops(server: str) -> None:
     test = LoadTest(server, users=2, duration=30, **FAST)
     test.start()
-    await asyncio.sleep(0.3)
+    live = test.result
+    assert live is not None
+    await until(lambda: len(live.snapshots) >= 3)
     test.start_button.click()
     assert "already going on" in test.status.value and len(test.results) == 1
     test.stop_button.click()
@@ -432,17 +435,21 @@ async def test_moving_the_users_slider_changes_the_running_load(
     c = test.controls
     assert not c.users.disabled and c.duration.disabled and c.url.disabled and c.model.disabled
     assert "users slider changes the load live" in test.status.value
-    await asyncio.sleep(0.7)
+    live = test.result
+    assert live is not None
+    await until(lambda: len(live.snapshots) >= 3)
     c.users.value = 5  # slider steps (arrow keys, a drag) within the debounce time ...
     c.users.value = 6
     assert calls == []
-    await asyncio.sleep(LIVE_DEBOUNCE + 0.05)
+    await until(lambda: calls, timeout=LIVE_DEBOUNCE + 2)
     assert calls == [6] and "users set to 6" in test.status.value  # ... make one change
     with pytest.raises(ValueError, match="set_rate applies to the open model"):
         test.set_rate(50)
     with pytest.raises(ValueError, match="whole number"):
         test.set_users(2.5)  # type: ignore[arg-type]
-    await asyncio.sleep(0.6)
+    await until(lambda: any(s.event for s in live.snapshots))
+    first = next(i for i, s in enumerate(live.snapshots) if s.event)
+    await until(lambda: len(live.snapshots) >= first + 3)  # two whole intervals at 6 users
     test.set_users(3)  # from code: the slider follows, without a second call
     assert calls == [6, 3] and c.users.value == 3
     result = await test.wait()
@@ -469,12 +476,16 @@ async def test_set_rate_and_the_rate_field_change_the_running_rate(server: str) 
     test = LoadTest(server, rate=20, duration=2.8, interval=0.2, graceful_stop=1)
     test.start()
     assert not test.controls.rate.disabled and test.controls.users.disabled
-    await asyncio.sleep(0.6)
+    live = test.result
+    assert live is not None
+    await until(lambda: len(live.snapshots) >= 3)
     test.set_rate(100)
     assert test.controls.rate.value == 100.0
     with pytest.raises(ValueError, match="set_users applies to the closed model"):
         test.set_users(3)
-    await asyncio.sleep(0.8)
+    await until(lambda: any(s.event for s in live.snapshots))
+    changed = next(i for i, s in enumerate(live.snapshots) if s.event)
+    await until(lambda: len(live.snapshots) >= changed + 4)  # three whole intervals at 100/s
     test.controls.rate.value = 50.0  # the field, as a user would type it
     result = await test.wait()  # the change comes LIVE_DEBOUNCE after the last keystroke
     snaps = result.snapshots
