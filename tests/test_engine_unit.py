@@ -113,7 +113,8 @@ async def test_the_ramp_and_a_live_target_set_the_users() -> None:
         seen = transport.sent
         await until(lambda: transport.sent >= seen + 60)
         assert transport.peak_in_flight <= 3
-    assert engine.progress(engine.elapsed()) == (pytest.approx(10.0), 0.0)  # stopped at 1 s/10 s
+    percent, left = engine.progress(engine.elapsed())
+    assert percent == pytest.approx(10.0) and left == 0.0  # stopped at 1 s of 10 s
 
 
 @pytest.mark.parametrize("value", [-1.0, math.nan, math.inf])
@@ -143,8 +144,9 @@ async def test_open_model_arrivals_follow_the_rate_on_the_clock() -> None:
     async with running(engine) as task:
         for t in (0.0525, 0.2525, 0.4975):  # rate x t is never a whole number: no rounding
             clock.set(t)
-            await until(lambda t=t: engine.started >= arrivals(200, t))
-            assert engine.started == arrivals(200, t)
+            want = arrivals(200, t)
+            await until(lambda: engine.started >= want)  # noqa: B023 - awaited in the loop
+            assert engine.started == want
         clock.set(5.0)  # 1001 arrivals due, but the run ends at its 120th request
         await asyncio.wait_for(task, 5)
     assert not engine.stopped
