@@ -183,7 +183,11 @@ class Run:
         recorder = Recorder(on_warning=record.warn, expected=spec.expected_interval)
         transport = self._transport_factory(spec.transport_options())
         record.transport = transport.name
-        engine = self._engine = Engine(spec, transport, recorder, self._clock)
+        try:
+            engine = self._engine = Engine(spec, transport, recorder, self._clock)
+        except BaseException:
+            await transport.aclose()
+            raise
         monitor = Monitor([LocalSource(engine, recorder, transport)], record, self._sinks,
                           interval=spec.interval, clock=self._clock)
         if self.state == "stopping":

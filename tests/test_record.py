@@ -137,3 +137,25 @@ def test_cli_prints_alerts_live_and_in_the_summary(flaky: str) -> None:
     table = [line for line in done.stderr.splitlines() if line.strip().startswith("Alerts")]
     assert len(table) == 1 and "low_success_rate: fired" in table[0]
     assert "still active at the end" in table[0]
+
+
+async def test_a_run_that_fails_to_build_closes_its_transport() -> None:
+    closed: list[bool] = []
+
+    class NoScenarioTransport:  # no ``request``: a scenario cannot run on it
+        name, waiting = "plain", 0
+
+        async def send(self, request: object) -> tuple[int, int]:
+            return 200, 0
+
+        def classify(self, exc: BaseException) -> str:
+            return "exception"
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    run = Run(make_spec(url="http://127.0.0.1:9/", scenario=slow_page, users=1, duration=1),
+              transport=lambda options: NoScenarioTransport())
+    with pytest.raises(TypeError, match="scenarios run on the aiohttp transport"):
+        await run.run()
+    assert closed == [True] and run.state == "failed"
