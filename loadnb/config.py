@@ -9,6 +9,8 @@ of single parameters live in :mod:`loadnb.validate`, the handling of secrets in
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +85,7 @@ class LoadSpec:
     shape_fn: ShapeFn | None = None
     seed: int | None = None
     alerts: tuple[AlertRule, ...] | None = None
+    history: str | None = None
 
     def load_shape(self) -> LoadShape:
         """The target load over time: users (closed model) or arrivals/s (open model)."""
@@ -160,6 +163,7 @@ class LoadSpec:
             "shape": getattr(self.shape_fn, "__name__", "shape") if self.shape_fn else None,
             "seed": self.seed,
             "alerts": None if self.alerts is None else [r.name for r in self.alerts],
+            "history": self.history,
         }
 
     def replace(self, **changes: Any) -> LoadSpec:
@@ -207,6 +211,7 @@ def make_spec(
     rate_shape: ShapeFn | None = None,
     seed: int | None = None,
     alerts: Sequence[object] | None = None,
+    history: str | os.PathLike[str] | bool | None = None,
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
@@ -217,7 +222,9 @@ def make_spec(
     have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
     ``alerts``: the alert rules (:class:`~loadnb.alerts.AlertRule` or callables
     ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
-    (:func:`~loadnb.alerts.default_rules`), ``[]`` none;
+    (:func:`~loadnb.alerts.default_rules`), ``[]`` none; ``history``: where the run is kept as it
+    goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default; False or
+    ``"off"``: not kept);
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
     whenever it can run the test (no redirects to follow, not HEAD).
@@ -264,6 +271,7 @@ def make_spec(
         data_rows=None if feeder is None else tuple(feeder.rows), data_mode=data_mode,
         stages=plan.stages, shape_fn=plan.shape, seed=seed,
         alerts=None if alerts is None else as_rules(alerts),
+        history=_check_history(history),
     )
     _check_combination(spec, expected_interval)
     return spec
@@ -288,6 +296,19 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
                              "the intended start")
         if spec.expected_interval <= 0:
             raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
+
+
+def _check_history(history: object) -> str | None:
+    """``history=``: None (the default place), ``"off"``, or a path as text."""
+    if history is None or history is True:
+        return None
+    if history is False:
+        return "off"
+    if isinstance(history, str | os.PathLike):
+        text = os.fspath(history)
+        if isinstance(text, str) and text.strip():
+            return "off" if text.strip().lower() == "off" else text
+    raise ValueError(f"history must be a file path, True, False or 'off', got {history!r}")
 
 
 def is_scenario(obj: object) -> bool:

@@ -36,7 +36,8 @@ class RunRecord:
     are the intervals' rows; ``errors_timeline`` holds ``(elapsed, kind, count)`` and
     ``names_timeline`` one row per (interval, name) with requests; ``alerts`` are the alert
     events (fired, and cleared or still active); ``events`` the live changes
-    ``(elapsed, text)``; ``warnings`` plain-language warnings that are not alert rules.
+    ``(elapsed, text)``; ``warnings`` plain-language warnings that are not alert rules;
+    ``last_interval`` the per-name stats of the last interval added (what a writer stores).
     ``state`` is ``running``, then ``done``, ``stopped`` or ``failed``.
     """
 
@@ -55,6 +56,7 @@ class RunRecord:
     warnings: list[str] = field(default_factory=list)
     alerts: list[AlertEvent] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
+    last_interval: dict[str, IntervalStats] = field(default_factory=dict)
 
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
             dt: float) -> None:
@@ -74,6 +76,7 @@ class RunRecord:
         for kind, count in interval.errors.items():
             self.errors_timeline.append((snap.elapsed_time, kind, count))
         self.peak_rps = snap.peak_rps
+        self.last_interval = by_name
         self.snapshots.append(snap)
 
     def warn(self, text: str) -> None:

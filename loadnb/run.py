@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .alerts import AlertEngine, AlertRule, Listener, default_rules
 from .config import LoadSpec, make_spec, split_target
@@ -28,6 +28,9 @@ from .result import Result, check_accounting
 from .snapshot import Snapshot
 from .source import LocalSource
 from .transport import Transport, TransportOptions, make_transport
+
+if TYPE_CHECKING:
+    from .history import HistoryWriter
 
 TransportFactory = Callable[[TransportOptions], Transport]
 StateListener = Callable[["Run"], None]
@@ -67,6 +70,7 @@ class Run:
         self._task: asyncio.Task[None] | None = None
         self._engine: Engine | None = None
         self._pending_target: float | None = None
+        self._writer: HistoryWriter | None = None
 
     @property
     def run_id(self) -> str:
@@ -197,6 +201,7 @@ class Run:
         if spec.insecure:
             record.warn("TLS certificates are not verified (insecure=True)")
         record.started_at = time.time()
+        self._open_history()
         monitor.begin()
         ticker = asyncio.get_running_loop().create_task(monitor.run())
         try:
@@ -210,19 +215,40 @@ class Run:
         if os.environ.get("LOADNB_DEBUG") == "1":
             check_accounting(record)
 
+    def _open_history(self) -> None:
+        """Keep the run in the history as it goes (a sink), unless ``history="off"``."""
+        if self.spec.history == "off":
+            return
+        from .history import open_writer
+
+        try:
+            writer = open_writer(self.record)
+        except Exception as exc:  # noqa: BLE001 - no history is no reason to refuse the load
+            self.record.warn(f"the run is not kept in the history: {exc}")
+            return
+        if writer is not None:
+            self._writer = writer
+            self._sinks.insert(1, writer)  # after the alert engine, before the faces
+
+    def _close_history(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            writer.close()
+        except Exception as exc:  # noqa: BLE001 - the run's own result stands
+            self.record.warn(f"the end of the run was not written to the history: {exc}")
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
             self.record.state = "stopped"
-            self._set_state("done")
-            return
-        exc = task.exception()
-        if exc is not None:
+        elif task.exception() is not None:
+            exc = task.exception()
             self.error = exc
             self.record.state = "failed"
             self.record.error = f"{type(exc).__name__}: {exc}"
-            self._set_state("failed")
-        else:
-            self._set_state("done")
+        self._close_history()
+        self._set_state("failed" if self.error is not None else "done")
 
 
 def _spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:
