@@ -344,3 +344,56 @@ def merge_intervals(parts: Iterable[IntervalStats], name: str = "all") -> Interv
     for part in parts:
         whole.merge(part)
     return whole
+
+
+#: Kinds of custom metrics (see :class:`CustomMetric`).
+CUSTOM_KINDS = ("counter", "gauge", "timing")
+
+
+@dataclass(slots=True)
+class CustomMetric:
+    """A user-defined metric over an interval (or a run): mergeable like the built-in numbers.
+
+    - ``counter``: ``total`` adds up (``count`` is the number of increments);
+    - ``gauge``: the ``last`` value set, with ``min`` and ``max`` (``count`` settings); merging
+      parts of one interval from several processes adds their last values (each process holds
+      its share, e.g. its own queue);
+    - ``timing``: durations in seconds in a :class:`Histogram` (``hist``), percentiles like the
+      latency's.
+    """
+
+    name: str
+    kind: str
+    count: int = 0
+    total: float = 0.0
+    last: float = math.nan
+    min: float = math.inf
+    max: float = -math.inf
+    hist: Histogram = field(default_factory=Histogram)
+
+    @property
+    def mean(self) -> float:
+        """Counter: mean increment; gauge: NaN (use last/min/max); timing: mean in seconds."""
+        if self.kind == "timing":
+            return self.hist.mean
+        if self.kind == "counter" and self.count:
+            return self.total / self.count
+        return math.nan
+
+    def merge(self, other: CustomMetric, *, later: bool = True) -> None:
+        """Add ``other`` (same name and kind). For gauges, ``later`` says ``other`` comes after
+        this one in time (its last value wins); ``later=False`` merges parts of the same interval
+        (their last values add up)."""
+        if other.kind != self.kind:
+            raise ValueError(f"custom metric {self.name!r} is a {self.kind}, not a {other.kind}")
+        if other.count == 0:
+            return
+        if self.kind == "gauge" and not math.isnan(other.last):
+            if later or math.isnan(self.last):
+                self.last = other.last
+            else:
+                self.last += other.last
+        self.count += other.count
+        self.total += other.total
+        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+        self.hist.merge(other.hist)
