@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .alerts import AlertEvent
-from .metrics import IntervalStats
+from .metrics import CustomMetric, IntervalStats
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -37,7 +37,10 @@ class RunRecord:
     ``names_timeline`` one row per (interval, name) with requests; ``alerts`` are the alert
     events (fired, and cleared or still active); ``events`` the live changes
     ``(elapsed, text)``; ``warnings`` plain-language warnings that are not alert rules;
-    ``last_interval`` the per-name stats of the last interval added (what a writer stores).
+    ``last_interval`` the per-name stats of the last interval added (what a writer stores);
+    ``custom`` the user's custom metrics added up and ``custom_timeline`` one row per
+    (interval, metric); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
+    ``{"expr", "observed", "passed"}`` each (updated at every snapshot).
     ``state`` is ``running``, then ``done``, ``stopped`` or ``failed``.
     """
 
@@ -57,6 +60,9 @@ class RunRecord:
     alerts: list[AlertEvent] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
     last_interval: dict[str, IntervalStats] = field(default_factory=dict)
+    custom: dict[str, CustomMetric] = field(default_factory=dict)
+    custom_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    thresholds: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
             dt: float) -> None:
