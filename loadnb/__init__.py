@@ -9,7 +9,8 @@ Generate load, watch it live, analyse the numbers in place::
     test.df.tail()
 
 In a script: ``result = loadnb.run(url, rate=500, duration=60)``. The widget (``LoadTest``) and
-the demo server are imported on first use, so ``import loadnb`` needs no ipywidgets.
+the demo server are imported on first use, so ``import loadnb`` needs no ipywidgets. Every run is
+kept in the history (``loadnb.history()``, ``loadnb.load("last")``, ``loadnb.compare(a, b)``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from .snapshot import Snapshot
 
 if _typing.TYPE_CHECKING:
     from . import demo as demo
+    from .history import compare as compare
+    from .history import load as load
     from .ui import LoadTest as LoadTest
 
 __all__ = [
@@ -38,8 +41,11 @@ __all__ = [
     "Snapshot",
     "__version__",
     "arun",
+    "compare",
     "default_rules",
     "demo",
+    "history",
+    "load",
     "make_spec",
     "parse_duration",
     "run",
@@ -51,4 +57,8 @@ def __getattr__(name: str) -> _typing.Any:
         return _importlib.import_module(".ui", __name__).LoadTest
     if name == "demo":
         return _importlib.import_module(".demo", __name__)
+    if name == "history":  # a callable module: loadnb.history() is the runs' DataFrame
+        return _importlib.import_module(".history", __name__)
+    if name in ("load", "compare"):
+        return getattr(_importlib.import_module(".history", __name__), name)
     raise AttributeError(f"module 'loadnb' has no attribute {name!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,8 @@ from loadnb.run import Run
 
 os.environ.setdefault("LOADNB_DEBUG", "1")
 os.environ.setdefault("BOKEH_RESOURCES", "inline")
+os.environ.setdefault("LOADNB_HISTORY", os.path.join(tempfile.gettempdir(),
+                                                     f"loadnb-history-{os.getpid()}.sqlite"))
 
 
 @pytest.fixture(scope="session")

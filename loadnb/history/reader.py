@@ -1,0 +1,257 @@
+"""Reading the history: list runs, load one back as a :class:`~loadnb.result.Result`, tag, note,
+delete, prune.
+
+A loaded run is rebuilt as the live one was: a :class:`~loadnb.record.RunRecord` whose totals
+merge the stored per-name interval stats (exact: the histograms are stored encoded), so ``df``,
+``stats``, ``errors``, ``alerts`` and ``summary`` are the live run's. A run whose writer died
+(state ``running``, its process gone, or silent for long) is listed as ``interrupted``.
+
+Example::
+
+    runs = list_runs(limit=10)               # newest first, plain dicts
+    result = load("last")                    # or a unique prefix of a run id
+    tag("last", "baseline")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime, timezone
+from typing import Any
+
+from ..alerts import AlertEvent
+from ..metrics import Histogram, IntervalStats
+from ..record import RunRecord
+from ..result import Result
+from ..snapshot import Snapshot
+from .spec import StoredSpec
+from .store import HistoryError, connect, resolve_path, write
+
+#: A running run is ``interrupted`` when silent this many intervals (and at least STALE_MIN_S).
+STALE_INTERVALS = 10
+STALE_MIN_S = 30.0
+_FLOAT_FIELDS = frozenset(f.name for f in fields(Snapshot) if f.type == "float")
+PathLike = str | os.PathLike[str] | None
+
+
+@contextmanager
+def opened(path: PathLike = None, *, create: bool = False) -> Iterator[sqlite3.Connection]:
+    """A connection to the history (``path``, else LOADNB_HISTORY, else the default place)."""
+    where = resolve_path(path)
+    if where is None:
+        raise HistoryError("the history is off (LOADNB_HISTORY=off)")
+    conn = connect(where, create=create)
+    conn.row_factory = sqlite3.Row
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists
+        return True
+    return True
+
+
+def state_of(row: sqlite3.Row, now: float | None = None) -> str:
+    """The run's state, ``interrupted`` for a ``running`` one whose writer is gone."""
+    if row["state"] != "running":
+        return str(row["state"])
+    now = time.time() if now is None else now
+    if row["host"] == socket.gethostname() and row["pid"] and not _alive(int(row["pid"])):
+        return "interrupted"
+    stale = max(STALE_INTERVALS * float(row["interval"] or 0.5), STALE_MIN_S)
+    return "interrupted" if now - float(row["updated_at"]) > stale else "running"
+
+
+def resolve_id(conn: sqlite3.Connection, ref: str) -> str:
+    """The run id of ``ref``: ``last``, a full id or a unique prefix (HistoryError otherwise)."""
+    ref = ref.strip()
+    if ref == "last":
+        row = conn.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        if row is None:
+            raise HistoryError("the history has no run yet")
+        return str(row[0])
+    if not ref or any(c in ref for c in "%_"):
+        raise HistoryError(f"not a run id: {ref!r}")
+    ids = [r[0] for r in conn.execute("SELECT run_id FROM runs WHERE run_id LIKE ? LIMIT 6",
+                                      (ref + "%",))]
+    if not ids:
+        raise HistoryError(f"no run in the history matches {ref!r}")
+    if len(ids) > 1:
+        raise HistoryError(f"{ref!r} is ambiguous: {', '.join(sorted(ids))}")
+    return str(ids[0])
+
+
+def _listing(row: sqlite3.Row, now: float) -> dict[str, Any]:
+    summary = json.loads(row["summary"]) if row["summary"] else None
+    last = {k: row[k] for k in ("elapsed_time", "completed_requests", "failed_requests",
+                                "cancelled_requests", "success_rate")}
+    duration = float(last["elapsed_time"] or 0.0)
+    answered = (last["completed_requests"] or 0) + (last["failed_requests"] or 0)
+    lat = (summary or {}).get("latency_ms") or {}
+    return {
+        "run_id": row["run_id"],
+        "started_at": datetime.fromtimestamp(row["started_at"], timezone.utc).isoformat(),
+        "url": row["target"], "model": row["model"], "duration_s": round(duration, 3),
+        "requests": answered + (last["cancelled_requests"] or 0),
+        "success_rate": last["success_rate"],
+        "rps": round(answered / duration, 3) if duration > 0 else 0.0,
+        "p95_ms": lat.get("p95"), "p99_ms": lat.get("p99"),
+        "state": state_of(row, now), "snapshots": row["snapshots"],
+        "tags": json.loads(row["tags"]), "note": row["note"],
+    }
+
+
+def list_runs(path: PathLike = None, *, limit: int | None = None,
+              target: str | None = None) -> list[dict[str, Any]]:
+    """The runs, newest first: id, start, url, model, duration, requests, success rate, rps,
+    p95/p99 (ms, final runs), state, snapshot count, tags, note. No database: ``[]``."""
+    where = resolve_path(path)
+    if where is None or not where.exists():
+        return []
+    sql = ("SELECT r.*, (SELECT COUNT(*) FROM snapshots s WHERE s.run_id = r.run_id) AS snapshots,"
+           " l.elapsed_time, l.completed_requests, l.failed_requests, l.cancelled_requests,"
+           " l.success_rate FROM runs r LEFT JOIN snapshots l ON l.run_id = r.run_id AND l.seq ="
+           " (SELECT MAX(seq) FROM snapshots m WHERE m.run_id = r.run_id)")
+    args: list[Any] = []
+    if target is not None:
+        sql, args = sql + " WHERE r.target LIKE ?", ["%" + target + "%"]
+    sql += " ORDER BY r.started_at DESC"
+    if limit is not None:
+        sql, args = sql + " LIMIT ?", [*args, int(limit)]
+    with opened(where) as conn:
+        now = time.time()
+        return [_listing(row, now) for row in conn.execute(sql, args)]
+
+
+def _snapshot(row: sqlite3.Row) -> Snapshot:
+    values = {k: row[k] for k in row.keys() if k not in ("run_id", "seq")}
+    for k in _FLOAT_FIELDS:
+        if values.get(k) is None:
+            values[k] = math.nan
+    values["interval_errors"] = json.loads(values["interval_errors"] or "{}")
+    return Snapshot(**values)
+
+
+def _interval(row: sqlite3.Row) -> IntervalStats:
+    return IntervalStats(
+        row["name"], row["started"], row["completed"], row["failed"], row["cancelled"],
+        row["bytes"], row["corrected"], Histogram.decode(row["latency"]),
+        Histogram.decode(row["service"]),
+        {int(k): v for k, v in json.loads(row["status"]).items()}, json.loads(row["errors"]),
+        json.loads(row["samples"]))
+
+
+def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
+    run_id = run["run_id"]
+    record = RunRecord(run_id, StoredSpec.from_row(run), started_at=run["started_at"],
+                       transport=run["transport"], state=state_of(run), error=run["error"])
+    by_seq: dict[int, dict[str, IntervalStats]] = {}
+    for row in conn.execute("SELECT * FROM intervals WHERE run_id = ? ORDER BY seq, name",
+                            (run_id,)):
+        by_seq.setdefault(row["seq"], {})[row["name"]] = _interval(row)
+    before = 0.0
+    for row in conn.execute("SELECT * FROM snapshots WHERE run_id = ? ORDER BY seq", (run_id,)):
+        snap, parts = _snapshot(row), by_seq.get(row["seq"], {})
+        merged = IntervalStats("all")
+        for part in parts.values():
+            merged.merge(part)
+        record.add(snap, merged, parts, max(snap.elapsed_time - before, 1e-9))
+        before = snap.elapsed_time
+    q = "SELECT * FROM {} WHERE run_id = ? ORDER BY idx"
+    record.alerts = [AlertEvent(r["rule"], r["message"], r["fired_at"], r["cleared_at"])
+                     for r in conn.execute(q.format("alerts"), (run_id,))]
+    record.warnings = [r["text"] for r in conn.execute(q.format("warnings"), (run_id,))]
+    record.events = [(r["elapsed"], r["text"]) for r in conn.execute(q.format("events"),
+                                                                          (run_id,))]
+    return record
+
+
+def load(ref: str = "last", path: PathLike = None) -> Result:
+    """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`.
+
+    >>> loadnb.load("last").summary["state"]  # doctest: +SKIP
+    'done'
+    """
+    with opened(path) as conn:
+        run_id = resolve_id(conn, ref)
+        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return Result(_rebuild(conn, row))
+
+
+def _ref_of(run: object) -> str:
+    return run.run_id if isinstance(run, Result) else str(run)
+
+
+def tag(run: object, label: str, path: PathLike = None) -> list[str]:
+    """Add ``label`` to the run's tags (a Result, an id, a prefix or ``last``); the tags."""
+    with opened(path) as conn:
+        run_id = resolve_id(conn, _ref_of(run))
+
+        def tx(c: sqlite3.Connection) -> list[str]:
+            tags: list[str] = json.loads(c.execute("SELECT tags FROM runs WHERE run_id = ?",
+                                                   (run_id,)).fetchone()[0])
+            if label not in tags:
+                tags.append(label)
+            c.execute("UPDATE runs SET tags = ? WHERE run_id = ?", (json.dumps(tags), run_id))
+            return tags
+
+        return write(conn, tx)
+
+
+def note(run: object, text: str, path: PathLike = None) -> None:
+    """Set the run's note (free text)."""
+    with opened(path) as conn:
+        run_id = resolve_id(conn, _ref_of(run))
+        write(conn, lambda c: c.execute("UPDATE runs SET note = ? WHERE run_id = ?",
+                                        (text, run_id)))
+
+
+def _delete(c: sqlite3.Connection, ids: list[str]) -> None:
+    for table in ("intervals", "snapshots", "alerts", "warnings", "events", "runs"):
+        c.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(i,) for i in ids])
+
+
+def delete(run: object, path: PathLike = None) -> str:
+    """Delete one run and everything of it; returns its id."""
+    with opened(path) as conn:
+        run_id = resolve_id(conn, _ref_of(run))
+        write(conn, lambda c: _delete(c, [run_id]))
+        return run_id
+
+
+def prune(*, older_than: float | None = None, keep: int | None = None,
+          path: PathLike = None) -> list[str]:
+    """Delete finished (or interrupted) runs started more than ``older_than`` seconds ago and
+    those beyond the newest ``keep``; returns the ids deleted. Live runs are never deleted."""
+    where = resolve_path(path)
+    if where is None or not where.exists():
+        return []
+    with opened(where) as conn:
+        rows = list(conn.execute("SELECT * FROM runs ORDER BY started_at DESC"))
+        now, doomed = time.time(), []
+        for index, row in enumerate(rows):
+            old = older_than is not None and now - row["started_at"] > older_than
+            if (old or (keep is not None and index >= keep)) and state_of(row, now) != "running":
+                doomed.append(str(row["run_id"]))
+        if doomed:
+            write(conn, lambda c: _delete(c, doomed))
+        return doomed
+
+
+__all__ = ["delete", "list_runs", "load", "note", "opened", "prune", "resolve_id", "state_of",
+           "tag"]

@@ -1,0 +1,212 @@
+"""The history database: where it is, its schema and migrations, connections and busy handling.
+
+One SQLite file in WAL mode (readers never block the writer), opened with a busy timeout; every
+write is one short ``BEGIN IMMEDIATE`` transaction, retried when SQLite still answers "busy".
+The schema's version is ``PRAGMA user_version``; :data:`MIGRATIONS` bring any older file up to
+:data:`SCHEMA_VERSION`, and a file from a newer loadnb is refused before anything is written.
+
+Example::
+
+    path = resolve_path(None)          # LOADNB_HISTORY, else the per-user default (or None: off)
+    conn = connect(path)               # created and migrated when needed
+    write(conn, lambda c: c.execute("UPDATE runs SET note = ? WHERE run_id = ?", ("x", "ab12")))
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from ..redact import redact_text
+
+#: The schema version this code writes (``PRAGMA user_version``).
+SCHEMA_VERSION = 2
+ENV = "LOADNB_HISTORY"
+BUSY_TIMEOUT_S = 30.0
+RETRIES = 50
+T = TypeVar("T")
+
+#: Snapshot columns of the ``snapshots`` table (v1), frozen: a new Snapshot field needs a migration.
+SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("timestamp", "REAL"), ("elapsed_time", "REAL"), ("progress_percent", "REAL"),
+    ("active_users", "INTEGER"), ("completed_requests", "INTEGER"),
+    ("failed_requests", "INTEGER"), ("success_rate", "REAL"), ("current_rps", "REAL"),
+    ("peak_rps", "REAL"), ("estimated_completion", "REAL"), ("cancelled_requests", "INTEGER"),
+    ("interval_requests", "INTEGER"), ("interval_completed", "INTEGER"),
+    ("interval_failed", "INTEGER"), ("p50_ms", "REAL"), ("p90_ms", "REAL"), ("p95_ms", "REAL"),
+    ("p99_ms", "REAL"), ("max_ms", "REAL"), ("mean_ms", "REAL"), ("service_p50_ms", "REAL"),
+    ("service_p90_ms", "REAL"), ("service_p95_ms", "REAL"), ("service_p99_ms", "REAL"),
+    ("service_max_ms", "REAL"), ("service_mean_ms", "REAL"), ("bytes_received", "INTEGER"),
+    ("target_users", "INTEGER"), ("target_rate", "REAL"), ("in_flight", "INTEGER"),
+    ("dropped_arrivals", "INTEGER"), ("interval_dropped", "INTEGER"),
+    ("waiting_for_connection", "INTEGER"), ("loop_lag_ms", "REAL"), ("cpu_percent", "REAL"),
+    ("phase", "TEXT"), ("event", "TEXT"), ("interval_errors", "TEXT"),
+)
+
+_V1 = [
+    """CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, started_at REAL NOT NULL, target TEXT NOT NULL,
+        model TEXT NOT NULL, transport TEXT NOT NULL DEFAULT '', params TEXT NOT NULL,
+        interval REAL NOT NULL, state TEXT NOT NULL, error TEXT, pid INTEGER, host TEXT,
+        updated_at REAL NOT NULL, summary TEXT, tags TEXT NOT NULL DEFAULT '[]',
+        note TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX runs_started ON runs (started_at)",
+    "CREATE TABLE snapshots (run_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+    + ", ".join(f"{name} {kind}" for name, kind in SNAPSHOT_COLUMNS)
+    + ", PRIMARY KEY (run_id, seq)) WITHOUT ROWID",
+    """CREATE TABLE intervals (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, started INTEGER,
+        completed INTEGER, failed INTEGER, cancelled INTEGER, bytes INTEGER, corrected INTEGER,
+        status TEXT, errors TEXT, samples TEXT, latency BLOB, service BLOB,
+        PRIMARY KEY (run_id, seq, name)) WITHOUT ROWID""",
+    """CREATE TABLE alerts (
+        run_id TEXT NOT NULL, idx INTEGER NOT NULL, rule TEXT, message TEXT, fired_at REAL,
+        cleared_at REAL, PRIMARY KEY (run_id, idx)) WITHOUT ROWID""",
+    """CREATE TABLE warnings (run_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT,
+        PRIMARY KEY (run_id, idx)) WITHOUT ROWID""",
+]
+_V2 = [
+    """CREATE TABLE events (run_id TEXT NOT NULL, idx INTEGER NOT NULL, elapsed REAL, text TEXT,
+        PRIMARY KEY (run_id, idx)) WITHOUT ROWID""",
+]
+#: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2)
+TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events")
+
+
+class HistoryError(ValueError):
+    """A history problem to report in one line (no run, ambiguous id, a newer database)."""
+
+
+# -- where ---------------------------------------------------------------------------------
+def default_path() -> Path:
+    """``platformdirs.user_data_dir("loadnb")/history.sqlite`` (e.g. ~/.local/share/loadnb)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("loadnb")) / "history.sqlite"
+
+
+def resolve_path(history: str | os.PathLike[str] | None) -> Path | None:
+    """The database of a run or a query: ``history`` if given (``"off"``: None), else
+    ``LOADNB_HISTORY`` (a path, or ``off``), else :func:`default_path`.
+
+    >>> resolve_path("off") is None
+    True
+    """
+    text = os.fspath(history) if history is not None else os.environ.get(ENV, "").strip()
+    if text.lower() == "off":
+        return None
+    return Path(text).expanduser() if text else default_path()
+
+
+# -- redaction -----------------------------------------------------------------------------
+SECRET_QUERY_KEYS = ("token", "key", "api_key", "apikey", "password", "secret", "signature",
+                     "access_token")
+_SECRET_QUERY = re.compile(r"(?i)(?<![\w-])(" + "|".join(SECRET_QUERY_KEYS) + r")=[^&#\s;\"']*")
+
+
+def redact_query(text: str) -> str:
+    """``text`` with URL passwords and secret query values (``token=``, ``api_key=``, …) as ``***``.
+
+    >>> redact_query("http://u:pw@127.0.0.1/a?token=abc&page=2")
+    'http://u:***@127.0.0.1/a?token=***&page=2'
+    """
+    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", redact_text(text))
+
+
+# -- connections ---------------------------------------------------------------------------
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def retry(fn: Callable[[], T], retries: int = RETRIES) -> T:
+    """``fn()``, again after a short pause while SQLite answers "database is locked"/"busy"."""
+    for attempt in range(retries):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or attempt == retries - 1:
+                raise
+            time.sleep(min(0.01 * 2 ** min(attempt, 5), 0.2))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def version_of(conn: sqlite3.Connection) -> int:
+    """The database's schema version (``PRAGMA user_version``)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> int:
+    version = retry(lambda: version_of(conn))
+    if version > SCHEMA_VERSION:
+        raise HistoryError(f"the history database {str(path)!r} has schema version {version}, "
+                           f"newer than this loadnb knows ({SCHEMA_VERSION}); upgrade loadnb "
+                           "(the file is left untouched)")
+    return version
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """A connection to the history at ``path``, migrated to :data:`SCHEMA_VERSION`.
+
+    ``create=False`` raises :class:`HistoryError` when there is no database yet. A database of
+    a newer schema raises :class:`HistoryError` and is not modified (checked before WAL is set).
+    """
+    if not path.exists():
+        if not create:
+            raise HistoryError(f"no history database at {str(path)!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        _check_version(conn, path)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path, upto: int = SCHEMA_VERSION) -> int:
+    """Apply the missing :data:`MIGRATIONS` (one transaction); returns the version reached."""
+    if _check_version(conn, path) >= upto:
+        return upto
+
+    def step(c: sqlite3.Connection) -> int:
+        version = _check_version(c, path)  # another process may have migrated meanwhile
+        for number in range(version + 1, upto + 1):
+            for statement in MIGRATIONS[number - 1]:
+                c.execute(statement)
+        c.execute(f"PRAGMA user_version = {max(version, upto)}")
+        return max(version, upto)
+
+    return write(conn, step)
+
+
+def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retried while busy."""
+    def attempt() -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return out
+
+    return retry(attempt)
+
+
+__all__ = ["ENV", "MIGRATIONS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError", "connect",
+           "default_path", "migrate", "redact_query", "resolve_path", "retry", "version_of",
+           "write"]

@@ -1,0 +1,156 @@
+"""The history writer: a sink of the run record that keeps the run in SQLite as it goes.
+
+At open it writes the run's row (state ``running``, the writer's pid and host); per snapshot, in
+one short transaction, the snapshot, the per-name stats of its interval (histograms encoded),
+the new alert fires and clears, warnings and live-change events; at close the summary and the
+final state. A run killed mid-way keeps everything up to its last written interval. Every text
+stored goes through :func:`~loadnb.history.store.redact_query` (no URL password or query secret).
+
+Example::
+
+    writer = SqliteWriter(run.record, Path("/tmp/h.sqlite"))
+    run.subscribe(writer)          # Run does this itself through loadnb.history.open_writer
+    ...
+    writer.close()                 # once run.record.state is final
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+from ..metrics import IntervalStats
+from ..record import RunRecord
+from ..result import build_summary
+from ..snapshot import Snapshot
+from .store import SNAPSHOT_COLUMNS, connect, redact_query, write
+
+_SNAP_SQL = (f"INSERT OR REPLACE INTO snapshots (run_id, seq, "
+             f"{', '.join(n for n, _ in SNAPSHOT_COLUMNS)}) "
+             f"VALUES ({', '.join('?' * (len(SNAPSHOT_COLUMNS) + 2))})")
+_IV_SQL = ("INSERT OR REPLACE INTO intervals (run_id, seq, name, started, completed, failed, "
+           "cancelled, bytes, corrected, status, errors, samples, latency, service) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON (NaN and infinities as null), secrets redacted."""
+    return redact_query(json.dumps(_finite(value), separators=(",", ":")))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def snapshot_row(run_id: str, seq: int, snap: Snapshot) -> tuple[Any, ...]:
+    """The ``snapshots`` row of ``snap`` (``interval_errors`` as JSON, texts redacted)."""
+    values = list(astuple(snap))
+    values[-1] = dumps(snap.interval_errors)
+    values[-2] = redact_query(snap.event)
+    return (run_id, seq, *values)
+
+
+def interval_row(run_id: str, seq: int, part: IntervalStats) -> tuple[Any, ...]:
+    """The ``intervals`` row of one name's stats for one interval."""
+    return (run_id, seq, redact_query(part.name), part.started, part.completed, part.failed,
+            part.cancelled, part.bytes, part.corrected, dumps(part.status), dumps(part.errors),
+            dumps(part.samples), part.latency.encode(), part.service.encode())
+
+
+class SqliteWriter:
+    """Keeps ``record``'s run in the history at ``path`` (a sink; see the module docstring)."""
+
+    def __init__(self, record: RunRecord, path: Path) -> None:
+        self.record, self.path = record, path
+        self.conn: sqlite3.Connection | None = connect(path)
+        self._seq = self._alerts = self._warnings = self._events = 0
+        self._active: list[int] = []  # indexes of written alerts not yet cleared
+        write(self.conn, self._insert_run)
+
+    def __repr__(self) -> str:
+        return f"<history writer {self.record.run_id} → {self.path}>"
+
+    def _insert_run(self, conn: sqlite3.Connection) -> None:
+        r, spec = self.record, self.record.spec
+        conn.execute(
+            "INSERT OR REPLACE INTO runs (run_id, started_at, target, model, transport, params, "
+            "interval, state, pid, host, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (r.run_id, r.started_at, redact_query(spec.target), spec.model, r.transport,
+             dumps(spec.public_params()), spec.interval, "running", os.getpid(),
+             socket.gethostname(), time.time()))
+
+    def __call__(self, snap: Snapshot) -> None:
+        """Write ``snap`` and what came with it (the record already has it): one transaction."""
+        if self.conn is None:
+            return
+        seq = self._seq
+        by_name = list(self.record.last_interval.values())
+
+        def tx(conn: sqlite3.Connection) -> None:
+            run_id = self.record.run_id
+            conn.execute(_SNAP_SQL, snapshot_row(run_id, seq, snap))
+            conn.executemany(_IV_SQL, [interval_row(run_id, seq, p) for p in by_name])
+            self._write_news(conn)
+            conn.execute("UPDATE runs SET updated_at = ?, transport = ? WHERE run_id = ?",
+                         (time.time(), self.record.transport, run_id))
+
+        write(self.conn, tx)
+        self._seq = seq + 1
+
+    def _write_news(self, conn: sqlite3.Connection) -> None:
+        """New alert fires and clears, warnings and events since the last write."""
+        r = self.record
+        run_id = r.run_id
+        cleared = [i for i in self._active if r.alerts[i].cleared_at is not None]
+        conn.executemany("UPDATE alerts SET cleared_at = ? WHERE run_id = ? AND idx = ?",
+                         [(r.alerts[i].cleared_at, run_id, i) for i in cleared])
+        new = list(enumerate(r.alerts))[self._alerts:]
+        conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
+                         [(run_id, i, e.rule, redact_query(e.message), e.fired_at, e.cleared_at)
+                          for i, e in new])
+        conn.executemany("INSERT OR REPLACE INTO warnings VALUES (?, ?, ?)",
+                         [(run_id, i, redact_query(t))
+                          for i, t in enumerate(r.warnings) if i >= self._warnings])
+        conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)",
+                         [(run_id, i, t, redact_query(text))
+                          for i, (t, text) in enumerate(r.events) if i >= self._events])
+        self._active = [i for i in self._active if i not in cleared]
+        self._active += [i for i, e in new if e.cleared_at is None]
+        self._alerts, self._warnings = len(r.alerts), len(r.warnings)
+        self._events = len(r.events)
+
+    def close(self) -> None:
+        """Write the summary and the final state (``done``, ``stopped`` or ``failed``); close."""
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        r = self.record
+        summary = dumps(build_summary(r))
+
+        def tx(c: sqlite3.Connection) -> None:
+            self._write_news(c)
+            c.execute("UPDATE runs SET state = ?, error = ?, summary = ?, transport = ?, "
+                      "updated_at = ? WHERE run_id = ?",
+                      (r.state, None if r.error is None else redact_query(r.error), summary,
+                       r.transport, time.time(), r.run_id))
+
+        try:
+            write(conn, tx)
+        finally:
+            conn.close()
+
+
+__all__ = ["SqliteWriter", "dumps", "interval_row", "snapshot_row"]

@@ -1,0 +1,242 @@
+"""The run history: the store (schema, migrations, refusal of a newer file), the writer as a sink,
+loading a run back as the live Result, listing, tags, pruning, and the comparison."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import loadnb
+from loadnb.alerts import AlertEvent
+from loadnb.config import make_spec
+from loadnb.history import open_writer
+from loadnb.history.compare import compare, mann_whitney, rank
+from loadnb.history.reader import list_runs, load, prune, tag
+from loadnb.history.store import (
+    SCHEMA_VERSION,
+    SNAPSHOT_COLUMNS,
+    HistoryError,
+    connect,
+    redact_query,
+    resolve_path,
+    version_of,
+)
+from loadnb.metrics import Histogram, IntervalStats
+from loadnb.record import RunRecord
+from loadnb.snapshot import Snapshot
+
+FIXTURE = Path(__file__).parent / "fixtures" / "history-v1.sqlite"
+
+
+# -- store ---------------------------------------------------------------------------------
+def test_redact_query_hides_query_secrets_and_passwords() -> None:
+    url = "http://u:pw@127.0.0.1/a?token=abc&page=2&API_KEY=k1&monkey=1&signature=s"
+    assert redact_query(url) == ("http://u:***@127.0.0.1/a?token=***&page=2&API_KEY=***"
+                                 "&monkey=1&signature=***")
+
+
+def test_resolve_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert resolve_path("off") is None
+    assert resolve_path(str(tmp_path / "x.sqlite")) == tmp_path / "x.sqlite"
+    monkeypatch.setenv("LOADNB_HISTORY", "off")
+    assert resolve_path(None) is None
+    monkeypatch.setenv("LOADNB_HISTORY", str(tmp_path / "env.sqlite"))
+    assert resolve_path(None) == tmp_path / "env.sqlite"
+    monkeypatch.delenv("LOADNB_HISTORY")
+    default = resolve_path(None)
+    assert default is not None and default.name == "history.sqlite"
+    assert "loadnb" in default.parts
+
+
+def test_snapshot_columns_are_the_snapshot_fields() -> None:
+    """A new Snapshot field needs a migration (and this frozen list updated)."""
+    assert [n for n, _ in SNAPSHOT_COLUMNS] == list(Snapshot.__dataclass_fields__)
+
+
+def test_a_new_database_is_wal_and_current(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "h.sqlite")
+    assert version_of(conn) == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_the_v1_fixture_migrates_and_loads(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    shutil.copy(FIXTURE, path)
+    raw = sqlite3.connect(path)
+    assert version_of(raw) == 1
+    raw.close()
+    result = load("v1f", path)
+    assert version_of(connect(path)) == SCHEMA_VERSION
+    assert result.state == "done" and len(result.snapshots) == 2
+    assert result.summary["completed_requests"] == 18 and result.summary["failed_requests"] == 2
+    assert result.errors["count"].tolist() == [2]
+    assert list_runs(path)[0]["snapshots"] == 2
+
+
+def test_a_newer_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(HistoryError, match="newer than this loadnb"):
+        connect(path)
+    with pytest.raises(HistoryError, match="newer"):
+        load("last", path)
+    assert path.read_bytes() == before
+
+
+def test_an_unknown_or_ambiguous_id_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    shutil.copy(FIXTURE, path)
+    with pytest.raises(HistoryError, match="no run"):
+        load("ffff", path)
+    with pytest.raises(HistoryError, match="not a run id"):
+        load("%", path)
+
+
+# -- writer, unit ----------------------------------------------------------------------------
+def _interval(name: str, ms: float, failed: int = 0) -> IntervalStats:
+    return IntervalStats(name, started=5 + failed, completed=5, failed=failed,
+                         latency=Histogram.from_seconds([ms / 1e3] * 5 + [ms / 1e3] * failed),
+                         service=Histogram.from_seconds([ms / 2e3] * (5 + failed)),
+                         status={200: 5}, errors={"HTTP 500": failed} if failed else {},
+                         samples={"HTTP 500": "boom"} if failed else {})
+
+
+def _snap(record: RunRecord, t: float, parts: dict[str, IntervalStats], final: bool) -> None:
+    merged = IntervalStats("all")
+    for p in parts.values():
+        merged.merge(p)
+    o = record.overall
+    snap = Snapshot(timestamp=1e9 + t, elapsed_time=t, progress_percent=t * 10,
+                    active_users=2, completed_requests=o.completed + merged.completed,
+                    failed_requests=o.failed + merged.failed, success_rate=99.0,
+                    current_rps=merged.finished / 0.5, peak_rps=30.0, estimated_completion=1.0,
+                    interval_requests=merged.finished, interval_completed=merged.completed,
+                    interval_failed=merged.failed, phase="done" if final else "running",
+                    interval_errors=dict(merged.errors))
+    record.add(snap, merged, parts, 0.5)
+
+
+def test_the_writer_keeps_every_interval_alert_and_event(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    record = RunRecord("abc123def456", make_spec("http://127.0.0.1:9/", history=str(path)))
+    writer = open_writer(record)
+    assert writer is not None
+    for i in range(6):
+        names = {f"GET /{k}": _interval(f"GET /{k}", 10 + k + i, failed=i % 2) for k in range(3)}
+        _snap(record, 0.5 * (i + 1), names, final=i == 5)
+        if i == 1:
+            record.alerts.append(AlertEvent("slow", "p99 high", 1.0))
+            record.events.append((1.0, "set to 5 users"))
+            record.warn("a warning")
+        if i == 3:
+            record.alerts[0].cleared_at = 2.0
+        writer(record.snapshots[-1])
+    assert [r["state"] for r in list_runs(path)] == ["running"]  # this process is alive
+    record.state = "done"
+    writer.close()
+    live, loaded = loadnb.Result(record), load("abc", path)
+    assert loaded.summary == live.summary
+    pd.testing.assert_frame_equal(loaded.df, live.df)
+    pd.testing.assert_frame_equal(loaded.stats, live.stats)
+    pd.testing.assert_frame_equal(loaded.errors, live.errors)
+    pd.testing.assert_frame_equal(loaded.alerts, live.alerts)
+    pd.testing.assert_frame_equal(loaded.stats_timeline, live.stats_timeline)
+    assert loaded.record.events == [(1.0, "set to 5 users")]
+    assert loaded.warnings == ["a warning"]
+
+
+def test_history_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOADNB_HISTORY", "off")
+    assert open_writer(RunRecord("x", make_spec("http://127.0.0.1:9/"))) is None
+    assert open_writer(RunRecord("x", make_spec("http://127.0.0.1:9/", history=False))) is None
+
+
+# -- listing, tags, prune ------------------------------------------------------------------------
+def test_list_tag_note_delete_prune(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    shutil.copy(FIXTURE, path)
+    assert tag("last", "baseline", path) == ["baseline"]
+    assert tag("v1f1", "baseline", path) == ["baseline"]
+    loadnb.history.note("last", "before the cache", path)
+    frame = loadnb.history(path)
+    assert frame.columns[:11].tolist() == [
+        "run_id", "started_at", "target", "model", "duration_s", "requests", "success_rate",
+        "rps", "p95_ms", "p99_ms", "state"]
+    row = frame.iloc[0]
+    assert (row.run_id, row.state, row.tags, row.note, row.requests) == (
+        "v1f1x7ure000", "done", ["baseline"], "before the cache", 20)
+    assert loadnb.history(path, target="nowhere").empty
+    assert prune(keep=1, path=path) == []
+    assert loadnb.history.prune(older_than="1d", path=path) == ["v1f1x7ure000"]
+    assert loadnb.history(path).empty
+
+
+def test_a_missing_database_lists_nothing(tmp_path: Path) -> None:
+    assert loadnb.history(tmp_path / "none.sqlite").empty
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+# -- statistics ------------------------------------------------------------------------------
+def test_mann_whitney() -> None:
+    rng = np.random.default_rng(1)
+    assert rank(np.array([1.0, 1.0, 2.0])).tolist() == [1.5, 1.5, 3.0]
+    assert mann_whitney(rng.normal(10, 1, 20), rng.normal(20, 1, 20)) < 1e-6
+    same = [mann_whitney(rng.normal(10, 1, 20), rng.normal(10, 1, 20)) for _ in range(200)]
+    assert 0.0 < sum(p < 0.05 for p in same) / 200 < 0.12  # about alpha, no more
+    assert math.isnan(mann_whitney(np.array([1.0]), np.array([2.0, 3.0, 4.0])))
+    assert mann_whitney(np.ones(5), np.ones(5)) == 1.0
+
+
+# -- integration -------------------------------------------------------------------------------
+async def test_a_run_loads_back_as_the_live_result(demo_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    live = await loadnb.arun(demo_url + "delay?delay_ms=2&error_rate=0.1", users=4,
+                             duration="1.5s", interval="0.25s", history=str(path))
+    loaded = loadnb.load(live.run_id[:6], path)
+    assert loaded.summary == live.summary
+    for view in ("df", "stats", "errors", "alerts"):
+        pd.testing.assert_frame_equal(getattr(loaded, view), getattr(live, view))
+    pd.testing.assert_frame_equal(loaded.stats_timeline, live.stats_timeline, rtol=1e-9)
+    runs = list_runs(path)
+    assert [(r["run_id"], r["state"], r["snapshots"]) for r in runs] == [
+        (live.run_id, "done", len(live.snapshots))]
+    assert runs[0]["p99_ms"] == live.summary["latency_ms"]["p99"]
+
+
+def _verdicts(table: pd.DataFrame) -> dict[str, str]:
+    rows = table[table.scope == "overall"]
+    return dict(zip(rows.metric, rows.verdict, strict=True))
+
+
+@pytest.mark.slow
+async def test_compare_marks_a_regression_and_not_noise(demo_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+
+    async def run(delay: int) -> loadnb.Result:
+        return await loadnb.arun(f"{demo_url}delay?delay_ms={delay}", rate=100, duration="3s",
+                                 interval="0.25s", history=str(path))
+
+    fast, slow, fast2 = await run(2), await run(20), await run(2)
+    worse = compare(fast.run_id, slow.run_id, path=path)
+    verdicts = _verdicts(worse.table)
+    assert verdicts["p50_ms"] == verdicts["p99_ms"] == "regression", worse.table
+    assert verdicts["rps"] != "regression"
+    assert "regression" in worse._repr_html_() and "GET /delay" in set(worse.table.scope)
+    same = compare(fast, fast2)
+    assert not same.regressions, same.table
+    assert same.as_dict()["regressions"] == 0
+    from bokeh.models import Model
+
+    assert isinstance(worse.chart(), Model)
