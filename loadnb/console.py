@@ -153,6 +153,29 @@ def _latency_rows(summary: Mapping[str, Any], width: int) -> list[str]:
                              enumerate(zip(row, widths, strict=True))).rstrip() for row in cells]
 
 
+def _custom_rows(summary: Mapping[str, Any]) -> list[str]:
+    """One line per custom metric of ``summary["custom"]`` (none when there are none)."""
+    out = []
+    custom = summary.get("custom")
+    for name, m in (custom.items() if isinstance(custom, Mapping) else ()):
+        if not isinstance(m, Mapping):
+            continue
+        kind = m.get("kind")
+        if kind == "counter":
+            total = m.get("total")
+            whole = isinstance(total, int | float) and float(total).is_integer()
+            text = (f"counter {_number(total, 0 if whole else 2)} total | "
+                    f"{_unit(_number(m.get('rate')), '/s')}")
+        elif kind == "gauge":
+            text = (f"gauge last {_number(m.get('last'))} | min {_number(m.get('min'))} | "
+                    f"max {_number(m.get('max'))}")
+        else:
+            text = (f"timing p50 {_number(m.get('p50'))} | p95 {_number(m.get('p95'))} | "
+                    f"p99 {_number(m.get('p99'))} | max {_number(m.get('max'))} ms")
+        out.append(f"{name}: {text} ({_count(m.get('count'))} updates)")
+    return out
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The end-of-run table (plain text, aligned) of a run's ``summary`` dict.
 
@@ -201,7 +224,11 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     out += _latency_rows(summary, width)
     warnings = [str(w) for w in summary.get("warnings") or []]
     alerts = _alert_rows(summary)
-    for label, lines in (("Errors", error_lines), ("Alerts", alerts), ("Warnings", warnings)):
+    blocks = [("Errors", error_lines), ("Alerts", alerts), ("Warnings", warnings)]
+    custom = _custom_rows(summary)
+    if custom:
+        blocks.insert(1, ("Custom", custom))
+    for label, lines in blocks:
         for i, line in enumerate(lines or [DASH]):
             out.append(f"  {(label if i == 0 else '').ljust(width)}{line}")
     return "\n".join(out)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 
 from .alerts import AlertEvent
-from .metrics import IntervalStats
+from .metrics import CUSTOM_TIMELINE_COLUMNS, CustomMetric, IntervalStats, custom_row
 from .record import NAMES_TIMELINE_COLUMNS
 from .snapshot import COLUMNS, Snapshot
 
@@ -69,3 +69,17 @@ def alerts_frame(events: Iterable[AlertEvent]) -> pd.DataFrame:
     rows = [e.as_dict() for e in events]
     return pd.DataFrame(rows, columns=list(ALERT_COLUMNS)).astype(
         {"fired_at": "float64", "cleared_at": "float64"})
+
+
+def custom_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
+    """Custom metrics per interval, long format: one row per (interval, metric) updated in it,
+    columns :data:`loadnb.metrics.CUSTOM_TIMELINE_COLUMNS` (timings in ms; NaN where a column
+    does not apply to the kind)."""
+    return pd.DataFrame(list(rows), columns=list(CUSTOM_TIMELINE_COLUMNS))
+
+
+def custom_totals_frame(custom: Mapping[str, CustomMetric]) -> pd.DataFrame:
+    """Custom metrics over the whole run: one row per metric (the timeline's columns but
+    ``elapsed_time``)."""
+    rows = [custom_row(0.0, metric)[1:] for metric in custom.values()]
+    return pd.DataFrame(rows, columns=list(CUSTOM_TIMELINE_COLUMNS[1:]))

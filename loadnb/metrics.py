@@ -285,6 +285,8 @@ class Recorder:
         self._on_warning = on_warning
         self._expected = math.inf if expected is None else expected
         self._folded = False
+        self._custom: dict[str, CustomAccumulator] = {}
+        self._custom_folded = False
 
     def stats_for(self, name: str) -> NameStats:
         """The accumulator of ``name`` (created on first use; the same object for the whole run)."""
@@ -307,6 +309,49 @@ class Recorder:
             started, ended = self._counts[name]
             flying += started + acc.started - ended - acc.completed - acc.failed
         return flying
+
+    def custom_for(self, name: str, kind: str) -> CustomAccumulator:
+        """The accumulator of custom metric ``name`` of ``kind`` (created on first use; the same
+        object for the whole run). Raises ``ValueError`` for an empty or non-text name, an unknown
+        kind, or a name already used with another kind. Past :data:`MAX_NAMES` custom names the
+        rest fold into ``"other"`` (``"other <kind>"`` when ``other`` holds another kind)."""
+        acc = self._custom.get(name)
+        if acc is not None:
+            if acc.kind != kind:
+                raise ValueError(f"custom metric {name!r} is a {acc.kind}, not a {kind}")
+            return acc
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a custom metric's name is non-empty text, got {name!r}")
+        if kind not in CUSTOM_KINDS:
+            raise ValueError(f"custom metric kinds are {', '.join(CUSTOM_KINDS)}, got {kind!r}")
+        if len(self._custom) >= MAX_NAMES:
+            if not self._custom_folded and self._on_warning is not None:
+                self._on_warning(f"more than {MAX_NAMES} custom metric names: the rest are "
+                                 f"counted under '{OTHER_NAME}'")
+            self._custom_folded = True
+            other = self._custom.get(OTHER_NAME)
+            folded = OTHER_NAME if other is None or other.kind == kind else f"{OTHER_NAME} {kind}"
+            acc = self._custom.get(folded)
+            if acc is None:
+                acc = self._custom[folded] = CustomAccumulator(folded, kind)
+            return acc
+        acc = self._custom[name] = CustomAccumulator(name, kind)
+        return acc
+
+    @property
+    def custom(self) -> dict[str, CustomAccumulator]:
+        """The custom metrics' accumulators by name (read it, do not change it: a scenario's
+        fast path looks names up here before calling :meth:`custom_for`)."""
+        return self._custom
+
+    def swap_custom(self) -> dict[str, CustomMetric]:
+        """Close the current interval of the custom metrics: one :class:`CustomMetric` per
+        metric updated since the last swap (timings become histograms here, with numpy)."""
+        out: dict[str, CustomMetric] = {}
+        for name, acc in self._custom.items():
+            if acc.count or acc.values:
+                out[name] = acc.take()
+        return out
 
     def swap(self, *, settle: bool = False) -> dict[str, IntervalStats]:
         """Close the current interval: per-name stats of what happened since the last swap.
@@ -397,3 +442,81 @@ class CustomMetric:
         self.total += other.total
         self.min, self.max = min(self.min, other.min), max(self.max, other.max)
         self.hist.merge(other.hist)
+
+
+class CustomAccumulator:
+    """The hot-path accumulator of one custom metric for the current interval.
+
+    Updated in place by the virtual user (:meth:`~loadnb.vuser.VirtualUser.count`, ``gauge``,
+    ``timer``/``timing``): a few attribute updates, or one ``array('d')`` append for a timing
+    (seconds); :meth:`take` turns the interval into a :class:`CustomMetric` at the tick and starts
+    the next one (the same object stays in use for the whole run).
+    """
+
+    __slots__ = ("name", "kind", "count", "total", "last", "min", "max", "values")
+
+    def __init__(self, name: str, kind: str) -> None:
+        self.name, self.kind = name, kind
+        self.count = 0
+        self.total = 0.0
+        self.last = math.nan
+        self.min = math.inf
+        self.max = -math.inf
+        self.values: array[float] = array("d")
+
+    def add(self, value: float) -> None:
+        """Counter: add ``value``."""
+        self.count += 1
+        self.total += value
+
+    def set(self, value: float) -> None:
+        """Gauge: the value is now ``value``."""
+        self.count += 1
+        self.last = value
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+
+    def take(self) -> CustomMetric:
+        """The interval so far as a :class:`CustomMetric`; the accumulator starts empty again."""
+        metric = CustomMetric(self.name, self.kind)
+        if self.kind == "timing":
+            values, self.values = self.values, array("d")  # before numpy views the old one
+            seconds = np.frombuffer(values, dtype=np.float64)
+            metric.hist.add_seconds(seconds)
+            metric.count = int(seconds.size)
+            if seconds.size:
+                metric.total = float(seconds.sum())
+                metric.min, metric.max = metric.hist.min_s, metric.hist.max_s
+        else:
+            metric.count, metric.total = self.count, self.total
+            metric.last, metric.min, metric.max = self.last, self.min, self.max
+            self.total, self.last, self.min, self.max = 0.0, math.nan, math.inf, -math.inf
+        self.count = 0
+        return metric
+
+
+#: Columns of a custom metric's timeline row (:func:`custom_row`; ``RunRecord.custom_timeline``).
+CUSTOM_TIMELINE_COLUMNS: tuple[str, ...] = (
+    "elapsed_time", "metric", "kind", "count", "total", "last", "min", "max", "mean",
+    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+_CUSTOM_QS = (50, 90, 95, 99, 100)
+
+
+def custom_row(elapsed: float, metric: CustomMetric) -> tuple[object, ...]:
+    """One row of :data:`CUSTOM_TIMELINE_COLUMNS` for ``metric`` over an interval ending at
+    ``elapsed``: a counter fills ``total`` and ``mean`` (mean increment), a gauge ``last``,
+    ``min`` and ``max``, a timing ``mean`` and the ``*_ms`` columns (milliseconds); the columns
+    that do not apply are NaN."""
+    nan = math.nan
+    if metric.kind == "timing":
+        qs = [v * 1e3 for v in metric.hist.percentiles(_CUSTOM_QS)]
+        return (elapsed, metric.name, metric.kind, metric.count, nan, nan, nan, nan,
+                metric.hist.mean * 1e3, *qs)
+    if metric.kind == "gauge":
+        return (elapsed, metric.name, metric.kind, metric.count, nan, metric.last,
+                metric.min if metric.count else nan, metric.max if metric.count else nan, nan,
+                nan, nan, nan, nan, nan)
+    return (elapsed, metric.name, metric.kind, metric.count, metric.total, nan, nan, nan,
+            metric.mean, nan, nan, nan, nan, nan)

@@ -96,7 +96,7 @@ class Monitor:
         snap = self._snapshot(iv, status, now, dt, _worst(lag * 1e3, status.loop_lag_ms),
                               _worst(cpu, status.cpu_percent), final)
         self.record.events.extend(status.events)
-        self.record.add(snap, iv, payload.stats, dt)
+        self.record.add(snap, iv, payload.stats, dt, custom=payload.custom)
         self._publish(snap)
         return snap
 

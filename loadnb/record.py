@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .alerts import AlertEvent
-from .metrics import CustomMetric, IntervalStats
+from .metrics import CustomMetric, IntervalStats, custom_row
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -65,9 +65,10 @@ class RunRecord:
     thresholds: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
-            dt: float) -> None:
+            dt: float, *, custom: dict[str, CustomMetric] | None = None) -> None:
         """Add one closed interval: ``interval`` is all names merged, ``by_name`` per name,
-        ``dt`` its length in seconds."""
+        ``dt`` its length in seconds, ``custom`` the custom metrics updated in it (added to
+        :attr:`custom`, one :attr:`custom_timeline` row each)."""
         self.overall.merge(interval)
         for name, part in by_name.items():
             total = self.totals.get(name)
@@ -81,6 +82,16 @@ class RunRecord:
                     part.finished / dt, p50 * 1e3, p90 * 1e3, p99 * 1e3, top * 1e3))
         for kind, count in interval.errors.items():
             self.errors_timeline.append((snap.elapsed_time, kind, count))
+        for name, metric in (custom or {}).items():
+            run_total = self.custom.get(name)
+            if run_total is None:
+                self.custom[name] = run_total = CustomMetric(name, metric.kind)
+            elif run_total.kind != metric.kind:
+                self.warn(f"custom metric {name!r} is a {run_total.kind}; its {metric.kind} "
+                          f"values are not added up")
+                continue
+            run_total.merge(metric, later=True)
+            self.custom_timeline.append(custom_row(snap.elapsed_time, metric))
         self.peak_rps = snap.peak_rps
         self.last_interval = by_name
         self.snapshots.append(snap)

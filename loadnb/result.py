@@ -163,6 +163,23 @@ class Result:
         return alerts_frame(self.record.alerts)
 
     @property
+    def custom(self) -> pd.DataFrame:
+        """Custom metrics per interval, long format: ``elapsed_time, metric, kind, count, total,
+        last, min, max, mean, p50_ms, p90_ms, p95_ms, p99_ms, max_ms`` (one row per interval a
+        metric was updated in; NaN where a column does not apply to its kind)."""
+        from .frame import custom_frame
+
+        return custom_frame(self.record.custom_timeline)
+
+    @property
+    def custom_totals(self) -> pd.DataFrame:
+        """Custom metrics over the whole run so far, one row per metric (``custom``'s columns
+        but ``elapsed_time``)."""
+        from .frame import custom_totals_frame
+
+        return custom_totals_frame(self.record.custom)
+
+    @property
     def summary(self) -> dict[str, Any]:
         """The run in one JSON-ready dict (no secrets): the object ``loadnb run --json`` prints."""
         return build_summary(self.record)
@@ -229,6 +246,35 @@ def latency_basis(record: RunRecord) -> str:
     return "time from the send"
 
 
+def _ms(value: float) -> float | None:
+    return None if math.isnan(value) else round(value * 1e3, 3)
+
+
+def _plain(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def custom_summary(record: RunRecord) -> dict[str, dict[str, Any]]:
+    """``summary["custom"]``: per custom metric its ``kind`` and ``count`` (updates), and a
+    counter's ``total`` and ``rate`` (per second of the run), a gauge's ``last``, ``min`` and
+    ``max``, a timing's ``p50``, ``p90``, ``p95``, ``p99``, ``max`` and ``mean`` in ms."""
+    duration = record.duration_s
+    out: dict[str, dict[str, Any]] = {}
+    for name, m in record.custom.items():
+        entry: dict[str, Any] = {"kind": m.kind, "count": m.count}
+        if m.kind == "counter":
+            entry["total"] = m.total
+            entry["rate"] = round(m.total / duration, 3) if duration > 0 else None
+        elif m.kind == "gauge":
+            entry.update(last=_plain(m.last), min=_plain(m.min), max=_plain(m.max))
+        else:
+            p50, p90, p95, p99 = m.hist.percentiles((50, 90, 95, 99))
+            entry.update(p50=_ms(p50), p90=_ms(p90), p95=_ms(p95), p99=_ms(p99),
+                         max=_ms(m.hist.max), mean=_ms(m.hist.mean))
+        out[name] = entry
+    return out
+
+
 def build_summary(record: RunRecord) -> dict[str, Any]:
     """The summary dict of ``record`` (see :attr:`Result.summary`)."""
     o = record.overall
@@ -257,6 +303,7 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
         "errors": dict(sorted(o.errors.items(), key=lambda kv: -kv[1])),
         "alerts": [e.as_dict() for e in record.alerts],
+        "custom": custom_summary(record),
         "generator": generator_summary(record.snapshots),
         "warnings": list(record.warnings),
         "error": record.error,

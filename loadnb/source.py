@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .metrics import IntervalStats, Recorder
+from .metrics import CustomMetric, IntervalStats, Recorder
 
 #: Phases a source can be in, from least to most advanced.
 PHASES: tuple[str, ...] = ("idle", "running", "ending", "done")
@@ -47,10 +47,12 @@ class SourceStatus:
 
 @dataclass(slots=True)
 class Payload:
-    """What one source delivers for one interval."""
+    """What one source delivers for one interval: per-name request stats, the status, and the
+    custom metrics updated in the interval (by name)."""
 
     stats: dict[str, IntervalStats]
     status: SourceStatus
+    custom: dict[str, CustomMetric] = field(default_factory=dict)
 
 
 class Source(Protocol):
@@ -107,7 +109,7 @@ class LocalSource:
             target_rate=plan.target_rate(elapsed), phase="done" if final else plan.phase,
             dropped=plan.dropped, started=plan.started, progress=progress, eta=eta,
             events=plan.take_events())
-        return Payload(stats, status)
+        return Payload(stats, status, self.recorder.swap_custom())
 
 
 def _nansum(values: Iterable[float]) -> float:
@@ -143,7 +145,9 @@ def merge_status(parts: Sequence[SourceStatus]) -> SourceStatus:
 
 
 def merge_payloads(payloads: Sequence[Payload]) -> Payload:
-    """The payloads of every source for one interval, as one (stats merged per name)."""
+    """The payloads of every source for one interval, as one (stats and custom metrics merged
+    per name; custom metrics as parts of one interval: a gauge's last values add up). A custom
+    name that two sources use with different kinds keeps both, the later as ``"name (kind)"``."""
     if len(payloads) == 1:
         return payloads[0]
     stats: dict[str, IntervalStats] = {}
@@ -153,7 +157,17 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if whole is None:
                 stats[name] = whole = IntervalStats(name)
             whole.merge(part)
-    return Payload(stats, merge_status([p.status for p in payloads]))
+    custom: dict[str, CustomMetric] = {}
+    for payload in payloads:
+        for name, metric in payload.custom.items():
+            mine = custom.get(name)
+            if mine is not None and mine.kind != metric.kind:
+                name = f"{name} ({metric.kind})"
+                mine = custom.get(name)
+            if mine is None:
+                custom[name] = mine = CustomMetric(name, metric.kind)
+            mine.merge(metric, later=False)
+    return Payload(stats, merge_status([p.status for p in payloads]), custom)
 
 
 __all__ = ["LocalSource", "Payload", "Plan", "Source", "SourceStatus", "merge_payloads",

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from .cookies import CookieJar
-from .metrics import NameStats
+from .metrics import CustomAccumulator, NameStats, Recorder
 
 Check = Callable[["Response"], object]
 
@@ -29,6 +29,9 @@ class UserContext(Protocol):
              **kwargs: Any) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
         """``session.request(...)`` on the run's pool, in its turn when the pool is capped."""
         ...
+
+    #: The run's recorder (custom metrics are recorded into it: :meth:`Recorder.custom_for`).
+    recorder: Recorder
 
     def stats_for(self, name: str) -> NameStats: ...
 
@@ -113,12 +116,39 @@ def run_checks(resp: Response, expect_status: int | tuple[int, ...] | None,
     return None
 
 
+class Timer:
+    """``async with user.timer(name):`` (or ``with``): records the seconds from entry to exit
+    as a timing, also when the block raises."""
+
+    __slots__ = ("_acc", "_clock", "_start")
+
+    def __init__(self, acc: CustomAccumulator, clock: Callable[[], float]) -> None:
+        self._acc, self._clock, self._start = acc, clock, 0.0
+
+    def __enter__(self) -> Timer:
+        self._start = self._clock()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._acc.values.append(self._clock() - self._start)
+
+    async def __aenter__(self) -> Timer:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()
+
+
 class VirtualUser:
     """One simulated user: records every request, keeps its cookies and ``state`` across
     iterations (closed model), and gets ``data`` (a row of the run's data) per iteration.
 
     Cookies live in :attr:`jar` (a :class:`~loadnb.cookies.CookieJar`: Domain, Path, Expires,
     Max-Age and Secure honoured); a request carries only those matching its URL.
+
+    Custom metrics (per interval in ``Result.custom``, over the run in ``summary["custom"]``):
+    :meth:`count` (a counter), :meth:`gauge`, :meth:`timer` / :meth:`timing` (durations). A name
+    keeps the kind it was first used with: using it with another raises ``ValueError``.
     """
 
     def __init__(self, ctx: UserContext, index: int) -> None:
@@ -129,6 +159,41 @@ class VirtualUser:
         self.iteration = 0
         self._ctx = ctx
         self._intended: float | None = None
+        self._custom = ctx.recorder.custom  # the run's accumulators, looked up by name
+
+    # -- custom metrics (one dict lookup and an in-place update each) ------------------------
+    def _metric(self, name: str, kind: str) -> CustomAccumulator:
+        acc = self._custom.get(name)
+        if acc is None or acc.kind != kind:
+            acc = self._ctx.recorder.custom_for(name, kind)
+        return acc
+
+    def count(self, name: str, value: float = 1) -> None:
+        """Add ``value`` (default 1) to the counter ``name``."""
+        acc = self._custom.get(name)
+        if acc is None or acc.kind != "counter":
+            acc = self._ctx.recorder.custom_for(name, "counter")
+        acc.count += 1
+        acc.total += value
+
+    def gauge(self, name: str, value: float) -> None:
+        """Set the gauge ``name`` to ``value`` (the interval keeps the last, min and max)."""
+        acc = self._custom.get(name)
+        if acc is None or acc.kind != "gauge":
+            acc = self._ctx.recorder.custom_for(name, "gauge")
+        acc.set(float(value))
+
+    def timing(self, name: str, seconds: float) -> None:
+        """Record a duration of ``seconds`` (measured by the caller) under the timing ``name``."""
+        acc = self._custom.get(name)
+        if acc is None or acc.kind != "timing":
+            acc = self._ctx.recorder.custom_for(name, "timing")
+        acc.values.append(seconds)
+
+    def timer(self, name: str) -> Timer:
+        """``async with user.timer("checkout"): ...``: the block's duration in seconds as the
+        timing ``name`` (recorded also when the block raises)."""
+        return Timer(self._metric(name, "timing"), self._ctx.clock)
 
     @property
     def cookies(self) -> Mapping[str, str]:
