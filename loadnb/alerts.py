@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .snapshot import Snapshot
+from .thresholds import Threshold, View, parse_threshold
 
 Check = Callable[[Snapshot], "str | None"]
 
@@ -53,7 +54,8 @@ class AlertRule:
 
     ``check`` returns the message while the condition holds; ``sustain`` is how many snapshots
     in a row it must hold before the rule fires (``urgent``, when given and true, fires it at
-    once); ``applies`` says which snapshots it judges (the others leave its state unchanged).
+    once); ``applies`` says which snapshots it judges (the others leave its state unchanged);
+    ``on_event`` is called ``(event, "fired" | "cleared")`` when this rule fires or clears.
 
     Example::
 
@@ -66,6 +68,8 @@ class AlertRule:
     sustain: int = 1
     applies: Callable[[Snapshot], bool] = _always
     urgent: Callable[[Snapshot], bool] | None = None
+    expression: Threshold | None = None
+    on_event: Callable[[AlertEvent, str], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -76,10 +80,28 @@ class AlertRule:
             raise ValueError(f"alert rule {self.name!r}: sustain must be a whole number >= 1")
 
 
+def _judged_by_the_engine(snap: Snapshot) -> str | None:
+    return None
+
+
+def expression_rule(expr: str | Threshold, sustain: int = 1) -> AlertRule:
+    """A rule from a threshold expression, judged on each interval alone: it fires while the
+    interval's value breaks the bound (``p99<500ms`` fires in intervals whose p99 is 500 ms or
+    more; ``p95[GET /api]<300ms`` for one request name; ``checkout.p95<800ms`` a custom timing).
+
+    An interval with no data for the metric is not judged.
+    """
+    threshold = parse_threshold(expr)
+    return AlertRule(threshold.expr, _judged_by_the_engine, sustain, expression=threshold)
+
+
 def as_rule(rule: object) -> AlertRule:
-    """An :class:`AlertRule` from a rule or a plain callable ``(Snapshot) -> str | None``."""
+    """An :class:`AlertRule` from a rule, an expression (``"p99<500ms"``) or a plain callable
+    ``(Snapshot) -> str | None``."""
     if isinstance(rule, AlertRule):
         return rule
+    if isinstance(rule, str | Threshold):
+        return expression_rule(rule)
     if callable(rule):
         return AlertRule(str(getattr(rule, "__name__", "alert")), rule)
     raise ValueError(f"an alert must be an AlertRule or a callable (Snapshot) -> str | None, "
@@ -141,6 +163,7 @@ class AlertEngine:
     rules: Sequence[AlertRule]
     events: list[AlertEvent]
     warn: Callable[[str], None] = lambda text: None
+    interval: View | None = None
     listeners: list[Listener] = field(default_factory=list)
     _states: dict[str, _State] = field(default_factory=dict)
     _broken: set[str] = field(default_factory=set)
@@ -153,7 +176,17 @@ class AlertEngine:
             try:
                 if not rule.applies(snap):
                     continue
-                message = rule.check(snap)
+                if rule.expression is not None:
+                    if self.interval is None:
+                        continue
+                    value = rule.expression.observe(self.interval)
+                    if value is None:
+                        continue
+                    message = None if rule.expression.holds(value) else (
+                        f"{rule.expression.expr} broken: "
+                        f"{rule.expression.format(value)} in the last interval")
+                else:
+                    message = rule.check(snap)
             except Exception as exc:  # noqa: BLE001 - a user's rule must not break the run
                 self._broken.add(rule.name)
                 self.warn(f"alert rule {rule.name!r} failed and was disabled: {exc!r}")
@@ -166,7 +199,7 @@ class AlertEngine:
             state.streak = 0
             if state.event is not None:
                 state.event.cleared_at = snap.elapsed_time
-                self._tell(state.event, "cleared")
+                self._tell(rule, state.event, "cleared")
                 state.event = None
             return
         state.streak += 1
@@ -174,15 +207,17 @@ class AlertEngine:
         if state.event is None and due:
             state.event = AlertEvent(rule.name, str(message), snap.elapsed_time)
             self.events.append(state.event)
-            self._tell(state.event, "fired")
+            self._tell(rule, state.event, "fired")
 
-    def _tell(self, event: AlertEvent, what: str) -> None:
-        for fn in list(self.listeners):
+    def _tell(self, rule: AlertRule, event: AlertEvent, what: str) -> None:
+        extra = [] if rule.on_event is None else [rule.on_event]
+        for fn in [*extra, *self.listeners]:
             try:
                 fn(event, what)
             except Exception as exc:  # noqa: BLE001 - a face must not break the run
-                self.listeners.remove(fn)
-                self.warn(f"alert listener {fn!r} failed and was removed: {exc!r}")
+                if fn in self.listeners:
+                    self.listeners.remove(fn)
+                self.warn(f"alert listener {fn!r} failed: {exc!r}")
 
 
 # -- the default rules -----------------------------------------------------------------------------
@@ -284,5 +319,6 @@ def default_rules(*, pool_size: int = 0, max_in_flight: int = 0) -> list[AlertRu
 
 
 __all__ = ["AlertEngine", "AlertEvent", "AlertRule", "as_rule", "as_rules", "default_rules",
+           "expression_rule",
            "dropped_arrivals", "generator_cpu", "generator_lag", "low_rps", "low_success_rate",
            "waiting_for_connection"]

@@ -10,17 +10,17 @@ of single parameters live in :mod:`loadnb.validate`, the handling of secrets in
 from __future__ import annotations
 
 import os
-
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from .alerts import AlertRule, as_rules
 from .redact import SECRET_HEADERS as SECRET_HEADERS
-from .redact import redact_headers, redact_url, split_credentials
+from .redact import redact_headers, redact_url, redact_webhook, split_credentials
 from .scenario import Scenario, as_scenario, make_feeder
 from .shape import LoadShape, ShapeFn
+from .thresholds import Threshold, parse_thresholds
 from .transport.base import TransportOptions
 from .validate import TRANSPORTS as TRANSPORTS
 from .validate import (
@@ -86,6 +86,10 @@ class LoadSpec:
     seed: int | None = None
     alerts: tuple[AlertRule, ...] | None = None
     history: str | None = None
+    thresholds: tuple[Threshold, ...] = ()
+    abort_on_fail: bool = False
+    abort_grace: float = 0.0
+    notify: tuple[str | Callable[..., Any], ...] = ()
 
     def load_shape(self) -> LoadShape:
         """The target load over time: users (closed model) or arrivals/s (open model)."""
@@ -164,6 +168,9 @@ class LoadSpec:
             "seed": self.seed,
             "alerts": None if self.alerts is None else [r.name for r in self.alerts],
             "history": self.history,
+            "thresholds": [t.expr for t in self.thresholds],
+            "abort_on_fail": self.abort_on_fail, "abort_grace": self.abort_grace,
+            "notify": [_shown_hook(n) for n in self.notify],
         }
 
     def replace(self, **changes: Any) -> LoadSpec:
@@ -212,6 +219,10 @@ def make_spec(
     seed: int | None = None,
     alerts: Sequence[object] | None = None,
     history: str | os.PathLike[str] | bool | None = None,
+    thresholds: Sequence[str] | str | None = None,
+    abort_on_fail: bool = False,
+    abort_grace: str | float = 0.0,
+    notify: Sequence[str | Callable[..., Any]] | str | None = None,
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
@@ -224,7 +235,11 @@ def make_spec(
     ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
     (:func:`~loadnb.alerts.default_rules`), ``[]`` none; ``history``: where the run is kept as it
     goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default; False or
-    ``"off"``: not kept);
+    ``"off"``: not kept); ``thresholds``: pass/fail expressions judged on the whole run
+    (:mod:`loadnb.thresholds`, e.g. ``["p95<300ms", "errors<1%"]``); ``abort_on_fail``: stop
+    the run once a threshold is lost for good, or has failed for three intervals in a row after
+    ``abort_grace``; ``notify``: webhook URLs that get every alert fire and clear as a JSON POST,
+    or callables ``(event, "fired" | "cleared")``;
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
     whenever it can run the test (no redirects to follow, not HEAD).
@@ -272,6 +287,10 @@ def make_spec(
         stages=plan.stages, shape_fn=plan.shape, seed=seed,
         alerts=None if alerts is None else as_rules(alerts),
         history=_check_history(history),
+        thresholds=parse_thresholds(thresholds),
+        abort_on_fail=bool(abort_on_fail),
+        abort_grace=parse_duration(abort_grace, "abort_grace"),
+        notify=_check_notify(notify),
     )
     _check_combination(spec, expected_interval)
     return spec
@@ -296,6 +315,40 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
                              "the intended start")
         if spec.expected_interval <= 0:
             raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
+    if spec.abort_on_fail and not spec.thresholds:
+        raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
+
+
+def _check_notify(notify: object) -> tuple[str | Callable[..., Any], ...]:
+    """``notify=``: webhook URLs (http or https) and callables."""
+    if notify is None:
+        return ()
+    items = [notify] if isinstance(notify, str) or callable(notify) else notify
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"notify must be webhook URLs or callables, got {notify!r}")
+    out: list[str | Callable[..., Any]] = []
+    for item in items:
+        if callable(item):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(_notify_url(item))
+        else:
+            raise ValueError(f"notify must be webhook URLs or callables, got {item!r}")
+    return tuple(out)
+
+
+def _notify_url(url: str) -> str:
+    try:
+        return check_url(url)
+    except ValueError as exc:
+        raise ValueError(f"notify: {exc}") from None
+
+
+def _shown_hook(hook: object) -> str:
+    """A notify target as it may be stored: a URL's scheme and host, or a callable's name."""
+    if isinstance(hook, str):
+        return redact_webhook(hook)
+    return str(getattr(hook, "__name__", "callback"))
 
 
 def _check_history(history: object) -> str | None:

@@ -96,6 +96,19 @@ def format_alert(event: AlertEvent | Mapping[str, Any], what: str | None = None)
             f"{data.get('message')}")
 
 
+def _threshold_rows(summary: Mapping[str, Any]) -> list[str]:
+    """``✓ p95<300ms  (observed 12.3)`` or ``✗ errors<1%  (observed 30)`` per threshold."""
+    rows = []
+    for t in summary.get("thresholds") or []:
+        if isinstance(t, Mapping):
+            mark = "✓ pass" if t.get("passed") else "✗ FAIL"
+            observed = t.get("observed")
+            seen = DASH if not isinstance(observed, int | float) else _number(observed, 3)
+            aborted = "  (aborted the run)" if summary.get("aborted_by") == t.get("expr") else ""
+            rows.append(f"{mark}  {t.get('expr')}  (observed {seen}){aborted}")
+    return rows
+
+
 def _alert_rows(summary: Mapping[str, Any]) -> list[str]:
     """``rule: fired 1.0 s – cleared 3.5 s: message`` (``still active`` when not cleared)."""
     rows = []
@@ -228,6 +241,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     custom = _custom_rows(summary)
     if custom:
         blocks.insert(1, ("Custom", custom))
+    if summary.get("thresholds"):
+        blocks.insert(0, ("Thresholds", _threshold_rows(summary)))
     for label, lines in blocks:
         for i, line in enumerate(lines or [DASH]):
             out.append(f"  {(label if i == 0 else '').ljust(width)}{line}")

@@ -40,7 +40,8 @@ class RunRecord:
     ``last_interval`` the per-name stats of the last interval added (what a writer stores);
     ``custom`` the user's custom metrics added up and ``custom_timeline`` one row per
     (interval, metric); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
-    ``{"expr", "observed", "passed"}`` each (updated at every snapshot).
+    ``{"expr", "observed", "passed"}`` each (updated at every snapshot); ``aborted_by`` the
+    threshold that stopped the run (``abort_on_fail``), if one did.
     ``state`` is ``running``, then ``done``, ``stopped`` or ``failed``.
     """
 
@@ -63,6 +64,7 @@ class RunRecord:
     custom: dict[str, CustomMetric] = field(default_factory=dict)
     custom_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
+    aborted_by: str | None = None
 
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
             dt: float, *, custom: dict[str, CustomMetric] | None = None) -> None:

@@ -61,4 +61,13 @@ def split_credentials(url: str, headers: dict[str, str]) -> str:
     return urlunsplit(SplitResult(parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
-__all__ = ["SECRET_HEADERS", "redact_headers", "redact_text", "redact_url", "split_credentials"]
+__all__ = ["SECRET_HEADERS", "redact_headers", "redact_text", "redact_url", "redact_webhook",
+           "split_credentials"]
+
+
+def redact_webhook(url: str) -> str:
+    """A webhook URL as it may be shown or stored: scheme and host only (chat webhooks carry
+    their secret in the path)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}/***"

@@ -303,6 +303,8 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
         "errors": dict(sorted(o.errors.items(), key=lambda kv: -kv[1])),
         "alerts": [e.as_dict() for e in record.alerts],
+        "thresholds": [dict(t) for t in record.thresholds],
+        "aborted_by": record.aborted_by,
         "custom": custom_summary(record),
         "generator": generator_summary(record.snapshots),
         "warnings": list(record.warnings),

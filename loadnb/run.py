@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .alerts import AlertEngine, AlertRule, Listener, default_rules
 from .config import LoadSpec, make_spec, split_target
 from .engine import Clock, Engine
+from .judge import IntervalView, ThresholdJudge
 from .metrics import Recorder
 from .monitor import Monitor, Sink
+from .notify import Webhook
 from .record import RunRecord
 from .result import Result, check_accounting
 from .snapshot import Snapshot
@@ -64,8 +66,22 @@ class Run:
         self.error: BaseException | None = None
         self._transport_factory = transport or make_transport
         self._clock = clock
-        self.alert_engine = AlertEngine(rules_of(spec), self.record.alerts, self.record.warn)
-        self._sinks: list[Sink] = [self.alert_engine]
+        self.alert_engine = AlertEngine(rules_of(spec), self.record.alerts, self.record.warn,
+                                        interval=IntervalView(self.record))
+        self.judge = ThresholdJudge(spec.thresholds, self.record,
+                                    abort=self._abort if spec.abort_on_fail else None,
+                                    grace=spec.abort_grace, planned_requests=spec.requests)
+        self._sinks: list[Sink] = [self.alert_engine, self.judge]
+        self._hooks: list[Webhook] = []
+        for target in spec.notify:
+            if isinstance(target, str):
+                hook = Webhook(target, run_id=self.run_id, warn=self.record.warn,
+                               target=spec.target if spec.scenario else
+                               f"{spec.method} {spec.target}")
+                self._hooks.append(hook)
+                self.on_alert(hook)
+            else:
+                self.on_alert(target)
         self._state_listeners: list[StateListener] = []
         self._task: asyncio.Task[None] | None = None
         self._engine: Engine | None = None
@@ -212,8 +228,16 @@ class Run:
             await transport.aclose()
             record.state = "stopped" if engine.stopped else "done"
             monitor.tick(final=True)
+            for hook in self._hooks:
+                await hook.aclose()
         if os.environ.get("LOADNB_DEBUG") == "1":
             check_accounting(record)
+
+    def _abort(self, expr: str) -> None:
+        """A threshold is lost (``abort_on_fail``): say which, and stop now."""
+        self.record.aborted_by = expr
+        self.record.warn(f"the run was aborted: threshold {expr} failed")
+        self.stop()
 
     def _open_history(self) -> None:
         """Keep the run in the history as it goes (a sink), unless ``history="off"``."""
@@ -228,7 +252,7 @@ class Run:
             return
         if writer is not None:
             self._writer = writer
-            self._sinks.insert(1, writer)  # after the alert engine, before the faces
+            self._sinks.insert(2, writer)  # after the alert engine and the judge, before faces
 
     def _close_history(self) -> None:
         writer, self._writer = self._writer, None

@@ -1,0 +1,122 @@
+"""Judging a run: its thresholds on every snapshot, and when to abort it.
+
+:class:`ThresholdJudge` is a sink: after the record has a snapshot it judges every threshold on
+the run so far (:class:`RunView`) and writes ``record.thresholds``. With ``abort`` set (the
+``abort_on_fail`` option) it stops the run as soon as a threshold is **lost for good** (a max
+already above its bound, an error budget of a request-bounded run already spent, a count already
+past its bound) or has **failed on ``window`` snapshots in a row after the grace period**, like
+k6's ``abortOnFail`` with ``delayAbortEval``. :class:`IntervalView` is what alert rules written as
+expressions judge: the last interval alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .metrics import CustomMetric, IntervalStats, merge_intervals
+from .record import RunRecord
+from .snapshot import Snapshot
+from .thresholds import Threshold
+
+#: Snapshots in a row a threshold must fail (after the grace period) to abort the run.
+ABORT_WINDOW = 3
+
+
+class RunView:
+    """The run so far, as thresholds read it."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+
+    @property
+    def duration(self) -> float:
+        return self.record.duration_s
+
+    def stats(self, name: str | None) -> IntervalStats | None:
+        return self.record.overall if name is None else self.record.totals.get(name)
+
+    def custom(self, metric: str) -> CustomMetric | None:
+        return self.record.custom.get(metric)
+
+
+class IntervalView:
+    """The record's last interval alone, as alert rules written as expressions read it."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self._overall: tuple[int, IntervalStats] | None = None
+
+    @property
+    def duration(self) -> float:
+        snaps = self.record.snapshots
+        if not snaps:
+            return 0.0
+        return snaps[-1].elapsed_time - (snaps[-2].elapsed_time if len(snaps) > 1 else 0.0)
+
+    def stats(self, name: str | None) -> IntervalStats | None:
+        last = self.record.last_interval
+        if name is not None:
+            return last.get(name)
+        key = len(self.record.snapshots)
+        if self._overall is None or self._overall[0] != key:
+            self._overall = (key, merge_intervals(last.values()))
+        return self._overall[1]
+
+    def custom(self, metric: str) -> CustomMetric | None:
+        last = getattr(self.record, "last_custom", None)
+        return None if last is None else last.get(metric)
+
+
+def lost_for_good(t: Threshold, value: float | None, record: RunRecord,
+                  planned: int | None) -> bool:
+    """Whether ``t`` can no longer pass, whatever the rest of the run does (``planned``: the
+    run's request budget, if it has one)."""
+    if t.custom is not None:
+        return False
+    if t.op in ("<", "<="):
+        if t.stat in ("max", "requests", "failed") and value is not None:
+            return not t.holds(value)  # these only grow
+        if t.stat == "errors" and planned and t.name is None:  # at least failed / planned
+            return not t.holds(100.0 * record.overall.failed / planned)
+        return False
+    if t.stat == "success" and planned and t.name is None:  # at most 1 - failed / planned
+        return not t.holds(100.0 * (planned - record.overall.failed) / planned)
+    return False
+
+
+class ThresholdJudge:
+    """Judges ``thresholds`` on every snapshot into ``record.thresholds``; calls ``abort(expr)``
+    once when one is lost (``abort`` None: never)."""
+
+    def __init__(self, thresholds: Sequence[Threshold], record: RunRecord, *,
+                 abort: Callable[[str], None] | None = None, grace: float = 0.0,
+                 planned_requests: int | None = None, window: int = ABORT_WINDOW) -> None:
+        self.thresholds = list(thresholds)
+        self.record = record
+        self.view = RunView(record)
+        self.abort, self.grace, self.window = abort, grace, window
+        self.planned = planned_requests
+        self._streaks = [0] * len(self.thresholds)
+        self.aborted_by: str | None = None
+
+    def __call__(self, snap: Snapshot) -> None:
+        results = []
+        for i, t in enumerate(self.thresholds):
+            value = t.observe(self.view)
+            passed = t.holds(value)
+            results.append({"expr": t.expr, "observed": None if value is None else round(value, 6),
+                            "passed": passed})
+            self._streaks[i] = 0 if passed else self._streaks[i] + 1
+            if self.abort is not None and self.aborted_by is None and snap.phase == "running":
+                self._maybe_abort(t, i, value, snap)
+        self.record.thresholds[:] = results
+
+    def _maybe_abort(self, t: Threshold, i: int, value: float | None, snap: Snapshot) -> None:
+        sustained = snap.elapsed_time >= self.grace and self._streaks[i] >= self.window
+        if lost_for_good(t, value, self.record, self.planned) or sustained:
+            self.aborted_by = t.expr
+            assert self.abort is not None
+            self.abort(t.expr)
+
+
+__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good"]
