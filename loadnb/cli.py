@@ -25,6 +25,9 @@ from typing import Any, NoReturn
 from ._version import __version__
 from .config import LoadSpec, make_spec
 from .console import ConsoleProgress, format_summary
+from .history.cli import COMMANDS as HISTORY_COMMANDS
+from .history.cli import add_commands as add_history_commands
+from .history.cli import main_for as history_main
 from .result import Result
 from .run import Run, run_new_loop
 from .scenario import load_scenario
@@ -47,7 +50,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="loadnb", description="Notebook-native HTTP load testing, from a terminal.")
     p.add_argument("--version", action="version", version=f"loadnb {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{run,demo}")
+    sub = p.add_subparsers(dest="command", metavar="{run,demo,history,show,compare}")
     r = sub.add_parser("run", help="send load to a URL and print a summary",
                        description="Send load to URL; live line and summary on stderr.")
     r.add_argument("url", nargs="?", help="http:// or https:// target (with --scenario: the "
@@ -91,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--out", metavar="FILE.csv|FILE.json",
                      help="write the snapshots (.csv) or summary + snapshots (.json)")
     out.add_argument("-q", "--quiet", action="store_true", help="no live line, no summary table")
+    out.add_argument("--history", metavar="PATH", help="keep the run in this history database "
+                     "(default: $LOADNB_HISTORY, else the per-user data directory)")
+    out.add_argument("--no-history", action="store_true", help="do not keep the run")
+    add_history_commands(sub)
     sub.add_parser("demo", add_help=False, help="run the built-in demo target server "
                    "(loadnb demo --help)")
     return p
@@ -174,6 +181,7 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
         body=_body(args.body), expect_status=_statuses(args.expect_status),
         insecure=args.insecure, follow_redirects=args.follow_redirects,
         interval=args.interval, graceful_stop=args.graceful_stop, transport=args.transport,
+        history="off" if args.no_history else args.history,
     )
 
 
@@ -319,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as exc:
             _error(str(exc))
             return EXIT_USAGE
+        if args.command in HISTORY_COMMANDS:
+            return history_main(args, format_summary)
         if args.command != "run":
             _error("a command is required: loadnb run URL [options] | loadnb demo (see --help)")
             return EXIT_USAGE

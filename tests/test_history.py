@@ -73,7 +73,9 @@ def test_the_v1_fixture_migrates_and_loads(tmp_path: Path) -> None:
     assert version_of(raw) == 1
     raw.close()
     result = load("v1f", path)
-    assert version_of(connect(path)) == SCHEMA_VERSION
+    conn = connect(path)
+    assert version_of(conn) == SCHEMA_VERSION
+    conn.close()
     assert result.state == "done" and len(result.snapshots) == 2
     assert result.summary["completed_requests"] == 18 and result.summary["failed_requests"] == 2
     assert result.errors["count"].tolist() == [2]
