@@ -63,8 +63,7 @@ class IntervalView:
         return self._overall[1]
 
     def custom(self, metric: str) -> CustomMetric | None:
-        last = getattr(self.record, "last_custom", None)
-        return None if last is None else last.get(metric)
+        return self.record.last_custom.get(metric)
 
 
 def lost_for_good(t: Threshold, value: float | None, record: RunRecord,

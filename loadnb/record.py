@@ -37,7 +37,8 @@ class RunRecord:
     ``names_timeline`` one row per (interval, name) with requests; ``alerts`` are the alert
     events (fired, and cleared or still active); ``events`` the live changes
     ``(elapsed, text)``; ``warnings`` plain-language warnings that are not alert rules;
-    ``last_interval`` the per-name stats of the last interval added (what a writer stores);
+    ``last_interval`` the per-name stats of the last interval added (what a writer stores) and
+    ``last_custom`` its custom metrics;
     ``custom`` the user's custom metrics added up and ``custom_timeline`` one row per
     (interval, metric); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
     ``{"expr", "observed", "passed"}`` each (updated at every snapshot); ``aborted_by`` the
@@ -62,6 +63,7 @@ class RunRecord:
     events: list[tuple[float, str]] = field(default_factory=list)
     last_interval: dict[str, IntervalStats] = field(default_factory=dict)
     custom: dict[str, CustomMetric] = field(default_factory=dict)
+    last_custom: dict[str, CustomMetric] = field(default_factory=dict)
     custom_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     aborted_by: str | None = None
@@ -95,7 +97,7 @@ class RunRecord:
             run_total.merge(metric, later=True)
             self.custom_timeline.append(custom_row(snap.elapsed_time, metric))
         self.peak_rps = snap.peak_rps
-        self.last_interval = by_name
+        self.last_interval, self.last_custom = by_name, dict(custom or {})
         self.snapshots.append(snap)
 
     def warn(self, text: str) -> None:
