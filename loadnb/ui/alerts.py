@@ -3,13 +3,15 @@
 The rules live in the core (:mod:`loadnb.alerts`) and are judged on every snapshot by the run's
 alert engine; this module only shows what the record holds: alerts firing now (bold), alerts that
 fired and cleared earlier (with when), and the run's warnings. The state is said in words as well
-as in colour.
+as in colour. Under it, the thresholds table (:func:`thresholds_html`): the run record's live
+pass/fail judgement of each threshold.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..alerts import AlertEvent
 
@@ -34,3 +36,38 @@ def alerts_html(events: Sequence[AlertEvent], warnings: Sequence[str]) -> str:
     body = "".join(lines)
     return (f"<div style='color:{WARNING_COLOR};background:#fff8e1;padding:4px 8px;"
             f"border-left:3px solid #f0a000'>{body}</div>") if body else ""
+
+
+PASS_COLOR, FAIL_COLOR, PENDING_COLOR = "#1b5e20", "#b00020", "#555555"
+
+
+def _observed(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else html.escape(str(value))
+    return "—" if value != value else f"{value:,.3f}".rstrip("0").rstrip(".")  # NaN: —
+
+
+def thresholds_html(items: Sequence[Mapping[str, Any]]) -> str:
+    """The thresholds table's HTML: one row per ``{"expr", "observed", "passed"}`` with
+    "✓ pass" (green), "✗ fail" (red) or "…" (not judged yet); "" when there are none."""
+    if not items:
+        return ""
+    cells = "padding:1px 10px 1px 0"
+    body = []
+    for item in items:
+        passed = item.get("passed")
+        if passed is None:
+            verdict, color = "…", PENDING_COLOR
+        elif passed:
+            verdict, color = "✓ pass", PASS_COLOR
+        else:
+            verdict, color = "✗ fail", FAIL_COLOR
+        body.append(f"<tr><td style='{cells};font-family:monospace'>"
+                    f"{html.escape(str(item.get('expr', '')))}</td>"
+                    f"<td style='{cells}'>{_observed(item.get('observed'))}</td>"
+                    f"<td style='{cells};color:{color};font-weight:600'>{verdict}</td></tr>")
+    head = (f"<tr><th style='{cells};text-align:left'>Threshold</th>"
+            f"<th style='{cells};text-align:left'>Observed</th>"
+            f"<th style='{cells};text-align:left'>Result</th></tr>")
+    return (f"<table class='loadnb-thresholds' style='border-collapse:collapse;font-size:12px'>"
+            f"{head}{''.join(body)}</table>")

@@ -16,6 +16,7 @@ Chromium: about 3.8 s of main-thread time per 8 s run with every tab live, 1.1 s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from .charts import (
     build_charts,
     empty_distribution,
 )
+from .custom import CustomTab
 from .figures import title_of
 from .formatting import fmt_number, fmt_percent, load_text
 from .panels import empty_events, empty_stats, latency_titles, plan_data, stats_data
@@ -96,6 +98,8 @@ class Dashboard:
         self._last_elapsed = 0.0
         self._min_success = math.nan
         self._max_active = 0
+        #: The Custom tab (added when the run's first custom metric arrives).
+        self.custom = CustomTab(self.layout, rollover)
         self.layout.on_change("active", self._tab_selected)
 
     @property
@@ -148,6 +152,7 @@ class Dashboard:
         title_of(c.dist_figure).text = "Latency distribution, whole run (at the end of the run)"
         c.kinds.clear()
         c.codes.clear()
+        self.custom.reset()
         self._interval = spec.interval
         self._last_elapsed = 0.0
         self._min_success, self._max_active = math.nan, 0
@@ -181,8 +186,16 @@ class Dashboard:
         self._max_active = max(self._max_active, snap.active_users)
         self._set_summary(self._live_rows(snap))
 
+    def update_custom(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Custom-metric timeline rows of the intervals closed since the last call (the run
+        record's ``custom_timeline``): one point each on its metric's chart, Custom tab."""
+        if rows:
+            self.custom.add(rows)
+
     def flush(self, tab: int | None = None) -> None:
         """Send buffered rows (and the summary table) of tab ``tab``, or of every tab."""
+        if tab is None:
+            self.custom.flush()
         tabs = range(len(self.charts.tab_streams)) if tab is None else [tab]
         for index in tabs:
             for name in self.charts.tab_streams[index]:
@@ -212,7 +225,8 @@ class Dashboard:
 
     # -- internals -------------------------------------------------------------------------
     def _visible(self, name: str) -> bool:
-        return name in self.charts.tab_streams[self.layout.active]
+        active = self.layout.active
+        return active < len(self.charts.tab_streams) and name in self.charts.tab_streams[active]
 
     def _push(self, name: str, row: DataDict) -> None:
         if self._visible(name) and name not in self._pending:
@@ -229,6 +243,8 @@ class Dashboard:
     def _tab_selected(self, attr: str, old: Any, new: Any) -> None:
         if isinstance(new, int) and 0 <= new < len(self.charts.tab_streams):
             self.flush(new)
+        elif self.custom.on_screen:
+            self.custom.flush()
 
     # -- summary table ---------------------------------------------------------------------
     def _set_summary(self, rows: list[tuple[str, str]], *, force: bool = False) -> None:

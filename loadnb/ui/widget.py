@@ -18,7 +18,7 @@ from ..config import LoadSpec, make_spec, split_target
 from ..result import Result
 from ..run import Run
 from ..snapshot import Snapshot
-from .alerts import alerts_html
+from .alerts import alerts_html, thresholds_html
 from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
@@ -78,16 +78,20 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         status = W.HTML(html_line("Ready: press Start or call test.start().",
                                   color=_COLORS["info"]))
         alert_area = W.HTML()
+        thresholds_area = W.HTML(layout=W.Layout(display="none"))
         dashboard = Dashboard(rollover)
         dashboard.show_spec(spec)  # the planned load, before anything runs
         chart = LiveBokehModel(dashboard.layout)
         title = W.HTML("<b style='font-size:14px'>⚡ loadnb load test</b>")
         super().__init__(children=[title, controls.box, W.HBox([start, stop]), progress,
-                                   metrics, status, alert_area, chart])
+                                   metrics, status, alert_area, thresholds_area, chart])
         self.controls = controls
         self.start_button, self.stop_button = start, stop
         self.progress, self.metrics, self.status = progress, metrics, status
         self.alert_area, self.dashboard, self.chart = alert_area, dashboard, chart
+        #: The run's thresholds and their live pass/fail (hidden when the run has none).
+        self.thresholds_area = thresholds_area
+        self._custom_seen = 0  # rows of the run's custom_timeline already drawn
         #: Results of every run started here, oldest first (the last one may still be running).
         self.results: list[Result] = []
         self._run: Run | None = None
@@ -191,6 +195,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         run.on_state(self._on_state)
         self.dashboard.reset(spec)
         self.alert_area.value = ""
+        self._custom_seen = 0
+        self._show_thresholds(run)
         self.progress.value, self.progress.bar_style = 0.0, "info"
         previous, self._run = self._run, run
         try:
@@ -329,7 +335,9 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             self.progress.value = min(100.0, max(0.0, snap.progress_percent))
             self.metrics.value = html_line(metrics_line(snap, run.state), bold=True, mono=True)
             self.dashboard.update(snap)
+            self._show_custom(run)
             self._show_alerts(run)
+            self._show_thresholds(run)
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
 
@@ -367,8 +375,10 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         else:
             self._say(("✅ " if state == "done" else "⏹ ") + done_line(result.summary),
                       "ok" if state == "done" else "warning")
+        self._show_custom(run)
         self.dashboard.finish(result)
         self._show_alerts(run)
+        self._show_thresholds(run)
         self._refresh_buttons()
         self.sync()
 
@@ -389,6 +399,20 @@ class LoadTest(W.VBox):  # type: ignore[misc]
     def _show_exception(self, what: str, exc: BaseException) -> None:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.status.value = html_details(f"{what}: {type(exc).__name__}: {exc}", trace)
+
+    def _show_custom(self, run: Run) -> None:
+        timeline = run.record.custom_timeline
+        if len(timeline) > self._custom_seen:
+            rows, self._custom_seen = timeline[self._custom_seen:], len(timeline)
+            self.dashboard.update_custom(rows)
+
+    def _show_thresholds(self, run: Run) -> None:
+        value = thresholds_html(run.record.thresholds)
+        if self.thresholds_area.value != value:
+            self.thresholds_area.value = value
+        display = None if value else "none"
+        if self.thresholds_area.layout.display != display:
+            self.thresholds_area.layout.display = display
 
     def _show_alerts(self, run: Run) -> None:
         value = alerts_html(run.record.alerts, run.warnings)
