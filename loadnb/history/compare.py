@@ -137,7 +137,7 @@ def per_name(result: Result, name: str) -> dict[str, tuple[float | None, Floats]
     def col(index: int) -> Floats:
         return np.array([r[index] for r in rows], dtype=np.float64)
 
-    p50, p95, p99 = (v * 1e3 for v in t.latency.percentiles((50, 95, 99)))
+    p50, p95, p99 = (round(v * 1e3, 3) for v in t.latency.percentiles((50, 95, 99)))
     answered = t.completed + t.failed
     with np.errstate(invalid="ignore", divide="ignore"):
         success = 100.0 * col(3) / (col(3) + col(4))
