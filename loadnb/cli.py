@@ -4,9 +4,10 @@ Every parameter goes through :func:`loadnb.config.make_spec`, so bad input gets 
 message as the Python API: ``loadnb: error: <message>`` on stderr, exit status 2, nothing started.
 The live line and the summary table go to stderr; stdout carries only the ``--json`` object.
 
-Exit status: 0 the run finished (failed requests included, see :func:`result_exit_code`), 1 an
-internal error, 2 bad input, 128 + signal number when interrupted (130 for Ctrl-C, 143 for SIGTERM)
-after a clean stop and the partial summary.
+Exit status: 0 the run finished (failed requests included, see :func:`result_exit_code`), 3 it
+finished and a threshold failed, 1 an internal error, 2 bad input (a bad threshold expression
+too), 128 + signal number when interrupted (130 for Ctrl-C, 143 for SIGTERM) after a clean stop
+and the partial summary.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from .console import ConsoleProgress, format_summary
 from .history.cli import COMMANDS as HISTORY_COMMANDS
 from .history.cli import add_commands as add_history_commands
 from .history.cli import main_for as history_main
+from .outputs import write_ci_outputs
 from .result import Result
-from .run import Run, run_new_loop
+from .run import Run, rules_of, run_new_loop
 from .scenario import load_scenario
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_THRESHOLD = 3
 OUT_FORMATS = (".csv", ".json")
 
 
@@ -97,6 +100,26 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--history", metavar="PATH", help="keep the run in this history database "
                      "(default: $LOADNB_HISTORY, else the per-user data directory)")
     out.add_argument("--no-history", action="store_true", help="do not keep the run")
+    judge = r.add_argument_group("judging the run (exit status 3 when a threshold fails)")
+    judge.add_argument("--threshold", action="append", default=[], metavar="EXPR",
+                       help="pass/fail on the whole run, e.g. 'p95<300ms', 'errors<1%%', "
+                            "'rps>500', 'p99[GET /api/items/{id}]<1s' (repeatable)")
+    judge.add_argument("--abort-on-fail", action="store_true",
+                       help="stop as soon as a threshold is lost for good, or has failed for "
+                            "3 intervals in a row after --abort-grace")
+    judge.add_argument("--abort-grace", default="0s", metavar="DURATION",
+                       help="with --abort-on-fail: no sustained-failure abort before this time")
+    judge.add_argument("--alert", action="append", default=[], metavar="EXPR",
+                       help="an alert rule on each interval, in the threshold language, added "
+                            "to the default rules (repeatable)")
+    judge.add_argument("--notify", action="append", default=[], metavar="URL",
+                       help="POST every alert fire and clear as JSON to this webhook "
+                            "(repeatable)")
+    judge.add_argument("--junit", metavar="FILE.xml",
+                       help="write JUnit XML: one test case per threshold")
+    judge.add_argument("--summary-md", metavar="FILE.md",
+                       help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY "
+                            "when set)")
     add_history_commands(sub)
     sub.add_parser("demo", add_help=False, help="run the built-in demo target server "
                    "(loadnb demo --help)")
@@ -160,8 +183,35 @@ def _out_path(text: str | None) -> Path | None:
     return path
 
 
+def _file_arg(text: str | None, flag: str) -> Path | None:
+    """An output file named on the command line: its folder must exist (checked before the run)."""
+    if text is None:
+        return None
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag}: directory {str(path.parent)!r} does not exist")
+    return path
+
+
+def _write_ci(result: Result, junit: Path | None, markdown: Path | None) -> int:
+    """The --junit and --summary-md files (and $GITHUB_STEP_SUMMARY); EXIT_ERROR if one fails."""
+    try:
+        write_ci_outputs(_json_safe(result.summary), junit, markdown)
+    except OSError as exc:
+        _error(f"cannot write a CI output: {exc.strerror or exc}")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def spec_from_args(args: argparse.Namespace) -> LoadSpec:
     """The validated :class:`LoadSpec` of ``loadnb run`` arguments (``ValueError`` if bad)."""
+    spec = _spec_from_args(args)
+    if args.alert:  # the default rules, plus the expressions given
+        spec = spec.replace(alerts=[*rules_of(spec), *args.alert])
+    return spec
+
+
+def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
     stages = [_stage(text) for text in args.stage] or None
     if args.url is None and args.scenario is None:
         raise ValueError("give a URL to load (or --scenario FILE.py:NAME)")
@@ -182,16 +232,17 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
         insecure=args.insecure, follow_redirects=args.follow_redirects,
         interval=args.interval, graceful_stop=args.graceful_stop, transport=args.transport,
         history="off" if args.no_history else args.history,
+        thresholds=args.threshold, abort_on_fail=args.abort_on_fail,
+        abort_grace=args.abort_grace, notify=args.notify or None,
     )
 
 
 # -- running -------------------------------------------------------------------------------
 def result_exit_code(result: Result) -> int:
-    """The exit status of a run that finished: 0, whatever the share of failed requests.
-
-    The seam for thresholds (``p99<300ms``, ``success>99%``): when they exist, a breached one
-    will map to its own non-zero status here, and the CLI needs no other change.
-    """
+    """The exit status of a run that finished: 3 when a threshold failed, else 0 (whatever the
+    share of failed requests: judge those with thresholds such as ``errors<1%``)."""
+    if any(not t.get("passed") for t in result.record.thresholds):
+        return EXIT_THRESHOLD
     return EXIT_OK
 
 
@@ -256,6 +307,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``loadnb run``: validate, run with a live line, report; returns the exit status."""
     try:
         out_path = _out_path(args.out)
+        ci_paths = (_file_arg(args.junit, "--junit"), _file_arg(args.summary_md, "--summary-md"))
         spec = spec_from_args(args)
     except ValueError as exc:
         _error(str(exc))
@@ -276,6 +328,7 @@ def run_command(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.close()
     code = _report(args, result, out_path)
+    code = _write_ci(result, *ci_paths) if code == EXIT_OK else code
     if failure is not None:
         _error(f"the run failed: {type(failure).__name__}: {failure}")
         return EXIT_ERROR
