@@ -21,6 +21,7 @@ import os
 import socket
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -147,11 +148,15 @@ def _snapshot(row: sqlite3.Row) -> Snapshot:
     return Snapshot(**values)
 
 
+def unpack(blob: bytes) -> Histogram:
+    """A stored histogram: zlib-compressed, or a plain encoding (as in the v1 fixture)."""
+    return Histogram.decode(blob if blob[:4] == b"LNH1" else zlib.decompress(blob))
+
+
 def _interval(row: sqlite3.Row) -> IntervalStats:
     return IntervalStats(
         row["name"], row["started"], row["completed"], row["failed"], row["cancelled"],
-        row["bytes"], row["corrected"], Histogram.decode(row["latency"]),
-        Histogram.decode(row["service"]),
+        row["bytes"], row["corrected"], unpack(row["latency"]), unpack(row["service"]),
         {int(k): v for k, v in json.loads(row["status"]).items()}, json.loads(row["errors"]),
         json.loads(row["samples"]))
 

@@ -58,12 +58,12 @@ _V1 = [
     "CREATE INDEX runs_started ON runs (started_at)",
     "CREATE TABLE snapshots (run_id TEXT NOT NULL, seq INTEGER NOT NULL, "
     + ", ".join(f"{name} {kind}" for name, kind in SNAPSHOT_COLUMNS)
-    + ", PRIMARY KEY (run_id, seq)) WITHOUT ROWID",
+    + ", PRIMARY KEY (run_id, seq))",
     """CREATE TABLE intervals (
         run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, started INTEGER,
         completed INTEGER, failed INTEGER, cancelled INTEGER, bytes INTEGER, corrected INTEGER,
         status TEXT, errors TEXT, samples TEXT, latency BLOB, service BLOB,
-        PRIMARY KEY (run_id, seq, name)) WITHOUT ROWID""",
+        PRIMARY KEY (run_id, seq, name))""",
     """CREATE TABLE alerts (
         run_id TEXT NOT NULL, idx INTEGER NOT NULL, rule TEXT, message TEXT, fired_at REAL,
         cleared_at REAL, PRIMARY KEY (run_id, idx)) WITHOUT ROWID""",
