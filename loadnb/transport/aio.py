@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 
 from .._version import __version__
-from .base import ErrorKind, Request, TransportOptions, classify_os_error, no_free_connection
+from .base import ErrorKind, Request, TransportOptions, classify_os_error
+from .pool import FifoPool
 
 _CHUNK = 1 << 16
 _RESET_IN_MESSAGE = re.compile(
@@ -47,72 +48,43 @@ def make_session(options: TransportOptions) -> aiohttp.ClientSession:
     return session
 
 
-class AiohttpTransport:
+class AiohttpTransport(FifoPool[NoReturn]):
     """Sends :class:`Request` objects through one aiohttp session.
 
     With a capped pool (``connections=``) requests take turns first come, first served, and the
     wait counts toward their timeout, as on the fast transport: aiohttp's own queue lets a task
     that just released a connection take it again ahead of those waiting, which starves them.
+    A turn is a slot of the :class:`FifoPool` (which never holds items here).
     """
 
     name = "aiohttp"
 
     def __init__(self, options: TransportOptions) -> None:
+        super().__init__(math.inf if options.pool_limit is None else options.pool_limit)
         self._options = options
-        self.waiting = 0
-        self._free = options.pool_limit  # turns left (None: no cap)
-        self._turns: deque[asyncio.Future[None]] = deque()
         self._session = make_session(options)
 
     def request(self, method: str, url: str,
                 **kwargs: Any) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
         """``session.request(...)``, in the pool's turn when it is capped (scenarios send
         through this too)."""
-        if self._free is None:
+        if self.limit == math.inf:
             return self._session.request(method, url, **kwargs)
         return self._in_turn(method, url, **kwargs)
 
     @asynccontextmanager
     async def _in_turn(self, method: str, url: str,
                        **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+        timeout = self._options.timeout
         start = time.monotonic()
-        await self._take_turn()
+        await self.acquire(start + timeout)
         try:
-            left = max(1e-3, self._options.timeout - (time.monotonic() - start))
+            left = max(1e-3, timeout - (time.monotonic() - start))
             async with self._session.request(method, url, timeout=aiohttp.ClientTimeout(left),
                                              **kwargs) as resp:
                 yield resp
         finally:
-            self._end_turn()
-
-    async def _take_turn(self) -> None:
-        assert self._free is not None
-        if self._free > 0 and not self._turns:
-            self._free -= 1
-            return
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._turns.append(fut)
-        self.waiting += 1
-        timer = loop.call_later(self._options.timeout, no_free_connection, fut)
-        try:
-            await fut
-        except BaseException:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                self._end_turn()  # handed a turn just as we gave up: pass it on
-            raise
-        finally:
-            timer.cancel()
-            self.waiting -= 1
-
-    def _end_turn(self) -> None:
-        assert self._free is not None
-        while self._turns:
-            fut = self._turns.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-        self._free += 1
+            self.release_slot()
 
     async def send(self, request: Request) -> tuple[int, int]:
         """Send and read the whole body; return ``(status, body_bytes)``."""
