@@ -124,9 +124,9 @@ async def test_a_driver_that_raises_ends_its_chain_with_the_error_and_counts_not
 
 async def test_connections_of_retired_users_close_after_the_idle_timeout(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import loadnb.transport.fast as fast
+    import loadnb.transport.sweeper as sweeper
 
-    monkeypatch.setattr(fast, "IDLE_TIMEOUT", 0.2)
+    monkeypatch.setattr(sweeper, "IDLE_TIMEOUT", 0.2)
     with RawHTTPServer(lambda i: Action(delay=0.02)) as server:
         run = Run(make_spec(server.url, users=6, duration=1.6, interval=0.1, transport="fast"))
         run.start()

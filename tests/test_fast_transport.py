@@ -31,6 +31,7 @@ from loadnb import run as run_blocking
 from loadnb.result import Result
 from loadnb.transport import make_transport
 from loadnb.transport.base import Request
+from loadnb.transport.conn import ConnState
 from loadnb.transport.fast import FastTransport
 
 from .nginx import BIG, SMALL, Nginx, find_nginx, make_cert
@@ -387,13 +388,13 @@ async def test_closing_the_pool_closes_tls_connections_even_if_the_peer_stalls(
         conns = []
         try:
             assert await asyncio.gather(pool.send(request), pool.send(request)) == [(200, 2)] * 2
-            conns = list(getattr(pool, "_idle", []))
+            conns = list(pool.idle) if isinstance(pool, FastTransport) else []
             await pool.aclose()
             assert await settle(lambda: server.tcp_closed == 2, 0.5), (
                 server.shutdowns, server.tcp_closed)
         finally:
             for conn in conns:  # don't leave them to the next test (fast transport only)
-                if not conn.closed and conn.transport is not None:
+                if conn.state is not ConnState.CLOSED and conn.transport is not None:
                     conn.transport.abort()
             await asyncio.sleep(0.01)
 
