@@ -204,7 +204,7 @@ async def pacing(p: dict[str, Any]) -> dict[str, Any]:
     sends = sorted(wrappers[0].sends)
     # Arrival k of a constant rate is due at t0 + k / rate; t0 is the engine's start (a private
     # attribute: without it, the first send stands in for t0, hiding only a constant offset).
-    t0 = getattr(getattr(run, "_engine", None), "t0", math.nan)
+    t0 = getattr(getattr(getattr(run, "_backend", None), "engine", None), "t0", math.nan)
     if math.isnan(t0) and sends:
         t0 = sends[0]
     # Tasks start in the order the pacer made them, so the k-th send is arrival k.
@@ -256,7 +256,8 @@ async def stop(p: dict[str, Any]) -> dict[str, Any]:
                       if snap.phase == "done" else None)
         run.start()
         await asyncio.sleep(float(p["warm"]))
-        engine = getattr(run, "_engine", None)  # requests in flight now (the benchmark peeks)
+        # requests in flight now (the benchmark peeks)
+        engine = getattr(getattr(run, "_backend", None), "engine", None)
         in_flight.append(getattr(engine, "active_users", -1))
         t0 = clock()
         run.stop()

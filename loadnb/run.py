@@ -1,7 +1,8 @@
 """Run: the composition root of one load test, and its state machine.
 
 ``idle → running → stopping → done | failed``. A Run owns the :class:`~loadnb.record.RunRecord`
-from its first moment and wires the rest around it: a transport and an engine (the local source),
+from its first moment and wires the rest around it: a backend that generates the load (the engine
+in this process, :class:`~loadnb.backend.LocalBackend`, whose source the monitor reads),
 a monitor that turns the sources' intervals into snapshots in the record, and the sinks the
 monitor fans each snapshot out to: the alert engine first, then every subscriber (the widget, the
 console line, history writers). It runs as one task on the current event loop, so in a notebook
@@ -19,22 +20,20 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .alerts import AlertEngine, AlertRule, Listener, default_rules
+from .backend import Backend, LocalBackend, TransportFactory
 from .config import LoadSpec, make_spec, split_target
-from .engine import Clock, Engine
+from .engine import Clock
 from .judge import IntervalView, ThresholdJudge
-from .metrics import Recorder
 from .monitor import Monitor, Sink
 from .notify import Webhook
 from .record import RunRecord
 from .result import Result, check_accounting
 from .snapshot import Snapshot
-from .source import LocalSource
-from .transport import Transport, TransportOptions, make_transport
+from .transport import make_transport
 
 if TYPE_CHECKING:
     from .history import HistoryWriter
 
-TransportFactory = Callable[[TransportOptions], Transport]
 StateListener = Callable[["Run"], None]
 T = TypeVar("T")
 
@@ -84,7 +83,7 @@ class Run:
                 self.on_alert(target)
         self._state_listeners: list[StateListener] = []
         self._task: asyncio.Task[None] | None = None
-        self._engine: Engine | None = None
+        self._backend: Backend | None = None
         self._pending_target: float | None = None
         self._writer: HistoryWriter | None = None
 
@@ -145,8 +144,8 @@ class Run:
         """Stop now: no new requests, requests in flight cancelled; the final snapshot follows."""
         if self.state == "running":
             self._set_state("stopping")
-            if self._engine is not None:
-                self._engine.stop()
+            if self._backend is not None:
+                self._backend.stop()
 
     def set_users(self, users: int) -> None:
         """Change the number of virtual users now (closed model); within one interval."""
@@ -163,10 +162,10 @@ class Run:
     def _set_target(self, value: float) -> None:
         if self.state != "running":
             raise RuntimeError(f"the run is {self.state}: live changes need a running run")
-        if self._engine is None:  # started, but its task has not run yet: apply when it does
+        if self._backend is None:  # started, but its task has not run yet: apply when it does
             self._pending_target = value
         else:
-            self._engine.set_target(value)
+            self._backend.set_target(value)
 
     async def wait(self) -> Result:
         """Wait for the end of the run and return its :class:`Result` (re-raises a failure)."""
@@ -200,20 +199,14 @@ class Run:
 
     async def _main(self) -> None:
         spec, record = self.spec, self.record
-        recorder = Recorder(on_warning=record.warn, expected=spec.expected_interval)
-        transport = self._transport_factory(spec.transport_options())
-        record.transport = transport.name
-        try:
-            engine = self._engine = Engine(spec, transport, recorder, self._clock)
-        except BaseException:
-            await transport.aclose()
-            raise
-        monitor = Monitor([LocalSource(engine, recorder, transport)], record, self._sinks,
-                          interval=spec.interval, clock=self._clock)
+        backend = await self._open_backend()
+        record.transport = backend.name
+        monitor = Monitor(backend.sources, record, self._sinks, interval=spec.interval,
+                          clock=self._clock)
         if self.state == "stopping":
-            engine.stop()
+            backend.stop()
         if self._pending_target is not None:
-            engine.set_target(self._pending_target)
+            backend.set_target(self._pending_target)
         if spec.insecure:
             record.warn("TLS certificates are not verified (insecure=True)")
         record.started_at = time.time()
@@ -221,17 +214,25 @@ class Run:
         monitor.begin()
         ticker = asyncio.get_running_loop().create_task(monitor.run())
         try:
-            await engine.run()
+            await backend.run()
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-            await transport.aclose()
-            record.state = "stopped" if engine.stopped else "done"
+            await backend.aclose()
+            record.state = "stopped" if backend.stopped else "done"
             monitor.tick(final=True)
             for hook in self._hooks:
                 await hook.aclose()
         if os.environ.get("LOADNB_DEBUG") == "1":
             check_accounting(record)
+
+    async def _open_backend(self) -> Backend:
+        """The backend that generates the load (the engine in this process)."""
+        local = LocalBackend(self.spec, self._transport_factory, self._clock,
+                             warn=self.record.warn)
+        await local.open()
+        self._backend = local
+        return local
 
     def _abort(self, expr: str) -> None:
         """A threshold is lost (``abort_on_fail``): say which, and stop now."""

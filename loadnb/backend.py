@@ -1,0 +1,101 @@
+"""Backends: what generates a run's load and delivers it to the monitor as sources.
+
+A :class:`Backend` is started by the run, runs until the load ends (or :meth:`Backend.stop`),
+takes live changes, and exposes its :class:`~loadnb.source.Source` objects, which the monitor
+collects at every tick. :class:`LocalBackend` is the engine in this process, on the run's own
+event loop: one transport, one recorder, one :class:`~loadnb.source.LocalSource`. Scale-out is
+another backend whose sources are worker processes; the monitor, the record and every sink stay
+the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from .config import LoadSpec
+from .engine import Clock, Engine
+from .metrics import Recorder
+from .source import LocalSource, Source
+from .transport import Transport, TransportOptions
+
+TransportFactory = Callable[[TransportOptions], Transport]
+
+
+class Backend(Protocol):
+    """What a :class:`~loadnb.run.Run` drives.
+
+    ``name`` is the transport that sends (shown in the summary); ``stopped`` says whether
+    :meth:`stop` ended the load. :meth:`run` returns once every request has ended and every
+    source holds its last interval, so that the monitor's final tick sees it all.
+    """
+
+    name: str
+
+    @property
+    def sources(self) -> Sequence[Source]: ...
+
+    @property
+    def stopped(self) -> bool: ...
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def set_target(self, value: float) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class LocalBackend:
+    """The engine in this process (the default backend).
+
+    Example::
+
+        backend = LocalBackend(spec, make_transport, time.perf_counter, warn=print)
+        monitor = Monitor(backend.sources, record, sinks, interval=spec.interval)
+        await backend.run(); await backend.aclose()
+    """
+
+    def __init__(self, spec: LoadSpec, transport: TransportFactory, clock: Clock, *,
+                 warn: Callable[[str], None]) -> None:
+        self.recorder = Recorder(on_warning=warn, expected=spec.expected_interval)
+        self.transport = transport(spec.transport_options())
+        self.name = self.transport.name
+        self.engine: Engine | None = None
+        self._spec, self._clock = spec, clock
+
+    async def open(self) -> None:
+        """Build the engine (closes the transport if that fails)."""
+        try:
+            self.engine = Engine(self._spec, self.transport, self.recorder, self._clock)
+        except BaseException:
+            await self.transport.aclose()
+            raise
+
+    @property
+    def sources(self) -> list[Source]:
+        assert self.engine is not None, "open() the backend first"
+        return [LocalSource(self.engine, self.recorder, self.transport)]
+
+    @property
+    def stopped(self) -> bool:
+        return self.engine is not None and self.engine.stopped
+
+    async def run(self) -> None:
+        assert self.engine is not None, "open() the backend first"
+        await self.engine.run()
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+
+    def set_target(self, value: float) -> None:
+        if self.engine is not None:
+            self.engine.set_target(value)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+__all__ = ["Backend", "LocalBackend", "TransportFactory"]
