@@ -230,7 +230,7 @@ async def test_compare_marks_a_regression_and_not_noise(demo_url: str, tmp_path:
         return await loadnb.arun(f"{demo_url}delay?delay_ms={delay}", rate=100, duration="3s",
                                  interval="0.25s", history=str(path))
 
-    fast, slow, fast2 = await run(2), await run(20), await run(2)
+    fast, fast2, slow = await run(2), await run(2), await run(20)
     worse = compare(fast.run_id, slow.run_id, path=path)
     verdicts = _verdicts(worse.table)
     assert verdicts["p50_ms"] == verdicts["p99_ms"] == "regression", worse.table

@@ -3,8 +3,9 @@
 Per metric (rps, success rate, p50/p95/p99, errors), overall and per request name: both values,
 the absolute and relative change, and a Mann–Whitney U test (numpy, normal approximation with
 tie correction) of the per-interval values of the two runs. A change is called a ``regression``
-(or an ``improvement``) only when it is significant (p < ``alpha``) *and* at least
-``min_change`` relative, so the noise between two runs of the same configuration is not.
+(or an ``improvement``) only when it is significant (p < ``alpha``), at least ``min_change``
+relative and, for latencies, at least ``min_ms`` milliseconds, so the noise between two runs of
+the same configuration is not.
 
 Example::
 
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 ALPHA = 0.01
 MIN_CHANGE = 0.2
+#: Latency changes smaller than this (ms) are never called a regression: on a loaded machine the
+#: generator's own scheduling moves the tail of two identical runs by a few ms.
+MIN_MS = 5.0
 #: (metric, higher is worse)
 METRICS: tuple[tuple[str, bool], ...] = (
     ("rps", False), ("success_rate", False), ("p50_ms", True), ("p95_ms", True),
@@ -90,7 +94,7 @@ class Row:
 
 def judge(scope: str, metric: str, values: tuple[float | None, float | None],
           series: tuple[Floats, Floats], worse_up: bool, alpha: float,
-          min_change: float) -> Row:
+          min_change: float, min_ms: float = 0.0) -> Row:
     """The row of one metric: change, p-value and verdict."""
     a, b = values
     change = pct = None
@@ -101,7 +105,9 @@ def judge(scope: str, metric: str, values: tuple[float | None, float | None],
     verdict = ""
     if not math.isnan(p) and pct is not None:
         verdict = "no significant change"
-        if p < alpha and abs(pct) >= 100.0 * min_change and change:
+        floor = min_ms if metric.endswith("_ms") else 0.0
+        big = change is not None and abs(pct) >= 100.0 * min_change and abs(change) >= floor
+        if p < alpha and big and change:
             verdict = "regression" if (change > 0) == worse_up else "improvement"
     return Row(scope, metric, a, b, change, pct, None if math.isnan(p) else p, verdict)
 
@@ -223,7 +229,8 @@ def _fmt(value: object) -> str:
 
 
 def compare(a: object, b: object, *, path: str | os.PathLike[str] | None = None,
-            alpha: float = ALPHA, min_change: float = MIN_CHANGE) -> Comparison:
+            alpha: float = ALPHA, min_change: float = MIN_CHANGE,
+            min_ms: float = MIN_MS) -> Comparison:
     """Compare ``a`` (the baseline) with ``b``: Results, or run ids / prefixes / ``last``."""
     from .reader import load
 
@@ -236,7 +243,8 @@ def compare(a: object, b: object, *, path: str | os.PathLike[str] | None = None,
     for scope, ma, mb in scopes:
         for metric, worse_up in METRICS:
             rows.append(judge(scope, metric, (_num(ma[metric][0]), _num(mb[metric][0])),
-                              (ma[metric][1], mb[metric][1]), worse_up, alpha, min_change))
+                              (ma[metric][1], mb[metric][1]), worse_up, alpha, min_change,
+                              min_ms))
     return Comparison(ra, rb, rows)
 
 
