@@ -83,6 +83,8 @@ def test_notebook_runs_clean(path: Path, kernel_dirs: str, tmp_path: Path) -> No
         check_saved_widget_state(nb)
     if path.stem == "02-scenarios":
         check_scenarios_notebook(nb)
+    if path.stem == "04-alerts-and-thresholds":
+        check_judge_notebook(nb)
 
 
 def check_saved_widget_state(nb: nbformat.NotebookNode) -> None:
@@ -128,3 +130,15 @@ def check_scenarios_notebook(nb: nbformat.NotebookNode) -> None:
     html = [s["state"].get("value", "") for s in widget_states(nb)
             if s["model_name"] == "HTMLModel"]
     assert not [v for v in html if "Low RPS" in v]  # the live change is no shortfall
+
+
+def check_judge_notebook(nb: nbformat.NotebookNode) -> None:
+    """The thresholds were judged (the deliberate one failed), the per-name alert fired and the
+    custom metrics were recorded."""
+    table = output_text(nb, "import pandas as pd")
+    rows = {line.split()[1]: line.split()[-1] for line in table.splitlines()[1:] if line.strip()}
+    assert rows["errors<1%"] == "True" and rows["checkout.p95<1s"] == "True", table
+    assert rows["p99[GET"] == "False", table  # the name has a space: split at it
+    assert "p95[GET /checkout]<5ms" in output_text(nb, "result.alerts")
+    assert "checkout" in output_text(nb, "result.custom.head()")
+    assert "'cart_items'" in output_text(nb, "{name:")
