@@ -109,9 +109,21 @@ def time_ticks() -> list[float]:
 
 
 # -- kinds ------------------------------------------------------------------------------------
+#: What "judge" adds to a run: the six default rules plus four expressions (ten alert rules),
+#: and five thresholds (figure 2: the monitoring cost of a fully judged run).
+JUDGE_ALERTS = ("p99<500ms", "p95[GET /]<300ms", "errors<5%", "rps>1")
+JUDGE_THRESHOLDS = ("p95<300ms", "p99<1s", "errors<1%", "rps>100", "max<5s")
+
+
 async def load(p: dict[str, Any]) -> dict[str, Any]:
+    judge: dict[str, Any] = {}
+    if p.get("judge"):
+        from loadnb.alerts import default_rules
+
+        judge = {"alerts": [*default_rules(), *JUDGE_ALERTS], "thresholds": JUDGE_THRESHOLDS}
     spec = make_spec(p["url"], users=p["users"], duration=p["duration"],
-                     transport=p.get("transport", "fast"), interval=p.get("interval", 0.5))
+                     transport=p.get("transport", "fast"), interval=p.get("interval", 0.5),
+                     history=p.get("history", "off"), **judge)
     run = Run(spec)
     if p.get("subscriber") == "widget":
         run.subscribe(widget_like_subscriber())

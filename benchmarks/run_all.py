@@ -20,6 +20,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -201,12 +202,16 @@ def throughput(mode: Mode) -> list[Row]:
 
 # -- 2. monitoring cost -------------------------------------------------------------------------
 def monitoring(mode: Mode) -> list[Row]:
-    section(f"2. Monitoring cost: fast path, interval 0.5 s + a widget-like subscriber vs "
-            f"interval 60 s (no ticks) ({mode.monitor_pairs} pairs x {mode.monitor_seconds:g} s)")
+    section(f"2. Monitoring cost: fast path, interval 0.5 s + a widget-like subscriber + ten alert "
+            f"rules + five thresholds + the history writer vs interval 60 s, no rules, no "
+            f"history ({mode.monitor_pairs} pairs x {mode.monitor_seconds:g} s)")
     dur = mode.monitor_seconds
     runs: dict[str, list[Measured]] = {"ticks": [], "quiet": []}
-    params = {"ticks": {"interval": 0.5, "subscriber": "widget", "time_ticks": True},
-              "quiet": {"interval": 60}}
+    history = str(Path(tempfile.mkdtemp(prefix="loadnb-bench-")) / "history.sqlite")
+    params: dict[str, dict[str, object]] = {
+        "ticks": {"interval": 0.5, "subscriber": "widget", "time_ticks": True, "judge": True,
+                  "history": history},
+        "quiet": {"interval": 60}}
     with Nginx() as nginx:
         for rep in range(mode.monitor_pairs):
             order = ["ticks", "quiet"] if rep % 2 == 0 else ["quiet", "ticks"]
