@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import math
 import os
@@ -39,6 +40,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_THRESHOLD = 3
 OUT_FORMATS = (".csv", ".json")
+STATS_CSV_COLUMNS = ("name", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms",
+                     "max_ms")
 
 
 class UsageError(ValueError):
@@ -290,9 +293,16 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_out(result: Result, path: Path) -> None:
-    """``.csv``: the snapshot DataFrame; ``.json``: ``{"summary": ..., "snapshots": [...]}``."""
+    """``.csv``: the snapshot DataFrame, and the per-name stats beside it (``x_stats.csv``, as
+    Locust's); ``.json``: ``{"summary": ..., "snapshots": [...]}`` (the summary has ``stats``)."""
     if path.suffix.lower() == ".csv":
         result.df.to_csv(path, index=False)
+        rows = _json_safe(result.summary["stats"])
+        stats_path = path.with_name(f"{path.stem}_stats{path.suffix}")
+        with stats_path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(STATS_CSV_COLUMNS), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
         return
     doc = {"summary": result.summary, "snapshots": [s.as_row() for s in result.snapshots]}
     path.write_text(json.dumps(_json_safe(doc), indent=1) + "\n", encoding="utf-8")

@@ -166,6 +166,27 @@ def _latency_rows(summary: Mapping[str, Any], width: int) -> list[str]:
                              enumerate(zip(row, widths, strict=True))).rstrip() for row in cells]
 
 
+_STATS_HEAD = ("Name", "Requests", "Failures", "RPS", "p50", "p95", "p99", "max ms")
+_MAX_STATS_ROWS = 20
+
+
+def _stats_rows(summary: Mapping[str, Any]) -> list[str]:
+    """The per-request-name table of ``summary["stats"]``, like Locust's (none when empty)."""
+    stats = [s for s in summary.get("stats") or [] if isinstance(s, Mapping)]
+    if not stats:
+        return []
+    cells = [list(_STATS_HEAD)]
+    for s in stats[:_MAX_STATS_ROWS]:
+        cells.append([str(s.get("name")), _count(s.get("requests")), _count(s.get("failures")),
+                      _number(s.get("rps"), 1)] + [_number(s.get(k)) for k in
+                                                   ("p50_ms", "p95_ms", "p99_ms", "max_ms")])
+    if len(stats) > _MAX_STATS_ROWS:
+        cells.append([f"(+{len(stats) - _MAX_STATS_ROWS} more names)"] + [""] * 7)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_STATS_HEAD))]
+    return ["  " + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
+                             enumerate(zip(row, widths, strict=True))).rstrip() for row in cells]
+
+
 def _custom_rows(summary: Mapping[str, Any]) -> list[str]:
     """One line per custom metric of ``summary["custom"]`` (none when there are none)."""
     out = []
@@ -199,12 +220,13 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     """
     rows: list[tuple[str, str]] = []
     params = summary.get("parameters")
+    target = summary.get("target") or summary.get("url", DASH)
     if isinstance(params, Mapping):
-        method = params.get("method", "")
-        rows.append(("Target", f"{method} {summary.get('url', DASH)}".strip()))
+        method = "" if params.get("scenario") else params.get("method", "")
+        rows.append(("Target", f"{method} {target}".strip()))
         rows.append(("Load", _load_text(params)))
     else:
-        rows.append(("Target", str(summary.get("url", DASH))))
+        rows.append(("Target", str(target)))
     rows.append(("Requests", (
         f"{_count(summary.get('total_requests'))} total | "
         f"{_count(summary.get('completed_requests'))} completed | "
@@ -235,6 +257,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     out = [f"{head} ({state})" if state else head]
     out += [f"  {label.ljust(width)}{value}" for label, value in rows]
     out += _latency_rows(summary, width)
+    out += _stats_rows(summary)
     warnings = [str(w) for w in summary.get("warnings") or []]
     alerts = _alert_rows(summary)
     blocks = [("Errors", error_lines), ("Alerts", alerts), ("Warnings", warnings)]

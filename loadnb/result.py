@@ -275,6 +275,22 @@ def custom_summary(record: RunRecord) -> dict[str, dict[str, Any]]:
     return out
 
 
+def stats_summary(record: RunRecord) -> list[dict[str, Any]]:
+    """``summary["stats"]``: one dict per request name, Locust-like (``name, requests, failures,
+    rps, p50_ms, p95_ms, p99_ms, max_ms``), the numbers :func:`loadnb.frame.stats_frame` gives
+    (computed here from the totals: no pandas). ``rps`` is answered requests / ``duration_s``."""
+    duration = record.duration_s
+    rows = []
+    for name, t in record.totals.items():
+        lat = t.latency.summary()
+        rows.append({
+            "name": name, "requests": t.completed + t.failed + t.cancelled, "failures": t.failed,
+            "rps": round((t.completed + t.failed) / duration, 3) if duration > 0 else None,
+            "p50_ms": lat["p50"], "p95_ms": lat["p95"], "p99_ms": lat["p99"],
+            "max_ms": lat["max"]})
+    return rows
+
+
 def build_summary(record: RunRecord) -> dict[str, Any]:
     """The summary dict of ``record`` (see :attr:`Result.summary`)."""
     o = record.overall
@@ -283,6 +299,7 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
     return {
         "run_id": record.run_id,
         "url": redact_url(spec.url),
+        "target": spec.target,
         "state": record.state,
         "started_at": datetime.fromtimestamp(record.started_at, timezone.utc).isoformat(),
         "duration_s": round(duration, 3),
@@ -301,6 +318,7 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "latency_ms": o.latency.summary(),
         "service_ms": o.service.summary(),
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
+        "stats": stats_summary(record),
         "errors": dict(sorted(o.errors.items(), key=lambda kv: -kv[1])),
         "alerts": [e.as_dict() for e in record.alerts],
         "thresholds": [dict(t) for t in record.thresholds],

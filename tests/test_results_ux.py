@@ -1,0 +1,81 @@
+"""Issue 15: results a Locust or k6 user expects, and no figure that contradicts another.
+
+Per-name stats everywhere, one definition of throughput, error samples, the target-down alert,
+named checks and scenario iterations, input checks and the notebook views. Load goes only to
+loopback, every run is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadnb import Run, make_spec
+from loadnb.console import format_summary
+from loadnb.vuser import VirtualUser
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+STATS_KEYS = {"name", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms"}
+
+
+def loadnb(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m loadnb.cli ARGS`` and wait for it."""
+    return subprocess.run([sys.executable, "-m", "loadnb.cli", *args], capture_output=True,
+                          text=True, env=ENV, cwd=ROOT, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, read, closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+# -- 1. per-name results everywhere ------------------------------------------------------------
+async def test_summary_stats_per_name_and_console_table(demo_url: str) -> None:
+    async def browse(user: VirtualUser) -> None:
+        await user.get("/", name="home")
+        await user.get("/status/500", name="broken")
+
+    run = Run(make_spec(demo_url, scenario=browse, users=2, requests=40, seed=1))
+    result = await run.run()
+    summary = result.summary
+    stats = {row["name"]: row for row in summary["stats"]}
+    assert set(stats) == {"home", "broken"}
+    for row in stats.values():
+        assert set(row) >= STATS_KEYS
+    assert stats["home"]["requests"] + stats["broken"]["requests"] == summary["total_requests"]
+    assert stats["broken"]["failures"] == stats["broken"]["requests"] > 0
+    frame = result.stats.set_index("name")
+    assert stats["home"]["p99_ms"] == pytest.approx(frame.loc["home", "p99_ms"], abs=1e-3)
+    assert summary["target"] == result.spec.target
+    text = format_summary(summary)
+    target_line = next(line for line in text.splitlines() if "Target" in line)
+    assert "scenario browse" in target_line and "GET" not in target_line
+    table = [line for line in text.splitlines() if "home" in line or "broken" in line]
+    assert len(table) >= 2, text
+    assert any("Name" in line and "p95" in line for line in text.splitlines()), text
+
+
+def test_out_csv_writes_stats_beside_and_json_holds_stats(demo_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "x.csv"
+    proc = loadnb("run", demo_url, "-u", "2", "-n", "30", "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    stats_csv = tmp_path / "x_stats.csv"
+    assert stats_csv.exists()
+    head = stats_csv.read_text().splitlines()[0].split(",")
+    assert head[:2] == ["name", "requests"] and "failures" in head
+    out_json = tmp_path / "x.json"
+    proc = loadnb("run", demo_url, "-u", "2", "-n", "30", "--out", str(out_json), "-q")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out_json.read_text())
+    assert doc["summary"]["stats"][0]["requests"] == 30
