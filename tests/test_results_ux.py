@@ -13,10 +13,12 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from loadnb import Run, make_spec
+from loadnb import run as loadnb_run
 from loadnb.console import format_summary
 from loadnb.vuser import VirtualUser
 
@@ -79,3 +81,37 @@ def test_out_csv_writes_stats_beside_and_json_holds_stats(demo_url: str, tmp_pat
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out_json.read_text())
     assert doc["summary"]["stats"][0]["requests"] == 30
+
+
+# -- 2. one definition of throughput -----------------------------------------------------------
+@pytest.mark.parametrize("load", [{"users": 4}, {"rate": 300}], ids=["closed", "open"])
+async def test_peak_is_never_below_the_average(demo_url: str, load: dict[str, Any]) -> None:
+    run = Run(make_spec(demo_url, duration="1.2s", interval="0.2s", graceful_stop="1s", **load))
+    result = await run.run()
+    summary = result.summary
+    full = [s for s in result.snapshots if s.phase != "done"]
+    assert full, "at least one full interval"
+    assert summary["peak_rps"] >= summary["avg_rps"] > 0, (summary["peak_rps"],
+                                                            summary["avg_rps"])
+    assert sum(row["rps"] for row in summary["stats"]) == pytest.approx(summary["avg_rps"],
+                                                                        abs=0.01)
+
+
+def test_widget_final_line_uses_the_average(demo_url: str) -> None:
+    from loadnb.console import format_line
+    from loadnb.ui.formatting import metrics_line
+
+    result = loadnb_run(demo_url, users=2, duration="1.1s", interval="0.3s")
+    last = result.snapshots[-1]
+    avg = f"RPS: {result.summary['avg_rps']:,.1f} "
+    assert avg in format_line(last, state="done")
+    assert avg in metrics_line(last, "done")
+
+
+def test_cli_final_line_rps_is_the_summary_average(demo_url: str) -> None:
+    proc = loadnb("run", demo_url, "-u", "3", "-d", "1s", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    final = [line for line in proc.stderr.splitlines() if line.startswith("✅ Done")]
+    assert final, proc.stderr
+    assert f"RPS: {summary['avg_rps']:,.1f} |" in final[-1], (final[-1], summary["avg_rps"])

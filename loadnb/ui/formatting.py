@@ -14,6 +14,9 @@ STATE_LABELS: dict[str, str] = {
     "idle": "⏸ Ready", "running": "🔄 Running...", "stopping": "⏹ Stopping...",
     "done": "✅ Done", "stopped": "⏹ Stopped", "failed": "❌ Failed",
 }
+#: States of a finished run: the metrics line shows the run's average RPS (requests answered /
+#: seconds to the last snapshot, the summary's ``avg_rps``), not the last partial interval's.
+FINAL_STATES = frozenset({"done", "stopped", "failed"})
 
 
 def fmt_percent(value: float | None) -> str:
@@ -60,8 +63,12 @@ def metrics_line(snap: Snapshot | None, state: str = "running") -> str:
     label = STATE_LABELS.get(state, state)
     if snap is None:
         return f"{label} 0.0% | Active: 0 | RPS: 0.0 | Success: — | Completed: 0"
+    rps = snap.current_rps
+    if state in FINAL_STATES:  # the run's average, as the summary's avg_rps and the console
+        answered = snap.completed_requests + snap.failed_requests
+        rps = answered / snap.elapsed_time if snap.elapsed_time > 0 else math.nan
     return (f"{label} {snap.progress_percent:.1f}% | Active: {snap.active_users:,} | "
-            f"RPS: {fmt_number(snap.current_rps)} | Success: {fmt_percent(snap.success_rate)} | "
+            f"RPS: {fmt_number(rps)} | Success: {fmt_percent(snap.success_rate)} | "
             f"Completed: {snap.completed_requests:,}")
 
 
