@@ -54,11 +54,6 @@ def test_resolve_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert "loadnb" in default.parts
 
 
-def test_snapshot_columns_are_the_snapshot_fields() -> None:
-    """A new Snapshot field needs a migration (and this frozen list updated)."""
-    assert [n for n, _ in SNAPSHOT_COLUMNS] == list(Snapshot.__dataclass_fields__)
-
-
 def test_a_new_database_is_wal_and_current(tmp_path: Path) -> None:
     conn = connect(tmp_path / "h.sqlite")
     assert version_of(conn) == SCHEMA_VERSION
@@ -242,3 +237,19 @@ async def test_compare_marks_a_regression_and_not_noise(demo_url: str, tmp_path:
     from bokeh.models import Model
 
     assert isinstance(worse.chart(), Model)
+
+
+def test_every_snapshot_field_has_a_column_and_rows_are_written_by_name() -> None:
+    """A new Snapshot field without a history column (and migration) fails here, not in a run."""
+    from dataclasses import fields as dataclass_fields
+
+    from loadnb.history.writer import snapshot_row
+    from loadnb.snapshot import Snapshot
+
+    columns = [name for name, _ in SNAPSHOT_COLUMNS]
+    assert {f.name for f in dataclass_fields(Snapshot)} <= set(columns)
+    snap = Snapshot(1.0, 2.0, 3.0, 4, 5, 6, 7.0, 8.0, 9.0, 10.0, event="set ?token=abc",
+                    interval_errors={"HTTP 500": 2})
+    row = dict(zip(["run_id", "seq", *columns], snapshot_row("r", 1, snap), strict=True))
+    assert (row["elapsed_time"], row["completed_requests"], row["peak_rps"]) == (2.0, 5, 9.0)
+    assert row["interval_errors"] == '{"HTTP 500":2}' and "abc" not in row["event"]

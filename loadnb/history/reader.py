@@ -40,6 +40,7 @@ from .store import HistoryError, connect, resolve_path, write
 STALE_INTERVALS = 10
 STALE_MIN_S = 30.0
 _FLOAT_FIELDS = frozenset(f.name for f in fields(Snapshot) if f.type == "float")
+_SNAPSHOT_FIELDS = frozenset(f.name for f in fields(Snapshot))
 PathLike = str | os.PathLike[str] | None
 
 
@@ -140,7 +141,7 @@ def list_runs(path: PathLike = None, *, limit: int | None = None,
 
 
 def _snapshot(row: sqlite3.Row) -> Snapshot:
-    values = {k: row[k] for k in row.keys() if k not in ("run_id", "seq")}
+    values = {k: row[k] for k in row.keys() if k in _SNAPSHOT_FIELDS}
     for k in _FLOAT_FIELDS:
         if values.get(k) is None:
             values[k] = math.nan

@@ -25,14 +25,14 @@ from typing import TypeVar
 from ..redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
 T = TypeVar("T")
 
-#: Snapshot columns of the ``snapshots`` table (v1), frozen: a new Snapshot field needs a migration.
-SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
+#: Snapshot columns of the ``snapshots`` table as v1 made it (frozen).
+_V1_COLUMNS: tuple[tuple[str, str], ...] = (
     ("timestamp", "REAL"), ("elapsed_time", "REAL"), ("progress_percent", "REAL"),
     ("active_users", "INTEGER"), ("completed_requests", "INTEGER"),
     ("failed_requests", "INTEGER"), ("success_rate", "REAL"), ("current_rps", "REAL"),
@@ -57,7 +57,7 @@ _V1 = [
         note TEXT NOT NULL DEFAULT '')""",
     "CREATE INDEX runs_started ON runs (started_at)",
     "CREATE TABLE snapshots (run_id TEXT NOT NULL, seq INTEGER NOT NULL, "
-    + ", ".join(f"{name} {kind}" for name, kind in SNAPSHOT_COLUMNS)
+    + ", ".join(f"{name} {kind}" for name, kind in _V1_COLUMNS)
     + ", PRIMARY KEY (run_id, seq))",
     """CREATE TABLE intervals (
         run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, started INTEGER,
@@ -74,8 +74,18 @@ _V2 = [
     """CREATE TABLE events (run_id TEXT NOT NULL, idx INTEGER NOT NULL, elapsed REAL, text TEXT,
         PRIMARY KEY (run_id, idx)) WITHOUT ROWID""",
 ]
+#: Snapshot columns added after v1, with the version that added them. A new Snapshot field gets
+#: a line here (and a migration below); ``tests/test_history.py`` checks every field has one.
+_ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
+    (3, "workers", "INTEGER NOT NULL DEFAULT 0"),
+)
+#: Every column of the ``snapshots`` table (a row is written and read by these names).
+SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = _V1_COLUMNS + tuple(
+    (name, kind) for _, name, kind in _ADDED_COLUMNS)
+_V3 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
+       for version, name, kind in _ADDED_COLUMNS if version == 3]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2)
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
 TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events")
 
 

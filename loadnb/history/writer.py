@@ -23,7 +23,6 @@ import socket
 import sqlite3
 import time
 import zlib
-from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +56,16 @@ def _finite(value: Any) -> Any:
 
 
 def snapshot_row(run_id: str, seq: int, snap: Snapshot) -> tuple[Any, ...]:
-    """The ``snapshots`` row of ``snap`` (``interval_errors`` as JSON, texts redacted)."""
-    values = list(astuple(snap))
-    values[-1] = dumps(snap.interval_errors)
-    values[-2] = redact_query(snap.event)
+    """The ``snapshots`` row of ``snap``, by column name (``interval_errors`` as JSON, texts
+    redacted; a column the snapshot lacks is NULL)."""
+    values = [getattr(snap, name, None) for name, _ in SNAPSHOT_COLUMNS]
+    values[_ERRORS] = dumps(snap.interval_errors)
+    values[_EVENT] = redact_query(snap.event)
     return (run_id, seq, *values)
+
+
+_ERRORS = [name for name, _ in SNAPSHOT_COLUMNS].index("interval_errors")
+_EVENT = [name for name, _ in SNAPSHOT_COLUMNS].index("event")
 
 
 def interval_row(run_id: str, seq: int, part: IntervalStats) -> tuple[Any, ...]:
