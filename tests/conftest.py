@@ -43,6 +43,18 @@ def demo_url() -> Iterator[str]:
         demo.stop_sync(url)
 
 
+@pytest.fixture(scope="session")
+def flaky_url() -> Iterator[str]:
+    """A second demo server that answers 30 % of requests with 500, in about 2 ms (seeded)."""
+    from loadnb import demo
+
+    url = demo.start_sync(error_rate=0.3, latency_ms=2, seed=7)
+    try:
+        yield url
+    finally:
+        demo.stop_sync(url)
+
+
 def assert_accounting(result: Result | Run, server_count: int | None = None) -> dict[str, Any]:
     """Check a finished run's numbers and return its summary.
 

@@ -13,25 +13,17 @@ import sys
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from loadnb import AlertRule, Run, demo, make_spec
+from loadnb import AlertRule, Run, make_spec
 from loadnb.notify import FLUSH_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def flaky() -> Iterator[str]:
-    """A demo server answering 30 % of requests with 500, in about 2 ms."""
-    url = demo.start_sync(error_rate=0.3, latency_ms=2, seed=3)
-    yield url
-    demo.stop_sync(url)
 
 
 def served(url: str) -> int:
@@ -81,8 +73,8 @@ def test_a_bad_expression_is_one_line_exit_2_and_nothing_is_sent(demo_url: str) 
     assert served(demo_url) == before
 
 
-def test_abort_on_fail_stops_once_the_error_budget_is_spent(flaky: str) -> None:
-    done = cli(flaky, "-u", "2", "-n", "100000", "--interval", "0.2", "--threshold",
+def test_abort_on_fail_stops_once_the_error_budget_is_spent(flaky_url: str) -> None:
+    done = cli(flaky_url, "-u", "2", "-n", "100000", "--interval", "0.2", "--threshold",
                "errors<1%", "--abort-on-fail")
     assert done.returncode == 3, done.stderr
     s = json.loads(done.stdout)
@@ -91,8 +83,8 @@ def test_abort_on_fail_stops_once_the_error_budget_is_spent(flaky: str) -> None:
     assert "aborted the run" in done.stderr
 
 
-async def test_abort_on_fail_within_one_interval_of_the_loss(flaky: str) -> None:
-    run = Run(make_spec(flaky, users=2, requests=20_000, interval=0.2, duration=30,
+async def test_abort_on_fail_within_one_interval_of_the_loss(flaky_url: str) -> None:
+    run = Run(make_spec(flaky_url, users=2, requests=20_000, interval=0.2, duration=30,
                         thresholds=["errors<1%"], abort_on_fail=True, abort_grace=60))
     result = await run.run()
     snaps = result.snapshots

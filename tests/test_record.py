@@ -8,7 +8,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ import pytest
 from loadnb import Result, Run, Snapshot, demo, make_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def flaky() -> Iterator[str]:
-    """A demo server that answers 30 % of requests with 500 and takes about 2 ms."""
-    url = demo.start_sync(error_rate=0.3, latency_ms=2, seed=7)
-    yield url
-    demo.stop_sync(url)
 
 
 def view(result: Result) -> dict[str, Any]:
@@ -60,8 +51,8 @@ CASES = [
 
 @pytest.mark.parametrize(("load", "transport"), CASES)
 async def test_tables_are_live_mid_run_and_final_equals_last_snapshot(
-        flaky: str, load: dict[str, Any], transport: str) -> None:
-    run = Run(make_spec(flaky, duration=1.5, interval=0.25, **load))
+        flaky_url: str, load: dict[str, Any], transport: str) -> None:
+    run = Run(make_spec(flaky_url, duration=1.5, interval=0.25, **load))
     mid: list[dict[str, Any]] = []
     final: list[dict[str, Any]] = []
 
@@ -80,8 +71,8 @@ async def test_tables_are_live_mid_run_and_final_equals_last_snapshot(
     assert view(result) == final[0]  # nothing was added or copied after the last snapshot
 
 
-async def test_tables_read_from_outside_while_the_run_streams(flaky: str) -> None:
-    run = Run(make_spec(flaky, users=2, duration=2, interval=0.2))
+async def test_tables_read_from_outside_while_the_run_streams(flaky_url: str) -> None:
+    run = Run(make_spec(flaky_url, users=2, duration=2, interval=0.2))
     run.start()
     for _ in range(100):  # bounded: at most 5 s
         if len(run.snapshots) >= 4:
@@ -120,9 +111,9 @@ async def test_expected_interval_corrects_scenarios_like_url_runs(kind: str) -> 
     assert plain.summary["latency_basis"] == "time from the send"
 
 
-def test_cli_prints_alerts_live_and_in_the_summary(flaky: str) -> None:
+def test_cli_prints_alerts_live_and_in_the_summary(flaky_url: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "loadnb.cli", "run", flaky, "--users", "2", "--duration", "1.5",
+        [sys.executable, "-m", "loadnb.cli", "run", flaky_url, "--users", "2", "--duration", "1.5",
          "--interval", "0.25", "--json"],
         capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
