@@ -312,13 +312,41 @@ def waiting_for_connection(pool_size: int = 0) -> AlertRule:
     return AlertRule("waiting_for_connection", check, sustain=SUSTAIN, applies=_generating)
 
 
+#: Error kinds of a request that got no HTTP response (the transport's; see ``transport.base``).
+TRANSPORT_KINDS = frozenset({"timeout", "connection refused", "connection reset",
+                             "invalid HTTP response", "incomplete body", "TLS error", "DNS error"})
+
+
+def _failures_in_interval(snap: Snapshot) -> bool:
+    return snap.interval_failed > 0
+
+
+def target_down() -> AlertRule:
+    """Fires while no request has succeeded yet and every failure of the interval has one
+    transport error kind (``connection refused``, ``DNS error``, ``timeout``…): the target is
+    down or unreachable, not merely slow or failing. Clears at the first success."""
+
+    def check(snap: Snapshot) -> str | None:
+        if snap.completed_requests or not snap.failed_requests:
+            return None
+        kinds = [k for k, n in snap.interval_errors.items() if n]
+        if len(kinds) != 1 or kinds[0] not in TRANSPORT_KINDS:
+            return None
+        if kinds[0] == "connection refused":
+            return "the target refused every connection"
+        return f"every request failed: {kinds[0]}"
+
+    return AlertRule("target_down", check, applies=_failures_in_interval)
+
+
 def default_rules(*, pool_size: int = 0, max_in_flight: int = 0) -> list[AlertRule]:
-    """A fresh list of the default rules (the brief's two, then the generator's health)."""
-    return [low_success_rate(), low_rps(), generator_cpu(), generator_lag(),
+    """A fresh list of the default rules (the target being down, the brief's two, then the
+    generator's health)."""
+    return [target_down(), low_success_rate(), low_rps(), generator_cpu(), generator_lag(),
             dropped_arrivals(max_in_flight), waiting_for_connection(pool_size)]
 
 
 __all__ = ["AlertEngine", "AlertEvent", "AlertRule", "as_rule", "as_rules", "default_rules",
            "expression_rule",
            "dropped_arrivals", "generator_cpu", "generator_lag", "low_rps", "low_success_rate",
-           "waiting_for_connection"]
+           "target_down", "waiting_for_connection"]

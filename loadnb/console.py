@@ -255,6 +255,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     state = summary.get("state")
     head = f"loadnb run {summary.get('run_id', '')}".rstrip()
     out = [f"{head} ({state})" if state else head]
+    down = [a for a in summary.get("alerts") or []
+            if isinstance(a, Mapping) and a.get("rule") == "target_down"]
+    if down:  # nothing else in the table matters as much
+        out.append(f"  ⚠ TARGET DOWN: {down[0].get('message')}")
     out += [f"  {label.ljust(width)}{value}" for label, value in rows]
     out += _latency_rows(summary, width)
     out += _stats_rows(summary)

@@ -100,8 +100,8 @@ def test_waiting_for_connection_needs_two_intervals() -> None:
 
 def test_default_rules_are_the_briefs_two_then_the_generators() -> None:
     assert [r.name for r in default_rules()] == [
-        "low_success_rate", "low_rps", "generator_cpu", "generator_lag", "dropped_arrivals",
-        "waiting_for_connection"]
+        "target_down", "low_success_rate", "low_rps", "generator_cpu", "generator_lag",
+        "dropped_arrivals", "waiting_for_connection"]
 
 
 def test_each_fire_and_clear_is_told_once_to_listeners() -> None:

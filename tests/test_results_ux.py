@@ -115,3 +115,42 @@ def test_cli_final_line_rps_is_the_summary_average(demo_url: str) -> None:
     final = [line for line in proc.stderr.splitlines() if line.startswith("✅ Done")]
     assert final, proc.stderr
     assert f"RPS: {summary['avg_rps']:,.1f} |" in final[-1], (final[-1], summary["avg_rps"])
+
+
+# -- 4. a target that is down ------------------------------------------------------------------
+def _snap(**changes: Any) -> Any:
+    from loadnb.snapshot import Snapshot
+
+    values: dict[str, Any] = dict(timestamp=1.0, elapsed_time=0.5, progress_percent=10.0,
+                                  active_users=2, completed_requests=0, failed_requests=40,
+                                  success_rate=0.0, current_rps=80.0, peak_rps=80.0,
+                                  estimated_completion=1.5, interval_failed=40,
+                                  interval_requests=40,
+                                  interval_errors={"connection refused": 40})
+    values.update(changes)
+    return Snapshot(**values)
+
+
+def test_target_down_rule_fires_on_refused_and_one_kind_only() -> None:
+    from loadnb.alerts import target_down
+
+    rule = target_down()
+    assert rule.name == "target_down"
+    assert rule.check(_snap()) == "the target refused every connection"
+    assert rule.check(_snap(interval_errors={"DNS error": 40})) == (
+        "every request failed: DNS error")
+    assert rule.check(_snap(interval_errors={"timeout": 40})) == "every request failed: timeout"
+    assert rule.check(_snap(completed_requests=1, success_rate=2.4)) is None
+    assert rule.check(_snap(interval_errors={"HTTP 500": 40})) is None
+    assert rule.check(_snap(interval_errors={"timeout": 20, "connection reset": 20})) is None
+
+
+def test_cli_says_the_target_is_down_first() -> None:
+    port = closed_port()
+    proc = loadnb("run", f"http://127.0.0.1:{port}/", "-u", "2", "-d", "1s", "--json",
+                  "--no-history")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert [a["rule"] for a in summary["alerts"]][:1] == ["target_down"], summary["alerts"]
+    table = proc.stderr[proc.stderr.index("loadnb run "):].splitlines()
+    assert "the target refused every connection" in table[1], table[:3]
