@@ -76,6 +76,7 @@ class Snapshot:
     dropped_arrivals: int = 0
     interval_dropped: int = 0
     waiting_for_connection: int = 0
+    workers: int = 0
     loop_lag_ms: float = math.nan
     cpu_percent: float = math.nan
     phase: str = "running"

@@ -27,7 +27,9 @@ class SourceStatus:
     ``progress`` is the share of the source's plan done (percent) and ``eta`` its estimate of the
     seconds left (NaN when unknown); ``events`` are the live changes made in the interval, as
     ``(elapsed seconds, text)``;
-    ``loop_lag_ms``/``cpu_percent`` are the source process's own (NaN: measured by the monitor).
+    ``loop_lag_ms``/``cpu_percent`` are the source process's own (NaN: measured by the monitor);
+    ``workers`` the worker processes generating load behind it (0 for the engine in this process,
+    1 for a live worker).
     """
 
     active_users: int = 0
@@ -43,6 +45,7 @@ class SourceStatus:
     events: list[tuple[float, str]] = field(default_factory=list)
     loop_lag_ms: float = math.nan
     cpu_percent: float = math.nan
+    workers: int = 0
 
 
 @dataclass(slots=True)
@@ -141,7 +144,8 @@ def merge_status(parts: Sequence[SourceStatus]) -> SourceStatus:
         eta=_nanmax(p.eta for p in parts),
         events=[e for p in parts for e in p.events],
         loop_lag_ms=_nanmax(p.loop_lag_ms for p in parts),
-        cpu_percent=_nanmax(p.cpu_percent for p in parts))
+        cpu_percent=_nanmax(p.cpu_percent for p in parts),
+        workers=sum(p.workers for p in parts))
 
 
 def merge_payloads(payloads: Sequence[Payload]) -> Payload:
