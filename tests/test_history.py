@@ -212,6 +212,25 @@ async def test_a_run_loads_back_as_the_live_result(demo_url: str, tmp_path: Path
     assert runs[0]["p99_ms"] == live.summary["latency_ms"]["p99"]
 
 
+async def shop(user: object) -> None:
+    async with user.timer("checkout"):  # type: ignore[attr-defined]
+        await user.get("/delay?delay_ms=3", name="pay")  # type: ignore[attr-defined]
+    user.count("cart_items", 2)  # type: ignore[attr-defined]
+    user.gauge("queue", 7)  # type: ignore[attr-defined]
+
+
+async def test_custom_metrics_and_thresholds_load_back(demo_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    live = await loadnb.arun(shop, url=demo_url, users=2, duration="1s", interval="0.25s",
+                             thresholds=["checkout.p95<1s", "p99<1ms", "cart_items.total>1"],
+                             history=str(path))
+    loaded = loadnb.load(live.run_id, path)
+    assert live.summary["custom"] and live.summary["thresholds"]
+    assert loaded.summary["custom"] == live.summary["custom"]
+    assert loaded.summary["thresholds"] == live.summary["thresholds"]
+    pd.testing.assert_frame_equal(loaded.custom, live.custom)
+
+
 def _verdicts(table: pd.DataFrame) -> dict[str, str]:
     rows = table[table.scope == "overall"]
     return dict(zip(rows.metric, rows.verdict, strict=True))

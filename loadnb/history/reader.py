@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..alerts import AlertEvent
-from ..metrics import Histogram, IntervalStats
+from ..metrics import CustomMetric, Histogram, IntervalStats
 from ..record import RunRecord
 from ..result import Result
 from ..snapshot import Snapshot
@@ -162,6 +162,18 @@ def _interval(row: sqlite3.Row) -> IntervalStats:
         json.loads(row["samples"]))
 
 
+def _custom(row: sqlite3.Row) -> CustomMetric:
+    """A stored custom metric of one interval (NULL numbers back to NaN / infinities)."""
+    metric = CustomMetric(row["name"], row["kind"], count=row["count"] or 0,
+                          total=row["total"] or 0.0)
+    metric.last = math.nan if row["last"] is None else row["last"]
+    metric.min = math.inf if row["min"] is None else row["min"]
+    metric.max = -math.inf if row["max"] is None else row["max"]
+    if row["hist"] is not None:
+        metric.hist = unpack(row["hist"])
+    return metric
+
+
 def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
     run_id = run["run_id"]
     record = RunRecord(run_id, StoredSpec.from_row(run), started_at=run["started_at"],
@@ -170,14 +182,21 @@ def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
     for row in conn.execute("SELECT * FROM intervals WHERE run_id = ? ORDER BY seq, name",
                             (run_id,)):
         by_seq.setdefault(row["seq"], {})[row["name"]] = _interval(row)
+    custom: dict[int, dict[str, CustomMetric]] = {}
+    for row in conn.execute("SELECT * FROM custom WHERE run_id = ? ORDER BY seq, rowid",
+                            (run_id,)):
+        custom.setdefault(row["seq"], {})[row["name"]] = _custom(row)
     before = 0.0
     for row in conn.execute("SELECT * FROM snapshots WHERE run_id = ? ORDER BY seq", (run_id,)):
         snap, parts = _snapshot(row), by_seq.get(row["seq"], {})
         merged = IntervalStats("all")
         for part in parts.values():
             merged.merge(part)
-        record.add(snap, merged, parts, max(snap.elapsed_time - before, 1e-9))
+        record.add(snap, merged, parts, max(snap.elapsed_time - before, 1e-9),
+                   custom=custom.get(row["seq"]))
         before = snap.elapsed_time
+    record.thresholds = json.loads(run["thresholds"] or "[]")
+    record.aborted_by = run["aborted_by"]
     q = "SELECT * FROM {} WHERE run_id = ? ORDER BY idx"
     record.alerts = [AlertEvent(r["rule"], r["message"], r["fired_at"], r["cleared_at"])
                      for r in conn.execute(q.format("alerts"), (run_id,))]

@@ -83,10 +83,17 @@ _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = _V1_COLUMNS + tuple(
     (name, kind) for _, name, kind in _ADDED_COLUMNS)
 _V3 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
-       for version, name, kind in _ADDED_COLUMNS if version == 3]
+       for version, name, kind in _ADDED_COLUMNS if version == 3] + [
+    """CREATE TABLE custom (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+        count INTEGER, total REAL, last REAL, min REAL, max REAL, hist BLOB,
+        PRIMARY KEY (run_id, seq, name))""",
+    "ALTER TABLE runs ADD COLUMN thresholds TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE runs ADD COLUMN aborted_by TEXT",
+]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
 MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
-TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events")
+TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom")
 
 
 class HistoryError(ValueError):

@@ -26,7 +26,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from ..metrics import Histogram, IntervalStats
+from ..metrics import CustomMetric, Histogram, IntervalStats
 from ..record import RunRecord
 from ..result import build_summary
 from ..snapshot import Snapshot
@@ -75,6 +75,18 @@ def interval_row(run_id: str, seq: int, part: IntervalStats) -> tuple[Any, ...]:
             dumps(part.samples), pack(part.latency), pack(part.service))
 
 
+_CUSTOM_SQL = ("INSERT OR REPLACE INTO custom (run_id, seq, name, kind, count, total, last, min, "
+               "max, hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def custom_row(run_id: str, seq: int, metric: CustomMetric) -> tuple[Any, ...]:
+    """The ``custom`` row of one custom metric for one interval (NaN and infinities as NULL)."""
+    finite = [v if math.isfinite(v) else None for v in (metric.total, metric.last, metric.min,
+                                                        metric.max)]
+    return (run_id, seq, redact_query(metric.name), metric.kind, metric.count, *finite,
+            pack(metric.hist) if metric.kind == "timing" else None)
+
+
 def pack(hist: Histogram) -> bytes:
     """The histogram's encoding, zlib-compressed (about half the size)."""
     return zlib.compress(hist.encode(), 1)
@@ -108,14 +120,18 @@ class SqliteWriter:
             return
         seq = self._seq
         by_name = list(self.record.last_interval.values())
+        custom = list(self.record.last_custom.values())
 
         def tx(conn: sqlite3.Connection) -> None:
             run_id = self.record.run_id
             conn.execute(_SNAP_SQL, snapshot_row(run_id, seq, snap))
             conn.executemany(_IV_SQL, [interval_row(run_id, seq, p) for p in by_name])
+            conn.executemany(_CUSTOM_SQL, [custom_row(run_id, seq, m) for m in custom])
             self._write_news(conn)
-            conn.execute("UPDATE runs SET updated_at = ?, transport = ? WHERE run_id = ?",
-                         (time.time(), self.record.transport, run_id))
+            conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
+                         "aborted_by = ? WHERE run_id = ?",
+                         (time.time(), self.record.transport, dumps(self.record.thresholds),
+                          self.record.aborted_by, run_id))
 
         write(self.conn, tx)
         self._seq = seq + 1
@@ -153,9 +169,9 @@ class SqliteWriter:
         def tx(c: sqlite3.Connection) -> None:
             self._write_news(c)
             c.execute("UPDATE runs SET state = ?, error = ?, summary = ?, transport = ?, "
-                      "updated_at = ? WHERE run_id = ?",
+                      "thresholds = ?, aborted_by = ?, updated_at = ? WHERE run_id = ?",
                       (r.state, None if r.error is None else redact_query(r.error), summary,
-                       r.transport, time.time(), r.run_id))
+                       r.transport, dumps(r.thresholds), r.aborted_by, time.time(), r.run_id))
 
         try:
             write(conn, tx)
@@ -163,4 +179,4 @@ class SqliteWriter:
             conn.close()
 
 
-__all__ = ["SqliteWriter", "dumps", "interval_row", "snapshot_row"]
+__all__ = ["SqliteWriter", "custom_row", "dumps", "interval_row", "snapshot_row"]
