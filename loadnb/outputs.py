@@ -1,4 +1,5 @@
-"""CI outputs of a run's summary: JUnit XML (one test case per threshold) and a Markdown summary.
+"""Outputs of a run's summary: strict JSON values, JUnit XML (one test case per threshold) and a
+Markdown summary.
 
 Pure functions of the summary dict (the object ``loadnb run --json`` prints), so a stored run can
 be rendered the same way. ``--junit FILE`` and ``--summary-md FILE`` write them; when the
@@ -7,11 +8,23 @@ be rendered the same way. ``--junit FILE`` and ``--summary-md FILE`` write them;
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None (and keys as text), so the JSON is strict."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _observed(value: Any) -> str:
@@ -104,4 +117,4 @@ def write_ci_outputs(summary: Mapping[str, Any], junit: Path | None,
             fh.write(text)
 
 
-__all__ = ["junit_xml", "markdown_summary", "write_ci_outputs"]
+__all__ = ["json_safe", "junit_xml", "markdown_summary", "write_ci_outputs"]

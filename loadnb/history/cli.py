@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..outputs import json_safe
 from .store import HistoryError
 
 COMMANDS = ("history", "show", "compare")
@@ -60,17 +60,6 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities as None, so the JSON is strict."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
     return value
 
 
@@ -149,4 +138,4 @@ def _compare(args: argparse.Namespace) -> None:
     _print(f"{len(result.regressions)} regression(s)")
 
 
-__all__ = ["COMMANDS", "add_commands", "format_runs", "json_safe", "main_for"]
+__all__ = ["COMMANDS", "add_commands", "format_runs", "main_for"]

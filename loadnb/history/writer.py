@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics import CustomMetric, Histogram, IntervalStats
+from ..outputs import json_safe
 from ..record import RunRecord
 from ..result import build_summary
 from ..snapshot import Snapshot
@@ -42,17 +43,7 @@ _IV_SQL = ("INSERT OR REPLACE INTO intervals (run_id, seq, name, started, comple
 
 def dumps(value: Any) -> str:
     """Strict JSON (NaN and infinities as null), secrets redacted."""
-    return redact_query(json.dumps(_finite(value), separators=(",", ":")))
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    return redact_query(json.dumps(json_safe(value), separators=(",", ":")))
 
 
 def snapshot_row(run_id: str, seq: int, snap: Snapshot) -> tuple[Any, ...]:
