@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--timeout", default="10s", help="per-request timeout (default 10s)")
     load.add_argument("--graceful-stop", default="5s",
                       help="at the end, time in-flight requests get to finish (default 5s)")
+    load.add_argument("--workers", metavar="N|auto",
+                      help="generate the load in N Dask worker processes on this machine "
+                           "(auto: one per core)")
+    load.add_argument("--cluster", metavar="ADDRESS",
+                      help="generate the load on an existing Dask cluster, e.g. "
+                           "tcp://10.0.0.5:8786 (its workers need the same loadnb)")
     req = r.add_argument_group("request")
     req.add_argument("-X", "--method", default="GET", help="HTTP method (default GET)")
     req.add_argument("-H", "--header", action="append", default=[], metavar="'K: V'",
@@ -237,6 +243,9 @@ def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
         history="off" if args.no_history else args.history,
         thresholds=args.threshold, abort_on_fail=args.abort_on_fail,
         abort_grace=args.abort_grace, notify=args.notify or None,
+        workers=args.workers if args.workers in (None, "auto")
+        else _number(args.workers, "workers"),
+        cluster=args.cluster,
     )
 
 

@@ -90,6 +90,8 @@ class LoadSpec:
     abort_on_fail: bool = False
     abort_grace: float = 0.0
     notify: tuple[str | Callable[..., Any], ...] = ()
+    workers: int | str | None = None
+    cluster: Any = None
 
     def load_shape(self) -> LoadShape:
         """The target load over time: users (closed model) or arrivals/s (open model)."""
@@ -171,6 +173,7 @@ class LoadSpec:
             "thresholds": [t.expr for t in self.thresholds],
             "abort_on_fail": self.abort_on_fail, "abort_grace": self.abort_grace,
             "notify": [_shown_hook(n) for n in self.notify],
+            "workers": self.workers, "cluster": _shown_cluster(self.cluster),
         }
 
     def replace(self, **changes: Any) -> LoadSpec:
@@ -223,6 +226,8 @@ def make_spec(
     abort_on_fail: bool = False,
     abort_grace: str | float = 0.0,
     notify: Sequence[str | Callable[..., Any]] | str | None = None,
+    workers: int | str | None = None,
+    cluster: object = None,
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
@@ -239,7 +244,9 @@ def make_spec(
     (:mod:`loadnb.thresholds`, e.g. ``["p95<300ms", "errors<1%"]``); ``abort_on_fail``: stop
     the run once a threshold is lost for good, or has failed for three intervals in a row after
     ``abort_grace``; ``notify``: webhook URLs that get every alert fire and clear as a JSON POST,
-    or callables ``(event, "fired" | "cleared")``;
+    or callables ``(event, "fired" | "cleared")``; ``workers``: generate the load in a Dask
+    ``LocalCluster`` of that many worker processes (``"auto"``: one per core); ``cluster``: in an
+    existing Dask cluster (``"tcp://host:port"`` or a ``distributed.Client``), not both;
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
     whenever it can run the test (no redirects to follow, not HEAD).
@@ -291,6 +298,8 @@ def make_spec(
         abort_on_fail=bool(abort_on_fail),
         abort_grace=parse_duration(abort_grace, "abort_grace"),
         notify=_check_notify(notify),
+        workers=_check_workers(workers),
+        cluster=_check_cluster(cluster),
     )
     _check_combination(spec, expected_interval)
     return spec
@@ -315,8 +324,50 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
                              "the intended start")
         if spec.expected_interval <= 0:
             raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
+    if spec.workers is not None and spec.cluster is not None:
+        raise ValueError("give either workers (a local Dask cluster) or cluster (an existing "
+                         "one), not both")
     if spec.abort_on_fail and not spec.thresholds:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
+
+
+def _check_workers(workers: object) -> int | str | None:
+    """``workers=``: a whole number >= 1, or ``"auto"`` (one per core)."""
+    if workers is None:
+        return None
+    if isinstance(workers, str) and workers.strip().lower() == "auto":
+        return "auto"
+    if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
+        return workers
+    raise ValueError(f"workers must be a whole number >= 1 or 'auto', got {workers!r}")
+
+
+def _check_cluster(cluster: object) -> object:
+    """``cluster=``: a scheduler address ``tcp://host:port``, or a ``distributed.Client``."""
+    if cluster is None:
+        return None
+    if isinstance(cluster, str):
+        parts = urlsplit(cluster.strip())
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme == "tcp" and parts.hostname and port and not parts.path.strip("/"):
+            return cluster.strip()
+        raise ValueError(f"cluster must be a Dask scheduler address like "
+                         f"'tcp://127.0.0.1:8786' or a distributed.Client, got {cluster!r}")
+    if type(cluster).__name__ == "Client" and type(cluster).__module__.startswith("distributed"):
+        return cluster
+    raise ValueError(f"cluster must be a Dask scheduler address like 'tcp://127.0.0.1:8786' or "
+                     f"a distributed.Client, got {type(cluster).__name__}")
+
+
+def _shown_cluster(cluster: object) -> str | None:
+    """``cluster=`` as it may be printed or stored: the scheduler address."""
+    if cluster is None or isinstance(cluster, str):
+        return cluster
+    address = getattr(getattr(cluster, "scheduler", None), "address", None)
+    return str(address) if address else "client"
 
 
 def _check_notify(notify: object) -> tuple[str | Callable[..., Any], ...]:

@@ -291,6 +291,13 @@ def stats_summary(record: RunRecord) -> list[dict[str, Any]]:
     return rows
 
 
+def workers_lost(snapshots: list[Snapshot]) -> int:
+    """Worker processes lost during the run: the most that were live, less those at the end."""
+    if not snapshots:
+        return 0
+    return max(s.workers for s in snapshots) - snapshots[-1].workers
+
+
 def build_summary(record: RunRecord) -> dict[str, Any]:
     """The summary dict of ``record`` (see :attr:`Result.summary`)."""
     o = record.overall
@@ -305,6 +312,8 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "duration_s": round(duration, 3),
         "model": spec.model,
         "transport": record.transport,
+        "workers": max((s.workers for s in record.snapshots), default=0),
+        "workers_lost": workers_lost(record.snapshots),
         "total_requests": o.completed + o.failed + o.cancelled,
         "completed_requests": o.completed,
         "failed_requests": o.failed,

@@ -227,7 +227,17 @@ class Run:
             check_accounting(record)
 
     async def _open_backend(self) -> Backend:
-        """The backend that generates the load (the engine in this process)."""
+        """The backend that generates the load: Dask worker processes when the spec asks for
+        ``workers`` or a ``cluster`` (Dask is imported only then), else the engine in this
+        process."""
+        if self.spec.workers is not None or self.spec.cluster is not None:
+            from .distributed.backend import DaskBackend
+
+            dask = DaskBackend(self.spec, run_id=self.run_id, warn=self.record.warn,
+                               clock=self._clock)
+            await dask.open()
+            self._backend = dask
+            return dask
         local = LocalBackend(self.spec, self._transport_factory, self._clock,
                              warn=self.record.warn)
         await local.open()

@@ -1,0 +1,201 @@
+"""What each Dask worker runs: its share of the load, on its own uvloop loop.
+
+:func:`run_share` is the one task a run submits to each worker. It builds the worker's share of
+the spec (:func:`~loadnb.distributed.split.share_spec`), runs an
+:class:`~loadnb.engine.Engine` with a :class:`~loadnb.metrics.Recorder` and a
+:class:`~loadnb.source.LocalSource` on a fresh event loop in the worker's task thread (so the
+worker's own loop, and its heartbeats, stay free), and every ``interval`` seconds publishes the
+interval's payload, encoded (:mod:`loadnb.distributed.codec`), with ``log_event``. It returns the
+final, settled payload and the number of intervals it published, so the driver knows when it has
+them all.
+
+The driver reaches a running share through ``client.run`` of :func:`stop_run` and
+:func:`set_target`, which find it by run id in this module's registry and hand the change to its
+loop thread-safely. A stop that arrives before the share has started is remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .._version import __version__
+from ..config import LoadSpec
+from ..engine import Engine
+from ..metrics import Recorder
+from ..source import LocalSource, Payload
+from ..transport import make_transport
+from .codec import encode_payload
+from .split import share_spec
+
+T = TypeVar("T")
+Publish = Callable[[dict[str, Any]], None]
+#: How often the share's probe wakes between intervals to measure its loop's lag (seconds).
+PROBE = 0.02
+
+
+@dataclass
+class _Share:
+    """A running share, as the driver's setters see it."""
+
+    index: int
+    loop: asyncio.AbstractEventLoop
+    engine: Engine
+    warnings: list[str] = field(default_factory=list)
+
+
+_LOCK = threading.Lock()
+_RUNS: dict[str, _Share] = {}
+_STOPPED: set[str] = set()
+_PENDING: dict[str, dict[int, float]] = {}
+
+
+def version() -> str:
+    """The loadnb version installed here (the driver checks it matches its own)."""
+    return __version__
+
+
+def stop_run(run_id: str) -> bool:
+    """Stop this worker's share of ``run_id`` now (or as soon as it starts); True if running."""
+    with _LOCK:
+        share = _RUNS.get(run_id)
+        if share is None:
+            _STOPPED.add(run_id)
+            return False
+    share.loop.call_soon_threadsafe(share.engine.stop)
+    return True
+
+
+def set_target(run_id: str, targets: dict[int, float]) -> bool:
+    """Set this worker's share of a live change (``targets`` by worker index); True if applied."""
+    with _LOCK:
+        share = _RUNS.get(run_id)
+        if share is None:
+            _PENDING[run_id] = dict(targets)
+            return False
+    if share.index not in targets:
+        return False
+    share.loop.call_soon_threadsafe(share.engine.set_target, float(targets[share.index]))
+    return True
+
+
+def run_share(spec: LoadSpec, run_id: str, index: int, n: int, topic: str) -> dict[str, Any]:
+    """Run worker ``index`` of ``n``'s share of ``spec``; publish each interval on ``topic``;
+    return ``{"index", "sent", "payload", "warnings"}`` with the final settled payload."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    share = share_spec(spec, index, n)
+
+    def publish(msg: dict[str, Any]) -> None:
+        worker.log_event(topic, msg)
+
+    return _run_new_loop(_main(share, run_id, index, publish))
+
+
+async def _main(spec: LoadSpec, run_id: str, index: int, publish: Publish) -> dict[str, Any]:
+    warnings: list[str] = []
+    recorder = Recorder(on_warning=warnings.append, expected=spec.expected_interval)
+    transport = make_transport(spec.transport_options())
+    try:
+        engine = Engine(spec, transport, recorder)
+    except BaseException:
+        await transport.aclose()
+        raise
+    source = LocalSource(engine, recorder, transport)
+    with _LOCK:
+        _RUNS[run_id] = _Share(index, asyncio.get_running_loop(), engine, warnings)
+        if run_id in _STOPPED:
+            engine.stop()
+        pending = _PENDING.pop(run_id, {})
+        if index in pending:
+            engine.set_target(float(pending[index]))
+    ticker = _Ticker(source, spec.interval, run_id, index, publish, warnings)
+    task = asyncio.get_running_loop().create_task(ticker.run())
+    try:
+        await engine.run()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await transport.aclose()
+        with _LOCK:
+            _RUNS.pop(run_id, None)
+            _STOPPED.discard(run_id)
+            _PENDING.pop(run_id, None)
+    final = ticker.payload(source.collect(final=True))
+    return {"index": index, "sent": ticker.sent, "payload": encode_payload(final),
+            "warnings": ticker.take_warnings()}
+
+
+class _Ticker:
+    """Publishes the share's interval every ``interval`` s, with its own loop lag and CPU."""
+
+    def __init__(self, source: LocalSource, interval: float, run_id: str, index: int,
+                 publish: Publish, warnings: list[str]) -> None:
+        self.source, self.interval, self.publish = source, interval, publish
+        self.run_id, self.index = run_id, index
+        self.sent = 0
+        self._warnings, self._told = warnings, 0
+        self._lag = 0.0
+        self._last_t, self._last_cpu = time.perf_counter(), time.process_time()
+
+    def take_warnings(self) -> list[str]:
+        new = self._warnings[self._told:]
+        self._told += len(new)
+        return new
+
+    def payload(self, payload: Payload) -> Payload:
+        """``payload`` with this process's loop lag (ms) and CPU (percent) since the last one."""
+        now, cpu = time.perf_counter(), time.process_time()
+        dt = now - self._last_t
+        payload.status.cpu_percent = 100.0 * (cpu - self._last_cpu) / dt if dt >= 0.01 \
+            else math.nan
+        payload.status.loop_lag_ms = self._lag * 1e3
+        payload.status.workers = 1
+        self._last_t, self._last_cpu, self._lag = now, cpu, 0.0
+        return payload
+
+    async def run(self) -> None:
+        due = time.perf_counter() + self.interval
+        probe = min(PROBE, self.interval / 5)
+        while True:
+            wake = min(due, time.perf_counter() + probe)
+            await asyncio.sleep(max(0.0, wake - time.perf_counter()))
+            now = time.perf_counter()
+            self._lag = max(self._lag, now - wake)
+            if now < due:
+                continue
+            payload = self.payload(self.source.collect(final=False))
+            self.sent += 1
+            self.publish({"run": self.run_id, "index": self.index, "seq": self.sent,
+                          "payload": encode_payload(payload),
+                          "warnings": self.take_warnings()})
+            due += self.interval
+            if due - now < self.interval / 2:
+                due = now + self.interval
+
+
+def _run_new_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a fresh event loop in this thread (uvloop when installed)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+    else:
+        factory = uvloop.new_event_loop
+    loop = factory()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
+__all__ = ["run_share", "set_target", "stop_run", "version"]

@@ -1,0 +1,344 @@
+"""Scale-out on Dask (issue 14): exact splitting, the payload codec, the driver's worker sources,
+and real clusters on 127.0.0.1 against loopback servers.
+
+The unit tests need no Dask. The cluster tests (``slow``) start a ``LocalCluster`` of 2 worker
+processes (or an external ``dask scheduler`` and two ``dask worker`` processes) and always stop
+what they started, with bounded waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadnb.config import make_spec
+from loadnb.distributed.codec import decode_payload, encode_payload
+from loadnb.distributed.split import ShareShape, share_spec, split_int, split_rows, split_target
+from loadnb.metrics import CustomMetric, Histogram, IntervalStats
+from loadnb.run import Run
+from loadnb.source import Payload, SourceStatus, merge_payloads
+
+from .conftest import assert_accounting, until
+
+VENV_BIN = Path(sys.executable).parent
+
+
+# -- split -------------------------------------------------------------------------------------
+def test_ten_users_on_three_workers() -> None:
+    assert split_int(10, 3) == [4, 3, 3]
+    assert split_int(2, 4) == [1, 1, 0, 0]
+
+
+@given(st.integers(0, 10**9), st.integers(1, 512))
+def test_split_int_is_exact(total: int, n: int) -> None:
+    parts = split_int(total, n)
+    assert len(parts) == n and sum(parts) == total and max(parts) - min(parts) <= 1
+
+
+@given(st.lists(st.integers(), max_size=60), st.integers(1, 9))
+def test_rows_are_partitioned_not_duplicated(rows: list[int], n: int) -> None:
+    parts = split_rows(tuple(rows), n)
+    assert [r for part in parts for r in part] == rows
+
+
+def test_share_specs_add_up() -> None:
+    spec = make_spec("http://127.0.0.1:9/", users=10, requests=1001, duration="5s", seed=3)
+    shares = [share_spec(spec, i, 3) for i in range(3)]
+    assert [s.users for s in shares] == [4, 3, 3]
+    assert sum(s.requests or 0 for s in shares) == 1001
+    assert [s.seed for s in shares] == [3, 4, 5]
+    assert all(s.workers is None and s.cluster is None and s.history == "off" for s in shares)
+    open_ = make_spec("http://127.0.0.1:9/", rate=100, duration="5s")
+    assert math.fsum(share_spec(open_, i, 3).rate or 0 for i in range(3)) == pytest.approx(100)
+
+
+def test_once_mode_rows_are_partitioned() -> None:
+    async def user(vu: Any, row: Any) -> None: ...
+
+    spec = make_spec("http://127.0.0.1:9/", scenario=user, data=list(range(10)),
+                     data_mode="once", workers=3)
+    assert [share_spec(spec, i, 3).data_rows for i in range(3)] == [
+        (0, 1, 2, 3), (4, 5, 6), (7, 8, 9)]
+    cycle = dataclasses.replace(spec, data_mode="cycle")
+    assert share_spec(cycle, 1, 3).data_rows == tuple(range(10))
+
+
+@given(st.floats(0, 100), st.integers(1, 7))
+def test_stages_stay_global_and_shares_add_up(t: float, n: int) -> None:
+    spec = make_spec("http://127.0.0.1:9/", stages=[("10s", 13), ("20s", 40), ("10s", 0)])
+    shape = spec.load_shape()
+    parts = [share_spec(spec, i, n).load_shape().target(t) for i in range(n)]
+    assert sum(parts) == round(shape.target(t))
+    assert all(isinstance(share_spec(spec, i, n).shape_fn, ShareShape) for i in range(n))
+
+
+def test_live_targets_split() -> None:
+    assert split_target(7, 3, users=True) == [3.0, 2.0, 2.0]
+    assert sum(split_target(100.0, 3, users=False)) == pytest.approx(100.0)
+
+
+# -- codec -------------------------------------------------------------------------------------
+_text = st.text(max_size=12)
+_seconds = st.lists(st.floats(1e-7, 50.0), max_size=30)
+_num = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@st.composite
+def interval_stats(draw: st.DrawFn, name: str) -> IntervalStats:
+    ints = st.integers(0, 2**40)
+    return IntervalStats(
+        name, draw(ints), draw(ints), draw(ints), draw(ints), draw(ints), draw(ints),
+        latency=Histogram.from_seconds(draw(_seconds)),
+        service=Histogram.from_seconds(draw(_seconds)),
+        status=draw(st.dictionaries(st.integers(100, 599), ints, max_size=4)),
+        errors=draw(st.dictionaries(_text, ints, max_size=4)),
+        samples=draw(st.dictionaries(_text, _text, max_size=3)))
+
+
+@st.composite
+def custom_metric(draw: st.DrawFn, name: str) -> CustomMetric:
+    kind = draw(st.sampled_from(["counter", "gauge", "timing"]))
+    return CustomMetric(name, kind, draw(st.integers(0, 2**31)), draw(_num), draw(_num),
+                        draw(_num), draw(_num), Histogram.from_seconds(draw(_seconds)))
+
+
+@st.composite
+def payloads(draw: st.DrawFn) -> Payload:
+    names = draw(st.lists(_text, max_size=4, unique=True))
+    stats = {n: draw(interval_stats(n)) for n in names}
+    cnames = draw(st.lists(_text, max_size=3, unique=True))
+    custom = {n: draw(custom_metric(n)) for n in cnames}
+    small = st.integers(0, 10**6)
+    status = SourceStatus(
+        draw(small), draw(small), draw(small), draw(small), draw(_num),
+        draw(st.sampled_from(["idle", "running", "ending", "done"])), draw(small), draw(small),
+        draw(_num), draw(_num), draw(st.lists(st.tuples(st.floats(0, 1e6), _text), max_size=3)),
+        draw(_num), draw(_num), draw(st.integers(0, 1)))
+    return Payload(stats, status, custom)
+
+
+def canon(value: Any) -> Any:
+    """Plain, comparable data: NaN as a marker, histograms by their contents."""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, Histogram):
+        return ("H", value.counts.tolist(), value.total, value.sum_us, value.min_s, value.max_s)
+    if isinstance(value, dict):
+        return {k: canon(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canon(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {f: canon(getattr(value, f)) for f in value.__dataclass_fields__}
+    return value
+
+
+@settings(max_examples=60, deadline=None)
+@given(payloads())
+def test_codec_round_trip_is_exact(payload: Payload) -> None:
+    wire = msgpack.packb(encode_payload(payload), use_bin_type=True)
+    back = decode_payload(msgpack.unpackb(wire, raw=False, strict_map_key=False))
+    assert canon(back) == canon(payload)
+    assert list(back.stats) == list(payload.stats) and list(back.custom) == list(payload.custom)
+
+
+def test_merged_percentiles_are_those_of_the_union() -> None:
+    import random
+
+    rng = random.Random(5)
+    parts = [[rng.lognormvariate(-4, 1) for _ in range(3000)] for _ in range(3)]
+    sent = []
+    for values in parts:
+        iv = IntervalStats("GET /", started=len(values), completed=len(values),
+                           latency=Histogram.from_seconds(values))
+        sent.append(msgpack.unpackb(msgpack.packb(encode_payload(
+            Payload({"GET /": iv}, SourceStatus(workers=1)))), strict_map_key=False))
+    merged = merge_payloads([decode_payload(p) for p in sent])
+    union = Histogram.from_seconds([v for values in parts for v in values])
+    qs = (50, 90, 95, 99, 99.9, 100)
+    assert merged.stats["GET /"].latency.percentiles(qs) == union.percentiles(qs)
+    assert merged.stats["GET /"].completed == 9000 and merged.status.workers == 3
+
+
+# -- the driver's worker source ----------------------------------------------------------------
+def _plain(started: int, completed: int, *, active: int = 2) -> dict[str, Any]:
+    iv = IntervalStats("GET /", started=started, completed=completed,
+                       latency=Histogram.from_seconds([0.01] * completed))
+    return encode_payload(Payload({"GET /": iv}, SourceStatus(active_users=active, in_flight=1,
+                                                              workers=1)))
+
+
+def test_worker_source_merges_what_arrived_since_the_last_tick() -> None:
+    from loadnb.distributed.backend import WorkerSource
+
+    source = WorkerSource(0, "tcp://127.0.0.1:1")
+    source.receive(_plain(5, 4))
+    source.receive(_plain(6, 6))
+    first = source.collect(final=False)
+    assert first.stats["GET /"].started == 11 and first.stats["GET /"].completed == 10
+    assert first.status.workers == 1 and first.status.active_users == 2
+    empty = source.collect(final=False)
+    assert empty.stats == {} and empty.status.active_users == 2  # the last status holds
+    source.receive(_plain(3, 2))
+    source.lose()
+    lost = source.collect(final=False)
+    # 14 started, 12 ended: the 2 never ended are cancelled when the worker is lost
+    assert lost.stats["GET /"].cancelled == 2
+    assert lost.status.workers == 0 and lost.status.active_users == 0
+    assert lost.status.phase == "done"
+    assert source.collect(final=True).stats == {}
+
+
+# -- real clusters (slow) ----------------------------------------------------------------------
+def _stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "stats", timeout=5) as resp:
+        data: dict[str, Any] = json.loads(resp.read())
+    return data
+
+
+def _reset(url: str) -> None:
+    req = urllib.request.Request(url + "stats/reset", method="POST")
+    urllib.request.urlopen(req, timeout=5).close()
+
+
+@pytest.mark.slow
+async def test_two_workers_count_what_the_server_saw(demo_url: str) -> None:
+    _reset(demo_url)
+    run = Run(make_spec(demo_url, users=6, duration="1.5s", workers=2, interval="0.25s",
+                        history="off"))
+    result = await asyncio.wait_for(run.run(), 60)
+    summary = assert_accounting(result, server_count=_stats(demo_url)["requests"])
+    assert summary["workers"] == 2 and summary["workers_lost"] == 0
+    assert summary["state"] == "done" and summary["completed_requests"] > 100
+    assert summary["parameters"]["workers"] == 2
+    df = result.df
+    assert "workers" in df.columns and int(df["workers"].max()) == 2
+    assert int(df["active_users"].max()) == 6
+
+
+@pytest.mark.slow
+async def test_live_change_and_stop_reach_every_worker(demo_url: str) -> None:
+    _reset(demo_url)
+    run = Run(make_spec(demo_url, users=4, duration="30s", workers=2, interval="0.25s",
+                        history="off"))
+    run.start()
+    try:
+        await until(lambda: any(s.active_users == 4 for s in run.snapshots), 30,
+                    what="4 users on the workers")
+        run.set_users(7)
+        t = time.perf_counter()
+        await until(lambda: run.snapshots[-1].active_users == 7, 2, what="7 users")
+        assert time.perf_counter() - t < 1.0  # within an interval or so (0.25 s here)
+        backend: Any = run._backend
+        t = time.perf_counter()
+        run.stop()
+        await until(lambda: not backend.running, 1.0, what="every share ended within 1 s")
+        stopped_in = time.perf_counter() - t
+        result = await asyncio.wait_for(run.wait(), 30)
+    finally:
+        run.stop()
+        if run._task is not None:
+            await asyncio.wait({run._task}, timeout=30)
+    summary = assert_accounting(result)
+    assert stopped_in < 1.0 and summary["state"] == "stopped"
+    seen = _stats(demo_url)["requests"]
+    answered = summary["completed_requests"] + summary["failed_requests"]
+    assert answered <= seen <= summary["total_requests"]  # within the requests in flight
+
+
+@pytest.mark.slow
+async def test_a_killed_worker_is_survived(demo_url: str) -> None:
+    run = Run(make_spec(demo_url, users=4, duration="3s", workers=2, interval="0.25s",
+                        history="off"))
+    run.start()
+    try:
+        await until(lambda: any(s.active_users == 4 for s in run.snapshots), 30,
+                    what="4 users on the workers")
+        backend: Any = run._backend
+        pids = await backend.client.run(os.getpid)
+        victim = pids[backend.worker_addresses[1]]
+        os.kill(victim, signal.SIGKILL)
+        result = await asyncio.wait_for(run.wait(), 60)
+    finally:
+        run.stop()
+        if run._task is not None:
+            await asyncio.wait({run._task}, timeout=30)
+    summary = assert_accounting(result)  # its unfinished requests count as cancelled
+    assert summary["state"] == "done" and summary["workers"] == 2
+    assert summary["workers_lost"] == 1
+    assert any("was lost" in w for w in summary["warnings"]), summary["warnings"]
+    assert result.df["workers"].iloc[-1] == 1
+    assert result.df["active_users"].iloc[-2] in (2, 0)  # the survivor's share goes on
+
+
+@pytest.fixture
+def external_cluster(tmp_path: Path) -> Iterator[str]:
+    """A ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; killed at the end."""
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen(
+        [str(VENV_BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(file)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        deadline = time.monotonic() + 30
+        while not file.exists() or not file.read_text().strip():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            assert procs[0].poll() is None, "the scheduler exited"
+            time.sleep(0.05)
+        address = json.loads(file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [str(VENV_BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads",
+                 "1", "--host", "127.0.0.1", "--no-dashboard"], env=env, cwd=tmp_path,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=30)
+        yield address
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            proc.wait(10)
+
+
+@pytest.mark.slow
+def test_the_cli_on_an_external_cluster(external_cluster: str, demo_url: str) -> None:
+    out = subprocess.run(
+        [str(VENV_BIN / "loadnb"), "run", demo_url, "--cluster", external_cluster, "-u", "4",
+         "-d", "2s", "--json", "--no-history"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout)
+    assert summary["workers"] == 2 and summary["state"] == "done"
+    assert summary["completed_requests"] > 0 and summary["cancelled_requests"] == 0
+    assert summary["parameters"]["cluster"] == external_cluster
+
+
+@pytest.mark.slow
+async def test_a_cluster_with_another_loadnb_is_refused(
+        external_cluster: str, demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import loadnb.distributed.backend as backend
+
+    monkeypatch.setattr(backend, "__version__", "0.0.0-other")
+    run = Run(make_spec(demo_url, users=2, duration="1s", cluster=external_cluster,
+                        history="off"))
+    with pytest.raises(RuntimeError, match="install the same loadnb on every worker"):
+        await asyncio.wait_for(run.run(), 60)
