@@ -39,6 +39,12 @@ WATCH_EVERY = 1.0
 #: Bounds on talking to the cluster (seconds).
 CONNECT_TIMEOUT = 10.0
 CALL_TIMEOUT = 5.0
+#: Dask settings of the clusters loadnb starts: a killed worker fails its share at once (no retry
+#: elsewhere); no statistical profiler, whose samples every 10 ms take the GIL from the load.
+LOCAL_CONFIG: dict[str, Any] = {
+    "distributed.scheduler.allowed-failures": 0,
+    "distributed.worker.profile.enabled": False,
+}
 
 
 class WorkerSource:
@@ -218,7 +224,7 @@ class DaskBackend:
         spec = self.spec
         if spec.cluster is None:
             n = resolve_workers(spec.workers)
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            with dask.config.set(LOCAL_CONFIG):
                 self.cluster = await dd.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, asynchronous=True, silence_logs=logging.ERROR)
