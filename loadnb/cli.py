@@ -20,6 +20,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -189,7 +190,38 @@ def _out_path(text: str | None) -> Path | None:
         raise UsageError(f"--out must end in .csv or .json, got {text!r}")
     if not path.parent.is_dir():
         raise UsageError(f"--out: directory {str(path.parent)!r} does not exist")
+    try:  # a real file, as the end of the run writes one: permissions, read-only or /proc
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write in {str(path.parent)!r}: "
+                         f"{exc.strerror or exc}") from None
     return path
+
+
+#: Options whose value may start with "-" (``-d -3s`` reaches the range check, not argparse).
+_VALUE_OPTIONS = frozenset({"-u", "--users", "-r", "--rate", "-d", "--duration", "-n",
+                            "--requests", "--ramp-up", "--think-time", "--max-in-flight",
+                            "--connections", "--timeout", "--graceful-stop", "--interval",
+                            "--abort-grace"})
+
+
+def _join_negative(argv: list[str]) -> list[str]:
+    """``["-d", "-3s"]`` → ``["-d=-3s"]`` (``--duration=-3s`` form) for the options that take a
+    number or a time, so a negative value gets the range message instead of argparse's."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if arg in _VALUE_OPTIONS and len(nxt) > 1 and nxt[0] == "-" and (
+                nxt[1].isdigit() or nxt[1] == "."):
+            out.append(f"{arg}={nxt}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
 
 
 def _file_arg(text: str | None, flag: str) -> Path | None:
@@ -221,6 +253,12 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
 
 
 def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
+    if args.rate_stages and not args.stage:
+        raise ValueError("--rate-stages needs --stage DURATION:RATE (at least one)")
+    if args.stage and (args.users is not None or args.rate is not None):
+        what = "--users" if args.users is not None else "--rate"
+        raise ValueError(f"--stage sets the load and the duration: don't pass {what} with it "
+                         "(use --rate-stages for arrivals per second)")
     stages = [_stage(text) for text in args.stage] or None
     if args.url is None and args.scenario is None:
         raise ValueError("give a URL to load (or --scenario FILE.py:NAME)")
@@ -393,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return demo.main(argv[1:])
         try:
-            args = _parser().parse_args(argv)
+            args = _parser().parse_args(_join_negative(argv))
         except SystemExit as exc:  # --help, --version
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         except UsageError as exc:

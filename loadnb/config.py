@@ -27,6 +27,7 @@ from .validate import (
     check_body,
     check_headers,
     check_interval,
+    check_limits,
     check_method,
     check_plan,
     check_status,
@@ -151,7 +152,8 @@ class LoadSpec:
     def public_params(self) -> dict[str, Any]:
         """Parameters safe to print or store: secrets redacted, the body summarised."""
         return {
-            "url": redact_url(self.url), "model": self.model, "users": self.users,
+            "url": redact_url(self.url), "model": self.model,
+            "users": self.users if self.rate is None else None,
             "rate": self.rate, "duration": self.duration, "requests": self.requests,
             "ramp_up": self.ramp_up, "think_time": self.think_time, "timeout": self.timeout,
             "max_in_flight": self.max_in_flight, "connections": self.pool_size,
@@ -269,6 +271,7 @@ def make_spec(
     rate = None if rate is None else positive_float(rate, "rate")
     run_for = None if duration is None else positive_duration(duration, "duration")
     n_requests = None if requests is None else positive_int(requests, "requests")
+    check_limits(n_users, rate, run_for)
     if run_for is None and n_requests is None:
         run_for = DEFAULT_DURATION
     verb = check_method(method)

@@ -20,10 +20,22 @@ SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "s
                             "x-api-key", "x-auth-token", "x-csrf-token"})
 
 _SECRET_IN_URL = re.compile(r"(?<=://)([^/@\s:]*):[^/@\s]*@")
+#: Query parameters (any case) whose values are secrets, redacted like URL passwords.
+SECRET_PARAMS = frozenset({"token", "key", "api_key", "apikey", "password", "secret",
+                           "signature", "access_token"})
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:" + "|".join(sorted(SECRET_PARAMS, key=len,
+                                                                 reverse=True))
+                           + r"))=[^&;#\s\"'<>\\]*")
+
+
+def _redact_query(text: str) -> str:
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (user names are kept)."""
+    """The URL with any password replaced by ``***`` (user names are kept), and the values of
+    secret query parameters (``token``, ``api_key``, ``signature``…: :data:`SECRET_PARAMS`)."""
+    url = _redact_query(url)
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -39,8 +51,9 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with passwords in URLs replaced by ``***`` (for error samples and logs)."""
-    return _SECRET_IN_URL.sub(lambda m: f"{m.group(1)}:***@", text)
+    """``text`` with passwords in URLs and secret query parameters replaced by ``***`` (for
+    error samples and logs)."""
+    return _redact_query(_SECRET_IN_URL.sub(lambda m: f"{m.group(1)}:***@", text))
 
 
 def split_credentials(url: str, headers: dict[str, str]) -> str:
@@ -62,7 +75,7 @@ def split_credentials(url: str, headers: dict[str, str]) -> str:
 
 
 __all__ = ["SECRET_HEADERS", "redact_headers", "redact_text", "redact_url", "redact_webhook",
-           "split_credentials"]
+           "split_credentials", "SECRET_PARAMS"]
 
 
 def redact_webhook(url: str) -> str:

@@ -298,11 +298,35 @@ def workers_lost(snapshots: list[Snapshot]) -> int:
     return max(s.workers for s in snapshots) - snapshots[-1].workers
 
 
+def users_started(record: RunRecord) -> dict[str, int] | None:
+    """``summary["users_started"]``: closed model, the most users that ran at once
+    (``max_active``) and the most the load asked for (``asked``); None in the open model."""
+    spec = record.spec
+    if spec.rate is not None:
+        return None
+    asked = max((s.target_users for s in record.snapshots),
+                default=int(getattr(spec, "users", 0) or 0))  # a stored spec has no users
+    return {"max_active": max((s.active_users for s in record.snapshots), default=0),
+            "asked": asked}
+
+
+def _summary_warnings(record: RunRecord, started: dict[str, int] | None) -> list[str]:
+    """The record's warnings, and one when fewer users than asked ever ran."""
+    out = list(record.warnings)
+    judged = any(s.phase == "running" for s in record.snapshots)  # not a run of one tick
+    if (started is not None and judged and record.state != "running"
+            and started["max_active"] < started["asked"]):
+        out.append(f"only {started['max_active']:,} of the {started['asked']:,} users asked "
+                   "for ever ran at once (the run ended, or users could not all be started)")
+    return out
+
+
 def build_summary(record: RunRecord) -> dict[str, Any]:
     """The summary dict of ``record`` (see :attr:`Result.summary`)."""
     o = record.overall
     answered = o.completed + o.failed
     spec, duration = record.spec, record.duration_s
+    started = users_started(record)
     return {
         "run_id": record.run_id,
         "url": redact_url(spec.url),
@@ -322,6 +346,7 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "avg_rps": round(answered / duration, 3) if duration > 0 else 0.0,
         "peak_rps": round(record.peak_rps, 3),
         "dropped_arrivals": record.dropped_arrivals,
+        "users_started": started,
         "bytes_received": o.bytes,
         "latency_basis": latency_basis(record),
         "latency_ms": o.latency.summary(),
@@ -334,7 +359,7 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "aborted_by": record.aborted_by,
         "custom": custom_summary(record),
         "generator": generator_summary(record.snapshots),
-        "warnings": list(record.warnings),
+        "warnings": _summary_warnings(record, started),
         "error": record.error,
         "parameters": spec.public_params(),
         "versions": {"loadnb": __version__, "python": platform.python_version(),

@@ -40,15 +40,38 @@ def parse_duration(value: str | float | int, what: str = "duration") -> float:
         seconds = float(value)
     elif isinstance(value, str):
         match = _DURATION_RE.match(value.lower())
+        if match is None and _DURATION_RE.match(value.lower().strip().removeprefix("-")):
+            raise ValueError(f"{what} must be >= 0, got {value!r}")
         if match is None:
             raise ValueError(
                 f"{what} must be a number of seconds or like '30s', '500ms', '2m', got {value!r}")
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     else:
         raise ValueError(f"{what} must be a number of seconds or like '30s', got {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
+    if seconds < 0:
+        raise ValueError(f"{what} must be >= 0, got {value!r}")
+    if not math.isfinite(seconds):
         raise ValueError(f"{what} must be a finite, non-negative time, got {value!r}")
     return seconds
+
+
+#: Sane limits: a bigger number is a typo (one rule each, checked by ``make_spec``).
+MAX_USERS = 1_000_000
+MAX_RATE = 1e6
+MAX_DURATION = 30 * 86400.0
+
+
+def check_limit(value: float, limit: float, what: str, unit: str = "") -> None:
+    """``ValueError`` when ``value`` is above ``limit`` (``users must be at most 1,000,000``)."""
+    if value > limit:
+        raise ValueError(f"{what} must be at most {limit:,.0f}{unit}, got {value:,g}")
+
+
+def check_limits(users: int, rate: float | None, duration: float | None) -> None:
+    """The sane limits of a plan: users, rate per second, duration (one rule each)."""
+    check_limit(users, MAX_USERS, "users")
+    check_limit(rate or 0.0, MAX_RATE, "rate", " per second")
+    check_limit(duration or 0.0, MAX_DURATION, "duration", " s (30 days)")
 
 
 def positive_duration(value: str | float, what: str) -> float:
@@ -215,9 +238,10 @@ def check_plan(users: object, rate: object, duration: object, ramp_up: object,
         raise ValueError(f"give one of stages, rate_stages, shape, rate_shape (got {given})")
     what = given[0]
     opens = what.startswith("rate")
-    if (users if opens else rate) is not None:
-        other = "users" if opens else "rate"
-        raise ValueError(f"{what} set the {'rate' if opens else 'users'}: don't pass {other}")
+    for other, value in (("users", users), ("rate", rate)):
+        if value is not None and (other == "users" or not opens):
+            raise ValueError(f"{what} set the {'rate' if opens else 'users'}: don't pass "
+                             f"{other}")
     if what.endswith("stages"):
         return _staged_plan(what, stages if what == "stages" else rate_stages, duration, ramp_up)
     fn = shape if what == "shape" else rate_shape
@@ -247,4 +271,4 @@ def _staged_plan(what: str, stages: object, duration: object, ramp_up: object) -
 __all__ = ["METHODS", "TRANSPORTS", "Plan", "as_number", "check_body", "check_headers",
            "check_interval", "check_method", "check_plan", "check_status", "check_transport",
            "check_url", "parse_duration", "parse_header", "positive_duration", "positive_float",
-           "positive_int"]
+           "positive_int", "check_limit", "check_limits", "MAX_USERS", "MAX_RATE", "MAX_DURATION"]

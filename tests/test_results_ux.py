@@ -154,3 +154,58 @@ def test_cli_says_the_target_is_down_first() -> None:
     assert [a["rule"] for a in summary["alerts"]][:1] == ["target_down"], summary["alerts"]
     table = proc.stderr[proc.stderr.index("loadnb run "):].splitlines()
     assert "the target refused every connection" in table[1], table[:3]
+
+
+# -- 6. inputs ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "message"), [
+    (["--out", "/proc/run.csv"], "--out"),
+    (["-d", "-3s"], "duration"),
+    (["--duration=-3s"], "duration"),
+    (["--think-time", "-1"], "think_time must be >= 0"),
+    (["--stage", "1s:5", "--users", "30"], "don't pass --users"),
+    (["--rate-stages"], "--rate-stages needs --stage"),
+    (["--rate", "2e6"], "rate must be at most"),
+    (["--users", "2000000"], "users must be at most"),
+    (["-d", "800h"], "duration must be at most"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_sent(args: list[str], message: str) -> None:
+    port = closed_port()  # nothing listens: a run would fail, not exit 2
+    proc = loadnb("run", f"http://127.0.0.1:{port}/", "-q", "--no-history", *args)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_secret_query_parameters_are_redacted() -> None:
+    from loadnb.redact import redact_text, redact_url
+
+    for key in ("token", "key", "api_key", "apikey", "password", "secret", "signature",
+                "access_token", "Token"):
+        url = f"http://127.0.0.1:8000/x?page=2&{key}=abc123&q=ok"
+        shown = redact_url(url)
+        assert "abc123" not in shown and f"{key}=***" in shown and "page=2" in shown, shown
+        assert "abc123" not in redact_text(f"GET {url} failed")
+    assert redact_url("http://127.0.0.1:8000/x?monkey=1") == "http://127.0.0.1:8000/x?monkey=1"
+
+
+def test_open_model_parameters_have_no_users_and_users_started(demo_url: str) -> None:
+    result = loadnb_run(demo_url, rate=50, duration="0.5s")
+    assert result.summary["parameters"]["users"] is None
+    result = loadnb_run(demo_url, users=3, duration="0.6s")
+    started = result.summary["users_started"]
+    assert started == {"max_active": 3, "asked": 3}
+
+
+def test_fewer_users_than_asked_is_a_warning() -> None:
+    from loadnb.record import RunRecord
+    from loadnb.result import build_summary
+
+    record = RunRecord("r1", make_spec("http://127.0.0.1:8000/", users=20, duration="2s"),
+                       state="done")
+    record.snapshots += [_snap(phase="running", active_users=12, target_users=20),
+                         _snap(phase="done", active_users=0, target_users=20)]
+    summary = build_summary(record)
+    assert summary["users_started"] == {"max_active": 12, "asked": 20}
+    assert any("only 12 of the 20 users" in w for w in summary["warnings"]), summary["warnings"]
+    record.snapshots[0] = _snap(phase="running", active_users=20, target_users=20)
+    assert not build_summary(record)["warnings"]
