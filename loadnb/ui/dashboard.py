@@ -38,6 +38,7 @@ from .charts import (
 from .custom import CustomTab
 from .figures import title_of
 from .formatting import fmt_number, fmt_percent, load_text
+from .history_tab import CompareOverlay
 from .panels import empty_events, empty_stats, latency_titles, plan_data, stats_data
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ class Dashboard:
         self._max_active = 0
         #: The Custom tab (added when the run's first custom metric arrives).
         self.custom = CustomTab(self.layout, rollover)
+        #: A past run drawn over the Overview and Latency charts (History tab's compare); a
+        #: new run keeps it.
+        self.compare = CompareOverlay(self.charts)
         self.layout.on_change("active", self._tab_selected)
 
     @property

@@ -23,6 +23,7 @@ from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
 from .formatting import done_line, html_details, html_line, load_text, metrics_line
+from .history_tab import HistoryTab
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,13 +83,17 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         dashboard = Dashboard(rollover)
         dashboard.show_spec(spec)  # the planned load, before anything runs
         chart = LiveBokehModel(dashboard.layout)
+        history = HistoryTab(dashboard.compare, lambda: controls.last_spec or spec)
+        views = history.wrap(chart)  # tabs: the dashboard, History (read when first shown)
         title = W.HTML("<b style='font-size:14px'>⚡ loadnb load test</b>")
         super().__init__(children=[title, controls.box, W.HBox([start, stop]), progress,
-                                   metrics, status, alert_area, thresholds_area, chart])
+                                   metrics, status, alert_area, thresholds_area, views])
         self.controls = controls
         self.start_button, self.stop_button = start, stop
         self.progress, self.metrics, self.status = progress, metrics, status
         self.alert_area, self.dashboard, self.chart = alert_area, dashboard, chart
+        #: The History tab (past runs of the target, compare) and the Tab holding it and the chart.
+        self.history, self.views = history, views
         #: The run's thresholds and their live pass/fail (hidden when the run has none).
         self.thresholds_area = thresholds_area
         self._custom_seen = 0  # rows of the run's custom_timeline already drawn
@@ -380,6 +385,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self._show_alerts(run)
         self._show_thresholds(run)
         self._refresh_buttons()
+        self.history.run_ended()
         self.sync()
 
     # -- showing ---------------------------------------------------------------------------
