@@ -342,3 +342,19 @@ async def test_a_cluster_with_another_loadnb_is_refused(
                         history="off"))
     with pytest.raises(RuntimeError, match="install the same loadnb on every worker"):
         await asyncio.wait_for(run.run(), 60)
+
+
+async def fetch_row(user: Any) -> None:
+    """A scenario for the workers (importable, so it pickles): one request per data row."""
+    await user.get(f"/?row={user.data}", name="row")
+
+
+@pytest.mark.slow
+async def test_a_scenario_runs_on_the_workers_with_rows_partitioned(demo_url: str) -> None:
+    _reset(demo_url)
+    run = Run(make_spec(demo_url, scenario=fetch_row, data=list(range(40)), data_mode="once",
+                        users=4, duration="20s", workers=2, history="off"))
+    result = await asyncio.wait_for(run.run(), 60)
+    summary = assert_accounting(result, server_count=_stats(demo_url)["requests"])
+    assert summary["completed_requests"] == 40  # each row once: partitioned, not duplicated
+    assert summary["workers"] == 2 and summary["transport"] == "aiohttp"

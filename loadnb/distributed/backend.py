@@ -227,7 +227,9 @@ class DaskBackend:
             with dask.config.set(LOCAL_CONFIG):
                 self.cluster = await dd.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, asynchronous=True, silence_logs=logging.ERROR)
+                    dashboard_address=None, asynchronous=True, silence_logs=logging.ERROR,
+                    # its HTTP server (health, metrics) on any free port, not 8787
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             self.address = str(self.cluster.scheduler_address)
         else:
             self.address = _address_of(spec.cluster)
