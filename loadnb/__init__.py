@@ -27,8 +27,11 @@ from .snapshot import Snapshot
 
 if _typing.TYPE_CHECKING:
     from . import demo as demo
+    from .capacity import acapacity as acapacity
+    from .capacity import capacity as capacity
     from .history import compare as compare
     from .history import load as load
+    from .sweep import sweep as sweep
     from .ui import LoadTest as LoadTest
 
 __all__ = [
@@ -40,7 +43,9 @@ __all__ = [
     "Run",
     "Snapshot",
     "__version__",
+    "acapacity",
     "arun",
+    "capacity",
     "compare",
     "default_rules",
     "demo",
@@ -49,6 +54,7 @@ __all__ = [
     "make_spec",
     "parse_duration",
     "run",
+    "sweep",
 ]
 
 
@@ -61,4 +67,8 @@ def __getattr__(name: str) -> _typing.Any:
         return _importlib.import_module(".history", __name__)
     if name in ("load", "compare"):
         return getattr(_importlib.import_module(".history", __name__), name)
+    if name in ("capacity", "sweep"):  # callable modules: loadnb.capacity(url, slo=[...])
+        return _importlib.import_module(f".{name}", __name__)
+    if name == "acapacity":
+        return _importlib.import_module(".capacity", __name__).acapacity
     raise AttributeError(f"module 'loadnb' has no attribute {name!r}")

@@ -2,7 +2,12 @@
 
 Every load endpoint honours the server defaults (latency, jitter, error rate) and the per-request
 query overrides ``delay_ms``, ``jitter_ms``, ``error_rate`` and ``status``; ``/stats`` and
-``/stats/reset`` are left out of the load and the counts. Nothing here starts a server: see
+``/stats/reset`` are left out of the load and the counts. ``GET /capacity?c=C&s_ms=S`` is a
+target of known capacity: C servers each busy S ms per request, so it answers at most C / S
+requests per second; it schedules each request on absolute time (``start = max(now, next_free)``,
+``next_free = start + S / C``, the answer at ``start + S``; one schedule per (C, S)) and sheds a
+request with a 503 when its wait would exceed ``q_ms`` (default 500), so an overload leaves a
+backlog of at most that. Nothing here starts a server: see
 :mod:`loadnb.demo.server` (this process) and :mod:`loadnb.demo.process` (a child process).
 """
 
@@ -68,6 +73,7 @@ class _State:
     by_path: dict[str, int] = field(default_factory=dict)
     items: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_id: int = 1
+    next_free: dict[tuple[int, float], float] = field(default_factory=dict)  # /capacity schedules
 
     def stats(self) -> dict[str, Any]:
         """The ``/stats`` document."""
@@ -198,6 +204,26 @@ async def _get_item(request: web.Request) -> web.Response:
     return web.json_response(item)
 
 
+async def _capacity(request: web.Request) -> web.Response:
+    """``GET /capacity?c=C&s_ms=S[&q_ms=Q]``: at most C / S answers per second (C servers, each
+    busy S ms per request), scheduled on absolute time; a 503 when the wait would exceed Q ms."""
+    q = request.query
+    c = _integer("c", q.get("c", "1"), 1, 10_000)
+    s = _number("s_ms", q.get("s_ms", "10"), MAX_DELAY_MS) / 1000
+    limit = _number("q_ms", q.get("q_ms", "500"), MAX_DELAY_MS) / 1000
+    schedules = request.app[_STATE].next_free
+    key = (c, s)
+    if key not in schedules and len(schedules) >= MAX_PATHS:
+        schedules.clear()
+    now = asyncio.get_running_loop().time()
+    start = max(now, schedules.get(key, now))
+    if start - now > limit:
+        return _text(503, "over capacity: queue full")
+    schedules[key] = start + s / c
+    await _sleep(max(0.0, start + s - asyncio.get_running_loop().time()))
+    return web.Response(text="OK")
+
+
 async def _stats(request: web.Request) -> web.Response:
     """``GET /stats``."""
     return web.json_response(request.app[_STATE].stats())
@@ -240,6 +266,7 @@ def create_app(*, latency_ms: float = 0, jitter_ms: float = 0, error_rate: float
     app.router.add_get("/api/items", _list_items)
     app.router.add_post("/api/items", _create_item)
     app.router.add_get("/api/items/{id}", _get_item)
+    app.router.add_get("/capacity", _capacity)
     app.router.add_get("/stats", _stats)
     app.router.add_post("/stats/reset", _reset)
     return app
