@@ -210,6 +210,33 @@ def _custom_rows(summary: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _check_rows(summary: Mapping[str, Any]) -> list[str]:
+    """``✓ has items 98.2 % (4,911 / 5,000)`` per named check, as k6 prints them (✗ when one
+    failed)."""
+    rows = []
+    checks = summary.get("checks")
+    for name, c in (checks.items() if isinstance(checks, Mapping) else ()):
+        if not isinstance(c, Mapping):
+            continue
+        passes, fails = int(c.get("passes") or 0), int(c.get("fails") or 0)
+        total = passes + fails
+        share = f"{100.0 * passes / total:.1f}" if total else DASH
+        share = "99.9" if share == "100.0" and fails else share
+        rows.append(f"{'✗' if fails else '✓'} {name} {share} % ({passes:,} / {total:,})")
+    return rows
+
+
+def _iteration_rows(summary: Mapping[str, Any]) -> list[str]:
+    """``browse: 1,234 iterations, 2 failed`` per scenario task."""
+    rows = []
+    iterations = summary.get("iterations")
+    for task, it in (iterations.items() if isinstance(iterations, Mapping) else ()):
+        if isinstance(it, Mapping):
+            rows.append(f"{task}: {_count(it.get('iterations'))} iterations, "
+                        f"{_count(it.get('failed'))} failed")
+    return rows
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The end-of-run table (plain text, aligned) of a run's ``summary`` dict.
 
@@ -251,7 +278,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         rows.append(("Latency basis", str(summary["latency_basis"])))
     if summary.get("error"):
         rows.append(("Run error", str(summary["error"])))
-    width = max(len(label) for label, _ in rows + [("Latency (ms)", ""), ("Warnings", "")]) + 2
+    extra = [("Iterations", _iteration_rows(summary)), ("Checks", _check_rows(summary))]
+    labels = [label for label, lines in extra if lines] + ["Latency (ms)", "Warnings"]
+    width = max(len(label) for label in [label for label, _ in rows] + labels) + 2
     state = summary.get("state")
     head = f"loadnb run {summary.get('run_id', '')}".rstrip()
     out = [f"{head} ({state})" if state else head]
@@ -265,6 +294,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     warnings = [str(w) for w in summary.get("warnings") or []]
     alerts = _alert_rows(summary)
     blocks = [("Errors", error_lines), ("Alerts", alerts), ("Warnings", warnings)]
+    for label, lines in extra:
+        if lines:
+            blocks.insert(0, (label, lines))
     custom = _custom_rows(summary)
     if custom:
         blocks.insert(1, ("Custom", custom))

@@ -43,10 +43,17 @@ def stats_frame(totals: Mapping[str, IntervalStats], duration_s: float) -> pd.Da
         {c: "float64" for c in STATS_COLUMNS if c.endswith("_ms")})
 
 
-def errors_frame(totals: Mapping[str, IntervalStats]) -> pd.DataFrame:
-    """One row per (name, kind) with its count and a sample message (most frequent first)."""
+def errors_frame(totals: Mapping[str, IntervalStats],
+                 overall: IntervalStats | None = None) -> pd.DataFrame:
+    """One row per (name, kind) with its count and a sample message (most frequent first);
+    with ``overall``, also one per (scenario task, kind) that failed iterations."""
     rows = [{"name": name, "kind": kind, "count": n, "sample": t.samples.get(kind, "")}
             for name, t in totals.items() for kind, n in t.errors.items()]
+    if overall is not None:
+        for key, n in overall.iteration_errors.items():
+            task, _, kind = key.partition("\x00")
+            rows.append({"name": task, "kind": kind, "count": n,
+                         "sample": overall.samples.get(key, "")})
     frame = pd.DataFrame(rows, columns=["name", "kind", "count", "sample"])
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 

@@ -195,6 +195,8 @@ class NameStats:
     status: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
+    #: named checks of this name's responses: check name -> [passes, fails] (scenarios only)
+    checks: dict[str, list[int]] = field(default_factory=dict)
 
     def response(self, ok: bool, status: int, latency: float, service: float, nbytes: int,
                  kind: str | None = None) -> None:
@@ -227,6 +229,29 @@ class NameStats:
         if kind not in self.samples:
             self.samples[kind] = redact_text(message)[:SAMPLE_CHARS]
 
+    def sample(self, kind: str, text: str) -> None:
+        """Keep ``text`` (redacted, capped) as the evidence of error ``kind``, once per interval
+        (the first one wins); not on the hot path: called for failures only."""
+        if kind not in self.samples:
+            self.samples[kind] = redact_text(text)[:SAMPLE_CHARS]
+
+    def check(self, name: str, passed: bool) -> None:
+        """Count one pass or fail of the named check ``name``."""
+        counts = self.checks.get(name)
+        if counts is None:
+            counts = self.checks[name] = [0, 0]
+        counts[0 if passed else 1] += 1
+
+
+def _add_counts(into: dict[str, list[int]], other: dict[str, list[int]]) -> None:
+    for key, counts in other.items():
+        mine = into.get(key)
+        if mine is None:
+            into[key] = list(counts)
+        else:
+            mine[0] += counts[0]
+            mine[1] += counts[1]
+
 
 @dataclass(slots=True)
 class IntervalStats:
@@ -244,6 +269,13 @@ class IntervalStats:
     status: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
+    #: named checks: check name -> [passes, fails]
+    checks: dict[str, list[int]] = field(default_factory=dict)
+    #: scenario iterations (never requests): task -> [iterations, failed]; carried by one name
+    #: of the interval (see :meth:`Recorder.swap`), so read them on the merged ``overall``
+    iterations: dict[str, list[int]] = field(default_factory=dict)
+    #: why iterations failed: ``"task\x00kind"`` -> count, samples under the same key
+    iteration_errors: dict[str, int] = field(default_factory=dict)
 
     @property
     def finished(self) -> int:
@@ -266,6 +298,12 @@ class IntervalStats:
             self.errors[kind] = self.errors.get(kind, 0) + n
         for kind, text in other.samples.items():
             self.samples.setdefault(kind, text)
+        if other.checks:
+            _add_counts(self.checks, other.checks)
+        if other.iterations:
+            _add_counts(self.iterations, other.iterations)
+        for key, n in other.iteration_errors.items():
+            self.iteration_errors[key] = self.iteration_errors.get(key, 0) + n
 
 
 class Recorder:
@@ -287,6 +325,37 @@ class Recorder:
         self._folded = False
         self._custom: dict[str, CustomAccumulator] = {}
         self._custom_folded = False
+        self._iterations: dict[str, list[int]] = {}  # task -> [iterations, failed], pending
+        self._iteration_errors: dict[str, int] = {}
+        self._iteration_samples: dict[str, str] = {}
+        self._check_names: dict[object, str] = {}
+
+    def warn(self, text: str) -> None:
+        """Tell the run a plain-language warning (once per text is the caller's business)."""
+        if self._on_warning is not None:
+            self._on_warning(text)
+
+    def check_label(self, key: object) -> str:
+        """``check 1``, ``check 2``…: the name of an unnamed check (a lambda), by the order its
+        code was first seen in the run."""
+        label = self._check_names.get(key)
+        if label is None:
+            label = self._check_names[key] = f"check {len(self._check_names) + 1}"
+        return label
+
+    def iteration(self, task: str, error: str | None = None, sample: str = "") -> None:
+        """Count one scenario iteration of ``task`` (failed with ``error`` kind, when given):
+        iterations are never requests."""
+        counts = self._iterations.get(task)
+        if counts is None:
+            counts = self._iterations[task] = [0, 0]
+        counts[0] += 1
+        if error is not None:
+            counts[1] += 1
+            key = f"{task}\x00{error}"
+            self._iteration_errors[key] = self._iteration_errors.get(key, 0) + 1
+            if key not in self._iteration_samples:
+                self._iteration_samples[key] = redact_text(sample)[:SAMPLE_CHARS]
 
     def stats_for(self, name: str) -> NameStats:
         """The accumulator of ``name`` (created on first use; the same object for the whole run)."""
@@ -364,11 +433,11 @@ class Recorder:
         for name, acc in self._current.items():
             iv = IntervalStats(name, acc.started, acc.completed, acc.failed, 0, acc.bytes,
                                acc.corrected, status=acc.status, errors=acc.errors,
-                               samples=acc.samples)
+                               samples=acc.samples, checks=acc.checks)
             latency, service = acc.latency, acc.service
             acc.started = acc.completed = acc.failed = acc.bytes = acc.corrected = 0
             acc.latency, acc.service = array("d"), array("d")  # before numpy views the old ones
-            acc.status, acc.errors, acc.samples = {}, {}, {}
+            acc.status, acc.errors, acc.samples, acc.checks = {}, {}, {}, {}
             if latency:
                 iv.latency.add_seconds(np.frombuffer(latency, dtype=np.float64))
             if service:
@@ -380,6 +449,12 @@ class Recorder:
                 iv.cancelled = counts[0] - counts[1]
                 counts[1] += iv.cancelled
             out[name] = iv
+        if self._iterations and out:  # carried by the first name (pending while there is none)
+            carrier = next(iter(out.values()))
+            carrier.iterations, carrier.iteration_errors = self._iterations, self._iteration_errors
+            for key, text in self._iteration_samples.items():
+                carrier.samples.setdefault(key, text)
+            self._iterations, self._iteration_errors, self._iteration_samples = {}, {}, {}
         return out
 
 

@@ -139,7 +139,7 @@ class Result:
         """One row per (request name, error kind): count and a sample message."""
         from .frame import errors_frame
 
-        return errors_frame(self.record.totals)
+        return errors_frame(self.record.totals, self.record.overall)
 
     @property
     def errors_timeline(self) -> pd.DataFrame:
@@ -321,6 +321,26 @@ def _summary_warnings(record: RunRecord, started: dict[str, int] | None) -> list
     return out
 
 
+def checks_summary(overall: IntervalStats) -> dict[str, dict[str, int]]:
+    """``summary["checks"]``: per named check, ``{"passes", "fails"}``."""
+    return {name: {"passes": p, "fails": f} for name, (p, f) in sorted(overall.checks.items())}
+
+
+def iterations_summary(overall: IntervalStats) -> dict[str, dict[str, int]]:
+    """``summary["iterations"]``: per scenario task, ``{"iterations", "failed"}`` (never
+    requests)."""
+    return {task: {"iterations": n, "failed": f} for task, (n, f) in overall.iterations.items()}
+
+
+def _errors_summary(overall: IntervalStats) -> dict[str, int]:
+    """Request failures by kind, and the kinds that failed scenario iterations."""
+    errors = dict(overall.errors)
+    for key, n in overall.iteration_errors.items():
+        kind = key.partition("\x00")[2]
+        errors[kind] = errors.get(kind, 0) + n
+    return dict(sorted(errors.items(), key=lambda kv: -kv[1]))
+
+
 def build_summary(record: RunRecord) -> dict[str, Any]:
     """The summary dict of ``record`` (see :attr:`Result.summary`)."""
     o = record.overall
@@ -353,7 +373,9 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "service_ms": o.service.summary(),
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
         "stats": stats_summary(record),
-        "errors": dict(sorted(o.errors.items(), key=lambda kv: -kv[1])),
+        "errors": _errors_summary(o),
+        "checks": checks_summary(o),
+        "iterations": iterations_summary(o),
         "alerts": [e.as_dict() for e in record.alerts],
         "thresholds": [dict(t) for t in record.thresholds],
         "aborted_by": record.aborted_by,

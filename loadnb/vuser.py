@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import traceback
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from .cookies import CookieJar
 from .metrics import CustomAccumulator, NameStats, Recorder
 
 Check = Callable[["Response"], object]
+#: Bytes of a response body kept as an error's sample (redacted, capped).
+SAMPLE_BYTES = 200
 
 
 class UserContext(Protocol):
@@ -83,13 +86,35 @@ class Response:
         return self._json
 
 
-def _check_name(check: Check) -> str:
-    return getattr(check, "__name__", "check").replace("<lambda>", "predicate")
+def _check_name(check: Check, label: Callable[[object], str] | None = None) -> str:
+    """A check's name: its function's, or for a lambda ``check N`` (``label``: by the order the
+    run first saw its code; ``check`` without one)."""
+    name = getattr(check, "__name__", "check")
+    if name == "<lambda>":
+        return label(getattr(check, "__code__", check)) if label is not None else "check"
+    return str(name)
+
+
+def check_parts(check: Check | tuple[str, Check] | None, check_name: str | None,
+                label: Callable[[object], str] | None = None) -> tuple[str | None, Check | None]:
+    """``(name, predicate)`` of ``check=`` (a predicate or a ``(name, predicate)`` tuple) and
+    ``check_name=``."""
+    if check is None:
+        return None, None
+    if isinstance(check, tuple):
+        name, fn = check
+        return str(check_name or name), fn
+    return check_name or _check_name(check, label), check
 
 
 def run_checks(resp: Response, expect_status: int | tuple[int, ...] | None,
-               check: Check | None, expect_json: Mapping[str, Any] | None) -> str | None:
-    """The failure kind of the first failing check, or None when all pass."""
+               check: Check | None, expect_json: Mapping[str, Any] | None,
+               check_name: str | None = None, acc: NameStats | None = None) -> str | None:
+    """The failure kind of the first failing check, or None when all pass.
+
+    The named check (``check``, called ``check_name``) is counted on ``acc`` (passes and
+    fails); one that raises fails as ``check raised: <Type>`` with the traceback as the
+    sample, and a failed one keeps the response's first bytes as its sample."""
     if expect_status is not None:
         wanted = (expect_status,) if isinstance(expect_status, int) else tuple(expect_status)
         if resp.status not in wanted:
@@ -107,12 +132,22 @@ def run_checks(resp: Response, expect_status: int | tuple[int, ...] | None,
             if not passed:
                 return f"check failed: json {key}"
     if check is not None:
+        name = check_name or _check_name(check)
         try:
             passed = bool(check(resp))
-        except Exception:  # noqa: BLE001 - a check that raises is a failed check
-            passed = False
+        except Exception as exc:  # noqa: BLE001 - a check that raises is a failed check
+            if acc is not None:
+                acc.check(name, False)
+                acc.sample(f"check raised: {type(exc).__name__}",
+                           "".join(traceback.format_exception(exc))[-SAMPLE_BYTES * 10:])
+            return f"check raised: {type(exc).__name__}"
+        if acc is not None:
+            acc.check(name, passed)
         if not passed:
-            return f"check failed: {_check_name(check)}"
+            if acc is not None:
+                acc.sample(f"check failed: {name}", f"HTTP {resp.status}: "
+                           + resp.content[:SAMPLE_BYTES].decode("utf-8", "replace"))
+            return f"check failed: {name}"
     return None
 
 
@@ -157,6 +192,7 @@ class VirtualUser:
         self.jar = CookieJar()
         self.data: Any = None
         self.iteration = 0
+        self.requests = 0  # requests this user sent (an iteration that sent none yields)
         self._ctx = ctx
         self._intended: float | None = None
         self._custom = ctx.recorder.custom  # the run's accumulators, looked up by name
@@ -209,12 +245,16 @@ class VirtualUser:
                       headers: Mapping[str, str] | None = None, params: Any = None,
                       json: Any = None, data: Any = None,
                       expect_status: int | tuple[int, ...] | None = None,
-                      check: Check | None = None,
+                      check: Check | tuple[str, Check] | None = None,
+                      check_name: str | None = None,
                       expect_json: Mapping[str, Any] | None = None) -> Response:
         """Send one request, record it under ``name`` and return the :class:`Response`.
 
         ``expect_status`` (default: any status < 400), ``check`` (a predicate on the response)
         and ``expect_json`` (field → value or predicate) decide whether it counts as completed.
+        ``check=("has items", fn)`` or ``check_name=`` names the check (a lambda is otherwise
+        ``check 1``, ``check 2``… by the order the run first saw it); its passes and fails are
+        counted (``summary["checks"]``).
         A transport failure does not raise: the response has ``status`` 0 and ``error`` set.
         """
         ctx = self._ctx
@@ -223,6 +263,7 @@ class VirtualUser:
         if not ctx.begin_request():
             raise BudgetExhausted
         acc.started += 1
+        self.requests += 1
         sent = ctx.clock()
         start = sent if self._intended is None else self._intended
         self._intended = None
@@ -237,13 +278,18 @@ class VirtualUser:
                 content = await raw.read()
                 self._keep_cookies(raw)
                 resp = Response(raw.status, dict(raw.headers), content, full, 0.0)
+                reason = raw.reason or ""
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
             kind = ctx.classify(exc)
             acc.error(kind, f"{type(exc).__name__}: {exc}")
             return Response(0, {}, b"", full, ctx.clock() - sent, error=kind)
         done = ctx.clock()
         resp.elapsed = done - sent
-        resp.error = run_checks(resp, expect_status, check, expect_json)
+        named, predicate = check_parts(check, check_name, ctx.recorder.check_label)
+        resp.error = run_checks(resp, expect_status, predicate, expect_json, named, acc)
+        if resp.error is not None and resp.error.startswith("HTTP "):  # evidence: status line
+            acc.sample(resp.error, f"HTTP/1.1 {resp.status} {reason}\n"
+                       + content[:SAMPLE_BYTES].decode("utf-8", "replace"))
         acc.response(resp.error is None, resp.status, done - start, done - sent, len(content),
                      kind=resp.error)
         return resp

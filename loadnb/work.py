@@ -24,6 +24,8 @@ from .transport.base import Chaining, Request, Transport
 from .vuser import BudgetExhausted, VirtualUser
 
 TRACEBACK_CHARS = 2000
+#: Iterations with no request after which a scenario that never sent one is warned about.
+IDLE_WARNING = 100
 Clock = Callable[[], float]
 
 
@@ -144,6 +146,8 @@ class ScenarioWork:
         self.base_url = base_url
         self.headers: Mapping[str, str] = dict(headers)
         self.follow_redirects = follow_redirects
+        self._idle_iterations = 0
+        self._warned_idle = self._any_request = False
 
     # UserContext
     def stats_for(self, name: str) -> NameStats:
@@ -175,12 +179,30 @@ class ScenarioWork:
                 return
         user.iteration += 1
         user._intended = intended
+        sent = user.requests
         try:
             await task(user)
         except BudgetExhausted:
             return
         except Exception as exc:  # noqa: BLE001 - scenario code never crashes the run
-            acc = self.stats_for(name)
-            acc.started += 1
+            # a failed iteration, not a request: total_requests counts requests on the wire
             text = "".join(traceback.format_exception(exc))[-TRACEBACK_CHARS:]
-            acc.error(f"exception: {type(exc).__name__}", text)
+            self.recorder.iteration(name, f"exception: {type(exc).__name__}", text)
+        else:
+            self.recorder.iteration(name)
+        if user.requests != sent:
+            self._any_request = True
+        else:
+            await self._no_request()
+
+    async def _no_request(self) -> None:
+        """An iteration that sent nothing: yield to the loop (it would hold it otherwise), and
+        once the run has made no request at all in many iterations, say so."""
+        self._idle_iterations += 1
+        if not self._warned_idle and self._idle_iterations >= IDLE_WARNING:
+            if not self._any_request:
+                self._warned_idle = True
+                self.recorder.warn(f"the scenario made no HTTP request in "
+                                   f"{self._idle_iterations:,} iterations: its tasks must "
+                                   "await user.get(...) or another request")
+        await asyncio.sleep(0)

@@ -209,3 +209,53 @@ def test_fewer_users_than_asked_is_a_warning() -> None:
     assert any("only 12 of the 20 users" in w for w in summary["warnings"]), summary["warnings"]
     record.snapshots[0] = _snap(phase="running", active_users=20, target_users=20)
     assert not build_summary(record)["warnings"]
+
+
+# -- 5. checks and iterations ------------------------------------------------------------------
+async def test_named_checks_are_counted_and_printed(demo_url: str) -> None:
+    async def journey(user: VirtualUser) -> None:
+        await user.get("/api/items", name="items",
+                       check=("has items", lambda r: user.iteration % 4 != 0))
+        await user.get("/", name="home", check=lambda r: True)
+        await user.get("/", name="home2", check=lambda r: r.status == 200, check_name="is 200")
+        await user.get("/", name="home3", check=lambda r: r.json()["missing"])
+
+    result = await Run(make_spec(demo_url, scenario=journey, users=1, requests=40)).run()
+    checks = result.summary["checks"]
+    assert set(checks) == {"has items", "check 1", "is 200", "check 2"}, checks
+    assert checks["has items"]["passes"] + checks["has items"]["fails"] == 10
+    assert checks["has items"]["fails"] == 2  # iterations 4 and 8
+    assert checks["check 1"] == {"passes": 10, "fails": 0}
+    assert checks["check 2"] == {"passes": 0, "fails": 10}
+    errors = result.errors.set_index("name")
+    assert errors.loc["home3", "kind"].startswith("check raised: ")
+    assert "Traceback" in errors.loc["home3", "sample"]
+    text = format_summary(result.summary)
+    assert "✗ has items 80.0 % (8 / 10)" in text, text
+    assert "✓ check 1 100.0 % (10 / 10)" in text, text
+
+
+async def test_a_raising_task_is_a_failed_iteration_not_a_request(demo_url: str) -> None:
+    async def flaky(user: VirtualUser) -> None:
+        await user.get("/", name="before")
+        if user.iteration % 2 == 0:
+            raise KeyError("missing")
+
+    result = await Run(make_spec(demo_url, scenario=flaky, users=2, duration=0.6)).run()
+    summary = result.summary
+    assert "flaky" not in result.totals
+    assert summary["total_requests"] == result.totals["before"].started
+    iters = summary["iterations"]["flaky"]
+    assert iters["iterations"] >= iters["failed"] > 0
+    assert summary["errors"].get("exception: KeyError", 0) == iters["failed"]
+    err = result.errors.set_index("name").loc["flaky"]
+    assert err["kind"] == "exception: KeyError" and "Traceback" in err["sample"]
+
+
+async def test_a_scenario_without_requests_says_so(demo_url: str) -> None:
+    async def idle(user: VirtualUser) -> None:
+        user.count("ticks")
+
+    result = await Run(make_spec(demo_url, scenario=idle, users=1, duration=0.4)).run()
+    assert any("made no HTTP request in" in w for w in result.summary["warnings"]), (
+        result.summary["warnings"])
