@@ -31,6 +31,7 @@ if _typing.TYPE_CHECKING:
     from .capacity import capacity as capacity
     from .history import compare as compare
     from .history import load as load
+    from .sweep import asweep as asweep
     from .sweep import sweep as sweep
     from .ui import LoadTest as LoadTest
 
@@ -45,6 +46,7 @@ __all__ = [
     "__version__",
     "acapacity",
     "arun",
+    "asweep",
     "capacity",
     "compare",
     "default_rules",
@@ -71,4 +73,6 @@ def __getattr__(name: str) -> _typing.Any:
         return _importlib.import_module(f".{name}", __name__)
     if name == "acapacity":
         return _importlib.import_module(".capacity", __name__).acapacity
+    if name == "asweep":
+        return _importlib.import_module(".sweep", __name__).asweep
     raise AttributeError(f"module 'loadnb' has no attribute {name!r}")

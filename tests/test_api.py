@@ -30,7 +30,8 @@ def test_all_is_exactly_the_public_names() -> None:
     public = {n for n in dir(loadnb) if not n.startswith("_") and n != "annotations"
               and not inspect.ismodule(getattr(loadnb, n))}
     assert set(loadnb.__all__) == public | {"LoadTest", "demo", "__version__", "history",
-                                           "load", "compare", "acapacity", "capacity", "sweep"}
+                                           "load", "compare", "acapacity", "asweep", "capacity",
+                                           "sweep"}
     assert loadnb.__all__ == sorted(loadnb.__all__)
 
 
