@@ -40,7 +40,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_THRESHOLD = 3
-OUT_FORMATS = (".csv", ".json")
+OUT_FORMATS = (".csv", ".json", ".parquet")
 STATS_CSV_COLUMNS = ("name", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms",
                      "max_ms")
 
@@ -104,8 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     out = r.add_argument_group("output")
     out.add_argument("--interval", default="0.5s", help="snapshot interval (default 0.5s)")
     out.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    out.add_argument("-o", "--out", metavar="FILE.csv|FILE.json",
-                     help="write the snapshots (.csv) or summary + snapshots (.json)")
+    out.add_argument("-o", "--out", metavar="FILE.csv|FILE.json|FILE.parquet",
+                     help="write the snapshots (.csv, and the per-name stats beside it), or the "
+                          "whole run (.json, .parquet: loadnb.load() reads it back)")
     out.add_argument("-q", "--quiet", action="store_true", help="no live line, no summary table")
     out.add_argument("--history", metavar="PATH", help="keep the run in this history database "
                      "(default: $LOADNB_HISTORY, else the per-user data directory)")
@@ -188,7 +189,7 @@ def _out_path(text: str | None) -> Path | None:
         return None
     path = Path(text)
     if path.suffix.lower() not in OUT_FORMATS:
-        raise UsageError(f"--out must end in .csv or .json, got {text!r}")
+        raise UsageError(f"--out must end in .csv or .json or .parquet, got {text!r}")
     if not path.parent.is_dir():
         raise UsageError(f"--out: directory {str(path.parent)!r} does not exist")
     try:  # a real file, as the end of the run writes one: permissions, read-only or /proc
@@ -342,7 +343,8 @@ def _json_safe(value: Any) -> Any:
 
 def write_out(result: Result, path: Path) -> None:
     """``.csv``: the snapshot DataFrame, and the per-name stats beside it (``x_stats.csv``, as
-    Locust's); ``.json``: ``{"summary": ..., "snapshots": [...]}`` (the summary has ``stats``)."""
+    Locust's); ``.json`` / ``.parquet``: the run's export (:mod:`loadnb.export`: summary,
+    snapshots and every table; ``loadnb.load(path)`` reads it back)."""
     if path.suffix.lower() == ".csv":
         result.df.to_csv(path, index=False)
         rows = _json_safe(result.summary["stats"])
@@ -352,8 +354,10 @@ def write_out(result: Result, path: Path) -> None:
             writer.writeheader()
             writer.writerows(rows)
         return
-    doc = {"summary": result.summary, "snapshots": [s.as_row() for s in result.snapshots]}
-    path.write_text(json.dumps(_json_safe(doc), indent=1) + "\n", encoding="utf-8")
+    if path.suffix.lower() == ".parquet":
+        result.to_parquet(path)
+    else:
+        result.to_json(path)
 
 
 def _error(message: str) -> None:

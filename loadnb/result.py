@@ -10,8 +10,10 @@ side never imports pandas and nothing is copied when the run ends.
 from __future__ import annotations
 
 import math
+import os
 import platform
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -183,6 +185,27 @@ class Result:
     def summary(self) -> dict[str, Any]:
         """The run in one JSON-ready dict (no secrets): the object ``loadnb run --json`` prints."""
         return build_summary(self.record)
+
+    # -- sharing a run (loadnb.export, loadnb.report) -------------------------------------
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write the run as one JSON document (every table, the summary, the totals with their
+        histograms); ``loadnb.load(path)`` reads it back. See :mod:`loadnb.export`."""
+        from .export import to_json
+
+        return to_json(self.record, self.summary, path)
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Write the run as one Parquet file (the snapshots as the table, the rest as JSON in
+        its metadata); ``loadnb.load(path)`` reads it back. See :mod:`loadnb.export`."""
+        from .export import to_parquet
+
+        return to_parquet(self.record, self.summary, path)
+
+    def to_csv(self, folder: str | os.PathLike[str]) -> Path:
+        """Write one CSV per table and ``summary.json`` into ``folder``."""
+        from .export import to_csv
+
+        return to_csv(self.record, self.summary, folder)
 
 
 class AccountingError(AssertionError):

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..alerts import AlertEvent
 from ..metrics import CustomMetric, Histogram, IntervalStats
@@ -35,6 +35,9 @@ from ..result import Result
 from ..snapshot import Snapshot
 from .spec import StoredSpec
 from .store import HistoryError, connect, resolve_path, write
+
+if TYPE_CHECKING:
+    from ..config import LoadSpec
 
 #: A running run is ``interrupted`` when silent this many intervals (and at least STALE_MIN_S).
 STALE_INTERVALS = 10
@@ -206,12 +209,21 @@ def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
     return record
 
 
-def load(ref: str = "last", path: PathLike = None) -> Result:
-    """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`.
+def load(ref: str | os.PathLike[str] = "last", path: PathLike = None) -> Result:
+    """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`; a path to an
+    export that exists (``.json`` / ``.parquet``, see :mod:`loadnb.export`) loads that file.
 
     >>> loadnb.load("last").summary["state"]  # doctest: +SKIP
     'done'
     """
+    from .. import export
+
+    if export.is_export(ref):
+        doc = export.read(ref)
+        run = doc["run"]
+        return Result(export.rebuild(doc, cast("LoadSpec", StoredSpec(
+            str(run.get("url") or ""), str(run.get("target") or ""), dict(run["params"])))))
+    ref = str(ref)
     with opened(path) as conn:
         run_id = resolve_id(conn, ref)
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()

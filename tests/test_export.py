@@ -1,0 +1,137 @@
+"""Exports (loadnb.export): JSON, Parquet and CSV of a real run, loaded back exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import loadnb
+from loadnb.alerts import AlertRule
+from loadnb.export import CSV_TABLES, PARQUET_KEY
+from loadnb.result import Result
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = ("df", "stats", "stats_timeline", "errors", "errors_timeline", "alerts", "custom",
+          "custom_totals")
+
+
+def _plain(value: Any) -> Any:
+    """NaN-safe comparison form of a summary."""
+    return json.loads(json.dumps(value, default=str).replace("NaN", "null"))
+
+
+@pytest.fixture(scope="module")
+def mixed_run(demo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Result:
+    """A real run against the demo server with failures, an alert, a threshold and custom
+    metrics (bounded: 1.5 s, 4 users)."""
+
+    async def journey(user: Any) -> None:
+        user.count("cart_items", 2)
+        user.gauge("queue_depth", 7)
+        async with user.timer("checkout"):
+            await user.get("/", name="home")
+        await user.get("/status/503", name="broken")
+
+    always = AlertRule("always", lambda s: "fires" if s.interval_requests else None)
+    history = tmp_path_factory.mktemp("hist") / "history.sqlite"
+    result = loadnb.run(demo_url + "?token=s3cret", scenario=journey, users=4, duration="1.5s",
+                        interval="0.25s", thresholds=["p95<5s", "errors<1%"],
+                        alerts=[always], history=str(history))
+    assert result.state == "done"
+    assert result.summary["failed_requests"] > 0
+    assert len(result.alerts) >= 1 and result.record.thresholds
+    assert len(result.custom) > 0
+    return result
+
+
+def _same(loaded: Result, live: Result) -> None:
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(loaded, name), getattr(live, name), obj=name)
+    assert loaded.summary == live.summary
+    assert loaded.record.thresholds == live.record.thresholds
+    assert loaded.record.events == live.record.events
+    assert loaded.record.warnings == live.record.warnings
+
+
+@pytest.mark.parametrize("suffix", [".json", ".parquet"])
+def test_export_round_trip_is_exact(mixed_run: Result, tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"run{suffix}"
+    (mixed_run.to_json if suffix == ".json" else mixed_run.to_parquet)(path)
+    loaded = loadnb.load(str(path))
+    _same(loaded, mixed_run)
+    raw = path.read_bytes()
+    assert b"s3cret" not in raw
+    if suffix == ".parquet":  # readable by any Parquet tool: the snapshots as the table
+        frame = pd.read_parquet(path)
+        assert list(frame.columns) == [*mixed_run.df.columns, "interval_errors"]
+        pd.testing.assert_frame_equal(frame.drop(columns="interval_errors"), mixed_run.df)
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        assert PARQUET_KEY in (pq.read_schema(path).metadata or {})
+    else:
+        doc = json.loads(raw)
+        assert doc["format"] == "loadnb-run" and doc["version"] == 1
+        assert len(doc["snapshots"]) == len(mixed_run.snapshots)
+        assert {"summary", "totals", "stats", "errors", "alerts", "thresholds", "custom",
+                "stats_timeline", "errors_timeline", "custom_totals"} <= set(doc)
+
+
+def test_an_export_of_a_loaded_export_is_the_same(mixed_run: Result, tmp_path: Path) -> None:
+    first = mixed_run.to_json(tmp_path / "a.json")
+    again = loadnb.load(str(first)).to_parquet(tmp_path / "b.parquet")
+    _same(loadnb.load(str(again)), mixed_run)
+
+
+def test_history_run_exports_the_same(mixed_run: Result, tmp_path: Path) -> None:
+    stored = loadnb.load(mixed_run.run_id, path=mixed_run.spec.history)
+    path = stored.to_json(tmp_path / "stored.json")
+    def by_name(frame: pd.DataFrame) -> pd.DataFrame:  # the history lists names sorted
+        return frame.sort_values("name").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(by_name(loadnb.load(str(path)).stats), by_name(stored.stats))
+    pd.testing.assert_frame_equal(by_name(stored.stats), by_name(mixed_run.stats))
+
+
+def test_csv_export_writes_every_table(mixed_run: Result, tmp_path: Path) -> None:
+    folder = mixed_run.to_csv(tmp_path / "csv")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{t}.csv" for t in CSV_TABLES] + ["summary.json"])
+    assert len(pd.read_csv(folder / "snapshots.csv")) == len(mixed_run.df)
+    assert len(pd.read_csv(folder / "stats.csv")) == len(mixed_run.stats)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["run_id"] == mixed_run.run_id
+    assert b"s3cret" not in b"".join(p.read_bytes() for p in folder.iterdir())
+
+
+def test_load_refuses_a_file_that_is_not_an_export(tmp_path: Path) -> None:
+    bad = tmp_path / "other.json"
+    bad.write_text('{"summary": {}}')
+    with pytest.raises(ValueError, match="not a loadnb export"):
+        loadnb.load(str(bad))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "LOADNB_HISTORY": "off", "LOADNB_DEBUG": "1"}
+    return subprocess.run([sys.executable, "-m", "loadnb.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=60, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("name", ["x.parquet", "x.json"])
+def test_cli_out_writes_a_loadable_export(demo_url: str, tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    done = _cli("run", demo_url + "status/500", "--rate", "50", "-d", "1s", "--interval", "0.25",
+                "-q", "--json", "--out", str(out))
+    assert done.returncode in (0, 1), done.stderr
+    summary = json.loads(done.stdout)
+    loaded = loadnb.load(str(out))
+    assert loaded.run_id == summary["run_id"]
+    assert loaded.summary["failed_requests"] == summary["failed_requests"] > 0
+    assert _plain(loaded.summary["stats"]) == _plain(summary["stats"])
+    assert math.isclose(loaded.summary["duration_s"], summary["duration_s"])
