@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 
 from ._version import __version__
 from .config import LoadSpec, make_spec
-from .console import ConsoleProgress, format_summary
+from .console import ConsoleProgress, format_error_samples, format_summary
 from .history.cli import COMMANDS as HISTORY_COMMANDS
 from .history.cli import add_commands as add_history_commands
 from .history.cli import main_for as history_main
@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="write the snapshots (.csv, and the per-name stats beside it), or the "
                           "whole run (.json, .parquet: loadnb.load() reads it back)")
     out.add_argument("-q", "--quiet", action="store_true", help="no live line, no summary table")
+    out.add_argument("--show-errors", action="store_true",
+                     help="after the summary table, print each error kind with a sample "
+                          "(status line and first body bytes, or the exception; redacted)")
     out.add_argument("--history", metavar="PATH", help="keep the run in this history database "
                      "(default: $LOADNB_HISTORY, else the per-user data directory)")
     out.add_argument("--no-history", action="store_true", help="do not keep the run")
@@ -411,6 +414,8 @@ def _report(args: argparse.Namespace, result: Result, out_path: Path | None) -> 
         return EXIT_ERROR
     if not args.quiet:
         sys.stderr.write(format_summary(summary) + "\n")
+        if args.show_errors:
+            sys.stderr.write(format_error_samples(summary) + "\n")
         sys.stderr.flush()
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")

@@ -36,6 +36,7 @@ DASH = "—"
 _CLEAR_EOL = "\x1b[K"
 _SUMMARY_QS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 _TOP_ERRORS = 5
+_SAMPLE_LINES = 12  # of a sample (a traceback's last lines), with --show-errors
 
 
 def _fixed(value: float, digits: int = 1) -> str:
@@ -308,6 +309,20 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def format_error_samples(summary: Mapping[str, Any]) -> str:
+    """``Error samples`` and, per error kind of ``summary["error_samples"]``, its count and its
+    sample (already redacted and capped), indented; ``—`` when there is none."""
+    samples = summary.get("error_samples")
+    errors = summary.get("errors") or {}
+    out = ["Error samples"]
+    for kind, text in (samples.items() if isinstance(samples, Mapping) else ()):
+        out.append(f"  {kind} ({_count(errors.get(kind))}):")
+        out += [f"    {line}" for line in str(text).splitlines()[-_SAMPLE_LINES:] or [""]]
+    if len(out) == 1:
+        out.append(f"  {DASH}")
+    return "\n".join(out)
+
+
 # -- the live line -----------------------------------------------------------------------------
 def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
@@ -450,5 +465,5 @@ class ConsoleProgress:
         self.stream.flush()
 
 
-__all__ = ["FINAL_STATES", "LABELS", "ConsoleProgress", "format_alert", "format_line",
-           "format_summary"]
+__all__ = ["FINAL_STATES", "LABELS", "ConsoleProgress", "format_alert", "format_error_samples",
+           "format_line", "format_summary"]

@@ -355,6 +355,23 @@ def iterations_summary(overall: IntervalStats) -> dict[str, dict[str, int]]:
     return {task: {"iterations": n, "failed": f} for task, (n, f) in overall.iterations.items()}
 
 
+def error_samples(record: RunRecord) -> dict[str, str]:
+    """``summary["error_samples"]``: per error kind, one sample (redacted and capped when it was
+    kept): the first name's that has one, most frequent kinds first."""
+    out: dict[str, str] = {}
+    for kind in _errors_summary(record.overall):
+        for t in record.totals.values():
+            if kind in t.errors and t.samples.get(kind):
+                out[kind] = t.samples[kind]
+                break
+        else:
+            for key, text in record.overall.samples.items():
+                if key.partition("\x00")[2] == kind and text:
+                    out[kind] = text
+                    break
+    return out
+
+
 def _errors_summary(overall: IntervalStats) -> dict[str, int]:
     """Request failures by kind, and the kinds that failed scenario iterations."""
     errors = dict(overall.errors)
@@ -397,6 +414,7 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
         "stats": stats_summary(record),
         "errors": _errors_summary(o),
+        "error_samples": error_samples(record),
         "checks": checks_summary(o),
         "iterations": iterations_summary(o),
         "alerts": [e.as_dict() for e in record.alerts],

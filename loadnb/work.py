@@ -83,8 +83,12 @@ class SingleRequest:
             await asyncio.sleep(0)  # a failure can come without any wait: let the loop breathe
             return
         done = clock()
-        acc.response(self.is_success(status), status,
-                     done - (sent if intended is None else intended), done - sent, nbytes)
+        ok = self.is_success(status)
+        acc.response(ok, status, done - (sent if intended is None else intended), done - sent,
+                     nbytes)
+        if not ok:  # evidence: the transport keeps the first failing response of each status
+            samples: dict[int, str] = getattr(transport, "samples", {})
+            acc.sample(f"HTTP {status}", samples.get(status) or f"HTTP/1.1 {status}")
 
     def chain(self, index: int, retiring: set[int]) -> Coroutine[None, None, None] | None:
         if not isinstance(self.transport, Chaining):
@@ -97,7 +101,8 @@ class UserChain:
     (a :class:`~loadnb.transport.base.Driver`): it starts, times and records each request as
     :class:`SingleRequest` does, without a coroutine per request."""
 
-    __slots__ = ("admit", "acc", "index", "retiring", "clock", "is_success", "classify", "sent")
+    __slots__ = ("admit", "acc", "index", "retiring", "clock", "is_success", "classify", "sent",
+                 "evidence")
 
     def __init__(self, work: SingleRequest, index: int, retiring: set[int]) -> None:
         self.admit, self.acc = work.admission.admit, work.acc
@@ -105,6 +110,7 @@ class UserChain:
         self.clock, self.is_success = work.clock, work.is_success
         self.classify = work.transport.classify
         self.sent = 0.0
+        self.evidence = ""  # set by the connection before done() for a status >= 400
 
     def next(self) -> bool:
         return self._start(self.clock())
@@ -119,7 +125,12 @@ class UserChain:
     def done(self, status: int, nbytes: int, more: bool) -> bool:
         now = self.clock()  # one clock read ends this request and starts the next
         took = now - self.sent
-        self.acc.response(self.is_success(status), status, took, took, nbytes)
+        ok = self.is_success(status)
+        self.acc.response(ok, status, took, took, nbytes)
+        if self.evidence:  # a status >= 400: its status line and first body bytes
+            if not ok:
+                self.acc.sample(f"HTTP {status}", self.evidence)
+            self.evidence = ""
         return more and self._start(now)
 
     def failed(self, exc: BaseException) -> None:

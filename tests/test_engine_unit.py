@@ -245,7 +245,7 @@ async def test_transport_exceptions_are_classified_and_counted() -> None:
     samples = result.totals["GET /"].samples
     assert samples["connection refused"] == "ConnectionRefusedError: [Errno 111] refused"
     assert samples["exception: KeyError"] == "KeyError: 'boom'"
-    assert "HTTP 503" not in samples  # a response, not an exception
+    assert samples["HTTP 503"] == "HTTP/1.1 503"  # a response: its status line as evidence
 
 
 async def test_the_transport_names_its_own_failures() -> None:

@@ -259,3 +259,30 @@ async def test_a_scenario_without_requests_says_so(demo_url: str) -> None:
     result = await Run(make_spec(demo_url, scenario=idle, users=1, duration=0.4)).run()
     assert any("made no HTTP request in" in w for w in result.summary["warnings"]), (
         result.summary["warnings"])
+
+
+# -- 3. errors with evidence -------------------------------------------------------------------
+@pytest.mark.parametrize("transport", ["fast", "aiohttp"])
+def test_http_errors_keep_status_line_and_body(demo_url: str, transport: str) -> None:
+    proc = loadnb("run", f"{demo_url}status/503?token=s3cret", "-u", "2", "-n", "20",
+                  "--transport", transport, "--json", "--show-errors", "--no-history")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    sample = summary["error_samples"]["HTTP 503"]
+    assert sample.startswith("HTTP/1.1 503") and "status 503" in sample, sample
+    assert "s3cret" not in proc.stdout + proc.stderr
+    shown = proc.stderr[proc.stderr.index("Error samples"):]
+    assert "HTTP 503" in shown and "status 503" in shown, proc.stderr
+
+
+async def test_scenario_error_samples_and_check_evidence(demo_url: str) -> None:
+    async def journey(user: VirtualUser) -> None:
+        await user.get("/status/500", name="broken")
+        await user.get("/", name="home", check=("is json", lambda r: r.text == "{}"))
+
+    result = await Run(make_spec(demo_url, scenario=journey, users=1, requests=6)).run()
+    samples = result.summary["error_samples"]
+    assert samples["HTTP 500"].startswith("HTTP/1.1 500") and "status 500" in samples["HTTP 500"]
+    assert "OK" in samples["check failed: is json"]
+    errors = result.errors.set_index("kind")
+    assert "status 500" in errors.loc["HTTP 500", "sample"]

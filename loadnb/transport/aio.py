@@ -17,6 +17,8 @@ from .base import ErrorKind, Request, TransportOptions, classify_os_error
 from .pool import FifoPool
 
 _CHUNK = 1 << 16
+#: Bytes of a failing response's body kept as its error sample.
+SAMPLE_BYTES = 200
 _RESET_IN_MESSAGE = re.compile(
     r"\b(?:ConnectionResetError|BrokenPipeError|ConnectionAbortedError)\(")
 
@@ -63,6 +65,9 @@ class AiohttpTransport(FifoPool[NoReturn]):
         super().__init__(math.inf if options.pool_limit is None else options.pool_limit)
         self._options = options
         self._session = make_session(options)
+        #: the evidence of the first response of each failing status (>= 400): status line and
+        #: the first :data:`~loadnb.transport.base.SAMPLE_BYTES` of its body
+        self.samples: dict[int, str] = {}
 
     def request(self, method: str, url: str,
                 **kwargs: Any) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
@@ -92,9 +97,14 @@ class AiohttpTransport(FifoPool[NoReturn]):
                                 data=request.body,
                                 allow_redirects=self._options.follow_redirects) as resp:
             nbytes = 0
+            status = resp.status
+            if status >= 400 and status not in self.samples:  # failures only, once per status
+                chunk = await resp.content.read(_CHUNK)
+                nbytes += len(chunk)
+                self.samples[status] = evidence(status, resp.reason, chunk)
             while chunk := await resp.content.read(_CHUNK):
                 nbytes += len(chunk)
-            return resp.status, nbytes
+            return status, nbytes
 
     def classify(self, exc: BaseException) -> str:
         """The :class:`ErrorKind` of an exception raised by :meth:`send`."""
@@ -103,6 +113,12 @@ class AiohttpTransport(FifoPool[NoReturn]):
     async def aclose(self) -> None:
         """Close the pool (and every connection in it)."""
         await self._session.close()
+
+
+def evidence(status: int, reason: str | None, body: bytes) -> str:
+    """``HTTP/1.1 503 Service Unavailable`` and the body's first bytes (a failure's sample)."""
+    return (f"HTTP/1.1 {status} {reason or ''}".rstrip() + "\n"
+            + body[:SAMPLE_BYTES].decode("utf-8", "replace"))
 
 
 def classify_aiohttp(exc: BaseException) -> str:

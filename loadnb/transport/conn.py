@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from typing import Final, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 import httptools
 
@@ -81,10 +81,11 @@ class Owner(Protocol):
 class OneRequest:
     """The :class:`Driver` of a single request (``FastTransport.send``)."""
 
-    __slots__ = ("left", "result", "error")
+    __slots__ = ("left", "result", "error", "evidence")
 
     def __init__(self) -> None:
         self.left = True
+        self.evidence = ""  # a failing response's status line and first body bytes
         self.result: tuple[int, int] | None = None
         self.error: BaseException | None = None
 
@@ -98,6 +99,19 @@ class OneRequest:
 
     def failed(self, exc: BaseException) -> None:
         self.error = exc
+
+
+#: Bytes of a failing response's body kept as its error sample.
+SAMPLE_BYTES = 200
+
+
+def head_evidence(head: list[bytes]) -> str:
+    """The status line and the first body bytes in the head chunks of a response (its first
+    chunk usually holds the start of the body too)."""
+    data = b"".join(head)[:MAX_HEAD_BYTES]
+    status_line, _, rest = data.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2][:SAMPLE_BYTES]
+    return (status_line.decode("latin-1") + "\n" + body.decode("utf-8", "replace")).rstrip("\n")
 
 
 class Conn(asyncio.Protocol):
@@ -210,6 +224,9 @@ class Conn(asyncio.Protocol):
             return
         owner = self.owner
         more = self.state is IDLE and not owner.closing and not owner.waiting
+        if status >= 400:  # a failure's evidence, from the head chunks kept (never on success)
+            driver: Any = self.driver
+            driver.evidence = head_evidence(self.head)
         try:
             again = self.driver.done(status, self.nbytes, more)
         except BaseException as exc:  # a bug in the driver: raise it in the chain's task
