@@ -136,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
                             "when set)")
     add_history_commands(sub)
     _add_capacity_command(sub)
+    _add_report_command(sub)
     sub.add_parser("demo", add_help=False, help="run the built-in demo target server "
                    "(loadnb demo --help)")
     return p
@@ -477,6 +478,41 @@ def capacity_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_report_command(sub: Any) -> None:
+    r = sub.add_parser("report", help="write a standalone HTML report of runs or exports",
+                       description="One HTML file that opens offline: summary, per-name table, "
+                                   "thresholds, alerts and charts; several runs overlay.")
+    r.add_argument("runs", nargs="+", metavar="RUN_OR_FILE",
+                   help="a history run (id, unique prefix or 'last') or an export "
+                        "(.json/.parquet); several are overlaid")
+    r.add_argument("-o", "--out", required=True, metavar="FILE.html", help="the report file")
+    r.add_argument("--title", help="the report's title (default: the run ids)")
+    r.add_argument("--history", metavar="PATH", help="the history database (default: "
+                   "$LOADNB_HISTORY, else the per-user data directory)")
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """``loadnb report``: write the HTML report; exit 0, 2 for an unknown run or bad file."""
+    from .history.reader import load
+    from .report import write_report
+
+    try:
+        runs = [load(ref, args.history) for ref in args.runs]
+    except (ValueError, OSError) as exc:  # HistoryError is a ValueError
+        _error(str(exc))
+        return EXIT_USAGE
+    try:
+        path = write_report(runs, args.out, title=args.title)
+    except ImportError as exc:  # Bokeh is in the notebook extra
+        _error(f"the report needs Bokeh ({exc}): pip install 'loadnb[notebook]'")
+        return EXIT_ERROR
+    except OSError as exc:
+        _error(f"cannot write {args.out!r}: {exc.strerror or exc}")
+        return EXIT_ERROR
+    sys.stderr.write(f"loadnb: wrote {path} ({path.stat().st_size / 1e6:.1f} MB)\n")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``loadnb`` command; returns the exit status (see the module docstring).
 
@@ -499,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
             return history_main(args, format_summary)
         if args.command == "capacity":
             return capacity_command(args)
+        if args.command == "report":
+            return report_command(args)
         if args.command != "run":
             _error("a command is required: loadnb run URL [options] | loadnb demo (see --help)")
             return EXIT_USAGE

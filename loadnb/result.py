@@ -207,6 +207,12 @@ class Result:
 
         return to_csv(self.record, self.summary, folder)
 
+    def report(self, path: str | os.PathLike[str]) -> Path:
+        """Write a standalone HTML report of the run (opens offline). See :mod:`loadnb.report`."""
+        from .report import write_report
+
+        return write_report([self], path)
+
 
 class AccountingError(AssertionError):
     """The run's numbers do not add up (a bug in loadnb, never a fault of the target)."""
