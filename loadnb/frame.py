@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -90,3 +93,66 @@ def custom_totals_frame(custom: Mapping[str, CustomMetric]) -> pd.DataFrame:
     ``elapsed_time``)."""
     rows = [custom_row(0.0, metric)[1:] for metric in custom.values()]
     return pd.DataFrame(rows, columns=list(CUSTOM_TIMELINE_COLUMNS[1:]))
+
+
+def plot_frame(df: pd.DataFrame, columns: Sequence[str], title: str = "") -> Any:
+    """A Bokeh figure of ``columns`` of a snapshot frame over ``elapsed_time`` (one line each;
+    Bokeh imported here, on first use). ``ValueError`` for a name that is not a column."""
+    from bokeh.palettes import Category10
+    from bokeh.plotting import figure
+
+    missing = [c for c in columns if c not in df.columns]
+    if missing or not columns:
+        raise ValueError(f"{', '.join(map(repr, missing)) or 'nothing'} is not a column of df "
+                         f"(columns: {', '.join(df.columns)})")
+    fig = figure(title=title, x_axis_label="elapsed_time (s)", height=300, width=700,
+                 tools="pan,wheel_zoom,box_zoom,reset,save,hover")
+    colors = Category10[10]
+    for i, column in enumerate(columns):
+        fig.line(df["elapsed_time"].to_numpy(float), df[column].to_numpy(float),
+                 legend_label=column, line_width=2,
+                 color=colors[i % len(colors)])
+    fig.legend.location = "top_left"
+    return fig
+
+
+def _cell(value: Any, digits: int = 1) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}" if math.isfinite(value) else "—"
+    return html.escape(str(value))
+
+
+def summary_html(summary: Mapping[str, Any]) -> str:
+    """A summary card (plain, escaped HTML) for a notebook: state, requests, throughput,
+    success, latency percentiles, alerts, thresholds and the per-name table."""
+    lat = summary.get("latency_ms") or {}
+    head = (f"<b>loadnb run {html.escape(str(summary.get('run_id', '')))}</b> "
+            f"({html.escape(str(summary.get('state', '')))}): "
+            f"{html.escape(str(summary.get('target') or summary.get('url', '')))}")
+    facts = [("requests", _cell(summary.get("total_requests"))),
+             ("failed", _cell(summary.get("failed_requests"))),
+             ("rps (avg / peak)", f"{_cell(summary.get('avg_rps'))} / "
+                                  f"{_cell(summary.get('peak_rps'))}"),
+             ("success", f"{_cell(summary.get('success_rate'))} %"),
+             ("p50 / p95 / p99 ms", " / ".join(_cell(lat.get(q), 2)
+                                               for q in ("p50", "p95", "p99")))]
+    rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
+                   for k, v in facts)
+    for alert in summary.get("alerts") or []:
+        rows += (f"<tr><th style='text-align:left'>alert</th><td>"
+                 f"{html.escape(str(alert.get('rule')))}: "
+                 f"{html.escape(str(alert.get('message')))}</td></tr>")
+    for t in summary.get("thresholds") or []:
+        mark = "✓" if t.get("passed") else "✗"
+        rows += (f"<tr><th style='text-align:left'>threshold</th><td>{mark} "
+                 f"{html.escape(str(t.get('expr')))}</td></tr>")
+    keys = ("name", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
+    names = "".join("<tr>" + "".join(f"<td>{_cell(s.get(k), 2)}</td>" for k in keys) + "</tr>"
+                    for s in summary.get("stats") or [])
+    table = (f"<table><tr>{''.join(f'<th>{k}</th>' for k in keys)}</tr>{names}</table>"
+             if names else "")
+    return f"<div>{head}<table>{rows}</table>{table}</div>"

@@ -50,6 +50,20 @@ class Result:
         return (f"<Result {r.run_id} {r.state}: {r.spec.target}, {len(r.snapshots)} snapshots, "
                 f"{r.overall.completed + r.overall.failed + r.overall.cancelled:,} requests>")
 
+    def _repr_html_(self) -> str:
+        """A summary card in a notebook: state, requests, rps, success, p50/p95/p99, alerts,
+        thresholds and the per-name table (escaped HTML)."""
+        from .frame import summary_html
+
+        return summary_html(self.summary)
+
+    def plot(self, columns: tuple[str, ...] | list[str] = ("current_rps", "p99_ms")) -> Any:
+        """A Bokeh figure of the chosen ``df`` columns over ``elapsed_time`` (``show(fig)`` or
+        leave it as a cell's value); Bokeh is imported on first use."""
+        from .frame import plot_frame
+
+        return plot_frame(self.df, list(columns), title=self.record.spec.target)
+
     # -- the record's plain data -----------------------------------------------------------
     @property
     def run_id(self) -> str:

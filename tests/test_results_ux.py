@@ -286,3 +286,31 @@ async def test_scenario_error_samples_and_check_evidence(demo_url: str) -> None:
     assert "OK" in samples["check failed: is json"]
     errors = result.errors.set_index("kind")
     assert "status 500" in errors.loc["HTTP 500", "sample"]
+
+
+# -- 7. notebook -------------------------------------------------------------------------------
+def test_result_html_card_and_plot(demo_url: str) -> None:
+    async def tagged(user: VirtualUser) -> None:
+        await user.get("/?x=<b>", name="<script>x</script>")
+
+    result = loadnb_run(tagged, url=demo_url, users=1, requests=10)
+    card = result._repr_html_()
+    assert card.startswith("<div") and "<table" in card
+    for part in ("done", "requests", "p95", "&lt;script&gt;x&lt;/script&gt;"):
+        assert part in card, part
+    assert "<script>" not in card
+    fig = result.plot(columns=("current_rps", "p99_ms"))
+    assert type(fig).__name__ == "figure" or hasattr(fig, "renderers")
+    assert len(fig.renderers) == 2
+    with pytest.raises(ValueError, match="not a column"):
+        result.plot(columns=("nope",))
+
+
+def test_load_test_views_before_a_run_are_empty() -> None:
+    pytest.importorskip("ipywidgets")
+    from loadnb.ui.widget import LoadTest
+
+    test = LoadTest("http://127.0.0.1:8000/", users=2, duration="1s")
+    assert test.stats.empty and "name" in test.stats.columns
+    assert test.errors.empty and list(test.errors.columns) == ["name", "kind", "count", "sample"]
+    assert test.summary["state"] == "idle" and test.summary["total_requests"] == 0

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from ..config import LoadSpec, make_spec, split_target
+from ..record import RunRecord
 from ..result import Result
 from ..run import Run
 from ..snapshot import Snapshot
@@ -69,6 +70,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         spec = make_spec(target, users=users, rate=rate, duration=duration, ramp_up=ramp_up,
                          **params)
         controls = Controls(spec, params)
+        self._spec0 = spec
         start = W.Button(description="Start", button_style="success", icon="play",
                          tooltip="Start a new run with these settings")
         stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
@@ -179,8 +181,14 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         return self._latest().summary
 
     def _latest(self) -> Result:
+        """The latest run's result; before any run, an empty one (state ``idle``): empty frames
+        with their columns, a summary of zeros."""
         if not self.results:
-            raise RuntimeError("no run yet: call test.start() or `await test.run()` first")
+            try:
+                spec = self.controls.spec()
+            except ValueError:  # the controls hold a bad value: the spec the test was made with
+                spec = self._spec0
+            return Result(RunRecord("", spec, state="idle"))
         return self.results[-1]
 
     # -- control ---------------------------------------------------------------------------
