@@ -108,7 +108,11 @@ def interval_stats(draw: st.DrawFn, name: str) -> IntervalStats:
         service=Histogram.from_seconds(draw(_seconds)),
         status=draw(st.dictionaries(st.integers(100, 599), ints, max_size=4)),
         errors=draw(st.dictionaries(_text, ints, max_size=4)),
-        samples=draw(st.dictionaries(_text, _text, max_size=3)))
+        samples=draw(st.dictionaries(_text, _text, max_size=3)),
+        checks=draw(st.dictionaries(_text, st.lists(ints, min_size=2, max_size=2), max_size=3)),
+        iterations=draw(st.dictionaries(_text, st.lists(ints, min_size=2, max_size=2),
+                                        max_size=3)),
+        iteration_errors=draw(st.dictionaries(_text, ints, max_size=3)))
 
 
 @st.composite

@@ -214,7 +214,8 @@ async def test_a_run_loads_back_as_the_live_result(demo_url: str, tmp_path: Path
 
 async def shop(user: object) -> None:
     async with user.timer("checkout"):  # type: ignore[attr-defined]
-        await user.get("/delay?delay_ms=3", name="pay")  # type: ignore[attr-defined]
+        await user.get("/delay?delay_ms=3", name="pay",  # type: ignore[attr-defined]
+                       check=("fast enough", lambda r: r.elapsed < 0.004))
     user.count("cart_items", 2)  # type: ignore[attr-defined]
     user.gauge("queue", 7)  # type: ignore[attr-defined]
 
@@ -228,6 +229,9 @@ async def test_custom_metrics_and_thresholds_load_back(demo_url: str, tmp_path: 
     assert live.summary["custom"] and live.summary["thresholds"]
     assert loaded.summary["custom"] == live.summary["custom"]
     assert loaded.summary["thresholds"] == live.summary["thresholds"]
+    assert live.summary["checks"] and live.summary["iterations"]
+    assert loaded.summary["checks"] == live.summary["checks"]
+    assert loaded.summary["iterations"] == live.summary["iterations"]
     pd.testing.assert_frame_equal(loaded.custom, live.custom)
 
 

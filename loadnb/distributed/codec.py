@@ -27,6 +27,9 @@ def encode_stats(iv: IntervalStats) -> Plain:
         "status": [[code, n] for code, n in iv.status.items()],
         "errors": [[kind, n] for kind, n in iv.errors.items()],
         "samples": [[kind, text] for kind, text in iv.samples.items()],
+        "checks": [[check, *counts] for check, counts in iv.checks.items()],
+        "iterations": [[task, *counts] for task, counts in iv.iterations.items()],
+        "iteration_errors": [[kind, n] for kind, n in iv.iteration_errors.items()],
     }
 
 
@@ -39,7 +42,10 @@ def decode_stats(data: Plain) -> IntervalStats:
         service=Histogram.decode(bytes(data["service"])),
         status={int(code): int(n) for code, n in data["status"]},
         errors={str(kind): int(n) for kind, n in data["errors"]},
-        samples={str(kind): str(text) for kind, text in data["samples"]})
+        samples={str(kind): str(text) for kind, text in data["samples"]},
+        checks={str(c[0]): [int(n) for n in c[1:]] for c in data.get("checks", [])},
+        iterations={str(t[0]): [int(n) for n in t[1:]] for t in data.get("iterations", [])},
+        iteration_errors={str(kind): int(n) for kind, n in data.get("iteration_errors", [])})
 
 
 def encode_status(status: SourceStatus) -> Plain:

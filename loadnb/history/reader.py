@@ -162,7 +162,9 @@ def _interval(row: sqlite3.Row) -> IntervalStats:
         row["name"], row["started"], row["completed"], row["failed"], row["cancelled"],
         row["bytes"], row["corrected"], unpack(row["latency"]), unpack(row["service"]),
         {int(k): v for k, v in json.loads(row["status"]).items()}, json.loads(row["errors"]),
-        json.loads(row["samples"]))
+        json.loads(row["samples"]), checks=json.loads(row["checks"]),
+        iterations=json.loads(row["iterations"]),
+        iteration_errors=json.loads(row["iteration_errors"]))
 
 
 def _custom(row: sqlite3.Row) -> CustomMetric:

@@ -89,6 +89,9 @@ _V3 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
         count INTEGER, total REAL, last REAL, min REAL, max REAL, hist BLOB,
         PRIMARY KEY (run_id, seq, name))""",
     "ALTER TABLE runs ADD COLUMN thresholds TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE intervals ADD COLUMN checks TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE intervals ADD COLUMN iterations TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE intervals ADD COLUMN iteration_errors TEXT NOT NULL DEFAULT '{}'",
     "ALTER TABLE runs ADD COLUMN aborted_by TEXT",
 ]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.

@@ -37,8 +37,9 @@ _SNAP_SQL = (f"INSERT OR REPLACE INTO snapshots (run_id, seq, "
              f"{', '.join(n for n, _ in SNAPSHOT_COLUMNS)}) "
              f"VALUES ({', '.join('?' * (len(SNAPSHOT_COLUMNS) + 2))})")
 _IV_SQL = ("INSERT OR REPLACE INTO intervals (run_id, seq, name, started, completed, failed, "
-           "cancelled, bytes, corrected, status, errors, samples, latency, service) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+           "cancelled, bytes, corrected, status, errors, samples, latency, service, checks, "
+           "iterations, iteration_errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+           "?)")
 
 
 def dumps(value: Any) -> str:
@@ -63,7 +64,8 @@ def interval_row(run_id: str, seq: int, part: IntervalStats) -> tuple[Any, ...]:
     """The ``intervals`` row of one name's stats for one interval."""
     return (run_id, seq, redact_query(part.name), part.started, part.completed, part.failed,
             part.cancelled, part.bytes, part.corrected, dumps(part.status), dumps(part.errors),
-            dumps(part.samples), pack(part.latency), pack(part.service))
+            dumps(part.samples), pack(part.latency), pack(part.service), dumps(part.checks),
+            dumps(part.iterations), dumps(part.iteration_errors))
 
 
 _CUSTOM_SQL = ("INSERT OR REPLACE INTO custom (run_id, seq, name, kind, count, total, last, min, "
