@@ -227,3 +227,43 @@ async def test_alerts_and_thresholds_on_custom_metrics(demo_url: str) -> None:
     assert got == {"checkout.p95<1s": True, "cart_items.mean>2": True, "checkout.p50<5ms": False}
     fired = {a["rule"] for a in result.summary["alerts"]}
     assert {"checkout.p95<5ms", "cart_items.total<0"} <= fired
+
+
+def replay(rule_name: str, snaps: list[Any]) -> list[tuple[float, float | None]]:
+    """What a default rule must have done on these snapshots: (fired_at, cleared_at) pairs."""
+    from loadnb.alerts import AlertEngine, AlertEvent, default_rules
+
+    events: list[AlertEvent] = []
+    rule = next(r for r in default_rules() if r.name == rule_name)
+    engine = AlertEngine([rule], events)
+    for snap in snaps:
+        engine(snap)
+    return [(e.fired_at, e.cleared_at) for e in events]
+
+
+async def test_default_rules_fire_and_clear_at_the_right_snapshots(demo_url: str) -> None:
+    start: list[float] = []
+
+    async def phases(user: Any) -> None:
+        if not start:
+            start.append(time.monotonic())
+        t = time.monotonic() - start[0]
+        if 0.5 <= t < 0.75:
+            await user.get("/status/500", name="phase")  # errors: success rate dips
+        elif 0.75 <= t < 1.25:
+            await user.get("/delay?delay_ms=400", name="phase")  # slow: fewer answers per s
+        else:
+            await user.get("/", name="phase")
+
+    result = await Run(make_spec(demo_url, scenario=phases, rate=200, duration=3,
+                                 interval=0.25)).run()
+    snaps = result.snapshots
+    for rule in ("low_success_rate", "low_rps"):
+        expected = replay(rule, snaps)
+        got = [(a["fired_at"], a["cleared_at"]) for a in result.summary["alerts"]
+               if a["rule"] == rule]
+        assert got == expected, rule
+    # The run was built to trip both: they fired, and the success rate recovered.
+    fired = replay("low_success_rate", snaps)
+    assert fired and fired[0][1] is not None
+    assert replay("low_rps", snaps)
