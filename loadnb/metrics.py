@@ -4,152 +4,37 @@ A completed request costs a few list appends and integer increments (:class:`Nam
 tick :meth:`Recorder.swap` turns the interval's raw latencies into log-bucket histograms with numpy
 (:class:`Histogram`, relative error at most :data:`RELATIVE_ERROR`), adds them to the cumulative
 ones and returns the interval as plain data. Histograms merge by adding and encode to a few KB, so
-intervals from several processes (scale-out, later) merge exactly.
+intervals from several processes merge exactly. The histogram lives in :mod:`loadnb.histogram`
+and custom metrics in :mod:`loadnb.custom`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
+from .custom import CUSTOM_KINDS as CUSTOM_KINDS
+from .custom import CUSTOM_TIMELINE_COLUMNS as CUSTOM_TIMELINE_COLUMNS
+from .custom import CustomAccumulator as CustomAccumulator
+from .custom import CustomMetric as CustomMetric
+from .custom import custom_row as custom_row
+from .histogram import GROWTH as GROWTH
+from .histogram import N_BUCKETS as N_BUCKETS
+from .histogram import RELATIVE_ERROR as RELATIVE_ERROR
+from .histogram import SUMMARY_PERCENTILES as SUMMARY_PERCENTILES
+from .histogram import Histogram as Histogram
+from .histogram import bucket_of as bucket_of
+from .histogram import bucket_value as bucket_value
 from .redact import redact_text
 
-#: Bucket growth factor: bucket i holds [G**i, G**(i+1)) microseconds.
-GROWTH = 1.01
-#: Bound on the relative error of any reported percentile (the geometric middle of a bucket).
-RELATIVE_ERROR = math.sqrt(GROWTH) - 1
-_INV_LOG_G = 1.0 / math.log(GROWTH)
-#: Buckets cover 1 µs .. about 2.7 hours; larger values land in the last bucket (max stays exact).
-N_BUCKETS = 2400
 OTHER_NAME = "other"
 #: Distinct request names kept per run; more fold into ``other`` (unbounded dynamic URLs).
 MAX_NAMES = 1000
 SAMPLE_CHARS = 2000
-
-IntArray = npt.NDArray[np.int64]
-#: Percentiles a histogram's :meth:`Histogram.summary` gives (key, percentile).
-SUMMARY_PERCENTILES: tuple[tuple[str, float], ...] = (
-    ("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9), ("p99.99", 99.99))
-
-
-def bucket_of(micros: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
-    """Bucket index of each value in microseconds (values below 1 µs share bucket 0)."""
-    idx = np.floor(np.log(np.maximum(micros, 1.0)) * _INV_LOG_G).astype(np.intp)
-    return np.minimum(idx, N_BUCKETS - 1)
-
-
-def bucket_value(index: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
-    """The value reported for a bucket: its geometric middle, in microseconds."""
-    return np.asarray(np.power(GROWTH, index + 0.5), dtype=np.float64)
-
-
-class Histogram:
-    """Latency distribution with bounded relative error; exact count, sum, min and max.
-
-    >>> h = Histogram.from_seconds([0.010, 0.020, 0.030])
-    >>> round(h.percentile(50) * 1000, 1)  # ms, within 0.5 %
-    20.0
-    """
-
-    __slots__ = ("counts", "total", "sum_us", "min_s", "max_s")
-
-    def __init__(self) -> None:
-        self.counts: IntArray = np.zeros(N_BUCKETS, dtype=np.int64)
-        self.total = 0
-        self.sum_us = 0.0
-        self.min_s = math.inf
-        self.max_s = 0.0
-
-    @classmethod
-    def from_seconds(cls, values: Iterable[float]) -> Histogram:
-        """A histogram of latencies given in seconds."""
-        hist = cls()
-        hist.add_seconds(np.fromiter(values, dtype=np.float64))
-        return hist
-
-    def add_seconds(self, seconds: npt.NDArray[np.float64]) -> None:
-        """Add many values (seconds) at once: one vectorised pass."""
-        if seconds.size == 0:
-            return
-        micros = seconds * 1e6
-        self.counts += np.bincount(bucket_of(micros), minlength=N_BUCKETS)
-        self.total += int(micros.size)
-        self.sum_us += float(micros.sum())
-        self.min_s = min(self.min_s, float(seconds.min()))
-        self.max_s = max(self.max_s, float(seconds.max()))
-
-    def merge(self, other: Histogram) -> None:
-        """Add another histogram into this one (exact: merge of parts equals the whole)."""
-        if other.total == 0:
-            return
-        self.counts += other.counts
-        self.total += other.total
-        self.sum_us += other.sum_us
-        self.min_s = min(self.min_s, other.min_s)
-        self.max_s = max(self.max_s, other.max_s)
-
-    def percentiles(self, qs: Iterable[float]) -> list[float]:
-        """Values in seconds at each percentile q (0..100); NaN when empty; q=100 is the max."""
-        qs = list(qs)
-        if self.total == 0:
-            return [math.nan] * len(qs)
-        cum = np.cumsum(self.counts)
-        ranks = np.maximum(np.ceil(np.asarray(qs, dtype=np.float64) / 100.0 * self.total), 1)
-        idx = np.searchsorted(cum, ranks, side="left").astype(np.intp)
-        values = np.clip(bucket_value(idx) / 1e6, self.min_s, self.max_s)
-        out = [float(v) for v in values]
-        return [self.max_s if q >= 100 else v for q, v in zip(qs, out, strict=True)]
-
-    def percentile(self, q: float) -> float:
-        """The value in seconds at percentile q (0..100)."""
-        return self.percentiles([q])[0]
-
-    @property
-    def mean(self) -> float:
-        """Exact mean in seconds; NaN when empty."""
-        return self.sum_us / self.total / 1e6 if self.total else math.nan
-
-    @property
-    def max(self) -> float:
-        """Exact maximum in seconds; NaN when empty."""
-        return self.max_s if self.total else math.nan
-
-    def summary(self) -> dict[str, float | None]:
-        """``{p50, p90, p95, p99, p99.9, p99.99, max, mean}`` in ms (None when empty)."""
-        values = self.percentiles(q for _, q in SUMMARY_PERCENTILES)
-        out = {key: v * 1e3 for (key, _), v in zip(SUMMARY_PERCENTILES, values, strict=True)}
-        out["max"], out["mean"] = self.max * 1e3, self.mean * 1e3
-        return {k: (None if math.isnan(v) else round(v, 3)) for k, v in out.items()}
-
-    _HEAD = struct.Struct("<4sQddd I")
-
-    def encode(self) -> bytes:
-        """Compact bytes (only non-empty buckets), for sending an interval between processes."""
-        nz = np.flatnonzero(self.counts)
-        head = self._HEAD.pack(b"LNH1", self.total, self.sum_us, self.min_s, self.max_s, nz.size)
-        return head + nz.astype("<u2").tobytes() + self.counts[nz].astype("<u8").tobytes()
-
-    @classmethod
-    def decode(cls, data: bytes) -> Histogram:
-        """The inverse of :meth:`encode`."""
-        magic, total, sum_us, min_s, max_s, n = cls._HEAD.unpack_from(data)
-        if magic != b"LNH1":
-            raise ValueError("not an encoded loadnb histogram")
-        off = cls._HEAD.size
-        idx = np.frombuffer(data, dtype="<u2", count=n, offset=off).astype(np.intp)
-        vals = np.frombuffer(data, dtype="<u8", count=n, offset=off + 2 * n).astype(np.int64)
-        hist = cls()
-        hist.counts[idx] = vals
-        hist.total, hist.sum_us, hist.min_s, hist.max_s = total, sum_us, min_s, max_s
-        return hist
-
-
 MAX_CORRECTIONS = 10_000
 
 
@@ -464,134 +349,3 @@ def merge_intervals(parts: Iterable[IntervalStats], name: str = "all") -> Interv
     for part in parts:
         whole.merge(part)
     return whole
-
-
-#: Kinds of custom metrics (see :class:`CustomMetric`).
-CUSTOM_KINDS = ("counter", "gauge", "timing")
-
-
-@dataclass(slots=True)
-class CustomMetric:
-    """A user-defined metric over an interval (or a run): mergeable like the built-in numbers.
-
-    - ``counter``: ``total`` adds up (``count`` is the number of increments);
-    - ``gauge``: the ``last`` value set, with ``min`` and ``max`` (``count`` settings); merging
-      parts of one interval from several processes adds their last values (each process holds
-      its share, e.g. its own queue);
-    - ``timing``: durations in seconds in a :class:`Histogram` (``hist``), percentiles like the
-      latency's.
-    """
-
-    name: str
-    kind: str
-    count: int = 0
-    total: float = 0.0
-    last: float = math.nan
-    min: float = math.inf
-    max: float = -math.inf
-    hist: Histogram = field(default_factory=Histogram)
-
-    @property
-    def mean(self) -> float:
-        """Counter: mean increment; gauge: NaN (use last/min/max); timing: mean in seconds."""
-        if self.kind == "timing":
-            return self.hist.mean
-        if self.kind == "counter" and self.count:
-            return self.total / self.count
-        return math.nan
-
-    def merge(self, other: CustomMetric, *, later: bool = True) -> None:
-        """Add ``other`` (same name and kind). For gauges, ``later`` says ``other`` comes after
-        this one in time (its last value wins); ``later=False`` merges parts of the same interval
-        (their last values add up)."""
-        if other.kind != self.kind:
-            raise ValueError(f"custom metric {self.name!r} is a {self.kind}, not a {other.kind}")
-        if other.count == 0:
-            return
-        if self.kind == "gauge" and not math.isnan(other.last):
-            if later or math.isnan(self.last):
-                self.last = other.last
-            else:
-                self.last += other.last
-        self.count += other.count
-        self.total += other.total
-        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
-        self.hist.merge(other.hist)
-
-
-class CustomAccumulator:
-    """The hot-path accumulator of one custom metric for the current interval.
-
-    Updated in place by the virtual user (:meth:`~loadnb.vuser.VirtualUser.count`, ``gauge``,
-    ``timer``/``timing``): a few attribute updates, or one ``array('d')`` append for a timing
-    (seconds); :meth:`take` turns the interval into a :class:`CustomMetric` at the tick and starts
-    the next one (the same object stays in use for the whole run).
-    """
-
-    __slots__ = ("name", "kind", "count", "total", "last", "min", "max", "values")
-
-    def __init__(self, name: str, kind: str) -> None:
-        self.name, self.kind = name, kind
-        self.count = 0
-        self.total = 0.0
-        self.last = math.nan
-        self.min = math.inf
-        self.max = -math.inf
-        self.values: array[float] = array("d")
-
-    def add(self, value: float) -> None:
-        """Counter: add ``value``."""
-        self.count += 1
-        self.total += value
-
-    def set(self, value: float) -> None:
-        """Gauge: the value is now ``value``."""
-        self.count += 1
-        self.last = value
-        if value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
-
-    def take(self) -> CustomMetric:
-        """The interval so far as a :class:`CustomMetric`; the accumulator starts empty again."""
-        metric = CustomMetric(self.name, self.kind)
-        if self.kind == "timing":
-            values, self.values = self.values, array("d")  # before numpy views the old one
-            seconds = np.frombuffer(values, dtype=np.float64)
-            metric.hist.add_seconds(seconds)
-            metric.count = int(seconds.size)
-            if seconds.size:
-                metric.total = float(seconds.sum())
-                metric.min, metric.max = metric.hist.min_s, metric.hist.max_s
-        else:
-            metric.count, metric.total = self.count, self.total
-            metric.last, metric.min, metric.max = self.last, self.min, self.max
-            self.total, self.last, self.min, self.max = 0.0, math.nan, math.inf, -math.inf
-        self.count = 0
-        return metric
-
-
-#: Columns of a custom metric's timeline row (:func:`custom_row`; ``RunRecord.custom_timeline``).
-CUSTOM_TIMELINE_COLUMNS: tuple[str, ...] = (
-    "elapsed_time", "metric", "kind", "count", "total", "last", "min", "max", "mean",
-    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
-_CUSTOM_QS = (50, 90, 95, 99, 100)
-
-
-def custom_row(elapsed: float, metric: CustomMetric) -> tuple[object, ...]:
-    """One row of :data:`CUSTOM_TIMELINE_COLUMNS` for ``metric`` over an interval ending at
-    ``elapsed``: a counter fills ``total`` and ``mean`` (mean increment), a gauge ``last``,
-    ``min`` and ``max``, a timing ``mean`` and the ``*_ms`` columns (milliseconds); the columns
-    that do not apply are NaN."""
-    nan = math.nan
-    if metric.kind == "timing":
-        qs = [v * 1e3 for v in metric.hist.percentiles(_CUSTOM_QS)]
-        return (elapsed, metric.name, metric.kind, metric.count, nan, nan, nan, nan,
-                metric.hist.mean * 1e3, *qs)
-    if metric.kind == "gauge":
-        return (elapsed, metric.name, metric.kind, metric.count, nan, metric.last,
-                metric.min if metric.count else nan, metric.max if metric.count else nan, nan,
-                nan, nan, nan, nan, nan)
-    return (elapsed, metric.name, metric.kind, metric.count, metric.total, nan, nan, nan,
-            metric.mean, nan, nan, nan, nan, nan)
