@@ -16,8 +16,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .alerts import AlertRule, as_rules
+from .options import (
+    check_cluster,
+    check_history,
+    check_notify,
+    check_workers,
+    shown_cluster,
+    shown_hook,
+)
 from .redact import SECRET_HEADERS as SECRET_HEADERS
-from .redact import redact_headers, redact_url, redact_webhook, split_credentials
+from .redact import redact_headers, redact_url, split_credentials
 from .scenario import Scenario, as_scenario, make_feeder
 from .shape import LoadShape, ShapeFn
 from .thresholds import Threshold, parse_thresholds
@@ -174,8 +182,8 @@ class LoadSpec:
             "history": self.history,
             "thresholds": [t.expr for t in self.thresholds],
             "abort_on_fail": self.abort_on_fail, "abort_grace": self.abort_grace,
-            "notify": [_shown_hook(n) for n in self.notify],
-            "workers": self.workers, "cluster": _shown_cluster(self.cluster),
+            "notify": [shown_hook(n) for n in self.notify],
+            "workers": self.workers, "cluster": shown_cluster(self.cluster),
         }
 
     def replace(self, **changes: Any) -> LoadSpec:
@@ -184,8 +192,19 @@ class LoadSpec:
 
 
 def _spec_kwargs(spec: LoadSpec) -> dict[str, Any]:
+    """The :func:`make_spec` arguments that make ``spec`` again (fields named as parameters)."""
     kw = {f: getattr(spec, f) for f in LoadSpec.__dataclass_fields__}
-    if kw["rate"] is not None:
+    opens = kw["rate"] is not None
+    if opens:
+        kw["users"] = None
+    kw["url"] = kw["url"] or None  # a scenario without a base URL
+    kw["data"] = kw.pop("data_rows")
+    stages, shape = kw.pop("stages"), kw.pop("shape_fn")
+    if stages is not None:  # the stages set the load and the duration
+        kw["rate_stages" if opens else "stages"] = stages
+        kw["users"] = kw["rate"] = kw["duration"] = None
+    if shape is not None:  # a closed-model shape sets the users (an open one keeps the rate)
+        kw["rate_shape" if opens else "shape"] = shape
         kw["users"] = None
     return kw
 
@@ -296,13 +315,13 @@ def make_spec(
         data_rows=None if feeder is None else tuple(feeder.rows), data_mode=data_mode,
         stages=plan.stages, shape_fn=plan.shape, seed=seed,
         alerts=None if alerts is None else as_rules(alerts),
-        history=_check_history(history),
+        history=check_history(history),
         thresholds=parse_thresholds(thresholds),
         abort_on_fail=bool(abort_on_fail),
         abort_grace=parse_duration(abort_grace, "abort_grace"),
-        notify=_check_notify(notify),
-        workers=_check_workers(workers),
-        cluster=_check_cluster(cluster),
+        notify=check_notify(notify),
+        workers=check_workers(workers),
+        cluster=check_cluster(cluster),
     )
     _check_combination(spec, expected_interval)
     return spec
@@ -332,90 +351,6 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
                          "one), not both")
     if spec.abort_on_fail and not spec.thresholds:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
-
-
-def _check_workers(workers: object) -> int | str | None:
-    """``workers=``: a whole number >= 1, or ``"auto"`` (one per core)."""
-    if workers is None:
-        return None
-    if isinstance(workers, str) and workers.strip().lower() == "auto":
-        return "auto"
-    if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
-        return workers
-    raise ValueError(f"workers must be a whole number >= 1 or 'auto', got {workers!r}")
-
-
-def _check_cluster(cluster: object) -> object:
-    """``cluster=``: a scheduler address ``tcp://host:port``, or a ``distributed.Client``."""
-    if cluster is None:
-        return None
-    if isinstance(cluster, str):
-        parts = urlsplit(cluster.strip())
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if parts.scheme == "tcp" and parts.hostname and port and not parts.path.strip("/"):
-            return cluster.strip()
-        raise ValueError(f"cluster must be a Dask scheduler address like "
-                         f"'tcp://127.0.0.1:8786' or a distributed.Client, got {cluster!r}")
-    if type(cluster).__name__ == "Client" and type(cluster).__module__.startswith("distributed"):
-        return cluster
-    raise ValueError(f"cluster must be a Dask scheduler address like 'tcp://127.0.0.1:8786' or "
-                     f"a distributed.Client, got {type(cluster).__name__}")
-
-
-def _shown_cluster(cluster: object) -> str | None:
-    """``cluster=`` as it may be printed or stored: the scheduler address."""
-    if cluster is None or isinstance(cluster, str):
-        return cluster
-    address = getattr(getattr(cluster, "scheduler", None), "address", None)
-    return str(address) if address else "client"
-
-
-def _check_notify(notify: object) -> tuple[str | Callable[..., Any], ...]:
-    """``notify=``: webhook URLs (http or https) and callables."""
-    if notify is None:
-        return ()
-    items = [notify] if isinstance(notify, str) or callable(notify) else notify
-    if not isinstance(items, list | tuple):
-        raise ValueError(f"notify must be webhook URLs or callables, got {notify!r}")
-    out: list[str | Callable[..., Any]] = []
-    for item in items:
-        if callable(item):
-            out.append(item)
-        elif isinstance(item, str):
-            out.append(_notify_url(item))
-        else:
-            raise ValueError(f"notify must be webhook URLs or callables, got {item!r}")
-    return tuple(out)
-
-
-def _notify_url(url: str) -> str:
-    try:
-        return check_url(url)
-    except ValueError as exc:
-        raise ValueError(f"notify: {exc}") from None
-
-
-def _shown_hook(hook: object) -> str:
-    """A notify target as it may be stored: a URL's scheme and host, or a callable's name."""
-    if isinstance(hook, str):
-        return redact_webhook(hook)
-    return str(getattr(hook, "__name__", "callback"))
-
-
-def _check_history(history: object) -> str | None:
-    """``history=``: None (the default place), ``"off"``, or a path as text."""
-    if history is None or history is True:
-        return None
-    if history is False:
-        return "off"
-    if isinstance(history, str | os.PathLike):
-        text = os.fspath(history)
-        if isinstance(text, str) and text.strip():
-            return "off" if text.strip().lower() == "off" else text
-    raise ValueError(f"history must be a file path, True, False or 'off', got {history!r}")
 
 
 def is_scenario(obj: object) -> bool:

@@ -106,3 +106,23 @@ def test_split_credentials_moves_them_into_a_basic_header() -> None:
     assert headers == {"Authorization": "Basic Ym9iOmh1bnRlcjI="}
     plain: dict[str, str] = {}
     assert split_credentials(URL, plain) == URL and plain == {}
+
+
+def test_replace_round_trips_every_kind_of_plan() -> None:
+    async def task(user: object) -> None:
+        return None
+
+    specs = [
+        make_spec("http://127.0.0.1:9/", users=3, duration="2s", ramp_up="1s"),
+        make_spec("http://127.0.0.1:9/", rate=50, duration="2s"),
+        make_spec("http://127.0.0.1:9/", stages=[("1s", 5), ("1s", 0)]),
+        make_spec("http://127.0.0.1:9/", rate_stages=[("1s", 50)]),
+        make_spec("http://127.0.0.1:9/", shape=lambda t: 2, duration=3),
+        make_spec("http://127.0.0.1:9/", rate_shape=lambda t: 20, duration=3),
+        make_spec(scenario=task, data=[{"a": 1}, {"a": 2}], data_mode="once", users=2),
+        make_spec(url="http://127.0.0.1:9/", scenario={task: 2}, users=2,
+                  thresholds=["p95<1s"], alerts=["p99<2s"], history="off"),
+    ]
+    for spec in specs:
+        again = spec.replace(alerts=[])
+        assert again.alerts == () and again.replace(alerts=spec.alerts) == spec

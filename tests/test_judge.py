@@ -267,3 +267,10 @@ async def test_default_rules_fire_and_clear_at_the_right_snapshots(demo_url: str
     fired = replay("low_success_rate", snaps)
     assert fired and fired[0][1] is not None
     assert replay("low_rps", snaps)
+
+
+def test_cli_alert_expressions_work_with_stages(demo_url: str) -> None:
+    done = cli(demo_url, "--stage", "1s:2", "--alert", "p99<1ms", "--interval", "0.25")
+    assert done.returncode == 0, done.stderr
+    rules = json.loads(done.stdout)["parameters"]["alerts"]
+    assert rules[-1] == "p99<1ms" and "low_success_rate" in rules
