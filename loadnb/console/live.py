@@ -1,0 +1,213 @@
+"""The live progress line of a run (the brief's line) and :class:`ConsoleProgress`, the subscriber
+that writes it to a terminal or a log; alert fires and clears on lines of their own."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..alerts import AlertEvent
+from ..snapshot import Snapshot
+from .text import DASH, _fixed, _percent
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+#: The label at the start of the line, by state (see :func:`format_line`).
+LABELS: dict[str, str] = {
+    "running": "🔄 Running...",
+    "stopping": "⏳ Stopping...",
+    "done": "✅ Done",
+    "stopped": "⏹ Stopped",
+    "failed": "❌ Failed",
+}
+FINAL_STATES = frozenset({"done", "stopped", "failed"})
+_CLEAR_EOL = "\x1b[K"
+
+
+def format_line(snap: Snapshot, *, state: str = "running") -> str:
+    """The one-line progress of a run, as in the product brief.
+
+    ``state`` is the run's: ``running``, ``stopping``, ``done``, ``stopped`` or ``failed``. A
+    running snapshot whose phase is ``ending``/``done`` (grace period) reads ``⏳ Stopping...``.
+    Success is "—" until the first response; counts have thousands separators. In the final
+    states RPS is the run's average (the last interval is usually a partial one).
+
+    >>> format_line(Snapshot(0.0, 45.0, 45.2, 15, 1250, 19, 98.5, 12.5, 14.0, 55.0))
+    '🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | Success: 98.5% | Completed: 1,250'
+    """
+    if state not in LABELS:
+        raise ValueError(f"state must be one of {', '.join(LABELS)}, got {state!r}")
+    if state == "running" and snap.phase in ("ending", "done"):
+        state = "stopping"
+    rps = snap.current_rps
+    if state in FINAL_STATES:
+        answered = snap.completed_requests + snap.failed_requests
+        rps = answered / snap.elapsed_time if snap.elapsed_time > 0 else math.nan
+    progress = _fixed(snap.progress_percent)
+    return (f"{LABELS[state]} {progress}{'' if progress == DASH else '%'}"
+            f" | Active: {snap.active_users:,} | RPS: {_fixed(rps)}"
+            f" | Success: {_percent(snap.success_rate)}"
+            f" | Completed: {snap.completed_requests:,}")
+
+
+def format_alert(event: AlertEvent | Mapping[str, Any], what: str | None = None) -> str:
+    """One alert event as a line: ``⚠ alert low_success_rate fired at 3.0 s: …`` or, for a
+    clear, ``✓ alert low_success_rate cleared at 5.5 s``. ``what`` is ``fired`` or ``cleared``
+    (default: from the event); a summary's alert dicts format too."""
+    data = event.as_dict() if isinstance(event, AlertEvent) else dict(event)
+    cleared = data.get("cleared_at")
+    if what is None:
+        what = "fired" if cleared is None else "cleared"
+    if what == "cleared":
+        return f"✓ alert {data.get('rule')} cleared at {_fixed(float(cleared or 0.0))} s"
+    return (f"⚠ alert {data.get('rule')} fired at {_fixed(float(data.get('fired_at') or 0.0))} s: "
+            f"{data.get('message')}")
+
+
+# -- the live line -----------------------------------------------------------------------------
+def _display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _fit(text: str, columns: int) -> str:
+    """``text`` cut to fit ``columns - 1`` terminal cells (so the cursor never wraps)."""
+    if columns <= 1 or _display_width(text) < columns:
+        return text
+    out, used = [], 0
+    for c in text:
+        w = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        if used + w > columns - 2:
+            break
+        out.append(c)
+        used += w
+    return "".join(out) + "…"
+
+
+class ConsoleProgress:
+    """A run subscriber that shows :func:`format_line` on a text stream (stderr by default).
+
+    On a terminal the line is rewritten in place (``\\r`` and clear to end of line); otherwise a
+    new line is written at most once every ``min_interval`` seconds (``clock`` is injectable), and
+    the final line is always written. Call :meth:`close` at the end to finish the line.
+
+    Example::
+
+        progress = ConsoleProgress()
+        progress.attach(run)      # subscribe + follow the run's state (Stopping, Done, ...)
+        result = await run.run()
+        progress.close()
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None,
+                 min_interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if tty is None:
+            try:
+                tty = self.stream.isatty()
+            except (AttributeError, ValueError, OSError):
+                tty = False
+        self.tty = tty
+        self.min_interval = min_interval
+        self.state = "running"
+        self._clock = clock
+        self._dumb = os.environ.get("TERM") == "dumb"
+        self._last: Snapshot | None = None
+        self._progress = math.nan  # last progress while running (a stop shows where it stopped)
+        self._printed_at = -math.inf
+        self._shown = ""  # text currently on the terminal line (tty) or last printed (not tty)
+        self._pending = False  # the latest line was not written yet (not tty)
+
+    def __call__(self, snap: Snapshot) -> None:
+        """Take a snapshot (the subscriber interface)."""
+        self._last = snap
+        if snap.phase not in ("ending", "done"):
+            self._progress = snap.progress_percent
+        self._render(force=False)
+
+    def attach(self, run: Run) -> Callable[[], None]:
+        """Subscribe to ``run``, follow its state changes and print its alerts as they fire and
+        clear; returns the unsubscribe function."""
+        run.on_state(self._on_state)
+        run.on_alert(self.alert)
+        return run.subscribe(self)
+
+    def alert(self, event: AlertEvent, what: str) -> None:
+        """Print an alert fire or clear on a line of its own (above the live line on a tty)."""
+        line = format_alert(event, what)
+        if self.tty:
+            pad = " " * max(0, len(self._shown) - len(line)) if self._dumb else _CLEAR_EOL
+            self._write(f"\r{line}{pad}\n")
+            self._shown = ""
+            self._render(force=True)
+        else:
+            self._write(line + "\n")
+
+    def set_state(self, state: str) -> None:
+        """Show ``state`` (a key of :data:`LABELS`); a final state writes the last line now."""
+        if state not in LABELS:
+            raise ValueError(f"state must be one of {', '.join(LABELS)}, got {state!r}")
+        if state != self.state:
+            self.state = state
+            self._render(force=state in FINAL_STATES)
+
+    def close(self) -> None:
+        """Finish the line (a newline on a terminal; the last unwritten line otherwise)."""
+        if self.tty:
+            if self._shown:
+                self._write("\n")
+                self._shown = ""
+        elif self._pending:
+            self._render(force=True)
+
+    def _on_state(self, run: Run) -> None:
+        if run.state == "stopping":
+            self.set_state("stopping")
+        elif run.state == "failed":
+            self.set_state("failed")
+        elif run.state == "done":
+            self.set_state("stopped" if run.result.state == "stopped" else "done")
+
+    def _text(self) -> str:
+        assert self._last is not None
+        snap = self._last
+        if self.state in ("stopped", "failed") and math.isfinite(self._progress):
+            snap = replace(snap, progress_percent=self._progress)
+        return format_line(snap, state=self.state)
+
+    def _render(self, *, force: bool) -> None:
+        if self._last is None:
+            return
+        text = self._text()
+        if self.tty:
+            text = _fit(text, self._columns())
+            if text != self._shown:
+                pad = " " * max(0, len(self._shown) - len(text)) if self._dumb else _CLEAR_EOL
+                self._write(f"\r{text}{pad}")
+                self._shown = text
+            return
+        now = self._clock()
+        quiet = self._last.phase == "done" and self.state not in FINAL_STATES
+        if not force and (quiet or now - self._printed_at < self.min_interval):
+            self._pending = text != self._shown
+            return
+        if text != self._shown:
+            self._write(text + "\n")
+            self._shown, self._printed_at = text, now
+        self._pending = False
+
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            return 0
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
