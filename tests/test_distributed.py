@@ -188,7 +188,7 @@ def _plain(started: int, completed: int, *, active: int = 2) -> dict[str, Any]:
 
 
 def test_worker_source_merges_what_arrived_since_the_last_tick() -> None:
-    from loadnb.distributed.backend import WorkerSource
+    from loadnb.distributed.source import WorkerSource
 
     source = WorkerSource(0, "tcp://127.0.0.1:1")
     source.receive(_plain(5, 4))
