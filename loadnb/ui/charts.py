@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bokeh.core.properties import value
-from bokeh.layouts import column, gridplot, row
+from bokeh.layouts import column, row
 from bokeh.models import (
     Column,
     ColumnDataSource,
     DataRange1d,
     FactorRange,
-    GridPlot,
     HoverTool,
     Range1d,
     TabPanel,
@@ -36,9 +35,11 @@ from bokeh.transform import dodge
 
 from .figures import (
     HEIGHT,
+    STRETCH,
     WIDTH,
     Line,
     anchor_source,
+    flow,
     legend_item,
     lines,
     make_figure,
@@ -172,7 +173,7 @@ def _target(fig: figure, source: ColumnDataSource, column: str) -> Line:
 
 def _overview(source: ColumnDataSource, plan: ColumnDataSource, events: ColumnDataSource,
               x_range: DataRange1d, anchor: ColumnDataSource,
-              ) -> tuple[GridPlot, dict[str, Line], dict[str, Line]]:
+              ) -> tuple[Column, dict[str, Line], dict[str, Line]]:
     rps = make_figure("Throughput (requests/s)", "req/s", x_range=x_range, anchor=anchor)
     lines(rps, source, [("current_rps", "current")], "0,0.0",
           extra=[("target", "@{target_rate}{0,0.0}")])
@@ -191,8 +192,7 @@ def _overview(source: ColumnDataSource, plan: ColumnDataSource, events: ColumnDa
     lines(progress, source, [("progress_percent", "progress %")], "0.0")
     for fig in (rps, success, active, progress):
         add_markers(fig, events, label=fig in (rps, active))
-    grid = gridplot([[rps, success], [active, progress]], toolbar_location="right",
-                    merge_tools=True)
+    grid = flow([rps, success], [active, progress])
     return grid, {"rate": rate, "users": users}, {"rate": rate_plan, "users": users_plan}
 
 
@@ -208,7 +208,7 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
     for fig in (response, service):
         add_markers(fig, events)
     dist_fig = figure(title="Latency distribution, whole run (at the end of the run)",
-                      x_range=FactorRange(factors=list(DIST_LABELS)), width=WIDTH, height=HEIGHT,
+                      x_range=FactorRange(factors=list(DIST_LABELS)), height=HEIGHT, **STRETCH,
                       tools="save", toolbar_location=None, y_axis_label="ms",
                       y_range=DataRange1d(start=0))
     title_of(dist_fig).text_font_size = "12px"
@@ -226,7 +226,7 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
     dist_fig.add_tools(HoverTool(tooltips=[("", "@label: @ms{0,0.000} ms"),
                                            ("service", "@service_ms{0,0.000} ms")]))
     dist_items = [item for item in dist_fig.legend[0].items if isinstance(item, LegendItem)]
-    hist_fig = figure(title="Latency histogram, whole run", x_axis_type="log", width=WIDTH,
+    hist_fig = figure(title="Latency histogram, whole run", x_axis_type="log", **STRETCH,
                       height=HEIGHT, tools="save", toolbar_location=None,
                       x_axis_label="ms (log scale)", y_axis_label="responses",
                       y_range=DataRange1d(start=0))
@@ -235,8 +235,7 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
                   color=Category10_10[1], line_color="white")
     hist_fig.add_tools(HoverTool(tooltips=[("ms", "@left{0,0.000}–@right{0,0.000}"),
                                            ("responses", "@count{0,0}")]))
-    over_time = gridplot([[response, service]], toolbar_location="right", merge_tools=True)
-    layout = column(over_time, row(dist_fig, hist_fig))
+    layout = flow([response, service], [dist_fig, hist_fig])
     return layout, dist_fig, (response, service), dist_items
 
 
@@ -263,7 +262,7 @@ def _table(source: ColumnDataSource, spec: tuple[tuple[str, str, str], ...], wid
     columns = [TableColumn(field=f, title=t, formatter=NumberFormatter(format=fmt, nan_format="—"))
                for f, t, fmt in spec]
     return DataTable(source=source, columns=columns, width=width, height=height,
-                     index_position=None, sortable=False)
+                     index_position=None, sortable=False, sizing_mode="stretch_width")
 
 
 def empty_distribution() -> DataDict:
@@ -293,6 +292,7 @@ def build_charts() -> Charts:
     by_code, codes = _error_figure("Failures per second by HTTP status code", streams["errors"],
                                    CODE_COLUMNS, errors_x, anchor)
     summary_table = DataTable(source=summary, width=SUMMARY_WIDTH, height=2 * HEIGHT,
+                              min_width=SUMMARY_WIDTH,
                               index_position=None, sortable=False, columns=[
                                   TableColumn(field="metric", title="Statistic", width=130,
                                               formatter=StringFormatter(font_style="bold")),
@@ -300,10 +300,13 @@ def build_charts() -> Charts:
     timeline = _table(streams["timeline"], TIMELINE, width=2 * WIDTH - SUMMARY_WIDTH)
     per_name = stats_table(stats, width=2 * WIDTH, height=HEIGHT - 40)
     generator, _ = generator_tab(streams["generator"], events, DataRange1d(start=0), anchor)
-    errors = gridplot([[by_kind], [by_code]], toolbar_location="right", merge_tools=True)
+    errors = flow([by_kind], [by_code])
+    tables = row(summary_table, timeline, sizing_mode="stretch_width",
+                 styles={"flex-wrap": "wrap"})
     children = {"Overview": overview, "Latency": latency, "Errors": errors,
-                "Summary": column(row(summary_table, timeline), per_name),
+                "Summary": column(tables, per_name, sizing_mode="stretch_width"),
                 "Generator": generator}
-    tabs = Tabs(tabs=[TabPanel(child=children[title], title=title) for title, _ in TABS])
+    tabs = Tabs(tabs=[TabPanel(child=children[title], title=title) for title, _ in TABS],
+                sizing_mode="stretch_width")
     return Charts(streams, [names for _, names in TABS], dist, hist, summary, plan, events, stats,
                   kinds, codes, dist_fig, latency_figs, dist_items, targets, plans, tabs)

@@ -150,7 +150,8 @@ class CustomTab:
         if isinstance(last, Row) and len(last.children) < PER_ROW:
             last.children = [*last.children, fig]
         else:
-            grid.children = [*rows, row(fig)]
+            grid.children = [*rows, row(fig, sizing_mode="stretch_width",
+                                         styles={"flex-wrap": "wrap"})]
         return source
 
     def _skip(self, name: str) -> None:
@@ -158,7 +159,7 @@ class CustomTab:
         text = (f"{len(self._skipped):,} more custom metric(s) not drawn (at most "
                 f"{MAX_CHARTS} charts): see <code>result.custom</code>.")
         if self._note is None:
-            self._note = Div(text=text, width=2 * WIDTH)
+            self._note = Div(text=text, width=2 * WIDTH, sizing_mode="stretch_width")
             panel = self.panel
             assert panel is not None and isinstance(panel.child, Column)
             panel.child.children = [*panel.child.children, self._note]
@@ -167,8 +168,9 @@ class CustomTab:
 
     def _ensure_tab(self) -> Column:
         if self._grid is None:
-            self._grid = column()
-            self.panel = TabPanel(child=column(self._grid), title=CUSTOM_TAB)
+            self._grid = column(sizing_mode="stretch_width")
+            self.panel = TabPanel(child=column(self._grid, sizing_mode="stretch_width"),
+                                  title=CUSTOM_TAB)
         assert self.panel is not None
         if not self.shown:
             self.tabs.tabs = [*self._panels(), self.panel]

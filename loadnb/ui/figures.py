@@ -7,9 +7,10 @@ widget is built and serialized (about 1.5 ms each; the dashboard has several hun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
-from bokeh.models import DataRange1d, HoverTool, Range
+from bokeh.models import Column, DataRange1d, HoverTool, LayoutDOM, Range, Row
 from bokeh.models.annotations import Legend, LegendItem, Title
 from bokeh.models.glyph import Glyph
 from bokeh.models.glyphs import Line as LineGlyph
@@ -19,6 +20,11 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 WIDTH, HEIGHT = 450, 230
+#: Narrowest a chart gets. Charts fill their container's width (``stretch_width``); a row of
+#: charts wraps to one chart per line when the container is narrower than two of these.
+MIN_WIDTH = 360
+#: What the figures and layouts of the dashboard are made with: the width of their container.
+STRETCH: dict[str, Any] = {"sizing_mode": "stretch_width", "min_width": MIN_WIDTH}
 TOOLS = "pan,box_zoom,wheel_zoom,reset,save"
 
 Line: TypeAlias = "tuple[GlyphRenderer[Any], LegendItem]"
@@ -38,13 +44,21 @@ def make_figure(title: str, y_label: str, x_range: Range, y_range: Range | None 
     gives auto ranges a span before any data comes: without it the axes of a chart whose lines
     are all empty or hidden are not drawn at all.
     """
-    fig = figure(title=title, width=WIDTH, height=HEIGHT, tools=TOOLS, y_axis_label=y_label,
+    fig = figure(title=title, height=HEIGHT, **STRETCH, tools=TOOLS, y_axis_label=y_label,
                  x_axis_label="elapsed (s)", toolbar_location="above", x_range=x_range,
                  y_range=y_range or DataRange1d(start=0, only_visible=True))
     fig.toolbar.logo = None
     title_of(fig).text_font_size = "12px"
     render(fig, LineGlyph(x="x", y="y", line_alpha=0.0), anchor or anchor_source())
     return fig
+
+
+def flow(*rows: Sequence[LayoutDOM]) -> Column:
+    """Rows of charts as wide as their container; a row wraps (one chart per line) when the
+    container is narrower than its charts' ``MIN_WIDTH`` side by side."""
+    return Column(children=[Row(children=list(r), sizing_mode="stretch_width",
+                                styles={"flex-wrap": "wrap"}) for r in rows],
+                  sizing_mode="stretch_width")
 
 
 def anchor_source(y: float = 0.0) -> ColumnDataSource:

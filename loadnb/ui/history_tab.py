@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 from bokeh.core.properties import value
-from bokeh.models import ColumnDataSource, GridPlot, TabPanel
+from bokeh.models import Column, ColumnDataSource, Row, TabPanel
 from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
@@ -104,11 +104,10 @@ def _option(run: dict[str, Any]) -> str:
 def _throughput_figure(charts: Charts) -> figure:
     """The Overview tab's throughput chart (top left of its grid)."""
     panel = charts.layout.tabs[0]
-    assert isinstance(panel, TabPanel) and isinstance(panel.child, GridPlot)
-    for item in panel.child.children:
-        child, row, col = item[0], item[1], item[2]
-        if row == 0 and col == 0 and isinstance(child, figure):
-            return child
+    assert isinstance(panel, TabPanel) and isinstance(panel.child, Column)
+    first = panel.child.children[0] if panel.child.children else None
+    if isinstance(first, Row) and first.children and isinstance(first.children[0], figure):
+        return first.children[0]
     raise LookupError("the Overview tab has no throughput chart")
 
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from bokeh.layouts import gridplot
-from bokeh.models import ColumnDataSource, DataRange1d, GridPlot, HoverTool
+from bokeh.models import Column, ColumnDataSource, DataRange1d, HoverTool
 from bokeh.models.annotations import LabelSet, Span
 from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.glyphs import VSpan
@@ -26,7 +25,7 @@ from bokeh.plotting import figure
 
 from ..alerts import CPU_LIMIT, LAG_LIMIT_MS
 from ..config import LoadSpec
-from .figures import Line, anchor_source, legend_item, lines, make_figure, render
+from .figures import Line, anchor_source, flow, legend_item, lines, make_figure, render
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,7 +123,7 @@ def _limit(fig: figure, at: float) -> None:
 
 
 def generator_tab(source: ColumnDataSource, events: ColumnDataSource, x_range: DataRange1d,
-                  anchor: ColumnDataSource) -> tuple[GridPlot, list[figure]]:
+                  anchor: ColumnDataSource) -> tuple[Column, list[figure]]:
     """The Generator tab: is loadnb itself the bottleneck? Dashed red lines are the limits
     above which its alert rule fires (:mod:`loadnb.alerts`)."""
     lag = make_figure("Event-loop lag (ms): how late the generator ran", "ms", x_range,
@@ -146,7 +145,7 @@ def generator_tab(source: ColumnDataSource, events: ColumnDataSource, x_range: D
     figures = [lag, cpu, dropped, waiting]
     for fig in figures:
         add_markers(fig, events)
-    grid = gridplot([[lag, cpu], [dropped, waiting]], toolbar_location="right", merge_tools=True)
+    grid = flow([lag, cpu], [dropped, waiting])
     return grid, figures
 
 
@@ -176,4 +175,5 @@ def stats_table(source: ColumnDataSource, width: int, height: int) -> DataTable:
                                else NumberFormatter(format=fmt, nan_format="—")))
         for col, _, title, fmt in STATS_TABLE]
     return DataTable(source=source, columns=columns, width=width, height=height,
-                     index_position=None, sortable=True, autosize_mode="none")
+                     index_position=None, sortable=True, autosize_mode="none",
+                     sizing_mode="stretch_width")

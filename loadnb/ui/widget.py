@@ -76,7 +76,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
                         tooltip="Stop now: no new requests, requests in flight cancelled")
         progress = W.FloatProgress(value=0.0, min=0.0, max=100.0, description="Progress",
-                                   bar_style="info", style=_STYLE, layout=W.Layout(width="560px"))
+                                   bar_style="info", style=_STYLE,
+                                   layout=W.Layout(width="100%", max_width="560px"))
         metrics = W.HTML(html_line(metrics_line(None, "idle"), bold=True, mono=True))
         status = W.HTML(html_line("Ready: press Start or call test.start().",
                                   color=_COLORS["info"]))
