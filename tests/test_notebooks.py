@@ -23,6 +23,12 @@ from .bundles import source_column, source_rows
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 120
+#: The most an executed notebook (written with ``nbformat.write``) may weigh, in bytes. BokehJS is
+#: in the file once, compressed (about 0.75 MB): the quickstart is about 1 MB. 05 and 07 show
+#: Bokeh figures with Bokeh's own ``output_notebook`` (BokehJS twice, uncompressed: about 8 MB).
+MAX_BYTES = {"01-quickstart": 1_500_000, "03-analysis": 100_000,
+             "05-history-and-compare": 9_000_000, "07-capacity": 9_000_000}
+DEFAULT_MAX_BYTES = 1_500_000
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +84,10 @@ def overview_rows(render_bundle: Any) -> int:
 def test_notebook_runs_clean(path: Path, kernel_dirs: str, tmp_path: Path) -> None:
     nb = execute(path, kernel_dirs, tmp_path)
     assert problems(nb) == []
+    saved = tmp_path / path.name
+    nbformat.write(nb, saved)  # type: ignore[no-untyped-call]
+    size = saved.stat().st_size
+    assert size < MAX_BYTES.get(path.stem, DEFAULT_MAX_BYTES), f"{path.name}: {size:,} bytes"
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     if path.stem == "01-quickstart":
         check_saved_widget_state(nb)
@@ -142,3 +152,32 @@ def check_judge_notebook(nb: nbformat.NotebookNode) -> None:
     assert "p95[GET /checkout]<5ms" in output_text(nb, "result.alerts")
     assert "checkout" in output_text(nb, "result.custom.head()")
     assert "'cart_items'" in output_text(nb, "{name:")
+
+
+def test_bokehjs_loader_inflates_to_bokehs_own_loader(tmp_path: Path) -> None:
+    """The compressed loader runs (in Node, as in a page) exactly Bokeh's inline loader, and is
+    under 0.8 MB (Bokeh's own ``output_notebook`` sends about 2 MB, twice)."""
+    import shutil
+    import subprocess
+
+    from bokeh.core.templates import AUTOLOAD_NB_JS
+    from bokeh.embed.bundle import bundle_for_objs_and_resources
+    from bokeh.resources import Resources
+
+    from loadnb.ui.bokeh_model import bokehjs_loader
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node to run the loader")
+    loader = bokehjs_loader()
+    assert len(loader) < 800_000
+    resources = Resources(mode="inline", components=["bokeh", "bokeh-widgets", "bokeh-tables"])
+    expected = AUTOLOAD_NB_JS.render(bundle=bundle_for_objs_and_resources(None, resources),
+                                     elementid=None, force=True, timeout=5000, register_mime=True)
+    out = tmp_path / "ran.js"
+    script = tmp_path / "load.js"
+    script.write_text("globalThis.atob = (s) => Buffer.from(s, 'base64').toString('binary');\n"
+                      "let ran = null;\nglobalThis.eval = (code) => { ran = code; };\n" + loader
+                      + f"require('fs').writeFileSync({json.dumps(str(out))}, ran);\n")
+    subprocess.run([node, str(script)], check=True, timeout=60)
+    assert out.read_text() == expected
