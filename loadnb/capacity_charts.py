@@ -73,23 +73,22 @@ def sweep_chart(users: Sequence[int], throughput: Sequence[float], fit: UslFit |
 
 
 def html_of(fig: figure, caption: str = "") -> str:
-    """A standalone HTML fragment of ``fig`` (BokehJS from the CDN) under ``caption``."""
+    """A standalone HTML fragment of ``fig`` under ``caption`` (BokehJS inline: no network)."""
     from bokeh.embed import file_html
-    from bokeh.resources import CDN
+    from bokeh.resources import INLINE
 
-    return f"<div><p>{html.escape(caption)}</p>{file_html(fig, CDN, caption or 'loadnb')}</div>"
+    return f"<div><p>{html.escape(caption)}</p>{file_html(fig, INLINE, caption or 'loadnb')}</div>"
 
 
 def display(fig: figure, caption: str = "") -> None:
     """Show ``caption`` and ``fig`` in the notebook (BokehJS loaded inline once per kernel)."""
-    from bokeh.io import output_notebook, show
-    from bokeh.io.state import curstate
-    from bokeh.resources import Resources
+    from bokeh.io import show
     from IPython.display import Markdown
     from IPython.display import display as ipy_display
 
-    if not curstate().notebook:
-        output_notebook(Resources(mode="inline"), hide_banner=True)
+    from .bokehjs import ensure_bokehjs
+
+    ensure_bokehjs()
     if caption:
         ipy_display(Markdown(caption))  # type: ignore[no-untyped-call]
     show(fig)

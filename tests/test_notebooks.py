@@ -26,8 +26,7 @@ CELL_TIMEOUT = 120
 #: The most an executed notebook (written with ``nbformat.write``) may weigh, in bytes. BokehJS is
 #: in the file once, compressed (about 0.75 MB): the quickstart is about 1 MB. 05 and 07 show
 #: Bokeh figures with Bokeh's own ``output_notebook`` (BokehJS twice, uncompressed: about 8 MB).
-MAX_BYTES = {"01-quickstart": 1_500_000, "03-analysis": 100_000,
-             "05-history-and-compare": 9_000_000, "07-capacity": 9_000_000}
+MAX_BYTES = {"01-quickstart": 1_500_000, "03-analysis": 100_000}
 DEFAULT_MAX_BYTES = 1_500_000
 
 pytestmark = pytest.mark.slow
