@@ -14,6 +14,13 @@ STATE_LABELS: dict[str, str] = {
     "idle": "⏸ Ready", "running": "🔄 Running...", "stopping": "⏹ Stopping...",
     "done": "✅ Done", "stopped": "⏹ Stopped", "failed": "❌ Failed",
 }
+#: The state badge beside the progress bar, per state: (text, background colour). It says the
+#: state in words and colour, so a browser without an emoji font still reads it.
+STATE_BADGES: dict[str, tuple[str, str]] = {
+    "idle": ("READY", "#546e7a"), "running": ("RUNNING", "#1565c0"),
+    "stopping": ("STOPPING", "#8a5300"), "done": ("DONE", "#1b5e20"),
+    "stopped": ("STOPPED", "#8a5300"), "failed": ("FAILED", "#b00020"),
+}
 #: States of a finished run: the metrics line shows the run's average RPS (requests answered /
 #: seconds to the last snapshot, the summary's ``avg_rps``), not the last partial interval's.
 FINAL_STATES = frozenset({"done", "stopped", "failed"})
@@ -99,6 +106,21 @@ def html_line(text: str, *, color: str | None = None, bold: bool = False,
         style.append("font-family:var(--jp-code-font-family,monospace)")
     attr = f' style="{";".join(style)}"' if style else ""
     return f"<div{attr}>{html.escape(text)}</div>"
+
+
+def badge_html(state: str) -> str:
+    """The state badge: the state's name in capitals, white on its colour (:data:`STATE_BADGES`).
+
+    >>> badge_html("running")  # doctest: +ELLIPSIS
+    '<span class="loadnb-state loadnb-state-running" ...>RUNNING</span>'
+    """
+    text, color = STATE_BADGES.get(state, (state.upper(), "#546e7a"))
+    style = (f"background:{color};color:#fff;font-weight:700;font-size:11px;"
+             "letter-spacing:0.05em;padding:2px 8px;border-radius:10px;"
+             "font-family:var(--jp-ui-font-family,sans-serif);white-space:nowrap")
+    name = html.escape(state)
+    return (f'<span class="loadnb-state loadnb-state-{name}" title="{name}" '
+            f'style="{style}">{html.escape(text)}</span>')
 
 
 def html_details(summary_text: str, body: str, *, color: str = "#b00020") -> str:

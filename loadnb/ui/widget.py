@@ -23,7 +23,14 @@ from .alerts import alerts_html, thresholds_html
 from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
-from .formatting import done_line, html_details, html_line, load_text, metrics_line
+from .formatting import (
+    badge_html,
+    done_line,
+    html_details,
+    html_line,
+    load_text,
+    metrics_line,
+)
 from .history_tab import HistoryTab
 
 if TYPE_CHECKING:
@@ -79,6 +86,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
                                    bar_style="info", style=_STYLE,
                                    layout=W.Layout(width="100%", max_width="560px"))
         metrics = W.HTML(html_line(metrics_line(None, "idle"), bold=True, mono=True))
+        badge = W.HTML(badge_html("idle"), layout=W.Layout(margin="0 0 0 8px"))
         status = W.HTML(html_line("Ready: press Start or call test.start().",
                                   color=_COLORS["info"]))
         alert_area = W.HTML()
@@ -89,11 +97,15 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         history = HistoryTab(dashboard.compare, lambda: controls.last_spec or spec)
         views = history.wrap(chart)  # tabs: the dashboard, History (read when first shown)
         title = W.HTML("<b style='font-size:14px'>⚡ loadnb load test</b>")
-        super().__init__(children=[title, controls.box, W.HBox([start, stop]), progress,
+        bar = W.HBox([progress, badge], layout=W.Layout(align_items="center"))
+        super().__init__(children=[title, controls.box, W.HBox([start, stop]), bar,
                                    metrics, status, alert_area, thresholds_area, views])
         self.controls = controls
         self.start_button, self.stop_button = start, stop
         self.progress, self.metrics, self.status = progress, metrics, status
+        #: The run's state in words and colour beside the progress bar (READY, RUNNING, DONE…):
+        #: readable without an emoji font.
+        self.state_badge = badge
         self.alert_area, self.dashboard, self.chart = alert_area, dashboard, chart
         #: The History tab (past runs of the target, compare) and the Tab holding it and the chart.
         self.history, self.views = history, views
@@ -221,6 +233,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             self._refresh_buttons()
             raise
         self.results.append(run.result)
+        self._show_badge(run.state)
 
     def stop(self) -> None:
         """Stop the current run now (requests in flight are cancelled); a no-op otherwise."""
@@ -359,6 +372,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if run is not self._run:
             return
         try:
+            if not run.done:  # a finished run's badge is its result's state (_finish)
+                self._show_badge(run.state)
             if run.state == "running":
                 load, length = load_text(run.spec)
                 live = "users slider" if run.spec.rate is None else "rate field"
@@ -380,6 +395,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         result = run.result
         state = result.state if result.state in _BARS else run.state
         self.progress.bar_style = _BARS.get(state, "info")
+        self._show_badge(state)
         if state == "done":
             self.progress.value = 100.0
         last = result.snapshots[-1] if result.snapshots else None
@@ -407,6 +423,11 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             self.controls.set_running(live, None if run is None else run.spec)
         self.start_button.disabled = running or self.controls.error is not None
         self.stop_button.disabled = not running
+
+    def _show_badge(self, state: str) -> None:
+        value = badge_html(state)
+        if self.state_badge.value != value:
+            self.state_badge.value = value
 
     def _say(self, text: str, level: str = "info") -> None:
         self.status.value = html_line(text, color=_COLORS.get(level))
