@@ -75,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("-d", "--duration", help="run time, e.g. 30s, 2m (default 10s)")
     load.add_argument("-n", "--requests", help="stop after N requests started")
     load.add_argument("--ramp-up", default="0", help="ramp users or rate up over this time")
-    load.add_argument("--think-time", default="0", help="pause between a user's requests")
+    load.add_argument("--think-time", default="0",
+                      help="a user's pause after each iteration: a time, or MIN:MAX drawn "
+                           "uniformly each time (e.g. 1s:3s)")
+    load.add_argument("--pacing", help="instead: start a user's iterations every this long")
     load.add_argument("--max-in-flight", help="open model: cap on requests in flight")
     load.add_argument("--connections", help="connection pool size")
     load.add_argument("--no-keepalive", action="store_true", help="new connection per request")
@@ -207,9 +210,9 @@ def _out_path(text: str | None) -> Path | None:
 
 #: Options whose value may start with "-" (``-d -3s`` reaches the range check, not argparse).
 _VALUE_OPTIONS = frozenset({"-u", "--users", "-r", "--rate", "-d", "--duration", "-n",
-                            "--requests", "--ramp-up", "--think-time", "--max-in-flight",
-                            "--connections", "--timeout", "--graceful-stop", "--interval",
-                            "--abort-grace"})
+                            "--requests", "--ramp-up", "--think-time", "--pacing",
+                            "--max-in-flight", "--connections", "--timeout", "--graceful-stop",
+                            "--interval", "--abort-grace"})
 
 
 def _join_negative(argv: list[str]) -> list[str]:
@@ -277,7 +280,8 @@ def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
         rate=_number(args.rate, "rate"),
         duration=args.duration,
         requests=_number(args.requests, "requests"),
-        ramp_up=args.ramp_up, think_time=args.think_time, timeout=args.timeout,
+        ramp_up=args.ramp_up, think_time=args.think_time, pacing=args.pacing,
+        timeout=args.timeout,
         max_in_flight=_number(args.max_in_flight, "max_in_flight"),
         connections=_number(args.connections, "connections"),
         keepalive=not args.no_keepalive, method=args.method, headers=list(args.header),

@@ -39,6 +39,7 @@ from .validate import (
     check_method,
     check_plan,
     check_status,
+    check_think_time,
     check_transport,
     check_url,
     parse_duration,
@@ -72,6 +73,8 @@ class LoadSpec:
     requests: int | None = None
     ramp_up: float = 0.0
     think_time: float = 0.0
+    think_time_max: float | None = None
+    pacing: float | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     connections: int | None = None
@@ -163,7 +166,9 @@ class LoadSpec:
             "url": redact_url(self.url), "model": self.model,
             "users": self.users if self.rate is None else None,
             "rate": self.rate, "duration": self.duration, "requests": self.requests,
-            "ramp_up": self.ramp_up, "think_time": self.think_time, "timeout": self.timeout,
+            "ramp_up": self.ramp_up, "think_time": (self.think_time if self.think_time_max is None
+                           else [self.think_time, self.think_time_max]),
+            "pacing": self.pacing, "timeout": self.timeout,
             "max_in_flight": self.max_in_flight, "connections": self.pool_size,
             "keepalive": self.keepalive, "method": self.method,
             "headers": redact_headers(self.headers),
@@ -199,6 +204,9 @@ def _spec_kwargs(spec: LoadSpec) -> dict[str, Any]:
         kw["users"] = None
     kw["url"] = kw["url"] or None  # a scenario without a base URL
     kw["data"] = kw.pop("data_rows")
+    high = kw.pop("think_time_max")
+    if high is not None:
+        kw["think_time"] = (kw["think_time"], high)
     stages, shape = kw.pop("stages"), kw.pop("shape_fn")
     if stages is not None:  # the stages set the load and the duration
         kw["rate_stages" if opens else "stages"] = stages
@@ -217,7 +225,8 @@ def make_spec(
     duration: str | float | None = None,
     requests: int | None = None,
     ramp_up: str | float = 0.0,
-    think_time: str | float = 0.0,
+    think_time: str | float | Sequence[str | float] = 0.0,
+    pacing: str | float | None = None,
     timeout: str | float = DEFAULT_TIMEOUT,
     max_in_flight: int | None = None,
     connections: int | None = None,
@@ -254,6 +263,9 @@ def make_spec(
 
     ``users`` and ``rate`` are exclusive (closed vs open model). With neither ``duration`` nor
     ``requests`` the run lasts 10 s; with both, it ends at whichever comes first.
+    ``think_time``: a user's pause after each iteration, a time or a ``(min, max)`` range drawn
+    uniformly each time (Locust's ``between``); ``pacing``: instead, start a user's iterations
+    every ``pacing`` seconds (Locust's ``constant_pacing``; no pause when one takes longer).
     ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
     slower than the interval a user is expected to keep also records the requests that user would
     have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
@@ -276,6 +288,7 @@ def make_spec(
     'open'
     """
     plan = check_plan(users, rate, duration, ramp_up, stages, rate_stages, shape, rate_shape)
+    think = check_think_time(think_time)
     users, rate, duration = plan.users, plan.rate, plan.duration
     checked_scenario = None if scenario is None else as_scenario(scenario)
     url = "" if url is None and checked_scenario is not None else check_url(url)
@@ -299,7 +312,8 @@ def make_spec(
     spec = LoadSpec(
         url=url, users=n_users, rate=rate, duration=run_for, requests=n_requests,
         ramp_up=parse_duration(ramp_up, "ramp_up"),
-        think_time=parse_duration(think_time, "think_time"),
+        think_time=think[0], think_time_max=think[1],
+        pacing=None if pacing is None else parse_duration(pacing, "pacing"),
         timeout=req_timeout,
         max_in_flight=(DEFAULT_MAX_IN_FLIGHT if max_in_flight is None
                        else positive_int(max_in_flight, "max_in_flight")),
@@ -349,6 +363,14 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
     if spec.workers is not None and spec.cluster is not None:
         raise ValueError("give either workers (a local Dask cluster) or cluster (an existing "
                          "one), not both")
+    if spec.pacing is not None:
+        if spec.rate is not None:
+            raise ValueError("pacing applies to the closed model (users); the open model (rate) "
+                             "already paces the arrivals")
+        if spec.think_time or spec.think_time_max:
+            raise ValueError("give either think_time or pacing, not both")
+        if spec.pacing <= 0:
+            raise ValueError(f"pacing must be greater than 0, got {spec.pacing!r}")
     if spec.abort_on_fail and not spec.thresholds:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
 

@@ -249,25 +249,38 @@ class Engine:
             self._users[index] = self.spawn(self._user(index))
 
     async def _user(self, index: int) -> None:
-        """One virtual user: iterate until the run ends or the controller retires it."""
-        think = self.spec.think_time
+        """One virtual user: iterate until the run ends or the controller retires it, pausing
+        after each iteration for the think time (or until the next pacing slot)."""
+        spec = self.spec
+        pauses = spec.think_time > 0 or bool(spec.think_time_max) or spec.pacing is not None
         state = self.work.new_user(index)
         try:
-            chain = self.work.chain(index, self._retiring) if think == 0 else None
+            chain = None if pauses else self.work.chain(index, self._retiring)
             if chain is not None:
                 await chain
                 return
             while index not in self._retiring and self.may_start():
+                began = self.clock()
                 await self.work.begin(state, None)
-                if think > 0:
+                pause = self._pause(began)
+                if pause > 0:
                     self._thinking.add(index)
                     try:
-                        await asyncio.sleep(think)
+                        await asyncio.sleep(pause)
                     finally:
                         self._thinking.discard(index)
         finally:
             self._users.pop(index, None)
             self._retiring.discard(index)
+
+    def _pause(self, began: float) -> float:
+        """Seconds to wait before a user's next iteration (``began``: when this one started)."""
+        spec = self.spec
+        if spec.pacing is not None:
+            return spec.pacing - (self.clock() - began)
+        if spec.think_time_max is not None:
+            return self.rng.uniform(spec.think_time, spec.think_time_max)
+        return spec.think_time
 
     # -- open model ----------------------------------------------------------------------------
     async def _pacer(self) -> None:

@@ -268,7 +268,24 @@ def _staged_plan(what: str, stages: object, duration: object, ramp_up: object) -
     return Plan(max(1, math.ceil(peak)), None, total, checked)
 
 
+def check_think_time(value: object) -> tuple[float, float | None]:
+    """``think_time``: a time (``(t, None)``) or a ``(min, max)`` range, also written
+    ``"1s:3s"`` (``(min, max)``, min <= max)."""
+    if isinstance(value, str) and ":" in value:
+        value = value.split(":", 1)
+    if isinstance(value, list | tuple):
+        if len(value) != 2:
+            raise ValueError(f"think_time must be a time or a (min, max) range, got {value!r}")
+        low = parse_duration(value[0], "think_time")
+        high = parse_duration(value[1], "think_time")
+        if high < low:
+            raise ValueError(f"think_time: the range's max is below its min, got {value!r}")
+        return low, high
+    return parse_duration(value, "think_time"), None  # type: ignore[arg-type]
+
+
 __all__ = ["METHODS", "TRANSPORTS", "Plan", "as_number", "check_body", "check_headers",
+           "check_think_time",
            "check_interval", "check_method", "check_plan", "check_status", "check_transport",
            "check_url", "parse_duration", "parse_header", "positive_duration", "positive_float",
            "positive_int", "check_limit", "check_limits", "MAX_USERS", "MAX_RATE", "MAX_DURATION"]

@@ -122,7 +122,24 @@ def test_replace_round_trips_every_kind_of_plan() -> None:
         make_spec(scenario=task, data=[{"a": 1}, {"a": 2}], data_mode="once", users=2),
         make_spec(url="http://127.0.0.1:9/", scenario={task: 2}, users=2,
                   thresholds=["p95<1s"], alerts=["p99<2s"], history="off"),
+        make_spec("http://127.0.0.1:9/", users=2, think_time=("1s", "3s")),
+        make_spec("http://127.0.0.1:9/", users=2, pacing="500ms"),
     ]
     for spec in specs:
         again = spec.replace(alerts=[])
         assert again.alerts == () and again.replace(alerts=spec.alerts) == spec
+
+
+def test_think_time_ranges_and_pacing_are_checked() -> None:
+    spec = make_spec("http://127.0.0.1:9/", users=2, think_time="100ms:300ms")
+    assert (spec.think_time, spec.think_time_max) == (0.1, 0.3)
+    assert spec.public_params()["think_time"] == [0.1, 0.3]
+    assert make_spec("http://127.0.0.1:9/", think_time=(1, 1)).think_time_max == 1.0
+    for bad, message in [({"think_time": (3, 1)}, "max is below its min"),
+                         ({"think_time": (1, 2, 3)}, "a time or a \\(min, max\\) range"),
+                         ({"think_time": "-1s:2s"}, "think_time"),
+                         ({"pacing": "1s", "think_time": 1}, "either think_time or pacing"),
+                         ({"pacing": "1s", "rate": 10}, "pacing applies to the closed model"),
+                         ({"pacing": 0}, "pacing must be greater than 0")]:
+        with pytest.raises(ValueError, match=message):
+            make_spec("http://127.0.0.1:9/", **bad)

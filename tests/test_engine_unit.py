@@ -371,3 +371,34 @@ async def test_a_request_refused_by_the_admission_is_neither_sent_nor_counted() 
     assert transport.sent == 2 and acc.started == 2
     assert (acc.completed, acc.failed, acc.errors, acc.bytes) == (0, 2, {"HTTP 404": 2}, 6)
     assert [r.url for r in transport.requests] == [URL, URL]
+
+
+def send_times(handler_delay: float) -> tuple[list[float], MockTransport]:
+    """A mock transport that notes the monotonic time of every send."""
+    times: list[float] = []
+
+    def stamp(request: Request) -> Reply:
+        times.append(time.monotonic())
+        return 200, 0
+
+    return times, MockTransport(stamp, delay=handler_delay)
+
+
+async def test_think_time_range_draws_each_pause_within_it() -> None:
+    times, mock = send_times(0.0)
+    spec = make_spec(URL, users=1, duration=1.2, think_time=(0.04, 0.12), seed=3)
+    await Run(spec, transport=lambda options: mock).run()
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) >= 6
+    assert all(0.035 <= g <= 0.12 + 0.05 for g in gaps), gaps  # timer slack on a busy machine
+    assert max(gaps) - min(gaps) > 0.02  # drawn, not constant
+
+
+async def test_pacing_starts_iterations_on_a_fixed_interval() -> None:
+    times, mock = send_times(0.05)  # each iteration takes about 50 ms of the 200 ms slot
+    spec = make_spec(URL, users=1, duration=1.1, pacing="200ms")
+    result = await Run(spec, transport=lambda options: mock).run()
+    starts = [t - 0.05 for t in times]  # the stamp is at the end of the delay
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert 5 <= len(times) <= 6 and result.summary["parameters"]["pacing"] == 0.2
+    assert all(0.19 <= g <= 0.26 for g in gaps), gaps
