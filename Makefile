@@ -30,7 +30,7 @@ endif
 
 help:
 	@echo "make lab        JupyterLab on notebooks/01-quickstart.ipynb (creates .venv)"
-	@echo "make voila      the quickstart notebook as a Voila app"
+	@echo "make voila      the dashboard app in Voila (loadnb app; URL=..., PORT=N)"
 	@echo "make demo       the built-in demo target server (PORT=8000 to pick a port)"
 	@echo "make test       ruff + mypy + the whole pytest suite (installs apt packages too)"
 	@echo "make test-fast  pytest without slow and browser tests"
@@ -110,8 +110,8 @@ bench: venv sysdeps
 lab: venv
 	$(BIN)/jupyter lab notebooks/01-quickstart.ipynb --ip=127.0.0.1 $(JUPYTER_ROOT)
 
-voila: venv
-	$(BIN)/voila notebooks/01-quickstart.ipynb
+voila: venv  # the dashboard app (loadnb/app/app.ipynb); URL=... to target a server, PORT=N
+	$(BIN)/loadnb app $(URL) $(if $(PORT),--port $(PORT))
 
 demo: venv
 	$(BIN)/loadnb demo $(if $(PORT),--port $(PORT))

@@ -57,7 +57,8 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="loadnb", description="Notebook-native HTTP load testing, from a terminal.")
     p.add_argument("--version", action="version", version=f"loadnb {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{run,demo,history,show,compare}")
+    sub = p.add_subparsers(dest="command",
+                           metavar="{run,demo,app,history,show,compare,report,capacity}")
     r = sub.add_parser("run", help="send load to a URL and print a summary",
                        description="Send load to URL; live line and summary on stderr.")
     r.add_argument("url", nargs="?", help="http:// or https:// target (with --scenario: the "
@@ -140,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     add_history_commands(sub)
     _add_capacity_command(sub)
     _add_report_command(sub)
+    _add_app_command(sub)
     sub.add_parser("demo", add_help=False, help="run the built-in demo target server "
                    "(loadnb demo --help)")
     return p
@@ -517,6 +519,51 @@ def report_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_app_command(sub: Any) -> None:
+    a = sub.add_parser("app", help="open the dashboard app (Voila) on 127.0.0.1",
+                       description="Voila serving the dashboard app: the widget shows at once "
+                                   "and nothing runs until Start (or --start).")
+    a.add_argument("url", nargs="?", help="the target (default: the built-in demo server)")
+    a.add_argument("--start", action="store_true", help="start streaming as the page opens")
+    a.add_argument("--port", type=int, default=8866, metavar="N", help="default 8866")
+    a.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+
+def app_command(args: argparse.Namespace) -> int:
+    """``loadnb app``: run ``python -m voila`` on the app notebook until it ends (Ctrl-C)."""
+    import importlib.util
+    import subprocess
+
+    from .app import NOTEBOOK
+
+    if args.url is not None:
+        try:
+            make_spec(args.url)
+        except ValueError as exc:
+            _error(str(exc))
+            return EXIT_USAGE
+    if importlib.util.find_spec("voila") is None:
+        _error("the app needs Voila: pip install 'loadnb[notebook]'")
+        return EXIT_ERROR
+    env = dict(os.environ)
+    if args.url is not None:
+        env["LOADNB_APP_URL"] = args.url
+    if args.start:
+        env["LOADNB_APP_START"] = "1"
+    cmd = [sys.executable, "-m", "voila", f"--port={args.port}", "--Voila.ip=127.0.0.1",
+           *(["--no-browser"] if args.no_browser else []), str(NOTEBOOK)]
+    sys.stderr.write(f"loadnb: the app on http://127.0.0.1:{args.port}/ (Ctrl-C ends it)\n")
+    proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - our own interpreter and notebook
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Voila got the Ctrl-C too (same terminal): let it finish
+        try:
+            return proc.wait(15)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()
+            return 128 + signal.SIGINT
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``loadnb`` command; returns the exit status (see the module docstring).
 
@@ -541,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
             return capacity_command(args)
         if args.command == "report":
             return report_command(args)
+        if args.command == "app":
+            return app_command(args)
         if args.command != "run":
             _error("a command is required: loadnb run URL [options] | loadnb demo (see --help)")
             return EXIT_USAGE
