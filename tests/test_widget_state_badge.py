@@ -90,3 +90,18 @@ async def test_the_badge_says_done_at_the_end_and_running_again_on_restart(serve
     assert shown(test)[0] == "RUNNING"
     await asyncio.wait_for(test.wait(), 10)
     assert shown(test)[0] == "DONE"
+
+
+def test_a_value_set_from_code_gets_the_forms_message_not_a_trait_error() -> None:
+    test = LoadTest("http://127.0.0.1:9/", users=2, duration="3s")
+    for field, bad, message in (("duration", "abc", "duration must be a number of seconds"),
+                                ("users", "x", "users must be a whole number"),
+                                ("rate", "abc", "rate must be a number")):
+        widget = getattr(test.controls, field)
+        before = widget.value
+        widget.value = bad  # typed in code: no TraitError into the kernel
+        assert widget.value == before
+        assert test.controls.error is not None and message in test.controls.error, field
+        assert message in test.controls.errors[field].value
+    test.controls.duration.value = 5
+    assert test.controls.error is None and test.spec.duration == 5.0

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
+import traitlets
 
 from ..config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
 from .formatting import html_line
@@ -49,6 +50,37 @@ def field_of(message: str) -> str:
         if low.startswith(prefix):
             return name
     return "other"
+
+
+def _lenient(trait: type[traitlets.TraitType[Any, Any]]) -> type[traitlets.TraitType[Any, Any]]:
+    """``trait`` that, given a value it cannot take (``duration.value = "abc"`` from code), tells
+    the widget's ``loadnb_rejected(value)`` and keeps its value instead of raising a TraitError,
+    so a value set from code gets the form's message, as a value typed in does."""
+
+    class Lenient(trait):  # type: ignore[valid-type, misc]
+        def validate(self, obj: Any, value: Any) -> Any:
+            try:
+                return super().validate(obj, value)
+            except traitlets.TraitError:
+                rejected = getattr(obj, "loadnb_rejected", None)
+                if rejected is None:
+                    raise
+                rejected(value)
+                return getattr(obj, str(self.name))
+
+    return Lenient
+
+
+class _IntSlider(W.IntSlider):  # type: ignore[misc]
+    value = _lenient(traitlets.CInt)(0, help="Int value").tag(sync=True)
+
+
+class _FloatSlider(W.FloatSlider):  # type: ignore[misc]
+    value = _lenient(traitlets.CFloat)(0.0, help="Float value").tag(sync=True)
+
+
+class _BoundedFloatText(W.BoundedFloatText):  # type: ignore[misc]
+    value = _lenient(traitlets.CFloat)(0.0, help="Float value").tag(sync=True)
 
 
 class Controls:
@@ -95,17 +127,17 @@ class Controls:
             tooltips=["virtual users, each sending its next request when the last one ends",
                       "arrivals per second on a fixed schedule"],
             style={**_STYLE, "button_width": "170px"})
-        self.users = W.IntSlider(value=users, min=1, max=max(50, 4 * users),
+        self.users = _IntSlider(value=users, min=1, max=max(50, 4 * users),
                                  description="Users", continuous_update=False, style=_STYLE,
                                  layout=wide)
-        self.rate = W.BoundedFloatText(value=spec.rate or 10.0, min=0.0, max=1e7, step=1.0,
+        self.rate = _BoundedFloatText(value=spec.rate or 10.0, min=0.0, max=1e7, step=1.0,
                                        description="Rate (req/s)", continuous_update=False,
                                        style=_STYLE)
-        self.duration = W.FloatSlider(
+        self.duration = _FloatSlider(
             value=duration, min=0.0, max=max(60.0, 4 * duration), step=0.5,
             description="Duration (s)", readout_format=".1f", continuous_update=False,
             style=_STYLE, layout=wide)
-        self.ramp_up = W.FloatSlider(
+        self.ramp_up = _FloatSlider(
             value=spec.ramp_up, min=0.0, max=max(30.0, 4 * spec.ramp_up), step=0.5,
             description="Ramp-up (s)", readout_format=".1f", continuous_update=False,
             style=_STYLE, layout=wide)
@@ -123,8 +155,9 @@ class Controls:
         self.error: str | None = None
         self._show_model()
         self.set_running(None)
-        for widget in self.inputs.values():
+        for name, widget in self.inputs.items():
             widget.observe(self._edited, names="value")
+            widget.loadnb_rejected = lambda value, name=name: self._rejected(name, value)
 
     # -- reading ---------------------------------------------------------------------------
     def fixed(self, name: str) -> bool:
@@ -250,6 +283,19 @@ class Controls:
         closed = self.model.value == "users"
         self.rows["users"].layout.display = None if closed else "none"
         self.rows["rate"].layout.display = "none" if closed else None
+
+    def _rejected(self, name: str, value: Any) -> None:
+        """A value set from code that the field cannot hold: the form's message for it (what
+        ``make_spec`` says of it), shown next to the field; the field keeps its value."""
+        kw = {**self.kwargs(), name: value}
+        if name in ("users", "rate"):  # judge the value in its own model
+            kw["rate" if name == "users" else "users"] = None
+        try:
+            make_spec(**kw)
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self.show_error(f"{name.replace('_', ' ')}: {value!r} does not fit this field")
 
     def _edited(self, change: dict[str, Any]) -> None:
         if self._quiet:
