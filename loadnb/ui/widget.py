@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
+from ..capacity import CapacityResult
 from ..config import LoadSpec, make_spec, split_target
 from ..record import RunRecord
 from ..result import Result
@@ -21,6 +22,7 @@ from ..run import Run
 from ..snapshot import Snapshot
 from .alerts import alerts_html, thresholds_html
 from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
+from .capacity_panel import CapacityPanel
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
 from .formatting import (
@@ -98,9 +100,13 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         views = history.wrap(chart)  # tabs: the dashboard, History (read when first shown)
         title = W.HTML("<b style='font-size:14px'>⚡ loadnb load test</b>")
         bar = W.HBox([progress, badge], layout=W.Layout(align_items="center"))
-        super().__init__(children=[title, controls.box, W.HBox([start, stop]), bar,
+        capacity = CapacityPanel(self._capacity_target, self._capacity_blocked,
+                                 self._capacity_changed)
+        super().__init__(children=[title, controls.box, W.HBox([start, stop]), capacity.box, bar,
                                    metrics, status, alert_area, thresholds_area, views])
         self.controls = controls
+        #: The *Find capacity* area (SLO, max rate, step duration, steps table, verdict, chart).
+        self.capacity = capacity
         self.start_button, self.stop_button = start, stop
         self.progress, self.metrics, self.status = progress, metrics, status
         #: The run's state in words and colour beside the progress bar (READY, RUNNING, DONE…):
@@ -236,7 +242,11 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self._show_badge(run.state)
 
     def stop(self) -> None:
-        """Stop the current run now (requests in flight are cancelled); a no-op otherwise."""
+        """Stop the current run now (requests in flight are cancelled), or the capacity search
+        (its current step's run is stopped); a no-op otherwise."""
+        if self.capacity.busy:
+            self.capacity.stop()
+            return
         if self._run is None or not self.running:
             self._say("Nothing to stop: no run is going on.", "info")
             return
@@ -310,6 +320,36 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             if self._run.done:
                 self.sync()
 
+    # -- capacity ------------------------------------------------------------------------
+    @property
+    def capacity_result(self) -> CapacityResult | None:
+        """The last capacity search's :class:`~loadnb.capacity.CapacityResult` (or None)."""
+        return self.capacity.result
+
+    async def find_capacity(self, slo: list[str] | str | None = None, *,
+                            max_rate: float | None = None,
+                            step_duration: str | float | None = None,
+                            **params: Any) -> CapacityResult:
+        """Search the capacity of the widget's target within ``slo`` (what *Find capacity*
+        does) and return the result; unset values come from the fields. Other parameters
+        (``max_steps``, ``start_rate``, ``cooldown``…) go to :func:`loadnb.acapacity`. Raises
+        ``ValueError`` for a bad SLO or form, ``RuntimeError`` while a run or search goes on."""
+        return await self.capacity.start(slo, max_rate, step_duration, **params)
+
+    def _capacity_target(self) -> tuple[object, dict[str, Any]]:
+        self.controls.spec()  # an invalid form raises its ValueError here
+        return None, self.controls.kwargs()
+
+    def _capacity_blocked(self) -> str | None:
+        if getattr(self, "_run", None) is not None and self.running:
+            return "a run is going on: stop it first (or wait for it to end)"
+        return None
+
+    def _capacity_changed(self) -> None:
+        self._refresh_buttons()
+        if not self.capacity.busy:
+            self.sync()
+
     def sync(self) -> None:
         """Re-send the widget's whole state and chart data from the current cell.
 
@@ -320,6 +360,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
 
     # -- handlers --------------------------------------------------------------------------
     def _refusal(self) -> str | None:
+        if self.capacity.busy:
+            return "⚠ A capacity search is going on: stop it first (or wait for it to end)."
         if self.running:
             return "⚠ A run is already going on: stop it first (or wait for it to end)."
         if self.controls.validate() is None:
@@ -421,8 +463,10 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             live = "users" if run.spec.rate is None else "rate"
         if self.controls.live != live:
             self.controls.set_running(live, None if run is None else run.spec)
-        self.start_button.disabled = running or self.controls.error is not None
-        self.stop_button.disabled = not running
+        busy = self.capacity.busy
+        self.start_button.disabled = running or busy or self.controls.error is not None
+        self.stop_button.disabled = not (running or busy)
+        self.capacity.refresh()
 
     def _show_badge(self, state: str) -> None:
         value = badge_html(state)
