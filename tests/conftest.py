@@ -92,3 +92,18 @@ async def until(predicate: Callable[[], object], timeout: float = 5.0, *, step: 
         if loop.time() >= deadline:
             raise AssertionError(f"not true within {timeout:g} s: {what or predicate!r}")
         await asyncio.sleep(step)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Debian's, driven by pip playwright) for the real-browser tests;
+    skipped where it is not installed."""
+    from .browser.jupyter import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium): no real-browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

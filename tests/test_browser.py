@@ -13,7 +13,6 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,6 @@ from jupyter_client.manager import KernelManager
 
 from tests.browser.jupyter import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     copy_notebooks,
     free_port,
     isolated_env,
@@ -118,15 +115,10 @@ print(json.dumps({"users": test.controls.users.value,
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium): no real-browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def browser(browser: Any) -> Any:
+    """The session's Chromium (tests/conftest.py), with the screenshot folder made."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    return browser
 
 
 def points(page: Any) -> dict[str, int]:

@@ -9,7 +9,6 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ import pytest
 
 from tests.browser.jupyter import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     free_port,
     isolated_env,
     server,
@@ -61,17 +58,6 @@ def _notebook(path: Path) -> Path:
                                     "name": "python3"}},
         "nbformat": 4, "nbformat_minor": 5}))
     return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium): no real-browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_dashboard_charts_fit_the_page_at_1000_and_1600_px(browser: Any, tmp_path: Path) -> None:
