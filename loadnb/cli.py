@@ -31,7 +31,7 @@ from .console import ConsoleProgress, format_error_samples, format_summary
 from .history.cli import COMMANDS as HISTORY_COMMANDS
 from .history.cli import add_commands as add_history_commands
 from .history.cli import main_for as history_main
-from .outputs import write_ci_outputs
+from .outputs import json_safe, write_ci_outputs
 from .result import Result
 from .run import Run, rules_of, run_new_loop
 from .scenario import load_scenario
@@ -248,7 +248,7 @@ def _file_arg(text: str | None, flag: str) -> Path | None:
 def _write_ci(result: Result, junit: Path | None, markdown: Path | None) -> int:
     """The --junit and --summary-md files (and $GITHUB_STEP_SUMMARY); EXIT_ERROR if one fails."""
     try:
-        write_ci_outputs(_json_safe(result.summary), junit, markdown)
+        write_ci_outputs(json_safe(result.summary), junit, markdown)
     except OSError as exc:
         _error(f"cannot write a CI output: {exc.strerror or exc}")
         return EXIT_ERROR
@@ -340,24 +340,13 @@ async def execute(run: Run) -> tuple[Result, int | None]:
     return result, (caught[0] if caught else None)
 
 
-def _json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities as None, so the JSON is strict."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write_out(result: Result, path: Path) -> None:
     """``.csv``: the snapshot DataFrame, and the per-name stats beside it (``x_stats.csv``, as
     Locust's); ``.json`` / ``.parquet``: the run's export (:mod:`loadnb.export`: summary,
     snapshots and every table; ``loadnb.load(path)`` reads it back)."""
     if path.suffix.lower() == ".csv":
         result.df.to_csv(path, index=False)
-        rows = _json_safe(result.summary["stats"])
+        rows = json_safe(result.summary["stats"])
         stats_path = path.with_name(f"{path.stem}_stats{path.suffix}")
         with stats_path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(STATS_CSV_COLUMNS), extrasaction="ignore")
@@ -415,7 +404,7 @@ def run_command(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace, result: Result, out_path: Path | None) -> int:
     """Summary table (stderr), JSON (stdout) and the --out file; EXIT_ERROR if one fails."""
     try:
-        summary = _json_safe(result.summary)
+        summary = json_safe(result.summary)
     except Exception as exc:  # noqa: BLE001 - a broken result must still exit cleanly
         _error(f"cannot summarise the run: {type(exc).__name__}: {exc}")
         return EXIT_ERROR
@@ -480,7 +469,7 @@ def capacity_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stderr.write(f"loadnb: {found.caption()}\n")
     if args.json:
-        sys.stdout.write(json.dumps(_json_safe(found.as_dict())) + "\n")
+        sys.stdout.write(json.dumps(json_safe(found.as_dict())) + "\n")
     return EXIT_OK
 
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from .alerts import AlertEvent
 from .metrics import CUSTOM_TIMELINE_COLUMNS, CustomMetric, Histogram, IntervalStats
+from .outputs import json_safe
 from .record import NAMES_TIMELINE_COLUMNS, RunRecord
 from .redact import redact_text, redact_url
 from .snapshot import Snapshot
@@ -71,16 +72,8 @@ CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline
 
 
 def plain(value: Any) -> Any:
-    """``value`` as plain JSON data: non-finite floats become None, numpy scalars Python ones."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalar
-        return plain(value.item())
-    return value
+    """``value`` as plain JSON data (:func:`loadnb.outputs.json_safe`)."""
+    return json_safe(value)
 
 
 def _hist(h: Histogram) -> str:
