@@ -17,6 +17,12 @@ from loadnb.cookies import CookieJar, default_path, domain_match, path_match
 from loadnb.vuser import VirtualUser
 
 BASE = "http://127.0.0.1:8000"
+
+
+def at(host: str, port: int | None = None, path: str = "/") -> str:
+    """A URL on ``host`` (a subdomain of localhost: loopback, RFC 6761), for the jar alone: no
+    request is ever sent to it."""
+    return f"http://{host}{'' if port is None else f':{port}'}{path}"
 T0 = 1_700_000_000.0
 
 
@@ -78,21 +84,21 @@ def test_without_path_the_default_path_is_the_request_directory() -> None:
 
 def test_host_only_and_domain_cookies() -> None:
     jar = CookieJar(clock=FakeClock())
-    jar.update(["host=1", "wide=2; Domain=.LocalHost"], "http://api.localhost:8000/")
-    assert jar.header_for("http://api.localhost:8000/") == "host=1; wide=2"
-    assert jar.header_for("http://localhost:8000/") == "wide=2"
-    assert jar.header_for("http://other.localhost:9000/") == "wide=2"
-    assert jar.header_for("http://a.api.localhost/") == "wide=2"  # host-only: not subdomains
+    jar.update(["host=1", "wide=2; Domain=.LocalHost"], at('api.localhost', 8000))
+    assert jar.header_for(at('api.localhost', 8000)) == "host=1; wide=2"
+    assert jar.header_for(at('localhost', 8000)) == "wide=2"
+    assert jar.header_for(at('other.localhost', 9000)) == "wide=2"
+    assert jar.header_for(at('a.api.localhost')) == "wide=2"  # host-only: not subdomains
     assert jar.header_for("http://127.0.0.1:8000/") is None
-    dot = jar_with("dot=1; Domain=.", url="http://api.localhost/")
-    assert dot.header_for("http://api.localhost/") == "dot=1"
-    assert dot.header_for("http://localhost/") is None
+    dot = jar_with("dot=1; Domain=.", url=at('api.localhost'))
+    assert dot.header_for(at('api.localhost')) == "dot=1"
+    assert dot.header_for(at('localhost')) is None
 
 
 def test_a_domain_the_host_does_not_match_is_refused() -> None:
     jar = CookieJar(clock=FakeClock())
     jar.update(["a=1; Domain=other.localhost", "b=2; Domain=a.api.localhost"],
-               "http://api.localhost/")
+               at('api.localhost'))
     jar.update(["c=3; Domain=0.0.1"], BASE + "/")
     assert len(jar) == 0
 
