@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -341,6 +341,15 @@ class Recorder:
                 carrier.samples.setdefault(key, text)
             self._iterations, self._iteration_errors, self._iteration_samples = {}, {}, {}
         return out
+
+
+def merge_by_name(into: dict[str, IntervalStats], parts: Mapping[str, IntervalStats]) -> None:
+    """Add each name's stats of ``parts`` into ``into`` (a name seen first gets a fresh entry)."""
+    for name, part in parts.items():
+        whole = into.get(name)
+        if whole is None:
+            into[name] = whole = IntervalStats(name)
+        whole.merge(part)
 
 
 def merge_intervals(parts: Iterable[IntervalStats], name: str = "all") -> IntervalStats:

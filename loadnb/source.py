@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .metrics import CustomMetric, IntervalStats, Recorder
+from .metrics import CustomMetric, IntervalStats, Recorder, merge_by_name
 
 #: Phases a source can be in, from least to most advanced.
 PHASES: tuple[str, ...] = ("idle", "running", "ending", "done")
@@ -156,11 +156,7 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
         return payloads[0]
     stats: dict[str, IntervalStats] = {}
     for payload in payloads:
-        for name, part in payload.stats.items():
-            whole = stats.get(name)
-            if whole is None:
-                stats[name] = whole = IntervalStats(name)
-            whole.merge(part)
+        merge_by_name(stats, payload.stats)
     custom: dict[str, CustomMetric] = {}
     for payload in payloads:
         for name, metric in payload.custom.items():

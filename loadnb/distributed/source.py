@@ -15,7 +15,7 @@ import math
 from collections import deque
 from typing import Any
 
-from ..metrics import CustomMetric, IntervalStats
+from ..metrics import CustomMetric, IntervalStats, merge_by_name
 from ..source import Payload, SourceStatus
 from .codec import decode_payload
 
@@ -89,11 +89,7 @@ class WorkerSource:
         custom: dict[str, CustomMetric] = {}
         events: list[tuple[float, str]] = []
         for part in parts:
-            for name, iv in part.stats.items():
-                whole = stats.get(name)
-                if whole is None:
-                    stats[name] = whole = IntervalStats(name)
-                whole.merge(iv)
+            merge_by_name(stats, part.stats)
             for name, metric in part.custom.items():
                 mine = custom.get(name)
                 if mine is None:
