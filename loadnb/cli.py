@@ -34,7 +34,7 @@ from .history.cli import main_for as history_main
 from .outputs import json_safe, write_ci_outputs
 from .result import Result
 from .run import Run, rules_of, run_new_loop
-from .scenario import load_scenario
+from .scenario import DATA_MODES, load_scenario, read_data_file
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -63,9 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Send load to URL; live line and summary on stderr.")
     r.add_argument("url", nargs="?", help="http:// or https:// target (with --scenario: the "
                    "base URL of relative paths)")
-    r.add_argument("--scenario", metavar="FILE.py:NAME",
-                   help="run NAME from FILE.py: an async function of a user, or a mapping of "
-                        "async functions to weights")
+    _add_scenario_options(r)
     r.add_argument("--stage", action="append", default=[], metavar="DURATION:TARGET",
                    help="a load stage, e.g. 10s:20 (repeat; users, or the rate with --rate-stages)")
     r.add_argument("--rate-stages", action="store_true",
@@ -145,6 +143,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", add_help=False, help="run the built-in demo target server "
                    "(loadnb demo --help)")
     return p
+
+
+def _add_scenario_options(r: argparse.ArgumentParser) -> None:
+    r.add_argument("--scenario", metavar="FILE.py:NAME",
+                   help="run NAME from FILE.py: an async function of a user, or a mapping of "
+                        "async functions to weights")
+    r.add_argument("--data", metavar="FILE",
+                   help="rows for the scenario's user.data, one per iteration, by extension: "
+                        "FILE.csv (the first line is the header; each row a dict of text) or "
+                        "FILE.jsonl / FILE.ndjson (JSON Lines: one JSON object per line)")
+    r.add_argument("--data-mode", choices=DATA_MODES,
+                   help="how iterations take the --data rows: cycle through them (default), "
+                        "each once (the run ends when all are used), or at random")
 
 
 # -- arguments → LoadSpec ------------------------------------------------------------------
@@ -273,9 +284,11 @@ def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
     stages = [_stage(text) for text in args.stage] or None
     if args.url is None and args.scenario is None:
         raise ValueError("give a URL to load (or --scenario FILE.py:NAME)")
+    data = _data_rows(args)
     return make_spec(
         args.url,
         scenario=None if args.scenario is None else load_scenario(args.scenario),
+        data=data, data_mode=args.data_mode or "cycle",
         stages=None if args.rate_stages else stages,
         rate_stages=stages if args.rate_stages else None,
         users=_number(args.users, "users"),
@@ -297,6 +310,17 @@ def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
         else _number(args.workers, "workers"),
         cluster=args.cluster,
     )
+
+
+def _data_rows(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """The rows of ``--data FILE`` (None without it), for make_spec's ``data=``."""
+    if args.data is None:
+        if args.data_mode is not None:
+            raise ValueError("--data-mode needs --data FILE (the rows it hands out)")
+        return None
+    if args.scenario is None:
+        raise ValueError("--data feeds a scenario: pass --scenario FILE.py:NAME as well")
+    return read_data_file(args.data, "--data")
 
 
 # -- running -------------------------------------------------------------------------------

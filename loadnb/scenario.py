@@ -21,6 +21,8 @@ from __future__ import annotations
 import csv
 import importlib.util
 import inspect
+import json
+import os
 import random
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -32,6 +34,9 @@ from typing import Any
 #: here so that this module, which config imports, does not import the user and its client).
 Task = Callable[[Any], Awaitable[Any]]
 DATA_MODES = ("cycle", "once", "random")
+#: The data files :func:`read_data_file` reads, by extension.
+DATA_FORMATS = (".csv", ".jsonl", ".ndjson")
+_JSON_KINDS = {list: "array", str: "string", bool: "boolean", type(None): "null"}
 
 
 @dataclass(frozen=True)
@@ -129,26 +134,95 @@ class Feeder:
         return row
 
 
+def _csv_rows(fh: Iterable[str]) -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts keyed by its header (the first non-blank line); ValueError
+    naming the line when a row does not fit the header."""
+    reader = csv.reader(fh)
+    lines = (line for line in reader if line)  # blank lines are skipped
+    header = next(lines, None)
+    if header is None:
+        raise ValueError("is empty (a CSV file starts with a header row)")
+    names = [name.strip() for name in header]
+    if "" in names:
+        raise ValueError("the header row has an empty column name")
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise ValueError(f"the header row names {twice!r} twice")
+    rows = []
+    for line in lines:
+        if len(line) != len(names):
+            raise ValueError(f"line {reader.line_num} has {len(line)} field(s), the header "
+                             f"{len(names)}")
+        rows.append(dict(zip(names, line, strict=True)))
+    if not rows:
+        raise ValueError("has a header but no rows")
+    return rows
+
+
+def _json_lines_rows(fh: Iterable[str]) -> list[dict[str, Any]]:
+    """Rows of a JSON Lines file: one JSON object per line (blank lines are skipped)."""
+    rows = []
+    for number, line in enumerate(fh, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"line {number} is not JSON ({getattr(exc, 'msg', exc)})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"line {number} is a JSON {_JSON_KINDS.get(type(row), 'number')}, "
+                             "not an object")
+        rows.append(row)
+    if not rows:
+        raise ValueError("has no rows")
+    return rows
+
+
+def read_data_file(path: str | os.PathLike[str], what: str = "data") -> list[dict[str, Any]]:
+    """The rows of a data file, by its extension: ``.csv`` (the first line is the header: one
+    dict of text per row) or ``.jsonl`` / ``.ndjson`` (JSON Lines: one JSON object per line).
+
+    One :class:`ValueError` naming ``what``, the file and the line when it is missing, unreadable,
+    empty or malformed. The CLI's ``--data`` and ``make_spec(data=path)`` both read through this.
+    """
+    shown = f"{what} {os.fspath(path)!r}"
+    suffix = Path(path).suffix.lower()
+    if suffix not in DATA_FORMATS:
+        raise ValueError(f"{shown}: must end in {', '.join(DATA_FORMATS[:-1])} or "
+                         f"{DATA_FORMATS[-1]}")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return _csv_rows(fh) if suffix == ".csv" else _json_lines_rows(fh)
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot read {os.fspath(path)!r}: "
+                         f"{exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{shown}: not CSV ({exc})") from None
+    except ValueError as exc:
+        raise ValueError(f"{shown}: {exc}") from None
+
+
 def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
-    """A :class:`Feeder` from a DataFrame (rows as dicts), a ``.csv`` path, or any iterable."""
+    """A :class:`Feeder` from a DataFrame (rows as dicts), a data file's path (``.csv``,
+    ``.jsonl``, ``.ndjson``: :func:`read_data_file`), or any iterable of rows."""
     if mode not in DATA_MODES:
         raise ValueError(f"data_mode must be one of {', '.join(DATA_MODES)}, got {mode!r}")
     rows: list[Any]
     if hasattr(data, "to_dict") and hasattr(data, "columns"):
         rows = list(data.to_dict("records"))
-    elif isinstance(data, str | Path):
-        if not str(data).endswith(".csv") or not Path(data).is_file():
-            raise ValueError(f"data: {str(data)!r} is not a readable .csv file")
-        with open(data, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+    elif isinstance(data, str | os.PathLike):
+        rows = list(read_data_file(data))
     elif isinstance(data, Iterable) and not isinstance(data, bytes | Mapping):
         rows = list(data)
     else:
-        raise ValueError("data must be a DataFrame, a .csv path or an iterable of rows, "
+        raise ValueError("data must be a DataFrame, a data file's path or an iterable of rows, "
                          f"got {type(data).__name__}")
     if not rows:
         raise ValueError("data has no rows")
     return Feeder(rows, mode, random.Random(seed))
 
 
-__all__ = ["DataExhausted", "Feeder", "Scenario", "as_scenario", "load_scenario", "make_feeder"]
+__all__ = ["DATA_FORMATS", "DATA_MODES", "DataExhausted", "Feeder", "Scenario", "as_scenario",
+           "load_scenario", "make_feeder", "read_data_file"]

@@ -237,6 +237,25 @@ def test_bad_plans_are_refused_before_anything_starts() -> None:
             make_spec(url, **kwargs)  # type: ignore[arg-type]
 
 
+def test_data_files_are_read_by_the_python_api_as_by_the_cli(tmp_path: Path) -> None:
+    async def ok(user: VirtualUser) -> None:
+        await user.get("/")
+
+    url = "http://127.0.0.1:9/"
+    (tmp_path / "rows.csv").write_text("name,qty\nal,1\nbo,2\n", encoding="utf-8-sig")
+    (tmp_path / "rows.jsonl").write_text('{"name": "al", "qty": 1}\n{"name": "bo", "qty": 2}\n',
+                                         encoding="utf-8")
+    spec = make_spec(url, scenario=ok, data=tmp_path / "rows.csv")
+    assert spec.data_rows == ({"name": "al", "qty": "1"}, {"name": "bo", "qty": "2"})
+    spec = make_spec(url, scenario=ok, data=str(tmp_path / "rows.jsonl"), data_mode="once")
+    assert spec.data_rows == ({"name": "al", "qty": 1}, {"name": "bo", "qty": 2})
+    (tmp_path / "bad.jsonl").write_text('{"name": "al"}\n"bo"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^data .*bad.jsonl': line 2 is a JSON string, not an"):
+        make_spec(url, scenario=ok, data=tmp_path / "bad.jsonl")
+    with pytest.raises(ValueError, match=r"^data .*rows.txt': must end in .csv, .jsonl or"):
+        make_spec(url, scenario=ok, data=tmp_path / "rows.txt")
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "loadnb", *args], capture_output=True,
                           text=True, timeout=60, cwd=ROOT)
