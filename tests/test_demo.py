@@ -371,7 +371,7 @@ async def test_a_failed_start_is_one_error_from_both_apis(spawned: list[Any]) ->
             demo.start_sync(port)
     message = str(from_async.value)
     assert message == str(from_sync.value)
-    assert message.startswith("demo server exited (status 1) before it was ready: ")
+    assert message.startswith("demo server exited (status 2) before it was ready: ")
     assert "address" in message and "Traceback" not in message
     assert len(spawned) == 2 and all(_released(child) for child in spawned)
     assert demo._REGISTRY.children == before
@@ -450,3 +450,17 @@ def test_cli_as_module_exit_2_and_help() -> None:
     helped = subprocess.run([sys.executable, "-m", "loadnb.demo", "--help"],
                             capture_output=True, text=True, timeout=30, env=env)
     assert helped.returncode == 0 and "--port" in helped.stdout
+
+
+def test_cli_busy_port_is_one_line_and_exit_2() -> None:
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "loadnb.cli", "demo", "--port", str(port)],
+                              capture_output=True, text=True, timeout=30, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr == (f"loadnb demo: error: port {port} on 127.0.0.1 is in use (address "
+                           "already in use): pick another --port, or --port 0 for a free one\n")

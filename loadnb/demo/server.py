@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import ipaddress
 import os
 import re
@@ -22,6 +23,23 @@ from .app import _Bad, _integer, create_app
 
 _READY = re.compile(r"loadnb demo server on (http://\S+/)")  #: the line printed once listening
 _PARENT_POLL_S = 0.5  #: how often the parent-pid watchdog looks
+
+
+class PortUnavailable(OSError):
+    """The port asked for cannot be had: another server holds it, or it needs privileges."""
+
+
+async def _listen(runner: web.AppRunner, host: str, port: int) -> None:
+    """Listen on ``host:port``; :class:`PortUnavailable` (one line) when the port is taken or
+    forbidden, any other OSError as it comes."""
+    try:
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+    except OSError as exc:
+        reason = {errno.EADDRINUSE: "is in use", errno.EACCES: "is not allowed to this user"}
+        if exc.errno not in reason:
+            raise
+        raise PortUnavailable(exc.errno, f"port {port} on {host} {reason[exc.errno]} "
+                                         f"({os.strerror(exc.errno).lower()})") from None
 
 
 def _loopback(host: str) -> str:
@@ -63,7 +81,7 @@ async def _serve(host: str, port: int, app: web.Application, parent_pid: int | N
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, backlog=1024).start()
+        await _listen(runner, host, port)
         real_port = runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
         print(f"loadnb demo server on http://{shown}:{real_port}/", flush=True)
@@ -80,7 +98,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, parent_pid: int | None =
 
     Prints ``loadnb demo server on http://127.0.0.1:PORT/`` once listening (the real port when
     ``port=0``), which is how a parent process learns the URL. ``app_options`` go to
-    :func:`create_app`. Refuses non-loopback hosts with ValueError. With ``parent_pid`` it exits
+    :func:`create_app`. Refuses non-loopback hosts with ValueError; a port another server holds
+    raises :class:`PortUnavailable` (an OSError). With ``parent_pid`` it exits
     when that process (its parent) dies. Not for a running event loop: use :func:`start` there.
 
     >>> serve(port=8080, latency_ms=50)  # doctest: +SKIP
@@ -121,8 +140,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m loadnb.demo --port 0 --latency-ms 20`` (and ``loadnb demo``).
 
-    Returns the exit status: 0 after a clean stop, 2 for bad arguments, 1 if it cannot listen;
-    errors are one line on stderr.
+    Returns the exit status: 0 after a clean stop, 2 for bad arguments or a port that is taken
+    (or needs privileges), 1 if it cannot listen for another reason; errors are one line on
+    stderr.
 
     >>> main(["--port", "0", "--error-rate", "0.1"])  # doctest: +SKIP
     """
@@ -140,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         serve(host, a.port, parent_pid=a.parent_pid, **options)
+    except PortUnavailable as exc:
+        print(f"loadnb demo: error: {exc.strerror}: pick another --port, or --port 0 for a free "
+              "one", file=sys.stderr)
+        return 2
     except (OSError, RuntimeError) as exc:
         print(f"loadnb demo: error: {exc}", file=sys.stderr)
         return 1
