@@ -300,10 +300,11 @@ def make_spec(
     if users is not None and rate is not None:
         raise ValueError("give either users (closed model) or rate (open model), not both")
     n_users = DEFAULT_USERS if users is None else positive_int(users, "users")
+    given = (users, rate, duration)  # as the caller gave them, for the limits' message
     rate = None if rate is None else positive_float(rate, "rate")
     run_for = None if duration is None else positive_duration(duration, "duration")
     n_requests = None if requests is None else positive_int(requests, "requests")
-    check_limits(n_users, rate, run_for)
+    check_limits(n_users, rate, run_for, given)
     if run_for is None and n_requests is None:
         run_for = DEFAULT_DURATION
     verb = check_method(method)

@@ -61,17 +61,22 @@ MAX_RATE = 1e6
 MAX_DURATION = 30 * 86400.0
 
 
-def check_limit(value: float, limit: float, what: str, unit: str = "") -> None:
-    """``ValueError`` when ``value`` is above ``limit`` (``users must be at most 1,000,000``)."""
+def check_limit(value: float, limit: float, what: str, unit: str = "",
+                given: object = None) -> None:
+    """``ValueError`` when ``value`` is above ``limit`` (``users must be at most 1,000,000``),
+    echoing ``given`` (what the user typed: ``100000000``, ``'800h'``), else ``value``."""
     if value > limit:
-        raise ValueError(f"{what} must be at most {limit:,.0f}{unit}, got {value:,g}")
+        shown = value if given is None else given
+        raise ValueError(f"{what} must be at most {limit:,.0f}{unit}, got {shown!r}")
 
 
-def check_limits(users: int, rate: float | None, duration: float | None) -> None:
-    """The sane limits of a plan: users, rate per second, duration (one rule each)."""
-    check_limit(users, MAX_USERS, "users")
-    check_limit(rate or 0.0, MAX_RATE, "rate", " per second")
-    check_limit(duration or 0.0, MAX_DURATION, "duration", " s (30 days)")
+def check_limits(users: int, rate: float | None, duration: float | None,
+                 given: tuple[object, object, object] = (None, None, None)) -> None:
+    """The sane limits of a plan: users, rate per second, duration (one rule each); ``given``:
+    the three as the user gave them, for the message."""
+    check_limit(users, MAX_USERS, "users", given=given[0])
+    check_limit(rate or 0.0, MAX_RATE, "rate", " per second", given[1])
+    check_limit(duration or 0.0, MAX_DURATION, "duration", " s (30 days)", given[2])
 
 
 def positive_duration(value: str | float, what: str) -> float:
