@@ -204,21 +204,43 @@ def _statuses(values: Sequence[str]) -> list[Any] | None:
     return codes or None
 
 
-def _out_path(text: str | None) -> Path | None:
+def _output_file(text: str | None, flag: str, suffixes: Sequence[str] = ()) -> Path | None:
+    """A file a command will write (``--out``, ``--junit``, ``--summary-md``, ``report -o``),
+    checked before anything is loaded or sent: its suffix (one of ``suffixes``, if given), a
+    folder that exists and is one, and a file that can be written there."""
     if text is None:
         return None
     path = Path(text)
-    if path.suffix.lower() not in OUT_FORMATS:
-        raise UsageError(f"--out must end in .csv or .json or .parquet, got {text!r}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} must end in {' or '.join(suffixes)}, got {text!r}")
+    if path.is_dir():
+        raise UsageError(f"{flag}: {text!r} is a directory")
     if not path.parent.is_dir():
-        raise UsageError(f"--out: directory {str(path.parent)!r} does not exist")
+        raise UsageError(f"{flag}: {_no_folder(path.parent)}")
     try:  # a real file, as the end of the run writes one: permissions, read-only or /proc
         with tempfile.TemporaryFile(dir=path.parent):
             pass
     except OSError as exc:
-        raise UsageError(f"--out: cannot write in {str(path.parent)!r}: "
+        raise UsageError(f"{flag}: cannot write in {str(path.parent)!r}: "
                          f"{exc.strerror or exc}") from None
+    try:  # a file that is there already is written over: it must let us
+        if path.exists():
+            with path.open("ab"):
+                pass
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write {text!r}: {exc.strerror or exc}") from None
     return path
+
+
+def _no_folder(folder: Path) -> str:
+    """Why ``folder`` is not there to write in: it, or the nearest of its parents that exists,
+    is a file; or it does not exist."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                return f"{str(part)!r} is not a directory"
+            break
+    return f"directory {str(folder)!r} does not exist"
 
 
 #: Options whose value may start with "-" (``-d -3s`` reaches the range check, not argparse).
@@ -244,16 +266,6 @@ def _join_negative(argv: list[str]) -> list[str]:
         out.append(arg)
         i += 1
     return out
-
-
-def _file_arg(text: str | None, flag: str) -> Path | None:
-    """An output file named on the command line: its folder must exist (checked before the run)."""
-    if text is None:
-        return None
-    path = Path(text)
-    if not path.parent.is_dir():
-        raise UsageError(f"{flag}: directory {str(path.parent)!r} does not exist")
-    return path
 
 
 def _write_ci(result: Result, junit: Path | None, markdown: Path | None) -> int:
@@ -391,8 +403,9 @@ def _error(message: str) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """``loadnb run``: validate, run with a live line, report; returns the exit status."""
     try:
-        out_path = _out_path(args.out)
-        ci_paths = (_file_arg(args.junit, "--junit"), _file_arg(args.summary_md, "--summary-md"))
+        out_path = _output_file(args.out, "--out", OUT_FORMATS)
+        ci_paths = (_output_file(args.junit, "--junit"),
+                    _output_file(args.summary_md, "--summary-md"))
         spec = spec_from_args(args)
     except ValueError as exc:
         _error(str(exc))
@@ -511,11 +524,13 @@ def _add_report_command(sub: Any) -> None:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """``loadnb report``: write the HTML report; exit 0, 2 for an unknown run or bad file."""
+    """``loadnb report``: write the HTML report; exit 0, 2 for an unknown run, a bad file or an
+    ``-o`` that cannot be written (checked first)."""
     from .history.reader import load
     from .report import write_report
 
     try:
+        _output_file(args.out, "--out")
         runs = [load(ref, args.history) for ref in args.runs]
     except (ValueError, OSError) as exc:  # HistoryError is a ValueError
         _error(str(exc))

@@ -146,6 +146,10 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["run", "{url}", "--header", "no-colon-here"], "invalid header 'no-colon-here'"),
     (["run", "{url}", "--out", "results.txt"], "--out must end in .csv or .json"),
     (["run", "{url}", "--out", "/nonexistent/dir/x.csv"], "does not exist"),
+    (["run", "{url}", "--out", "/etc/passwd/run.csv"], "--out: '/etc/passwd' is not a directory"),
+    (["run", "{url}", "--junit", "/etc/passwd/a/j.xml"], "--junit: '/etc/passwd' is not a"),
+    (["run", "{url}", "--junit", "/proc/j.xml"], "--junit: cannot write in '/proc'"),
+    (["run", "{url}", "--summary-md", "/tmp"], "--summary-md: '/tmp' is a directory"),
     (["run", "{url}", "-u", "100000000"], "users must be at most 1,000,000, got 100000000"),
     (["run", "{url}", "-r", "10000000"], "rate must be at most 1,000,000 per second, got 10000000"),
     (["run", "{url}", "-d", "800h"], "duration must be at most 2,592,000 s (30 days), got '800h'"),
@@ -289,6 +293,18 @@ def test_out_files(url: str, tmp_path: Path) -> None:
     assert {"summary", "snapshots"} <= set(doc) and SUMMARY_KEYS <= doc["summary"].keys()
     assert doc["format"] == "loadnb-run"  # the run's export (loadnb.export): loadnb.load reads it
     assert len(doc["snapshots"]) >= 5 and set(BRIEF_FIELDS) <= doc["snapshots"][0].keys()
+
+
+def test_report_out_that_cannot_be_written_is_exit_2_before_loading(tmp_path: Path) -> None:
+    history = str(tmp_path / "none.sqlite")  # no such run either: the --out check comes first
+    for out, message in [("/proc/r.html", "--out: cannot write in '/proc'"),
+                         ("/etc/passwd/r.html", "--out: '/etc/passwd' is not a directory"),
+                         (str(tmp_path), f"--out: {str(tmp_path)!r} is a directory")]:
+        done = loadnb("report", "no-such-run", "-o", out, "--history", history)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"loadnb: error: {message}"), lines
+    assert not (tmp_path / "none.sqlite").exists()
 
 
 def test_version_and_help() -> None:
