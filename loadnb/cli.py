@@ -31,6 +31,7 @@ from .console import ConsoleProgress, format_error_samples, format_summary
 from .history.cli import COMMANDS as HISTORY_COMMANDS
 from .history.cli import add_commands as add_history_commands
 from .history.cli import main_for as history_main
+from .history.store import check_writable
 from .outputs import json_safe, write_ci_outputs
 from .result import Result
 from .run import Run, rules_of, run_new_loop
@@ -243,6 +244,15 @@ def _no_folder(folder: Path) -> str:
     return f"directory {str(folder)!r} does not exist"
 
 
+def _check_history(text: str | None) -> None:
+    """``--history PATH``: a database a run can write (checked before the run; nothing made)."""
+    if text is not None and text.strip().lower() != "off":
+        try:
+            check_writable(Path(text).expanduser())
+        except ValueError as exc:  # HistoryError
+            raise UsageError(f"--history: {exc}") from None
+
+
 #: Options whose value may start with "-" (``-d -3s`` reaches the range check, not argparse).
 _VALUE_OPTIONS = frozenset({"-u", "--users", "-r", "--rate", "-d", "--duration", "-n",
                             "--requests", "--ramp-up", "--think-time", "--pacing",
@@ -404,6 +414,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``loadnb run``: validate, run with a live line, report; returns the exit status."""
     try:
         out_path = _output_file(args.out, "--out", OUT_FORMATS)
+        _check_history(None if args.no_history else args.history)
         ci_paths = (_output_file(args.junit, "--junit"),
                     _output_file(args.summary_md, "--summary-md"))
         spec = spec_from_args(args)

@@ -4,8 +4,10 @@ loading a run back as the live Result, listing, tags, pruning, and the compariso
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +154,59 @@ def test_the_writer_keeps_every_interval_alert_and_event(tmp_path: Path) -> None
     pd.testing.assert_frame_equal(loaded.stats_timeline, live.stats_timeline)
     assert loaded.record.events == [(1.0, "set to 5 users")]
     assert loaded.warnings == ["a warning"]
+
+
+def _unfinished_run(path: Path, run_id: str = "dead00000001") -> RunRecord:
+    """A run whose writer kept three intervals and was never closed (its process killed)."""
+    record = RunRecord(run_id, make_spec("http://127.0.0.1:9/", history=str(path)))
+    writer = open_writer(record)
+    assert writer is not None
+    for i in range(3):
+        names = {f"GET /{k}": _interval(f"GET /{k}", 10 + 7 * k + i, failed=k) for k in range(2)}
+        _snap(record, 0.5 * (i + 1), names, final=False)
+        writer(record.snapshots[-1])
+    return record
+
+
+def test_an_unfinished_run_is_listed_with_its_percentiles(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    _unfinished_run(path)
+    (row,) = list_runs(path)
+    latency = load("last", path).summary["latency_ms"]
+    assert row["state"] == "running" and latency["p95"] is not None
+    assert (row["p95_ms"], row["p99_ms"]) == (latency["p95"], latency["p99"])
+    frame = loadnb.history(path)
+    assert (frame.iloc[0].p95_ms, frame.iloc[0].p99_ms) == (latency["p95"], latency["p99"])
+
+
+def _zombie() -> int:
+    """A child process that has exited and is not reaped (the caller reaps it)."""
+    pid = os.fork()
+    if pid == 0:  # the child
+        os._exit(0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until the kernel says it exited
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            return pid
+        time.sleep(0.01)
+    raise AssertionError(f"child {pid} did not exit")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_a_run_whose_process_is_a_zombie_is_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    _unfinished_run(path)
+    pid = _zombie()
+    try:
+        os.kill(pid, 0)  # the zombie still answers signal 0: that is not being alive
+        conn = connect(path)
+        conn.execute("UPDATE runs SET pid = ?", (pid,))
+        conn.close()
+        assert [r["state"] for r in list_runs(path)] == ["interrupted"]
+        assert load("last", path).state == "interrupted"
+    finally:
+        os.waitpid(pid, 0)
 
 
 def test_history_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_run_history_show_compare_delete(demo_url: str, tmp_path: Path) -> None:
     live = json.loads(proc.stdout)
     listed = runs(path)
     assert [r["state"] for r in listed] == ["done", "done"]
-    assert listed[0]["run_id"] == live["run_id"] and listed[0]["url"] == demo_url
+    assert listed[0]["run_id"] == live["run_id"] and listed[0]["target"] == demo_url
     assert all(isinstance(r["snapshots"], int) and r["snapshots"] >= 1 for r in listed)
     shown = loadnb_cli("show", live["run_id"][:5], "--json", path=path)
     assert shown.returncode == 0, shown.stderr
@@ -103,6 +104,49 @@ def test_no_history_keeps_nothing(demo_url: str, tmp_path: Path) -> None:
     proc = loadnb_cli("run", demo_url, "-n", "20", "-q", "--history", str(other), path=path)
     assert proc.returncode == 0 and not path.exists()
     assert [r["state"] for r in runs(other)] == ["done"]
+
+
+def demo_counts(demo_url: str) -> object:
+    with urllib.request.urlopen(demo_url + "stats", timeout=10) as response:
+        doc = json.loads(response.read())
+    return {k: v for k, v in doc.items() if k != "in_flight"}
+
+
+def _unwritable(tmp_path: Path, case: str) -> Path:
+    """A history path that cannot be written, even by root."""
+    if case == "parent is a file":
+        (tmp_path / "file").write_text("x")
+        return tmp_path / "file" / "h.sqlite"
+    if case == "a directory":
+        (tmp_path / "dir.sqlite").mkdir()
+        return tmp_path / "dir.sqlite"
+    path = tmp_path / "h.sqlite"
+    if case == "not a database":
+        path.write_bytes(b"this is not a database" * 100)
+    else:  # a newer loadnb's
+        shutil.copy(FIXTURE, path)
+        conn = sqlite3.connect(path)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.commit()
+        conn.close()
+    return path
+
+
+@pytest.mark.parametrize("case", ["parent is a file", "a directory", "not a database",
+                                  "a newer database"])
+def test_a_history_that_cannot_be_written_is_bad_input(demo_url: str, tmp_path: Path,
+                                                       case: str) -> None:
+    where = _unwritable(tmp_path, case)
+    before_bytes = where.read_bytes() if where.is_file() else None
+    before = demo_counts(demo_url)
+    proc = loadnb_cli("run", demo_url, "-n", "20", "-q", "--history", str(where),
+                      path=tmp_path / "default.sqlite")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("loadnb: error: --history") and proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+    assert demo_counts(demo_url) == before  # nothing was sent
+    assert (where.read_bytes() if where.is_file() else None) == before_bytes
+    assert not (tmp_path / "default.sqlite").exists()
 
 
 def test_v1_migrates_and_a_newer_database_is_refused_untouched(tmp_path: Path) -> None:
@@ -148,6 +192,14 @@ def test_a_killed_run_is_interrupted_and_keeps_its_snapshots(demo_url: str,
         proc.wait(timeout=10)
     (run,) = runs(path)
     assert run["state"] == "interrupted"
+    shown = loadnb_cli("show", "last", "--json", path=path)
+    assert shown.returncode == 0, shown.stderr
+    latency = json.loads(shown.stdout)["latency_ms"]
+    assert latency["p95"] is not None and latency["p99"] is not None
+    assert (run["p95_ms"], run["p99_ms"]) == (latency["p95"], latency["p99"])
+    frame = loadnb.history(path)
+    assert (frame.iloc[0].p95_ms, frame.iloc[0].p99_ms) == (latency["p95"], latency["p99"])
+    assert f"{latency['p99']:,.1f}" in loadnb_cli("history", path=path).stdout
     result = loadnb.load("last", path)
     elapsed_at_kill = killed_at - result.started_at
     last = result.snapshots[-1].elapsed_time

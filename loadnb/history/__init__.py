@@ -60,12 +60,10 @@ def history(path: PathLike = None, *, limit: int | None = None,
     """
     import pandas as pd
 
-    from .reader import list_runs
+    from .reader import LISTING_COLUMNS, list_runs
 
-    columns = ["run_id", "started_at", "target", "model", "duration_s", "requests",
-               "success_rate", "rps", "p95_ms", "p99_ms", "state", "snapshots", "tags", "note"]
-    rows = [{**r, "target": r["url"]} for r in list_runs(path, limit=limit, target=target)]
-    frame = pd.DataFrame(rows, columns=columns)
+    rows = list_runs(path, limit=limit, target=target)
+    frame = pd.DataFrame(rows, columns=list(LISTING_COLUMNS))
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
     return frame
 

@@ -103,7 +103,7 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
     """The runs as an aligned text table (one line each)."""
     if not runs:
         return "no runs in the history"
-    head = ("run_id", "started_at", "state", "duration_s", "requests", "rps", "p99_ms", "url")
+    head = ("run_id", "started_at", "state", "duration_s", "requests", "rps", "p99_ms", "target")
     rows = [[_cell(r[k] if k != "started_at" else r[k][:19]) for k in head] for r in runs]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..alerts import AlertEvent
@@ -45,6 +46,10 @@ STALE_MIN_S = 30.0
 _FLOAT_FIELDS = frozenset(f.name for f in fields(Snapshot) if f.type == "float")
 _SNAPSHOT_FIELDS = frozenset(f.name for f in fields(Snapshot))
 PathLike = str | os.PathLike[str] | None
+#: The keys of a run as :func:`list_runs` gives it (``loadnb.history()``'s columns, ``loadnb
+#: history --json``'s keys).
+LISTING_COLUMNS = ("run_id", "started_at", "target", "model", "duration_s", "requests",
+                   "success_rate", "rps", "p95_ms", "p99_ms", "state", "snapshots", "tags", "note")
 
 
 @contextmanager
@@ -62,13 +67,27 @@ def opened(path: PathLike = None, *, create: bool = False) -> Iterator[sqlite3.C
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: it exists and has not exited (a zombie, exited but
+    not yet reaped by its parent, answers signal 0 yet runs nothing)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:  # e.g. PermissionError: it exists
-        return True
-    return True
+        pass
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """``/proc`` says ``pid`` is a zombie or gone (False where there is no ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return Path("/proc/self/stat").exists()  # a /proc without it: gone meanwhile
+    except OSError:
+        return False
+    state = stat.rpartition(")")[2].split()[:1]  # the name in () may hold spaces and ")"
+    return state in (["Z"], ["X"])
 
 
 def state_of(row: sqlite3.Row, now: float | None = None) -> str:
@@ -101,17 +120,27 @@ def resolve_id(conn: sqlite3.Connection, ref: str) -> str:
     return str(ids[0])
 
 
-def _listing(row: sqlite3.Row, now: float) -> dict[str, Any]:
+def kept_latency(conn: sqlite3.Connection, run_id: str) -> dict[str, float | None]:
+    """The run's latency summary (ms), as its loaded summary's ``latency_ms``, from the kept
+    intervals: what a run that never wrote its summary (killed, or still running) has."""
+    hist = Histogram()
+    for (blob,) in conn.execute("SELECT latency FROM intervals WHERE run_id = ?", (run_id,)):
+        if blob is not None:
+            hist.merge(unpack(blob))
+    return hist.summary()
+
+
+def _listing(conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> dict[str, Any]:
     summary = json.loads(row["summary"]) if row["summary"] else None
     last = {k: row[k] for k in ("elapsed_time", "completed_requests", "failed_requests",
                                 "cancelled_requests", "success_rate")}
     duration = float(last["elapsed_time"] or 0.0)
     answered = (last["completed_requests"] or 0) + (last["failed_requests"] or 0)
-    lat = (summary or {}).get("latency_ms") or {}
+    lat = (summary or {}).get("latency_ms") or kept_latency(conn, row["run_id"])
     return {
         "run_id": row["run_id"],
         "started_at": datetime.fromtimestamp(row["started_at"], timezone.utc).isoformat(),
-        "url": row["target"], "model": row["model"], "duration_s": round(duration, 3),
+        "target": row["target"], "model": row["model"], "duration_s": round(duration, 3),
         "requests": answered + (last["cancelled_requests"] or 0),
         "success_rate": last["success_rate"],
         "rps": round(answered / duration, 3) if duration > 0 else 0.0,
@@ -123,8 +152,9 @@ def _listing(row: sqlite3.Row, now: float) -> dict[str, Any]:
 
 def list_runs(path: PathLike = None, *, limit: int | None = None,
               target: str | None = None) -> list[dict[str, Any]]:
-    """The runs, newest first: id, start, url, model, duration, requests, success rate, rps,
-    p95/p99 (ms, final runs), state, snapshot count, tags, note. No database: ``[]``."""
+    """The runs, newest first: ``run_id, started_at, target, model, duration_s, requests,
+    success_rate, rps, p95_ms, p99_ms, state, snapshots, tags, note`` (percentiles of a run
+    that wrote no summary from its kept intervals). No database: ``[]``."""
     where = resolve_path(path)
     if where is None or not where.exists():
         return []
@@ -140,7 +170,7 @@ def list_runs(path: PathLike = None, *, limit: int | None = None,
         sql, args = sql + " LIMIT ?", [*args, int(limit)]
     with opened(where) as conn:
         now = time.time()
-        return [_listing(row, now) for row in conn.execute(sql, args)]
+        return [_listing(conn, row, now) for row in conn.execute(sql, args).fetchall()]
 
 
 def _snapshot(row: sqlite3.Row) -> Snapshot:
@@ -292,5 +322,5 @@ def prune(*, older_than: float | None = None, keep: int | None = None,
         return doomed
 
 
-__all__ = ["delete", "list_runs", "load", "note", "opened", "prune", "resolve_id", "state_of",
-           "tag"]
+__all__ = ["LISTING_COLUMNS", "delete", "kept_latency", "list_runs", "load", "note", "opened",
+           "prune", "resolve_id", "state_of", "tag"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -171,6 +172,43 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
+def check_writable(path: Path) -> None:
+    """Raise :class:`HistoryError` unless a run can keep its history at ``path``: the file a
+    history database (of this schema or an older one) or not there yet, and its folder (or the
+    nearest one that exists, where the missing ones would be made) a folder a file can be made in
+    (the journal goes beside the database). Nothing is created or changed."""
+    if path.is_dir():
+        raise HistoryError(f"{str(path)!r} is a directory, not a database file")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise HistoryError(f"{str(folder)!r} is not a directory")
+    try:  # a real file, as SQLite makes its journal: permissions, read-only or /proc
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise HistoryError(f"cannot write in {str(folder)!r}: {exc.strerror or exc}") from None
+    if path.exists():
+        _check_database(path)
+
+
+def _check_database(path: Path) -> None:
+    """Raise :class:`HistoryError` unless ``path`` is a database of this schema or an older one
+    (read only)."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                               timeout=BUSY_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"cannot open {str(path)!r}: {exc}") from None
+    try:
+        _check_version(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise HistoryError(f"{str(path)!r} is not a history database ({exc})") from None
+    finally:
+        conn.close()
+
+
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     """A connection to the history at ``path``, migrated to :data:`SCHEMA_VERSION`.
 
@@ -227,6 +265,7 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     return retry(attempt)
 
 
-__all__ = ["ENV", "MIGRATIONS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError", "connect",
+__all__ = ["ENV", "MIGRATIONS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError",
+           "check_writable", "connect",
            "default_path", "migrate", "redact_query", "resolve_path", "retry", "version_of",
            "write"]

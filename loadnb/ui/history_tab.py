@@ -251,7 +251,7 @@ class HistoryTab:
             target = redact_query(spec.target)
             self.reads += 1
             runs = [r for r in list_runs(where, target=target, limit=4 * self.limit)
-                    if r["url"] == target][:self.limit]
+                    if r["target"] == target][:self.limit]
         except Exception as exc:  # noqa: BLE001 - shown in the tab, not raised into the kernel
             self.message.value = html_line(f"⚠ Reading the history failed: {type(exc).__name__}:"
                                            f" {exc}", color=_COLORS["error"])
