@@ -67,6 +67,8 @@ _FLOAT_SNAPSHOT = frozenset(f.name for f in fields(Snapshot) if f.type == "float
 _SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))
 _INTERVAL_FIELDS = tuple(f.name for f in fields(IntervalStats))
 THRESHOLD_COLUMNS = ["expr", "observed", "passed"]
+#: What :func:`read` says of a file that is not an export.
+NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
 CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline", "alerts",
               "thresholds", "custom", "custom_totals")
 
@@ -227,35 +229,50 @@ def to_csv(record: RunRecord, summary: dict[str, Any], folder: PathLike) -> Path
     return out
 
 
-def is_export(ref: object) -> bool:
-    """``ref`` names an export file (``.json``/``.parquet`` that exists)."""
-    if not isinstance(ref, str | os.PathLike):
-        return False
-    path = Path(ref)
-    return path.suffix.lower() in (".json", ".parquet") and path.is_file()
+def is_path(ref: object) -> bool:
+    """``ref`` names a file, not a history run: a path object, or text with a dot or a slash (a
+    run id, a prefix of one and ``last`` have neither).
+
+    >>> is_path("run.csv"), is_path("3f2a"), is_path("last")
+    (True, False, False)
+    """
+    if isinstance(ref, os.PathLike):
+        return True
+    return isinstance(ref, str) and any(c in ref for c in ("/", os.sep, "."))
 
 
 def read(path: PathLike) -> dict[str, Any]:
-    """The run document of an export (JSON or Parquet); ValueError if it is not one."""
+    """The run document of an export (JSON or Parquet); ValueError ("... is not a loadnb export
+    (...)") for any other file or a missing one."""
     where = Path(path)
-    if where.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(where)
-        raw = (table.schema.metadata or {}).get(PARQUET_KEY)
-        if raw is None:
-            raise ValueError(f"{str(where)!r} is not a loadnb export (no 'loadnb' metadata)")
-        doc: dict[str, Any] = json.loads(raw)
-        rows = table.to_pylist()
-        for row in rows:
-            row["interval_errors"] = json.loads(row.get("interval_errors") or "{}")
-        doc["snapshots"] = rows
-    else:
-        doc = json.loads(where.read_text(encoding="utf-8"))
+    not_export = ValueError(f"{str(where)!r} {NOT_AN_EXPORT}")
+    if where.suffix.lower() not in (".json", ".parquet") or not where.is_file():
+        raise not_export
+    try:
+        doc = _read_parquet(where) if where.suffix.lower() == ".parquet" else json.loads(
+            where.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # not JSON, not Parquet (pyarrow's errors are ValueErrors)
+        raise not_export from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"{str(where)!r} is not a loadnb export")
+        raise not_export
     if int(doc.get("version", 0)) > VERSION:
         raise ValueError(f"{str(where)!r} is a newer loadnb export (version {doc['version']})")
+    return doc
+
+
+def _read_parquet(where: Path) -> Any:
+    """The document of a Parquet export (None when the file has no ``loadnb`` metadata)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(where)
+    raw = (table.schema.metadata or {}).get(PARQUET_KEY)
+    if raw is None:
+        return None
+    doc: dict[str, Any] = json.loads(raw)
+    rows = table.to_pylist()
+    for row in rows:
+        row["interval_errors"] = json.loads(row.get("interval_errors") or "{}")
+    doc["snapshots"] = rows
     return doc
 
 
@@ -303,5 +320,5 @@ def rebuild(doc: dict[str, Any], spec: LoadSpec) -> RunRecord:
     return record
 
 
-__all__ = ["CSV_TABLES", "FORMAT", "PARQUET_KEY", "VERSION", "document", "is_export", "read",
-           "rebuild", "to_csv", "to_json", "to_parquet"]
+__all__ = ["CSV_TABLES", "FORMAT", "NOT_AN_EXPORT", "PARQUET_KEY", "VERSION", "document",
+           "is_path", "read", "rebuild", "to_csv", "to_json", "to_parquet"]

@@ -242,15 +242,16 @@ def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
 
 
 def load(ref: str | os.PathLike[str] = "last", path: PathLike = None) -> Result:
-    """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`; a path to an
-    export that exists (``.json`` / ``.parquet``, see :mod:`loadnb.export`) loads that file.
+    """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`; a path (text
+    with a dot or a slash, or a path object) loads that export (``.json`` / ``.parquet``, see
+    :mod:`loadnb.export`), and anything else there is a ValueError that says so.
 
     >>> loadnb.load("last").summary["state"]  # doctest: +SKIP
     'done'
     """
     from .. import export
 
-    if export.is_export(ref):
+    if export.is_path(ref):
         doc = export.read(ref)
         run = doc["run"]
         return Result(export.rebuild(doc, cast("LoadSpec", StoredSpec(
