@@ -42,7 +42,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_THRESHOLD = 3
 OUT_FORMATS = (".csv", ".json", ".parquet")
-STATS_CSV_COLUMNS = ("name", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms",
+STATS_CSV_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms",
                      "max_ms")
 
 

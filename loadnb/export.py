@@ -257,6 +257,10 @@ def read(path: PathLike) -> dict[str, Any]:
         raise not_export
     if int(doc.get("version", 0)) > VERSION:
         raise ValueError(f"{str(where)!r} is a newer loadnb export (version {doc['version']})")
+    summary = doc.get("summary")
+    if isinstance(summary, dict) and summary.get("stats"):  # "failures" before it was "failed"
+        summary["stats"] = [{("failed" if k == "failures" else k): v for k, v in row.items()}
+                            for row in summary["stats"]]
     return doc
 
 

@@ -150,7 +150,7 @@ def summary_html(summary: Mapping[str, Any]) -> str:
         mark = "✓" if t.get("passed") else "✗"
         rows += (f"<tr><th style='text-align:left'>threshold</th><td>{mark} "
                  f"{html.escape(str(t.get('expr')))}</td></tr>")
-    keys = ("name", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
+    keys = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
     names = "".join("<tr>" + "".join(f"<td>{_cell(s.get(k), 2)}</td>" for k in keys) + "</tr>"
                     for s in summary.get("stats") or [])
     table = (f"<table><tr>{''.join(f'<th>{k}</th>' for k in keys)}</tr>{names}</table>"

@@ -319,15 +319,16 @@ def custom_summary(record: RunRecord) -> dict[str, dict[str, Any]]:
 
 
 def stats_summary(record: RunRecord) -> list[dict[str, Any]]:
-    """``summary["stats"]``: one dict per request name, Locust-like (``name, requests, failures,
-    rps, p50_ms, p95_ms, p99_ms, max_ms``), the numbers :func:`loadnb.frame.stats_frame` gives
-    (computed here from the totals: no pandas). ``rps`` is answered requests / ``duration_s``."""
+    """``summary["stats"]``: one dict per request name, Locust-like (``name, requests, failed,
+    rps, p50_ms, p95_ms, p99_ms, max_ms``), the numbers and column names
+    :func:`loadnb.frame.stats_frame` gives (computed here from the totals: no pandas), names in
+    the order the run first saw them. ``rps`` is answered requests / ``duration_s``."""
     duration = record.duration_s
     rows = []
     for name, t in record.totals.items():
         lat = t.latency.summary()
         rows.append({
-            "name": name, "requests": t.completed + t.failed + t.cancelled, "failures": t.failed,
+            "name": name, "requests": t.completed + t.failed + t.cancelled, "failed": t.failed,
             "rps": round((t.completed + t.failed) / duration, 3) if duration > 0 else None,
             "p50_ms": lat["p50"], "p95_ms": lat["p95"], "p99_ms": lat["p99"],
             "max_ms": lat["max"]})

@@ -25,7 +25,7 @@ from loadnb.vuser import VirtualUser
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-STATS_KEYS = {"name", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms"}
+STATS_KEYS = {"name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms"}
 
 
 def loadnb(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -56,7 +56,7 @@ async def test_summary_stats_per_name_and_console_table(demo_url: str) -> None:
     for row in stats.values():
         assert set(row) >= STATS_KEYS
     assert stats["home"]["requests"] + stats["broken"]["requests"] == summary["total_requests"]
-    assert stats["broken"]["failures"] == stats["broken"]["requests"] > 0
+    assert stats["broken"]["failed"] == stats["broken"]["requests"] > 0
     frame = result.stats.set_index("name")
     assert stats["home"]["p99_ms"] == pytest.approx(frame.loc["home", "p99_ms"], abs=1e-3)
     assert summary["target"] == result.spec.target
@@ -75,7 +75,7 @@ def test_out_csv_writes_stats_beside_and_json_holds_stats(demo_url: str, tmp_pat
     stats_csv = tmp_path / "x_stats.csv"
     assert stats_csv.exists()
     head = stats_csv.read_text().splitlines()[0].split(",")
-    assert head[:2] == ["name", "requests"] and "failures" in head
+    assert head[:2] == ["name", "requests"] and "failed" in head
     out_json = tmp_path / "x.json"
     proc = loadnb("run", demo_url, "-u", "2", "-n", "30", "--out", str(out_json), "-q")
     assert proc.returncode == 0, proc.stderr

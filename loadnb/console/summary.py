@@ -68,7 +68,7 @@ def _latency_rows(summary: Mapping[str, Any], width: int) -> list[str]:
                              enumerate(zip(row, widths, strict=True))).rstrip() for row in cells]
 
 
-_STATS_HEAD = ("Name", "Requests", "Failures", "RPS", "p50", "p95", "p99", "max ms")
+_STATS_HEAD = ("Name", "Requests", "Failed", "RPS", "p50", "p95", "p99", "max ms")
 _MAX_STATS_ROWS = 20
 
 
@@ -79,7 +79,7 @@ def _stats_rows(summary: Mapping[str, Any]) -> list[str]:
         return []
     cells = [list(_STATS_HEAD)]
     for s in stats[:_MAX_STATS_ROWS]:
-        cells.append([str(s.get("name")), _count(s.get("requests")), _count(s.get("failures")),
+        cells.append([str(s.get("name")), _count(s.get("requests")), _count(s.get("failed")),
                       _number(s.get("rps"), 1)] + [_number(s.get(k)) for k in
                                                    ("p50_ms", "p95_ms", "p99_ms", "max_ms")])
     if len(stats) > _MAX_STATS_ROWS:
