@@ -141,15 +141,16 @@ class CapacityResult:
         latency_grew, passed``, in the order they ran."""
         import pandas as pd
 
-        return pd.DataFrame([{c: r[c] for c in STEP_COLUMNS} for r in self.rows],
-                            columns=list(STEP_COLUMNS))
+        return pd.DataFrame(self._step_rows(), columns=list(STEP_COLUMNS))
 
     def as_dict(self) -> dict[str, Any]:
-        """What ``loadnb capacity --json`` prints."""
-        keys = ("offered_rps", "achieved_rps", "p50_ms", "p99_ms", "error_rate", "passed")
+        """What ``loadnb capacity --json`` prints: ``steps`` has :attr:`steps`'s columns."""
         return {"capacity_rps": self.capacity_rps, "limited_by": self.limited_by,
-                "bracket": list(self.bracket),
-                "steps": [{k: r[k] for k in keys} for r in self.rows]}
+                "bracket": list(self.bracket), "steps": self._step_rows()}
+
+    def _step_rows(self) -> list[dict[str, Any]]:
+        """One dict per step, the :data:`STEP_COLUMNS` (for :attr:`steps` and :meth:`as_dict`)."""
+        return [{c: r[c] for c in STEP_COLUMNS} for r in self.rows]
 
     def chart(self) -> figure:
         """Latency percentiles against achieved throughput, the SLO bound, the knee (Bokeh)."""
