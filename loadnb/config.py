@@ -24,6 +24,7 @@ from .options import (
     shown_cluster,
     shown_hook,
 )
+from .outputs import json_safe
 from .redact import SECRET_HEADERS as SECRET_HEADERS
 from .redact import redact_headers, redact_url, split_credentials
 from .scenario import Scenario, as_scenario, make_feeder
@@ -161,8 +162,9 @@ class LoadSpec:
         return status < 400
 
     def public_params(self) -> dict[str, Any]:
-        """Parameters safe to print or store: secrets redacted, the body summarised."""
-        return {
+        """Parameters safe to print or store: secrets redacted, the body summarised; plain JSON
+        values (lists, not tuples), so a run loaded back has the same ones."""
+        params: dict[str, Any] = json_safe({
             "url": redact_url(self.url), "model": self.model,
             "users": self.users if self.rate is None else None,
             "rate": self.rate, "duration": self.duration, "requests": self.requests,
@@ -189,7 +191,8 @@ class LoadSpec:
             "abort_on_fail": self.abort_on_fail, "abort_grace": self.abort_grace,
             "notify": [shown_hook(n) for n in self.notify],
             "workers": self.workers, "cluster": shown_cluster(self.cluster),
-        }
+        })
+        return params
 
     def replace(self, **changes: Any) -> LoadSpec:
         """A copy with ``changes`` applied and validated again."""

@@ -214,8 +214,8 @@ def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
     record = RunRecord(run_id, StoredSpec.from_row(run), started_at=run["started_at"],
                        transport=run["transport"], state=state_of(run), error=run["error"])
     by_seq: dict[int, dict[str, IntervalStats]] = {}
-    for row in conn.execute("SELECT * FROM intervals WHERE run_id = ? ORDER BY seq, name",
-                            (run_id,)):
+    for row in conn.execute("SELECT * FROM intervals WHERE run_id = ? ORDER BY seq, rowid",
+                            (run_id,)):  # the names in the order written: the live run's
         by_seq.setdefault(row["seq"], {})[row["name"]] = _interval(row)
     custom: dict[int, dict[str, CustomMetric]] = {}
     for row in conn.execute("SELECT * FROM custom WHERE run_id = ? ORDER BY seq, rowid",
