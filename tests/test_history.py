@@ -18,7 +18,7 @@ import loadnb
 from loadnb.alerts import AlertEvent
 from loadnb.config import make_spec
 from loadnb.history import open_writer
-from loadnb.history.compare import compare, mann_whitney, rank
+from loadnb.history.comparison import compare, mann_whitney, rank
 from loadnb.history.reader import list_runs, load, prune, tag
 from loadnb.history.store import (
     SCHEMA_VERSION,

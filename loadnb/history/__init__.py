@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..result import Result
-    from .compare import Comparison
+    from .comparison import Comparison
 
 PathLike = str | os.PathLike[str] | None
 
@@ -116,8 +116,8 @@ def _age(value: str | float) -> float:
 
 
 def compare(a: object, b: object, path: PathLike = None, **options: Any) -> Comparison:
-    """Compare two runs (Results, ids, prefixes or ``last``): see :mod:`.compare`."""
-    from .compare import compare as _compare
+    """Compare two runs (Results, ids, prefixes or ``last``): see :mod:`.comparison`."""
+    from .comparison import compare as _compare
 
     return _compare(a, b, path=path, **options)
 

@@ -128,13 +128,13 @@ def _show(args: argparse.Namespace, format_summary: Formatter | None) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from .compare import compare
+    from .comparison import compare
 
     result = compare(args.a, args.b, path=args.history)
     if args.json:
         _print(json.dumps(json_safe(result.as_dict())))
         return
-    _print(result.table.to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
+    _print(result.text())
     _print(f"{len(result.regressions)} regression(s)")
 
 

@@ -42,6 +42,9 @@ METRICS: tuple[tuple[str, bool], ...] = (
     ("rps", False), ("success_rate", False), ("p50_ms", True), ("p95_ms", True),
     ("p99_ms", True), ("errors", True))
 COLUMNS = ("scope", "metric", "a", "b", "change", "change_pct", "p_value", "verdict")
+#: The verdict of a metric with fewer than 3 per-interval values in a run (no p-value): a short
+#: run, or a name's p95 (kept per run, not per interval).
+TOO_FEW = "too few samples"
 Floats = npt.NDArray[np.float64]
 
 
@@ -102,7 +105,7 @@ def judge(scope: str, metric: str, values: tuple[float | None, float | None],
         change = b - a
         pct = 100.0 * change / abs(a) if a else (0.0 if change == 0 else math.inf)
     p = mann_whitney(*series)
-    verdict = ""
+    verdict = TOO_FEW if math.isnan(p) else ""
     if not math.isnan(p) and pct is not None:
         verdict = "no significant change"
         floor = min_ms if metric.endswith("_ms") else 0.0
@@ -183,6 +186,17 @@ class Comparison:
         return (f"<Comparison {self.a.run_id} → {self.b.run_id}: "
                 f"{len(self.regressions)} regression(s)>")
 
+    def text(self) -> str:
+        """The table as aligned text (``loadnb compare``): numbers as in the HTML table
+        (``7,620.40``), a missing value as ``—`` (never ``nan``)."""
+        cells = [list(COLUMNS)] + [[_fmt(getattr(r, c)) or "—" for c in COLUMNS]
+                                   for r in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+        right = {"a", "b", "change", "change_pct", "p_value"}
+        return "\n".join("  ".join(c.rjust(w) if COLUMNS[i] in right else c.ljust(w)
+                                   for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+                         .rstrip() for row in cells)
+
     def _repr_html_(self) -> str:
         colours = {"regression": "#f8d7da", "improvement": "#d4edda"}
         head = "".join(f"<th>{c}</th>" for c in COLUMNS)
@@ -221,7 +235,7 @@ class Comparison:
 
 
 def _fmt(value: object) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1e-3 and value else f"{value:,.2f}"
@@ -249,7 +263,8 @@ def compare(a: object, b: object, *, path: str | os.PathLike[str] | None = None,
 
 
 def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
+    number = None if value is None else float(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
-__all__ = ["Comparison", "Row", "compare", "mann_whitney", "rank"]
+__all__ = ["COLUMNS", "TOO_FEW", "Comparison", "Row", "compare", "mann_whitney", "rank"]
