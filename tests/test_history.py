@@ -23,6 +23,7 @@ from loadnb.history.reader import list_runs, load, prune, tag
 from loadnb.history.store import (
     SCHEMA_VERSION,
     SNAPSHOT_COLUMNS,
+    TABLES,
     HistoryError,
     connect,
     redact_query,
@@ -288,6 +289,24 @@ async def test_custom_metrics_and_thresholds_load_back(demo_url: str, tmp_path: 
     assert loaded.summary["checks"] == live.summary["checks"]
     assert loaded.summary["iterations"] == live.summary["iterations"]
     pd.testing.assert_frame_equal(loaded.custom, live.custom)
+
+
+async def test_a_deleted_run_leaves_nothing_behind(demo_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    kept = await loadnb.arun(shop, url=demo_url, users=1, duration="0.4s", interval="0.2s",
+                             history=str(path))
+    gone = await loadnb.arun(shop, url=demo_url, users=1, duration="0.4s", interval="0.2s",
+                             history=str(path))
+    loadnb.history.delete(gone.run_id, path)
+    conn = connect(path)
+    try:
+        for table in TABLES:
+            ids = {r[0] for r in conn.execute(f"SELECT DISTINCT run_id FROM {table}")}
+            assert ids <= {kept.run_id}, table
+        assert {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM custom")} == {
+            kept.run_id}
+    finally:
+        conn.close()
 
 
 def _verdicts(table: pd.DataFrame) -> dict[str, str]:

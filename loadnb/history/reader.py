@@ -35,7 +35,7 @@ from ..record import RunRecord
 from ..result import Result
 from ..snapshot import Snapshot
 from .spec import StoredSpec
-from .store import HistoryError, connect, resolve_path, write
+from .store import TABLES, HistoryError, connect, resolve_path, write
 
 if TYPE_CHECKING:
     from ..config import LoadSpec
@@ -292,7 +292,7 @@ def note(run: object, text: str, path: PathLike = None) -> None:
 
 
 def _delete(c: sqlite3.Connection, ids: list[str]) -> None:
-    for table in ("intervals", "snapshots", "alerts", "warnings", "events", "runs"):
+    for table in TABLES:  # every table (custom metrics too)
         c.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(i,) for i in ids])
 
 
