@@ -7,6 +7,8 @@ import math
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -180,34 +182,32 @@ def test_an_unfinished_run_is_listed_with_its_percentiles(tmp_path: Path) -> Non
     assert (frame.iloc[0].p95_ms, frame.iloc[0].p99_ms) == (latency["p95"], latency["p99"])
 
 
-def _zombie() -> int:
-    """A child process that has exited and is not reaped (the caller reaps it)."""
-    pid = os.fork()
-    if pid == 0:  # the child
-        os._exit(0)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # until the kernel says it exited
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+def _zombie() -> subprocess.Popen[bytes]:
+    """A child process that has exited and is not reaped (the caller reaps it: ``wait()``)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the kernel says it exited (never polled: unreaped)
+        state = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         if state == "Z":
-            return pid
+            return child
         time.sleep(0.01)
-    raise AssertionError(f"child {pid} did not exit")
+    raise AssertionError(f"child {child.pid} did not exit")
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_a_run_whose_process_is_a_zombie_is_interrupted(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     _unfinished_run(path)
-    pid = _zombie()
+    child = _zombie()
     try:
-        os.kill(pid, 0)  # the zombie still answers signal 0: that is not being alive
+        os.kill(child.pid, 0)  # the zombie still answers signal 0: that is not being alive
         conn = connect(path)
-        conn.execute("UPDATE runs SET pid = ?", (pid,))
+        conn.execute("UPDATE runs SET pid = ?", (child.pid,))
         conn.close()
         assert [r["state"] for r in list_runs(path)] == ["interrupted"]
         assert load("last", path).state == "interrupted"
     finally:
-        os.waitpid(pid, 0)
+        child.wait(timeout=10)
 
 
 def test_history_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
