@@ -38,7 +38,7 @@ def _needs_lint_imports() -> None:
 def test_the_package_keeps_its_contracts(tmp_path: Path) -> None:
     done = lint(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Contracts: 4 kept, 0 broken." in done.stdout
+    assert "Contracts: 5 kept, 0 broken." in done.stdout
 
 
 def test_a_planted_cycle_fails(tmp_path: Path) -> None:
@@ -58,3 +58,11 @@ def test_the_core_importing_pandas_fails(tmp_path: Path) -> None:
     done = lint(tmp_path, {"monitor.py": "import pandas as _planted  # noqa"})
     assert done.returncode == 1
     assert "loadnb.monitor is not allowed to import pandas" in done.stdout
+
+
+def test_observe_importing_the_metrics_fails(tmp_path: Path) -> None:
+    done = lint(tmp_path, {"observe/feed.py": "from .. import metrics as _planted  # noqa"})
+    assert done.returncode == 1
+    broken = done.stdout.split("Broken contracts")[1]
+    assert "observe imports nothing of loadnb" in broken
+    assert "loadnb.observe.feed -> loadnb.metrics" in broken
