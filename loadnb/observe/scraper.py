@@ -68,13 +68,14 @@ class Scraper:
     ``match`` is the ``--scrape-match`` regular expression (default: every counter, process CPU,
     memory, open fds and GC); ``timeout`` (default ``min(2, interval / 2)`` s) bounds each scrape;
     ``warn`` is told each warning (it must not block); ``headers`` go with every scrape (an
-    Authorization for a protected endpoint; never shown). Bad arguments raise ValueError at once,
-    before anything starts.
+    Authorization for a protected endpoint; never shown); ``clock`` (default: the loop's) times
+    the scrapes for the rates. Bad arguments raise ValueError at once, before anything starts.
     """
 
     def __init__(self, urls: Sequence[str], *, match: str | None = None, interval: float = 1.0,
                  timeout: float | None = None, warn: Warn | None = None,
-                 headers: Mapping[str, str] | None = None, max_series: int = MAX_SERIES) -> None:
+                 headers: Mapping[str, str] | None = None, max_series: int = MAX_SERIES,
+                 clock: Callable[[], float] | None = None) -> None:
         if isinstance(urls, str) or not urls:
             raise ValueError("give the scrape URLs as a non-empty list")
         if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval > 0):
@@ -88,9 +89,10 @@ class Scraper:
         self.keep: Keep = make_filter(match)
         self.interval, self.timeout, self.max_series = float(interval), float(timeout), max_series
         self.warnings: list[str] = []  #: every warning given, in order
-        self.scrapes = 0  #: scrapes tried (all URLs)
+        self.scrapes = 0  #: scrapes finished, failed or not (all URLs)
         self.failures = 0  #: scrapes failed
         self._warn = warn
+        self._clock = clock
         self._headers = {"Accept": ACCEPT, "User-Agent": f"loadnb/{__version__} (scrape)",
                          **dict(headers or {})}
         self._secrets = tuple(dict(headers or {}).values())
@@ -150,8 +152,7 @@ class Scraper:
 
     async def _scrape(self, target: _Target) -> None:
         """One scrape of one URL; never raises (but for cancellation)."""
-        t = asyncio.get_running_loop().time()
-        self.scrapes += 1
+        t = self._clock() if self._clock is not None else asyncio.get_running_loop().time()
         try:
             text = await asyncio.wait_for(self._fetch(target.url), self.timeout + 1.0)
             self._took(target, t, text)
@@ -160,6 +161,7 @@ class Scraper:
         except Exception as exc:  # a scrape must never end the task
             self.failures += 1
             self._failed(target, describe_error(exc, self.timeout, self._secrets))
+        self.scrapes += 1
 
     async def _fetch(self, url: str) -> str:
         session = self._session
@@ -168,9 +170,11 @@ class Scraper:
         async with session.get(url, headers=self._headers, allow_redirects=True) as resp:
             if resp.status != 200:
                 raise Failed(f"HTTP {resp.status}")
-            body = await resp.content.read(MAX_BYTES + 1)
-            if len(body) > MAX_BYTES:
-                raise Failed(f"answer larger than {MAX_BYTES} bytes")
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                body += chunk
+                if len(body) > MAX_BYTES:
+                    raise Failed(f"answer larger than {MAX_BYTES} bytes")
             return body.decode(resp.charset or "utf-8", errors="replace")
 
     def _took(self, target: _Target, t: float, text: str) -> None:
