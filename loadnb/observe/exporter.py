@@ -168,13 +168,16 @@ class MetricsServer:
 
     async def aclose(self, linger: float | None = None) -> None:
         """Serve the final values ``linger`` seconds more (default: the server's), then stop."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
+        runner = self._runner
+        try:
             wait = self.linger if linger is None else linger
-            if wait > 0:
+            if runner is not None and wait > 0:
                 await asyncio.sleep(wait)
-            await runner.cleanup()
-        self.close()
+        finally:  # cancelled while lingering: stop all the same
+            if runner is not None and self._runner is runner:
+                self._runner = None
+                await runner.cleanup()
+            self.close()
 
     def close(self) -> None:
         """Release the port (a server never started, or after :meth:`aclose`)."""

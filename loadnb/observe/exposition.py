@@ -235,12 +235,15 @@ def make_filter(match: str | None = None) -> Keep:
 
 class Rates:
     """Consecutive scrapes of one target into values: gauges as read, counters as per-second
-    rates since the previous scrape given (NaN for a counter seen for the first time). A counter
-    lower than before was reset (the target restarted): its increase is its new value."""
+    rates since the previous scrape given. A counter lower than before was reset (the target
+    restarted): its increase is its new value. In the first scrape a counter has no rate (NaN);
+    a counter that appears in a later one started from 0 since the scrape before (a new path, a
+    new status: counters are made at 0)."""
 
     def __init__(self) -> None:
         self._last: dict[str, float] = {}
         self._last_t = math.nan
+        self._scraped = False
 
     def update(self, t: float, samples: Mapping[str, Sample]) -> dict[str, float]:
         """The values of the scrape made at ``t`` (seconds, any monotonic clock)."""
@@ -251,11 +254,12 @@ class Rates:
             if kind == "gauge":
                 out[series] = value
                 continue
-            prev = last.get(series)
+            prev = last.get(series, 0.0 if self._scraped else None)
             if prev is None or not dt > 0:
                 out[series] = math.nan
             else:
                 out[series] = (value - prev if value >= prev else value) / dt
         self._last = {s: v for s, (k, v) in samples.items() if k == "counter"}
         self._last_t = t
+        self._scraped = True
         return out

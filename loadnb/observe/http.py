@@ -35,7 +35,7 @@ def check_url(url: object, what: str) -> str:
 def describe_error(exc: BaseException, timeout: float, secrets: Iterable[str] = ()) -> str:
     """One short line saying why a request failed: URL passwords, secret query parameters and
     the values in ``secrets`` (header values) replaced by ``***``."""
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         text = f"no answer within {timeout:g} s"
     elif isinstance(exc, Failed):
         text = str(exc)

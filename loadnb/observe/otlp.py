@@ -139,6 +139,7 @@ class OtlpPusher:
         self._sent = 0  # the state version last pushed
         self._streak = 0
         self._wake = asyncio.Event()
+        self._closing = False
         self._unsubscribe: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -152,10 +153,11 @@ class OtlpPusher:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="loadnb-otlp")
 
     async def aclose(self) -> None:
-        """Push the final state if it was not pushed, then stop (at most ``timeout`` + 1 s)."""
+        """Push the final state if it was not pushed, then stop (at most ``timeout`` s)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self._closing = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -168,7 +170,7 @@ class OtlpPusher:
             await session.close()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             await self._push(self.metrics.current)
@@ -177,7 +179,7 @@ class OtlpPusher:
         """One export; never raises (but for cancellation)."""
         body = encode(state, self.metrics.bounds).SerializeToString()
         try:
-            await asyncio.wait_for(self._post(body), self.timeout + 1.0)
+            await self._post(body)  # bounded by the session's timeout
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a push must never end the task

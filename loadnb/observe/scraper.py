@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .._version import __version__
-from ..redact import redact_text, redact_url
+from ..redact import redact_text, redact_url, split_credentials
 from .exposition import Keep, Kind, Rates, Sample, make_filter, parse
 from .http import Failed, check_url, describe_error
 
@@ -53,6 +53,7 @@ class _Target:
     url: str
     shown: str  # the URL as it may be shown (redacted)
     labels: dict[str, str]  # added to every series: the instance, with several URLs
+    headers: dict[str, str]  # the user's, and the URL's credentials as Authorization
     rates: Rates = field(default_factory=Rates)
     fresh: tuple[float, dict[str, Sample]] | None = None
     known: set[str] = field(default_factory=set)  # series names given by take()
@@ -83,9 +84,8 @@ class Scraper:
         timeout = min(2.0, interval / 2) if timeout is None else timeout
         if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"scrape timeout must be a positive number, got {timeout!r}")
-        several = len(set(urls)) > 1
-        self.targets = [_Target(u, redact_url(u), {"instance": _instance(u)} if several else {})
-                        for u in (check_url(u, "scrape URL") for u in dict.fromkeys(urls))]
+        checked = list(dict.fromkeys(check_url(u, "scrape URL") for u in urls))
+        self.targets = [_target(u, headers or {}, len(checked) > 1) for u in checked]
         self.keep: Keep = make_filter(match)
         self.interval, self.timeout, self.max_series = float(interval), float(timeout), max_series
         self.warnings: list[str] = []  #: every warning given, in order
@@ -93,13 +93,11 @@ class Scraper:
         self.failures = 0  #: scrapes failed
         self._warn = warn
         self._clock = clock
-        self._headers = {"Accept": ACCEPT, "User-Agent": f"loadnb/{__version__} (scrape)",
-                         **dict(headers or {})}
-        self._secrets = tuple(dict(headers or {}).values())
         self._series = 0
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._kick = asyncio.Event()
+        self._closing = False
 
     async def start(self) -> None:
         """Start the scrape task (the first scrape begins at once)."""
@@ -126,6 +124,8 @@ class Scraper:
 
     async def aclose(self) -> None:
         """Stop scraping and close the session (waits at most for the task's cancellation)."""
+        self._closing = True
+        self._kick.set()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -139,35 +139,44 @@ class Scraper:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             started = loop.time()
             self._kick.clear()
             await asyncio.gather(*(self._scrape(t) for t in self.targets))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._kick.wait(),
-                                       max(0.0, started + self.interval - loop.time()))
+            await self._pause(started + self.interval - loop.time())
             gap = started + self.interval / 2 - loop.time()  # never more often than this
             if gap > 0:
                 await asyncio.sleep(gap)
+
+    async def _pause(self, seconds: float) -> None:
+        """Until the next ``take()`` or ``seconds``, whichever comes first. (Not ``wait_for``:
+        before Python 3.12 it can swallow a cancellation that comes as the wait ends.)"""
+        if seconds <= 0 or self._kick.is_set():
+            return
+        waiter = asyncio.ensure_future(self._kick.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=seconds)
+        finally:
+            waiter.cancel()
 
     async def _scrape(self, target: _Target) -> None:
         """One scrape of one URL; never raises (but for cancellation)."""
         t = self._clock() if self._clock is not None else asyncio.get_running_loop().time()
         try:
-            text = await asyncio.wait_for(self._fetch(target.url), self.timeout + 1.0)
+            text = await self._fetch(target)  # bounded by the session's timeout
             self._took(target, t, text)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a scrape must never end the task
             self.failures += 1
-            self._failed(target, describe_error(exc, self.timeout, self._secrets))
+            self._failed(target, describe_error(exc, self.timeout, target.headers.values()))
         self.scrapes += 1
 
-    async def _fetch(self, url: str) -> str:
+    async def _fetch(self, target: _Target) -> str:
         session = self._session
         if session is None:
             raise Failed("the scraper is closed")
-        async with session.get(url, headers=self._headers, allow_redirects=True) as resp:
+        async with session.get(target.url, headers=target.headers) as resp:
             if resp.status != 200:
                 raise Failed(f"HTTP {resp.status}")
             body = bytearray()
@@ -218,6 +227,16 @@ class Scraper:
         if self._warn is not None:
             with contextlib.suppress(Exception):
                 self._warn(text)
+
+
+def _target(url: str, headers: Mapping[str, str], several: bool) -> _Target:
+    """A checked URL's target: credentials in the URL move to an Authorization header
+    (ValueError if there is one already)."""
+    own = dict(headers)
+    clean = split_credentials(url, own)
+    labels = {"instance": _instance(clean)} if several else {}
+    return _Target(clean, redact_url(url), labels,
+                   {"Accept": ACCEPT, "User-Agent": f"loadnb/{__version__} (scrape)", **own})
 
 
 def _instance(url: str) -> str:

@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from loadnb.observe.exposition import Rates, make_filter, parse, series_name
 
 # The example of the Prometheus text format documentation, and OpenMetrics families.
-PROM_DOC = r'''# HELP http_requests_total The total number of HTTP requests.
+PROM_DOC = (r'''# HELP http_requests_total The total number of HTTP requests.
 # TYPE http_requests_total counter
 http_requests_total{method="post",code="200"} 1027 1395066363000
 http_requests_total{method="post",code="400"}    3 1395066363000
 
 # Escaping in label values:
-msdos_file_access_time_seconds{path="C:\\DIR\\FILE.TXT",error="Cannot find file:\n\"FILE.TXT\""} 1.458255915e9
+msdos_file_access_time_seconds{path="C:\\DIR\\FILE.TXT",'''
+    r'''error="Cannot find file:\n\"FILE.TXT\""} 1.458255915e9
 
 # Minimalistic line:
 metric_without_timestamp_and_labels 12.47
@@ -43,7 +44,7 @@ http_request_duration_seconds_count 144320
 rpc_duration_seconds{quantile="0.01"} 3102
 rpc_duration_seconds_sum 1.7560473e+07
 rpc_duration_seconds_count 2693
-'''
+''')
 
 OPENMETRICS = '''# TYPE acme_http_router_request_seconds summary
 # UNIT acme_http_router_request_seconds seconds
@@ -158,9 +159,12 @@ def test_rates_between_scrapes_reset_aware() -> None:
         "c": 20.0, "g": 6.0}
     # a drop: the target restarted, its counter counted 30 since
     assert rates.update(15.0, {"c": ("counter", 30.0)}) == {"c": 10.0}
-    # a series seen for the first time has no rate yet; one time twice gives no rate either
-    out = rates.update(15.0, {"c": ("counter", 40.0), "d": ("counter", 1.0)})
-    assert math.isnan(out["c"]) and math.isnan(out["d"])
+    # a series that appears started at 0 since the scrape before
+    assert rates.update(20.0, {"c": ("counter", 40.0), "d": ("counter", 5.0)}) == {
+        "c": 2.0, "d": 1.0}
+    # the same time twice gives no rate
+    out = rates.update(20.0, {"c": ("counter", 40.0)})
+    assert math.isnan(out["c"])
 
 
 def test_parse_is_fast_enough_for_a_large_exposition() -> None:
