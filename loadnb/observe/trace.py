@@ -18,7 +18,6 @@ import math
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 __all__ = ["Slow", "Slowest", "TraceContext", "Tracer", "merge_slowest", "parse_traceparent"]
@@ -29,26 +28,27 @@ _STATE_VALUE = re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\
 
 
 class _HexPool:
-    """Random ids of ``nbytes`` bytes as lower-case hex ASCII bytes, made in batches."""
+    """Random ids of ``nbytes`` bytes as lower-case hex ASCII bytes, made ``batch`` at a time
+    (one ``os.urandom`` and one ``hex()`` per batch; an id costs a ``list.pop``)."""
 
-    __slots__ = ("width", "batch", "_buf", "_i", "_zero")
+    __slots__ = ("width", "batch", "_ids")
 
     def __init__(self, nbytes: int, batch: int = 512) -> None:
         self.width, self.batch = 2 * nbytes, batch
-        self._buf, self._i = b"", 0
-        self._zero = b"0" * self.width
+        self._ids: list[bytes] = []
 
     def __call__(self) -> bytes:
-        i = self._i
-        if i >= len(self._buf):
-            self._buf, i = os.urandom(self.width // 2 * self.batch).hex().encode(), 0
-        self._i = i + self.width
-        out = self._buf[i:i + self.width]
-        return self() if out == self._zero else out  # all zeros is not a valid id
+        try:
+            return self._ids.pop()
+        except IndexError:
+            n = self.width // 2
+            ids = os.urandom(n * self.batch).hex(" ", n).encode().split()  # in C
+            zero = b"0" * self.width  # all zeros is not a valid id
+            self._ids = ids if zero not in ids else [i for i in ids if i != zero]
+            return self()
 
 
-@dataclass(frozen=True, slots=True)
-class TraceContext:
+class TraceContext(NamedTuple):
     """One iteration's trace: its id, and the start of its requests' ``traceparent`` line."""
 
     trace_id: str
