@@ -8,8 +8,9 @@ Modules:
   :class:`~loadnb.observe.exposition.Rates` (counters as per-second rates between two scrapes,
   reset-aware).
 - :mod:`~loadnb.observe.scraper`: :class:`~loadnb.observe.scraper.Scraper` (scrapes URLs on its
-  own task, session and timeout; failures are warnings and gaps) and
-  :class:`~loadnb.observe.scraper.ProcessWatcher` (a local process with psutil).
+  own task, session and timeout; failures are warnings and gaps).
+- :mod:`~loadnb.observe.process`: :class:`~loadnb.observe.process.ProcessWatcher` (a local
+  process with psutil: ``server.process.*{pid=…}``), the scraper's shape.
 - :mod:`~loadnb.observe.feed`: :class:`~loadnb.observe.feed.LoadMetrics`, the plain-data state
   both exporters read (updated once per tick from cumulative per-name totals).
 - :mod:`~loadnb.observe.exporter`: :class:`~loadnb.observe.exporter.MetricsServer`, loadnb's own
@@ -19,6 +20,8 @@ Modules:
 - :mod:`~loadnb.observe.trace`: ``traceparent``/``tracestate`` headers
   (:class:`~loadnb.observe.trace.Tracer`) and the k slowest requests of an interval
   (:class:`~loadnb.observe.trace.Slowest`).
+- :mod:`~loadnb.observe.http`: what the scraper and the pusher share (URL checks, error texts
+  without secrets).
 
 What it may import: the standard library, numpy, aiohttp, psutil, ``opentelemetry-proto`` (inside
 :mod:`~loadnb.observe.otlp`'s functions only), and of loadnb only :mod:`loadnb.redact` and

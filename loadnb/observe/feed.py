@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -144,7 +144,7 @@ class LoadMetrics:
     def update(self, totals: Mapping[str, NameTotals], active_users: int, in_flight: int,
                dropped: int) -> LoadState:
         """The new state from the run's cumulative totals so far (once per tick)."""
-        names = tuple(self._series(name, t) for name, t in totals.items())
+        names = _one_per_name(self._series(name, t) for name, t in totals.items())
         cur = self.current
         self.current = LoadState(cur.run_id, cur.start_time, self._clock(), names,
                                  int(active_users), int(in_flight), int(dropped), cur.version + 1)
@@ -165,3 +165,16 @@ class LoadMetrics:
                             self._map.cumulative(hist), hist.total, hist.sum_us / 1e6)
         self._cache[name] = (key, series)
         return series
+
+
+def _one_per_name(series: Iterable[NameSeries]) -> tuple[NameSeries, ...]:
+    """One series per shown name: names that redact alike (``?token=a``, ``?token=b``) add up
+    (an exposition with a series twice is refused whole)."""
+    out: dict[str, NameSeries] = {}
+    for s in series:
+        had = out.get(s.name)
+        out[s.name] = s if had is None else NameSeries(
+            s.name, had.ok + s.ok, had.failed + s.failed, had.cancelled + s.cancelled,
+            tuple(a + b for a, b in zip(had.buckets, s.buckets, strict=True)),
+            had.count + s.count, had.sum_s + s.sum_s)
+    return tuple(out.values())

@@ -192,3 +192,33 @@ async def test_aclose_waits_the_linger_and_frees_the_port() -> None:
     await server.aclose()
     assert loop.time() - t0 >= 0.2
     MetricsServer(LoadMetrics("r"), port).close()  # free again
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=20),
+                min_size=1, max_size=4, unique=True), st.text(min_size=1, max_size=10))
+def test_any_names_and_run_id_read_back(names: list[str], run_id: str) -> None:
+    from loadnb.observe.exposition import series_name
+    from loadnb.redact import redact_text
+
+    metrics = LoadMetrics(run_id)
+    state = metrics.update({n: totals(i + 1, 0, seed=i, name=n) for i, n in enumerate(names)},
+                           0, 0, 0)
+    out = parse(render(state, BOUNDS), prefix="")
+    assert out.bad_lines == 0
+    for i, n in enumerate(names):
+        key = series_name("loadnb_requests_total",
+                          {"name": redact_text(n), "result": "ok", "run_id": run_id}, prefix="")
+        assert out.samples[key] == ("counter", i + 1)
+
+
+def test_names_that_redact_alike_are_one_series() -> None:
+    metrics = LoadMetrics("r")
+    state = metrics.update({"GET /?token=a": totals(3, 1, seed=1, name="GET /?token=a"),
+                            "GET /?token=b": totals(5, 0, seed=2, name="GET /?token=b")},
+                           0, 0, 0)
+    assert [(s.name, s.ok, s.failed, s.count) for s in state.names] == [
+        ("GET /?token=***", 8, 1, 9)]
+    text = render(state, BOUNDS)
+    lines = [line.rsplit(" ", 1)[0] for line in text.splitlines() if not line.startswith("#")]
+    assert len(lines) == len(set(lines))  # Prometheus refuses a scrape with a series twice
