@@ -208,68 +208,76 @@ def _number(v: float, draw: Any) -> str:
     return repr(v)
 
 
-@st.composite
-def expositions(draw: Any) -> tuple[str, dict[str, tuple[str, float]]]:
-    """(text, expected samples) of a random exposition in either format."""
-    openmetrics = draw(st.booleans())
-    lines: list[str] = []
-    expected: dict[str, tuple[str, float]] = {}
+class _Writer:
+    """Writes random but valid sample lines, and what parsing them must give."""
 
-    def sample(metric: str, labels: dict[str, str], value: float, kind: str | None) -> None:
+    def __init__(self, draw: Any, openmetrics: bool) -> None:
+        self.draw, self.openmetrics = draw, openmetrics
+        self.lines: list[str] = []
+        self.expected: dict[str, tuple[str, float]] = {}
+
+    def sample(self, metric: str, labels: dict[str, str], value: float, kind: str | None) -> None:
+        draw = self.draw
         items = list(labels.items())
         order = draw(st.permutations(items)) if items else []
         inner = ",".join(f'{k}="{_escape(v)}"' for k, v in order)
         if inner and draw(st.booleans()):
             inner += ","
         head = f"{metric}{{{inner}}}" if inner or draw(st.booleans()) else metric
-        space = draw(st.sampled_from([" ", "  ", "\t"]))
-        line = f"{head}{space}{_number(value, draw)}"
+        line = f"{head}{draw(st.sampled_from([' ', '  ', chr(9)]))}{_number(value, draw)}"
         if draw(st.booleans()):
-            line += " " + (repr(draw(st.floats(0, 2e9))) if openmetrics
+            line += " " + (repr(draw(st.floats(0, 2e9))) if self.openmetrics
                            else str(draw(st.integers(-2**40, 2**40))))
-        if openmetrics and kind == "counter" and draw(st.booleans()):
+        if self.openmetrics and kind == "counter" and draw(st.booleans()):
             line += ' # {trace_id="abc"} 0.5'
-        lines.append(line)
+        self.lines.append(line)
         if kind is not None:
-            expected[_key(metric, labels)] = (kind, value)
+            self.expected[_key(metric, labels)] = (kind, value)
 
+    def family(self, name: str, family: str, label_sets: list[dict[str, str]]) -> None:
+        draw, sample = self.draw, self.sample
+        if family == "counter":
+            total = name + "_total"
+            self.lines.append(f"# TYPE {name if self.openmetrics else total} counter")
+            for labels in label_sets:
+                sample(total, labels, abs(draw(VALUES)), "counter")
+                if self.openmetrics:
+                    sample(name + "_created", labels, 1.6e9, None)
+        elif family in ("gauge", "untyped"):
+            if family == "gauge":
+                self.lines.append(f"# TYPE {name} gauge")
+            for labels in label_sets:
+                sample(name, labels, draw(VALUES), "gauge")
+        else:
+            self.lines.append(f"# TYPE {name} {family}")
+            key, suffix, kind = (("le", "_bucket", "counter") if family == "histogram"
+                                 else ("quantile", "", "gauge"))
+            for labels in label_sets:
+                for q in ("0.5", "1"):
+                    sample(name + suffix, {**labels, key: q}, draw(VALUES), kind)
+                sample(name + "_sum", labels, draw(VALUES), "counter")
+                sample(name + "_count", labels, abs(draw(VALUES)), "counter")
+
+
+@st.composite
+def expositions(draw: Any) -> tuple[str, dict[str, tuple[str, float]]]:
+    """(text, expected samples) of a random exposition in either format."""
+    w = _Writer(draw, draw(st.booleans()))
     for i in range(draw(st.integers(0, 6))):
         family = draw(st.sampled_from(["counter", "gauge", "histogram", "summary", "untyped"]))
         name = f"m{i}_{family}"
         if draw(st.booleans()):
             help_text = draw(st.text(st.characters(blacklist_categories=["Cs"],
                                                    blacklist_characters="\n\r"), max_size=20))
-            lines.append(f"# HELP {name} {_escape(help_text)}")
-        label_sets = draw(st.lists(st.dictionaries(LABEL_NAMES, LABEL_VALUES, max_size=3),
-                                   min_size=1, max_size=3,
-                                   unique_by=lambda d: tuple(sorted(d.items()))))
-        if family == "counter":
-            total = name + "_total"
-            lines.append(f"# TYPE {name if openmetrics else total} counter")
-            for labels in label_sets:
-                sample(total, labels, abs(draw(VALUES)), "counter")
-                if openmetrics:
-                    sample(name + "_created", labels, 1.6e9, None)
-        elif family in ("gauge", "untyped"):
-            if family == "gauge":
-                lines.append(f"# TYPE {name} gauge")
-            for labels in label_sets:
-                sample(name, labels, draw(VALUES), "gauge")
-        else:
-            lines.append(f"# TYPE {name} {family}")
-            for labels in label_sets:
-                for q in ("0.5", "1"):
-                    key = "le" if family == "histogram" else "quantile"
-                    sample(name + ("_bucket" if family == "histogram" else ""),
-                           {**labels, key: q}, draw(VALUES),
-                           "counter" if family == "histogram" else "gauge")
-                sample(name + "_sum", labels, draw(VALUES), "counter")
-                sample(name + "_count", labels, abs(draw(VALUES)), "counter")
+            w.lines.append(f"# HELP {name} {_escape(help_text)}")
+        w.family(name, family, draw(st.lists(
+            st.dictionaries(LABEL_NAMES, LABEL_VALUES, max_size=3), min_size=1, max_size=3,
+            unique_by=lambda d: tuple(sorted(d.items())))))
         if draw(st.booleans()):
-            lines.append(draw(st.sampled_from(["", "# a comment", "   "])))
-    if openmetrics:
-        lines += ["# EOF", "after_eof 1"]
-    return "\n".join(lines) + draw(st.sampled_from(["", "\n"])), expected
+            w.lines.append(draw(st.sampled_from(["", "# a comment", "   "])))
+    if w.openmetrics:
+        w.lines += ["# EOF", "after_eof 1"]
+    return "\n".join(w.lines) + draw(st.sampled_from(["", "\n"])), w.expected
 
 
 def _same(a: dict[str, tuple[str, float]], b: dict[str, tuple[str, float]]) -> bool:

@@ -26,6 +26,17 @@ def feed(metrics: LoadMetrics, step: int) -> int:
     return 11 * step + 5 * step + step % 2
 
 
+async def failed_push(pusher: OtlpPusher) -> OtlpPusher:
+    """Start ``pusher``, feed one update, wait for its push to fail, close it."""
+    await pusher.start()
+    try:
+        feed(pusher.metrics, 1)
+        await until(lambda: pusher.failures >= 1, 10, what="a failed push")
+    finally:
+        await pusher.aclose()
+    return pusher
+
+
 def test_encode_is_cumulative_with_the_bounds_and_run_id() -> None:
     from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
@@ -123,13 +134,8 @@ async def test_secrets_never_appear_in_a_warning() -> None:
     async with OtlpReceiver() as rx:
         rx.mode = "fail"
         url = rx.url.replace("http://", "http://user:hunter2@") + "v1/metrics?token=tok123"
-        pusher = OtlpPusher(url, metrics, timeout=0.5, headers={"X-Scope-Key": "k3y-value"})
-        await pusher.start()
-        try:
-            feed(metrics, 1)
-            await until(lambda: pusher.failures >= 1, 10, what="a failed push")
-        finally:
-            await pusher.aclose()
+        pusher = await failed_push(OtlpPusher(url, metrics, timeout=0.5,
+                                              headers={"X-Scope-Key": "k3y-value"}))
         text = " ".join(pusher.warnings) + pusher.shown
         assert pusher.warnings and "hunter2" not in text and "tok123" not in text
         assert "k3y-value" not in text
@@ -144,14 +150,8 @@ async def test_secrets_never_appear_in_a_warning() -> None:
 async def test_a_refused_connection_is_a_warning() -> None:
     from .test_exporter import free_port
 
-    metrics = LoadMetrics("r")
-    pusher = OtlpPusher(f"http://127.0.0.1:{free_port()}", metrics, timeout=0.5)
-    await pusher.start()
-    try:
-        feed(metrics, 1)
-        await until(lambda: pusher.failures >= 1, 10, what="a failed push")
-    finally:
-        await pusher.aclose()
+    pusher = await failed_push(OtlpPusher(f"http://127.0.0.1:{free_port()}", LoadMetrics("r"),
+                                          timeout=0.5))
     assert "cannot connect" in pusher.warnings[0]
 
 
