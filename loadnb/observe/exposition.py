@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["DEFAULT_MATCH", "PREFIX", "Exposition", "Kind", "Rates", "Sample", "escape_label",
-           "make_filter", "parse", "series_name"]
+__all__ = ["DEFAULT_MATCH", "PREFIX", "Exposition", "Kind", "Parser", "Rates", "Sample",
+           "escape_label", "make_filter", "parse", "series_name"]
 
 Kind = Literal["counter", "gauge"]
 Sample = tuple[Kind, float]
@@ -42,7 +42,10 @@ _METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*\"((?:[^\"\\]|\\.)*)\"[ \t]*")
 _UNESCAPE = re.compile(r"\\(.)")
 _UNESCAPED = {"n": "\n", "\\": "\\", '"': '"'}
-_NUMBER = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[Ii]nf(?:inity)?|NaN|nan)")
+_PAIR_RE = r'[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*)"')
+_FAST = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:" + _PAIR_RE + "(?:," + _PAIR_RE
+                   + r")*,?)?)\})?[ \t]+([^ \t]+)(?:[ \t]+([^ \t#]+))?[ \t]*")
 _TYPES = {"counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset",
           "untyped", "unknown"}
 # sample-name suffix -> the kind of that sample, per family type (None: dropped)
@@ -59,6 +62,8 @@ _SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsu
 
 def escape_label(value: str) -> str:
     """A label value as written inside ``"…"`` in an exposition."""
+    if "\\" not in value and '"' not in value and "\n" not in value:
+        return value
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
@@ -93,7 +98,8 @@ class Exposition:
 
 
 def _number(token: str) -> float:
-    if not _NUMBER.fullmatch(token):
+    """A Go-style float (``+Inf``, ``NaN``, ``1e3``); ValueError for anything else."""
+    if "_" in token:  # Python's float() takes 1_000, Prometheus does not
         raise ValueError(token)
     return float(token)
 
@@ -117,8 +123,27 @@ def _labels(line: str, pos: int) -> tuple[dict[str, str], int]:
             raise ValueError("bad label set")
 
 
-def _sample(line: str) -> tuple[str, dict[str, str], float]:
-    """``(metric, labels, value)`` of one sample line; ValueError when it is not one."""
+def _sample(line: str) -> tuple[str, dict[str, str], float, str | None]:
+    """``(metric, labels, value, series)`` of one sample line (``series``: its name when the
+    line already has it, labels sorted and nothing to escape); ValueError when it is not one."""
+    m = _FAST.fullmatch(line)
+    if m is None:
+        return (*_sample_slowly(line), None)
+    # the usual line: no escapes, spaces or exemplar
+    metric, block, value, stamp = m.groups()
+    if stamp is not None:
+        _number(stamp)
+    if not block:
+        return metric, {}, _number(value), metric
+    pairs = _PAIR.findall(block)
+    labels = dict(pairs)
+    if len(labels) != len(pairs):
+        raise ValueError("a label twice")
+    ordered = block[-1] != "," and pairs == sorted(pairs)
+    return metric, labels, _number(value), f"{metric}{{{block}}}" if ordered else None
+
+
+def _sample_slowly(line: str) -> tuple[str, dict[str, str], float]:
     m = _METRIC.match(line)
     if m is None:
         raise ValueError("no metric name")
@@ -159,13 +184,14 @@ def _kind(metric: str, types: Mapping[str, str]) -> Kind | None:
     return "counter" if metric.endswith("_total") else "gauge"
 
 
-def _comment(line: str, types: dict[str, str]) -> bool:
-    """Read a ``#`` line; True at ``# EOF``."""
+def _comment(line: str, types: dict[str, str], kinds: dict[str, Kind | None]) -> bool:
+    """Read a ``#`` line (a ``# TYPE`` forgets the kinds found so far); True at ``# EOF``."""
     parts = line.split(None, 3)
     if len(parts) >= 2 and parts[1] == "EOF" and len(parts) == 2:
         return True
     if len(parts) >= 4 and parts[1] == "TYPE" and parts[3].strip() in _TYPES:
         types[parts[2]] = parts[3].strip()
+        kinds.clear()
     return False
 
 
@@ -184,32 +210,53 @@ def parse(text: str, keep: Keep | None = None, prefix: str = PREFIX,
     ``series`` is ``metric{labels}`` without the prefix. ``labels`` are added to every sample (a
     sample's own label of the same name becomes ``exported_<name>``, as in Prometheus). Never
     raises on bad text: bad lines are counted in :attr:`Exposition.bad_lines`; nothing after
-    ``# EOF`` is read.
+    ``# EOF`` is read. (:class:`Parser` reads the same in parts.)
     """
-    out = Exposition()
-    types: dict[str, str] = {}
-    for raw in text.split("\n"):
-        line = raw.rstrip("\r")
-        if not line.strip():
-            continue
-        if line.startswith("#"):
-            if _comment(line, types):
-                break
-            continue
-        try:
-            metric, own, value = _sample(line.lstrip(" \t"))
-        except ValueError:
-            out.bad(line)
-            continue
-        kind = _kind(metric, types)
-        if kind is None:
-            continue
-        if labels:
-            own = _add_labels(own, labels)
-        series = series_name(metric, own, prefix="")
-        if keep is None or keep(metric, series, kind):
-            out.samples[prefix + series] = (kind, value)
-    return out
+    parser = Parser(keep, prefix, labels)
+    parser.feed(text.split("\n"))
+    return parser.out
+
+
+class Parser:
+    """:func:`parse` in parts: :meth:`feed` lines as they come (a caller on an event loop can
+    yield between parts), then read :attr:`out`."""
+
+    def __init__(self, keep: Keep | None = None, prefix: str = PREFIX,
+                 labels: Mapping[str, str] | None = None) -> None:
+        self.keep, self.prefix, self.labels = keep, prefix, dict(labels or {})
+        self.out = Exposition()
+        self.done = False  #: ``# EOF`` was read: more lines are ignored
+        self._types: dict[str, str] = {}
+        self._kinds: dict[str, Kind | None] = {}  # metric -> kind, until the next # TYPE
+
+    def feed(self, lines: Iterable[str]) -> None:
+        """Read these lines (without their ``\\n``)."""
+        out, keep, prefix, labels, kinds = (self.out, self.keep, self.prefix, self.labels,
+                                            self._kinds)
+        for raw in lines:
+            if self.done:
+                return
+            line = raw.rstrip("\r")
+            if not line.strip():
+                continue
+            if line.startswith("#"):
+                self.done = _comment(line, self._types, kinds)
+                continue
+            try:
+                metric, own, value, series = _sample(line.lstrip(" \t"))
+            except ValueError:
+                out.bad(line)
+                continue
+            kind = kinds[metric] if metric in kinds else kinds.setdefault(
+                metric, _kind(metric, self._types))
+            if kind is None:
+                continue
+            if labels:
+                series = series_name(metric, _add_labels(own, labels), prefix="")
+            elif series is None:
+                series = series_name(metric, own, prefix="")
+            if keep is None or keep(metric, series, kind):
+                out.samples[prefix + series] = (kind, value)
 
 
 def make_filter(match: str | None = None) -> Keep:

@@ -27,16 +27,17 @@ import aiohttp
 
 from .._version import __version__
 from ..redact import redact_text, redact_url, split_credentials
-from .exposition import Keep, Kind, Rates, Sample, make_filter, parse
+from .exposition import Keep, Kind, Parser, Rates, Sample, make_filter
 from .http import Failed, check_url, describe_error
 
-__all__ = ["ACCEPT", "MAX_BYTES", "MAX_SERIES", "Observer", "Scraper"]
+__all__ = ["ACCEPT", "MAX_BYTES", "MAX_SERIES", "PARSE_LINES", "Observer", "Scraper"]
 
 #: What the scraper asks for: OpenMetrics first, then Prometheus text.
 ACCEPT = ("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,"
           "*/*;q=0.1")
 MAX_BYTES = 16 * 1024 * 1024  #: a larger answer is a failed scrape
 MAX_SERIES = 1000  #: series kept over all URLs; more are dropped with one warning
+PARSE_LINES = 250  #: lines parsed between two yields to the loop (~0.7 ms)
 Warn = Callable[[str], None]
 
 
@@ -164,7 +165,7 @@ class Scraper:
         t = self._clock() if self._clock is not None else asyncio.get_running_loop().time()
         try:
             text = await self._fetch(target)  # bounded by the session's timeout
-            self._took(target, t, text)
+            await self._took(target, t, text)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a scrape must never end the task
@@ -186,8 +187,15 @@ class Scraper:
                     raise Failed(f"answer larger than {MAX_BYTES} bytes")
             return body.decode(resp.charset or "utf-8", errors="replace")
 
-    def _took(self, target: _Target, t: float, text: str) -> None:
-        exposition = parse(text, keep=self._keeper(target), labels=target.labels)
+    async def _took(self, target: _Target, t: float, text: str) -> None:
+        parser = Parser(keep=self._keeper(target), labels=target.labels)
+        lines = text.split("\n")
+        for start in range(0, len(lines), PARSE_LINES):  # let the load run between parts
+            parser.feed(lines[start:start + PARSE_LINES])
+            if parser.done:
+                break
+            await asyncio.sleep(0)
+        exposition = parser.out
         if exposition.bad_lines and not target.warned_lines:
             target.warned_lines = True
             self._say(f"scrape of {target.shown}: {exposition.bad_lines} lines could not be read "

@@ -313,3 +313,19 @@ def test_a_series_name_is_itself_a_valid_sample(labels: dict[str, str]) -> None:
     out = parse(f"{name} 1\n")
     assert list(out.samples) == ["server." + name]
     assert re.fullmatch(r"metric_x(\{.*\})?", name, re.S)
+
+
+@settings(max_examples=60, deadline=None)
+@given(expositions(), st.lists(st.integers(0, 200), max_size=5))
+def test_a_parser_fed_in_parts_reads_the_same(
+        case: tuple[str, dict[str, tuple[str, float]]], cuts: list[int]) -> None:
+    from loadnb.observe.exposition import Parser
+
+    text, expected = case
+    lines = text.split("\n")
+    parser = Parser()
+    start = 0
+    for cut in sorted(cuts) + [len(lines)]:
+        parser.feed(lines[start:cut])
+        start = max(start, cut)
+    assert _same(parser.out.samples, expected)

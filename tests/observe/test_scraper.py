@@ -257,3 +257,25 @@ async def test_a_process_that_ends_is_one_warning_then_nan() -> None:
 def test_bad_pids(pid: object) -> None:
     with pytest.raises(ValueError, match="watch pid"):
         ProcessWatcher(pid)  # type: ignore[arg-type]
+
+
+async def test_a_large_scrape_is_parsed_in_parts_letting_the_loop_run() -> None:
+    from loadnb.observe.scraper import PARSE_LINES
+
+    text = "".join(f'x_total{{i="{i}"}} {i}\n' for i in range(20 * PARSE_LINES))
+    scraper = Scraper(["http://127.0.0.1:1/metrics"], max_series=10**6)
+    turns = 0
+
+    async def heartbeat() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    beat = asyncio.create_task(heartbeat())
+    await asyncio.sleep(0)
+    before = turns
+    await scraper._took(scraper.targets[0], 1.0, text)
+    beat.cancel()
+    assert turns - before >= 19  # the loop ran between the parts
+    assert scraper.targets[0].fresh is not None and len(scraper.targets[0].fresh[1]) == 5000
