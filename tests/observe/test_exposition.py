@@ -315,7 +315,7 @@ def test_a_series_name_is_itself_a_valid_sample(labels: dict[str, str]) -> None:
     assert re.fullmatch(r"metric_x(\{.*\})?", name, re.S)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(expositions(), st.lists(st.integers(0, 200), max_size=5))
 def test_a_parser_fed_in_parts_reads_the_same(
         case: tuple[str, dict[str, tuple[str, float]]], cuts: list[int]) -> None:

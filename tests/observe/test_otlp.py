@@ -90,7 +90,7 @@ async def test_aclose_flushes_the_last_state() -> None:
     metrics = LoadMetrics("r")
     async with OtlpReceiver() as rx:
         rx.mode = "hang"
-        pusher = OtlpPusher(rx.url, metrics, timeout=0.3)
+        pusher = OtlpPusher(rx.url, metrics, timeout=1.0)
         await pusher.start()
         feed(metrics, 1)
         await until(lambda: rx.posts >= 1, 10, what="a push")
@@ -105,7 +105,7 @@ async def test_failures_are_warnings_the_caller_never_waits_and_it_recovers() ->
     warned: list[str] = []
     async with OtlpReceiver() as rx:
         rx.mode = "fail"
-        pusher = OtlpPusher(rx.url, metrics, timeout=0.3, warn=warned.append)
+        pusher = OtlpPusher(rx.url, metrics, timeout=1.0, warn=warned.append)
         await pusher.start()
         try:
             for step in (1, 2):

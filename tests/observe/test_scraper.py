@@ -25,6 +25,11 @@ from ..conftest import until
 from .test_exporter import free_port
 
 
+def ok(scraper: Scraper) -> int:
+    """Scrapes that worked so far."""
+    return scraper.scrapes - scraper.failures
+
+
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
@@ -48,10 +53,12 @@ class Flaky:
     jobs: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
     auth: list[str] = field(default_factory=list)  # the Authorization headers received
+    waiting: int = 0  # requests that hung
 
     async def handle(self, request: web.Request) -> web.Response:
         self.auth.append(request.headers.get("Authorization", ""))
         if self.mode == "hang":
+            self.waiting += 1
             await self.release.wait()
         if self.mode == "fail":
             return web.Response(status=500, text="broken")
@@ -74,10 +81,11 @@ async def flaky() -> AsyncIterator[tuple[Flaky, str]]:
 
 async def test_the_demos_metrics_rates_and_gauges(demo_app_url: str) -> None:
     now = [10.0]
-    scraper = Scraper([demo_app_url + "metrics"], interval=0.2, clock=lambda: now[0])
+    scraper = Scraper([demo_app_url + "metrics"], interval=0.2, timeout=2.0,
+                      clock=lambda: now[0])
     await scraper.start()
     try:
-        await until(lambda: scraper.scrapes >= 1, 10, what="a first scrape")
+        await until(lambda: ok(scraper) >= 1, 10, what="a first scrape")
         first = scraper.take()
         assert math.isnan(first["server.process_cpu_seconds_total"])  # no rate yet
         assert first["server.process_resident_memory_bytes"] > 1e6
@@ -88,8 +96,8 @@ async def test_the_demos_metrics_rates_and_gauges(demo_app_url: str) -> None:
             for path in ["", "api/items"] * 15 + [""] * 5:
                 async with session.get(demo_app_url + path) as resp:
                     assert resp.status == 200
-        seen = scraper.scrapes
-        await until(lambda: scraper.scrapes >= seen + 2, 10, what="scrapes after the load")
+        seen = ok(scraper)
+        await until(lambda: ok(scraper) >= seen + 2, 10, what="scrapes after the load")
         second = scraper.take()
         # new paths since the baseline: counted from 0, exactly (20 and 15 requests in 10 s)
         assert second['server.demo_requests_total{path="/"}'] == 2.0
@@ -102,14 +110,14 @@ async def test_the_demos_metrics_rates_and_gauges(demo_app_url: str) -> None:
 async def test_hang_500_and_garbage_are_warnings_and_gaps(flaky: tuple[Flaky, str]) -> None:
     state, url = flaky
     warned: list[str] = []
-    scraper = Scraper([url], interval=0.2, timeout=0.2, warn=warned.append)
+    scraper = Scraper([url], interval=0.2, timeout=0.5, warn=warned.append)
     await scraper.start()
     loop = asyncio.get_running_loop()
     try:
-        await until(lambda: scraper.scrapes >= 2, 10, what="two scrapes")
+        await until(lambda: ok(scraper) >= 2, 10, what="two scrapes")
         values = scraper.take()
         assert set(values) == {"server.jobs_total"}  # queue_depth: a gauge, not kept by default
-        for mode, reason in (("hang", "no answer within 0.2 s"), ("fail", "HTTP 500")):
+        for mode, reason in (("hang", "no answer within 0.5 s"), ("fail", "HTTP 500")):
             state.mode = mode
             failures = scraper.failures
             await until(lambda f=failures: scraper.failures >= f + 2, 10, what=mode)
@@ -125,11 +133,12 @@ async def test_hang_500_and_garbage_are_warnings_and_gaps(flaky: tuple[Flaky, st
         state.mode = "ok"
         await until(lambda: "works again" in warned[-1], 10, what="recovery")
         scraper.take()
-        done = scraper.scrapes
-        await until(lambda: scraper.scrapes >= done + 1, 10, what="one more scrape")
+        done = ok(scraper)
+        await until(lambda: ok(scraper) >= done + 1, 10, what="one more scrape")
         assert scraper.take()["server.jobs_total"] > 0
+        hung = state.waiting
         state.mode = "hang"  # closing during a hung scrape is prompt
-        await until(lambda: scraper.scrapes >= done + 2, 10, what="hung again")
+        await until(lambda: state.waiting > hung, 10, what="hung again")
     finally:
         t0 = loop.time()
         await scraper.aclose()
@@ -150,10 +159,12 @@ async def test_a_refused_connection_is_a_warning() -> None:
 async def test_several_urls_get_an_instance_label(demo_app_url: str,
                                                   flaky: tuple[Flaky, str]) -> None:
     _, url = flaky
-    scraper = Scraper([demo_app_url + "metrics", url], interval=0.2, match="jobs|process_open")
+    scraper = Scraper([demo_app_url + "metrics", url], interval=0.2, timeout=2.0,
+                      match="jobs|process_open")
     await scraper.start()
     try:
-        await until(lambda: scraper.scrapes >= 2, 10, what="both scraped")
+        await until(lambda: ok(scraper) >= 2 and all(t.fresh for t in scraper.targets), 10,
+                    what="both scraped")
         names = set(scraper.take())
     finally:
         await scraper.aclose()
@@ -169,10 +180,10 @@ async def test_the_series_cap_warns_once() -> None:
     app = web.Application()
     app.router.add_get("/metrics", many)
     runner, url = await serve(app)
-    scraper = Scraper([url + "metrics"], interval=0.2, max_series=20)
+    scraper = Scraper([url + "metrics"], interval=0.2, timeout=2.0, max_series=20)
     await scraper.start()
     try:
-        await until(lambda: scraper.scrapes >= 3, 10, what="three scrapes")
+        await until(lambda: ok(scraper) >= 3, 10, what="three scrapes")
         assert len(scraper.take()) == 20
     finally:
         await scraper.aclose()
