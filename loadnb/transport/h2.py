@@ -46,6 +46,7 @@ from .h2wire import (
     GoAway,
     ProtocolError,
     StreamReset,
+    Transitions,
     encode_stateless,
     request_headers,
 )
@@ -161,6 +162,7 @@ class H2Transport:
         self.protocol: str | None = None
         self.warnings: list[str] = []
         self.samples: dict[int, str] = {}
+        self.transitions: Transitions = {}  # HPACK table transitions, shared by the connections
         self.fallback: RoutedFastTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -284,7 +286,7 @@ class H2Transport:
         keepalive = self.options.keepalive
         conn = H2Conn(self, self.block, self.body, want=self.options.streams if keepalive else 1,
                       timeout=self.timeout, keepalive=keepalive,
-                      max_stream_id=self.max_stream_id)
+                      max_stream_id=self.max_stream_id, transitions=self.transitions)
         self.conns.append(conn)
         task = asyncio.get_running_loop().create_task(self._connect(conn))
         self._tasks.add(task)

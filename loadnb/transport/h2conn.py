@@ -49,6 +49,7 @@ from .h2wire import (
     GoAway,
     ProtocolError,
     StreamReset,
+    Transitions,
     frame,
     settings_frame,
     window_update,
@@ -79,9 +80,10 @@ class H2Conn(Streams, asyncio.BufferedProtocol):
     """One HTTP/2 connection (h2 over TLS, or h2c) of the HTTP/2 transport."""
 
     def __init__(self, owner: Owner, block: bytes, body: bytes, *, want: int, timeout: float,
-                 keepalive: bool = True, max_stream_id: int = MAX_STREAM_ID) -> None:
+                 keepalive: bool = True, max_stream_id: int = MAX_STREAM_ID,
+                 transitions: Transitions | None = None) -> None:
         super().__init__(owner, block, body, want=want, timeout=timeout, keepalive=keepalive,
-                         max_stream_id=max_stream_id)
+                         max_stream_id=max_stream_id, transitions=transitions)
         self.buf = bytearray(BUFFER)
         self.view = memoryview(self.buf)
         self.fill = 0

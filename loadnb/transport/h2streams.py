@@ -34,6 +34,7 @@ from .h2wire import (
     NO_ERROR,
     ProtocolError,
     ResponseHeaders,
+    Transitions,
     frame,
     goaway,
     header_frames,
@@ -96,7 +97,8 @@ class Streams:
     block; ``body``) on up to ``want`` concurrent streams (fewer if the server says so)."""
 
     def __init__(self, owner: Owner, block: bytes, body: bytes, *, want: int, timeout: float,
-                 keepalive: bool = True, max_stream_id: int = MAX_STREAM_ID) -> None:
+                 keepalive: bool = True, max_stream_id: int = MAX_STREAM_ID,
+                 transitions: Transitions | None = None) -> None:
         self.owner, self.block, self.body = owner, block, body
         self.want, self.timeout, self.keepalive = want, timeout, keepalive
         self.max_stream_id = max_stream_id
@@ -112,7 +114,7 @@ class Streams:
         self.peer_window = DEFAULT_WINDOW  # the server's initial stream window
         self.peer_frame = DEFAULT_MAX_FRAME
         self.consumed = 0  # DATA bytes since our last connection WINDOW_UPDATE
-        self.headers = ResponseHeaders()
+        self.headers = ResponseHeaders(transitions)
         self.cont: tuple[int, int, bytearray] | None = None  # a header block being continued
         self.out: list[bytes] = []
         self.in_read = self.flush_due = False

@@ -204,20 +204,36 @@ class _Entries(deque[tuple[bytes, bytes]]):
 
 #: Distinct blocks remembered per connection (a new Date value each second adds one).
 CACHE_SIZE = 64
+#: Table transitions remembered for all the connections of a run.
+SHARED_SIZE = 4096
+#: A dynamic table: its maximum size and its entries, newest first.
+TableState = tuple[int, tuple[tuple[bytes, bytes], ...]]
+#: (block, table before) -> (status, table after, its size in bytes).
+Transitions = dict[tuple[bytes, TableState], tuple[int, TableState, int]]
 
 
 class ResponseHeaders:
-    """Decodes response header blocks to ``(status, fields)`` with one HPACK decoder per
-    connection, remembering blocks whose decoding left the dynamic table unchanged: decoding
-    one again while the table is still unchanged gives the same fields."""
+    """Decodes response header blocks to their ``:status`` with one HPACK decoder per
+    connection, remembering the blocks whose decoding leaves the dynamic table as it was.
 
-    __slots__ = ("decoder", "entries", "cache", "generation")
+    Exactness: a block is remembered only together with the table it was decoded in (the cache
+    is emptied whenever the table changes), and only if decoding it left that table exactly as
+    it was (same maximum size, same entries in the same order); decoding it again in that table
+    gives the same status and leaves the table the same, so it can be skipped. A server that
+    indexes the same response headers every time (nginx inserts server, date, content-type and
+    content-length into the table on every response) reaches such a steady table once the table
+    is full: each response evicts exactly the entries it adds again.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("decoder", "table", "entries", "cache", "generation", "shared")
+
+    def __init__(self, shared: Transitions | None = None) -> None:
         self.decoder = hpack.Decoder()
-        self.entries = self.decoder.header_table.dynamic_entries = _Entries()
+        self.table = self.decoder.header_table
+        self.entries = self.table.dynamic_entries = _Entries()
         self.cache: dict[bytes, int] = {}
         self.generation = 0
+        self.shared: Transitions = {} if shared is None else shared
 
     def status(self, block: bytes) -> int:
         """The block's ``:status`` (-1 if it has none: a trailer block or a broken response).
@@ -230,6 +246,31 @@ class ResponseHeaders:
         else:
             self.cache.clear()
             self.generation = entries.changes
+        before = (self.table.maxsize, tuple(entries))
+        status = self._decode(block, before)
+        if entries.changes != self.generation:
+            if (self.table.maxsize, tuple(entries)) != before:  # a new table: not cacheable
+                self.cache.clear()
+                self.generation = entries.changes
+                return status
+            entries.changes = self.generation  # the very table it was decoded in
+        if len(self.cache) < CACHE_SIZE:
+            self.cache[block] = status
+        return status
+
+    def _decode(self, block: bytes, before: TableState) -> int:
+        """Decode ``block`` in the table ``before`` (the current one), or replay what decoding
+        it did there on another connection of the run (the same server sends every connection
+        the same blocks, so every connection's table goes through the same states)."""
+        table, shared = self.table, self.shared
+        known = shared.get((block, before))
+        if known is not None:
+            status, after, size = known
+            if after != before:
+                self.entries.clear()
+                self.entries.extend(after[1])
+                table._maxsize, table._current_size = after[0], size
+            return status
         try:
             fields = self.decoder.decode(block, raw=True)
         except hpack.HPACKError as exc:
@@ -239,9 +280,8 @@ class ResponseHeaders:
             if name == b":status":
                 status = int(value) if value.isdigit() else -1
                 break
-        if entries.changes != self.generation:  # the block changed the table: not cacheable
-            self.cache.clear()
-            self.generation = entries.changes
-        elif len(self.cache) < CACHE_SIZE:
-            self.cache[block] = status
+        if len(shared) >= SHARED_SIZE:
+            shared.clear()
+        shared[(block, before)] = (status, (table.maxsize, tuple(self.entries)),
+                                   table._current_size)
         return status
