@@ -111,13 +111,16 @@ def frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
     return out
 
 
-async def make(body: bytes = b"", want: int = 10, **kwargs: Any) -> tuple[H2Conn, FakeTransport]:
+async def make(body: bytes = b"", want: int = 10, settings: dict[int, int] | None = None,
+               **kwargs: Any) -> tuple[H2Conn, FakeTransport]:
     options = TransportOptions("http://127.0.0.1:9/x", method="POST" if body else "GET",
                                body=body or None)
     conn = H2Conn(Owner(), encode_stateless(request_headers(options)), body, want=want,
                   timeout=10.0, **kwargs)
     transport = FakeTransport()
     conn.connection_made(transport)  # type: ignore[arg-type]
+    if settings is not None:  # the server's preface (streams open once it is in)
+        feed(conn, settings_frame(settings))
     return conn, transport
 
 
@@ -147,7 +150,7 @@ def head(sid: int, status: int, end: bool = False, **extra: str) -> bytes:
 
 
 async def test_a_response_split_at_every_byte_is_read_whole() -> None:
-    conn, transport = await make()
+    conn, transport = await make(settings={})
     driver = Recorder()
     start(conn, driver)
     padded = bytes([3]) + b"hello" + b"\0\0\0"
@@ -161,7 +164,7 @@ async def test_a_response_split_at_every_byte_is_read_whole() -> None:
 
 
 async def test_continuation_padding_and_priority_in_a_header_block() -> None:
-    conn, _ = await make()
+    conn, _ = await make(settings={})
     driver = Recorder()
     start(conn, driver)
     block = ENC.encode([(":status", "404"), ("x-long", "v" * 100)])
@@ -176,7 +179,7 @@ async def test_continuation_padding_and_priority_in_a_header_block() -> None:
 
 
 async def test_interim_and_trailers() -> None:
-    conn, _ = await make()
+    conn, _ = await make(settings={})
     driver = Recorder()
     start(conn, driver)
     trailer = frame(HEADERS, END_HEADERS | END_STREAM, 1, ENC.encode([("x-checksum", "1")]))
@@ -185,8 +188,7 @@ async def test_interim_and_trailers() -> None:
 
 
 async def test_max_concurrent_streams_queues_the_rest_on_the_connection() -> None:
-    conn, transport = await make()
-    feed(conn, settings_frame({MAX_CONCURRENT_STREAMS: 1}))
+    conn, transport = await make(settings={MAX_CONCURRENT_STREAMS: 1})
     drivers = [Recorder() for _ in range(3)]
     for d in drivers:
         start(conn, d)
@@ -201,7 +203,7 @@ async def test_max_concurrent_streams_queues_the_rest_on_the_connection() -> Non
 
 async def test_a_request_body_waits_for_the_servers_windows() -> None:
     body = bytes(range(256)) * 400  # 102,400 bytes
-    conn, transport = await make(body)
+    conn, transport = await make(body, settings={})
     start(conn, Recorder())
     sent = [f for f in frames(bytes(transport.written)) if f[0] == DATA]
     assert sum(len(f[3]) for f in sent) == 65535  # the default windows, no more
@@ -218,14 +220,23 @@ async def test_a_request_body_waits_for_the_servers_windows() -> None:
     assert rest[-1][1] & END_STREAM
 
 
-async def test_ping_is_acked_with_its_payload() -> None:
+async def test_no_stream_opens_before_the_servers_settings() -> None:
     conn, transport = await make()
+    driver = Recorder()
+    start(conn, driver)
+    assert not [f for f in frames(bytes(transport.written)) if f[0] == HEADERS]
+    feed(conn, settings_frame({MAX_CONCURRENT_STREAMS: 5}))
+    assert [f[2] for f in frames(bytes(transport.written)) if f[0] == HEADERS] == [1]
+
+
+async def test_ping_is_acked_with_its_payload() -> None:
+    conn, transport = await make(settings={})
     feed(conn, frame(PING, 0, 0, b"12345678"))
     assert (PING, ACK, 0, b"12345678") in frames(bytes(transport.written))
 
 
 async def test_rst_stream_and_goaway_fail_streams_with_their_kinds() -> None:
-    conn, transport = await make()
+    conn, transport = await make(settings={})
     drivers = [Recorder() for _ in range(4)]
     chains = [start(conn, d) for d in drivers]
     feed(conn, frame(RST_STREAM, 0, 3, struct.pack(">I", 7))
@@ -238,7 +249,7 @@ async def test_rst_stream_and_goaway_fail_streams_with_their_kinds() -> None:
 
 
 async def test_a_next_request_made_in_the_read_that_says_goaway_is_moved_not_failed() -> None:
-    conn, transport = await make()
+    conn, transport = await make(settings={})
     driver = Recorder(wanted=5)
     chain = start(conn, driver)
     feed(conn, head(1, 200, end=True) + frame(GOAWAY, 0, 0, struct.pack(">II", 1, 0)))
@@ -257,7 +268,7 @@ async def test_a_next_request_made_in_the_read_that_says_goaway_is_moved_not_fai
 ])
 async def test_protocol_errors_fail_every_stream_and_say_goaway(server: bytes,
                                                                 kind: str) -> None:
-    conn, transport = await make()
+    conn, transport = await make(settings={})
     drivers = [Recorder(), Recorder()]
     for d in drivers:
         start(conn, d)
@@ -268,7 +279,7 @@ async def test_protocol_errors_fail_every_stream_and_say_goaway(server: bytes,
 
 
 async def test_stream_ids_used_up_retire_the_connection() -> None:
-    conn, _ = await make(max_stream_id=5)
+    conn, _ = await make(max_stream_id=5, settings={})
     owner = conn.owner
     assert isinstance(owner, Owner)
     for _ in range(3):

@@ -281,7 +281,8 @@ class H2Conn(Streams, asyncio.BufferedProtocol):
                 self.peer_frame = value
             elif ident == ENABLE_PUSH and value > 1:
                 raise ProtocolError(PROTOCOL_ERROR, f"ENABLE_PUSH {value}")
-        self.out.append(frame(SETTINGS, ACK, 0))  # (queued chains start at the end of the read)
+        self.open_limit = self.limit  # (queued chains start at the end of the read)
+        self.out.append(frame(SETTINGS, ACK, 0))
         if self.blocked:
             self.unblock()
 

@@ -104,7 +104,11 @@ class Streams:
         self.max_stream_id = max_stream_id
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        #: Concurrent streams the transport hands out turns for; ``open_limit`` is what the
+        #: connection opens: 0 until the server's first SETTINGS (its limit may be below the
+        #: assumed one, and a server may refuse the excess or drop the connection).
         self.limit = min(want, ASSUMED_STREAMS)
+        self.open_limit = 0
         self.next_sid = 1
         self.streams: dict[int, Stream] = {}
         self.queue: deque[Chain] = deque()  # chains waiting for the server's concurrency
@@ -150,7 +154,7 @@ class Streams:
             _settle(chain.waiter, True)
             return
         streams = self.streams
-        if len(streams) >= self.limit:
+        if len(streams) >= self.open_limit:
             self.queue.append(chain)
             return
         sid = self.next_sid
@@ -199,7 +203,7 @@ class Streams:
     def take_queued(self) -> None:
         """Start queued chains while the server's concurrency allows."""
         queue = self.queue
-        while queue and len(self.streams) < self.limit and not self.draining:
+        while queue and len(self.streams) < self.open_limit and not self.draining:
             chain = queue.popleft()
             if not chain.waiter.done():
                 self.start(chain)
