@@ -184,3 +184,26 @@ async def test_http2_rejects_what_it_cannot_run() -> None:
         H2Transport(TransportOptions("https://127.0.0.1:9/", http2=True, cacert="/nope.pem"))
     with pytest.raises(ValueError, match="connect_to must be"):
         H2Transport(TransportOptions("http://127.0.0.1:9/", http2=True, connect_to=("x",)))
+
+
+async def test_scenarios_on_aiohttp_take_cacert_client_cert_and_connect_to(ng: H2Nginx) -> None:
+    """The same controls for HTTP/1.1 scenarios (the aiohttp transport): the client-certificate
+    server reached under the service name, verified against the test CA."""
+    port = ng.ports["mtls"]
+    seen: list[int] = []
+
+    async def task(user: Any) -> None:
+        response = await user.get("/")
+        seen.append(response.status)
+
+    def factory(options: TransportOptions) -> Any:
+        return make_transport(replace(
+            options, cacert=ng.file("ca.pem"), cert=ng.file("client.pem"),
+            key=ng.file("client.key"), connect_to=(f"{SERVICE_HOST}:{port}:127.0.0.1:{port}",)))
+
+    before = len(ng.lines("mtls"))
+    result = await Run(make_spec(ng.url("mtls", host=SERVICE_HOST), scenario=task, users=2,
+                                 requests=10, history="off"), transport=factory).run()
+    lines = ng.lines("mtls")[before:]
+    assert result.summary["transport"] == "aiohttp" and counts(result) == (10, 0, {})
+    assert seen == [200] * 10 and {line.host for line in lines} == {SERVICE_HOST}
