@@ -3,10 +3,11 @@
 :class:`ThresholdJudge` is a sink: after the record has a snapshot it judges every threshold on
 the run so far (:class:`RunView`) and writes ``record.thresholds``. With ``abort`` set (the
 ``abort_on_fail`` option) it stops the run as soon as a threshold is **lost for good** (a max
-already above its bound, an error budget of a request-bounded run already spent, a count already
-past its bound) or has **failed on ``window`` snapshots in a row after the grace period**, like
-k6's ``abortOnFail`` with ``delayAbortEval``. :class:`IntervalView` is what alert rules written as
-expressions judge: the last interval alone.
+already above its bound, an error budget of a request-bounded run already spent, a count of
+requests, failures, iterations or failed iterations already past its bound) or has **failed on
+``window`` snapshots in a row after the grace period**, like k6's ``abortOnFail`` with
+``delayAbortEval``. :class:`IntervalView` is what alert rules written as expressions judge: the
+last interval alone.
 """
 
 from __future__ import annotations
@@ -73,14 +74,20 @@ def lost_for_good(t: Threshold, value: float | None, record: RunRecord,
     if t.custom is not None:
         return False
     if t.op in ("<", "<="):
-        if t.stat in ("max", "requests", "failed") and value is not None:
-            return not t.holds(value)  # these only grow
+        if _only_grows(t) and value is not None:
+            return not t.holds(value)
         if t.stat == "errors" and planned and t.name is None:  # at least failed / planned
             return not t.holds(100.0 * record.overall.failed / planned)
         return False
     if t.stat == "success" and planned and t.name is None:  # at most 1 - failed / planned
         return not t.holds(100.0 * (planned - record.overall.failed) / planned)
     return False
+
+
+def _only_grows(t: Threshold) -> bool:
+    """A run's max and its counts never come down."""
+    return t.stat in ("max", "requests", "failed", "iterations") or (
+        t.stat == "iterations_failed" and not t.percent)
 
 
 class ThresholdJudge:
@@ -103,8 +110,7 @@ class ThresholdJudge:
         for i, t in enumerate(self.thresholds):
             value = t.observe(self.view)
             passed = t.holds(value)
-            results.append({"expr": t.expr, "observed": None if value is None else round(value, 6),
-                            "passed": passed})
+            results.append({"expr": t.expr, "observed": t.rounded(value), "passed": passed})
             self._streaks[i] = 0 if passed else self._streaks[i] + 1
             if self.abort is not None and self.aborted_by is None and snap.phase == "running":
                 self._maybe_abort(t, i, value, snap)
