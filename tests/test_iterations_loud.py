@@ -98,10 +98,11 @@ async def test_the_default_iteration_alert_fires_against_the_demo(demo_url: str)
     assert fired[0]["cleared_at"] is None
 
 
+@pytest.mark.slow
 async def test_the_widget_metrics_line_says_iterations_fail(demo_url: str) -> None:
     from loadnb.ui import LoadTest
 
-    test = LoadTest({browse: 3, buy: 1}, url=demo_url, users=2, requests=80, interval=0.1,
+    test = LoadTest({browse: 3, buy: 1}, url=demo_url, users=2, duration=0.5, interval=0.1,
                     seed=3, history="off")
     lines: list[str] = []
     test.metrics.observe(lambda change: lines.append(change["new"]), names="value")
@@ -143,6 +144,7 @@ def cli(url: str, scenario: str, *thresholds: str) -> subprocess.CompletedProces
                           stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.slow
 def test_iteration_and_check_thresholds_pass_with_0_and_fail_with_3(
         demo_url: str, scenarios: Path) -> None:
     passing = cli(demo_url, f"{scenarios}:browse", "iterations_failed<1%",
