@@ -233,9 +233,9 @@ def iterations_failing(share: float = ITERATION_FAIL_SHARE,
     streaks: WeakKeyDictionary[View, dict[str, int]] = WeakKeyDictionary()  # per run's view
 
     def judge(view: View) -> Verdict:
-        merged = view.stats(None)
-        ended = {t: c for t, c in (merged.iterations.items() if merged else ()) if c[0]}
-        if merged is None or not ended:
+        merged = view.tallies()
+        ended = {t: c for t, c in merged.iterations.items() if c[0]}
+        if not ended:
             return NOT_JUDGED
         mine = streaks.setdefault(view, {})
         for task, (n, f) in ended.items():

@@ -12,7 +12,7 @@ last interval alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from .metrics import CustomMetric, IntervalStats, merge_intervals
 from .record import RunRecord
@@ -36,6 +36,9 @@ class RunView:
     def stats(self, name: str | None) -> IntervalStats | None:
         return self.record.overall if name is None else self.record.totals.get(name)
 
+    def tallies(self) -> IntervalStats:
+        return self.record.overall
+
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.custom.get(metric)
 
@@ -46,6 +49,7 @@ class IntervalView:
     def __init__(self, record: RunRecord) -> None:
         self.record = record
         self._overall: tuple[int, IntervalStats] | None = None
+        self._tallies: tuple[int, IntervalStats] | None = None
 
     @property
     def duration(self) -> float:
@@ -63,8 +67,29 @@ class IntervalView:
             self._overall = (key, merge_intervals(last.values()))
         return self._overall[1]
 
+    def tallies(self) -> IntervalStats:
+        key = len(self.record.snapshots)
+        if self._tallies is None or self._tallies[0] != key:
+            self._tallies = (key, tally(self.record.last_interval.values()))
+        return self._tallies[1]
+
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.last_custom.get(metric)
+
+
+def tally(parts: Iterable[IntervalStats]) -> IntervalStats:
+    """The iterations, their failure kinds and the checks of ``parts`` added up, and nothing
+    else (a few dicts: an interval of many names merges its histograms only when asked)."""
+    whole = IntervalStats("all")
+    for part in parts:
+        for counts, into in ((part.checks, whole.checks), (part.iterations, whole.iterations)):
+            for key, (first, second) in counts.items():
+                mine = into.setdefault(key, [0, 0])
+                mine[0] += first
+                mine[1] += second
+        for key, n in part.iteration_errors.items():
+            whole.iteration_errors[key] = whole.iteration_errors.get(key, 0) + n
+    return whole
 
 
 def lost_for_good(t: Threshold, value: float | None, record: RunRecord,
@@ -124,4 +149,4 @@ class ThresholdJudge:
             self.abort(t.expr)
 
 
-__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good"]
+__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good", "tally"]

@@ -87,6 +87,11 @@ class View(Protocol):
 
     def stats(self, name: str | None) -> IntervalStats | None: ...
 
+    def tallies(self) -> IntervalStats:
+        """Every name's scenario iterations, their failure kinds and checks, added up (only
+        those fields: no histograms to merge)."""
+        ...
+
     def custom(self, metric: str) -> CustomMetric | None: ...
 
 
@@ -115,9 +120,7 @@ class Threshold:
             return None if metric is None or metric.count == 0 else _custom_value(
                 metric, self.stat, view.duration)
         if self.stat in ITERATION_STATS:
-            merged = view.stats(None)
-            return None if merged is None else _iteration_value(merged, self.stat, self.name,
-                                                                self.percent)
+            return _iteration_value(view.tallies(), self.stat, self.name, self.percent)
         stats = view.stats(self.name)
         if stats is None:
             return None

@@ -234,6 +234,9 @@ class GaugeView:
     def stats(self, name: str | None) -> IntervalStats | None:
         return None
 
+    def tallies(self) -> IntervalStats:
+        return IntervalStats("all")
+
     def custom(self, metric: str) -> CustomMetric | None:
         return self.metric if metric == "queue" else None
 

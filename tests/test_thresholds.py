@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadnb import make_spec
-from loadnb.judge import RunView, ThresholdJudge, lost_for_good
+from loadnb.judge import IntervalView, RunView, ThresholdJudge, lost_for_good
 from loadnb.metrics import CustomMetric, Histogram, IntervalStats, merge_intervals
 from loadnb.record import RunRecord
 from loadnb.snapshot import Snapshot
@@ -226,3 +226,24 @@ def test_bounds_that_cannot_mean_anything_are_refused(expr: str, message: str) -
 ])
 def test_every_duration_unit_and_the_edges_are_accepted(expr: str, bound: float) -> None:
     assert parse_threshold(expr).bound == pytest.approx(bound)
+
+
+def test_the_interval_tallies_add_up_every_names_iterations_and_checks() -> None:
+    """Two workers' carriers: iterations on two names of one interval, checks on both."""
+    record = RunRecord("r", make_spec("http://127.0.0.1:9/"))
+    a = IntervalStats("home", 4, 4, 0, iterations={"buy": [3, 3]}, checks={"ok": [4, 0]},
+                      iteration_errors={"buy\x00exception: TypeError": 3})
+    b = IntervalStats("cart", 2, 2, 0, iterations={"buy": [2, 1], "browse": [5, 0]},
+                      checks={"ok": [1, 1]}, iteration_errors={"buy\x00exception: TypeError": 1})
+    record.add(Snapshot(0.0, 1.0, 50.0, 0, 6, 0, 100.0, 6.0, 6.0, 0.0), merge_intervals([a, b]),
+               {"home": a, "cart": b}, 1.0)
+    view = IntervalView(record)
+    tallies = view.tallies()
+    assert tallies.iterations == {"buy": [5, 4], "browse": [5, 0]}
+    assert tallies.checks == {"ok": [5, 1]}
+    assert tallies.iteration_errors == {"buy\x00exception: TypeError": 4}
+    merged = view.stats(None)
+    assert merged is not None and merged.iterations == tallies.iterations
+    assert parse_threshold("iterations_failed<50%").observe(view) == pytest.approx(40.0)
+    assert parse_threshold("iterations_failed[buy]<1").observe(view) == 4.0
+    assert parse_threshold("checks[ok]>90%").observe(view) == pytest.approx(500 / 6)
