@@ -32,7 +32,10 @@ def _threshold_rows(summary: Mapping[str, Any]) -> list[str]:
 
 
 def _decimals(expr: str, observed: float) -> int:
-    """3, or more when 3 would show ``observed`` on the other side of the bound of ``expr``."""
+    """3 (none for a whole number, e.g. a count), or more when 3 would show ``observed`` on the
+    other side of the bound of ``expr``."""
+    if observed.is_integer():
+        return 0
     try:
         return decimals(observed, parse_threshold(expr).bound, 3)
     except ValueError:  # a threshold of another version of the language: shown as it is
