@@ -115,13 +115,13 @@ class Monitor:
         totals = record.overall
         completed, failed = totals.completed + iv.completed, totals.failed + iv.failed
         rps = (iv.completed + iv.failed) / dt
-        peak = record.peak_rps
-        if dt >= self.interval / 2:
-            peak = max(peak, rps)
+        elapsed = max(0.0, now - self.t0)
+        peak = _peak(record.peak_rps, rps if dt >= self.interval / 2 else 0.0,
+                     completed + failed, elapsed)
         lat, svc = iv.latency.percentiles(_QS), iv.service.percentiles(_QS)
         dropped, self._last_dropped = status.dropped - self._last_dropped, status.dropped
         return Snapshot(
-            timestamp=self._wall(), elapsed_time=max(0.0, now - self.t0),
+            timestamp=self._wall(), elapsed_time=elapsed,
             progress_percent=status.progress, active_users=status.active_users,
             completed_requests=completed, failed_requests=failed,
             success_rate=100.0 * completed / (completed + failed) if completed + failed
@@ -143,6 +143,15 @@ class Monitor:
             event="; ".join(text for _, text in status.events),
             interval_errors=dict(iv.errors),
         )
+
+
+def _peak(peak: float, rps: float, answered: int, elapsed: float) -> float:
+    """The peak RPS so far: the busiest interval of at least half an interval's length (a short
+    final one would make a spike of a few answers), and never below the run's average so far
+    (``answered`` / ``elapsed``, the summary's ``avg_rps``), which a run whose answers all come
+    in its short final interval would otherwise be."""
+    average = answered / elapsed if elapsed > 0 else 0.0
+    return max(peak, rps, average)
 
 
 def _worst(mine: float, theirs: float) -> float:

@@ -42,7 +42,8 @@ def rules_of(spec: LoadSpec) -> list[AlertRule]:
     """The alert rules a run of ``spec`` judges: its own, or the defaults."""
     if spec.alerts is not None:
         return list(spec.alerts)
-    return default_rules(pool_size=spec.pool_size, max_in_flight=spec.max_in_flight)
+    return default_rules(pool_size=spec.pool_size, max_in_flight=spec.max_in_flight,
+                         timeout=spec.timeout)
 
 
 class Run:

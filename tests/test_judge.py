@@ -274,3 +274,27 @@ def test_cli_alert_expressions_work_with_stages(demo_url: str) -> None:
     assert done.returncode == 0, done.stderr
     rules = json.loads(done.stdout)["parameters"]["alerts"]
     assert rules[-1] == "p99<1ms" and "low_success_rate" in rules
+
+
+# -- issue 20, item 7: bounds that cannot mean anything, refused before anything is sent ------
+@pytest.mark.parametrize(("expr", "message"), [
+    ("p95<-5ms", "threshold 'p95<-5ms': a latency bound cannot be negative"),
+    ("requests>-1", "threshold 'requests>-1': a count bound cannot be negative"),
+    ("success>150%", "threshold 'success>150%': a percentage is between 0 and 100, got 150"),
+    ("p99<500us", "threshold 'p99<500us': a time bound's unit is ms, s, sec, m, min or h"),
+])
+def test_a_bound_that_cannot_mean_anything_is_exit_2_and_nothing_is_sent(
+        demo_url: str, expr: str, message: str) -> None:
+    before = served(demo_url)
+    done = cli(demo_url, "-u", "2", "-d", "1", "--threshold", expr)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr.startswith(f"loadnb: error: {message}"), done.stderr
+    assert done.stderr.count("\n") == 1
+    assert served(demo_url) == before
+
+
+def test_a_threshold_in_hours_is_valid(demo_url: str) -> None:
+    done = cli(demo_url, "-u", "1", "-n", "5", "--threshold", "p99<1h", "--no-history")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["thresholds"] == [
+        {"expr": "p99<1h", "observed": pytest.approx(0.0, abs=3_600_000), "passed": True}]
