@@ -38,8 +38,9 @@ from .cluster import (
     resolve_workers,
     settings,
     start_local,
+    transport_name,
 )
-from .files import Module, forget_modules, install_modules, scenario_modules
+from .files import Module, forget_modules, scenario_modules, send_files
 from .source import WorkerSource
 from .split import split_target
 from .worker import run_share, set_target, start_run, stop_run, version
@@ -57,20 +58,6 @@ READY_TIMEOUT = 60.0
 CLOCK_LAG = 0.25
 
 
-def _transport_name(spec: LoadSpec) -> str:
-    """The transport the workers will use (as ``make_transport`` picks it)."""
-    options = spec.transport_options()
-    if options.kind != "aiohttp" and options.plain:
-        from ..transport.fast import fast_supported
-
-        reason = fast_supported(options)
-        if reason is None:
-            return "fast"
-        if options.kind == "fast":
-            raise ValueError(f"transport='fast' cannot run this test: {reason}")
-    return "aiohttp"
-
-
 class DaskBackend:
     """The load from Dask worker processes (:class:`~loadnb.backend.Backend`).
 
@@ -85,7 +72,7 @@ class DaskBackend:
     def __init__(self, spec: LoadSpec, *, run_id: str, warn: Callable[[str], None],
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.spec, self.run_id, self._warn, self._clock = spec, run_id, warn, clock
-        self.name = _transport_name(spec)
+        self.name = transport_name(spec)
         #: The run's clock runs this far behind the workers' (seconds): each interval of theirs
         #: has reached the driver when the monitor closes its own (they take a few ms).
         self.lag = min(spec.interval / 2, CLOCK_LAG)
@@ -111,7 +98,9 @@ class DaskBackend:
         try:
             await self._connect()
             await self._check_workers()
-            await self._send_files()
+            self._modules = scenario_modules(self.spec)
+            await send_files(self.client, self.run_id, self._modules, self.worker_addresses,
+                             READY_TIMEOUT)
         except BaseException:
             await self.aclose()
             raise
@@ -158,21 +147,6 @@ class DaskBackend:
                 f"every worker")
         self.worker_addresses = sorted(versions)
         self._sources = [WorkerSource(i, addr) for i, addr in enumerate(self.worker_addresses)]
-
-    async def _send_files(self) -> None:
-        """Run the scenario files this run needs on every worker (once, before the load)."""
-        self._modules = scenario_modules(self.spec)
-        if not self._modules:
-            return
-        done = await asyncio.wait_for(
-            self.client.run(install_modules, self.run_id, self._modules,
-                            workers=self.worker_addresses, on_error="return"), READY_TIMEOUT)
-        for addr, outcome in sorted(done.items()):
-            if outcome != "":
-                what = outcome if isinstance(outcome, str) else f"{type(outcome).__name__}: " \
-                    f"{outcome}"
-                raise RuntimeError(one_line(f"the scenario cannot run on the Dask worker {addr}: "
-                                            f"{what}", 600))
 
     # -- the Backend protocol ------------------------------------------------------------------
     @property

@@ -1,5 +1,6 @@
 """The Dask cluster behind a run: the one loadnb starts (``workers=N``) or the one it joins
-(``cluster=``), the settings loadnb's own clusters get, and what a lost worker looks like.
+(``cluster=``), the settings loadnb's own clusters get, the transport its workers use, and what
+a lost worker looks like.
 
 Dask keeps, for its own debugging, the last ``distributed.admin.low-level-log-length`` (1000 by
 default) messages of every batched stream, events of every topic and transitions, in the
@@ -18,6 +19,8 @@ import logging
 import os
 from contextlib import AbstractContextManager
 from typing import Any
+
+from ..config import LoadSpec
 
 #: The event topic every run publishes its intervals on (messages carry the run id).
 TOPIC = "loadnb-intervals"
@@ -68,6 +71,20 @@ async def start_local(n: int) -> Any:
         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
+def transport_name(spec: LoadSpec) -> str:
+    """The transport the workers will use (as ``make_transport`` picks it)."""
+    options = spec.transport_options()
+    if options.kind != "aiohttp" and options.plain:
+        from ..transport.fast import fast_supported
+
+        reason = fast_supported(options)
+        if reason is None:
+            return "fast"
+        if options.kind == "fast":
+            raise ValueError(f"transport='fast' cannot run this test: {reason}")
+    return "aiohttp"
+
+
 def address_of(cluster: object) -> str:
     """The scheduler address of ``cluster=`` (an address, or a ``distributed.Client``)."""
     if isinstance(cluster, str):
@@ -103,4 +120,4 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 __all__ = ["LOCAL_CONFIG", "LOG_LENGTH", "TOPIC", "address_of", "is_worker_loss", "loss_reason",
-           "one_line", "resolve_workers", "settings", "start_local"]
+           "one_line", "resolve_workers", "settings", "start_local", "transport_name"]

@@ -14,6 +14,7 @@ Nothing here imports Dask: the driver side reads the spec, the worker side runs 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import types
@@ -70,6 +71,21 @@ def is_installed(run_id: str) -> bool:
         return run_id in _INSTALLED
 
 
+async def send_files(client: Any, run_id: str, modules: list[Module], workers: list[str],
+                     timeout: float) -> None:
+    """Install ``modules`` on ``workers`` for ``run_id`` (``client.run``, bounded); a module
+    that fails on one raises ``RuntimeError`` naming the worker and the error (one line)."""
+    if not modules:
+        return
+    done = await asyncio.wait_for(client.run(install_modules, run_id, modules, workers=workers,
+                                             on_error="return"), timeout)
+    for addr, outcome in sorted(done.items()):
+        if outcome != "":
+            what = outcome if isinstance(outcome, str) else f"{type(outcome).__name__}: {outcome}"
+            text = " ".join(f"the scenario cannot run on the Dask worker {addr}: {what}".split())
+            raise RuntimeError(text)
+
+
 def forget_modules(run_id: str) -> None:
     """Remove the modules installed for ``run_id`` (the tasks that use them keep them alive)."""
     with _LOCK:
@@ -80,4 +96,5 @@ def forget_modules(run_id: str) -> None:
             sys.modules.pop(name, None)
 
 
-__all__ = ["Module", "forget_modules", "install_modules", "is_installed", "scenario_modules"]
+__all__ = ["Module", "forget_modules", "install_modules", "is_installed", "scenario_modules",
+           "send_files"]
