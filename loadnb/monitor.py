@@ -57,19 +57,20 @@ class Monitor:
         self._lag = 0.0
 
     def begin(self) -> None:
-        """Mark the start of the run and of its first interval."""
+        """Mark the start of the run's clock and of its first interval: when the load starts
+        (what comes before, such as starting a cluster, is start-up, not load)."""
         self.t0 = self._last_t = self._clock()
         self._last_cpu = self._cpu()
 
     async def run(self) -> None:
-        """Tick every ``interval`` until cancelled, on a fixed schedule.
+        """Tick every ``interval`` after :meth:`begin` until cancelled, on a fixed schedule.
 
         Between ticks it wakes every :data:`PROBE` seconds and measures how late each wake-up is:
         the event-loop lag, the delay any request start suffers too.
         """
         clock, interval = self._clock, self.interval
         probe = min(PROBE, interval / 5)
-        due = clock() + interval
+        due = (clock() if math.isnan(self.t0) else self.t0) + interval
         while True:
             wake = min(due, clock() + probe)
             await asyncio.sleep(max(0.0, wake - clock()))
@@ -83,11 +84,14 @@ class Monitor:
             if due - now < interval / 2:  # fell behind: realign rather than tick twice quickly
                 due = now + interval
 
-    def tick(self, *, lag: float = math.nan, final: bool = False) -> Snapshot:
+    def tick(self, *, lag: float = math.nan, final: bool = False,
+             end: float | None = None) -> Snapshot:
         """Close the current interval: collect every source, record the snapshot, tell the sinks
-        (``final``: the run has ended; sources settle what never ended as cancelled)."""
+        (``final``: the run has ended; sources settle what never ended as cancelled; ``end``:
+        the clock's reading when the load ended, if that was before now: tearing down is not
+        load)."""
         payload = merge_payloads([s.collect(final=final) for s in self.sources])
-        now, cpu_now = self._clock(), self._cpu()
+        now, cpu_now = self._clock() if end is None else end, self._cpu()
         dt = max(now - self._last_t, 1e-9)
         cpu = 100.0 * (cpu_now - self._last_cpu) / dt if dt >= 0.01 else math.nan
         self._last_t, self._last_cpu = now, cpu_now
