@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import statistics
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -493,10 +494,13 @@ async def test_set_rate_and_the_rate_field_change_the_running_rate(server: str) 
     assert [snaps[i].event for i in marked] == ["set to 100 req/s", "set to 50 req/s"]
     first, second = marked
     assert [s.target_rate for s in snaps[first - 1:first + 1]] == [20.0, 100.0]
+    assert {s.target_rate for s in snaps[first:second]} == {100.0}
+    assert {s.target_rate for s in snaps[second:] if s.phase == "running"} == {50.0}
     fast = [s.current_rps for s in snaps[first + 1:second]]
     slow = [s.current_rps for s in snaps[second + 1:-1] if s.phase == "running"]
     assert fast and slow
-    assert 80 < sum(fast) / len(fast) < 120 and 40 < sum(slow) / len(slow) < 60
+    # delivered, as the median interval (one a busy machine stretched does not decide)
+    assert 80 < statistics.median(fast) < 120 and 40 < statistics.median(slow) < 60
     assert test.dashboard.charts.events_source.data["event"] == [
         "set to 100 req/s", "set to 50 req/s"]
     assert "Low RPS" not in test.alert_area.value  # a change's interval is not a shortfall
