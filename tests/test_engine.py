@@ -338,21 +338,26 @@ async def test_the_fast_closed_model_makes_no_future_per_request(
 async def test_lowering_the_users_live_retires_them_within_one_interval(
         transport: str, expected: float | None) -> None:
     with RawHTTPServer(lambda i: Action(delay=0.01)) as server:
-        run = Run(make_spec(server.url, users=6, duration=1.6, interval=0.2, transport=transport,
+        run = Run(make_spec(server.url, users=6, duration=30, interval=0.2, transport=transport,
                             expected_interval=expected))
         run.start()
         await until(lambda: len(run.snapshots) >= 3)
+        changed = len(run.snapshots)
         run.set_users(2)
+        # four whole intervals after the one of the change, however long a busy machine takes
+        await until(lambda: len(run.snapshots) >= changed + 5, 30)
+        run.stop()
         result = await run.wait()
-    assert_accounting(result, server_count=server.received)
+    s = assert_accounting(result)  # stopped: a cancelled request may or may not have been sent
+    assert s["completed_requests"] <= server.received <= s["total_requests"]
     snaps = result.snapshots
     marked = next(i for i, s in enumerate(snaps) if s.event)
-    before = [s.current_rps for s in snaps[1:marked]]
+    assert all(s.active_users == 6 for s in snaps[:marked])
+    assert max(s.in_flight for s in snaps[:marked]) > 2  # (six users: six requests out)
     after = [s for s in snaps[marked + 1:] if s.phase == "running"]
-    assert after and all(s.active_users == 2 for s in after)
+    assert len(after) >= 3 and all(s.active_users == 2 for s in after)
     # the four retired users send nothing more: never more than two requests in flight at a
-    # tick (each of six users always had one out before), and less throughput than before
+    # tick, where each of the six always had one out before
     assert all(s.in_flight <= 2 for s in after), [s.in_flight for s in after]
-    assert statistics.median(s.current_rps for s in after) < statistics.median(before)
     if expected is not None:  # each 10 ms request stands for the 2 ms sends it held back
         assert result.overall.latency.total > 3 * result.overall.completed

@@ -316,8 +316,9 @@ async def test_keepalive_off_sends_connection_close_and_nginx_count_matches(
 async def test_server_closing_idle_keepalive_connections_loses_nothing(
         nginx: Nginx, transport: str) -> None:
     """nginx drops a keep-alive connection after 1 s idle; users think for 1.5 s between requests,
-    so every pooled connection is closed by the server before it would be used again."""
-    result = await run(nginx.idle_url, users=3, think_time=1.5, duration=3.2,
+    so every pooled connection is closed by the server before it would be used again. Three
+    rounds, at about 0, 1.5 and 3 s: the run ends 0.75 s from both the third and a fourth."""
+    result = await run(nginx.idle_url, users=3, think_time=1.5, duration=3.75,
                        graceful_stop=0.2, transport=transport)
     s = check(result)
     logged = nginx.requests(nginx.idle_port)
