@@ -219,11 +219,17 @@ def read_data_file(path: str | os.PathLike[str], what: str = "data") -> list[dic
         raise ValueError(f"{shown}: {exc}") from None
 
 
+def check_data_mode(mode: object) -> str:
+    """``mode`` if it is one of :data:`DATA_MODES`, else a ``ValueError`` naming them."""
+    if mode not in DATA_MODES:
+        raise ValueError(f"data_mode must be one of {', '.join(DATA_MODES)}, got {mode!r}")
+    return str(mode)
+
+
 def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
     """A :class:`Feeder` from a DataFrame (rows as dicts), a data file's path (``.csv``,
     ``.jsonl``, ``.ndjson``: :func:`read_data_file`), or any iterable of rows."""
-    if mode not in DATA_MODES:
-        raise ValueError(f"data_mode must be one of {', '.join(DATA_MODES)}, got {mode!r}")
+    check_data_mode(mode)
     rows: list[Any]
     if hasattr(data, "to_dict") and hasattr(data, "columns"):
         rows = list(data.to_dict("records"))
@@ -240,4 +246,4 @@ def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
 
 
 __all__ = ["DATA_FORMATS", "DATA_MODES", "DataExhausted", "Feeder", "Scenario", "as_scenario",
-           "load_scenario", "make_feeder", "read_data_file"]
+           "check_data_mode", "load_scenario", "make_feeder", "read_data_file"]
