@@ -10,6 +10,7 @@ the same.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -27,7 +28,9 @@ class Backend(Protocol):
 
     ``name`` is the transport that sends (shown in the summary); ``stopped`` says whether
     :meth:`stop` ended the load. :meth:`run` returns once every request has ended and every
-    source holds its last interval, so that the monitor's final tick sees it all.
+    source holds its last interval, so that the monitor's final tick sees it all;
+    ``load_seconds`` is then how long the load lasted as the sources measured it (NaN: as the
+    run's clock measures it, from ``on_start`` to the end of :meth:`run`).
     """
 
     name: str
@@ -38,7 +41,13 @@ class Backend(Protocol):
     @property
     def stopped(self) -> bool: ...
 
-    async def run(self) -> None: ...
+    @property
+    def load_seconds(self) -> float: ...
+
+    async def run(self, on_start: Callable[[], None]) -> None:
+        """Generate the load; call ``on_start()`` once, when it starts (the run's clock starts
+        there: what came before is start-up, not load)."""
+        ...
 
     def stop(self) -> None: ...
 
@@ -54,7 +63,7 @@ class LocalBackend:
 
         backend = LocalBackend(spec, make_transport, time.perf_counter, warn=print)
         monitor = Monitor(backend.sources, record, sinks, interval=spec.interval)
-        await backend.run(); await backend.aclose()
+        await backend.run(on_start=monitor.begin); await backend.aclose()
     """
 
     def __init__(self, spec: LoadSpec, transport: TransportFactory, clock: Clock, *,
@@ -82,8 +91,13 @@ class LocalBackend:
     def stopped(self) -> bool:
         return self.engine is not None and self.engine.stopped
 
-    async def run(self) -> None:
+    @property
+    def load_seconds(self) -> float:
+        return math.nan  # the run's clock is this process's
+
+    async def run(self, on_start: Callable[[], None]) -> None:
         assert self.engine is not None, "open() the backend first"
+        on_start()
         await self.engine.run()
 
     def stop(self) -> None:

@@ -27,7 +27,7 @@ from .options import (
 from .outputs import json_safe
 from .redact import SECRET_HEADERS as SECRET_HEADERS
 from .redact import redact_headers, redact_url, split_credentials
-from .scenario import Scenario, as_scenario, make_feeder
+from .scenario import Scenario, as_scenario, check_data_mode, make_feeder
 from .shape import LoadShape, ShapeFn
 from .thresholds import Threshold, parse_thresholds
 from .transport.base import TransportOptions
@@ -297,6 +297,7 @@ def make_spec(
     url = "" if url is None and checked_scenario is not None else check_url(url)
     checked_headers = check_headers(headers)
     url = split_credentials(url, checked_headers) if url else url
+    check_data_mode(data_mode)  # also without data: a typo is not silently accepted
     if data is not None and checked_scenario is None:
         raise ValueError("data feeds a scenario: pass scenario=… as well")
     feeder = None if data is None else make_feeder(data, data_mode, seed)

@@ -334,8 +334,11 @@ class Recorder:
                 iv.cancelled = counts[0] - counts[1]
                 counts[1] += iv.cancelled
             out[name] = iv
-        if self._iterations and out:  # carried by the first name (pending while there is none)
-            carrier = next(iter(out.values()))
+        if self._iterations:  # carried by the first name (with none yet, the first task's)
+            carrier = next(iter(out.values()), None)
+            if carrier is None:
+                task = next(iter(self._iterations))
+                carrier = out[task] = IntervalStats(task)
             carrier.iterations, carrier.iteration_errors = self._iterations, self._iteration_errors
             for key, text in self._iteration_samples.items():
                 carrier.samples.setdefault(key, text)

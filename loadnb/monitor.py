@@ -57,19 +57,20 @@ class Monitor:
         self._lag = 0.0
 
     def begin(self) -> None:
-        """Mark the start of the run and of its first interval."""
+        """Mark the start of the run's clock and of its first interval: when the load starts
+        (what comes before, such as starting a cluster, is start-up, not load)."""
         self.t0 = self._last_t = self._clock()
         self._last_cpu = self._cpu()
 
     async def run(self) -> None:
-        """Tick every ``interval`` until cancelled, on a fixed schedule.
+        """Tick every ``interval`` after :meth:`begin` until cancelled, on a fixed schedule.
 
         Between ticks it wakes every :data:`PROBE` seconds and measures how late each wake-up is:
         the event-loop lag, the delay any request start suffers too.
         """
         clock, interval = self._clock, self.interval
         probe = min(PROBE, interval / 5)
-        due = clock() + interval
+        due = (clock() if math.isnan(self.t0) else self.t0) + interval
         while True:
             wake = min(due, clock() + probe)
             await asyncio.sleep(max(0.0, wake - clock()))
@@ -83,11 +84,14 @@ class Monitor:
             if due - now < interval / 2:  # fell behind: realign rather than tick twice quickly
                 due = now + interval
 
-    def tick(self, *, lag: float = math.nan, final: bool = False) -> Snapshot:
+    def tick(self, *, lag: float = math.nan, final: bool = False,
+             end: float | None = None) -> Snapshot:
         """Close the current interval: collect every source, record the snapshot, tell the sinks
-        (``final``: the run has ended; sources settle what never ended as cancelled)."""
+        (``final``: the run has ended; sources settle what never ended as cancelled; ``end``:
+        the clock's reading when the load ended, if that was before now: tearing down is not
+        load)."""
         payload = merge_payloads([s.collect(final=final) for s in self.sources])
-        now, cpu_now = self._clock(), self._cpu()
+        now, cpu_now = self._clock() if end is None else end, self._cpu()
         dt = max(now - self._last_t, 1e-9)
         cpu = 100.0 * (cpu_now - self._last_cpu) / dt if dt >= 0.01 else math.nan
         self._last_t, self._last_cpu = now, cpu_now
@@ -115,13 +119,13 @@ class Monitor:
         totals = record.overall
         completed, failed = totals.completed + iv.completed, totals.failed + iv.failed
         rps = (iv.completed + iv.failed) / dt
-        peak = record.peak_rps
-        if dt >= self.interval / 2:
-            peak = max(peak, rps)
+        elapsed = max(0.0, now - self.t0)
+        peak = _peak(record.peak_rps, rps if dt >= self.interval / 2 else 0.0,
+                     completed + failed, elapsed)
         lat, svc = iv.latency.percentiles(_QS), iv.service.percentiles(_QS)
         dropped, self._last_dropped = status.dropped - self._last_dropped, status.dropped
         return Snapshot(
-            timestamp=self._wall(), elapsed_time=max(0.0, now - self.t0),
+            timestamp=self._wall(), elapsed_time=elapsed,
             progress_percent=status.progress, active_users=status.active_users,
             completed_requests=completed, failed_requests=failed,
             success_rate=100.0 * completed / (completed + failed) if completed + failed
@@ -143,6 +147,15 @@ class Monitor:
             event="; ".join(text for _, text in status.events),
             interval_errors=dict(iv.errors),
         )
+
+
+def _peak(peak: float, rps: float, answered: int, elapsed: float) -> float:
+    """The peak RPS so far: the busiest interval of at least half an interval's length (a short
+    final one would make a spike of a few answers), and never below the run's average so far
+    (``answered`` / ``elapsed``, the summary's ``avg_rps``), which a run whose answers all come
+    in its short final interval would otherwise be."""
+    average = answered / elapsed if elapsed > 0 else 0.0
+    return max(peak, rps, average)
 
 
 def _worst(mine: float, theirs: float) -> float:

@@ -408,6 +408,9 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
     answered = o.completed + o.failed
     spec, duration = record.spec, record.duration_s
     started = users_started(record)
+    first = record.snapshots[0] if record.snapshots else None  # its wall time less its elapsed:
+    startup = None if first is None else max(  # when the load (the run's clock) started
+        0.0, first.timestamp - first.elapsed_time - record.started_at)
     return {
         "run_id": record.run_id,
         "url": redact_url(spec.url),
@@ -415,6 +418,7 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
         "state": record.state,
         "started_at": datetime.fromtimestamp(record.started_at, timezone.utc).isoformat(),
         "duration_s": round(duration, 3),
+        "startup_s": None if startup is None else round(startup, 3),
         "model": spec.model,
         "transport": record.transport,
         "workers": max((s.workers for s in record.snapshots), default=0),

@@ -12,6 +12,7 @@ the cell returns at once.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 import time
@@ -42,7 +43,8 @@ def rules_of(spec: LoadSpec) -> list[AlertRule]:
     """The alert rules a run of ``spec`` judges: its own, or the defaults."""
     if spec.alerts is not None:
         return list(spec.alerts)
-    return default_rules(pool_size=spec.pool_size, max_in_flight=spec.max_in_flight)
+    return default_rules(pool_size=spec.pool_size, max_in_flight=spec.max_in_flight,
+                         timeout=spec.timeout)
 
 
 class Run:
@@ -199,6 +201,7 @@ class Run:
 
     async def _main(self) -> None:
         spec, record = self.spec, self.record
+        record.started_at = time.time()  # the run starts; its clock starts with the load
         backend = await self._open_backend()
         record.transport = backend.name
         monitor = Monitor(backend.sources, record, self._sinks, interval=spec.interval,
@@ -209,22 +212,38 @@ class Run:
             backend.set_target(self._pending_target)
         if spec.insecure:
             record.warn("TLS certificates are not verified (insecure=True)")
-        record.started_at = time.time()
         self._open_history()
-        monitor.begin()
-        ticker = asyncio.get_running_loop().create_task(monitor.run())
+        ticker: list[asyncio.Task[None]] = []
+
+        def load_started() -> None:
+            """The backend's load starts now: so do the run's clock and its ticks."""
+            monitor.begin()
+            ticker.append(asyncio.get_running_loop().create_task(monitor.run()))
+
         try:
-            await backend.run()
+            await backend.run(load_started)
         finally:
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
+            for task in ticker:
+                task.cancel()
+            await asyncio.gather(*ticker, return_exceptions=True)
+            if not ticker:  # the load never started: the final snapshot closes an empty run
+                monitor.begin()
+            ended = self._load_end(backend, monitor.t0)  # closing (a cluster) is not load
             await backend.aclose()
             record.state = "stopped" if backend.stopped else "done"
-            monitor.tick(final=True)
+            monitor.tick(final=True, end=ended)
             for hook in self._hooks:
                 await hook.aclose()
         if os.environ.get("LOADNB_DEBUG") == "1":
             check_accounting(record)
+
+    def _load_end(self, backend: Backend, t0: float) -> float:
+        """The clock's reading when the load ended: now, or when the backend's sources say it
+        did (never before the last snapshot)."""
+        lasted = backend.load_seconds
+        end = self._clock() if math.isnan(lasted) else t0 + lasted
+        last = self.record.snapshots[-1].elapsed_time if self.record.snapshots else 0.0
+        return max(end, t0 + last)
 
     async def _open_backend(self) -> Backend:
         """The backend that generates the load: Dask worker processes when the spec asks for

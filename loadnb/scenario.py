@@ -19,6 +19,7 @@ ends that iteration and counts as one failed iteration under the task's name
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -85,22 +86,36 @@ def as_scenario(obj: object) -> Scenario:
 
 
 def load_scenario(ref: str) -> Scenario:
-    """The scenario named by ``path/to/file.py:name`` (the CLI's ``--scenario``)."""
+    """The scenario named by ``path/to/file.py:name`` (the CLI's ``--scenario``).
+
+    The file runs as a module of its own, named after its path and text
+    (``loadnb_scenario_<hash>``), which keeps the text it ran as ``__loadnb_source__`` =
+    ``(path, text)``: scale-out ships it to the workers, which run the same text (they need not
+    see the file).
+    """
     path_text, sep, name = ref.rpartition(":")
     if not sep or not path_text or not name:
         raise ValueError(f"--scenario {ref!r}: expected path/to/file.py:name")
     path = Path(path_text)
     if not path.is_file():
         raise ValueError(f"--scenario {ref!r}: no such file {path_text!r}")
-    module_name = f"loadnb_scenario_{abs(hash(path.resolve()))}"
+    file = str(path.resolve())
+    try:
+        source = importlib.util.decode_source(path.read_bytes())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--scenario {ref!r}: cannot read {path_text!r}: {exc}") from None
+    digest = hashlib.sha256(f"{file}\0{source}".encode()).hexdigest()[:20]
+    module_name = f"loadnb_scenario_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
+    if spec is None:
         raise ValueError(f"--scenario {ref!r}: cannot load {path_text!r} as Python")
     module = importlib.util.module_from_spec(spec)
+    module.__loadnb_source__ = (file, source)  # type: ignore[attr-defined]
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, file, "exec"), module.__dict__)  # noqa: S102 - as import would
     except Exception as exc:
+        sys.modules.pop(module_name, None)
         raise ValueError(f"--scenario {ref!r}: the file failed to import: "
                          f"{type(exc).__name__}: {exc}") from None
     if not hasattr(module, name):
@@ -204,11 +219,17 @@ def read_data_file(path: str | os.PathLike[str], what: str = "data") -> list[dic
         raise ValueError(f"{shown}: {exc}") from None
 
 
+def check_data_mode(mode: object) -> str:
+    """``mode`` if it is one of :data:`DATA_MODES`, else a ``ValueError`` naming them."""
+    if mode not in DATA_MODES:
+        raise ValueError(f"data_mode must be one of {', '.join(DATA_MODES)}, got {mode!r}")
+    return str(mode)
+
+
 def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
     """A :class:`Feeder` from a DataFrame (rows as dicts), a data file's path (``.csv``,
     ``.jsonl``, ``.ndjson``: :func:`read_data_file`), or any iterable of rows."""
-    if mode not in DATA_MODES:
-        raise ValueError(f"data_mode must be one of {', '.join(DATA_MODES)}, got {mode!r}")
+    check_data_mode(mode)
     rows: list[Any]
     if hasattr(data, "to_dict") and hasattr(data, "columns"):
         rows = list(data.to_dict("records"))
@@ -225,4 +246,4 @@ def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
 
 
 __all__ = ["DATA_FORMATS", "DATA_MODES", "DataExhausted", "Feeder", "Scenario", "as_scenario",
-           "load_scenario", "make_feeder", "read_data_file"]
+           "check_data_mode", "load_scenario", "make_feeder", "read_data_file"]

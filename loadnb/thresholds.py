@@ -3,21 +3,28 @@ any of them for one request name: ``p95[GET /api/items/{id}]<300ms``.
 
 One small language for thresholds (pass/fail of a run), SLOs and alert rules::
 
-    threshold := metric [ "[" request-name "]" ] op number [unit]
+    threshold := metric [ "[" name "]" ] op number [unit]
     metric    := stat | custom-metric "." custom-stat
-    stat      := p50 | p90 | p95 | p99 | p99.9 | p99.99 | max | mean     (latency; unit ms or s)
+    stat      := p50 | p90 | p95 | p99 | p99.9 | p99.99 | max | mean     (latency; a time unit)
                | success | errors                                        (percent; unit %)
                | rps                                                     (answers per second)
                | requests | failed                                       (counts)
-    custom-stat := p50 | p90 | p95 | p99 | max | mean   (timing; ms or s)
+               | iterations                                   (scenario iterations; a count)
+               | iterations_failed            (failed iterations: a count, or with % a share)
+               | checks                              (share of check passes; unit %)
+    custom-stat := p50 | p90 | p95 | p99 | max | mean   (timing; a time unit)
                  | total | rate | count | last | min | max | mean        (counter, gauge)
     op        := < | <= | > | >=
+    time unit := ms | s | sec | m | min | h            (as durations elsewhere)
 
-A request name is everything between the brackets (slashes, braces and spaces included; write
-``\\]`` for a ``]`` in a name). Latency bounds need a unit (``ms`` or ``s``) and success/errors a
-``%``, so ``errors<1`` (1 what?) is refused. A threshold judges the whole run so far (cumulative
-values); an alert rule with the same expression judges each interval. A metric with no data (no
-answer yet, an unknown request name) is not observed: a threshold on it does not pass.
+The name between the brackets is a request name, a scenario task's for ``iterations`` and
+``iterations_failed``, a check's for ``checks``: everything between the brackets (slashes, braces
+and spaces included; write ``\\]`` for a ``]`` in a name). Latency bounds need a time unit and
+success/errors/checks a ``%``, so ``errors<1`` (1 what?) is refused; so are bounds that cannot
+mean anything (a negative time, count or rate, a percentage outside 0-100). A threshold judges the
+whole run so far (cumulative values); an alert rule with the same expression judges each
+interval. A metric with no data (no answer yet, an unknown request name, no iteration, no check)
+is not observed: a threshold on it does not pass.
 
 >>> t = parse_threshold("p95[/api/items/{id}] < 300ms")
 >>> (t.stat, t.name, t.op, t.bound)
@@ -34,18 +41,42 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .metrics import CustomMetric, IntervalStats
+from .validate import TIME_UNITS
 
 LATENCY_STATS = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9,
                  "p99.99": 99.99, "max": 100.0, "mean": -1.0}
 RATE_STATS = ("success", "errors")
 COUNT_STATS = ("requests", "failed")
+#: Stats of scenario iterations and checks (read on the merged stats: a name is a task or check).
+ITERATION_STATS = ("iterations", "iterations_failed", "checks")
 CUSTOM_STATS = ("p50", "p90", "p95", "p99", "max", "mean", "total", "rate", "count", "last",
                 "min")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _HEAD = re.compile(r"\s*(?P<metric>[A-Za-z_][\w.\-]*?)\s*(?=\[|<|>|$)")
 _TAIL = re.compile(r"\s*(?P<op><=|>=|<|>)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)"
-                   r"\s*(?P<unit>ms|s|%|/s)?\s*$", re.IGNORECASE)
+                   r"\s*(?P<unit>%|/s|[^\W\d_]+)?\s*$", re.IGNORECASE)
+_TIME_UNITS = ", ".join(list(TIME_UNITS)[:-1]) + " or " + list(TIME_UNITS)[-1]
+
+
+def decimals(value: float, bound: float, digits: int) -> int:
+    """The decimals to show ``value`` with: ``digits``, or more when fewer would put it on the
+    other side of ``bound`` or on it (89.96 below 90 needs 2, since 1 shows ``90.0``).
+
+    >>> decimals(89.96, 90.0, 1), decimals(42.04, 90.0, 1), decimals(5.0, 5.0, 3)
+    (2, 1, 3)
+    """
+    side = (value > bound) - (value < bound)
+    for d in range(digits, 16):
+        shown = round(value, d)
+        if (shown > bound) - (shown < bound) == side:
+            return d
+    return 15
+
+
+def shown(value: float, bound: float, digits: int) -> str:
+    """``value`` with thousands separators and :func:`decimals` decimals (``89.96``)."""
+    return f"{value:,.{decimals(value, bound, digits)}f}"
 
 
 class View(Protocol):
@@ -56,6 +87,11 @@ class View(Protocol):
 
     def stats(self, name: str | None) -> IntervalStats | None: ...
 
+    def tallies(self) -> IntervalStats:
+        """Every name's scenario iterations, their failure kinds and checks, added up (only
+        those fields: no histograms to merge)."""
+        ...
+
     def custom(self, metric: str) -> CustomMetric | None: ...
 
 
@@ -64,7 +100,8 @@ class Threshold:
     """One parsed expression (build it with :func:`parse_threshold`).
 
     ``bound`` is in the metric's unit: milliseconds for latency and timings, percent for
-    success/errors, per second for rates, plain numbers otherwise.
+    success/errors/checks (and ``iterations_failed`` with ``percent``), per second for rates,
+    plain numbers otherwise.
     """
 
     expr: str
@@ -73,6 +110,8 @@ class Threshold:
     bound: float
     name: str | None = None
     custom: str | None = None
+    #: ``iterations_failed`` as a share of the iterations (written with ``%``), not a count
+    percent: bool = False
 
     def observe(self, view: View) -> float | None:
         """The metric's value in ``view`` (None when there is no data for it)."""
@@ -80,6 +119,8 @@ class Threshold:
             metric = view.custom(self.custom)
             return None if metric is None or metric.count == 0 else _custom_value(
                 metric, self.stat, view.duration)
+        if self.stat in ITERATION_STATS:
+            return _iteration_value(view.tallies(), self.stat, self.name, self.percent)
         stats = view.stats(self.name)
         if stats is None:
             return None
@@ -91,16 +132,22 @@ class Threshold:
         if self.custom is None:
             if self.stat in LATENCY_STATS:
                 return "ms"
-            return {"success": "%", "errors": "%", "rps": "req/s"}.get(self.stat, "")
+            if self.percent:
+                return "%"
+            return {"success": "%", "errors": "%", "checks": "%", "rps": "req/s"}.get(
+                self.stat, "")
         if self.stat.startswith("p"):
             return "ms"
         return "/s" if self.stat == "rate" else ""
 
     def format(self, value: float | None) -> str:
-        """An observed value with its unit (``"—"`` when not observed)."""
+        """An observed value with its unit (``"—"`` when not observed), with the decimals that
+        keep it on its side of the bound (``p99<=500ms`` broken by 500.0004 shows that, not 500).
+        """
         if value is None:
             return "—"
-        text = f"{value:,.3f}".rstrip("0").rstrip(".")
+        text = shown(value, self.bound, 3)
+        text = text.rstrip("0").rstrip(".") if "." in text else text
         unit = self.unit
         return f"{text}{unit}" if unit in ("ms", "%") else f"{text} {unit}".rstrip()
 
@@ -111,8 +158,26 @@ class Threshold:
     def judge(self, view: View) -> dict[str, object]:
         """``{"expr", "observed", "passed"}`` for ``view``."""
         value = self.observe(view)
-        return {"expr": self.expr, "observed": None if value is None else round(value, 6),
-                "passed": self.holds(value)}
+        return {"expr": self.expr, "observed": self.rounded(value), "passed": self.holds(value)}
+
+    def rounded(self, value: float | None) -> float | None:
+        """``value`` rounded to 6 decimals, or more when 6 would move it across the bound."""
+        return None if value is None else round(value, decimals(value, self.bound, 6))
+
+
+def _iteration_value(merged: IntervalStats, stat: str, name: str | None,
+                     percent: bool) -> float | None:
+    """Iterations, failed iterations (or their share) of every task or of task ``name``; the
+    share of check passes of every check or of check ``name``."""
+    counts = merged.checks if stat == "checks" else merged.iterations
+    parts = list(counts.values()) if name is None else [counts[name]] if name in counts else []
+    total = sum(p[0] + p[1] if stat == "checks" else p[0] for p in parts)
+    if not parts or (total == 0 and (percent or stat == "checks")):
+        return None
+    if stat == "iterations":
+        return float(total)
+    hits = sum(p[0] if stat == "checks" else p[1] for p in parts)
+    return 100.0 * hits / total if percent or stat == "checks" else float(hits)
 
 
 def _builtin_value(stats: IntervalStats, stat: str, duration: float) -> float | None:
@@ -174,25 +239,45 @@ def _split_name(text: str, expr: str) -> tuple[str | None, str]:
     raise ValueError(f"threshold {expr!r}: the request name has no closing ]")
 
 
-def _check_unit(expr: str, stat: str, custom: bool, unit: str, value: float) -> float:
-    """The bound in the metric's unit (ms for times); refuse units that do not fit."""
-    to_ms = {"ms": 1.0, "s": 1000.0}
+_EXAMPLES = {"success": "success>99%", "errors": "errors<1%", "checks": "checks>99%"}
+
+
+def _check_unit(expr: str, stat: str, custom: bool, unit: str,
+                value: float) -> tuple[float, str]:
+    """The bound in the metric's unit (ms for times) and what kind of bound it is (``latency``,
+    ``time``, ``percent``, ``rate``, ``count`` or ``""``); refuse units that do not fit."""
     percentile = stat.startswith("p")
-    if (not custom and stat in LATENCY_STATS) or (custom and percentile):
-        if unit not in to_ms:
+    timed = (not custom and stat in LATENCY_STATS) or (custom and percentile) or (
+        custom and stat in ("max", "mean", "min", "last") and unit in TIME_UNITS)
+    if timed:
+        if not unit:
             raise ValueError(f"threshold {expr!r}: a time bound needs a unit, e.g. 300ms or 1s")
-        return value * to_ms[unit]
-    if custom and unit in to_ms and stat in ("max", "mean", "min", "last"):
-        return value * to_ms[unit]  # a timing's max or mean
-    if not custom and stat in RATE_STATS:
+        if unit not in TIME_UNITS:
+            raise ValueError(f"threshold {expr!r}: a time bound's unit is {_TIME_UNITS}, "
+                             f"got {unit!r}")
+        return value * TIME_UNITS[unit] * 1e3, "time" if custom else "latency"
+    if not custom and stat in (*RATE_STATS, "checks"):
         if unit != "%":
-            raise ValueError(f"threshold {expr!r}: {stat} is a percentage, e.g. {stat}<1%")
-        return value
-    if unit == "/s" and stat in ("rps", "rate"):
-        return value
-    if unit:
+            raise ValueError(f"threshold {expr!r}: {stat} is a percentage, e.g. "
+                             f"{_EXAMPLES[stat]}")
+        return value, "percent"
+    if unit == "%" and stat == "iterations_failed":
+        return value, "percent"
+    if unit and not (unit == "/s" and stat in ("rps", "rate")):
         raise ValueError(f"threshold {expr!r}: {stat} takes no unit {unit!r}")
-    return value
+    if stat == "rps":
+        return value, "rate"
+    counted = not custom and (stat in COUNT_STATS or stat in ITERATION_STATS)
+    return value, "count" if counted or stat == "count" else ""
+
+
+def _check_range(expr: str, kind: str, value: float) -> None:
+    """Refuse a bound no value can be measured against: a negative time, count or rate, a
+    percentage outside 0-100."""
+    if kind == "percent" and not 0.0 <= value <= 100.0:
+        raise ValueError(f"threshold {expr!r}: a percentage is between 0 and 100, got {value:g}")
+    if kind not in ("percent", "") and value < 0:
+        raise ValueError(f"threshold {expr!r}: a {kind} bound cannot be negative")
 
 
 def parse_threshold(expr: object) -> Threshold:
@@ -216,21 +301,22 @@ def parse_threshold(expr: object) -> Threshold:
     if not math.isfinite(value):
         raise ValueError(f"threshold {expr!r}: the bound must be a finite number")
     unit = (tail.group("unit") or "").lower()
-    bound = _check_unit(expr, stat, custom is not None, unit, value)
+    bound, kind = _check_unit(expr, stat, custom is not None, unit, value)
+    _check_range(expr, kind, value)
     if custom is not None and name is not None:
         raise ValueError(f"threshold {expr!r}: custom metrics are not per request name")
-    return Threshold(text, stat, tail.group("op"), bound, name, custom)
+    percent = stat == "iterations_failed" and kind == "percent"
+    return Threshold(text, stat, tail.group("op"), bound, name, custom, percent)
 
 
 def _metric(metric: str, expr: str) -> tuple[str | None, str]:
     lowered = metric.lower()
-    if lowered in LATENCY_STATS or lowered in RATE_STATS or lowered in COUNT_STATS or \
-            lowered == "rps":
+    if lowered in (*LATENCY_STATS, *RATE_STATS, *COUNT_STATS, *ITERATION_STATS, "rps"):
         return None, lowered
     custom, dot, stat = metric.rpartition(".")
     if dot and custom and stat.lower() in CUSTOM_STATS:
         return custom, stat.lower()
-    known = ", ".join([*LATENCY_STATS, *RATE_STATS, "rps", *COUNT_STATS])
+    known = ", ".join([*LATENCY_STATS, *RATE_STATS, "rps", *COUNT_STATS, *ITERATION_STATS])
     raise ValueError(f"threshold {expr!r}: unknown metric {metric!r} (known: {known}; or a "
                      "custom metric as NAME.STAT, e.g. checkout.p95)")
 
@@ -244,4 +330,4 @@ def parse_thresholds(exprs: Iterable[object] | None) -> tuple[Threshold, ...]:
     return tuple(parse_threshold(e) for e in exprs)
 
 
-__all__ = ["Threshold", "View", "parse_threshold", "parse_thresholds"]
+__all__ = ["Threshold", "View", "decimals", "parse_threshold", "parse_thresholds", "shown"]

@@ -147,7 +147,9 @@ async def test_capacity_endpoint_serves_at_most_c_over_s(demo_url: str) -> None:
     assert {s for s, _ in done} == {200}
     ends = sorted(t - t0 for _, t in done)
     assert ends[0] >= 0.045  # each answer takes S
-    assert ends[-1] == pytest.approx(0.05 + 7 * 0.025, abs=0.04)  # 8 at C / S = 40/s
+    # 8 at C / S = 40/s: never sooner (scheduled on absolute time); and the C servers work in
+    # parallel: sooner than one server's 8 x S (the one bound a busy machine could stretch)
+    assert 0.05 + 7 * 0.025 - 0.01 <= ends[-1] < 8 * 0.05, ends
     async with aiohttp.ClientSession() as session, session.get(
             f"{demo_url}capacity?c=0&s_ms=5") as resp:
         assert resp.status == 400

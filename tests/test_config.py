@@ -45,6 +45,7 @@ def test_parse_duration_rejects(bad: object) -> None:
     ({"url": URL, "duration": 5, "ramp_up": 10}, "ramp_up (10s) is longer than the duration"),
     ({"url": URL, "requests": 0}, "requests must be at least 1"),
     ({"url": URL, "max_in_flight": -1}, "max_in_flight must be at least 1"),
+    ({"url": URL, "data_mode": "bogus"}, "data_mode must be one of cycle, once, random"),
 ])
 def test_bad_input_is_one_clear_error(kwargs: dict[str, object], message: str) -> None:
     url = kwargs.pop("url")

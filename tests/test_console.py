@@ -258,3 +258,15 @@ def test_progress_on_a_dumb_terminal_pads_instead_of_escape_codes(
     progress(snap(completed_requests=5))
     assert "\x1b" not in out.getvalue()
     assert out.getvalue().endswith("Completed: 5    ")  # "1,300" overwritten by "5" + 4 spaces
+
+
+def test_threshold_rows_never_round_a_value_across_its_bound() -> None:
+    text = format_summary({"thresholds": [
+        {"expr": "errors<1%", "observed": 1.0004, "passed": False},
+        {"expr": "p95<300ms", "observed": 12.3456, "passed": True},
+        {"expr": "checks>99%", "observed": 98.99996, "passed": False},
+        {"expr": "iterations_failed[buy]<1", "observed": 555.0, "passed": False}]})
+    assert "✗ FAIL  errors<1%  (observed 1.0004)" in text, text
+    assert "✓ pass  p95<300ms  (observed 12.346)" in text
+    assert "✗ FAIL  checks>99%  (observed 98.99996)" in text
+    assert "✗ FAIL  iterations_failed[buy]<1  (observed 555)" in text  # a count, no decimals

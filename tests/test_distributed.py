@@ -13,12 +13,11 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,9 @@ from loadnb.run import Run
 from loadnb.source import Payload, SourceStatus, merge_payloads
 
 from .conftest import assert_accounting, until
+from .dask_cluster import VENV_BIN, external_cluster, reset_stats, server_stats
 
-VENV_BIN = Path(sys.executable).parent
+__all__ = ["external_cluster"]  # a fixture of this module
 
 
 # -- split -------------------------------------------------------------------------------------
@@ -208,28 +208,58 @@ def test_worker_source_merges_what_arrived_since_the_last_tick() -> None:
     assert source.collect(final=True).stats == {}
 
 
+# -- scenario files on the workers -------------------------------------------------------------
+def test_a_scenario_file_travels_as_text_and_unpickles_where_it_was_installed(
+        tmp_path: Path) -> None:
+    import cloudpickle
+
+    from loadnb.distributed.files import forget_modules, install_modules, scenario_modules
+    from loadnb.scenario import load_scenario
+
+    path = tmp_path / "journeys.py"
+    path.write_text("HITS = []\n\nasync def home(user):\n    HITS.append(user)\n")
+    spec = make_spec("http://127.0.0.1:9/", scenario=load_scenario(f"{path}:home"))
+    modules = scenario_modules(spec)
+    assert [(file, text) for _, file, text in modules] == [(str(path), path.read_text())]
+    name = modules[0][0]
+    blob = cloudpickle.dumps(spec)  # the task pickles by reference to the file's module
+    driver_module = sys.modules.pop(name)  # a worker has no such module
+    path.unlink()  # nor the file
+    try:
+        with pytest.raises(ModuleNotFoundError):
+            pickle.loads(blob)
+        assert install_modules("run-1", modules) == ""
+        task = pickle.loads(blob).scenario.tasks[0]
+        assert task.__module__ == name and task.__globals__["__file__"] == str(path)
+        assert sys.modules[name] is not driver_module
+        forget_modules("run-1")
+        assert name not in sys.modules
+        broken = [(name, str(path), "raise RuntimeError('only on the driver')\n")]
+        failed = install_modules("run-2", broken)
+        assert failed == f"{path} failed to import: RuntimeError: only on the driver"
+        forget_modules("run-2")
+    finally:
+        sys.modules.pop(name, None)
+
+
 # -- real clusters (slow) ----------------------------------------------------------------------
-def _stats(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url + "stats", timeout=5) as resp:
-        data: dict[str, Any] = json.loads(resp.read())
-    return data
-
-
-def _reset(url: str) -> None:
-    req = urllib.request.Request(url + "stats/reset", method="POST")
-    urllib.request.urlopen(req, timeout=5).close()
-
-
 @pytest.mark.slow
 async def test_two_workers_count_what_the_server_saw(demo_url: str) -> None:
-    _reset(demo_url)
-    run = Run(make_spec(demo_url, users=6, duration="1.5s", workers=2, interval="0.25s",
+    reset_stats(demo_url)
+    run = Run(make_spec(demo_url, users=6, duration="2s", workers=2, interval="0.5s",
                         history="off"))
-    result = await asyncio.wait_for(run.run(), 60)
-    summary = assert_accounting(result, server_count=_stats(demo_url)["requests"])
+    result = await asyncio.wait_for(run.run(), 90)
+    summary = assert_accounting(result, server_count=server_stats(demo_url)["requests"])
     assert summary["workers"] == 2 and summary["workers_lost"] == 0
     assert summary["state"] == "done" and summary["completed_requests"] > 100
     assert summary["parameters"]["workers"] == 2
+    # start-up is not load: the cluster's start is apart, the run's clock starts with the load
+    assert summary["startup_s"] > 0
+    assert abs(summary["duration_s"] - 2.0) <= 0.5, summary["duration_s"]  # one interval
+    answered = summary["completed_requests"] + summary["failed_requests"]
+    assert summary["avg_rps"] == pytest.approx(answered / summary["duration_s"], rel=1e-3)
+    phases = [s.phase for s in result.snapshots]
+    assert phases[0] == "running" and set(phases) <= {"running", "ending", "done"}, phases
     df = result.df
     assert "workers" in df.columns and int(df["workers"].max()) == 2
     assert int(df["active_users"].max()) == 6
@@ -237,7 +267,7 @@ async def test_two_workers_count_what_the_server_saw(demo_url: str) -> None:
 
 @pytest.mark.slow
 async def test_live_change_and_stop_reach_every_worker(demo_url: str) -> None:
-    _reset(demo_url)
+    reset_stats(demo_url)
     run = Run(make_spec(demo_url, users=4, duration="30s", workers=2, interval="0.25s",
                         history="off"))
     run.start()
@@ -260,7 +290,7 @@ async def test_live_change_and_stop_reach_every_worker(demo_url: str) -> None:
             await asyncio.wait({run._task}, timeout=30)
     summary = assert_accounting(result)
     assert stopped_in < 1.0 and summary["state"] == "stopped"
-    seen = _stats(demo_url)["requests"]
+    seen = server_stats(demo_url)["requests"]
     answered = summary["completed_requests"] + summary["failed_requests"]
     assert answered <= seen <= summary["total_requests"]  # within the requests in flight
 
@@ -288,40 +318,6 @@ async def test_a_killed_worker_is_survived(demo_url: str) -> None:
     assert any("was lost" in w for w in summary["warnings"]), summary["warnings"]
     assert result.df["workers"].iloc[-1] == 1
     assert result.df["active_users"].iloc[-2] in (2, 0)  # the survivor's share goes on
-
-
-@pytest.fixture
-def external_cluster(tmp_path: Path) -> Iterator[str]:
-    """A ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; killed at the end."""
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
-    file = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen(
-        [str(VENV_BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-         "--no-dashboard", "--scheduler-file", str(file)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    try:
-        deadline = time.monotonic() + 30
-        while not file.exists() or not file.read_text().strip():
-            assert time.monotonic() < deadline, "the scheduler did not start"
-            assert procs[0].poll() is None, "the scheduler exited"
-            time.sleep(0.05)
-        address = json.loads(file.read_text())["address"]
-        for _ in range(2):
-            procs.append(subprocess.Popen(
-                [str(VENV_BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads",
-                 "1", "--host", "127.0.0.1", "--no-dashboard"], env=env, cwd=tmp_path,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        from distributed import Client
-
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=30)
-        yield address
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-        for proc in procs:
-            proc.wait(10)
 
 
 @pytest.mark.slow
@@ -355,10 +351,10 @@ async def fetch_row(user: Any) -> None:
 
 @pytest.mark.slow
 async def test_a_scenario_runs_on_the_workers_with_rows_partitioned(demo_url: str) -> None:
-    _reset(demo_url)
+    reset_stats(demo_url)
     run = Run(make_spec(demo_url, scenario=fetch_row, data=list(range(40)), data_mode="once",
                         users=4, duration="20s", workers=2, history="off"))
     result = await asyncio.wait_for(run.run(), 60)
-    summary = assert_accounting(result, server_count=_stats(demo_url)["requests"])
+    summary = assert_accounting(result, server_count=server_stats(demo_url)["requests"])
     assert summary["completed_requests"] == 40  # each row once: partitioned, not duplicated
     assert summary["workers"] == 2 and summary["transport"] == "aiohttp"

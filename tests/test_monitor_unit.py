@@ -88,9 +88,26 @@ def test_peak_rps_counts_only_intervals_at_least_half_long() -> None:
     m, clock = monitor(source)
     assert step(m, clock, 0.5).peak_rps == pytest.approx(20.0)
     short = step(m, clock, 0.1)
-    assert short.current_rps == pytest.approx(100.0) and short.peak_rps == pytest.approx(20.0)
+    # not the short interval's 100/s spike; the average so far (20 in 0.6 s), which it lifted
+    assert short.current_rps == pytest.approx(100.0) and short.peak_rps == pytest.approx(20 / 0.6)
     assert step(m, clock, 0.25).peak_rps == pytest.approx(60.0)
     assert m.record.peak_rps == pytest.approx(60.0)
+
+
+def test_peak_rps_is_never_below_the_average_when_answers_come_in_a_short_final_interval(
+) -> None:
+    source = FakeSource(
+        payload(interval(started=3), in_flight=3),                 # 0.5 s: nothing answered
+        payload(interval(started=0), in_flight=3),                 # 0.5 s: nothing answered
+        payload(interval(completed=3, started=0, latencies=[1.0] * 3)),  # 0.05 s, final: all 3
+    )
+    m, clock = monitor(source)
+    assert step(m, clock, 0.5).peak_rps == 0.0
+    assert step(m, clock, 0.5).peak_rps == 0.0
+    final = step(m, clock, 0.05, final=True)
+    assert final.current_rps == pytest.approx(60.0)  # 3 in 0.05 s: not a peak
+    assert final.peak_rps == pytest.approx(3 / 1.05)  # the run's average: 3 in 1.05 s
+    assert m.record.peak_rps == final.peak_rps
 
 
 def test_success_rate_is_nan_until_the_first_response() -> None:

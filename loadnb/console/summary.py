@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..alerts import failed_iterations_text
+from ..thresholds import decimals, parse_threshold
 from .text import DASH, _count, _number, _percent, _unit
 
 _SUMMARY_QS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
@@ -14,16 +16,30 @@ _SAMPLE_LINES = 12  # of a sample (a traceback's last lines), with --show-errors
 
 
 def _threshold_rows(summary: Mapping[str, Any]) -> list[str]:
-    """``✓ p95<300ms  (observed 12.3)`` or ``✗ errors<1%  (observed 30)`` per threshold."""
+    """``✓ p95<300ms  (observed 12.3)`` or ``✗ errors<1%  (observed 30)`` per threshold (with
+    the decimals that keep the value on its side of the bound: ``errors<1%`` failed by 1.0004
+    shows that, never 1.000)."""
     rows = []
     for t in summary.get("thresholds") or []:
         if isinstance(t, Mapping):
             mark = "✓ pass" if t.get("passed") else "✗ FAIL"
             observed = t.get("observed")
-            seen = DASH if not isinstance(observed, int | float) else _number(observed, 3)
+            seen = DASH if not isinstance(observed, int | float) else _number(
+                observed, _decimals(str(t.get("expr")), float(observed)))
             aborted = "  (aborted the run)" if summary.get("aborted_by") == t.get("expr") else ""
             rows.append(f"{mark}  {t.get('expr')}  (observed {seen}){aborted}")
     return rows
+
+
+def _decimals(expr: str, observed: float) -> int:
+    """3 (none for a whole number, e.g. a count), or more when 3 would show ``observed`` on the
+    other side of the bound of ``expr``."""
+    if observed.is_integer():
+        return 0
+    try:
+        return decimals(observed, parse_threshold(expr).bound, 3)
+    except ValueError:  # a threshold of another version of the language: shown as it is
+        return 3
 
 
 def _alert_rows(summary: Mapping[str, Any]) -> list[str]:
@@ -139,6 +155,31 @@ def _iteration_rows(summary: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+#: Alert rules whose first message heads the table, and the words they go under.
+_HEADLINE_RULES = {"target_down": "TARGET DOWN", "no_response": "NO ANSWER"}
+
+
+def _first_lines(summary: Mapping[str, Any]) -> list[str]:
+    """What must not be missed, above the table: the target being down or not answering
+    (``⚠ NO ANSWER: every request timed out after 1 s``), and failed scenario iterations
+    (``⚠ Iterations 50 failed of 200 (buy: 50/50)``), which the requests' success rate does not
+    show."""
+    out = []
+    for rule, words in _HEADLINE_RULES.items():
+        alert = next((a for a in summary.get("alerts") or []
+                      if isinstance(a, Mapping) and a.get("rule") == rule), None)
+        if alert is not None:
+            out.append(f"  ⚠ {words}: {alert.get('message')}")
+    iterations = summary.get("iterations")
+    counts = {task: (int(it.get("iterations") or 0), int(it.get("failed") or 0))
+              for task, it in (iterations.items() if isinstance(iterations, Mapping) else ())
+              if isinstance(it, Mapping)}
+    failed = failed_iterations_text(counts)
+    if failed:
+        out.append(f"  ⚠ Iterations {failed}")
+    return out
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The end-of-run table (plain text, aligned) of a run's ``summary`` dict.
 
@@ -186,10 +227,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     state = summary.get("state")
     head = f"loadnb run {summary.get('run_id', '')}".rstrip()
     out = [f"{head} ({state})" if state else head]
-    down = [a for a in summary.get("alerts") or []
-            if isinstance(a, Mapping) and a.get("rule") == "target_down"]
-    if down:  # nothing else in the table matters as much
-        out.append(f"  ⚠ TARGET DOWN: {down[0].get('message')}")
+    out += _first_lines(summary)  # nothing else in the table matters as much
     out += [f"  {label.ljust(width)}{value}" for label, value in rows]
     out += _latency_rows(summary, width)
     out += _stats_rows(summary)

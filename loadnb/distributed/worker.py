@@ -1,23 +1,28 @@
 """What each Dask worker runs: its share of the load, on its own uvloop loop.
 
-:func:`run_share` is the one task a run submits to each worker. It builds the worker's share of
-the spec (:func:`~loadnb.distributed.split.share_spec`), runs an
-:class:`~loadnb.engine.Engine` with a :class:`~loadnb.metrics.Recorder` and a
-:class:`~loadnb.source.LocalSource` on a fresh event loop in the worker's task thread (so the
-worker's own loop, and its heartbeats, stay free), and every ``interval`` seconds publishes the
-interval's payload, encoded (:mod:`loadnb.distributed.codec`), with ``log_event``. It returns the
-final, settled payload and the number of intervals it published, so the driver knows when it has
-them all.
+:func:`run_share` is the one task a run submits to each worker. It gets the spec pickled by the
+driver (bytes the scheduler passes on untouched) and the scenario files it needs as text
+(:mod:`~loadnb.distributed.files`), builds the worker's share of the spec
+(:func:`~loadnb.distributed.split.share_spec`), and runs an :class:`~loadnb.engine.Engine` with a
+:class:`~loadnb.metrics.Recorder` and a :class:`~loadnb.source.LocalSource` on a fresh event loop
+in the worker's task thread (so the worker's own loop, and its heartbeats, stay free). Once ready
+it says so (a ``ready`` event) and waits for the driver's :func:`start_run`, so that every
+worker starts its load at once, when the driver's clock starts; then every ``interval`` seconds
+it publishes the interval's payload, encoded (:mod:`loadnb.distributed.codec`), with
+``log_event``. It returns the final, settled payload and the number of intervals it published,
+so the driver knows when it has them all.
 
-The driver reaches a running share through ``client.run`` of :func:`stop_run` and
-:func:`set_target`, which find it by run id in this module's registry and hand the change to its
-loop thread-safely. A stop that arrives before the share has started is remembered.
+The driver reaches a running share through ``client.run`` of :func:`start_run`,
+:func:`stop_run` and :func:`set_target`, which find it by run id in this module's registry and
+hand the change to its loop thread-safely. A stop that arrives before the share has started is
+remembered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import pickle
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -31,12 +36,15 @@ from ..metrics import Recorder
 from ..source import LocalSource, Payload
 from ..transport import make_transport
 from .codec import encode_payload
+from .files import Module, forget_modules, install_modules, is_installed
 from .split import share_spec
 
 T = TypeVar("T")
 Publish = Callable[[dict[str, Any]], None]
 #: How often the share's probe wakes between intervals to measure its loop's lag (seconds).
 PROBE = 0.02
+#: Longest wait for the driver's start once ready (seconds): a share whose driver is gone ends.
+START_TIMEOUT = 120.0
 
 
 @dataclass
@@ -46,7 +54,13 @@ class _Share:
     index: int
     loop: asyncio.AbstractEventLoop
     engine: Engine
+    go: asyncio.Event
     warnings: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop the load (or, before it started, make it end at once); on the share's loop."""
+        self.engine.stop()
+        self.go.set()
 
 
 _LOCK = threading.Lock()
@@ -67,7 +81,17 @@ def stop_run(run_id: str) -> bool:
         if share is None:
             _STOPPED.add(run_id)
             return False
-    share.loop.call_soon_threadsafe(share.engine.stop)
+    share.loop.call_soon_threadsafe(share.stop)
+    return True
+
+
+def start_run(run_id: str) -> bool:
+    """Start this worker's (ready) share of ``run_id`` now; True if it was waiting."""
+    with _LOCK:
+        share = _RUNS.get(run_id)
+    if share is None:
+        return False
+    share.loop.call_soon_threadsafe(share.go.set)
     return True
 
 
@@ -84,18 +108,31 @@ def set_target(run_id: str, targets: dict[int, float]) -> bool:
     return True
 
 
-def run_share(spec: LoadSpec, run_id: str, index: int, n: int, topic: str) -> dict[str, Any]:
-    """Run worker ``index`` of ``n``'s share of ``spec``; publish each interval on ``topic``;
-    return ``{"index", "sent", "payload", "warnings"}`` with the final settled payload."""
+def run_share(blob: bytes, modules: list[Module], run_id: str, index: int, n: int,
+              topic: str) -> dict[str, Any]:
+    """Run worker ``index`` of ``n``'s share of the pickled spec ``blob`` (after installing the
+    scenario ``modules`` it refers to); publish each interval on ``topic``; return ``{"index",
+    "sent", "payload", "warnings", "elapsed"}``: the final settled payload and how long the
+    load lasted here (seconds from the start)."""
     from distributed import get_worker
 
     worker = get_worker()
-    share = share_spec(spec, index, n)
+    try:
+        if modules and not is_installed(run_id):
+            failed = install_modules(run_id, modules)
+            if failed:
+                raise RuntimeError(failed)
+        spec = pickle.loads(blob)  # noqa: S301 - the driver's own spec
+        if not isinstance(spec, LoadSpec):
+            raise TypeError(f"expected a LoadSpec, got {type(spec).__name__}")
+        share = share_spec(spec, index, n)
 
-    def publish(msg: dict[str, Any]) -> None:
-        worker.log_event(topic, msg)
+        def publish(msg: dict[str, Any]) -> None:
+            worker.log_event(topic, msg)
 
-    return _run_new_loop(_main(share, run_id, index, publish))
+        return _run_new_loop(_main(share, run_id, index, publish))
+    finally:
+        forget_modules(run_id)
 
 
 async def _main(spec: LoadSpec, run_id: str, index: int, publish: Publish) -> dict[str, Any]:
@@ -108,28 +145,40 @@ async def _main(spec: LoadSpec, run_id: str, index: int, publish: Publish) -> di
         await transport.aclose()
         raise
     source = LocalSource(engine, recorder, transport)
+    share = _Share(index, asyncio.get_running_loop(), engine, asyncio.Event(), warnings)
     with _LOCK:
-        _RUNS[run_id] = _Share(index, asyncio.get_running_loop(), engine, warnings)
+        _RUNS[run_id] = share
         if run_id in _STOPPED:
-            engine.stop()
+            share.stop()
         pending = _PENDING.pop(run_id, {})
         if index in pending:
             engine.set_target(float(pending[index]))
-    ticker = _Ticker(source, spec.interval, run_id, index, publish, warnings)
-    task = asyncio.get_running_loop().create_task(ticker.run())
+    ticker: _Ticker | None = None
+    task: asyncio.Task[None] | None = None
     try:
+        publish({"run": run_id, "index": index, "ready": True})
+        try:
+            await asyncio.wait_for(share.go.wait(), START_TIMEOUT)
+        except asyncio.TimeoutError:
+            share.stop()
+        started = time.perf_counter()
+        ticker = _Ticker(source, spec.interval, run_id, index, publish, warnings)
+        task = asyncio.get_running_loop().create_task(ticker.run())
         await engine.run()
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await transport.aclose()
         with _LOCK:
             _RUNS.pop(run_id, None)
             _STOPPED.discard(run_id)
             _PENDING.pop(run_id, None)
+    assert ticker is not None
+    elapsed = time.perf_counter() - started
     final = ticker.payload(source.collect(final=True))
     return {"index": index, "sent": ticker.sent, "payload": encode_payload(final),
-            "warnings": ticker.take_warnings()}
+            "warnings": ticker.take_warnings(), "elapsed": elapsed}
 
 
 class _Ticker:
@@ -198,4 +247,4 @@ def _run_new_loop(coro: Coroutine[Any, Any, T]) -> T:
             loop.close()
 
 
-__all__ = ["run_share", "set_target", "stop_run", "version"]
+__all__ = ["run_share", "set_target", "start_run", "stop_run", "version"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..alerts import failed_iterations_text
 from ..config import LoadSpec
 from ..snapshot import Snapshot
 
@@ -60,9 +62,14 @@ def load_text(spec: LoadSpec) -> tuple[str, str]:
     return load, length
 
 
-def metrics_line(snap: Snapshot | None, state: str = "running") -> str:
+def metrics_line(snap: Snapshot | None, state: str = "running",
+                 iterations: Mapping[str, Sequence[int]] | None = None) -> str:
     """The brief's live line, e.g.
     ``🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | Success: 98.5% | Completed: 1,250``.
+
+    ``iterations`` (a scenario's, task -> ``[iterations, failed]`` so far): when some failed,
+    the line says so after the requests' numbers, ``| ⚠ Iterations 50 failed of 200 (buy:
+    50/50)``, since the requests' success rate does not show them.
 
     >>> metrics_line(None, "idle")
     '⏸ Ready 0.0% | Active: 0 | RPS: 0.0 | Success: — | Completed: 0'
@@ -74,9 +81,11 @@ def metrics_line(snap: Snapshot | None, state: str = "running") -> str:
     if state in FINAL_STATES:  # the run's average, as the summary's avg_rps and the console
         answered = snap.completed_requests + snap.failed_requests
         rps = answered / snap.elapsed_time if snap.elapsed_time > 0 else math.nan
-    return (f"{label} {snap.progress_percent:.1f}% | Active: {snap.active_users:,} | "
+    line = (f"{label} {snap.progress_percent:.1f}% | Active: {snap.active_users:,} | "
             f"RPS: {fmt_number(rps)} | Success: {fmt_percent(snap.success_rate)} | "
             f"Completed: {snap.completed_requests:,}")
+    failed = failed_iterations_text(iterations or {})
+    return line if failed is None else f"{line} | ⚠ Iterations {failed}"
 
 
 def done_line(summary: dict[str, Any]) -> str:

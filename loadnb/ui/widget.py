@@ -402,7 +402,9 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             return
         try:
             self.progress.value = min(100.0, max(0.0, snap.progress_percent))
-            self.metrics.value = html_line(metrics_line(snap, run.state), bold=True, mono=True)
+            self.metrics.value = html_line(metrics_line(snap, run.state,
+                                                        run.record.overall.iterations),
+                                           bold=True, mono=True)
             self.dashboard.update(snap)
             self._show_custom(run)
             self._show_alerts(run)
@@ -441,7 +443,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if state == "done":
             self.progress.value = 100.0
         last = result.snapshots[-1] if result.snapshots else None
-        self.metrics.value = html_line(metrics_line(last, state), bold=True, mono=True)
+        self.metrics.value = html_line(metrics_line(last, state, run.record.overall.iterations),
+                                       bold=True, mono=True)
         if run.error is not None:
             self._show_exception("❌ The run failed", run.error)
         else:
