@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,29 +65,51 @@ def test_the_app_notebook_is_package_data_and_awaits_no_run() -> None:
 
 def test_loadnb_app_runs_voila_on_loopback_with_the_app(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[list[str], dict[str, str]]] = []
+    calls: list[tuple[list[str], dict[str, str], dict[str, Any]]] = []
 
     class Proc:
-        def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
-            calls.append((cmd, env))
+        pid = 0
+
+        def __init__(self, cmd: list[str], env: dict[str, str], **kwargs: Any) -> None:
+            calls.append((cmd, env, kwargs))
 
         def wait(self, timeout: float | None = None) -> int:
             return 0
 
     monkeypatch.setattr("subprocess.Popen", Proc)
+    monkeypatch.setattr("loadnb.app.serve.port_problem", lambda port: None)  # 8866 may be busy
     monkeypatch.delenv("LOADNB_APP_URL", raising=False)
     monkeypatch.delenv("LOADNB_APP_START", raising=False)
     assert cli.main(["app", "http://127.0.0.1:8000/x", "--start", "--port", "9123",
                      "--no-browser"]) == 0
-    cmd, env = calls[-1]
+    cmd, env, kwargs = calls[-1]
     assert cmd[:3] == [sys.executable, "-m", "voila"] and cmd[-1] == str(NOTEBOOK)
     assert "--port=9123" in cmd and "--Voila.ip=127.0.0.1" in cmd and "--no-browser" in cmd
+    assert "--Voila.port_retries=0" in cmd  # it serves the port it was given, or none
+    assert kwargs.get("start_new_session") is True  # its own group: signalled as one
     assert env["LOADNB_APP_URL"] == "http://127.0.0.1:8000/x" and env["LOADNB_APP_START"] == "1"
     assert cli.main(["app"]) == 0
-    cmd, env = calls[-1]
+    cmd, env, _ = calls[-1]
     assert "--port=8866" in cmd and "--no-browser" not in cmd
     assert "LOADNB_APP_URL" not in env and "LOADNB_APP_START" not in env
     assert cli.main(["app", "ftp://nope"]) == 2 and len(calls) == 2  # bad URL: nothing started
+
+
+@pytest.mark.parametrize("port", ["busy", "0", "70000"])
+def test_a_busy_or_impossible_port_is_bad_input_before_voila_starts(
+        port: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    started: list[list[str]] = []
+    monkeypatch.setattr("subprocess.Popen", lambda cmd, **kw: started.append(cmd))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        number = str(held.getsockname()[1]) if port == "busy" else port
+        assert cli.main(["app", "--port", number, "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert started == [] and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("loadnb: error: ") and "--port" in err, err
+    if port == "busy":
+        assert f"port {number} on 127.0.0.1 is in use" in err, err
 
 
 def _completed(line: str) -> int:
@@ -162,3 +187,76 @@ def test_app_with_start_streams_as_the_page_opens(browser: Any, tmp_path: Path) 
             page.get_by_text("Stopped after").first.wait_for(timeout=10_000)
         finally:
             page.close()
+
+
+def _tree(pid: int) -> list[Any]:
+    import psutil
+
+    return psutil.Process(pid).children(recursive=True)
+
+
+def _gone(procs: list[Any], timeout: float) -> list[str]:
+    """The processes of ``procs`` still running (zombies count as gone) after ``timeout``."""
+    import psutil
+
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    out = []
+    for p in alive:
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.append(f"{p.pid} {' '.join(p.cmdline()[:4])}")
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _kill(procs: list[Any]) -> None:
+    import psutil
+
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_ends_the_app_with_everything_it_started(
+        signum: signal.Signals, tmp_path: Path) -> None:
+    """Voila, its kernel and the demo server the app notebook started: all gone, the port
+    closed, the exit status 128 + the signal's number. The signal goes to ``loadnb app`` alone
+    (as ``kill PID`` or a closed terminal's SIGHUP would), not to its process group."""
+    import urllib.request
+
+    args, env, base = _app(tmp_path)
+    port = int(base.rsplit(":", 1)[1])
+    log = tmp_path / "app.log"
+    kids: list[Any] = []
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 90
+            while True:  # the page: Voila starts a kernel, which runs the app (the demo server)
+                assert proc.poll() is None, log.read_text()
+                try:
+                    with urllib.request.urlopen(f"{base}/", timeout=60) as page:  # noqa: S310
+                        assert b"loadnb" in page.read()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.25)
+            kids = _tree(proc.pid)
+            names = " ".join(" ".join(k.cmdline()) for k in kids)
+            assert "voila" in names and "ipykernel" in names and "loadnb.demo" in names, names
+            proc.send_signal(signum)
+            assert proc.wait(60) == 128 + signum, log.read_text()
+            assert _gone(kids, timeout=30) == [], log.read_text()
+            with socket.socket() as probe:
+                assert probe.connect_ex(("127.0.0.1", port)) != 0  # closed
+        finally:  # whatever is left when the test failed
+            _kill([*kids, *(_tree(proc.pid) if proc.poll() is None else [])])
+            proc.kill()
+            proc.wait()
