@@ -33,6 +33,7 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import dodge
 
+from ..charting import readable_axes
 from .figures import (
     HEIGHT,
     STRETCH,
@@ -235,6 +236,8 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
                   color=Category10_10[1], line_color="white")
     hist_fig.add_tools(HoverTool(tooltips=[("ms", "@left{0,0.000}–@right{0,0.000}"),
                                            ("responses", "@count{0,0}")]))
+    readable_axes(dist_fig)
+    readable_axes(hist_fig)
     layout = flow([response, service], [dist_fig, hist_fig])
     return layout, dist_fig, (response, service), dist_items
 
