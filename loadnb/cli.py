@@ -544,7 +544,7 @@ def app_command(args: argparse.Namespace) -> int:
         env["LOADNB_APP_URL"] = args.url
     if args.start:
         env["LOADNB_APP_START"] = "1"
-    return serve.serve(env, args.port, open_browser=not args.no_browser,
+    return serve.serve(env, args.port, open_browser=not args.no_browser, preheat=not args.start,
                        say=lambda line: sys.stderr.write(f"loadnb: {line}\n"))
 
 

@@ -48,10 +48,12 @@ def port_problem(port: int) -> str | None:
     return None
 
 
-def voila_command(port: int, *, open_browser: bool) -> list[str]:
-    """The Voila command line serving the app notebook on ``HOST:port`` and no other port."""
+def voila_command(port: int, *, open_browser: bool, preheat: bool) -> list[str]:
+    """The Voila command line serving the app notebook on ``HOST:port`` and no other port
+    (``preheat``: with a kernel that has run the notebook before the page is asked for)."""
     return [sys.executable, "-m", "voila", f"--port={port}", f"--Voila.ip={HOST}",
-            "--Voila.port_retries=0", *([] if open_browser else ["--no-browser"]), str(NOTEBOOK)]
+            "--Voila.port_retries=0", *([] if open_browser else ["--no-browser"]),
+            *(["--VoilaConfiguration.preheat_kernel=True"] if preheat else []), str(NOTEBOOK)]
 
 
 class _Ender:
@@ -105,16 +107,16 @@ class _Ender:
             self._timer.cancel()
 
 
-def serve(env: dict[str, str], port: int, *, open_browser: bool,
+def serve(env: dict[str, str], port: int, *, open_browser: bool, preheat: bool,
           say: Callable[[str], object]) -> int:
     """Run Voila on the app notebook at ``HOST:port`` with ``env`` until it ends or a signal
     ends it; returns its exit status, or 128 + the signal's number. ``say`` prints a line."""
     say(f"the app on http://{HOST}:{port}/ (Ctrl-C ends it)")
+    cmd = voila_command(port, open_browser=open_browser, preheat=preheat)
     ender = _Ender(GRACE_S)
     ender.install()
     try:
-        proc = subprocess.Popen(voila_command(port, open_browser=open_browser),  # noqa: S603
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # noqa: S603
         ender.attach(proc.pid)
         try:
             code = proc.wait()
