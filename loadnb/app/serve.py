@@ -8,6 +8,10 @@ it polls its parent). A second signal kills at once. The exit status is 128 + th
 
 The port is the one asked for or none: a port in use is refused before Voila starts (bad input),
 and Voila is told not to try others (``port_retries=0``), so the address printed is the one served.
+
+Voila keeps a kernel that has run the app ready for the next page (``preheat_kernel``): the page
+then waits only for the browser, not for a kernel to start and import the widget (measured in
+``tests/test_app.py``). Not with ``--start``: the run would start in a kernel no page shows.
 """
 
 from __future__ import annotations
@@ -58,41 +62,46 @@ def voila_command(port: int, *, open_browser: bool, preheat: bool) -> list[str]:
 
 class _Ender:
     """Signal handlers that end Voila's process group: SIGTERM, then SIGKILL after the grace
-    (at once on a second signal). A signal caught before the group exists ends it on
+    (at once on a second signal). A signal caught before Voila is started ends it on
     :meth:`attach`."""
 
     def __init__(self, grace: float) -> None:
         self.grace = grace
-        self.pgid = 0
+        self.proc: subprocess.Popen[bytes] | None = None
         self.caught: list[int] = []
         self._timer: threading.Timer | None = None
         self._previous: dict[int, Any] = {}
 
-    def send(self, sig: int) -> None:
-        """``sig`` to Voila's process group (nothing before it exists, or once it is gone)."""
-        if self.pgid <= 0:
+    def send(self, *, kill: bool) -> None:
+        """SIGTERM (or SIGKILL) to Voila's process group; nothing before it is started or once
+        it is gone (where there are no process groups, to Voila alone)."""
+        proc = self.proc
+        if proc is None or proc.pid <= 0:
             return
         try:
-            os.killpg(self.pgid, sig)
+            if hasattr(os, "killpg"):
+                os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            else:  # pragma: no cover - Windows
+                proc.kill() if kill else proc.terminate()
         except (ProcessLookupError, PermissionError):
             pass
 
     def _end(self) -> None:
-        self.send(signal.SIGTERM)
-        self._timer = threading.Timer(self.grace, self.send, (signal.SIGKILL,))
+        self.send(kill=False)
+        self._timer = threading.Timer(self.grace, self.send, kwargs={"kill": True})
         self._timer.daemon = True
         self._timer.start()
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.caught:
-            self.send(signal.SIGKILL)
+            self.send(kill=True)
             return
         self.caught.append(signum)
-        if self.pgid > 0:
+        if self.proc is not None:
             self._end()
 
-    def attach(self, pgid: int) -> None:
-        self.pgid = pgid
+    def attach(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
         if self.caught:
             self._end()
 
@@ -117,11 +126,11 @@ def serve(env: dict[str, str], port: int, *, open_browser: bool, preheat: bool,
     ender.install()
     try:
         proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # noqa: S603
-        ender.attach(proc.pid)
+        ender.attach(proc)
         try:
             code = proc.wait()
         except BaseException:  # leave nothing behind
-            ender.send(signal.SIGKILL)
+            ender.send(kill=True)
             proc.wait()
             raise
     finally:
