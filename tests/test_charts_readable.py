@@ -105,7 +105,9 @@ def _run(final_seconds: float = 0.02, n: int = 4, rate: int = 200) -> Result:
 def test_the_widget_charts_have_readable_axes() -> None:
     from loadnb.ui.charts import build_charts
 
-    _assert_readable(build_charts().layout, at_least=20)
+    charts = build_charts()
+    charts.attach()  # every tab's charts (the first tab's only are in the page at first)
+    _assert_readable(charts.layout, at_least=20)
 
 
 def test_the_report_capacity_sweep_and_compare_charts_have_readable_axes() -> None:

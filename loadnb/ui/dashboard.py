@@ -233,6 +233,7 @@ class Dashboard:
                                         f"({hist.total:,} responses, ms)")
         c.hist_source.data = histogram_bars(hist)
         c.stats_source.data = stats_data(result.stats)
+        c.attach()  # every tab in the page: a saved notebook holds every chart
         self.flush()
         self._set_summary(self._final_rows(result.summary, result.spec), force=True)
 
@@ -255,6 +256,7 @@ class Dashboard:
 
     def _tab_selected(self, attr: str, old: Any, new: Any) -> None:
         if isinstance(new, int) and 0 <= new < len(self.charts.tab_streams):
+            self.charts.attach(new)
             self.flush(new)
         elif self.custom.on_screen:
             self.custom.flush()
