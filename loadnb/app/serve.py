@@ -5,6 +5,8 @@ alone, and every way of ending it is the same: on SIGINT, SIGTERM or SIGHUP, Voi
 SIGTERM (Voila then shuts its kernels down; a kernel's demo server exits with its kernel), then
 SIGKILL if it has not exited within :data:`GRACE_S` (a kernel whose Voila is gone exits by itself:
 it polls its parent). A second signal kills at once. The exit status is 128 + the signal's number.
+SIGKILL cannot be caught: on Linux, Voila is started with a parent-death signal (SIGTERM), so it
+ends when ``loadnb app`` dies whatever the cause.
 
 The port is the one asked for or none: a port in use is refused before Voila starts (bad input),
 and Voila is told not to try others (``port_retries=0``), so the address printed is the one served.
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -35,6 +38,7 @@ GRACE_S = 10.0
 #: The signals that end the app (each forwarded to Voila as SIGTERM).
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
                 if hasattr(signal, name))
+_PR_SET_PDEATHSIG = 1  #: prctl(2): the signal a process gets when its parent dies (Linux)
 
 
 def port_problem(port: int) -> str | None:
@@ -58,6 +62,21 @@ def voila_command(port: int, *, open_browser: bool, preheat: bool) -> list[str]:
     return [sys.executable, "-m", "voila", f"--port={port}", f"--Voila.ip={HOST}",
             "--Voila.port_retries=0", *([] if open_browser else ["--no-browser"]),
             *(["--VoilaConfiguration.preheat_kernel=True"] if preheat else []), str(NOTEBOOK)]
+
+
+def _end_with(parent: int) -> None:
+    """In Voila's process, before it runs: on Linux, get SIGTERM when ``parent`` (``loadnb app``)
+    dies, even by SIGKILL (which it cannot catch to end Voila itself); elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # no prctl: the signal handlers still end it
+        return
+    if os.getppid() != parent:  # it died before prctl: end now
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _Ender:
@@ -125,7 +144,8 @@ def serve(env: dict[str, str], port: int, *, open_browser: bool, preheat: bool,
     ender = _Ender(GRACE_S)
     ender.install()
     try:
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # noqa: S603
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True,  # noqa: S603
+                                preexec_fn=partial(_end_with, os.getpid()))
         ender.attach(proc)
         try:
             code = proc.wait()
