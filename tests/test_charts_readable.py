@@ -22,7 +22,7 @@ from bokeh.models import ContinuousAxis, CustomJSTickFormatter, Model, Plot
 from loadnb.capacity_charts import capacity_chart, sweep_chart
 from loadnb.charting import TICKS_JS, drawn_rate, drawn_rates
 from loadnb.config import make_spec
-from loadnb.history.compare import Comparison
+from loadnb.history import compare
 from loadnb.monitor import Monitor
 from loadnb.record import RunRecord
 from loadnb.report import _charts
@@ -119,7 +119,7 @@ def test_the_report_capacity_sweep_and_compare_charts_have_readable_axes() -> No
     _assert_readable(capacity_chart(rows, 2.5, 2e5), at_least=2)
     _assert_readable(sweep_chart([1, 2, 4], [1e5, 1.9e5, 3.5e5],
                                  UslFit(lam=1e5, sigma=0.01, kappa=0.001, r2=0.99)), at_least=2)
-    _assert_readable(Comparison(run, _run(), []).chart(), at_least=3)  # rps, p99 (right), x
+    _assert_readable(compare(run, _run()).chart(), at_least=3)  # rps, p99 (right), x
 
 
 REPORT_LABELS_JS = """() => {
@@ -187,7 +187,7 @@ def test_report_and_compare_throughput_lines_end_at_the_last_full_interval() -> 
     assert math.isnan(_last_y(throughput, "y"))
     users = dict(_charts([run]))["users"]
     assert _last_y(users, "y") == run.df["active_users"].iloc[-1]  # others keep their last
-    chart = Comparison(run, _run(rate=400), []).chart()
+    chart = compare(run, _run(rate=400)).chart()
     rps_lines = [r for r in chart.renderers if getattr(r, "y_range_name", "default") == "default"
                  and r.data_source.data.get("y") is not None and len(r.data_source.data["y"])]
     assert len(rps_lines) == 2
