@@ -330,9 +330,9 @@ def build_charts() -> Charts:
     errors = flow([by_kind], [by_code])
     tables = row(summary_table, timeline, sizing_mode="stretch_width",
                  styles={"flex-wrap": "wrap"})
-    children: dict[str, LayoutDOM] = {"Overview": overview, "Latency": latency, "Errors": errors,
-                "Summary": column(tables, per_name, sizing_mode="stretch_width"),
-                "Generator": generator}
+    children: dict[str, LayoutDOM] = {
+        "Overview": overview, "Latency": latency, "Errors": errors,
+        "Summary": column(tables, per_name, sizing_mode="stretch_width"), "Generator": generator}
     later = {i: children[title] for i, (title, _) in enumerate(TABS) if i > 0}
     tabs = Tabs(tabs=[TabPanel(child=Div() if i in later else children[title], title=title)
                       for i, (title, _) in enumerate(TABS)], sizing_mode="stretch_width")
