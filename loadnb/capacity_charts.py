@@ -12,6 +12,8 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .charting import readable_axes
+
 if TYPE_CHECKING:
     from bokeh.plotting import figure
 
@@ -49,7 +51,7 @@ def capacity_chart(rows: Sequence[dict[str, Any]], bound_ms: float | None,
         fig.add_layout(Span(location=knee[0] if knee else capacity_rps, dimension="height",
                             line_color="green", line_width=2))
     fig.legend.location = "top_left"
-    return fig
+    return readable_axes(fig)
 
 
 def sweep_chart(users: Sequence[int], throughput: Sequence[float], fit: UslFit | None) -> figure:
@@ -69,7 +71,7 @@ def sweep_chart(users: Sequence[int], throughput: Sequence[float], fit: UslFit |
             fig.add_layout(Span(location=fit.peak_throughput, dimension="width",
                                 line_dash="dashed", line_color="gray"))
     fig.legend.location = "bottom_right"
-    return fig
+    return readable_axes(fig)
 
 
 def html_of(fig: figure, caption: str = "") -> str:

@@ -564,16 +564,17 @@ def _add_app_command(sub: Any) -> None:
                                    "and nothing runs until Start (or --start).")
     a.add_argument("url", nargs="?", help="the target (default: the built-in demo server)")
     a.add_argument("--start", action="store_true", help="start streaming as the page opens")
-    a.add_argument("--port", type=int, default=8866, metavar="N", help="default 8866")
+    a.add_argument("--port", type=int, default=8866, metavar="N",
+                   help="the port on 127.0.0.1 (default 8866; one in use is refused)")
     a.add_argument("--no-browser", action="store_true", help="do not open a browser")
 
 
 def app_command(args: argparse.Namespace) -> int:
-    """``loadnb app``: run ``python -m voila`` on the app notebook until it ends (Ctrl-C)."""
+    """``loadnb app``: Voila on the app notebook until it ends or a signal ends it (see
+    :mod:`loadnb.app.serve`); a bad URL or a busy port is bad input, before Voila starts."""
     import importlib.util
-    import subprocess
 
-    from .app import NOTEBOOK
+    from .app import serve
 
     if args.url is not None:
         try:
@@ -581,6 +582,10 @@ def app_command(args: argparse.Namespace) -> int:
         except ValueError as exc:
             _error(str(exc))
             return EXIT_USAGE
+    problem = serve.port_problem(args.port)
+    if problem is not None:
+        _error(problem)
+        return EXIT_USAGE
     if importlib.util.find_spec("voila") is None:
         _error("the app needs Voila: pip install 'loadnb[notebook]'")
         return EXIT_ERROR
@@ -589,18 +594,8 @@ def app_command(args: argparse.Namespace) -> int:
         env["LOADNB_APP_URL"] = args.url
     if args.start:
         env["LOADNB_APP_START"] = "1"
-    cmd = [sys.executable, "-m", "voila", f"--port={args.port}", "--Voila.ip=127.0.0.1",
-           *(["--no-browser"] if args.no_browser else []), str(NOTEBOOK)]
-    sys.stderr.write(f"loadnb: the app on http://127.0.0.1:{args.port}/ (Ctrl-C ends it)\n")
-    proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - our own interpreter and notebook
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:  # Voila got the Ctrl-C too (same terminal): let it finish
-        try:
-            return proc.wait(15)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            proc.kill()
-            return 128 + signal.SIGINT
+    return serve.serve(env, args.port, open_browser=not args.no_browser, preheat=not args.start,
+                       say=lambda line: sys.stderr.write(f"loadnb: {line}\n"))
 
 
 def main(argv: list[str] | None = None) -> int:

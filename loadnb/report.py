@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .charting import drawn_rates, readable_axes
+
 if TYPE_CHECKING:
     import pandas as pd
     from bokeh.models import Model
@@ -126,7 +128,7 @@ def _figure(title: str, y_label: str) -> figure:
                  tools="pan,box_zoom,wheel_zoom,reset,save", x_axis_label="elapsed (s)",
                  y_axis_label=y_label)
     fig.toolbar.logo = None
-    return fig
+    return readable_axes(fig)
 
 
 def _lines(fig: figure, runs: Sequence[tuple[str, pd.DataFrame]],
@@ -162,11 +164,19 @@ def _errors_per_interval(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[["elapsed_time", "interval_failed"]]
 
 
+def _throughput(frame: pd.DataFrame) -> pd.DataFrame:
+    """``elapsed_time`` and ``current_rps`` as drawn: the final, partial interval left out
+    (:func:`loadnb.charting.drawn_rates`)."""
+    rates = drawn_rates(frame["elapsed_time"].tolist(), frame["current_rps"].tolist(),
+                        frame["phase"].astype(str).tolist())
+    return frame[["elapsed_time"]].assign(current_rps=rates)
+
+
 def _charts(runs: Sequence[RunView]) -> list[tuple[str, Model]]:
     frames = [(r.run_id, r.df) for r in runs]
     charts: list[tuple[str, Model]] = []
     fig = _figure("Throughput", "requests/s")
-    _lines(fig, frames, [("current_rps", "rps")])
+    _lines(fig, [(run_id, _throughput(f)) for run_id, f in frames], [("current_rps", "rps")])
     charts.append(("throughput", fig))
     fig = _figure("Users and requests in flight", "count")
     _lines(fig, frames, [("active_users", "users"), ("in_flight", "in flight")])

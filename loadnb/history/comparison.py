@@ -213,9 +213,11 @@ class Comparison:
 
     def chart(self) -> Model:
         """A Bokeh figure: RPS (left axis, solid) and p99 ms (right axis, dashed) of both runs
-        over elapsed time."""
+        over elapsed time (the final, partial interval's RPS not drawn; axes read like ``100k``)."""
         from bokeh.models import LinearAxis, Range1d
         from bokeh.plotting import figure
+
+        from ..charting import drawn_rates, readable_axes
 
         fig = figure(height=320, sizing_mode="stretch_width", x_axis_label="elapsed (s)",
                      y_axis_label="requests/s", title=f"{self.a.run_id} vs {self.b.run_id}")
@@ -224,14 +226,15 @@ class Comparison:
         fig.extra_y_ranges = {"ms": Range1d(start=0, end=top * 1.1)}
         fig.add_layout(LinearAxis(y_range_name="ms", axis_label="p99 (ms)"), "right")
         for result, colour in ((self.a, "#1f77b4"), (self.b, "#ff7f0e")):
-            x = [s.elapsed_time for s in result.snapshots]
+            snaps = result.snapshots
+            x = [s.elapsed_time for s in snaps]
             label = f"{'A' if result is self.a else 'B'} {result.run_id}"
-            fig.line(x, [s.current_rps for s in result.snapshots], color=colour,
-                     legend_label=f"{label} rps", line_width=2)
+            rps = drawn_rates(x, [s.current_rps for s in snaps], [s.phase for s in snaps])
+            fig.line(x, rps, color=colour, legend_label=f"{label} rps", line_width=2)
             fig.line(x, [s.p99_ms for s in result.snapshots], color=colour, line_dash="dashed",
                      y_range_name="ms", legend_label=f"{label} p99")
         fig.legend.location = "top_left"
-        return fig
+        return readable_axes(fig)
 
 
 def _fmt(value: object) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from bokeh.core.properties import value
 
+from ..charting import drawn_rate
 from ..config import LoadSpec
 from ..metrics import GROWTH, Histogram
 from ..result import Result
@@ -97,6 +98,7 @@ class Dashboard:
         self._summary_rows: list[tuple[str, str]] = []
         self._interval = 0.5
         self._last_elapsed = 0.0
+        self._last_seconds = 0.0
         self._min_success = math.nan
         self._max_active = 0
         #: The Custom tab (added when the run's first custom metric arrives).
@@ -158,27 +160,34 @@ class Dashboard:
         c.codes.clear()
         self.custom.reset()
         self._interval = spec.interval
-        self._last_elapsed = 0.0
+        self._last_elapsed = self._last_seconds = 0.0
         self._min_success, self._max_active = math.nan, 0
         load, length = load_text(spec)
         self._set_summary([("Target", spec.target), ("Load", load), ("Length", length),
                            ("State", "starting")], force=True)
 
     def update(self, snap: Snapshot) -> None:
-        """One snapshot: one row for every streamed source, the live summary table."""
+        """One snapshot: one row for every streamed source, the live summary table. The
+        throughput chart leaves out the final, partial interval's rate
+        (:func:`loadnb.charting.drawn_rate`); the timeline table shows it."""
         c = self.charts
+        seconds = snap.elapsed_time - self._last_elapsed
+        rps = drawn_rate(snap.current_rps, seconds, self._last_seconds, snap.phase)
         for name, columns in STREAM_COLUMNS.items():
             if name != "errors":
-                self._push(name, {col: [getattr(snap, col)] for col in columns})
-        dt = max(snap.elapsed_time - self._last_elapsed, self._interval / 2)
-        self._last_elapsed = snap.elapsed_time
+                row: DataDict = {col: [getattr(snap, col)] for col in columns}
+                if name == "overview":
+                    row["current_rps"] = [rps]
+                self._push(name, row)
+        dt = max(seconds, self._interval / 2)
+        self._last_elapsed, self._last_seconds = snap.elapsed_time, seconds
         kinds = [0.0] * len(KIND_COLUMNS)
         codes = [0.0] * len(CODE_COLUMNS)
         for kind, n in snap.interval_errors.items():
             kinds[c.kinds.slot(_kind_label(kind))] += n / dt
             if kind.startswith("HTTP ") and kind[5:].isdigit():
                 codes[c.codes.slot(kind[5:])] += n / dt
-        row: DataDict = {"elapsed_time": [snap.elapsed_time]}
+        row = {"elapsed_time": [snap.elapsed_time]}
         row.update({col: [v] for col, v in zip(KIND_COLUMNS, kinds, strict=True)})
         row.update({col: [v] for col, v in zip(CODE_COLUMNS, codes, strict=True)})
         self._push("errors", row)
@@ -224,6 +233,7 @@ class Dashboard:
                                         f"({hist.total:,} responses, ms)")
         c.hist_source.data = histogram_bars(hist)
         c.stats_source.data = stats_data(result.stats)
+        c.attach()  # every tab in the page: a saved notebook holds every chart
         self.flush()
         self._set_summary(self._final_rows(result.summary, result.spec), force=True)
 
@@ -246,6 +256,7 @@ class Dashboard:
 
     def _tab_selected(self, attr: str, old: Any, new: Any) -> None:
         if isinstance(new, int) and 0 <= new < len(self.charts.tab_streams):
+            self.charts.attach(new)
             self.flush(new)
         elif self.custom.on_screen:
             self.custom.flush()

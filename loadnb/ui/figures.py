@@ -19,6 +19,8 @@ from bokeh.models.sources import ColumnDataSource
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
+from ..charting import readable_axes
+
 WIDTH, HEIGHT = 450, 230
 #: Narrowest a chart gets. Charts fill their container's width (``stretch_width``); a row of
 #: charts wraps to one chart per line when the container is narrower than two of these.
@@ -40,7 +42,8 @@ def make_figure(title: str, y_label: str, x_range: Range, y_range: Range | None 
                 anchor: ColumnDataSource | None = None) -> figure:
     """A time-series figure (x: elapsed seconds) of the dashboard's size and style.
 
-    An invisible point at (0, 0) (``anchor``, which figures may share: see :func:`anchor_source`)
+    Its axes read like numbers people write (:func:`loadnb.charting.readable_axes`). An
+    invisible point at (0, 0) (``anchor``, which figures may share: see :func:`anchor_source`)
     gives auto ranges a span before any data comes: without it the axes of a chart whose lines
     are all empty or hidden are not drawn at all.
     """
@@ -50,6 +53,7 @@ def make_figure(title: str, y_label: str, x_range: Range, y_range: Range | None 
     fig.toolbar.logo = None
     title_of(fig).text_font_size = "12px"
     render(fig, LineGlyph(x="x", y="y", line_alpha=0.0), anchor or anchor_source())
+    readable_axes(fig)
     return fig
 
 

@@ -34,6 +34,7 @@ from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
 
+from ..charting import drawn_rates
 from ..config import LoadSpec
 from ..history.reader import list_runs, load
 from ..history.store import redact_query, resolve_path
@@ -154,7 +155,9 @@ class CompareOverlay:
     def show(self, frame: pd.DataFrame, run_id: str, started: str) -> None:
         """Draw the run whose snapshots are ``frame`` (its ``df``), labelled with its id and
         start."""
-        self.sources["overview"].data = {c: _floats(frame, c) for c in OVERVIEW_COMPARE}
+        elapsed = _floats(frame, "elapsed_time")
+        self.sources["overview"].data = {"elapsed_time": elapsed, "current_rps": drawn_rates(
+            elapsed, _floats(frame, "current_rps"), frame["phase"].astype(str).tolist())}
         self.sources["latency"].data = {c: _floats(frame, c) for c in LATENCY_COMPARE}
         self.run_id, self.label = run_id, f"compare: {run_id} ({started})"
         for item in self.items:
