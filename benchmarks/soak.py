@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from loadnb import Run, make_spec
-from loadnb.config import parse_duration
-from loadnb.result import Result
-from loadnb.run import run_new_loop
+from loadnb.results.result import Result
+from loadnb.runner.run import run_new_loop
+from loadnb.text.units import parse_duration
 
 MB = 1024 * 1024
 FD_SLACK = 2  # fds the run may leave (none expected)

@@ -23,8 +23,8 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from loadnb.metrics import Histogram, IntervalStats
-from loadnb.source import Payload, SourceStatus
+from loadnb.metrics.payload import Payload, SourceStatus
+from loadnb.metrics.stats import Histogram, IntervalStats
 from loadnb.transport.base import Request, classify_os_error
 
 Reply = tuple[int, int]

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from loadnb.alerts import (
+from loadnb.console import format_alert, format_summary
+from loadnb.metrics.custom import CustomMetric
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import IntervalStats, merge_intervals
+from loadnb.record.record import RunRecord
+from loadnb.rules.alerts import (
     AlertEngine,
     AlertEvent,
     AlertRule,
@@ -25,13 +30,8 @@ from loadnb.alerts import (
     target_down,
     waiting_for_connection,
 )
-from loadnb.config import make_spec
-from loadnb.console import format_alert, format_summary
-from loadnb.custom import CustomMetric
-from loadnb.judge import IntervalView
-from loadnb.metrics import IntervalStats, merge_intervals
-from loadnb.record import RunRecord
-from loadnb.snapshot import Snapshot
+from loadnb.runner.judge import IntervalView
+from loadnb.spec.config import make_spec
 
 BASE: dict[str, Any] = dict(
     timestamp=0.0, progress_percent=0.0, active_users=1, completed_requests=0,

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from loadnb import cli
 from loadnb.app import NOTEBOOK
+from loadnb.cli import command as cli
 from tests.browser.jupyter import (
     ARTIFACTS,
     free_port,

@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 
 import loadnb
-from loadnb.capacity import CapacityResult, acapacity, latency_bound, latency_grew
 from loadnb.cli import main as cli_main
-from loadnb.sweep import asweep
-from loadnb.thresholds import parse_thresholds
-from loadnb.usl import fit_usl, usl
+from loadnb.rules.thresholds import parse_thresholds
+from loadnb.studies.capacity import CapacityResult, acapacity, latency_bound, latency_grew
+from loadnb.studies.sweep import asweep
+from loadnb.studies.usl import fit_usl, usl
 
 SLO = ["p99<200ms", "errors<1%"]
 

@@ -17,10 +17,10 @@ import pandas  # noqa: F401 - imported up front: a first import inside a run wou
 import pytest
 
 from loadnb import Run, make_spec
-from loadnb.metrics import Histogram, Recorder
+from loadnb.engine.vuser import VirtualUser
+from loadnb.metrics.stats import Histogram, Recorder
 from loadnb.transport.fast import FastTransport
 from loadnb.transport.pool import FifoPool
-from loadnb.vuser import VirtualUser
 
 from .servers import Action, RawHTTPServer
 from .test_fast_transport import CLOSE, RawServer, Seen, Step, fixed, head

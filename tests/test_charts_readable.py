@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 from bokeh.models import ContinuousAxis, CustomJSTickFormatter, Model, Plot
 
-from loadnb.capacity_charts import capacity_chart, sweep_chart
-from loadnb.charting import TICKS_JS, drawn_rate, drawn_rates
-from loadnb.config import make_spec
+from loadnb.charts.axes import TICKS_JS, drawn_rate, drawn_rates
 from loadnb.history import compare
-from loadnb.monitor import Monitor
-from loadnb.record import RunRecord
-from loadnb.report import _charts
-from loadnb.result import Result
-from loadnb.usl import UslFit
+from loadnb.record.record import RunRecord
+from loadnb.results.report import _charts
+from loadnb.results.result import Result
+from loadnb.runner.monitor import Monitor
+from loadnb.spec.config import make_spec
+from loadnb.studies.charts import capacity_chart, sweep_chart
+from loadnb.studies.usl import UslFit
 
 from .doubles import FakeClock, FakeSource, interval, payload
 

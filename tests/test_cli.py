@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from loadnb import cli, demo
+from loadnb import demo
 from loadnb._version import __version__
-from loadnb.config import make_spec
-from loadnb.record import RunRecord
-from loadnb.result import Result
-from loadnb.run import Run
-from loadnb.snapshot import BRIEF_FIELDS
+from loadnb.cli import command as cli
+from loadnb.metrics.snapshot import BRIEF_FIELDS
+from loadnb.record.record import RunRecord
+from loadnb.results.result import Result
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 from loadnb.transport.base import Request
 
 ROOT = Path(__file__).resolve().parent.parent

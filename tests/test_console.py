@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from loadnb import console
-from loadnb.config import make_spec
 from loadnb.console import ConsoleProgress, format_line, format_summary
-from loadnb.record import RunRecord
-from loadnb.result import Result
-from loadnb.run import Run
-from loadnb.snapshot import Snapshot
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.record.record import RunRecord
+from loadnb.results.result import Result
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 
 from .conftest import until
 from .doubles import FakeClock, MockTransport

@@ -26,12 +26,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadnb.config import make_spec
-from loadnb.distributed.codec import decode_payload, encode_payload
 from loadnb.distributed.split import ShareShape, share_spec, split_int, split_rows, split_target
-from loadnb.metrics import CustomMetric, Histogram, IntervalStats
-from loadnb.run import Run
-from loadnb.source import Payload, SourceStatus, merge_payloads
+from loadnb.metrics.codec import decode_payload, encode_payload
+from loadnb.metrics.payload import Payload, SourceStatus, merge_payloads
+from loadnb.metrics.stats import CustomMetric, Histogram, IntervalStats
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 
 from .conftest import assert_accounting, until
 from .dask_cluster import VENV_BIN, external_cluster, reset_stats, server_stats
@@ -214,7 +214,7 @@ def test_a_scenario_file_travels_as_text_and_unpickles_where_it_was_installed(
     import cloudpickle
 
     from loadnb.distributed.files import forget_modules, install_modules, scenario_modules
-    from loadnb.scenario import load_scenario
+    from loadnb.spec.scenario import load_scenario
 
     path = tmp_path / "journeys.py"
     path.write_text("HITS = []\n\nasync def home(user):\n    HITS.append(user)\n")

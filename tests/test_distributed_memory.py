@@ -22,8 +22,8 @@ from typing import Any
 import psutil
 import pytest
 
-from loadnb.config import make_spec
-from loadnb.run import Run
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 
 from .conftest import assert_accounting, until
 

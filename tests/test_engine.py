@@ -12,7 +12,7 @@ import pandas  # noqa: F401 - imported up front: a first import inside a run wou
 import pytest
 
 from loadnb import Run, Snapshot, make_spec
-from loadnb.snapshot import BRIEF_FIELDS
+from loadnb.metrics.snapshot import BRIEF_FIELDS
 
 from .conftest import assert_accounting, until
 from .servers import Action, RawHTTPServer, reset_every, status_every
@@ -260,7 +260,7 @@ async def test_windowed_stats_per_request_name_sum_to_the_totals() -> None:
 
 
 def test_accounting_check_catches_a_lost_request() -> None:
-    from loadnb.result import AccountingError, Result, check_accounting
+    from loadnb.results.result import AccountingError, Result, check_accounting
 
     with RawHTTPServer() as server:
         result = asyncio.run(Run(make_spec(server.url, users=2, requests=20)).run())
@@ -290,7 +290,7 @@ async def test_precise_sleeper_wakes_within_a_fraction_of_a_millisecond() -> Non
     """The pacer's short sleeps: the loop's own timers round to whole milliseconds."""
     import sys
 
-    from loadnb.timer import PreciseSleeper
+    from loadnb.engine.timer import PreciseSleeper
 
     sleeper = PreciseSleeper(asyncio.get_running_loop())
     precise = sleeper.precise

@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from loadnb.config import LoadSpec, make_spec
-from loadnb.engine import Engine
-from loadnb.metrics import Recorder
-from loadnb.run import Run
+from loadnb.engine.generator import Engine
+from loadnb.engine.work import SingleRequest
+from loadnb.metrics.stats import Recorder
+from loadnb.runner.run import Run
+from loadnb.spec.config import LoadSpec, make_spec
 from loadnb.transport.base import Request, Transport
-from loadnb.work import SingleRequest
 
 from .conftest import assert_accounting, until
 from .doubles import FakeClock, MockTransport, Reply
@@ -346,7 +346,7 @@ async def test_a_live_change_is_recorded_as_an_event() -> None:
 
 # -- the Admission seam ------------------------------------------------------------------------
 class Budget:
-    """An :class:`~loadnb.work.Admission` that admits ``n`` requests, then none."""
+    """An :class:`~loadnb.engine.work.Admission` that admits ``n`` requests, then none."""
 
     def __init__(self, n: int) -> None:
         self.left = n

@@ -1,4 +1,4 @@
-"""Exports (loadnb.export): JSON, Parquet and CSV of a real run, loaded back exactly."""
+"""Exports (loadnb.results.export): JSON, Parquet and CSV of a real run, loaded back exactly."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 import loadnb
-from loadnb.alerts import AlertRule
-from loadnb.export import CSV_TABLES, PARQUET_KEY
-from loadnb.result import Result
+from loadnb.results.export import CSV_TABLES, PARQUET_KEY
+from loadnb.results.result import Result
+from loadnb.rules.alerts import AlertRule
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("df", "stats", "stats_timeline", "errors", "errors_timeline", "alerts", "custom",

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from loadnb import Run, make_spec
-from loadnb.result import Result
+from loadnb.results.result import Result
 
 from .faults import OK, Fault, FaultServer, Plan, always, every, refused_port
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from loadnb import Run, make_spec
-from loadnb.result import Result, check_accounting
+from loadnb.results.result import Result, check_accounting
 from loadnb.transport import TransportOptions, make_transport
 from loadnb.transport.h2 import H2Transport
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from loadnb import Run, make_spec
-from loadnb.result import Result, check_accounting
+from loadnb.results.result import Result, check_accounting
 from loadnb.transport import TransportOptions
 from loadnb.transport.h2 import H2Transport
 

@@ -17,8 +17,6 @@ import pandas as pd
 import pytest
 
 import loadnb
-from loadnb.alerts import AlertEvent
-from loadnb.config import make_spec
 from loadnb.history import open_writer
 from loadnb.history.comparison import compare, mann_whitney, rank
 from loadnb.history.reader import list_runs, load, prune, tag
@@ -32,9 +30,11 @@ from loadnb.history.store import (
     resolve_path,
     version_of,
 )
-from loadnb.metrics import Histogram, IntervalStats
-from loadnb.record import RunRecord
-from loadnb.snapshot import Snapshot
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import Histogram, IntervalStats
+from loadnb.record.record import RunRecord
+from loadnb.rules.alerts import AlertEvent
+from loadnb.spec.config import make_spec
 
 FIXTURE = Path(__file__).parent / "fixtures" / "history-v1.sqlite"
 
@@ -341,7 +341,7 @@ def test_every_snapshot_field_has_a_column_and_rows_are_written_by_name() -> Non
     from dataclasses import fields as dataclass_fields
 
     from loadnb.history.writer import snapshot_row
-    from loadnb.snapshot import Snapshot
+    from loadnb.metrics.snapshot import Snapshot
 
     columns = [name for name, _ in SNAPSHOT_COLUMNS]
     assert {f.name for f in dataclass_fields(Snapshot)} <= set(columns)

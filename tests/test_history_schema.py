@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 import loadnb
-from loadnb.capacity import STEP_COLUMNS
 from loadnb.cli import main as cli_main
-from loadnb.export import read
+from loadnb.engine.vuser import VirtualUser
 from loadnb.history.comparison import Comparison, Row
-from loadnb.outputs import json_safe
-from loadnb.result import Result
-from loadnb.vuser import VirtualUser
+from loadnb.results.export import read
+from loadnb.results.result import Result
+from loadnb.studies.capacity import STEP_COLUMNS
+from loadnb.text.jsonsafe import json_safe
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ import pytest
 
 from loadnb import Run, make_spec
 from loadnb.console import format_summary
-from loadnb.vuser import VirtualUser
+from loadnb.engine.vuser import VirtualUser
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(

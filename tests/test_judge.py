@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from loadnb import AlertRule, Run, make_spec
-from loadnb.notify import FLUSH_SECONDS, TIMEOUT
+from loadnb.rules.notify import FLUSH_SECONDS, TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,7 +237,7 @@ async def test_alerts_and_thresholds_on_custom_metrics(demo_url: str) -> None:
 
 def replay(rule_name: str, snaps: list[Any]) -> list[tuple[float, float | None]]:
     """What a default rule must have done on these snapshots: (fired_at, cleared_at) pairs."""
-    from loadnb.alerts import AlertEngine, AlertEvent, default_rules
+    from loadnb.rules.alerts import AlertEngine, AlertEvent, default_rules
 
     events: list[AlertEvent] = []
     rule = next(r for r in default_rules() if r.name == rule_name)

@@ -10,12 +10,12 @@ import math
 
 import pytest
 
-from loadnb.config import make_spec
-from loadnb.metrics import Histogram
-from loadnb.monitor import Monitor, Sink
-from loadnb.record import RunRecord
-from loadnb.result import check_accounting
-from loadnb.snapshot import Snapshot
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import Histogram
+from loadnb.record.record import RunRecord
+from loadnb.results.result import check_accounting
+from loadnb.runner.monitor import Monitor, Sink
+from loadnb.spec.config import make_spec
 
 from .doubles import FakeClock, FakeSource, interval, payload
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from loadnb import Run, make_spec
-from loadnb import run as loadnb_run
 from loadnb.console import format_summary
-from loadnb.vuser import VirtualUser
+from loadnb.engine.vuser import VirtualUser
+from loadnb import run as loadnb_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -119,7 +119,7 @@ def test_cli_final_line_rps_is_the_summary_average(demo_url: str) -> None:
 
 # -- 4. a target that is down ------------------------------------------------------------------
 def _snap(**changes: Any) -> Any:
-    from loadnb.snapshot import Snapshot
+    from loadnb.metrics.snapshot import Snapshot
 
     values: dict[str, Any] = dict(timestamp=1.0, elapsed_time=0.5, progress_percent=10.0,
                                   active_users=2, completed_requests=0, failed_requests=40,
@@ -132,7 +132,7 @@ def _snap(**changes: Any) -> Any:
 
 
 def test_target_down_rule_fires_on_refused_and_one_kind_only() -> None:
-    from loadnb.alerts import target_down
+    from loadnb.rules.alerts import target_down
 
     rule = target_down()
     assert rule.name == "target_down"
@@ -177,7 +177,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_sent(args: list[str], message:
 
 
 def test_secret_query_parameters_are_redacted() -> None:
-    from loadnb.redact import redact_text, redact_url
+    from loadnb.text.redact import redact_text, redact_url
 
     for key in ("token", "key", "api_key", "apikey", "password", "secret", "signature",
                 "access_token", "Token"):
@@ -197,8 +197,8 @@ def test_open_model_parameters_have_no_users_and_users_started(demo_url: str) ->
 
 
 def test_fewer_users_than_asked_is_a_warning() -> None:
-    from loadnb.record import RunRecord
-    from loadnb.result import build_summary
+    from loadnb.record.record import RunRecord
+    from loadnb.results.result import build_summary
 
     record = RunRecord("r1", make_spec("http://127.0.0.1:8000/", users=20, duration="2s"),
                        state="done")

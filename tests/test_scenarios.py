@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from loadnb import Run, make_spec
-from loadnb.vuser import VirtualUser
+from loadnb.engine.vuser import VirtualUser
 
 from .conftest import until
 from .servers import Action, RawHTTPServer

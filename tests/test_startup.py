@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 import loadnb.history
-from loadnb.config import make_spec
-from loadnb.run import Run
-from loadnb.snapshot import Snapshot
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 
 from .conftest import assert_accounting
 from .doubles import MockTransport

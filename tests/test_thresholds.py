@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadnb import make_spec
-from loadnb.judge import IntervalView, RunView, ThresholdJudge, lost_for_good
-from loadnb.metrics import CustomMetric, Histogram, IntervalStats, merge_intervals
-from loadnb.record import RunRecord
-from loadnb.snapshot import Snapshot
-from loadnb.thresholds import LATENCY_STATS, parse_threshold, parse_thresholds
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import CustomMetric, Histogram, IntervalStats, merge_intervals
+from loadnb.record.record import RunRecord
+from loadnb.rules.thresholds import LATENCY_STATS, parse_threshold, parse_thresholds
+from loadnb.runner.judge import IntervalView, RunView, ThresholdJudge, lost_for_good
 
 NAME_CHARS = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\\")
 OPS = st.sampled_from(["<", "<=", ">", ">="])

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from loadnb import Result, Run, Snapshot, make_spec
-from loadnb.alerts import AlertEngine, AlertEvent, default_rules
-from loadnb.metrics import RELATIVE_ERROR
+from loadnb.metrics.stats import RELATIVE_ERROR
+from loadnb.rules.alerts import AlertEngine, AlertEvent, default_rules
 
 from .servers import Action, DelayServerProcess, Plan, RawHTTPServer
 

@@ -21,16 +21,16 @@ from bokeh.plotting import figure
 from jupyter_bokeh import BokehModel
 
 import loadnb
-from loadnb.config import make_spec
-from loadnb.run import Run
-from loadnb.snapshot import Snapshot
+from loadnb.engine.vuser import VirtualUser
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 from loadnb.ui import LoadTest
 from loadnb.ui import widget as widget_module
 from loadnb.ui.bokeh_model import LiveBokehModel
 from loadnb.ui.controls import LIVE_DEBOUNCE
 from loadnb.ui.figures import title_of
 from loadnb.ui.formatting import metrics_line
-from loadnb.vuser import VirtualUser
 
 from .bundles import source_rows
 from .conftest import until

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from loadnb.snapshot import Snapshot
+from loadnb.engine.vuser import VirtualUser
+from loadnb.metrics.snapshot import Snapshot
 from loadnb.ui import LoadTest
 from loadnb.ui.alerts import thresholds_html
 from loadnb.ui.custom import CUSTOM_TAB, MAX_CHARTS
 from loadnb.ui.dashboard import Dashboard
-from loadnb.vuser import VirtualUser
 
 from .bundles import source_column
 

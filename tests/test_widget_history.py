@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from loadnb.charting import drawn_rates
+from loadnb.charts.axes import drawn_rates
 from loadnb.ui import LoadTest
 from loadnb.ui import history_tab as history_module
 from loadnb.ui.history_tab import HISTORY_TAB, OFF_TEXT

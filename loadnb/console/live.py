@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..alerts import AlertEvent
-from ..snapshot import Snapshot
+from ..metrics.snapshot import Snapshot
+from ..rules.alerts import AlertEvent
 from .text import DASH, _fixed, _percent
 
 if TYPE_CHECKING:
-    from ..run import Run
+    from ..runner.run import Run
 
 #: The label at the start of the line, by state (see :func:`format_line`).
 LABELS: dict[str, str] = {

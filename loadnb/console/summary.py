@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..alerts import failed_iterations_text
-from ..thresholds import decimals, parse_threshold
+from ..rules.alerts import failed_iterations_text
+from ..rules.thresholds import decimals, parse_threshold
 from .text import DASH, _count, _number, _percent, _unit
 
 _SUMMARY_QS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")

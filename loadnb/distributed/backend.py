@@ -27,8 +27,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .._version import __version__
-from ..config import LoadSpec
-from ..source import Source
+from ..engine.source import Source
+from ..spec.config import LoadSpec
 from .cluster import (
     TOPIC,
     address_of,

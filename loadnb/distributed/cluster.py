@@ -20,7 +20,7 @@ import os
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..config import LoadSpec
+from ..spec.config import LoadSpec
 
 #: The event topic every run publishes its intervals on (messages carry the run id).
 TOPIC = "loadnb-intervals"

@@ -20,7 +20,7 @@ import threading
 import types
 from typing import Any
 
-from ..config import LoadSpec
+from ..spec.config import LoadSpec
 
 #: One module to install: ``(module name, file path on the driver, source text)``.
 Module = tuple[str, str, str]

@@ -15,9 +15,9 @@ import math
 from collections import deque
 from typing import Any
 
-from ..metrics import CustomMetric, IntervalStats, merge_by_name
-from ..source import Payload, SourceStatus
-from .codec import decode_payload
+from ..metrics.codec import decode_payload
+from ..metrics.payload import Payload, SourceStatus
+from ..metrics.stats import CustomMetric, IntervalStats, merge_by_name
 
 
 class WorkerSource:

@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .._version import __version__
-from ..config import LoadSpec
-from ..engine import Engine
-from ..metrics import Recorder
-from ..source import LocalSource, Payload
+from ..engine.generator import Engine
+from ..engine.source import LocalSource
+from ..metrics.codec import encode_payload
+from ..metrics.payload import Payload
+from ..metrics.stats import Recorder
+from ..spec.config import LoadSpec
 from ..transport import make_transport
-from .codec import encode_payload
 from .files import Module, forget_modules, install_modules, is_installed
 from .split import share_spec
 

@@ -21,13 +21,13 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..record import RunRecord
-from ..snapshot import Snapshot
+from ..metrics.snapshot import Snapshot
+from ..record.record import RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..result import Result
+    from ..results.result import Result
     from .comparison import Comparison
 
 PathLike = str | os.PathLike[str] | None
@@ -108,7 +108,7 @@ def prune(*, older_than: str | float | None = None, keep: int | None = None,
 
 def _age(value: str | float) -> float:
     """Seconds of ``"30d"``, ``"12h"``, ``"90s"`` or a number."""
-    from ..validate import parse_duration
+    from ..text.units import parse_duration
 
     if isinstance(value, str) and value.strip().endswith("d"):
         return float(value.strip()[:-1]) * 86400.0

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ..result import Result
+from ..results.result import Result
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -217,7 +217,7 @@ class Comparison:
         from bokeh.models import LinearAxis, Range1d
         from bokeh.plotting import figure
 
-        from ..charting import drawn_rates, readable_axes
+        from ..charts.axes import drawn_rates, readable_axes
 
         fig = figure(height=320, sizing_mode="stretch_width", x_axis_label="elapsed (s)",
                      y_axis_label="requests/s", title=f"{self.a.run_id} vs {self.b.run_id}")

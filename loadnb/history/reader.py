@@ -29,16 +29,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ..alerts import AlertEvent
-from ..metrics import CustomMetric, Histogram, IntervalStats
-from ..record import RunRecord
-from ..result import Result
-from ..snapshot import Snapshot
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import CustomMetric, Histogram, IntervalStats
+from ..record.record import RunRecord
+from ..results.result import Result
+from ..rules.alerts import AlertEvent
 from .spec import StoredSpec
 from .store import TABLES, HistoryError, connect, resolve_path, write
 
 if TYPE_CHECKING:
-    from ..config import LoadSpec
+    from ..spec.config import LoadSpec
 
 #: A running run is ``interrupted`` when silent this many intervals (and at least STALE_MIN_S).
 STALE_INTERVALS = 10
@@ -249,7 +249,7 @@ def load(ref: str | os.PathLike[str] = "last", path: PathLike = None) -> Result:
     >>> loadnb.load("last").summary["state"]  # doctest: +SKIP
     'done'
     """
-    from .. import export
+    from ..results import export
 
     if export.is_path(ref):
         doc = export.read(ref)

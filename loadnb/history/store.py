@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..redact import redact_text
+from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION = 3

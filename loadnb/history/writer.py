@@ -26,11 +26,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from ..metrics import CustomMetric, Histogram, IntervalStats
-from ..outputs import json_safe
-from ..record import RunRecord
-from ..result import build_summary
-from ..snapshot import Snapshot
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import CustomMetric, Histogram, IntervalStats
+from ..record.record import RunRecord
+from ..results.result import build_summary
+from ..text.jsonsafe import json_safe
 from .store import SNAPSHOT_COLUMNS, connect, redact_query, write
 
 _SNAP_SQL = (f"INSERT OR REPLACE INTO snapshots (run_id, seq, "

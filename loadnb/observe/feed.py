@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..redact import redact_text
+from ..text.redact import redact_text
 
 __all__ = ["BOUNDS", "GROWTH", "HistogramLike", "LoadMetrics", "LoadState", "NameSeries",
            "NameTotals", "cumulative_buckets"]
@@ -48,7 +48,7 @@ class HistogramLike(Protocol):
 
 
 class NameTotals(Protocol):
-    """One request name's cumulative totals (``loadnb.metrics.IntervalStats`` fits)."""
+    """One request name's cumulative totals (``loadnb.metrics.stats.IntervalStats`` fits)."""
 
     @property
     def completed(self) -> int: ...

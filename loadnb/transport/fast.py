@@ -25,13 +25,7 @@ from .base import Driver, ErrorKind, Request, TransportOptions, classify_os_erro
 from .conn import CLOSED, IDLE, Conn, OneRequest
 from .pool import FifoPool
 from .sweeper import sweep
-from .wire import (
-    IncompleteBody,
-    InvalidResponse,
-    ServerDisconnected,
-    fast_supported,
-    serialise,
-)
+from .wire import IncompleteBody, InvalidResponse, ServerDisconnected, fast_supported, serialise
 
 __all__ = ["FastTransport", "fast_supported"]
 

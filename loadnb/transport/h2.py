@@ -31,13 +31,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .base import (
-    Driver,
-    Request,
-    TransportOptions,
-    classify_os_error,
-    no_free_connection,
-)
+from .base import Driver, Request, TransportOptions, classify_os_error, no_free_connection
 from .h1 import RoutedFastTransport
 from .h2conn import H2Conn
 from .h2streams import Chain, Streams

@@ -13,7 +13,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..alerts import AlertEvent
+from ..rules.alerts import AlertEvent
 
 WARNING_COLOR = "#8a5300"
 

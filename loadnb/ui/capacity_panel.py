@@ -19,9 +19,9 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..capacity import CapacityResult, acapacity
-from ..config import parse_duration
-from ..thresholds import parse_thresholds
+from ..rules.thresholds import parse_thresholds
+from ..studies.capacity import CapacityResult, acapacity
+from ..text.units import parse_duration
 from .formatting import html_details, html_line
 
 DEFAULT_SLO = "p99<200ms, errors<1%"

@@ -41,7 +41,7 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import dodge
 
-from ..charting import readable_axes
+from ..charts.axes import readable_axes
 from .figures import (
     HEIGHT,
     STRETCH,

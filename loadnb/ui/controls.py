@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as W
 import traitlets
 
-from ..config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
+from ..spec.config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
 from .formatting import html_line
 from .panels import plan_text
 

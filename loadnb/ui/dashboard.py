@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from bokeh.core.properties import value
 
-from ..charting import drawn_rate
-from ..config import LoadSpec
-from ..metrics import GROWTH, Histogram
-from ..result import Result
-from ..snapshot import Snapshot
+from ..charts.axes import drawn_rate
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import GROWTH, Histogram
+from ..results.result import Result
+from ..spec.config import LoadSpec
 from .charts import (
     CODE_COLUMNS,
     DIST_LABELS,

@@ -19,7 +19,7 @@ from bokeh.models.sources import ColumnDataSource
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-from ..charting import readable_axes
+from ..charts.axes import readable_axes
 
 WIDTH, HEIGHT = 450, 230
 #: Narrowest a chart gets. Charts fill their container's width (``stretch_width``); a row of

@@ -7,9 +7,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..alerts import failed_iterations_text
-from ..config import LoadSpec
-from ..snapshot import Snapshot
+from ..metrics.snapshot import Snapshot
+from ..rules.alerts import failed_iterations_text
+from ..spec.config import LoadSpec
 
 #: Icon and label of the metrics line for each state of a run.
 STATE_LABELS: dict[str, str] = {

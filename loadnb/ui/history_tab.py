@@ -34,10 +34,10 @@ from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
 
-from ..charting import drawn_rates
-from ..config import LoadSpec
+from ..charts.axes import drawn_rates
 from ..history.reader import list_runs, load
 from ..history.store import redact_query, resolve_path
+from ..spec.config import LoadSpec
 from .charts import Charts
 from .figures import legend_item, render
 from .formatting import fmt_number, fmt_percent, html_line

@@ -23,8 +23,8 @@ from bokeh.models.glyphs import VSpan
 from bokeh.models.widgets.tables import DataTable, NumberFormatter, StringFormatter, TableColumn
 from bokeh.plotting import figure
 
-from ..alerts import CPU_LIMIT, LAG_LIMIT_MS
-from ..config import LoadSpec
+from ..rules.alerts import CPU_LIMIT, LAG_LIMIT_MS
+from ..spec.config import LoadSpec
 from .figures import Line, anchor_source, flow, legend_item, lines, make_figure, render
 
 if TYPE_CHECKING:

@@ -14,25 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from ..capacity import CapacityResult
-from ..config import LoadSpec, make_spec, split_target
-from ..record import RunRecord
-from ..result import Result
-from ..run import Run
-from ..snapshot import Snapshot
+from ..metrics.snapshot import Snapshot
+from ..record.record import RunRecord
+from ..results.result import Result
+from ..runner.run import Run
+from ..spec.config import LoadSpec, make_spec, split_target
+from ..studies.capacity import CapacityResult
 from .alerts import alerts_html, thresholds_html
 from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .capacity_panel import CapacityPanel
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
-from .formatting import (
-    badge_html,
-    done_line,
-    html_details,
-    html_line,
-    load_text,
-    metrics_line,
-)
+from .formatting import badge_html, done_line, html_details, html_line, load_text, metrics_line
 from .history_tab import HistoryTab
 
 if TYPE_CHECKING:
@@ -162,19 +155,19 @@ class LoadTest(W.VBox):  # type: ignore[misc]
 
     @property
     def current_run(self) -> Run | None:
-        """The latest :class:`~loadnb.run.Run` (None before the first Start)."""
+        """The latest :class:`~loadnb.runner.run.Run` (None before the first Start)."""
         return self._run
 
     @property
     def result(self) -> Result | None:
-        """The latest run's :class:`~loadnb.result.Result` (filled in as the run goes)."""
+        """The latest run's :class:`~loadnb.results.result.Result` (filled in as the run goes)."""
         return self.results[-1] if self.results else None
 
     @property
     def df(self) -> pd.DataFrame:
         """Snapshots of the latest run: live during the run, complete after it."""
         if self._run is None:
-            from ..frame import snapshots_frame
+            from ..results.frame import snapshots_frame
 
             return snapshots_frame([])
         return self._run.result.df
@@ -323,7 +316,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
     # -- capacity ------------------------------------------------------------------------
     @property
     def capacity_result(self) -> CapacityResult | None:
-        """The last capacity search's :class:`~loadnb.capacity.CapacityResult` (or None)."""
+        """The last capacity search's :class:`~loadnb.studies.capacity.CapacityResult` (or None)."""
         return self.capacity.result
 
     async def find_capacity(self, slo: list[str] | str | None = None, *,

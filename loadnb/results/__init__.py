@@ -1,0 +1,8 @@
+"""What a run shows and keeps: :class:`~loadnb.results.result.Result` (a view of the record),
+its pandas views (:mod:`~loadnb.results.frame`), exports (:mod:`~loadnb.results.export`), the
+standalone HTML report (:mod:`~loadnb.results.report`) and the CI outputs
+(:mod:`~loadnb.results.outputs`: JUnit XML, Markdown).
+
+May import :mod:`loadnb.record` and everything below it, and :mod:`loadnb.charts`; pandas,
+pyarrow and Bokeh only inside functions.
+"""

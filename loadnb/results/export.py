@@ -1,0 +1,328 @@
+"""Exports of one run: every table, the summary and what it takes to load the run back exactly.
+
+Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.to_csv`):
+
+- **JSON** — one plain document (``NaN`` and infinities written as ``null``)::
+
+    {"format": "loadnb-run", "version": 1,
+     "run": {"run_id", "started_at", "transport", "state", "error", "aborted_by", "url",
+             "target", "params"},
+     "summary": {...},                       # Result.summary
+     "snapshots": [{...}, ...],              # one per interval (Snapshot fields)
+     "totals": {"overall": {...}, "names": [...], "custom": [...]},
+                                             # the run's stats added up (overall, per name,
+                                             # custom metrics): counts and histograms
+                                             # (Histogram.encode(), base64)
+     "stats_timeline": [...], "errors_timeline": [...], "custom": [...],
+     "stats": [...], "errors": [...], "alerts": [...], "thresholds": [...],
+     "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...]}
+
+  The tables are lists of row objects (the DataFrames' columns). ``loadnb.load(path)`` rebuilds
+  the run from ``snapshots`` and ``totals`` through :meth:`RunRecord.add` (the totals come in
+  with the last snapshot: totals and percentiles exact) and takes the timelines as written (the
+  record keeps no per-interval histograms, so neither does the export).
+- **Parquet** — one file: the snapshot table (``Result.df``'s columns, and ``interval_errors`` as
+  JSON text); the rest of the JSON document (all but ``snapshots``) is JSON text in the file's
+  key-value metadata under ``loadnb``. ``pandas.read_parquet(path)`` gives the snapshots;
+  ``loadnb.load(path)`` the whole run.
+- **CSV** — a folder: one CSV per table (``snapshots``, ``stats``, ``stats_timeline``,
+  ``errors``, ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``)
+  and ``summary.json``. For spreadsheets; it does not load back.
+
+Nothing secret is written: the summary and parameters are redacted already, URLs go through
+:func:`loadnb.redact.redact_url`, error samples were redacted when recorded.
+
+This module is a view, like :mod:`loadnb.frame`: pandas and pyarrow are imported inside the
+functions. It never imports :mod:`loadnb.result` (which calls it) nor the history.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, Histogram, IntervalStats
+from ..record.record import NAMES_TIMELINE_COLUMNS, RunRecord
+from ..rules.alerts import AlertEvent
+from ..text.jsonsafe import json_safe
+from ..text.redact import redact_text, redact_url
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..spec.config import LoadSpec
+
+FORMAT = "loadnb-run"
+VERSION = 1
+#: The key of the run document in a Parquet export's metadata.
+PARQUET_KEY = b"loadnb"
+PathLike = str | os.PathLike[str]
+_FLOAT_SNAPSHOT = frozenset(f.name for f in fields(Snapshot) if f.type == "float")
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))
+_INTERVAL_FIELDS = tuple(f.name for f in fields(IntervalStats))
+THRESHOLD_COLUMNS = ["expr", "observed", "passed"]
+#: What :func:`read` says of a file that is not an export.
+NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
+CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline", "alerts",
+              "thresholds", "custom", "custom_totals")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON data (:func:`loadnb.results.outputs.json_safe`)."""
+    return json_safe(value)
+
+
+def _hist(h: Histogram) -> str:
+    return base64.b64encode(h.encode()).decode("ascii")
+
+
+def _unhist(text: str) -> Histogram:
+    return Histogram.decode(base64.b64decode(text))
+
+
+def _interval_doc(iv: IntervalStats) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _INTERVAL_FIELDS:
+        value = getattr(iv, name)
+        if isinstance(value, Histogram):
+            out[name] = _hist(value)
+        elif name == "status":
+            out[name] = {str(k): v for k, v in value.items()}
+        else:
+            out[name] = value
+    return out
+
+
+def _interval_of(doc: dict[str, Any]) -> IntervalStats:
+    values: dict[str, Any] = {}
+    for name in _INTERVAL_FIELDS:
+        if name not in doc:
+            continue
+        value = doc[name]
+        if name in ("latency", "service"):
+            value = _unhist(value)
+        elif name == "status":
+            value = {int(k): v for k, v in value.items()}
+        values[name] = value
+    return IntervalStats(**values)
+
+
+def _custom_doc(m: CustomMetric) -> dict[str, Any]:
+    return {"name": m.name, "kind": m.kind, "count": m.count, "total": m.total,
+            "last": plain(m.last), "min": plain(m.min), "max": plain(m.max),
+            "hist": _hist(m.hist) if m.kind == "timing" else None}
+
+
+def _custom_of(doc: dict[str, Any]) -> CustomMetric:
+    m = CustomMetric(doc["name"], doc["kind"], count=doc["count"], total=doc["total"])
+    m.last = math.nan if doc["last"] is None else doc["last"]
+    m.min = math.inf if doc["min"] is None else doc["min"]
+    m.max = -math.inf if doc["max"] is None else doc["max"]
+    if doc.get("hist"):
+        m.hist = _unhist(doc["hist"])
+    return m
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [plain(row) for row in frame.to_dict(orient="records")]
+
+
+def _tables(record: RunRecord) -> dict[str, pd.DataFrame]:
+    """Every table of the run, as :class:`~loadnb.results.result.Result` shows them."""
+    import pandas as pd
+
+    from . import frame
+
+    return {
+        "snapshots": frame.snapshots_frame(record.snapshots),
+        "stats": frame.stats_frame(record.totals, record.duration_s),
+        "stats_timeline": frame.names_timeline_frame(record.names_timeline),
+        "errors": frame.errors_frame(record.totals, record.overall),
+        "errors_timeline": frame.errors_timeline_frame(record.errors_timeline),
+        "alerts": frame.alerts_frame(record.alerts),
+        "thresholds": pd.DataFrame(record.thresholds, columns=THRESHOLD_COLUMNS),
+        "custom": frame.custom_frame(record.custom_timeline),
+        "custom_totals": frame.custom_totals_frame(record.custom),
+    }
+
+
+def document(record: RunRecord, summary: dict[str, Any]) -> dict[str, Any]:
+    """The run as one plain JSON-ready document (see the module docstring)."""
+    spec = record.spec
+    params = dict(spec.public_params())
+    if isinstance(params.get("url"), str):
+        params["url"] = redact_url(params["url"])
+    tables = _tables(record)
+    doc: dict[str, Any] = {
+        "format": FORMAT, "version": VERSION,
+        "run": {"run_id": record.run_id, "started_at": record.started_at,
+                "transport": record.transport, "state": record.state,
+                "error": None if record.error is None else redact_text(record.error),
+                "aborted_by": record.aborted_by, "url": redact_url(spec.url),
+                "target": redact_url(spec.target), "params": plain(params)},
+        "summary": plain(summary),
+        "snapshots": [plain(s.as_row()) for s in record.snapshots],
+        "totals": totals_of(record),
+        "stats_timeline": [plain(dict(zip(NAMES_TIMELINE_COLUMNS, row, strict=True)))
+                           for row in record.names_timeline],
+        "errors_timeline": [{"elapsed_time": e, "kind": k, "count": n}
+                            for e, k, n in record.errors_timeline],
+        "custom": [plain(dict(zip(CUSTOM_TIMELINE_COLUMNS, row, strict=True)))
+                   for row in record.custom_timeline],
+        "warnings": list(record.warnings),
+        "events": [[e, t] for e, t in record.events],
+    }
+    doc["thresholds"] = plain(record.thresholds)
+    for name in ("stats", "errors", "alerts", "custom_totals"):
+        doc[name] = _records(tables[name])
+    return doc
+
+
+def totals_of(record: RunRecord) -> dict[str, Any]:
+    """``totals`` of the document: the per-name stats, all names (``overall``) and the custom
+    metrics added up over the run, histograms encoded (what the record keeps; exact)."""
+    return {"overall": _interval_doc(record.overall),
+            "names": [_interval_doc(iv) for iv in record.totals.values()],
+            "custom": [_custom_doc(m) for m in record.custom.values()]}
+
+
+def to_json(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Path:
+    """Write the run as one JSON document (see the module docstring); returns the path."""
+    out = Path(path)
+    text = json.dumps(document(record, summary), separators=(",", ":"), allow_nan=False)
+    out.write_text(text + "\n", encoding="utf-8")
+    return out
+
+
+def to_parquet(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Path:
+    """Write the run as one Parquet file: the snapshot table, the rest of the document as JSON in
+    the key-value metadata (``loadnb``); returns the path."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    doc = document(record, summary)
+    del doc["snapshots"]
+    frame = _tables(record)["snapshots"]
+    frame["interval_errors"] = [json.dumps(s.interval_errors) for s in record.snapshots]
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[PARQUET_KEY] = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    out = Path(path)
+    pq.write_table(table.replace_schema_metadata(meta), out, compression="zstd")
+    return out
+
+
+def to_csv(record: RunRecord, summary: dict[str, Any], folder: PathLike) -> Path:
+    """Write one CSV per table and ``summary.json`` into ``folder`` (created); returns it."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in _tables(record).items():
+        table.to_csv(out / f"{name}.csv", index=False)
+    (out / "summary.json").write_text(json.dumps(plain(summary), indent=1) + "\n",
+                                      encoding="utf-8")
+    return out
+
+
+def is_path(ref: object) -> bool:
+    """``ref`` names a file, not a history run: a path object, or text with a dot or a slash (a
+    run id, a prefix of one and ``last`` have neither).
+
+    >>> is_path("run.csv"), is_path("3f2a"), is_path("last")
+    (True, False, False)
+    """
+    if isinstance(ref, os.PathLike):
+        return True
+    return isinstance(ref, str) and any(c in ref for c in ("/", os.sep, "."))
+
+
+def read(path: PathLike) -> dict[str, Any]:
+    """The run document of an export (JSON or Parquet); ValueError ("... is not a loadnb export
+    (...)") for any other file or a missing one."""
+    where = Path(path)
+    not_export = ValueError(f"{str(where)!r} {NOT_AN_EXPORT}")
+    if where.suffix.lower() not in (".json", ".parquet") or not where.is_file():
+        raise not_export
+    try:
+        doc = _read_parquet(where) if where.suffix.lower() == ".parquet" else json.loads(
+            where.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # not JSON, not Parquet (pyarrow's errors are ValueErrors)
+        raise not_export from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise not_export
+    if int(doc.get("version", 0)) > VERSION:
+        raise ValueError(f"{str(where)!r} is a newer loadnb export (version {doc['version']})")
+    summary = doc.get("summary")
+    if isinstance(summary, dict) and summary.get("stats"):  # "failures" before it was "failed"
+        summary["stats"] = [{("failed" if k == "failures" else k): v for k, v in row.items()}
+                            for row in summary["stats"]]
+    return doc
+
+
+def _read_parquet(where: Path) -> Any:
+    """The document of a Parquet export (None when the file has no ``loadnb`` metadata)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(where)
+    raw = (table.schema.metadata or {}).get(PARQUET_KEY)
+    if raw is None:
+        return None
+    doc: dict[str, Any] = json.loads(raw)
+    rows = table.to_pylist()
+    for row in rows:
+        row["interval_errors"] = json.loads(row.get("interval_errors") or "{}")
+    doc["snapshots"] = rows
+    return doc
+
+
+def _snapshot(row: dict[str, Any]) -> Snapshot:
+    values = {k: row[k] for k in _SNAPSHOT_FIELDS if k in row}
+    for k in _FLOAT_SNAPSHOT:
+        if values.get(k) is None:
+            values[k] = math.nan
+        else:
+            values[k] = float(values[k])
+    values["interval_errors"] = dict(values.get("interval_errors") or {})
+    return Snapshot(**values)
+
+
+def _row(doc: dict[str, Any], columns: tuple[str, ...] | list[str]) -> tuple[Any, ...]:
+    return tuple(math.nan if doc.get(c) is None else doc[c] for c in columns)
+
+
+def rebuild(doc: dict[str, Any], spec: LoadSpec) -> RunRecord:
+    """The run record of an export document (:func:`read`), its totals added up interval by
+    interval as the live run's were; ``spec`` stands for the run's spec (secret-free)."""
+    run = doc["run"]
+    record = RunRecord(run["run_id"], spec, started_at=run["started_at"],
+                       transport=run["transport"], state=run["state"], error=run["error"])
+    totals = doc["totals"]
+    snaps = [_snapshot(row) for row in doc["snapshots"]]
+    before = 0.0
+    for seq, snap in enumerate(snaps):
+        last = seq == len(snaps) - 1  # the run's totals come in with its last interval
+        names = ({iv.name: iv for iv in map(_interval_of, totals["names"])} if last else {})
+        custom = ({m.name: m for m in map(_custom_of, totals["custom"])} if last else None)
+        interval = _interval_of(totals["overall"]) if last else IntervalStats("all")
+        record.add(snap, interval, names, max(snap.elapsed_time - before, 1e-9), custom=custom)
+        before = snap.elapsed_time
+    record.names_timeline = [_row(r, NAMES_TIMELINE_COLUMNS) for r in doc["stats_timeline"]]
+    record.errors_timeline = [(r["elapsed_time"], r["kind"], r["count"])
+                              for r in doc["errors_timeline"]]
+    record.custom_timeline = [_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]]
+    record.thresholds = [dict(t) for t in doc.get("thresholds", [])]
+    record.aborted_by = run.get("aborted_by")
+    record.alerts = [AlertEvent(a["rule"], a["message"], a["fired_at"], a["cleared_at"])
+                     for a in doc.get("alerts", [])]
+    record.warnings = list(doc.get("warnings", []))
+    record.events = [(float(e), str(t)) for e, t in doc.get("events", [])]
+    return record
+
+
+__all__ = ["CSV_TABLES", "FORMAT", "NOT_AN_EXPORT", "PARQUET_KEY", "VERSION", "document",
+           "is_path", "read", "rebuild", "to_csv", "to_json", "to_parquet"]
