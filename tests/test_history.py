@@ -3,6 +3,7 @@ loading a run back as the live Result, listing, tags, pruning, and the compariso
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import shutil
@@ -314,15 +315,71 @@ def _verdicts(table: pd.DataFrame) -> dict[str, str]:
     return dict(zip(rows.metric, rows.verdict, strict=True))
 
 
+def _synthetic_run(run_id: str, ms: float, seed: int, intervals: int = 12,
+                   stall: int | None = None) -> loadnb.Result:
+    """A finished run of ``intervals`` 0.25 s intervals at 80 requests/s whose latencies are
+    ``ms`` give or take 15 % (seeded), one snapshot per interval as the monitor makes them; in
+    interval ``stall`` a quarter of the answers take 200 ms (one hiccup of a busy machine)."""
+    rng = np.random.default_rng(seed)
+    record = RunRecord(run_id, make_spec("http://127.0.0.1:9/x"))
+    for i in range(intervals):
+        seconds = rng.normal(ms, 0.15 * ms, 20).clip(0.1) / 1e3
+        if i == stall:
+            seconds[:5] = 0.2
+        part = IntervalStats("GET /x", started=20, completed=20,
+                             latency=Histogram.from_seconds(seconds), status={200: 20})
+        p50, p95, p99 = (v * 1e3 for v in part.latency.percentiles((50, 95, 99)))
+        t = 0.25 * (i + 1)
+        o = record.overall
+        snap = Snapshot(timestamp=1e9 + t, elapsed_time=t, progress_percent=100 * t / 3,
+                        active_users=2, completed_requests=o.completed + 20, failed_requests=0,
+                        success_rate=100.0, current_rps=80.0, peak_rps=80.0,
+                        estimated_completion=3 - t, interval_requests=20, interval_completed=20,
+                        p50_ms=p50, p95_ms=p95, p99_ms=p99,
+                        phase="done" if i == intervals - 1 else "running")
+        record.add(snap, part, {"GET /x": part}, 0.25)
+    record.state = "done"
+    return loadnb.Result(record)
+
+
+def test_compare_verdict_needs_significance_a_fifth_and_five_ms() -> None:
+    """The verdict on synthetic runs: noise between runs of one configuration is never a
+    regression; a change is one only when significant, at least 20 % and at least 5 ms."""
+    for seed in range(10):
+        same = compare(_synthetic_run("a", 3.0, seed), _synthetic_run("b", 3.0, seed + 100))
+        assert not same.regressions and same.as_dict()["regressions"] == 0, same.table
+    hiccup = compare(_synthetic_run("a", 3.0, 1), _synthetic_run("b", 3.0, 2, stall=5))
+    (row,) = (r for r in hiccup.rows if (r.scope, r.metric) == ("overall", "p99_ms"))
+    assert row.change and row.change_pct and row.p_value, hiccup.table
+    assert row.change > 5 and row.change_pct > 20 and row.p_value > 0.01, hiccup.table
+    assert not hiccup.regressions  # one slow interval of eleven moves the run's p99, no more
+    fast = _synthetic_run("fast", 2.0, 1)
+    worse = compare(fast, _synthetic_run("slow", 20.0, 2))
+    verdicts = _verdicts(worse.table)
+    assert verdicts["p50_ms"] == verdicts["p99_ms"] == "regression", worse.table
+    assert verdicts["rps"] == verdicts["errors"] == "no significant change"
+    assert {(r.scope, r.metric) for r in worse.regressions} >= {("GET /x", "p50_ms")}
+    assert _verdicts(compare(_synthetic_run("slow", 20.0, 2), fast).table)["p50_ms"] == (
+        "improvement")
+    small = _verdicts(compare(_synthetic_run("a", 10.0, 3), _synthetic_run("b", 13.0, 4)).table)
+    assert small["p50_ms"] == "no significant change"  # +30 %, significant, but 3 ms
+    slight = _verdicts(compare(_synthetic_run("a", 60.0, 5), _synthetic_run("b", 66.0, 6)).table)
+    assert slight["p50_ms"] == "no significant change"  # +6 ms, significant, but 10 %
+    few = _verdicts(compare(_synthetic_run("a", 2.0, 7, 3), _synthetic_run("b", 20.0, 8, 3)).table)
+    assert few["p50_ms"] == "too few samples"  # the final, partial interval left out: 2 a side
+
+
 @pytest.mark.slow
 async def test_compare_marks_a_regression_and_not_noise(demo_url: str, tmp_path: Path) -> None:
+    """Against the demo server: the three runs go side by side, so a busy machine slows all of
+    them alike; 2 ms against 100 ms answers is a margin no scheduling noise closes."""
     path = tmp_path / "h.sqlite"
 
     async def run(delay: int) -> loadnb.Result:
-        return await loadnb.arun(f"{demo_url}delay?delay_ms={delay}", rate=100, duration="3s",
+        return await loadnb.arun(f"{demo_url}delay?delay_ms={delay}", rate=50, duration="3s",
                                  interval="0.25s", history=str(path))
 
-    fast, fast2, slow = await run(2), await run(2), await run(20)
+    fast, fast2, slow = await asyncio.gather(run(2), run(2), run(100))
     worse = compare(fast.run_id, slow.run_id, path=path)
     verdicts = _verdicts(worse.table)
     assert verdicts["p50_ms"] == verdicts["p99_ms"] == "regression", worse.table

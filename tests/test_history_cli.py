@@ -175,17 +175,18 @@ def test_v1_migrates_and_a_newer_database_is_refused_untouched(tmp_path: Path) -
 @pytest.mark.slow
 def test_a_killed_run_is_interrupted_and_keeps_its_snapshots(demo_url: str,
                                                              tmp_path: Path) -> None:
-    path, interval = tmp_path / "h.sqlite", 0.2
+    """Snapshots are written as the run goes (8 are in the file while it runs), and every one
+    written before the SIGKILL is there after it: the count read just before the kill."""
+    path = tmp_path / "h.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "loadnb", "run", demo_url, "-r", "200",
-                             "-d", "30s", "--interval", f"{interval}s", "-q"], cwd=ROOT,
+                             "-d", "30s", "--interval", "0.2s", "-q"], cwd=ROOT,
                             env=env(path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
         while snapshot_count(path) < 8 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert snapshot_count(path) >= 8
-        time.sleep(interval * 2.5)
-        killed_at = time.time()
+        written = snapshot_count(path)
+        assert written >= 8 and proc.poll() is None, written
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
@@ -201,9 +202,9 @@ def test_a_killed_run_is_interrupted_and_keeps_its_snapshots(demo_url: str,
     assert (frame.iloc[0].p95_ms, frame.iloc[0].p99_ms) == (latency["p95"], latency["p99"])
     assert f"{latency['p99']:,.1f}" in loadnb_cli("history", path=path).stdout
     result = loadnb.load("last", path)
-    elapsed_at_kill = killed_at - result.started_at
-    last = result.snapshots[-1].elapsed_time
-    assert last >= elapsed_at_kill - 2 * interval, (last, elapsed_at_kill)  # one interval lost
+    assert len(result.snapshots) >= written, (len(result.snapshots), written)
+    assert [s.elapsed_time for s in result.snapshots] == sorted(
+        s.elapsed_time for s in result.snapshots)
     assert len(result.df) == run["snapshots"] == len(result.snapshots)
     assert result.summary["completed_requests"] == result.df["interval_completed"].sum() > 0
     assert result.state == "interrupted"
