@@ -27,8 +27,8 @@ import pandas  # noqa: F401 - imported up front: a first import inside a run wou
 import pytest
 
 from loadnb import Run, make_spec
-from loadnb.results.result import Result
 from loadnb import run as run_blocking
+from loadnb.results.result import Result
 from loadnb.transport import make_transport
 from loadnb.transport.base import Request
 from loadnb.transport.conn import ConnState

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from loadnb import Run, make_spec
+from loadnb import run as loadnb_run
 from loadnb.console import format_summary
 from loadnb.engine.vuser import VirtualUser
-from loadnb import run as loadnb_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
