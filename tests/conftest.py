@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from loadnb.results.result import Result, check_accounting
+from loadnb.record.accounting import check_accounting
+from loadnb.results.result import Result
 from loadnb.runner.run import Run
 
 os.environ.setdefault("LOADNB_DEBUG", "1")

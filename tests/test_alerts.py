@@ -13,6 +13,7 @@ from loadnb.metrics.custom import CustomMetric
 from loadnb.metrics.snapshot import Snapshot
 from loadnb.metrics.stats import IntervalStats, merge_intervals
 from loadnb.record.record import RunRecord
+from loadnb.record.summary import summary_of
 from loadnb.rules.alerts import (
     AlertEngine,
     AlertEvent,
@@ -154,9 +155,9 @@ def test_console_prints_fired_and_cleared_alerts() -> None:
     assert format_alert(event, "fired") == (
         "⚠ alert low_success_rate fired at 1.5 s: Low success rate: 50.0% (below 90%)")
     assert format_alert(event, "cleared") == "✓ alert low_success_rate cleared at 3.0 s"
-    table = format_summary({"alerts": [event.as_dict(), {
+    table = format_summary(summary_of({"alerts": [event.as_dict(), {
         "rule": "generator_cpu", "message": "Generator bottleneck", "fired_at": 4.0,
-        "cleared_at": None}]})
+        "cleared_at": None}]}))
     lines = [line for line in table.splitlines() if "fired" in line]
     assert lines[0].split() == ["Alerts", "low_success_rate:", "fired", "1.5", "s,", "cleared",
                                 "3.0", "s:", "Low", "success", "rate:", "50.0%", "(below",
@@ -277,8 +278,8 @@ def test_target_down_is_refused_or_dns_and_no_response_is_the_rest() -> None:
 
 
 def test_the_summary_says_no_answer_first_not_target_down() -> None:
-    table = format_summary({"run_id": "r1", "state": "done", "alerts": [
+    table = format_summary(summary_of({"run_id": "r1", "state": "done", "alerts": [
         {"rule": "no_response", "message": "every request timed out after 0.5 s",
-         "fired_at": 0.5, "cleared_at": None}]}).splitlines()
+         "fired_at": 0.5, "cleared_at": None}]})).splitlines()
     assert table[1] == "  ⚠ NO ANSWER: every request timed out after 0.5 s", table
     assert "TARGET DOWN" not in "\n".join(table)

@@ -17,6 +17,7 @@ from loadnb import console
 from loadnb.console import ConsoleProgress, format_line, format_summary
 from loadnb.metrics.snapshot import Snapshot
 from loadnb.record.record import RunRecord
+from loadnb.record.summary import Summary, summary_of
 from loadnb.results.result import Result
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
@@ -80,10 +81,10 @@ def test_format_line_rejects_unknown_state() -> None:
 
 
 # -- format_summary ----------------------------------------------------------------------------
-def full_summary() -> dict[str, Any]:
+def full_summary() -> Summary:
     lat = {"p50": 12.5, "p90": 30.0, "p95": 41.25, "p99": 80.0, "p99.9": 120.0,
            "p99.99": 130.0, "max": 150.5, "mean": 15.0}
-    return {
+    return summary_of({
         "run_id": "abc123", "url": "http://user:***@127.0.0.1:8000/api", "state": "done",
         "duration_s": 30.012, "total_requests": 12500, "completed_requests": 12300,
         "failed_requests": 180, "cancelled_requests": 20, "success_rate": 98.558,
@@ -95,7 +96,7 @@ def full_summary() -> dict[str, Any]:
         "latency_basis": "response time from the intended start",
         "parameters": {"model": "open", "rate": 400.0, "duration": 30.0, "method": "GET",
                        "headers": {"Authorization": "***"}},
-    }
+    })
 
 
 def test_format_summary_table() -> None:
@@ -129,7 +130,10 @@ def test_format_summary_of_empty_and_partial_summaries() -> None:
     assert "0 total | 0 completed | 0 failed | 0 cancelled" in text
     assert re.search(r"^  Success rate +—$", text, re.MULTILINE)
     assert "nan" not in text.lower() and "none" not in text.lower()
-    assert "— total" in format_summary({})  # a partial dict formats too
+    partial = format_summary(summary_of({"run_id": "r9"}))  # a partial dict, filled in, too
+    assert partial.splitlines()[0] == "loadnb run r9"
+    assert re.search(r"^  Success rate +—$", partial, re.MULTILINE)
+    assert "nan" not in partial.lower() and "none" not in partial.lower()
 
 
 def test_format_summary_caps_error_kinds_and_shows_run_error() -> None:
@@ -261,11 +265,11 @@ def test_progress_on_a_dumb_terminal_pads_instead_of_escape_codes(
 
 
 def test_threshold_rows_never_round_a_value_across_its_bound() -> None:
-    text = format_summary({"thresholds": [
+    text = format_summary(summary_of({"thresholds": [
         {"expr": "errors<1%", "observed": 1.0004, "passed": False},
         {"expr": "p95<300ms", "observed": 12.3456, "passed": True},
         {"expr": "checks>99%", "observed": 98.99996, "passed": False},
-        {"expr": "iterations_failed[buy]<1", "observed": 555.0, "passed": False}]})
+        {"expr": "iterations_failed[buy]<1", "observed": 555.0, "passed": False}]}))
     assert "✗ FAIL  errors<1%  (observed 1.0004)" in text, text
     assert "✓ pass  p95<300ms  (observed 12.346)" in text
     assert "✗ FAIL  checks>99%  (observed 98.99996)" in text

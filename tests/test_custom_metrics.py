@@ -25,7 +25,8 @@ from loadnb.metrics.stats import (
     custom_row,
 )
 from loadnb.record.record import RunRecord
-from loadnb.results.result import Result, build_summary
+from loadnb.record.summary import build_summary
+from loadnb.results.result import Result
 from loadnb.spec.config import LoadSpec
 
 

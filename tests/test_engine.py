@@ -260,7 +260,8 @@ async def test_windowed_stats_per_request_name_sum_to_the_totals() -> None:
 
 
 def test_accounting_check_catches_a_lost_request() -> None:
-    from loadnb.results.result import AccountingError, Result, check_accounting
+    from loadnb.record.accounting import AccountingError, check_accounting
+    from loadnb.results.result import Result
 
     with RawHTTPServer() as server:
         result = asyncio.run(Run(make_spec(server.url, users=2, requests=20)).run())

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from loadnb import Run, make_spec
-from loadnb.results.result import Result, check_accounting
+from loadnb.record.accounting import check_accounting
+from loadnb.results.result import Result
 from loadnb.transport import TransportOptions, make_transport
 from loadnb.transport.h2 import H2Transport
 

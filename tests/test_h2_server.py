@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 from loadnb import Run, make_spec
-from loadnb.results.result import Result, check_accounting
+from loadnb.record.accounting import check_accounting
+from loadnb.results.result import Result
 from loadnb.transport import TransportOptions
 from loadnb.transport.h2 import H2Transport
 

@@ -13,13 +13,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from loadnb import Run, make_spec
 from loadnb.console import format_summary
 from loadnb.engine.vuser import VirtualUser
+from loadnb.record.summary import Summary
+from loadnb.record.summary import summary_of as filled
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -48,11 +49,12 @@ async def buy(user: VirtualUser) -> None:
                     expect_status=201)
 
 
-def summary_of(failed: int, total: int) -> dict[str, Any]:
-    return {"run_id": "r1", "state": "done", "total_requests": 150, "completed_requests": 150,
-            "failed_requests": 0, "cancelled_requests": 0, "success_rate": 100.0,
-            "iterations": {"browse": {"iterations": 150, "failed": 0},
-                           "buy": {"iterations": total, "failed": failed}}}
+def summary_of(failed: int, total: int) -> Summary:
+    return filled({"run_id": "r1", "state": "done", "total_requests": 150,
+                   "completed_requests": 150, "failed_requests": 0, "cancelled_requests": 0,
+                   "success_rate": 100.0,
+                   "iterations": {"browse": {"iterations": 150, "failed": 0},
+                                  "buy": {"iterations": total, "failed": failed}}})
 
 
 def test_the_console_summary_says_failed_iterations_first() -> None:

@@ -212,7 +212,7 @@ def test_open_model_parameters_have_no_users_and_users_started(demo_url: str) ->
 
 def test_fewer_users_than_asked_is_a_warning() -> None:
     from loadnb.record.record import RunRecord
-    from loadnb.results.result import build_summary
+    from loadnb.record.summary import build_summary
 
     record = RunRecord("r1", make_spec("http://127.0.0.1:8000/", users=20, duration="2s"),
                        state="done")

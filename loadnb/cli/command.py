@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 from .._version import __version__
 from ..console import ConsoleProgress, format_error_samples, format_summary
 from ..history.store import check_writable
+from ..record.summary import strict_summary
 from ..results.outputs import write_ci_outputs
 from ..results.result import Result
 from ..runner.run import Run, rules_of, run_new_loop
@@ -282,7 +283,7 @@ def _join_negative(argv: list[str]) -> list[str]:
 def _write_ci(result: Result, junit: Path | None, markdown: Path | None) -> int:
     """The --junit and --summary-md files (and $GITHUB_STEP_SUMMARY); EXIT_ERROR if one fails."""
     try:
-        write_ci_outputs(json_safe(result.summary), junit, markdown)
+        write_ci_outputs(strict_summary(result.summary), junit, markdown)
     except OSError as exc:
         _error(f"cannot write a CI output: {exc.strerror or exc}")
         return EXIT_ERROR
@@ -453,7 +454,7 @@ def run_command(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace, result: Result, out_path: Path | None) -> int:
     """Summary table (stderr), JSON (stdout) and the --out file; EXIT_ERROR if one fails."""
     try:
-        summary = json_safe(result.summary)
+        summary = strict_summary(result.summary)
     except Exception as exc:  # noqa: BLE001 - a broken result must still exit cleanly
         _error(f"cannot summarise the run: {type(exc).__name__}: {exc}")
         return EXIT_ERROR

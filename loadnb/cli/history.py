@@ -23,11 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..history.store import HistoryError
+from ..record.summary import Summary, strict_summary
 from ..text.jsonsafe import json_safe
 
 COMMANDS = ("history", "show", "compare")
 EXIT_OK, EXIT_USAGE = 0, 2
-Formatter = Callable[[dict[str, Any]], str]
+Formatter = Callable[[Summary], str]
 
 
 def add_commands(sub: Any) -> None:
@@ -120,7 +121,7 @@ def _cell(value: Any) -> str:
 def _show(args: argparse.Namespace, format_summary: Formatter | None) -> None:
     from ..history.reader import load
 
-    summary = json_safe(load(args.run, args.history).summary)
+    summary = strict_summary(load(args.run, args.history).summary)
     if args.json or format_summary is None:
         _print(json.dumps(summary, indent=None if args.json else 1))
     else:

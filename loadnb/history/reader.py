@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CustomMetric, Histogram, IntervalStats
 from ..record.record import RunRecord
+from ..record.summary import Quantiles, summary_of
 from ..results.result import Result
 from ..rules.alerts import AlertEvent
 from .spec import StoredSpec
@@ -120,23 +121,23 @@ def resolve_id(conn: sqlite3.Connection, ref: str) -> str:
     return str(ids[0])
 
 
-def kept_latency(conn: sqlite3.Connection, run_id: str) -> dict[str, float | None]:
+def kept_latency(conn: sqlite3.Connection, run_id: str) -> Quantiles:
     """The run's latency summary (ms), as its loaded summary's ``latency_ms``, from the kept
     intervals: what a run that never wrote its summary (killed, or still running) has."""
     hist = Histogram()
     for (blob,) in conn.execute("SELECT latency FROM intervals WHERE run_id = ?", (run_id,)):
         if blob is not None:
             hist.merge(unpack(blob))
-    return hist.summary()
+    return cast("Quantiles", hist.summary())
 
 
 def _listing(conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> dict[str, Any]:
-    summary = json.loads(row["summary"]) if row["summary"] else None
+    stored = summary_of(json.loads(row["summary"])) if row["summary"] else None
     last = {k: row[k] for k in ("elapsed_time", "completed_requests", "failed_requests",
                                 "cancelled_requests", "success_rate")}
     duration = float(last["elapsed_time"] or 0.0)
     answered = (last["completed_requests"] or 0) + (last["failed_requests"] or 0)
-    lat = (summary or {}).get("latency_ms") or kept_latency(conn, row["run_id"])
+    lat = kept_latency(conn, row["run_id"]) if stored is None else stored["latency_ms"]
     return {
         "run_id": row["run_id"],
         "started_at": datetime.fromtimestamp(row["started_at"], timezone.utc).isoformat(),
@@ -144,7 +145,7 @@ def _listing(conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> dict[str
         "requests": answered + (last["cancelled_requests"] or 0),
         "success_rate": last["success_rate"],
         "rps": round(answered / duration, 3) if duration > 0 else 0.0,
-        "p95_ms": lat.get("p95"), "p99_ms": lat.get("p99"),
+        "p95_ms": lat["p95"], "p99_ms": lat["p99"],
         "state": state_of(row, now), "snapshots": row["snapshots"],
         "tags": json.loads(row["tags"]), "note": row["note"],
     }

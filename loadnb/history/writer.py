@@ -29,7 +29,7 @@ from typing import Any
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CustomMetric, Histogram, IntervalStats
 from ..record.record import RunRecord
-from ..results.result import build_summary
+from ..record.summary import build_summary
 from ..text.jsonsafe import json_safe
 from .store import SNAPSHOT_COLUMNS, connect, redact_query, write
 

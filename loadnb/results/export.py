@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, Histogram, IntervalStats
 from ..record.record import NAMES_TIMELINE_COLUMNS, RunRecord
+from ..record.summary import Summary, summary_of
 from ..rules.alerts import AlertEvent
 from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text, redact_url
@@ -152,7 +153,7 @@ def _tables(record: RunRecord) -> dict[str, pd.DataFrame]:
     }
 
 
-def document(record: RunRecord, summary: dict[str, Any]) -> dict[str, Any]:
+def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
     """The run as one plain JSON-ready document (see the module docstring)."""
     spec = record.spec
     params = dict(spec.public_params())
@@ -192,7 +193,7 @@ def totals_of(record: RunRecord) -> dict[str, Any]:
             "custom": [_custom_doc(m) for m in record.custom.values()]}
 
 
-def to_json(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Path:
+def to_json(record: RunRecord, summary: Summary, path: PathLike) -> Path:
     """Write the run as one JSON document (see the module docstring); returns the path."""
     out = Path(path)
     text = json.dumps(document(record, summary), separators=(",", ":"), allow_nan=False)
@@ -200,7 +201,7 @@ def to_json(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Path:
     return out
 
 
-def to_parquet(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Path:
+def to_parquet(record: RunRecord, summary: Summary, path: PathLike) -> Path:
     """Write the run as one Parquet file: the snapshot table, the rest of the document as JSON in
     the key-value metadata (``loadnb``); returns the path."""
     import pyarrow as pa  # type: ignore[import-untyped]
@@ -218,7 +219,7 @@ def to_parquet(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Pa
     return out
 
 
-def to_csv(record: RunRecord, summary: dict[str, Any], folder: PathLike) -> Path:
+def to_csv(record: RunRecord, summary: Summary, folder: PathLike) -> Path:
     """Write one CSV per table and ``summary.json`` into ``folder`` (created); returns it."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -257,10 +258,8 @@ def read(path: PathLike) -> dict[str, Any]:
         raise not_export
     if int(doc.get("version", 0)) > VERSION:
         raise ValueError(f"{str(where)!r} is a newer loadnb export (version {doc['version']})")
-    summary = doc.get("summary")
-    if isinstance(summary, dict) and summary.get("stats"):  # "failures" before it was "failed"
-        summary["stats"] = [{("failed" if k == "failures" else k): v for k, v in row.items()}
-                            for row in summary["stats"]]
+    if isinstance(doc.get("summary"), dict):  # typed, older key names mapped
+        doc["summary"] = summary_of(doc["summary"])
     return doc
 
 

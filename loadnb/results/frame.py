@@ -12,6 +12,8 @@ import pandas as pd
 from ..metrics.snapshot import COLUMNS, Snapshot
 from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, IntervalStats, custom_row
 from ..record.record import NAMES_TIMELINE_COLUMNS
+from ..record.summary import Summary
+from ..record.summary_parts import STATS_KEYS
 from ..rules.alerts import AlertEvent
 
 STATS_COLUMNS: tuple[str, ...] = (
@@ -126,33 +128,36 @@ def _cell(value: Any, digits: int = 1) -> str:
     return html.escape(str(value))
 
 
-def summary_html(summary: Mapping[str, Any]) -> str:
+def summary_html(summary: Summary) -> str:
     """A summary card (plain, escaped HTML) for a notebook: state, requests, throughput,
     success, latency percentiles, alerts, thresholds and the per-name table."""
-    lat = summary.get("latency_ms") or {}
-    head = (f"<b>loadnb run {html.escape(str(summary.get('run_id', '')))}</b> "
-            f"({html.escape(str(summary.get('state', '')))}): "
-            f"{html.escape(str(summary.get('target') or summary.get('url', '')))}")
-    facts = [("requests", _cell(summary.get("total_requests"))),
-             ("failed", _cell(summary.get("failed_requests"))),
-             ("rps (avg / peak)", f"{_cell(summary.get('avg_rps'))} / "
-                                  f"{_cell(summary.get('peak_rps'))}"),
-             ("success", f"{_cell(summary.get('success_rate'))} %"),
-             ("p50 / p95 / p99 ms", " / ".join(_cell(lat.get(q), 2)
-                                               for q in ("p50", "p95", "p99")))]
+    lat = summary["latency_ms"]
+    head = (f"<b>loadnb run {html.escape(summary['run_id'])}</b> "
+            f"({html.escape(summary['state'])}): "
+            f"{html.escape(summary['target'] or summary['url'])}")
+    facts = [("requests", _cell(summary["total_requests"])),
+             ("failed", _cell(summary["failed_requests"])),
+             ("rps (avg / peak)", f"{_cell(summary['avg_rps'])} / "
+                                  f"{_cell(summary['peak_rps'])}"),
+             ("success", f"{_cell(summary['success_rate'])} %"),
+             ("p50 / p95 / p99 ms", " / ".join(_cell(lat[q], 2) for q in ("p50", "p95", "p99")))]
     rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
                    for k, v in facts)
-    for alert in summary.get("alerts") or []:
+    for alert in summary["alerts"]:
         rows += (f"<tr><th style='text-align:left'>alert</th><td>"
-                 f"{html.escape(str(alert.get('rule')))}: "
-                 f"{html.escape(str(alert.get('message')))}</td></tr>")
-    for t in summary.get("thresholds") or []:
-        mark = "✓" if t.get("passed") else "✗"
+                 f"{html.escape(alert['rule'])}: "
+                 f"{html.escape(alert['message'])}</td></tr>")
+    for t in summary["thresholds"]:
+        mark = "✓" if t["passed"] else "✗"
         rows += (f"<tr><th style='text-align:left'>threshold</th><td>{mark} "
-                 f"{html.escape(str(t.get('expr')))}</td></tr>")
-    keys = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
-    names = "".join("<tr>" + "".join(f"<td>{_cell(s.get(k), 2)}</td>" for k in keys) + "</tr>"
-                    for s in summary.get("stats") or [])
-    table = (f"<table><tr>{''.join(f'<th>{k}</th>' for k in keys)}</tr>{names}</table>"
+                 f"{html.escape(t['expr'])}</td></tr>")
+    names = "".join("<tr>" + "".join(f"<td>{_cell(s[k], 2)}</td>" for k in STATS_KEYS) + "</tr>"
+                    for s in summary["stats"])
+    table = (f"<table><tr>{''.join(f'<th>{k}</th>' for k in STATS_KEYS)}</tr>{names}</table>"
              if names else "")
     return f"<div>{head}<table>{rows}</table>{table}</div>"
+
+
+__all__ = ["STATS_COLUMNS", "alerts_frame", "custom_frame", "custom_totals_frame", "errors_frame",
+           "errors_timeline_frame", "names_timeline_frame", "plot_frame", "snapshots_frame",
+           "stats_frame", "summary_html"]

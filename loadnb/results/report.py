@@ -19,12 +19,13 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..charts.axes import drawn_rates, readable_axes
+from ..record.summary import Summary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +46,7 @@ class RunView(Protocol):
     def run_id(self) -> str: ...
 
     @property
-    def summary(self) -> dict[str, Any]: ...
+    def summary(self) -> Summary: ...
 
     @property
     def df(self) -> pd.DataFrame: ...
@@ -96,27 +97,27 @@ def _frame_table(frame: pd.DataFrame, caption: str) -> str:
     return _table(list(frame.columns), rows, caption)
 
 
-_SUMMARY_ROWS = (
-    ("target", lambda s: s.get("target")), ("state", lambda s: s.get("state")),
-    ("started at (UTC)", lambda s: s.get("started_at")),
-    ("duration (s)", lambda s: s.get("duration_s")), ("model", lambda s: s.get("model")),
-    ("transport", lambda s: s.get("transport")),
-    ("requests", lambda s: s.get("total_requests")),
-    ("failed", lambda s: s.get("failed_requests")),
-    ("success rate (%)", lambda s: s.get("success_rate")),
-    ("avg rps", lambda s: s.get("avg_rps")), ("peak rps", lambda s: s.get("peak_rps")),
-    ("p50 (ms)", lambda s: (s.get("latency_ms") or {}).get("p50")),
-    ("p95 (ms)", lambda s: (s.get("latency_ms") or {}).get("p95")),
-    ("p99 (ms)", lambda s: (s.get("latency_ms") or {}).get("p99")),
-    ("max (ms)", lambda s: (s.get("latency_ms") or {}).get("max")),
-    ("errors", lambda s: ", ".join(f"{k}: {v:,}" for k, v in (s.get("errors") or {}).items())),
-    ("aborted by", lambda s: s.get("aborted_by")),
-    ("warnings", lambda s: "; ".join(s.get("warnings") or [])),
-    ("loadnb", lambda s: (s.get("versions") or {}).get("loadnb")),
+_SUMMARY_ROWS: tuple[tuple[str, Callable[[Summary], object]], ...] = (
+    ("target", lambda s: s["target"]), ("state", lambda s: s["state"]),
+    ("started at (UTC)", lambda s: s["started_at"]),
+    ("duration (s)", lambda s: s["duration_s"]), ("model", lambda s: s["model"]),
+    ("transport", lambda s: s["transport"]),
+    ("requests", lambda s: s["total_requests"]),
+    ("failed", lambda s: s["failed_requests"]),
+    ("success rate (%)", lambda s: s["success_rate"]),
+    ("avg rps", lambda s: s["avg_rps"]), ("peak rps", lambda s: s["peak_rps"]),
+    ("p50 (ms)", lambda s: s["latency_ms"]["p50"]),
+    ("p95 (ms)", lambda s: s["latency_ms"]["p95"]),
+    ("p99 (ms)", lambda s: s["latency_ms"]["p99"]),
+    ("max (ms)", lambda s: s["latency_ms"]["max"]),
+    ("errors", lambda s: ", ".join(f"{k}: {v:,}" for k, v in s["errors"].items())),
+    ("aborted by", lambda s: s["aborted_by"]),
+    ("warnings", lambda s: "; ".join(s["warnings"])),
+    ("loadnb", lambda s: s["versions"]["loadnb"]),
 )
 
 
-def _summary_table(summaries: Sequence[tuple[str, dict[str, Any]]]) -> str:
+def _summary_table(summaries: Sequence[tuple[str, Summary]]) -> str:
     rows = [[label, *(get(s) for _, s in summaries)] for label, get in _SUMMARY_ROWS]
     return _table(["", *(run_id for run_id, _ in summaries)], rows, "Summary")
 
@@ -240,13 +241,13 @@ def render(runs: Sequence[RunView], *, title: str | None = None) -> str:
     per_run = []
     for r in runs:
         s = r.summary
-        thresholds = s.get("thresholds") or []
+        thresholds = s["thresholds"]
         alerts = r.alerts
         per_run.append(
             f"<div><h3>{html.escape(r.run_id)}</h3>"
             + _frame_table(r.stats, "Per request name")
             + _table(["threshold", "observed", "passed"],
-                     [[t.get("expr"), t.get("observed"), t.get("passed")] for t in thresholds],
+                     [[t["expr"], t["observed"], t["passed"]] for t in thresholds],
                      "Thresholds")
             + _frame_table(alerts, "Alerts (seconds from the start)")
             + "</div>")

@@ -1,30 +1,25 @@
 """Result: a view of one run's :class:`~loadnb.record.RunRecord`, live during the run and final
 after it.
 
-``summary`` is a plain dict (the object ``loadnb run --json`` prints); ``df``, ``stats``,
-``errors``, ``errors_timeline``, ``stats_timeline`` and ``alerts`` are DataFrames built by
-:mod:`loadnb.frame` when asked for, from the record as it is at the last snapshot, so the engine
-side never imports pandas and nothing is copied when the run ends.
+``summary`` is a typed dict (:class:`~loadnb.record.summary.Summary`, the object ``loadnb run
+--json`` prints); ``df``, ``stats``, ``errors``, ``errors_timeline``, ``stats_timeline`` and
+``alerts`` are DataFrames built by :mod:`loadnb.results.frame` when asked for, from the record
+as it is at the last snapshot, so the engine side never imports pandas and nothing is copied
+when the run ends.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import platform
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from .._version import __version__
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..record.record import RunRecord
+from ..record.summary import Summary, build_summary
 from ..rules.alerts import AlertEvent
 from ..spec.config import LoadSpec
-from ..text.redact import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -197,8 +192,10 @@ class Result:
         return custom_totals_frame(self.record.custom)
 
     @property
-    def summary(self) -> dict[str, Any]:
-        """The run in one JSON-ready dict (no secrets): the object ``loadnb run --json`` prints."""
+    def summary(self) -> Summary:
+        """The run in one JSON-ready dict (no secrets): the object ``loadnb run --json`` prints
+        (:class:`~loadnb.record.summary.Summary`, built by
+        :func:`~loadnb.record.summary.build_summary`)."""
         return build_summary(self.record)
 
     # -- sharing a run (loadnb.export, loadnb.report) -------------------------------------
@@ -230,228 +227,4 @@ class Result:
         return write_report([self], path)
 
 
-class AccountingError(AssertionError):
-    """The run's numbers do not add up (a bug in loadnb, never a fault of the target)."""
-
-
-def check_accounting(result: Result | RunRecord) -> None:
-    """Raise :class:`AccountingError` unless every request is counted exactly once.
-
-    Per request name and overall: started = completed + failed + cancelled, none negative (a
-    request ended twice would show as a negative cancelled count); the interval counts
-    of the snapshots sum to the totals; the last snapshot shows the totals. Run at the end of every
-    run when ``LOADNB_DEBUG=1`` (the test suite sets it).
-    """
-    record = result.record if isinstance(result, Result) else result
-    problems = []
-    o = record.overall
-    for name, t in record.totals.items():
-        if t.cancelled < 0:  # settled as started - ended: negative means one counted twice
-            problems.append(f"{name!r}: {-t.cancelled} more requests ended than started")
-        if t.started != t.completed + t.failed + t.cancelled:
-            problems.append(f"{name!r}: started {t.started} != completed {t.completed} + failed "
-                            f"{t.failed} + cancelled {t.cancelled}")
-    started = sum(t.started for t in record.totals.values())
-    if started != o.completed + o.failed + o.cancelled:
-        problems.append(f"overall: started {started} != {o.completed}+{o.failed}+{o.cancelled}")
-    snaps = record.snapshots
-    sums = (sum(s.interval_completed for s in snaps), sum(s.interval_failed for s in snaps),
-            sum(s.interval_requests for s in snaps))
-    if sums != (o.completed, o.failed, o.completed + o.failed + o.cancelled):
-        problems.append(f"interval sums {sums} != totals {(o.completed, o.failed)}")
-    if snaps and (snaps[-1].completed_requests, snaps[-1].failed_requests,
-                  snaps[-1].cancelled_requests) != (o.completed, o.failed, o.cancelled):
-        problems.append("the last snapshot does not show the totals")
-    if problems:
-        raise AccountingError("; ".join(problems))
-
-
-def generator_summary(snapshots: list[Snapshot]) -> dict[str, float | int | None]:
-    """The generator's own health over the run: worst loop lag and CPU, arrivals dropped."""
-    def worst(values: list[float]) -> float | None:
-        finite = [v for v in values if not math.isnan(v)]
-        return round(max(finite), 3) if finite else None
-
-    return {
-        "max_loop_lag_ms": worst([s.loop_lag_ms for s in snapshots]),
-        "max_cpu_percent": worst([s.cpu_percent for s in snapshots if s.phase != "done"]),
-        "max_waiting_for_connection": max((s.waiting_for_connection for s in snapshots),
-                                          default=0),
-    }
-
-
-def latency_basis(record: RunRecord) -> str:
-    """What ``latency_ms`` measures in this run; "corrected" only when a correction was made."""
-    spec = record.spec
-    if spec.rate is not None:
-        return "response time from the intended start"
-    if spec.expected_interval is not None and record.corrected:
-        return (f"time from the send, corrected for coordinated omission (expected interval "
-                f"{spec.expected_interval * 1e3:g} ms; {record.corrected:,} synthetic samples)")
-    return "time from the send"
-
-
-def _ms(value: float) -> float | None:
-    return None if math.isnan(value) else round(value * 1e3, 3)
-
-
-def _plain(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def custom_summary(record: RunRecord) -> dict[str, dict[str, Any]]:
-    """``summary["custom"]``: per custom metric its ``kind`` and ``count`` (updates), and a
-    counter's ``total`` and ``rate`` (per second of the run), a gauge's ``last``, ``min`` and
-    ``max``, a timing's ``p50``, ``p90``, ``p95``, ``p99``, ``max`` and ``mean`` in ms."""
-    duration = record.duration_s
-    out: dict[str, dict[str, Any]] = {}
-    for name, m in record.custom.items():
-        entry: dict[str, Any] = {"kind": m.kind, "count": m.count}
-        if m.kind == "counter":
-            entry["total"] = m.total
-            entry["rate"] = round(m.total / duration, 3) if duration > 0 else None
-        elif m.kind == "gauge":
-            entry.update(last=_plain(m.last), min=_plain(m.min), max=_plain(m.max))
-        else:
-            p50, p90, p95, p99 = m.hist.percentiles((50, 90, 95, 99))
-            entry.update(p50=_ms(p50), p90=_ms(p90), p95=_ms(p95), p99=_ms(p99),
-                         max=_ms(m.hist.max), mean=_ms(m.hist.mean))
-        out[name] = entry
-    return out
-
-
-def stats_summary(record: RunRecord) -> list[dict[str, Any]]:
-    """``summary["stats"]``: one dict per request name, Locust-like (``name, requests, failed,
-    rps, p50_ms, p95_ms, p99_ms, max_ms``), the numbers and column names
-    :func:`loadnb.frame.stats_frame` gives (computed here from the totals: no pandas), names in
-    the order the run first saw them. ``rps`` is answered requests / ``duration_s``."""
-    duration = record.duration_s
-    rows = []
-    for name, t in record.totals.items():
-        lat = t.latency.summary()
-        rows.append({
-            "name": name, "requests": t.completed + t.failed + t.cancelled, "failed": t.failed,
-            "rps": round((t.completed + t.failed) / duration, 3) if duration > 0 else None,
-            "p50_ms": lat["p50"], "p95_ms": lat["p95"], "p99_ms": lat["p99"],
-            "max_ms": lat["max"]})
-    return rows
-
-
-def workers_lost(snapshots: list[Snapshot]) -> int:
-    """Worker processes lost during the run: the most that were live, less those at the end."""
-    if not snapshots:
-        return 0
-    return max(s.workers for s in snapshots) - snapshots[-1].workers
-
-
-def users_started(record: RunRecord) -> dict[str, int] | None:
-    """``summary["users_started"]``: closed model, the most users that ran at once
-    (``max_active``) and the most the load asked for (``asked``); None in the open model."""
-    spec = record.spec
-    if spec.rate is not None:
-        return None
-    asked = max((s.target_users for s in record.snapshots),
-                default=int(getattr(spec, "users", 0) or 0))  # a stored spec has no users
-    return {"max_active": max((s.active_users for s in record.snapshots), default=0),
-            "asked": asked}
-
-
-def _summary_warnings(record: RunRecord, started: dict[str, int] | None) -> list[str]:
-    """The record's warnings, and one when fewer users than asked ever ran."""
-    out = list(record.warnings)
-    judged = any(s.phase == "running" for s in record.snapshots)  # not a run of one tick
-    if (started is not None and judged and record.state != "running"
-            and started["max_active"] < started["asked"]):
-        out.append(f"only {started['max_active']:,} of the {started['asked']:,} users asked "
-                   "for ever ran at once (the run ended, or users could not all be started)")
-    return out
-
-
-def checks_summary(overall: IntervalStats) -> dict[str, dict[str, int]]:
-    """``summary["checks"]``: per named check, ``{"passes", "fails"}``."""
-    return {name: {"passes": p, "fails": f} for name, (p, f) in sorted(overall.checks.items())}
-
-
-def iterations_summary(overall: IntervalStats) -> dict[str, dict[str, int]]:
-    """``summary["iterations"]``: per scenario task, ``{"iterations", "failed"}`` (never
-    requests)."""
-    return {task: {"iterations": n, "failed": f} for task, (n, f) in overall.iterations.items()}
-
-
-def error_samples(record: RunRecord) -> dict[str, str]:
-    """``summary["error_samples"]``: per error kind, one sample (redacted and capped when it was
-    kept): the first name's that has one, most frequent kinds first."""
-    out: dict[str, str] = {}
-    for kind in _errors_summary(record.overall):
-        for t in record.totals.values():
-            if kind in t.errors and t.samples.get(kind):
-                out[kind] = t.samples[kind]
-                break
-        else:
-            for key, text in record.overall.samples.items():
-                if key.partition("\x00")[2] == kind and text:
-                    out[kind] = text
-                    break
-    return out
-
-
-def _errors_summary(overall: IntervalStats) -> dict[str, int]:
-    """Request failures by kind, and the kinds that failed scenario iterations."""
-    errors = dict(overall.errors)
-    for key, n in overall.iteration_errors.items():
-        kind = key.partition("\x00")[2]
-        errors[kind] = errors.get(kind, 0) + n
-    return dict(sorted(errors.items(), key=lambda kv: -kv[1]))
-
-
-def build_summary(record: RunRecord) -> dict[str, Any]:
-    """The summary dict of ``record`` (see :attr:`Result.summary`)."""
-    o = record.overall
-    answered = o.completed + o.failed
-    spec, duration = record.spec, record.duration_s
-    started = users_started(record)
-    first = record.snapshots[0] if record.snapshots else None  # its wall time less its elapsed:
-    startup = None if first is None else max(  # when the load (the run's clock) started
-        0.0, first.timestamp - first.elapsed_time - record.started_at)
-    return {
-        "run_id": record.run_id,
-        "url": redact_url(spec.url),
-        "target": spec.target,
-        "state": record.state,
-        "started_at": datetime.fromtimestamp(record.started_at, timezone.utc).isoformat(),
-        "duration_s": round(duration, 3),
-        "startup_s": None if startup is None else round(startup, 3),
-        "model": spec.model,
-        "transport": record.transport,
-        "workers": max((s.workers for s in record.snapshots), default=0),
-        "workers_lost": workers_lost(record.snapshots),
-        "total_requests": o.completed + o.failed + o.cancelled,
-        "completed_requests": o.completed,
-        "failed_requests": o.failed,
-        "cancelled_requests": o.cancelled,
-        "success_rate": round(100.0 * o.completed / answered, 3) if answered else None,
-        "avg_rps": round(answered / duration, 3) if duration > 0 else 0.0,
-        "peak_rps": round(record.peak_rps, 3),
-        "dropped_arrivals": record.dropped_arrivals,
-        "users_started": started,
-        "bytes_received": o.bytes,
-        "latency_basis": latency_basis(record),
-        "latency_ms": o.latency.summary(),
-        "service_ms": o.service.summary(),
-        "status_codes": {str(k): v for k, v in sorted(o.status.items())},
-        "stats": stats_summary(record),
-        "errors": _errors_summary(o),
-        "error_samples": error_samples(record),
-        "checks": checks_summary(o),
-        "iterations": iterations_summary(o),
-        "alerts": [e.as_dict() for e in record.alerts],
-        "thresholds": [dict(t) for t in record.thresholds],
-        "aborted_by": record.aborted_by,
-        "custom": custom_summary(record),
-        "generator": generator_summary(record.snapshots),
-        "warnings": _summary_warnings(record, started),
-        "error": record.error,
-        "parameters": spec.public_params(),
-        "versions": {"loadnb": __version__, "python": platform.python_version(),
-                     "aiohttp": aiohttp.__version__},
-    }
+__all__ = ["Result"]

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..engine.backend import Backend, LocalBackend, TransportFactory
 from ..engine.generator import Clock
 from ..metrics.snapshot import Snapshot
+from ..record.accounting import check_accounting
 from ..record.record import RunRecord
-from ..results.result import Result, check_accounting
+from ..results.result import Result
 from ..rules.alerts import AlertEngine, AlertRule, Listener, default_rules
 from ..rules.notify import Webhook
 from ..spec.config import LoadSpec, make_spec, split_target

@@ -25,6 +25,7 @@ from bokeh.core.properties import value
 from ..charts.axes import drawn_rate
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import GROWTH, Histogram
+from ..record.summary import QUANTILE_KEYS, Summary
 from ..results.result import Result
 from ..spec.config import LoadSpec
 from .charts import (
@@ -289,10 +290,10 @@ class Dashboard:
                                    f"{fmt_number(s.service_p99_ms)} ms")),
         ]
 
-    def _final_rows(self, summary: dict[str, Any], spec: LoadSpec) -> list[tuple[str, str]]:
+    def _final_rows(self, summary: Summary, spec: LoadSpec) -> list[tuple[str, str]]:
         lat = summary["latency_ms"]
         rows = [
-            ("State", str(summary["state"])), ("Target", spec.target),
+            ("State", summary["state"]), ("Target", spec.target),
             ("Load", load_text(spec)[0]), ("Duration", f"{summary['duration_s']:.2f} s"),
             ("Requests", f"{summary['total_requests']:,}"),
             ("Completed", f"{summary['completed_requests']:,}"),
@@ -304,12 +305,12 @@ class Dashboard:
             ("Min success rate", fmt_percent(self._min_success)),
             ("Max active users", f"{self._max_active:,}"),
         ]
-        rows.append(("Latency is", str(summary["latency_basis"])))
-        rows += [(f"Latency {k}", f"{fmt_number(v, 2)} ms") for k, v in lat.items()]
+        rows.append(("Latency is", summary["latency_basis"]))
+        rows += [(f"Latency {k}", f"{fmt_number(lat[k], 2)} ms") for k in QUANTILE_KEYS]
         service = summary["service_ms"]
         rows += [(f"Service {k}", f"{fmt_number(service[k], 2)} ms") for k in ("p50", "p99")]
         rows += [("Bytes received", f"{summary['bytes_received']:,}"),
-                 ("Transport", str(summary["transport"]))]
-        if summary.get("dropped_arrivals"):
+                 ("Transport", summary["transport"])]
+        if summary["dropped_arrivals"]:
             rows.append(("Dropped arrivals", f"{summary['dropped_arrivals']:,}"))
         return rows

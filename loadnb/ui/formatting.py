@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ..metrics.snapshot import Snapshot
+from ..record.summary import Summary
 from ..rules.alerts import failed_iterations_text
 from ..spec.config import LoadSpec
 
@@ -88,17 +88,16 @@ def metrics_line(snap: Snapshot | None, state: str = "running",
     return line if failed is None else f"{line} | ⚠ Iterations {failed}"
 
 
-def done_line(summary: dict[str, Any]) -> str:
-    """One sentence about a finished run, from its summary dict."""
-    lat = summary.get("latency_ms") or {}
-    state = summary.get("state", "done")
-    verb = {"stopped": "Stopped", "failed": "Failed"}.get(state, "Done")
+def done_line(summary: Summary) -> str:
+    """One sentence about a finished run, from its summary."""
+    lat = summary["latency_ms"]
+    verb = {"stopped": "Stopped", "failed": "Failed"}.get(summary["state"], "Done")
     parts = [
-        f"{verb} after {summary.get('duration_s', 0.0):.1f} s:",
-        f"{summary.get('total_requests', 0):,} requests,",
-        f"{fmt_number(summary.get('avg_rps'))} req/s on average,",
-        f"success {fmt_percent(summary.get('success_rate'))},",
-        f"p50 {fmt_number(lat.get('p50'))} ms, p99 {fmt_number(lat.get('p99'))} ms.",
+        f"{verb} after {summary['duration_s']:.1f} s:",
+        f"{summary['total_requests']:,} requests,",
+        f"{fmt_number(summary['avg_rps'])} req/s on average,",
+        f"success {fmt_percent(summary['success_rate'])},",
+        f"p50 {fmt_number(lat['p50'])} ms, p99 {fmt_number(lat['p99'])} ms.",
     ]
     return " ".join(parts)
 
@@ -136,3 +135,7 @@ def html_details(summary_text: str, body: str, *, color: str = "#b00020") -> str
     """A collapsible block (e.g. an error with its traceback folded away)."""
     return (f'<details style="color:{color}"><summary>{html.escape(summary_text)}</summary>'
             f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(body)}</pre></details>')
+
+
+__all__ = ["FINAL_STATES", "STATE_BADGES", "STATE_LABELS", "badge_html", "done_line", "fmt_number",
+           "fmt_percent", "html_details", "html_line", "load_text", "metrics_line"]

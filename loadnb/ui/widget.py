@@ -16,6 +16,7 @@ import ipywidgets as W
 
 from ..metrics.snapshot import Snapshot
 from ..record.record import RunRecord
+from ..record.summary import Summary
 from ..results.result import Result
 from ..runner.run import Run
 from ..spec.config import LoadSpec, make_spec, split_target
@@ -188,8 +189,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         return self._latest().errors_timeline
 
     @property
-    def summary(self) -> dict[str, Any]:
-        """The latest run's summary dict (what ``loadnb run --json`` prints)."""
+    def summary(self) -> Summary:
+        """The latest run's summary (what ``loadnb run --json`` prints)."""
         return self._latest().summary
 
     def _latest(self) -> Result:
