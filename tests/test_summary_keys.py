@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from loadnb.engine.vuser import VirtualUser
 from loadnb.history.reader import list_runs, load
 from loadnb.record import summary_parts
 from loadnb.record.record import RunRecord
@@ -37,6 +36,8 @@ from loadnb.results.export import read
 from loadnb.results.result import Result
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
+
+from .fixtures.make_export_r1 import crash, shop
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -116,21 +117,8 @@ def assert_pinned(summary: Any) -> dict[str, list[str]]:
 
 
 # -- the runs ------------------------------------------------------------------------------------
-async def shop(user: VirtualUser) -> None:
-    """Checks, all three kinds of custom metric, and a request that fails (an error sample)."""
-    await user.get("/api/items", name="items", check=("answered", lambda r: r.ok))
-    user.count("orders")
-    user.gauge("cart", 3.0)
-    async with user.timer("checkout"):
-        await user.get("/", name="home")
-    await user.get("/status/500", name="broken")
-
-
-async def crash(user: VirtualUser) -> None:
-    """A task that fails every iteration (failed iterations, and their alert)."""
-    raise RuntimeError("no such journey")
-
-
+# The scenario's journeys are the export fixture's (shop, crash): checks, every kind of custom
+# metric, a failing request and a task that fails every iteration.
 async def test_a_closed_url_run_has_the_pinned_keys(demo_url: str) -> None:
     result = await Run(make_spec(demo_url, users=2, requests=20, interval=0.1,
                                  history="off")).run()
