@@ -27,10 +27,11 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..console import ConsoleProgress, format_error_samples, format_summary
+from ..engine.loop import run_to_end
 from ..history.store import check_writable
 from ..results.outputs import write_ci_outputs
 from ..results.result import Result
-from ..runner.run import Run, rules_of, run_new_loop
+from ..runner.run import Run, rules_of
 from ..spec.config import LoadSpec, make_spec
 from ..spec.scenario import DATA_MODES, load_scenario, read_data_file
 from ..text.jsonsafe import json_safe
@@ -429,7 +430,7 @@ def run_command(args: argparse.Namespace) -> int:
     failure: BaseException | None = None
     signum: int | None = None
     try:
-        result, signum = run_new_loop(execute(run))
+        result, signum = run_to_end(execute(run))
     except KeyboardInterrupt:  # no signal handlers here (Windows): Run.run stopped and waited
         result, signum = run.result, signal.SIGINT
     except Exception as exc:  # noqa: BLE001 - reported as one line, exit 1
@@ -507,7 +508,7 @@ def capacity_command(args: argparse.Namespace) -> int:
                              f"p99 {row['p99_ms']} ms  {verdict}\n")
 
     try:
-        found = run_new_loop(acapacity(
+        found = run_to_end(acapacity(
             args.url, args.slo, start_rate=args.start_rate, factor=args.factor,
             resolution=args.resolution, step_duration=args.step_duration,
             cooldown=args.cooldown, max_steps=args.max_steps, max_rate=args.max_rate,

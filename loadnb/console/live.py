@@ -167,12 +167,8 @@ class ConsoleProgress:
             self._render(force=True)
 
     def _on_state(self, run: Run) -> None:
-        if run.state == "stopping":
-            self.set_state("stopping")
-        elif run.state == "failed":
-            self.set_state("failed")
-        elif run.state == "done":
-            self.set_state("stopped" if run.result.state == "stopped" else "done")
+        if run.state in ("stopping", "done", "stopped", "failed"):
+            self.set_state(str(run.state))
 
     def _text(self) -> str:
         assert self._last is not None

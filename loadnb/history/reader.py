@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CustomMetric, Histogram, IntervalStats
 from ..record.record import RunRecord
+from ..record.state import RunState
 from ..results.result import Result
 from ..rules.alerts import AlertEvent
 from .spec import StoredSpec
@@ -212,7 +213,8 @@ def _custom(row: sqlite3.Row) -> CustomMetric:
 def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
     run_id = run["run_id"]
     record = RunRecord(run_id, StoredSpec.from_row(run), started_at=run["started_at"],
-                       transport=run["transport"], state=state_of(run), error=run["error"])
+                       transport=run["transport"], state=RunState(state_of(run)),
+                       error=run["error"])
     by_seq: dict[int, dict[str, IntervalStats]] = {}
     for row in conn.execute("SELECT * FROM intervals WHERE run_id = ? ORDER BY seq, rowid",
                             (run_id,)):  # the names in the order written: the live run's

@@ -23,13 +23,16 @@ import socket
 import sqlite3
 import time
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CustomMetric, Histogram, IntervalStats
 from ..record.record import RunRecord
+from ..record.update import Update
 from ..results.result import build_summary
+from ..rules.alert_engine import AlertEvent
 from ..text.jsonsafe import json_safe
 from .store import SNAPSHOT_COLUMNS, connect, redact_query, write
 
@@ -107,49 +110,49 @@ class SqliteWriter:
              dumps(spec.public_params()), spec.interval, "running", os.getpid(),
              socket.gethostname(), time.time()))
 
-    def __call__(self, snap: Snapshot) -> None:
-        """Write ``snap`` and what came with it (the record already has it): one transaction."""
+    def __call__(self, update: Update) -> None:
+        """Write one interval (the snapshot and what came with it): one transaction."""
         if self.conn is None:
             return
         seq = self._seq
-        by_name = list(self.record.last_interval.values())
-        custom = list(self.record.last_custom.values())
+        snap = update.snapshot
 
         def tx(conn: sqlite3.Connection) -> None:
             run_id = self.record.run_id
             conn.execute(_SNAP_SQL, snapshot_row(run_id, seq, snap))
-            conn.executemany(_IV_SQL, [interval_row(run_id, seq, p) for p in by_name])
-            conn.executemany(_CUSTOM_SQL, [custom_row(run_id, seq, m) for m in custom])
-            self._write_news(conn)
+            conn.executemany(_IV_SQL, [interval_row(run_id, seq, p)
+                                       for p in update.by_name.values()])
+            conn.executemany(_CUSTOM_SQL, [custom_row(run_id, seq, m)
+                                           for m in update.custom.values()])
+            self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
                          "aborted_by = ? WHERE run_id = ?",
-                         (time.time(), self.record.transport, dumps(self.record.thresholds),
-                          self.record.aborted_by, run_id))
+                         (time.time(), self.record.transport, dumps(list(update.thresholds)),
+                          update.aborted_by, run_id))
 
         write(self.conn, tx)
         self._seq = seq + 1
 
-    def _write_news(self, conn: sqlite3.Connection) -> None:
+    def _write_news(self, conn: sqlite3.Connection, alerts: Sequence[AlertEvent],
+                    warnings: Sequence[str], events: Sequence[tuple[float, str]]) -> None:
         """New alert fires and clears, warnings and events since the last write."""
-        r = self.record
-        run_id = r.run_id
-        cleared = [i for i in self._active if r.alerts[i].cleared_at is not None]
+        run_id = self.record.run_id
+        cleared = [i for i in self._active if alerts[i].cleared_at is not None]
         conn.executemany("UPDATE alerts SET cleared_at = ? WHERE run_id = ? AND idx = ?",
-                         [(r.alerts[i].cleared_at, run_id, i) for i in cleared])
-        new = list(enumerate(r.alerts))[self._alerts:]
+                         [(alerts[i].cleared_at, run_id, i) for i in cleared])
+        new = list(enumerate(alerts))[self._alerts:]
         conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
                          [(run_id, i, e.rule, redact_query(e.message), e.fired_at, e.cleared_at)
                           for i, e in new])
         conn.executemany("INSERT OR REPLACE INTO warnings VALUES (?, ?, ?)",
                          [(run_id, i, redact_query(t))
-                          for i, t in enumerate(r.warnings) if i >= self._warnings])
+                          for i, t in enumerate(warnings) if i >= self._warnings])
         conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)",
                          [(run_id, i, t, redact_query(text))
-                          for i, (t, text) in enumerate(r.events) if i >= self._events])
+                          for i, (t, text) in enumerate(events) if i >= self._events])
         self._active = [i for i in self._active if i not in cleared]
         self._active += [i for i, e in new if e.cleared_at is None]
-        self._alerts, self._warnings = len(r.alerts), len(r.warnings)
-        self._events = len(r.events)
+        self._alerts, self._warnings, self._events = len(alerts), len(warnings), len(events)
 
     def close(self) -> None:
         """Write the summary and the final state (``done``, ``stopped`` or ``failed``); close."""
@@ -160,7 +163,7 @@ class SqliteWriter:
         summary = dumps(build_summary(r))
 
         def tx(c: sqlite3.Connection) -> None:
-            self._write_news(c)
+            self._write_news(c, r.alerts, r.warnings, r.events)
             c.execute("UPDATE runs SET state = ?, error = ?, summary = ?, transport = ?, "
                       "thresholds = ?, aborted_by = ?, updated_at = ? WHERE run_id = ?",
                       (r.state, None if r.error is None else redact_query(r.error), summary,

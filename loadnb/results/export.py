@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, Histogram, IntervalStats
 from ..record.record import NAMES_TIMELINE_COLUMNS, RunRecord
+from ..record.state import RunState
 from ..rules.alerts import AlertEvent
 from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text, redact_url
@@ -300,7 +301,7 @@ def rebuild(doc: dict[str, Any], spec: LoadSpec) -> RunRecord:
     interval as the live run's were; ``spec`` stands for the run's spec (secret-free)."""
     run = doc["run"]
     record = RunRecord(run["run_id"], spec, started_at=run["started_at"],
-                       transport=run["transport"], state=run["state"], error=run["error"])
+                       transport=run["transport"], state=RunState(run["state"]), error=run["error"])
     totals = doc["totals"]
     snaps = [_snapshot(row) for row in doc["snapshots"]]
     before = 0.0

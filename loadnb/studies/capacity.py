@@ -31,19 +31,19 @@ import math
 import statistics
 import sys
 import types
-from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from ..engine.loop import run_to_end
 from ..results.result import Result
 from ..rules.thresholds import LATENCY_STATS, Threshold, parse_thresholds
-from ..runner.run import Run, _spec_of, run_new_loop
+from ..runner.run import Run, _spec_of
 from ..text.units import parse_duration
 
 if TYPE_CHECKING:
     import pandas as pd
     from bokeh.plotting import figure
 
-T = TypeVar("T")
 #: Generator alert rules: when one fires in a step, the step measured the generator.
 GENERATOR_RULES = ("generator_cpu", "generator_lag", "dropped_arrivals")
 #: A step that met the SLO but answered less than this share of the offered rate was not driven.
@@ -269,19 +269,9 @@ async def acapacity(url_or_scenario: object = None, /, slo: Sequence[str] | str 
 def capacity(url_or_scenario: object = None, /, slo: Sequence[str] | str = (
         "p99<200ms", "errors<1%"), **params: Any) -> CapacityResult:
     """:func:`acapacity`, blocking (for scripts; in a notebook prefer ``await acapacity``)."""
-    return block(acapacity(url_or_scenario, slo, **params))
+    return run_to_end(acapacity(url_or_scenario, slo, **params))
 
 
-def block(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to its end: on a new loop, or through nest-asyncio2 inside a running one."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return run_new_loop(coro)
-    import nest_asyncio2
-
-    nest_asyncio2.apply(loop)
-    return loop.run_until_complete(coro)
 
 
 

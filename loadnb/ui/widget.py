@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from ..metrics.snapshot import Snapshot
 from ..record.record import RunRecord
+from ..record.state import RunState
+from ..record.update import Update
 from ..results.result import Result
+from ..rules.alert_engine import AlertEvent
 from ..runner.run import Run
 from ..spec.config import LoadSpec, make_spec, split_target
 from ..studies.capacity import CapacityResult
@@ -110,7 +112,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self.history, self.views = history, views
         #: The run's thresholds and their live pass/fail (hidden when the run has none).
         self.thresholds_area = thresholds_area
-        self._custom_seen = 0  # rows of the run's custom_timeline already drawn
         #: Results of every run started here, oldest first (the last one may still be running).
         self.results: list[Result] = []
         self._run: Run | None = None
@@ -200,7 +201,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
                 spec = self.controls.spec()
             except ValueError:  # the controls hold a bad value: the spec the test was made with
                 spec = self._spec0
-            return Result(RunRecord("", spec, state="idle"))
+            return Result(RunRecord("", spec, state=RunState.IDLE))
         return self.results[-1]
 
     # -- control ---------------------------------------------------------------------------
@@ -216,12 +217,11 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             return
         spec = self.controls.spec()
         run = Run(spec)
-        run.subscribe(partial(self._on_snapshot, run))
+        run.watch(partial(self._on_update, run))
         run.on_state(self._on_state)
         self.dashboard.reset(spec)
         self.alert_area.value = ""
-        self._custom_seen = 0
-        self._show_thresholds(run)
+        self._show_thresholds([])
         self.progress.value, self.progress.bar_style = 0.0, "info"
         previous, self._run = self._run, run
         try:
@@ -390,18 +390,21 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001
             self._show_exception("Stop failed", exc)
 
-    def _on_snapshot(self, run: Run, snap: Snapshot) -> None:
+    def _on_update(self, run: Run, update: Update) -> None:
+        """One interval of ``run``: everything shown comes with the update (nothing is read back
+        from the run's record)."""
         if run is not self._run:
             return
         try:
+            snap = update.snapshot
             self.progress.value = min(100.0, max(0.0, snap.progress_percent))
-            self.metrics.value = html_line(metrics_line(snap, run.state,
-                                                        run.record.overall.iterations),
+            self.metrics.value = html_line(metrics_line(snap, run.state, update.iterations),
                                            bold=True, mono=True)
             self.dashboard.update(snap)
-            self._show_custom(run)
-            self._show_alerts(run)
-            self._show_thresholds(run)
+            if update.custom_rows:
+                self.dashboard.update_custom(list(update.custom_rows))
+            self._show_alerts(list(update.alerts), list(update.warnings))
+            self._show_thresholds(list(update.thresholds))
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
 
@@ -436,17 +439,16 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if state == "done":
             self.progress.value = 100.0
         last = result.snapshots[-1] if result.snapshots else None
-        self.metrics.value = html_line(metrics_line(last, state, run.record.overall.iterations),
+        self.metrics.value = html_line(metrics_line(last, state, result.overall.iterations),
                                        bold=True, mono=True)
         if run.error is not None:
             self._show_exception("❌ The run failed", run.error)
         else:
             self._say(("✅ " if state == "done" else "⏹ ") + done_line(result.summary),
                       "ok" if state == "done" else "warning")
-        self._show_custom(run)
         self.dashboard.finish(result)
-        self._show_alerts(run)
-        self._show_thresholds(run)
+        self._show_alerts(result.alert_events, result.warnings)  # the run's last words included
+        self._show_thresholds(result.record.thresholds)
         self._refresh_buttons()
         self.history.run_ended()
         self.sync()
@@ -476,21 +478,15 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.status.value = html_details(f"{what}: {type(exc).__name__}: {exc}", trace)
 
-    def _show_custom(self, run: Run) -> None:
-        timeline = run.record.custom_timeline
-        if len(timeline) > self._custom_seen:
-            rows, self._custom_seen = timeline[self._custom_seen:], len(timeline)
-            self.dashboard.update_custom(rows)
-
-    def _show_thresholds(self, run: Run) -> None:
-        value = thresholds_html(run.record.thresholds)
+    def _show_thresholds(self, thresholds: list[dict[str, Any]]) -> None:
+        value = thresholds_html(thresholds)
         if self.thresholds_area.value != value:
             self.thresholds_area.value = value
         display = None if value else "none"
         if self.thresholds_area.layout.display != display:
             self.thresholds_area.layout.display = display
 
-    def _show_alerts(self, run: Run) -> None:
-        value = alerts_html(run.record.alerts, run.warnings)
+    def _show_alerts(self, alerts: list[AlertEvent], warnings: list[str]) -> None:
+        value = alerts_html(alerts, warnings)
         if self.alert_area.value != value:
             self.alert_area.value = value
