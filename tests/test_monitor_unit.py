@@ -13,8 +13,8 @@ import pytest
 from loadnb.metrics.snapshot import Snapshot
 from loadnb.metrics.stats import Histogram
 from loadnb.record.record import RunRecord
-from loadnb.results.result import check_accounting
 from loadnb.record.update import Update
+from loadnb.results.result import check_accounting
 from loadnb.runner.monitor import Monitor, Sink
 from loadnb.spec.config import make_spec
 

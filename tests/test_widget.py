@@ -22,7 +22,7 @@ from jupyter_bokeh import BokehModel
 
 import loadnb
 from loadnb.engine.vuser import VirtualUser
-from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.snapshot import COLUMNS, Snapshot
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 from loadnb.ui import LoadTest
@@ -104,7 +104,7 @@ def test_widget_shows_everything() -> None:
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == test.model_id
     assert test.result is None and test.results == [] and test.df.empty
     assert repr(test) == "<LoadTest GET http://127.0.0.1:9/ 7 users, 8 s: idle, 0 result(s)>"
-    assert list(test.df.columns) == list(loadnb.snapshot.COLUMNS)
+    assert list(test.df.columns) == list(COLUMNS)
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

@@ -82,6 +82,7 @@ class Run:
         self._hooks = self._webhooks()
         self._state_listeners: list[StateListener] = []
         self._task: asyncio.Task[None] | None = None
+        self._ended = False
         self._backend: Backend | None = None
         self._pending_target: float | None = None
         self._writer: HistoryWriter | None = None
@@ -151,8 +152,9 @@ class Run:
 
     @property
     def done(self) -> bool:
-        """Whether the run has ended (done, stopped or failed) and its task has finished."""
-        return self._task is not None and self._task.done()
+        """Whether the run has ended (done, stopped or failed) and told its state listeners so:
+        its record and result are final."""
+        return self._ended
 
     # -- controlling -----------------------------------------------------------------------
     def start(self) -> None:
@@ -331,6 +333,7 @@ class Run:
         self.monitor.flush()
         self._close_history()
         self.monitor.flush()
+        self._ended = True
         self._tell_state()
 
 
