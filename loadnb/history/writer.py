@@ -1,8 +1,9 @@
 """The history writer: a sink of the run record that keeps the run in SQLite as it goes.
 
 At open it writes the run's row (state ``running``, the writer's pid and host); per snapshot, in
-one short transaction, the snapshot, the per-name stats of its interval (histograms encoded),
-the new alert fires and clears, warnings and live-change events; at close the summary and the
+one short transaction, the snapshot, the per-name stats and the custom metrics of its interval
+(the codec's plain data, one column per field: :data:`~loadnb.history.store.ROWS`), the new
+alert fires and clears, warnings and live-change events; at close the summary and the
 final state. A run killed mid-way keeps everything up to its last written interval. Every text
 stored goes through :func:`~loadnb.history.store.redact_query` (no URL password or query secret).
 
@@ -16,38 +17,28 @@ Example::
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import socket
 import sqlite3
 import time
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..metrics.codec import encode
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, Histogram, IntervalStats
+from ..metrics.stats import CustomMetric, IntervalStats
 from ..record.record import RunRecord
 from ..record.update import Update
 from ..results.result import build_summary
 from ..rules.alert_engine import AlertEvent
-from ..text.jsonsafe import json_safe
-from .store import SNAPSHOT_COLUMNS, connect, redact_query, write
+from .store import ROWS, SNAPSHOT_COLUMNS, connect, dumps, insert_sql, redact_query, write
 
 _SNAP_SQL = (f"INSERT OR REPLACE INTO snapshots (run_id, seq, "
              f"{', '.join(n for n, _ in SNAPSHOT_COLUMNS)}) "
              f"VALUES ({', '.join('?' * (len(SNAPSHOT_COLUMNS) + 2))})")
-_IV_SQL = ("INSERT OR REPLACE INTO intervals (run_id, seq, name, started, completed, failed, "
-           "cancelled, bytes, corrected, status, errors, samples, latency, service, checks, "
-           "iterations, iteration_errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-           "?)")
-
-
-def dumps(value: Any) -> str:
-    """Strict JSON (NaN and infinities as null), secrets redacted."""
-    return redact_query(json.dumps(json_safe(value), separators=(",", ":")))
+_IV_SQL = insert_sql("intervals", IntervalStats)
+_CUSTOM_SQL = insert_sql("custom", CustomMetric)
 
 
 def snapshot_row(run_id: str, seq: int, snap: Snapshot) -> tuple[Any, ...]:
@@ -63,29 +54,10 @@ _ERRORS = [name for name, _ in SNAPSHOT_COLUMNS].index("interval_errors")
 _EVENT = [name for name, _ in SNAPSHOT_COLUMNS].index("event")
 
 
-def interval_row(run_id: str, seq: int, part: IntervalStats) -> tuple[Any, ...]:
-    """The ``intervals`` row of one name's stats for one interval."""
-    return (run_id, seq, redact_query(part.name), part.started, part.completed, part.failed,
-            part.cancelled, part.bytes, part.corrected, dumps(part.status), dumps(part.errors),
-            dumps(part.samples), pack(part.latency), pack(part.service), dumps(part.checks),
-            dumps(part.iterations), dumps(part.iteration_errors))
-
-
-_CUSTOM_SQL = ("INSERT OR REPLACE INTO custom (run_id, seq, name, kind, count, total, last, min, "
-               "max, hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-def custom_row(run_id: str, seq: int, metric: CustomMetric) -> tuple[Any, ...]:
-    """The ``custom`` row of one custom metric for one interval (NaN and infinities as NULL)."""
-    finite = [v if math.isfinite(v) else None for v in (metric.total, metric.last, metric.min,
-                                                        metric.max)]
-    return (run_id, seq, redact_query(metric.name), metric.kind, metric.count, *finite,
-            pack(metric.hist) if metric.kind == "timing" else None)
-
-
-def pack(hist: Histogram) -> bytes:
-    """The histogram's encoding, zlib-compressed (about half the size)."""
-    return zlib.compress(hist.encode(), 1)
+def stats_row(run_id: str, seq: int, part: IntervalStats | CustomMetric) -> tuple[Any, ...]:
+    """The ``intervals`` row of one name's stats, or the ``custom`` row of one custom metric,
+    for one interval: ``run_id, seq`` and the codec's fields (:func:`insert_sql`'s columns)."""
+    return (run_id, seq, *encode(part, ROWS).values())
 
 
 class SqliteWriter:
@@ -120,9 +92,9 @@ class SqliteWriter:
         def tx(conn: sqlite3.Connection) -> None:
             run_id = self.record.run_id
             conn.execute(_SNAP_SQL, snapshot_row(run_id, seq, snap))
-            conn.executemany(_IV_SQL, [interval_row(run_id, seq, p)
+            conn.executemany(_IV_SQL, [stats_row(run_id, seq, p)
                                        for p in update.by_name.values()])
-            conn.executemany(_CUSTOM_SQL, [custom_row(run_id, seq, m)
+            conn.executemany(_CUSTOM_SQL, [stats_row(run_id, seq, m)
                                            for m in update.custom.values()])
             self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
@@ -175,4 +147,4 @@ class SqliteWriter:
             conn.close()
 
 
-__all__ = ["SqliteWriter", "custom_row", "dumps", "interval_row", "snapshot_row"]
+__all__ = ["SqliteWriter", "snapshot_row", "stats_row"]
