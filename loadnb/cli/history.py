@@ -24,6 +24,7 @@ from typing import Any
 
 from ..history.store import HistoryError
 from ..text.jsonsafe import json_safe
+from ..text.numbers import fixed
 
 COMMANDS = ("history", "show", "compare")
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -112,9 +113,7 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.1f}" if isinstance(value, float) else str(value)
+    return fixed(value, 1) if value is None or isinstance(value, float) else str(value)
 
 
 def _show(args: argparse.Namespace, format_summary: Formatter | None) -> None:

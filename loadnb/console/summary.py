@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..rules.alerts import failed_iterations_text
-from ..rules.thresholds import decimals, parse_threshold
-from .text import DASH, _count, _number, _percent, _unit
+from ..rules.thresholds import parse_threshold
+from ..text.numbers import DASH, decimals
+from ..text.numbers import count as _count
+from ..text.numbers import fixed as _number
+from ..text.numbers import percent as _percent
+from ..text.numbers import with_unit as _unit
 
 _SUMMARY_QS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 _TOP_ERRORS = 5
@@ -138,9 +142,8 @@ def _check_rows(summary: Mapping[str, Any]) -> list[str]:
             continue
         passes, fails = int(c.get("passes") or 0), int(c.get("fails") or 0)
         total = passes + fails
-        share = f"{100.0 * passes / total:.1f}" if total else DASH
-        share = "99.9" if share == "100.0" and fails else share
-        rows.append(f"{'✗' if fails else '✓'} {name} {share} % ({passes:,} / {total:,})")
+        share = _percent(100.0 * passes / total if total else None, sep=" ")
+        rows.append(f"{'✗' if fails else '✓'} {name} {share} ({passes:,} / {total:,})")
     return rows
 
 
@@ -260,3 +263,6 @@ def format_error_samples(summary: Mapping[str, Any]) -> str:
     if len(out) == 1:
         out.append(f"  {DASH}")
     return "\n".join(out)
+
+
+__all__ = ["format_error_samples", "format_summary"]

@@ -24,7 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..charts import palette
 from ..charts.axes import drawn_rates, readable_axes
+from ..text.numbers import count, is_number, trimmed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,8 +35,6 @@ if TYPE_CHECKING:
 
 #: Most points of one series in a chart (the tables are not decimated).
 MAX_POINTS = 1000
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
 _DASHES = {"p50_ms": "solid", "p95_ms": "dashed", "p99_ms": "dotted"}
 
 
@@ -72,12 +72,10 @@ def decimate(frame: pd.DataFrame, limit: int = MAX_POINTS) -> pd.DataFrame:
 
 
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+    """A table cell's text: a count, a number (:func:`~loadnb.text.numbers.trimmed`), "—" for
+    no value, or the value as text."""
+    if value is None or is_number(value):
+        return count(value) if isinstance(value, int) else trimmed(value)
     return str(value)
 
 
@@ -147,7 +145,7 @@ def _lines(fig: figure, runs: Sequence[tuple[str, pd.DataFrame]],
                 continue
             source = ColumnDataSource({"x": data[x].to_numpy(dtype=float),
                                        "y": data[column].to_numpy(dtype=float)})
-            colour = PALETTE[(i if several else j) % len(PALETTE)]
+            colour = palette.series(i if several else j)
             dash = list(_DASHES.values())[j % 3] if several else "solid"
             legend = f"{run_id} {label}" if several else label
             fig.line("x", "y", source=source, color=colour, line_dash=dash, line_width=1.6,

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
+from ..charts import palette
 from ..metrics.snapshot import Snapshot
 from ..record.record import RunRecord
 from ..results.result import Result
+from ..results.words import STATES, done_line, load_text
 from ..runner.run import Run
 from ..spec.config import LoadSpec, make_spec, split_target
 from ..studies.capacity import CapacityResult
@@ -25,14 +27,14 @@ from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .capacity_panel import CapacityPanel
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
-from .formatting import badge_html, done_line, html_details, html_line, load_text, metrics_line
+from .formatting import badge_html, html_details, html_line, metrics_html
 from .history_tab import HistoryTab
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _STYLE = {"description_width": "110px"}
-_COLORS = {"info": "#1f4e79", "ok": "#1b5e20", "warning": "#8a5300", "error": "#b00020"}
+_COLORS = palette.LEVELS
 _BARS = {"done": "success", "stopped": "warning", "failed": "danger"}
 
 
@@ -80,7 +82,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         progress = W.FloatProgress(value=0.0, min=0.0, max=100.0, description="Progress",
                                    bar_style="info", style=_STYLE,
                                    layout=W.Layout(width="100%", max_width="560px"))
-        metrics = W.HTML(html_line(metrics_line(None, "idle"), bold=True, mono=True))
+        metrics = W.HTML(metrics_html(None, "idle"))
         badge = W.HTML(badge_html("idle"), layout=W.Layout(margin="0 0 0 8px"))
         status = W.HTML(html_line("Ready: press Start or call test.start().",
                                   color=_COLORS["info"]))
@@ -395,9 +397,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             return
         try:
             self.progress.value = min(100.0, max(0.0, snap.progress_percent))
-            self.metrics.value = html_line(metrics_line(snap, run.state,
-                                                        run.record.overall.iterations),
-                                           bold=True, mono=True)
+            self.metrics.value = metrics_html(snap, run.state, run.record.overall.iterations)
             self.dashboard.update(snap)
             self._show_custom(run)
             self._show_alerts(run)
@@ -416,11 +416,10 @@ class LoadTest(W.VBox):  # type: ignore[misc]
                 live = "users slider" if run.spec.rate is None else "rate field"
                 self._say(f"🔄 Running: {load} for {length} against {run.spec.target} "
                           f"(the {live} changes the load live)", "info")
-                self.metrics.value = html_line(metrics_line(None, "running"), bold=True,
-                                               mono=True)
+                self.metrics.value = metrics_html(None, "running")
             elif run.state == "stopping":
-                self._say("⏹ Stopping: no new requests; requests in flight are cancelled.",
-                          "warning")
+                self._say(f"{STATES['stopping'].icon} Stopping: no new requests; requests in "
+                          "flight are cancelled.", "warning")
             elif run.done:
                 self._finish(run)
         except Exception as exc:  # noqa: BLE001
@@ -436,13 +435,11 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if state == "done":
             self.progress.value = 100.0
         last = result.snapshots[-1] if result.snapshots else None
-        self.metrics.value = html_line(metrics_line(last, state, run.record.overall.iterations),
-                                       bold=True, mono=True)
+        self.metrics.value = metrics_html(last, state, run.record.overall.iterations)
         if run.error is not None:
             self._show_exception("❌ The run failed", run.error)
         else:
-            self._say(("✅ " if state == "done" else "⏹ ") + done_line(result.summary),
-                      "ok" if state == "done" else "warning")
+            self._say(done_line(result.summary), "ok" if state == "done" else "warning")
         self._show_custom(run)
         self.dashboard.finish(result)
         self._show_alerts(run)
@@ -494,3 +491,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         value = alerts_html(run.record.alerts, run.warnings)
         if self.alert_area.value != value:
             self.alert_area.value = value
+
+
+__all__ = ["LoadTest"]
