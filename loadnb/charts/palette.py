@@ -6,6 +6,7 @@ the HTML report, the capacity, sweep and comparison charts, the state badge, the
 - The levels of a message or a verdict, dark enough to read as text on white: :data:`INFO`,
   :data:`OK` (done, passed), :data:`WARNING` (stopping, stopped, an alert), :data:`ERROR`
   (failed), :data:`NEUTRAL` (idle), :data:`ACTIVE` (running), :data:`MUTED` (pending, notes).
+- The page itself: :data:`PAPER`, :data:`ON_COLOUR` and the report's greys (``PAGE_*``).
 - What the charts draw beside the measured series: :data:`PLAN` (the planned load, dashed),
   :data:`MARKER` (a live change), :data:`COMPARE` (a past run overlaid), :data:`BOUND` (an SLO
   bound), :data:`KNEE` (the capacity found), :data:`FIT` (a model's curve).
@@ -33,6 +34,15 @@ WARNING_EDGE = "#f0a000"
 REGRESSION_BACKGROUND = "#f8d7da"
 IMPROVEMENT_BACKGROUND = "#d4edda"
 
+#: The page: hollow markers and bar edges (:data:`PAPER`), text on a coloured badge
+#: (:data:`ON_COLOUR`), and the HTML report's text, rules, table heads and notes.
+PAPER = "white"
+ON_COLOUR = "#fff"
+PAGE_TEXT = "#222"
+PAGE_RULE = "#ddd"
+PAGE_HEAD = "#f4f4f4"
+PAGE_NOTE = "#666"
+
 PLAN = "#7f7f7f"
 MARKER = "#8e24aa"
 COMPARE = "#8d99ae"
@@ -50,5 +60,6 @@ def series(i: int) -> str:
 
 
 __all__ = ["ACTIVE", "BOUND", "COMPARE", "ERROR", "FIT", "IMPROVEMENT_BACKGROUND", "INFO",
-           "KNEE", "LEVELS", "MARKER", "MUTED", "NEUTRAL", "OK", "PLAN", "REGRESSION_BACKGROUND",
+           "KNEE", "LEVELS", "MARKER", "MUTED", "NEUTRAL", "OK", "ON_COLOUR", "PAGE_HEAD",
+           "PAGE_NOTE", "PAGE_RULE", "PAGE_TEXT", "PAPER", "PLAN", "REGRESSION_BACKGROUND",
            "SERIES", "WARNING", "WARNING_BACKGROUND", "WARNING_EDGE", "series"]

@@ -22,6 +22,7 @@ import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from string import Template
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..charts import palette
@@ -207,18 +208,19 @@ def _charts(runs: Sequence[RunView]) -> list[tuple[str, Model]]:
     return charts
 
 
-_CSS = """
+_CSS = Template("""
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em auto;
-max-width:1400px;padding:0 1em;color:#222}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+max-width:1400px;padding:0 1em;color:$text}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid $rule}
 table{border-collapse:collapse;margin:.4em 0 1em;font-size:13px}
 caption{text-align:left;font-weight:600;padding:.2em 0}
-th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right;vertical-align:top}
+th,td{border:1px solid $rule;padding:.25em .6em;text-align:right;vertical-align:top}
 th:first-child,td:first-child{text-align:left}
-thead th{background:#f4f4f4}.side{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
+thead th{background:$head}.side{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
 .side>div{overflow-x:auto;max-width:100%}.chart{width:100%;margin-bottom:1em}
-.note{color:#666;font-size:12px}
-"""
+.note{color:$note;font-size:12px}
+""").substitute(text=palette.PAGE_TEXT, rule=palette.PAGE_RULE, head=palette.PAGE_HEAD,
+               note=palette.PAGE_NOTE)
 
 
 def render(runs: Sequence[RunView], *, title: str | None = None) -> str:

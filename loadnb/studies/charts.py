@@ -38,7 +38,7 @@ def capacity_chart(rows: Sequence[dict[str, Any]], bound_ms: float | None,
         data: dict[str, Any] = {"x": [r["achieved_rps"] for r in ordered],
                 "y": [r[col] if r[col] is not None else float("nan") for r in ordered],
                 "offered": [r["offered_rps"] for r in ordered],
-                "fill": [colour if r["passed"] else "white" for r in ordered]}
+                "fill": [colour if r["passed"] else palette.PAPER for r in ordered]}
         src = ColumnDataSource(data)
         label = col.removesuffix("_ms")
         fig.line("x", "y", source=src, color=colour, legend_label=label)

@@ -257,7 +257,7 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
                       y_range=DataRange1d(start=0))
     title_of(hist_fig).text_font_size = "12px"
     hist_fig.quad(left="left", right="right", top="count", bottom=0, source=hist,
-                  color=palette.SERIES[1], line_color="white")
+                  color=palette.SERIES[1], line_color=palette.PAPER)
     hist_fig.add_tools(HoverTool(tooltips=[("ms", "@left{0,0.000}–@right{0,0.000}"),
                                            ("responses", "@count{0,0}")]))
     readable_axes(dist_fig)

@@ -41,7 +41,7 @@ def badge_html(state: str) -> str:
     '<span class="loadnb-state loadnb-state-running" ...>RUNNING</span>'
     """
     text, color = badge(state)
-    style = (f"background:{color};color:#fff;font-weight:700;font-size:11px;"
+    style = (f"background:{color};color:{palette.ON_COLOUR};font-weight:700;font-size:11px;"
              "letter-spacing:0.05em;padding:2px 8px;border-radius:10px;"
              "font-family:var(--jp-ui-font-family,sans-serif);white-space:nowrap")
     name = html.escape(state)
