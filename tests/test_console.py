@@ -63,7 +63,7 @@ def test_format_summary_table() -> None:
     assert "12,500 total | 12,300 completed | 180 failed | 20 cancelled" in text
     assert "98.6%" in text and "30.01 s" in text
     assert "416.5 req/s avg | 512.2 req/s peak" in text
-    assert "open model, 400.0 req/s, 30 s" in text
+    assert "open model, 400 requests/s, 30 s" in text
     assert "200: 12,300, 500: 150" in text
     assert "3 arrivals" in text
     assert re.search(r"^  Latency basis +response time from the intended start$", text,

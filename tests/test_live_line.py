@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from loadnb.console import ConsoleProgress
+from loadnb.console import ConsoleProgress, format_summary
 from loadnb.engine.vuser import VirtualUser
 from loadnb.metrics.snapshot import Snapshot
 from loadnb.results.words import FINAL_STATES, STATES, done_line, live_line, load_text
@@ -104,6 +104,22 @@ def test_done_line_and_load_in_words() -> None:
                                                                                  "8 s")
     assert load_text(make_spec("http://127.0.0.1:9/", rate=50, requests=12000)) == (
         "50 requests/s", "12,000 requests")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"users": 10, "duration": 8}, {"rate": 2.5, "duration": 8, "requests": 1000},
+    {"stages": [("1s", 5), ("1s", 20)]}, {"users": 3, "requests": 50, "ramp_up": 2},
+], ids=str)
+def test_one_load_in_words_for_the_widget_and_the_summary_table(kwargs: dict[str, Any]) -> None:
+    """The widget says it of the spec, the console's summary table of the stored parameters."""
+    spec = make_spec("http://127.0.0.1:9/", **kwargs)
+    load, length = load_text(spec)
+    assert load_text(spec.public_params()) == (load, length)
+    row = next(line for line in format_summary({"parameters": spec.public_params()}).splitlines()
+               if line.lstrip().startswith("Load "))
+    assert row.split(None, 1)[1].startswith(f"{spec.model} model, {load}, {length}"), row
+    assert ("stages up to 20 users" in load) == ("stages" in kwargs)
+    assert ("at most 1,000 requests" in length) == ("requests" in kwargs and "duration" in kwargs)
 
 
 # -- the faces render it, and nothing else -----------------------------------------------------

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..results.words import load_text
 from ..rules.alerts import failed_iterations_text
 from ..rules.thresholds import parse_threshold
-from ..text.numbers import DASH, decimals
+from ..text.numbers import DASH, decimals, trimmed
 from ..text.numbers import count as _count
 from ..text.numbers import fixed as _number
 from ..text.numbers import percent as _percent
@@ -61,18 +62,12 @@ def _alert_rows(summary: Mapping[str, Any]) -> list[str]:
 
 
 def _load_text(params: Mapping[str, Any]) -> str:
-    """``open model, 400 req/s, 5 s`` from the summary's (redacted) parameters."""
-    if params.get("model") == "open":
-        parts = [f"open model, {_number(params.get('rate'), 1)} req/s"]
-    else:
-        parts = [f"closed model, {_count(params.get('users'))} users"]
-    if isinstance(params.get("duration"), int | float):
-        parts.append(f"{params['duration']:g} s")
-    if isinstance(params.get("requests"), int):
-        parts.append(f"{params['requests']:,} requests max")
-    if params.get("ramp_up"):
-        parts.append(f"ramp-up {params['ramp_up']:g} s")
-    return ", ".join(parts)
+    """``open model, 400 requests/s, 5 s, ramp-up 2 s``: the load in words
+    (:func:`loadnb.results.words.load_text`) of the summary's (redacted) parameters."""
+    load, length = load_text(params)
+    model = "open" if params.get("model") == "open" else "closed"
+    ramp = f", ramp-up {trimmed(params['ramp_up'])} s" if params.get("ramp_up") else ""
+    return f"{model} model, {load}, {length}{ramp}"
 
 
 def _latency_rows(summary: Mapping[str, Any], width: int) -> list[str]:

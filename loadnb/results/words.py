@@ -39,7 +39,7 @@ from ..charts import palette
 from ..metrics.snapshot import Snapshot
 from ..rules.alerts import failed_iterations_text
 from ..spec.config import LoadSpec
-from ..text.numbers import DASH, count, fixed, ms, percent, rate
+from ..text.numbers import DASH, count, fixed, ms, percent, rate, trimmed
 
 
 class StateWords(NamedTuple):
@@ -134,22 +134,27 @@ def done_line(summary: Mapping[str, Any]) -> str:
             f"p50 {ms(lat.get('p50'))}, p99 {ms(lat.get('p99'))}.")
 
 
-def load_text(spec: LoadSpec) -> tuple[str, str]:
-    """``("10 users", "8 s")``: the load model and the length of a run, in words.
-
-    Stages and shapes say so: ``("stages up to 20 users", "50 s")``.
-    """
-    unit = "users" if spec.rate is None else "requests/s"
-    peak = spec.users if spec.rate is None else spec.rate
-    if spec.stages is not None:
-        load = f"stages up to {max(v for _, v in spec.stages):g} {unit}"
-    elif spec.shape_fn is not None:
-        load = f"{unit} from {getattr(spec.shape_fn, '__name__', 'a function')}(t)"
+def load_text(spec: LoadSpec | Mapping[str, Any]) -> tuple[str, str]:
+    """The load and the length of a run, in words: ``("10 users", "8 s")``,
+    ``("400 requests/s", "1,000 requests")``, ``("stages up to 20 users", "50 s")``,
+    ``("users from ramp(t)", "8 s, at most 1,000 requests")``. Of a spec, or of its public
+    parameters (:meth:`LoadSpec.public_params`, a summary's ``parameters``: a stored run)."""
+    params = spec.public_params() if isinstance(spec, LoadSpec) else spec
+    open_model = params.get("model") == "open" or params.get("rate") is not None
+    unit = "requests/s" if open_model else "users"
+    stages, shape = params.get("stages"), params.get("shape")
+    if stages:
+        load = f"stages up to {trimmed(max(v for _, v in stages))} {unit}"
+    elif shape:
+        load = f"{unit} from {shape}(t)"
     else:
-        load = f"{peak:g} {unit}"
-    length = (f"{spec.duration:g} s" if spec.duration is not None
-              else f"{count(spec.requests)} requests")
-    return load, length
+        load = f"{trimmed(params.get('rate' if open_model else 'users'))} {unit}"
+    duration, requests = params.get("duration"), params.get("requests")
+    parts = [f"{trimmed(duration)} s"] if duration is not None else []
+    if requests is not None:
+        parts.append(f"at most {count(requests)} requests" if parts
+                     else f"{count(requests)} requests")
+    return load, ", ".join(parts) or DASH
 
 
 __all__ = ["FINAL_STATES", "STATES", "StateWords", "badge", "done_line", "live_line",
