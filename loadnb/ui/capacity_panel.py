@@ -19,6 +19,7 @@ from typing import Any
 import ipywidgets as W
 
 from ..charts import palette
+from ..results.words import STATES
 from ..rules.thresholds import parse_thresholds
 from ..studies.capacity import CapacityResult, acapacity
 from ..text.numbers import DASH, fixed, percent
@@ -176,7 +177,7 @@ class CapacityPanel:
     def stop(self) -> None:
         """Stop the search: the current step's run is stopped; the result says ``stopped``."""
         if self._task is not None and not self._task.done():
-            self._say("⏹ Stopping the capacity search…", "warning")
+            self._say(f"{STATES['stopping'].icon} Stopping the capacity search…", "warning")
             self._task.cancel()
 
     async def _search(self, coro: Any, exprs: list[str]) -> CapacityResult:

@@ -414,7 +414,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             if run.state == "running":
                 load, length = load_text(run.spec)
                 live = "users slider" if run.spec.rate is None else "rate field"
-                self._say(f"🔄 Running: {load} for {length} against {run.spec.target} "
+                self._say(f"{STATES['running'].icon} Running: {load} for {length} against "
+                          f"{run.spec.target} "
                           f"(the {live} changes the load live)", "info")
                 self.metrics.value = metrics_html(None, "running")
             elif run.state == "stopping":
