@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import loadnb
-from loadnb.cli.command import write_out
+from loadnb.cli.run import write_out
 from loadnb.results.export import CSV_TABLES
 from loadnb.results.result import Result
 
