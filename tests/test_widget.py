@@ -30,7 +30,7 @@ from loadnb.ui import widget as widget_module
 from loadnb.ui.bokeh_model import LiveBokehModel
 from loadnb.ui.controls import LIVE_DEBOUNCE
 from loadnb.ui.figures import title_of
-from loadnb.ui.formatting import metrics_line
+from loadnb.ui.formatting import metrics_html
 
 from .bundles import source_rows
 from .conftest import until
@@ -143,9 +143,9 @@ def test_rate_model_toggle_and_rate_validation() -> None:
 
 
 def test_metrics_line_is_the_briefs() -> None:
-    assert metrics_line(snap()) == ("🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | "
-                                    "Success: 98.5% | Completed: 1,250")
-    assert "Success: — |" in metrics_line(snap(success_rate=math.nan))
+    assert metrics_html(snap()).endswith(">🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | "
+                                         "Success: 98.5% | Completed: 1,250</div>")
+    assert "Success: — |" in metrics_html(snap(success_rate=math.nan))
 
 
 # -- the echo of the browser -----------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 from ..console import format_summary
 from ..history.store import HistoryError
 from ..text.jsonsafe import json_safe
+from ..text.numbers import fixed
 from .args import ExitCode, _error
 
 COMMANDS = ("history", "show", "compare")
@@ -103,9 +104,7 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.1f}" if isinstance(value, float) else str(value)
+    return fixed(value, 1) if value is None or isinstance(value, float) else str(value)
 
 
 def _show(args: argparse.Namespace) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import os
 import signal
@@ -32,8 +31,6 @@ from ..text.jsonsafe import json_safe
 from .args import ExitCode, UsageError, _error, _number, _output_file
 
 OUT_FORMATS = (".csv", ".json", ".parquet")
-STATS_CSV_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms",
-                     "max_ms")
 
 
 # -- arguments -----------------------------------------------------------------------------
@@ -113,8 +110,9 @@ def _add_output_options(r: argparse.ArgumentParser) -> None:
     out.add_argument("--interval", default="0.5s", help="snapshot interval (default 0.5s)")
     out.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     out.add_argument("-o", "--out", metavar="FILE.csv|FILE.json|FILE.parquet",
-                     help="write the snapshots (.csv, and the per-name stats beside it), or the "
-                          "whole run (.json, .parquet: loadnb.load() reads it back)")
+                     help="write the run's tables (.csv: the snapshots, the other tables beside "
+                          "them, as Result.to_csv), or the whole run (.json, .parquet: "
+                          "loadnb.load() reads it back)")
     out.add_argument("-q", "--quiet", action="store_true", help="no live line, no summary table")
     out.add_argument("--show-errors", action="store_true",
                      help="after the summary table, print each error kind with a sample "
@@ -284,19 +282,13 @@ async def execute(run: Run) -> tuple[Result, int | None]:
 
 
 def write_out(result: Result, path: Path) -> None:
-    """``.csv``: the snapshot DataFrame, and the per-name stats beside it (``x_stats.csv``, as
-    Locust's); ``.json`` / ``.parquet``: the run's export (:mod:`loadnb.export`: summary,
-    snapshots and every table; ``loadnb.load(path)`` reads it back)."""
+    """``.csv``: the CSV export (:func:`loadnb.results.export.to_csv`, as ``Result.to_csv``): the
+    snapshots, and every other table beside them (``x_stats.csv``, Locust's per-name stats, …,
+    ``x_summary.json``); ``.json`` / ``.parquet``: the run's export (summary, snapshots and every
+    table; ``loadnb.load(path)`` reads it back)."""
     if path.suffix.lower() == ".csv":
-        result.df.to_csv(path, index=False)
-        rows = json_safe(result.summary["stats"])
-        stats_path = path.with_name(f"{path.stem}_stats{path.suffix}")
-        with stats_path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(STATS_CSV_COLUMNS), extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-        return
-    if path.suffix.lower() == ".parquet":
+        result.to_csv(path)
+    elif path.suffix.lower() == ".parquet":
         result.to_parquet(path)
     else:
         result.to_json(path)
@@ -376,5 +368,5 @@ def _write_ci(result: Result, junit: Path | None, markdown: Path | None) -> int:
     return ExitCode.OK
 
 
-__all__ = ["OUT_FORMATS", "STATS_CSV_COLUMNS", "add_parser", "execute", "result_exit_code", "run",
-           "spec_from_args", "write_out"]
+__all__ = ["OUT_FORMATS", "add_parser", "execute", "result_exit_code", "run", "spec_from_args",
+           "write_out"]

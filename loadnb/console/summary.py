@@ -6,9 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..results.words import load_text
 from ..rules.alerts import failed_iterations_text
-from ..rules.thresholds import decimals, parse_threshold
-from .text import DASH, _count, _number, _percent, _unit
+from ..rules.thresholds import parse_threshold
+from ..text.numbers import DASH, decimals, trimmed
+from ..text.numbers import count as _count
+from ..text.numbers import fixed as _number
+from ..text.numbers import percent as _percent
+from ..text.numbers import with_unit as _unit
 
 _SUMMARY_QS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 _TOP_ERRORS = 5
@@ -57,18 +62,12 @@ def _alert_rows(summary: Mapping[str, Any]) -> list[str]:
 
 
 def _load_text(params: Mapping[str, Any]) -> str:
-    """``open model, 400 req/s, 5 s`` from the summary's (redacted) parameters."""
-    if params.get("model") == "open":
-        parts = [f"open model, {_number(params.get('rate'), 1)} req/s"]
-    else:
-        parts = [f"closed model, {_count(params.get('users'))} users"]
-    if isinstance(params.get("duration"), int | float):
-        parts.append(f"{params['duration']:g} s")
-    if isinstance(params.get("requests"), int):
-        parts.append(f"{params['requests']:,} requests max")
-    if params.get("ramp_up"):
-        parts.append(f"ramp-up {params['ramp_up']:g} s")
-    return ", ".join(parts)
+    """``open model, 400 requests/s, 5 s, ramp-up 2 s``: the load in words
+    (:func:`loadnb.results.words.load_text`) of the summary's (redacted) parameters."""
+    load, length = load_text(params)
+    model = "open" if params.get("model") == "open" else "closed"
+    ramp = f", ramp-up {trimmed(params['ramp_up'])} s" if params.get("ramp_up") else ""
+    return f"{model} model, {load}, {length}{ramp}"
 
 
 def _latency_rows(summary: Mapping[str, Any], width: int) -> list[str]:
@@ -138,9 +137,8 @@ def _check_rows(summary: Mapping[str, Any]) -> list[str]:
             continue
         passes, fails = int(c.get("passes") or 0), int(c.get("fails") or 0)
         total = passes + fails
-        share = f"{100.0 * passes / total:.1f}" if total else DASH
-        share = "99.9" if share == "100.0" and fails else share
-        rows.append(f"{'✗' if fails else '✓'} {name} {share} % ({passes:,} / {total:,})")
+        share = _percent(100.0 * passes / total if total else None, sep=" ")
+        rows.append(f"{'✗' if fails else '✓'} {name} {share} ({passes:,} / {total:,})")
     return rows
 
 
@@ -260,3 +258,6 @@ def format_error_samples(summary: Mapping[str, Any]) -> str:
     if len(out) == 1:
         out.append(f"  {DASH}")
     return "\n".join(out)
+
+
+__all__ = ["format_error_samples", "format_summary"]

@@ -26,9 +26,12 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
   JSON text); the rest of the JSON document (all but ``snapshots``) is JSON text in the file's
   key-value metadata under ``loadnb``. ``pandas.read_parquet(path)`` gives the snapshots;
   ``loadnb.load(path)`` the whole run.
-- **CSV** — a folder: one CSV per table (``snapshots``, ``stats``, ``stats_timeline``,
-  ``errors``, ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``)
-  and ``summary.json``. For spreadsheets; it does not load back.
+- **CSV** — one CSV per table (``snapshots``, ``stats``, ``stats_timeline``, ``errors``,
+  ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``) and the
+  summary as JSON, the same for ``--out x.csv`` and ``Result.to_csv``: a path ending in ``.csv``
+  holds the snapshots, each other table beside it as ``x_<table>.csv`` and ``x_summary.json``;
+  a folder holds ``<table>.csv`` and ``summary.json``. ``stats`` has Locust's columns
+  (:data:`CSV_STATS_COLUMNS`). For spreadsheets; it does not load back.
 
 Nothing secret is written: the summary and parameters are redacted already, URLs go through
 :func:`loadnb.redact.redact_url`, error samples were redacted when recorded.
@@ -40,6 +43,7 @@ functions. It never imports :mod:`loadnb.result` (which calls it) nor the histor
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import math
 import os
@@ -74,6 +78,9 @@ THRESHOLD_COLUMNS = ["expr", "observed", "passed"]
 NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
 CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline", "alerts",
               "thresholds", "custom", "custom_totals")
+#: The columns of the CSV ``stats`` table (``x_stats.csv`` beside ``--out x.csv``, a folder's
+#: ``stats.csv``): Locust's, the rows of ``summary["stats"]``.
+CSV_STATS_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
 def plain(value: Any) -> Any:
@@ -170,15 +177,38 @@ def to_parquet(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Pa
     return out
 
 
-def to_csv(record: RunRecord, summary: dict[str, Any], folder: PathLike) -> Path:
-    """Write one CSV per table and ``summary.json`` into ``folder`` (created); returns it."""
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+def csv_paths(path: PathLike) -> dict[str, Path]:
+    """Where :func:`to_csv` writes each of :data:`CSV_TABLES` and the summary: for ``x.csv`` the
+    snapshots in it and the rest beside it (``x_stats.csv``, ``x_errors.csv``, …,
+    ``x_summary.json``); for a folder, ``snapshots.csv``, ``stats.csv``, … and ``summary.json``
+    in it."""
+    where = Path(path)
+    if where.suffix.lower() != ".csv":
+        return {**{name: where / f"{name}.csv" for name in CSV_TABLES},
+                "summary": where / "summary.json"}
+    beside = {name: where.with_name(f"{where.stem}_{name}{where.suffix}") for name in CSV_TABLES}
+    return {**beside, "snapshots": where, "summary": where.with_name(f"{where.stem}_summary.json")}
+
+
+def to_csv(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Path:
+    """Write every table as CSV and the summary as JSON (see :func:`csv_paths` for where: a path
+    ending in ``.csv`` or a folder, created); returns ``path``. One format for ``--out x.csv``
+    and :meth:`Result.to_csv`: the same tables with the same columns; ``stats`` has the columns
+    of :data:`CSV_STATS_COLUMNS` (the rows of ``summary["stats"]``)."""
+    where = csv_paths(path)
+    if Path(path).suffix.lower() != ".csv":
+        Path(path).mkdir(parents=True, exist_ok=True)
     for name, table in _tables(record).items():
-        table.to_csv(out / f"{name}.csv", index=False)
-    (out / "summary.json").write_text(json.dumps(plain(summary), indent=1) + "\n",
-                                      encoding="utf-8")
-    return out
+        if name == "stats":
+            with where[name].open("w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=list(CSV_STATS_COLUMNS),
+                                        extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(plain(summary["stats"]))
+        else:
+            table.to_csv(where[name], index=False)
+    where["summary"].write_text(json.dumps(plain(summary), indent=1) + "\n", encoding="utf-8")
+    return Path(path)
 
 
 def is_path(ref: object) -> bool:
@@ -261,5 +291,6 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
         custom_timeline=[_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]])
 
 
-__all__ = ["CSV_TABLES", "FORMAT", "JSON", "NOT_AN_EXPORT", "PARQUET_KEY", "VERSION", "document",
-           "is_path", "read", "stored", "to_csv", "to_json", "to_parquet"]
+__all__ = ["CSV_STATS_COLUMNS", "CSV_TABLES", "FORMAT", "JSON", "NOT_AN_EXPORT", "PARQUET_KEY",
+           "VERSION", "csv_paths", "document", "is_path", "read", "stored", "to_csv", "to_json",
+           "to_parquet"]

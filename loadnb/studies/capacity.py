@@ -38,6 +38,7 @@ from ..engine.loop import run_to_end
 from ..results.result import Result
 from ..rules.thresholds import LATENCY_STATS, Threshold, parse_thresholds
 from ..runner.run import Run, _spec_of
+from ..text import numbers
 from ..text.units import parse_duration
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class CapacityResult:
         self.limited_by = limited_by
 
     def __repr__(self) -> str:
-        cap = "None" if self.capacity_rps is None else f"{self.capacity_rps:,.1f} req/s"
+        cap = "None" if self.capacity_rps is None else numbers.rate(self.capacity_rps)
         return (f"<CapacityResult capacity={cap} limited_by={self.limited_by!r} "
                 f"bracket={self.bracket} steps={len(self.rows)}>")
 
@@ -163,7 +164,7 @@ class CapacityResult:
         """One line: the capacity found (or why none), the bracket, the steps."""
         lo, hi = self.bracket
         found = ("no capacity found" if self.capacity_rps is None
-                 else f"capacity {self.capacity_rps:,.1f} req/s")
+                 else f"capacity {numbers.rate(self.capacity_rps)}")
         return (f"{found} (limited by {self.limited_by}; last good {lo}, first bad {hi}; "
                 f"{len(self.rows)} steps; SLO {', '.join(self.slo)})")
 

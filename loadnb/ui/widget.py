@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
+from ..charts import palette
 from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.update import Update
 from ..results.result import Result
+from ..results.words import STATES, done_line, load_text
 from ..rules.alert_engine import AlertEvent
 from ..runner.run import Run
 from ..spec.config import LoadSpec, make_spec, split_target
@@ -27,14 +29,14 @@ from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .capacity_panel import CapacityPanel
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
-from .formatting import badge_html, done_line, html_details, html_line, load_text, metrics_line
+from .formatting import badge_html, html_details, html_line, metrics_html
 from .history_tab import HistoryTab
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _STYLE = {"description_width": "110px"}
-_COLORS = {"info": "#1f4e79", "ok": "#1b5e20", "warning": "#8a5300", "error": "#b00020"}
+_COLORS = palette.LEVELS
 _BARS = {"done": "success", "stopped": "warning", "failed": "danger"}
 
 
@@ -82,7 +84,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         progress = W.FloatProgress(value=0.0, min=0.0, max=100.0, description="Progress",
                                    bar_style="info", style=_STYLE,
                                    layout=W.Layout(width="100%", max_width="560px"))
-        metrics = W.HTML(html_line(metrics_line(None, "idle"), bold=True, mono=True))
+        metrics = W.HTML(metrics_html(None, "idle"))
         badge = W.HTML(badge_html("idle"), layout=W.Layout(margin="0 0 0 8px"))
         status = W.HTML(html_line("Ready: press Start or call test.start().",
                                   color=_COLORS["info"]))
@@ -398,8 +400,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         try:
             snap = update.snapshot
             self.progress.value = min(100.0, max(0.0, snap.progress_percent))
-            self.metrics.value = html_line(metrics_line(snap, run.state, update.iterations),
-                                           bold=True, mono=True)
+            self.metrics.value = metrics_html(snap, run.state, update.iterations)
             self.dashboard.update(snap)
             if update.custom_rows:
                 self.dashboard.update_custom(list(update.custom_rows))
@@ -417,13 +418,13 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             if run.state == "running":
                 load, length = load_text(run.spec)
                 live = "users slider" if run.spec.rate is None else "rate field"
-                self._say(f"🔄 Running: {load} for {length} against {run.spec.target} "
+                self._say(f"{STATES['running'].icon} Running: {load} for {length} against "
+                          f"{run.spec.target} "
                           f"(the {live} changes the load live)", "info")
-                self.metrics.value = html_line(metrics_line(None, "running"), bold=True,
-                                               mono=True)
+                self.metrics.value = metrics_html(None, "running")
             elif run.state == "stopping":
-                self._say("⏹ Stopping: no new requests; requests in flight are cancelled.",
-                          "warning")
+                self._say(f"{STATES['stopping'].icon} Stopping: no new requests; requests in "
+                          "flight are cancelled.", "warning")
             elif run.done:
                 self._finish(run)
         except Exception as exc:  # noqa: BLE001
@@ -439,13 +440,11 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if state == "done":
             self.progress.value = 100.0
         last = result.snapshots[-1] if result.snapshots else None
-        self.metrics.value = html_line(metrics_line(last, state, result.overall.iterations),
-                                       bold=True, mono=True)
+        self.metrics.value = metrics_html(last, state, result.overall.iterations)
         if run.error is not None:
             self._show_exception("❌ The run failed", run.error)
         else:
-            self._say(("✅ " if state == "done" else "⏹ ") + done_line(result.summary),
-                      "ok" if state == "done" else "warning")
+            self._say(done_line(result.summary), "ok" if state == "done" else "warning")
         self.dashboard.finish(result)
         self._show_alerts(result.alert_events, result.warnings)  # the run's last words included
         self._show_thresholds(result.record.thresholds)
@@ -490,3 +489,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         value = alerts_html(alerts, warnings)
         if self.alert_area.value != value:
             self.alert_area.value = value
+
+
+__all__ = ["LoadTest"]
