@@ -31,7 +31,8 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
   summary as JSON, the same for ``--out x.csv`` and ``Result.to_csv``: a path ending in ``.csv``
   holds the snapshots, each other table beside it as ``x_<table>.csv`` and ``x_summary.json``;
   a folder holds ``<table>.csv`` and ``summary.json``. ``stats`` has Locust's columns
-  (:data:`CSV_STATS_COLUMNS`). For spreadsheets; it does not load back.
+  (:data:`CSV_STATS_COLUMNS`) first, then the rest of ``Result.stats``'s. For spreadsheets; it
+  does not load back.
 
 Nothing secret is written: the summary and parameters are redacted already, URLs go through
 :func:`loadnb.redact.redact_url`, error samples were redacted when recorded.
@@ -43,7 +44,6 @@ functions. It never imports :mod:`loadnb.result` (which calls it) nor the histor
 from __future__ import annotations
 
 import base64
-import csv
 import json
 import math
 import os
@@ -194,19 +194,16 @@ def to_csv(record: RunRecord, summary: dict[str, Any], path: PathLike) -> Path:
     """Write every table as CSV and the summary as JSON (see :func:`csv_paths` for where: a path
     ending in ``.csv`` or a folder, created); returns ``path``. One format for ``--out x.csv``
     and :meth:`Result.to_csv`: the same tables with the same columns; ``stats`` has the columns
-    of :data:`CSV_STATS_COLUMNS` (the rows of ``summary["stats"]``)."""
+    of :data:`CSV_STATS_COLUMNS` first (Locust's, as ``x_stats.csv`` always had them), then the
+    other columns of ``result.stats``."""
     where = csv_paths(path)
     if Path(path).suffix.lower() != ".csv":
         Path(path).mkdir(parents=True, exist_ok=True)
     for name, table in _tables(record).items():
-        if name == "stats":
-            with where[name].open("w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=list(CSV_STATS_COLUMNS),
-                                        extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(plain(summary["stats"]))
-        else:
-            table.to_csv(where[name], index=False)
+        if name == "stats":  # Locust's columns first, then every other column of result.stats
+            rest = [c for c in table.columns if c not in CSV_STATS_COLUMNS]
+            table = table[[*CSV_STATS_COLUMNS, *rest]]
+        table.to_csv(where[name], index=False)
     where["summary"].write_text(json.dumps(plain(summary), indent=1) + "\n", encoding="utf-8")
     return Path(path)
 
