@@ -29,8 +29,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from loadnb import Run, make_spec
+from loadnb.engine.loop import run_to_end
 from loadnb.metrics.snapshot import COLUMNS, Snapshot
-from loadnb.runner.run import run_new_loop
 from loadnb.transport import Request, Transport, TransportOptions, make_transport
 
 #: Points the dashboard keeps per series (the widget's rollover).
@@ -83,7 +83,7 @@ def run_on(loop: str, coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, An
         return asyncio.run(coro)
     if loop != "uvloop":
         raise ValueError(f"loop must be uvloop or asyncio, got {loop!r}")
-    return run_new_loop(coro)
+    return run_to_end(coro)
 
 
 def time_ticks() -> list[float]:

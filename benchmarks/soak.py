@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from loadnb import Run, make_spec
+from loadnb.engine.loop import run_to_end
 from loadnb.results.result import Result
-from loadnb.runner.run import run_new_loop
 from loadnb.text.units import parse_duration
 
 MB = 1024 * 1024
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate is capped at 5000 for a soak on one machine")
     target = start_target()
     try:
-        code: int = run_new_loop(soak(args, target))  # uvloop when installed, as loadnb.run
+        code: int = run_to_end(soak(args, target))  # uvloop when installed, as loadnb.run
         return code
     finally:
         target.stop()

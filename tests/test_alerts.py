@@ -114,13 +114,13 @@ def test_default_rules_are_the_briefs_two_then_the_generators() -> None:
         "generator_cpu", "generator_lag", "dropped_arrivals", "waiting_for_connection"]
 
 
-def test_each_fire_and_clear_is_told_once_to_listeners() -> None:
+def test_each_fire_and_clear_is_news_once() -> None:
     told: list[tuple[str, str]] = []
     events: list[AlertEvent] = []
-    engine = AlertEngine([low_success_rate()], events,
-                         listeners=[lambda e, what: told.append((e.rule, what))])
+    engine = AlertEngine([low_success_rate()], events)
     for rate in (50.0, 40.0, 30.0, 95.0, 96.0):
-        engine(Snapshot(**{**BASE, "elapsed_time": 1.0, "success_rate": rate}))
+        news = engine(Snapshot(**{**BASE, "elapsed_time": 1.0, "success_rate": rate}))
+        told += [(event.rule, what) for _, event, what in news]
     assert told == [("low_success_rate", "fired"), ("low_success_rate", "cleared")]
     assert len(events) == 1
 

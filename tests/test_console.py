@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import io
-import math
 import re
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from loadnb import console
-from loadnb.console import ConsoleProgress, format_line, format_summary
+from loadnb.console import ConsoleProgress, format_summary
 from loadnb.metrics.snapshot import Snapshot
 from loadnb.record.record import RunRecord
 from loadnb.record.summary import Summary, summary_of
@@ -37,47 +36,6 @@ def snap(**changes: Any) -> Snapshot:
         peak_rps=14.0, estimated_completion=54.8)
     values.update(changes)
     return Snapshot(**values)
-
-
-# -- format_line -------------------------------------------------------------------------------
-def test_format_line_is_the_brief_line() -> None:
-    assert format_line(snap()) == BRIEF
-
-
-def test_format_line_dash_until_first_response() -> None:
-    line = format_line(snap(success_rate=math.nan, completed_requests=0, current_rps=0.0))
-    assert line == "🔄 Running... 45.2% | Active: 15 | RPS: 0.0 | Success: — | Completed: 0"
-
-
-def test_format_line_thousands_separators() -> None:
-    line = format_line(snap(active_users=2500, current_rps=12345.67, completed_requests=1234567))
-    assert "Active: 2,500 | RPS: 12,345.7 |" in line
-    assert line.endswith("Completed: 1,234,567")
-
-
-def test_format_line_never_shows_100_percent_with_failures() -> None:
-    assert "Success: 99.9%" in format_line(snap(success_rate=99.97))
-    assert "Success: 100.0%" in format_line(snap(success_rate=100.0))
-
-
-def test_format_line_stopping_labels() -> None:
-    assert format_line(snap(), state="stopping").startswith("⏳ Stopping... 45.2% |")
-    assert format_line(snap(phase="ending")).startswith("⏳ Stopping... ")
-    assert format_line(snap(phase="done")).startswith("⏳ Stopping... ")
-
-
-@pytest.mark.parametrize(("state", "label"), [("done", "✅ Done"), ("stopped", "⏹ Stopped"),
-                                              ("failed", "❌ Failed")])
-def test_format_line_final_labels_show_average_rps(state: str, label: str) -> None:
-    final = snap(phase="done", elapsed_time=10.0, completed_requests=990, failed_requests=10,
-                 current_rps=3000.0, progress_percent=100.0, active_users=0)
-    assert format_line(final, state=state) == (
-        f"{label} 100.0% | Active: 0 | RPS: 100.0 | Success: 98.5% | Completed: 990")
-
-
-def test_format_line_rejects_unknown_state() -> None:
-    with pytest.raises(ValueError, match="state must be one of"):
-        format_line(snap(), state="paused")
 
 
 # -- format_summary ----------------------------------------------------------------------------
@@ -106,7 +64,7 @@ def test_format_summary_table() -> None:
     assert "12,500 total | 12,300 completed | 180 failed | 20 cancelled" in text
     assert "98.6%" in text and "30.01 s" in text
     assert "416.5 req/s avg | 512.2 req/s peak" in text
-    assert "open model, 400.0 req/s, 30 s" in text
+    assert "open model, 400 requests/s, 30 s" in text
     assert "200: 12,300, 500: 150" in text
     assert "3 arrivals" in text
     assert re.search(r"^  Latency basis +response time from the intended start$", text,

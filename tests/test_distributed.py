@@ -1,5 +1,5 @@
-"""Scale-out on Dask (issue 14): exact splitting, the payload codec, the driver's worker sources,
-and real clusters on 127.0.0.1 against loopback servers.
+"""Scale-out on Dask (issue 14): exact splitting, the driver's worker sources, and real clusters
+on 127.0.0.1 against loopback servers (the payload codec: tests/test_codec.py).
 
 The unit tests need no Dask. The cluster tests (``slow``) start a ``LocalCluster`` of 2 worker
 processes (or an external ``dask scheduler`` and two ``dask worker`` processes) and always stop
@@ -20,15 +20,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from loadnb.distributed.split import ShareShape, share_spec, split_int, split_rows, split_target
-from loadnb.metrics.codec import decode_payload, encode_payload
-from loadnb.metrics.payload import Payload, SourceStatus, merge_payloads
-from loadnb.metrics.stats import CustomMetric, Histogram, IntervalStats
+from loadnb.metrics.codec import encode_payload
+from loadnb.metrics.payload import Payload, SourceStatus
+from loadnb.metrics.stats import Histogram, IntervalStats
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 
@@ -90,92 +89,6 @@ def test_stages_stay_global_and_shares_add_up(t: float, n: int) -> None:
 def test_live_targets_split() -> None:
     assert split_target(7, 3, users=True) == [3.0, 2.0, 2.0]
     assert sum(split_target(100.0, 3, users=False)) == pytest.approx(100.0)
-
-
-# -- codec -------------------------------------------------------------------------------------
-_text = st.text(max_size=12)
-_seconds = st.lists(st.floats(1e-7, 50.0), max_size=30)
-_num = st.floats(allow_nan=True, allow_infinity=True)
-
-
-@st.composite
-def interval_stats(draw: st.DrawFn, name: str) -> IntervalStats:
-    ints = st.integers(0, 2**40)
-    return IntervalStats(
-        name, draw(ints), draw(ints), draw(ints), draw(ints), draw(ints), draw(ints),
-        latency=Histogram.from_seconds(draw(_seconds)),
-        service=Histogram.from_seconds(draw(_seconds)),
-        status=draw(st.dictionaries(st.integers(100, 599), ints, max_size=4)),
-        errors=draw(st.dictionaries(_text, ints, max_size=4)),
-        samples=draw(st.dictionaries(_text, _text, max_size=3)),
-        checks=draw(st.dictionaries(_text, st.lists(ints, min_size=2, max_size=2), max_size=3)),
-        iterations=draw(st.dictionaries(_text, st.lists(ints, min_size=2, max_size=2),
-                                        max_size=3)),
-        iteration_errors=draw(st.dictionaries(_text, ints, max_size=3)))
-
-
-@st.composite
-def custom_metric(draw: st.DrawFn, name: str) -> CustomMetric:
-    kind = draw(st.sampled_from(["counter", "gauge", "timing"]))
-    return CustomMetric(name, kind, draw(st.integers(0, 2**31)), draw(_num), draw(_num),
-                        draw(_num), draw(_num), Histogram.from_seconds(draw(_seconds)))
-
-
-@st.composite
-def payloads(draw: st.DrawFn) -> Payload:
-    names = draw(st.lists(_text, max_size=4, unique=True))
-    stats = {n: draw(interval_stats(n)) for n in names}
-    cnames = draw(st.lists(_text, max_size=3, unique=True))
-    custom = {n: draw(custom_metric(n)) for n in cnames}
-    small = st.integers(0, 10**6)
-    status = SourceStatus(
-        draw(small), draw(small), draw(small), draw(small), draw(_num),
-        draw(st.sampled_from(["idle", "running", "ending", "done"])), draw(small), draw(small),
-        draw(_num), draw(_num), draw(st.lists(st.tuples(st.floats(0, 1e6), _text), max_size=3)),
-        draw(_num), draw(_num), draw(st.integers(0, 1)))
-    return Payload(stats, status, custom)
-
-
-def canon(value: Any) -> Any:
-    """Plain, comparable data: NaN as a marker, histograms by their contents."""
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    if isinstance(value, Histogram):
-        return ("H", value.counts.tolist(), value.total, value.sum_us, value.min_s, value.max_s)
-    if isinstance(value, dict):
-        return {k: canon(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [canon(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {f: canon(getattr(value, f)) for f in value.__dataclass_fields__}
-    return value
-
-
-@settings(max_examples=60, deadline=None)
-@given(payloads())
-def test_codec_round_trip_is_exact(payload: Payload) -> None:
-    wire = msgpack.packb(encode_payload(payload), use_bin_type=True)
-    back = decode_payload(msgpack.unpackb(wire, raw=False, strict_map_key=False))
-    assert canon(back) == canon(payload)
-    assert list(back.stats) == list(payload.stats) and list(back.custom) == list(payload.custom)
-
-
-def test_merged_percentiles_are_those_of_the_union() -> None:
-    import random
-
-    rng = random.Random(5)
-    parts = [[rng.lognormvariate(-4, 1) for _ in range(3000)] for _ in range(3)]
-    sent = []
-    for values in parts:
-        iv = IntervalStats("GET /", started=len(values), completed=len(values),
-                           latency=Histogram.from_seconds(values))
-        sent.append(msgpack.unpackb(msgpack.packb(encode_payload(
-            Payload({"GET /": iv}, SourceStatus(workers=1)))), strict_map_key=False))
-    merged = merge_payloads([decode_payload(p) for p in sent])
-    union = Histogram.from_seconds([v for values in parts for v in values])
-    qs = (50, 90, 95, 99, 99.9, 100)
-    assert merged.stats["GET /"].latency.percentiles(qs) == union.percentiles(qs)
-    assert merged.stats["GET /"].completed == 9000 and merged.status.workers == 3
 
 
 # -- the driver's worker source ----------------------------------------------------------------

@@ -280,7 +280,7 @@ async def test_stop_cancels_in_flight_requests_and_counts_them_cancelled() -> No
     s = assert_accounting(result, server_count=14)
     assert (s["completed_requests"], s["failed_requests"], s["cancelled_requests"]) == (10, 0, 4)
     assert transport.cancelled == 4 and transport.closed
-    assert result.state == "stopped" and run.state == "done"
+    assert result.state == "stopped" and run.state == "stopped"  # one vocabulary
     assert result.snapshots[-1].cancelled_requests == 4
 
 

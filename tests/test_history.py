@@ -37,6 +37,8 @@ from loadnb.record.record import RunRecord
 from loadnb.rules.alerts import AlertEvent
 from loadnb.spec.config import make_spec
 
+from .doubles import update_of
+
 FIXTURE = Path(__file__).parent / "fixtures" / "history-v1.sqlite"
 
 
@@ -145,7 +147,7 @@ def test_the_writer_keeps_every_interval_alert_and_event(tmp_path: Path) -> None
             record.warn("a warning")
         if i == 3:
             record.alerts[0].cleared_at = 2.0
-        writer(record.snapshots[-1])
+        writer(update_of(record))
     assert [r["state"] for r in list_runs(path)] == ["running"]  # this process is alive
     record.state = "done"
     writer.close()
@@ -168,7 +170,7 @@ def _unfinished_run(path: Path, run_id: str = "dead00000001") -> RunRecord:
     for i in range(3):
         names = {f"GET /{k}": _interval(f"GET /{k}", 10 + 7 * k + i, failed=k) for k in range(2)}
         _snap(record, 0.5 * (i + 1), names, final=False)
-        writer(record.snapshots[-1])
+        writer(update_of(record))
     return record
 
 

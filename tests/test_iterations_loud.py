@@ -120,13 +120,13 @@ async def test_the_widget_metrics_line_says_iterations_fail(demo_url: str) -> No
 
 
 def test_metrics_line_is_unchanged_without_failed_iterations() -> None:
-    from loadnb.ui.formatting import metrics_line
+    from loadnb.results.words import live_line
 
     from .test_widget import snap
 
-    plain = metrics_line(snap())
-    assert metrics_line(snap(), iterations={"browse": [10, 0]}) == plain
-    assert metrics_line(snap(), iterations={"browse": [10, 0], "buy": [4, 3]}) == (
+    plain = live_line(snap())
+    assert live_line(snap(), iterations={"browse": [10, 0]}) == plain
+    assert live_line(snap(), iterations={"browse": [10, 0], "buy": [4, 3]}) == (
         f"{plain} | ⚠ Iterations 3 failed of 14 (buy: 3/4)")
 
 

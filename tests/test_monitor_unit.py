@@ -14,6 +14,7 @@ from loadnb.metrics.snapshot import Snapshot
 from loadnb.metrics.stats import Histogram
 from loadnb.record.accounting import check_accounting
 from loadnb.record.record import RunRecord
+from loadnb.record.update import Update
 from loadnb.runner.monitor import Monitor, Sink
 from loadnb.spec.config import make_spec
 
@@ -209,11 +210,11 @@ def test_the_record_is_updated_before_the_sinks_are_called() -> None:
     seen: list[tuple[bool, int, int, int]] = []
     m: Monitor | None = None
 
-    def sink(snap: Snapshot) -> None:
+    def sink(update: Update) -> None:
         assert m is not None
         rec = m.record
-        seen.append((rec.snapshots[-1] is snap, len(rec.snapshots), rec.overall.completed,
-                     len(rec.names_timeline)))
+        seen.append((rec.snapshots[-1] is update.snapshot, len(rec.snapshots),
+                     rec.overall.completed, len(rec.names_timeline)))
 
     source = FakeSource(payload(interval(completed=3, latencies=[0.01] * 3)),
                         payload(interval(completed=2, latencies=[0.01] * 2)))
@@ -226,14 +227,14 @@ def test_the_record_is_updated_before_the_sinks_are_called() -> None:
 def test_a_sink_that_raises_is_removed_with_a_warning_and_the_others_still_run() -> None:
     calls: list[str] = []
 
-    def first(snap: Snapshot) -> None:
+    def first(update: Update) -> None:
         calls.append("first")
 
-    def broken(snap: Snapshot) -> None:
+    def broken(update: Update) -> None:
         calls.append("broken")
         raise RuntimeError("face crashed")
 
-    def last(snap: Snapshot) -> None:
+    def last(update: Update) -> None:
         calls.append("last")
 
     sinks: list[Sink] = [first, broken, last]
@@ -252,10 +253,10 @@ def test_a_sink_that_raises_is_removed_with_a_warning_and_the_others_still_run()
 def test_sinks_added_later_get_the_later_snapshots_only() -> None:
     early: list[Snapshot] = []
     late: list[Snapshot] = []
-    sinks: list[Sink] = [early.append]
+    sinks: list[Sink] = [lambda u: early.append(u.snapshot)]
     m, clock = monitor(FakeSource(), sinks=sinks)
     step(m, clock, 0.5)
-    sinks.append(late.append)
+    sinks.append(lambda u: late.append(u.snapshot))
     step(m, clock, 0.5)
     step(m, clock, 0.5, final=True)
     assert early == m.record.snapshots and len(early) == 3

@@ -113,13 +113,11 @@ def assert_shows_average(line: str, avg_rps: float) -> None:
 
 
 def test_widget_final_line_uses_the_average(demo_url: str) -> None:
-    from loadnb.console import format_line
-    from loadnb.ui.formatting import metrics_line
+    from loadnb.results.words import live_line
 
     result = loadnb_run(demo_url, users=2, duration="1.1s", interval="0.3s")
     last = result.snapshots[-1]
-    assert_shows_average(format_line(last, state="done"), result.summary["avg_rps"])
-    assert_shows_average(metrics_line(last, "done"), result.summary["avg_rps"])
+    assert_shows_average(live_line(last, "done"), result.summary["avg_rps"])
 
 
 def test_cli_final_line_rps_is_the_summary_average(demo_url: str) -> None:

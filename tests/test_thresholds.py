@@ -103,8 +103,7 @@ def test_thresholds_judge_the_whole_run_and_each_name() -> None:
     judge = ThresholdJudge(parse_thresholds([
         "errors<3%", "success>99%", "rps>70", "p95[fast]<20ms", "p95[slow]<300ms",
         "p95[missing]<1s", "max<500ms", "checkout.p95<1s"]), record)
-    judge(record.snapshots[-1])
-    got = {t["expr"]: (t["observed"], t["passed"]) for t in record.thresholds}
+    got = {t["expr"]: (t["observed"], t["passed"]) for t in judge(record.snapshots[-1])}
     assert got["errors<3%"] == (pytest.approx(100 * 2 / 150), True)
     assert got["success>99%"][1] is False
     assert got["rps>70"] == (75.0, True)
@@ -145,8 +144,7 @@ def record_with_iterations(iterations: dict[str, list[int]],
 
 def judged(record: RunRecord, *exprs: str) -> dict[str, tuple[object, bool]]:
     judge = ThresholdJudge(parse_thresholds(exprs), record)
-    judge(record.snapshots[-1])
-    return {t["expr"]: (t["observed"], t["passed"]) for t in record.thresholds}
+    return {t["expr"]: (t["observed"], t["passed"]) for t in judge(record.snapshots[-1])}
 
 
 def test_iterations_failed_is_a_share_with_a_percent_and_a_count_without() -> None:

@@ -22,7 +22,7 @@ from jupyter_bokeh import BokehModel
 
 import loadnb
 from loadnb.engine.vuser import VirtualUser
-from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.snapshot import COLUMNS, Snapshot
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 from loadnb.ui import LoadTest
@@ -30,7 +30,7 @@ from loadnb.ui import widget as widget_module
 from loadnb.ui.bokeh_model import LiveBokehModel
 from loadnb.ui.controls import LIVE_DEBOUNCE
 from loadnb.ui.figures import title_of
-from loadnb.ui.formatting import metrics_line
+from loadnb.ui.formatting import metrics_html
 
 from .bundles import source_rows
 from .conftest import until
@@ -104,7 +104,7 @@ def test_widget_shows_everything() -> None:
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == test.model_id
     assert test.result is None and test.results == [] and test.df.empty
     assert repr(test) == "<LoadTest GET http://127.0.0.1:9/ 7 users, 8 s: idle, 0 result(s)>"
-    assert list(test.df.columns) == list(loadnb.snapshot.COLUMNS)
+    assert list(test.df.columns) == list(COLUMNS)
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -143,9 +143,9 @@ def test_rate_model_toggle_and_rate_validation() -> None:
 
 
 def test_metrics_line_is_the_briefs() -> None:
-    assert metrics_line(snap()) == ("🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | "
-                                    "Success: 98.5% | Completed: 1,250")
-    assert "Success: — |" in metrics_line(snap(success_rate=math.nan))
+    assert metrics_html(snap()).endswith(">🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | "
+                                         "Success: 98.5% | Completed: 1,250</div>")
+    assert "Success: — |" in metrics_html(snap(success_rate=math.nan))
 
 
 # -- the echo of the browser -----------------------------------------------------------------

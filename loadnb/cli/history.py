@@ -19,19 +19,19 @@ import argparse
 import json
 import sqlite3
 import sys
-from collections.abc import Callable
 from typing import Any
 
+from ..console import format_summary
 from ..history.store import HistoryError
-from ..record.summary import Summary, strict_summary
+from ..record.summary import strict_summary
 from ..text.jsonsafe import json_safe
+from ..text.numbers import fixed
+from .args import ExitCode, _error
 
 COMMANDS = ("history", "show", "compare")
-EXIT_OK, EXIT_USAGE = 0, 2
-Formatter = Callable[[Summary], str]
 
 
-def add_commands(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     """Add ``history``, ``show`` and ``compare`` to ``loadnb``'s subparsers."""
     h = sub.add_parser("history", help="list the runs kept in the history",
                        description="List the runs kept in the history, newest first.")
@@ -69,22 +69,14 @@ def _print(text: str) -> None:
     sys.stdout.flush()
 
 
-def main_for(args: argparse.Namespace, format_summary: Formatter | None = None) -> int:
-    """Run the history command in ``args``; the exit status (2 and one line on bad input).
-
-    ``format_summary`` formats ``show``'s summary (the ``loadnb`` command passes the console's
-    table; this package does not import a face); without it the summary prints as JSON.
-    """
+def run(args: argparse.Namespace) -> int:
+    """Run the history command in ``args``; the exit status (2 and one line on bad input)."""
     try:
-        if args.command == "show":
-            _show(args, format_summary)
-        else:
-            {"history": _history, "compare": _compare}[args.command](args)
+        {"history": _history, "show": _show, "compare": _compare}[args.command](args)
     except (HistoryError, ValueError, sqlite3.Error) as exc:
-        sys.stderr.write(f"loadnb: error: {exc}\n")
-        sys.stderr.flush()
-        return EXIT_USAGE
-    return EXIT_OK
+        _error(str(exc))
+        return ExitCode.USAGE
+    return ExitCode.OK
 
 
 def _history(args: argparse.Namespace) -> None:
@@ -113,19 +105,14 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.1f}" if isinstance(value, float) else str(value)
+    return fixed(value, 1) if value is None or isinstance(value, float) else str(value)
 
 
-def _show(args: argparse.Namespace, format_summary: Formatter | None) -> None:
+def _show(args: argparse.Namespace) -> None:
     from ..history.reader import load
 
     summary = strict_summary(load(args.run, args.history).summary)
-    if args.json or format_summary is None:
-        _print(json.dumps(summary, indent=None if args.json else 1))
-    else:
-        _print(format_summary(summary))
+    _print(json.dumps(summary) if args.json else format_summary(summary))
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -139,4 +126,4 @@ def _compare(args: argparse.Namespace) -> None:
     _print(f"{len(result.regressions)} regression(s)")
 
 
-__all__ = ["COMMANDS", "add_commands", "format_runs", "main_for"]
+__all__ = ["COMMANDS", "add_parser", "format_runs", "run"]

@@ -4,9 +4,14 @@ aligned), and the error samples ``--show-errors`` prints after it."""
 from __future__ import annotations
 
 from ..record.summary import Parameters, QuantileKey, Summary
+from ..results.words import load_text
 from ..rules.alerts import failed_iterations_text
-from ..rules.thresholds import decimals, parse_threshold
-from .text import DASH, _count, _number, _percent, _unit
+from ..rules.thresholds import parse_threshold
+from ..text.numbers import DASH, decimals, trimmed
+from ..text.numbers import count as _count
+from ..text.numbers import fixed as _number
+from ..text.numbers import percent as _percent
+from ..text.numbers import with_unit as _unit
 
 _SUMMARY_QS: tuple[QuantileKey, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 _TOP_ERRORS = 5
@@ -52,20 +57,13 @@ def _alert_rows(summary: Summary) -> list[str]:
 
 
 def _load_text(params: Parameters) -> str:
-    """``open model, 400 req/s, 5 s`` from the summary's (redacted) parameters."""
-    if params.get("model") == "open":
-        parts = [f"open model, {_number(params.get('rate'), 1)} req/s"]
-    else:
-        parts = [f"closed model, {_count(params.get('users'))} users"]
-    duration, requests, ramp_up = (params.get("duration"), params.get("requests"),
-                                   params.get("ramp_up"))
-    if isinstance(duration, int | float):
-        parts.append(f"{duration:g} s")
-    if isinstance(requests, int):
-        parts.append(f"{requests:,} requests max")
-    if ramp_up:
-        parts.append(f"ramp-up {ramp_up:g} s")
-    return ", ".join(parts)
+    """``open model, 400 requests/s, 5 s, ramp-up 2 s``: the load in words
+    (:func:`loadnb.results.words.load_text`) of the summary's (redacted) parameters."""
+    load, length = load_text(params)
+    model = "open" if params.get("model") == "open" else "closed"
+    ramp_up = params.get("ramp_up")
+    ramp = f", ramp-up {trimmed(ramp_up)} s" if ramp_up else ""
+    return f"{model} model, {load}, {length}{ramp}"
 
 
 def _latency_rows(summary: Summary, width: int) -> list[str]:
@@ -127,9 +125,8 @@ def _check_rows(summary: Summary) -> list[str]:
     for name, c in summary["checks"].items():
         passes, fails = c["passes"], c["fails"]
         total = passes + fails
-        share = f"{100.0 * passes / total:.1f}" if total else DASH
-        share = "99.9" if share == "100.0" and fails else share
-        rows.append(f"{'✗' if fails else '✓'} {name} {share} % ({passes:,} / {total:,})")
+        share = _percent(100.0 * passes / total if total else None, sep=" ")
+        rows.append(f"{'✗' if fails else '✓'} {name} {share} ({passes:,} / {total:,})")
     return rows
 
 

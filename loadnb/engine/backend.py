@@ -1,9 +1,9 @@
 """Backends: what generates a run's load and delivers it to the monitor as sources.
 
 A :class:`Backend` is started by the run, runs until the load ends (or :meth:`Backend.stop`),
-takes live changes, and exposes its :class:`~loadnb.source.Source` objects, which the monitor
-collects at every tick. :class:`LocalBackend` is the engine in this process, on the run's own
-event loop: one transport, one recorder, one :class:`~loadnb.source.LocalSource`. Scale-out is
+takes live changes, and exposes its :class:`~loadnb.engine.source.Source` objects, which the
+monitor collects at every tick. :class:`LocalBackend` is the engine in this process, on the run's
+own event loop (its parts assembled by :func:`~loadnb.engine.assembly.assemble`). Scale-out is
 another backend whose sources are worker processes; the monitor, the record and every sink stay
 the same.
 """
@@ -14,13 +14,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ..metrics.stats import Recorder
 from ..spec.config import LoadSpec
-from ..transport import Transport, TransportOptions
-from .generator import Clock, Engine
-from .source import LocalSource, Source
-
-TransportFactory = Callable[[TransportOptions], Transport]
+from .assembly import Assembly, TransportFactory, assemble
+from .generator import Clock
+from .source import Source
 
 
 class Backend(Protocol):
@@ -62,54 +59,52 @@ class LocalBackend:
     Example::
 
         backend = LocalBackend(spec, make_transport, time.perf_counter, warn=print)
+        await backend.open()
         monitor = Monitor(backend.sources, record, sinks, interval=spec.interval)
         await backend.run(on_start=monitor.begin); await backend.aclose()
     """
 
     def __init__(self, spec: LoadSpec, transport: TransportFactory, clock: Clock, *,
                  warn: Callable[[str], None]) -> None:
-        self.recorder = Recorder(on_warning=warn, expected=spec.expected_interval)
-        self.transport = transport(spec.transport_options())
-        self.name = self.transport.name
-        self.engine: Engine | None = None
-        self._spec, self._clock = spec, clock
+        self._spec, self._transport, self._clock, self._warn = spec, transport, clock, warn
+        self.parts: Assembly | None = None
+        self.name = ""
 
     async def open(self) -> None:
-        """Build the engine (closes the transport if that fails)."""
-        try:
-            self.engine = Engine(self._spec, self.transport, self.recorder, self._clock)
-        except BaseException:
-            await self.transport.aclose()
-            raise
+        """Assemble the engine (see :func:`~loadnb.engine.assembly.assemble`)."""
+        self.parts = await assemble(self._spec, warn=self._warn, transport=self._transport,
+                                    clock=self._clock)
+        self.name = self.parts.transport.name
 
     @property
     def sources(self) -> list[Source]:
-        assert self.engine is not None, "open() the backend first"
-        return [LocalSource(self.engine, self.recorder, self.transport)]
+        assert self.parts is not None, "open() the backend first"
+        return [self.parts.source]
 
     @property
     def stopped(self) -> bool:
-        return self.engine is not None and self.engine.stopped
+        return self.parts is not None and self.parts.engine.stopped
 
     @property
     def load_seconds(self) -> float:
         return math.nan  # the run's clock is this process's
 
     async def run(self, on_start: Callable[[], None]) -> None:
-        assert self.engine is not None, "open() the backend first"
+        assert self.parts is not None, "open() the backend first"
         on_start()
-        await self.engine.run()
+        await self.parts.engine.run()
 
     def stop(self) -> None:
-        if self.engine is not None:
-            self.engine.stop()
+        if self.parts is not None:
+            self.parts.engine.stop()
 
     def set_target(self, value: float) -> None:
-        if self.engine is not None:
-            self.engine.set_target(value)
+        if self.parts is not None:
+            self.parts.engine.set_target(value)
 
     async def aclose(self) -> None:
-        await self.transport.aclose()
+        if self.parts is not None:
+            await self.parts.aclose()
 
 
-__all__ = ["Backend", "LocalBackend", "TransportFactory"]
+__all__ = ["Backend", "LocalBackend"]

@@ -21,8 +21,8 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..metrics.snapshot import Snapshot
 from ..record.record import RunRecord
+from ..record.update import Update
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,9 +34,9 @@ PathLike = str | os.PathLike[str] | None
 
 
 class HistoryWriter(Protocol):
-    """A sink that keeps one run: ``writer(snapshot)`` per interval, ``close()`` at the end."""
+    """A sink that keeps one run: ``writer(update)`` per interval, ``close()`` at the end."""
 
-    def __call__(self, snap: Snapshot) -> None: ...
+    def __call__(self, update: Update) -> None: ...
 
     def close(self) -> None: ...
 

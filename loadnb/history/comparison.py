@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ..charts import palette
 from ..results.result import Result
+from ..text.numbers import fixed, significant
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -198,7 +200,8 @@ class Comparison:
                          .rstrip() for row in cells)
 
     def _repr_html_(self) -> str:
-        colours = {"regression": "#f8d7da", "improvement": "#d4edda"}
+        colours = {"regression": palette.REGRESSION_BACKGROUND,
+                   "improvement": palette.IMPROVEMENT_BACKGROUND}
         head = "".join(f"<th>{c}</th>" for c in COLUMNS)
         body = []
         for r in self.rows:
@@ -225,7 +228,7 @@ class Comparison:
                    if math.isfinite(s.p99_ms)], default=1.0)
         fig.extra_y_ranges = {"ms": Range1d(start=0, end=top * 1.1)}
         fig.add_layout(LinearAxis(y_range_name="ms", axis_label="p99 (ms)"), "right")
-        for result, colour in ((self.a, "#1f77b4"), (self.b, "#ff7f0e")):
+        for result, colour in ((self.a, palette.series(0)), (self.b, palette.series(1))):
             snaps = result.snapshots
             x = [s.elapsed_time for s in snaps]
             label = f"{'A' if result is self.a else 'B'} {result.run_id}"
@@ -241,7 +244,7 @@ def _fmt(value: object) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1e-3 and value else f"{value:,.2f}"
+        return significant(value) if abs(value) < 1e-3 and value else fixed(value, 2)
     return str(value)
 
 

@@ -6,7 +6,10 @@
   ``Recorder`` (swap per tick);
 - :mod:`~loadnb.metrics.custom`: the user's custom metrics;
 - :mod:`~loadnb.metrics.snapshot`: ``Snapshot``, one row of a run's timeline;
-- :mod:`~loadnb.metrics.codec`: payloads as plain data and back, exactly.
+- :mod:`~loadnb.metrics.codec`: the one codec: stats, custom metrics, histograms and payloads
+  as plain data and back, exactly (the Dask payloads, the exports and the history use it).
 
 May import :mod:`loadnb.text` only.
 """
+
+__all__: list[str] = []

@@ -38,7 +38,8 @@ class CustomMetric:
     last: float = math.nan
     min: float = math.inf
     max: float = -math.inf
-    hist: Histogram = field(default_factory=Histogram)
+    #: a timing's only (the codec keeps no histogram for a counter or a gauge)
+    hist: Histogram = field(default_factory=Histogram, metadata={"kinds": ("timing",)})
 
     @property
     def mean(self) -> float:
@@ -144,3 +145,7 @@ def custom_row(elapsed: float, metric: CustomMetric) -> tuple[object, ...]:
                 nan, nan, nan, nan, nan)
     return (elapsed, metric.name, metric.kind, metric.count, metric.total, nan, nan, nan,
             metric.mean, nan, nan, nan, nan, nan)
+
+
+__all__ = ["CUSTOM_KINDS", "CUSTOM_TIMELINE_COLUMNS", "CustomAccumulator", "CustomMetric",
+           "custom_row"]

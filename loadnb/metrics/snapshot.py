@@ -7,7 +7,9 @@ history) is a subscriber that formats it; nothing here knows about those faces.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -87,7 +89,33 @@ class Snapshot:
         """The snapshot as a flat dict of columns (``interval_errors`` kept as a dict)."""
         return asdict(self)
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Snapshot:
+        """The snapshot of a stored row (a history ``snapshots`` row, an export's snapshot):
+        None is NaN in a float field, a missing field has its default, ``interval_errors`` is
+        a dict or its JSON text; other keys are ignored.
+
+        >>> Snapshot.from_row({"timestamp": 1.0, "elapsed_time": 0.5, "progress_percent": 50,
+        ...     "active_users": 2, "completed_requests": 9, "failed_requests": 1,
+        ...     "success_rate": 90.0, "current_rps": 20.0, "peak_rps": 20.0,
+        ...     "estimated_completion": None, "interval_errors": '{"HTTP 500": 1}'}
+        ...     ).estimated_completion
+        nan
+        """
+        keys = set(row.keys()) & _FIELDS
+        values = {k: row[k] for k in keys}
+        for k in _FLOATS & keys:
+            values[k] = math.nan if values[k] is None else float(values[k])
+        errors = values.get("interval_errors")
+        values["interval_errors"] = dict(json.loads(errors) if isinstance(errors, str)
+                                         else errors or {})
+        return cls(**values)
+
 
 #: Column names of the snapshot DataFrame, in order (``interval_errors`` is kept out of the frame
 #: and lives in the long-format ``errors_timeline`` instead).
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Snapshot) if f.name != "interval_errors")
+_FIELDS = frozenset(f.name for f in fields(Snapshot))
+_FLOATS = frozenset(f.name for f in fields(Snapshot) if f.type == "float")
+
+__all__ = ["BRIEF_FIELDS", "COLUMNS", "PERCENTILES", "Snapshot"]

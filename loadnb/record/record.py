@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CustomMetric, IntervalStats, custom_row
 from ..rules.alerts import AlertEvent
+from .state import RunState
 
 if TYPE_CHECKING:
     from ..spec.config import LoadSpec
@@ -43,14 +44,16 @@ class RunRecord:
     (interval, metric); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
     ``{"expr", "observed", "passed"}`` each (updated at every snapshot); ``aborted_by`` the
     threshold that stopped the run (``abort_on_fail``), if one did.
-    ``state`` is ``running``, then ``done``, ``stopped`` or ``failed``.
+    ``state`` is a :class:`~loadnb.record.state.RunState` (``idle`` before a run starts, then
+    ``running``, ``stopping``, and ``done``, ``stopped`` or ``failed``). The run's
+    :class:`~loadnb.runner.monitor.Monitor` is its one writer while the run goes on.
     """
 
     run_id: str
     spec: LoadSpec
     started_at: float = field(default_factory=time.time)
     transport: str = ""
-    state: str = "running"
+    state: RunState = RunState.RUNNING
     error: str | None = None
     snapshots: list[Snapshot] = field(default_factory=list)
     totals: dict[str, IntervalStats] = field(default_factory=dict)

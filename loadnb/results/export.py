@@ -11,23 +11,28 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
      "snapshots": [{...}, ...],              # one per interval (Snapshot fields)
      "totals": {"overall": {...}, "names": [...], "custom": [...]},
                                              # the run's stats added up (overall, per name,
-                                             # custom metrics): counts and histograms
-                                             # (Histogram.encode(), base64)
+                                             # custom metrics), each the codec's plain data
+                                             # (loadnb.metrics.codec; histograms as base64)
      "stats_timeline": [...], "errors_timeline": [...], "custom": [...],
      "stats": [...], "errors": [...], "alerts": [...], "thresholds": [...],
      "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...]}
 
   The tables are lists of row objects (the DataFrames' columns). ``loadnb.load(path)`` rebuilds
-  the run from ``snapshots`` and ``totals`` through :meth:`RunRecord.add` (the totals come in
-  with the last snapshot: totals and percentiles exact) and takes the timelines as written (the
-  record keeps no per-interval histograms, so neither does the export).
+  the run from ``snapshots`` and ``totals`` (:func:`stored`, then the one
+  :func:`~loadnb.record.rebuild.rebuild`: the totals come in with the last snapshot, so totals
+  and percentiles are exact) and takes the timelines as written (the record keeps no
+  per-interval histograms, so neither does the export).
 - **Parquet** — one file: the snapshot table (``Result.df``'s columns, and ``interval_errors`` as
   JSON text); the rest of the JSON document (all but ``snapshots``) is JSON text in the file's
   key-value metadata under ``loadnb``. ``pandas.read_parquet(path)`` gives the snapshots;
   ``loadnb.load(path)`` the whole run.
-- **CSV** — a folder: one CSV per table (``snapshots``, ``stats``, ``stats_timeline``,
-  ``errors``, ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``)
-  and ``summary.json``. For spreadsheets; it does not load back.
+- **CSV** — one CSV per table (``snapshots``, ``stats``, ``stats_timeline``, ``errors``,
+  ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``) and the
+  summary as JSON, the same for ``--out x.csv`` and ``Result.to_csv``: a path ending in ``.csv``
+  holds the snapshots, each other table beside it as ``x_<table>.csv`` and ``x_summary.json``;
+  a folder holds ``<table>.csv`` and ``summary.json``. ``stats`` has Locust's columns
+  (:data:`CSV_STATS_COLUMNS`) first, then the rest of ``Result.stats``'s. For spreadsheets; it
+  does not load back.
 
 Nothing secret is written: the summary and parameters are redacted already, URLs go through
 :func:`loadnb.redact.redact_url`, error samples were redacted when recorded.
@@ -42,12 +47,13 @@ import base64
 import json
 import math
 import os
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.codec import Carrier, decode, encode
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, Histogram, IntervalStats
+from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, IntervalStats
+from ..record.rebuild import Stored, StoredInterval
 from ..record.record import NAMES_TIMELINE_COLUMNS, RunRecord
 from ..record.summary import Summary, summary_of
 from ..rules.alerts import AlertEvent
@@ -64,70 +70,23 @@ VERSION = 1
 #: The key of the run document in a Parquet export's metadata.
 PARQUET_KEY = b"loadnb"
 PathLike = str | os.PathLike[str]
-_FLOAT_SNAPSHOT = frozenset(f.name for f in fields(Snapshot) if f.type == "float")
-_SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))
-_INTERVAL_FIELDS = tuple(f.name for f in fields(IntervalStats))
+#: The codec's plain data in the JSON document: histograms as base64 text, NaN and infinities
+#: as null (read back as the field's default).
+JSON = Carrier("json", blob_out=lambda b: base64.b64encode(b).decode("ascii"),
+               blob_in=base64.b64decode, finite=True)
 THRESHOLD_COLUMNS = ["expr", "observed", "passed"]
 #: What :func:`read` says of a file that is not an export.
 NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
 CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline", "alerts",
               "thresholds", "custom", "custom_totals")
+#: The columns of the CSV ``stats`` table (``x_stats.csv`` beside ``--out x.csv``, a folder's
+#: ``stats.csv``): Locust's, the rows of ``summary["stats"]``.
+CSV_STATS_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
 def plain(value: Any) -> Any:
     """``value`` as plain JSON data (:func:`loadnb.results.outputs.json_safe`)."""
     return json_safe(value)
-
-
-def _hist(h: Histogram) -> str:
-    return base64.b64encode(h.encode()).decode("ascii")
-
-
-def _unhist(text: str) -> Histogram:
-    return Histogram.decode(base64.b64decode(text))
-
-
-def _interval_doc(iv: IntervalStats) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in _INTERVAL_FIELDS:
-        value = getattr(iv, name)
-        if isinstance(value, Histogram):
-            out[name] = _hist(value)
-        elif name == "status":
-            out[name] = {str(k): v for k, v in value.items()}
-        else:
-            out[name] = value
-    return out
-
-
-def _interval_of(doc: dict[str, Any]) -> IntervalStats:
-    values: dict[str, Any] = {}
-    for name in _INTERVAL_FIELDS:
-        if name not in doc:
-            continue
-        value = doc[name]
-        if name in ("latency", "service"):
-            value = _unhist(value)
-        elif name == "status":
-            value = {int(k): v for k, v in value.items()}
-        values[name] = value
-    return IntervalStats(**values)
-
-
-def _custom_doc(m: CustomMetric) -> dict[str, Any]:
-    return {"name": m.name, "kind": m.kind, "count": m.count, "total": m.total,
-            "last": plain(m.last), "min": plain(m.min), "max": plain(m.max),
-            "hist": _hist(m.hist) if m.kind == "timing" else None}
-
-
-def _custom_of(doc: dict[str, Any]) -> CustomMetric:
-    m = CustomMetric(doc["name"], doc["kind"], count=doc["count"], total=doc["total"])
-    m.last = math.nan if doc["last"] is None else doc["last"]
-    m.min = math.inf if doc["min"] is None else doc["min"]
-    m.max = -math.inf if doc["max"] is None else doc["max"]
-    if doc.get("hist"):
-        m.hist = _unhist(doc["hist"])
-    return m
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -188,9 +147,9 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
 def totals_of(record: RunRecord) -> dict[str, Any]:
     """``totals`` of the document: the per-name stats, all names (``overall``) and the custom
     metrics added up over the run, histograms encoded (what the record keeps; exact)."""
-    return {"overall": _interval_doc(record.overall),
-            "names": [_interval_doc(iv) for iv in record.totals.values()],
-            "custom": [_custom_doc(m) for m in record.custom.values()]}
+    return {"overall": encode(record.overall, JSON),
+            "names": [encode(iv, JSON) for iv in record.totals.values()],
+            "custom": [encode(m, JSON) for m in record.custom.values()]}
 
 
 def to_json(record: RunRecord, summary: Summary, path: PathLike) -> Path:
@@ -219,15 +178,35 @@ def to_parquet(record: RunRecord, summary: Summary, path: PathLike) -> Path:
     return out
 
 
-def to_csv(record: RunRecord, summary: Summary, folder: PathLike) -> Path:
-    """Write one CSV per table and ``summary.json`` into ``folder`` (created); returns it."""
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+def csv_paths(path: PathLike) -> dict[str, Path]:
+    """Where :func:`to_csv` writes each of :data:`CSV_TABLES` and the summary: for ``x.csv`` the
+    snapshots in it and the rest beside it (``x_stats.csv``, ``x_errors.csv``, …,
+    ``x_summary.json``); for a folder, ``snapshots.csv``, ``stats.csv``, … and ``summary.json``
+    in it."""
+    where = Path(path)
+    if where.suffix.lower() != ".csv":
+        return {**{name: where / f"{name}.csv" for name in CSV_TABLES},
+                "summary": where / "summary.json"}
+    beside = {name: where.with_name(f"{where.stem}_{name}{where.suffix}") for name in CSV_TABLES}
+    return {**beside, "snapshots": where, "summary": where.with_name(f"{where.stem}_summary.json")}
+
+
+def to_csv(record: RunRecord, summary: Summary, path: PathLike) -> Path:
+    """Write every table as CSV and the summary as JSON (see :func:`csv_paths` for where: a path
+    ending in ``.csv`` or a folder, created); returns ``path``. One format for ``--out x.csv``
+    and :meth:`Result.to_csv`: the same tables with the same columns; ``stats`` has the columns
+    of :data:`CSV_STATS_COLUMNS` first (Locust's, as ``x_stats.csv`` always had them), then the
+    other columns of ``result.stats``."""
+    where = csv_paths(path)
+    if Path(path).suffix.lower() != ".csv":
+        Path(path).mkdir(parents=True, exist_ok=True)
     for name, table in _tables(record).items():
-        table.to_csv(out / f"{name}.csv", index=False)
-    (out / "summary.json").write_text(json.dumps(plain(summary), indent=1) + "\n",
-                                      encoding="utf-8")
-    return out
+        if name == "stats":  # Locust's columns first, then every other column of result.stats
+            rest = [c for c in table.columns if c not in CSV_STATS_COLUMNS]
+            table = table[[*CSV_STATS_COLUMNS, *rest]]
+        table.to_csv(where[name], index=False)
+    where["summary"].write_text(json.dumps(plain(summary), indent=1) + "\n", encoding="utf-8")
+    return Path(path)
 
 
 def is_path(ref: object) -> bool:
@@ -279,49 +258,35 @@ def _read_parquet(where: Path) -> Any:
     return doc
 
 
-def _snapshot(row: dict[str, Any]) -> Snapshot:
-    values = {k: row[k] for k in _SNAPSHOT_FIELDS if k in row}
-    for k in _FLOAT_SNAPSHOT:
-        if values.get(k) is None:
-            values[k] = math.nan
-        else:
-            values[k] = float(values[k])
-    values["interval_errors"] = dict(values.get("interval_errors") or {})
-    return Snapshot(**values)
-
-
 def _row(doc: dict[str, Any], columns: tuple[str, ...] | list[str]) -> tuple[Any, ...]:
     return tuple(math.nan if doc.get(c) is None else doc[c] for c in columns)
 
 
-def rebuild(doc: dict[str, Any], spec: LoadSpec) -> RunRecord:
-    """The run record of an export document (:func:`read`), its totals added up interval by
-    interval as the live run's were; ``spec`` stands for the run's spec (secret-free)."""
-    run = doc["run"]
-    record = RunRecord(run["run_id"], spec, started_at=run["started_at"],
-                       transport=run["transport"], state=run["state"], error=run["error"])
-    totals = doc["totals"]
-    snaps = [_snapshot(row) for row in doc["snapshots"]]
-    before = 0.0
-    for seq, snap in enumerate(snaps):
-        last = seq == len(snaps) - 1  # the run's totals come in with its last interval
-        names = ({iv.name: iv for iv in map(_interval_of, totals["names"])} if last else {})
-        custom = ({m.name: m for m in map(_custom_of, totals["custom"])} if last else None)
-        interval = _interval_of(totals["overall"]) if last else IntervalStats("all")
-        record.add(snap, interval, names, max(snap.elapsed_time - before, 1e-9), custom=custom)
-        before = snap.elapsed_time
-    record.names_timeline = [_row(r, NAMES_TIMELINE_COLUMNS) for r in doc["stats_timeline"]]
-    record.errors_timeline = [(r["elapsed_time"], r["kind"], r["count"])
-                              for r in doc["errors_timeline"]]
-    record.custom_timeline = [_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]]
-    record.thresholds = [dict(t) for t in doc.get("thresholds", [])]
-    record.aborted_by = run.get("aborted_by")
-    record.alerts = [AlertEvent(a["rule"], a["message"], a["fired_at"], a["cleared_at"])
-                     for a in doc.get("alerts", [])]
-    record.warnings = list(doc.get("warnings", []))
-    record.events = [(float(e), str(t)) for e, t in doc.get("events", [])]
-    return record
+def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
+    """What an export document (:func:`read`) keeps of its run, for
+    :func:`~loadnb.record.rebuild.rebuild`: the run's totals come with its last interval, the
+    timelines as written; ``spec`` stands for the run's spec (secret-free)."""
+    run, totals = doc["run"], doc["totals"]
+    snaps = [Snapshot.from_row(row) for row in doc["snapshots"]]
+    last = StoredInterval(
+        {iv.name: iv for iv in (decode(IntervalStats, d, JSON) for d in totals["names"])},
+        decode(IntervalStats, totals["overall"], JSON),
+        {m.name: m for m in (decode(CustomMetric, d, JSON) for d in totals["custom"])})
+    return Stored(
+        run["run_id"], spec, run["started_at"], run["transport"], run["state"], run["error"],
+        snaps, {len(snaps) - 1: last} if snaps else {},
+        alerts=[AlertEvent(a["rule"], a["message"], a["fired_at"], a["cleared_at"])
+                for a in doc.get("alerts", [])],
+        warnings=list(doc.get("warnings", [])),
+        events=[(float(e), str(t)) for e, t in doc.get("events", [])],
+        thresholds=[dict(t) for t in doc.get("thresholds", [])],
+        aborted_by=run.get("aborted_by"),
+        names_timeline=[_row(r, NAMES_TIMELINE_COLUMNS) for r in doc["stats_timeline"]],
+        errors_timeline=[(r["elapsed_time"], r["kind"], r["count"])
+                         for r in doc["errors_timeline"]],
+        custom_timeline=[_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]])
 
 
-__all__ = ["CSV_TABLES", "FORMAT", "NOT_AN_EXPORT", "PARQUET_KEY", "VERSION", "document",
-           "is_path", "read", "rebuild", "to_csv", "to_json", "to_parquet"]
+__all__ = ["CSV_STATS_COLUMNS", "CSV_TABLES", "FORMAT", "JSON", "NOT_AN_EXPORT", "PARQUET_KEY",
+           "VERSION", "csv_paths", "document", "is_path", "read", "stored", "to_csv", "to_json",
+           "to_parquet"]

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from ..charts import palette
 from ..metrics.snapshot import COLUMNS, Snapshot
 from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, IntervalStats, custom_row
 from ..record.record import NAMES_TIMELINE_COLUMNS
 from ..record.summary import Summary
 from ..record.summary_parts import STATS_KEYS
 from ..rules.alerts import AlertEvent
+from ..text.numbers import number
 
 STATS_COLUMNS: tuple[str, ...] = (
     "name", "requests", "completed", "failed", "cancelled", "success_rate", "rps",
@@ -100,7 +101,6 @@ def custom_totals_frame(custom: Mapping[str, CustomMetric]) -> pd.DataFrame:
 def plot_frame(df: pd.DataFrame, columns: Sequence[str], title: str = "") -> Any:
     """A Bokeh figure of ``columns`` of a snapshot frame over ``elapsed_time`` (one line each;
     Bokeh imported here, on first use). ``ValueError`` for a name that is not a column."""
-    from bokeh.palettes import Category10
     from bokeh.plotting import figure
 
     missing = [c for c in columns if c not in df.columns]
@@ -109,22 +109,17 @@ def plot_frame(df: pd.DataFrame, columns: Sequence[str], title: str = "") -> Any
                          f"(columns: {', '.join(df.columns)})")
     fig = figure(title=title, x_axis_label="elapsed_time (s)", height=300, width=700,
                  tools="pan,wheel_zoom,box_zoom,reset,save,hover")
-    colors = Category10[10]
     for i, column in enumerate(columns):
         fig.line(df["elapsed_time"].to_numpy(float), df[column].to_numpy(float),
-                 legend_label=column, line_width=2,
-                 color=colors[i % len(colors)])
+                 legend_label=column, line_width=2, color=palette.series(i))
     fig.legend.location = "top_left"
     return fig
 
 
 def _cell(value: Any, digits: int = 1) -> str:
-    if isinstance(value, bool) or value is None:
-        return "—"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}" if math.isfinite(value) else "—"
+    """A number as :func:`~loadnb.text.numbers.number` shows it ("—" for none), text escaped."""
+    if value is None or isinstance(value, bool | int | float):
+        return number(value, digits)
     return html.escape(str(value))
 
 
@@ -158,6 +153,6 @@ def summary_html(summary: Summary) -> str:
     return f"<div>{head}<table>{rows}</table>{table}</div>"
 
 
-__all__ = ["STATS_COLUMNS", "alerts_frame", "custom_frame", "custom_totals_frame", "errors_frame",
-           "errors_timeline_frame", "names_timeline_frame", "plot_frame", "snapshots_frame",
-           "stats_frame", "summary_html"]
+__all__ = ["ALERT_COLUMNS", "STATS_COLUMNS", "alerts_frame", "custom_frame", "custom_totals_frame",
+           "errors_frame", "errors_timeline_frame", "names_timeline_frame", "plot_frame",
+           "snapshots_frame", "stats_frame", "summary_html"]

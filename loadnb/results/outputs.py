@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ..record.summary import Summary, ThresholdEntry
+from ..text.numbers import is_number, trimmed
 
 
 def _observed(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value:,.3f}".rstrip("0").rstrip(".")
-    return "no data"
+    return trimmed(value) if is_number(value) else "no data"
 
 
 def junit_xml(summary: Summary) -> str:

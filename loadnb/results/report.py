@@ -22,10 +22,13 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from string import Template
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..charts import palette
 from ..charts.axes import drawn_rates, readable_axes
 from ..record.summary import Summary
+from ..text.numbers import count, is_number, trimmed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,8 +37,6 @@ if TYPE_CHECKING:
 
 #: Most points of one series in a chart (the tables are not decimated).
 MAX_POINTS = 1000
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
 _DASHES = {"p50_ms": "solid", "p95_ms": "dashed", "p99_ms": "dotted"}
 
 
@@ -73,12 +74,10 @@ def decimate(frame: pd.DataFrame, limit: int = MAX_POINTS) -> pd.DataFrame:
 
 
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+    """A table cell's text: a count, a number (:func:`~loadnb.text.numbers.trimmed`), "—" for
+    no value, or the value as text."""
+    if value is None or is_number(value):
+        return count(value) if isinstance(value, int) else trimmed(value)
     return str(value)
 
 
@@ -148,7 +147,7 @@ def _lines(fig: figure, runs: Sequence[tuple[str, pd.DataFrame]],
                 continue
             source = ColumnDataSource({"x": data[x].to_numpy(dtype=float),
                                        "y": data[column].to_numpy(dtype=float)})
-            colour = PALETTE[(i if several else j) % len(PALETTE)]
+            colour = palette.series(i if several else j)
             dash = list(_DASHES.values())[j % 3] if several else "solid"
             legend = f"{run_id} {label}" if several else label
             fig.line("x", "y", source=source, color=colour, line_dash=dash, line_width=1.6,
@@ -210,18 +209,19 @@ def _charts(runs: Sequence[RunView]) -> list[tuple[str, Model]]:
     return charts
 
 
-_CSS = """
+_CSS = Template("""
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em auto;
-max-width:1400px;padding:0 1em;color:#222}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+max-width:1400px;padding:0 1em;color:$text}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid $rule}
 table{border-collapse:collapse;margin:.4em 0 1em;font-size:13px}
 caption{text-align:left;font-weight:600;padding:.2em 0}
-th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right;vertical-align:top}
+th,td{border:1px solid $rule;padding:.25em .6em;text-align:right;vertical-align:top}
 th:first-child,td:first-child{text-align:left}
-thead th{background:#f4f4f4}.side{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
+thead th{background:$head}.side{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
 .side>div{overflow-x:auto;max-width:100%}.chart{width:100%;margin-bottom:1em}
-.note{color:#666;font-size:12px}
-"""
+.note{color:$note;font-size:12px}
+""").substitute(text=palette.PAGE_TEXT, rule=palette.PAGE_RULE, head=palette.PAGE_HEAD,
+               note=palette.PAGE_NOTE)
 
 
 def render(runs: Sequence[RunView], *, title: str | None = None) -> str:

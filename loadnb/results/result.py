@@ -213,11 +213,14 @@ class Result:
 
         return to_parquet(self.record, self.summary, path)
 
-    def to_csv(self, folder: str | os.PathLike[str]) -> Path:
-        """Write one CSV per table and ``summary.json`` into ``folder``."""
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write every table as CSV and the summary as JSON, as ``loadnb run --out x.csv`` does:
+        ``x.csv`` holds the snapshots, each other table beside it (``x_stats.csv``, …,
+        ``x_summary.json``); a folder (any other path) holds ``snapshots.csv``, ``stats.csv``,
+        … and ``summary.json``. See :func:`loadnb.results.export.to_csv`."""
         from .export import to_csv
 
-        return to_csv(self.record, self.summary, folder)
+        return to_csv(self.record, self.summary, path)
 
     def report(self, path: str | os.PathLike[str]) -> Path:
         """Write a standalone HTML report of the run (opens offline). See

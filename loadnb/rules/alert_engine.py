@@ -159,71 +159,67 @@ class _State:
     event: AlertEvent | None = None
 
 
+#: One alert change of a snapshot: the rule, its event (as the engine keeps it) and ``"fired"`` or
+#: ``"cleared"``.
+AlertNews = tuple[AlertRule, AlertEvent, str]
+
+
 @dataclass
 class AlertEngine:
-    """Evaluates every rule on every snapshot; appends fires to ``events`` (the run record's
-    list) and sets ``cleared_at`` on clears. A rule that raises is dropped with a warning (told
-    to ``warn``): a rule can never stop the load."""
+    """Evaluates every rule on every snapshot and returns what changed (:data:`AlertNews`): a
+    fire appends an event to ``events`` (the engine's own list), a clear sets its ``cleared_at``.
+    A rule that raises is dropped with a warning (told to ``warn``): a rule can never stop the
+    load. Whoever drives the engine (the run's monitor) keeps the record and tells listeners."""
 
     rules: Sequence[AlertRule]
-    events: list[AlertEvent]
+    events: list[AlertEvent] = field(default_factory=list)
     warn: Callable[[str], None] = lambda text: None
     interval: View | None = None
-    listeners: list[Listener] = field(default_factory=list)
     _states: dict[str, _State] = field(default_factory=dict)
     _broken: set[str] = field(default_factory=set)
 
-    def __call__(self, snap: Snapshot) -> None:
-        """Judge ``snap`` with every rule (the sink interface)."""
+    def __call__(self, snap: Snapshot) -> list[AlertNews]:
+        """Judge ``snap`` with every rule; the fires and clears it caused."""
+        news: list[AlertNews] = []
         for rule in self.rules:
             if rule.name in self._broken:
                 continue
             try:
-                if not rule.applies(snap):
-                    continue
-                if rule.on_interval is None:
-                    message = rule.check(snap)
-                elif self.interval is None:
-                    continue
-                else:
-                    judged = rule.on_interval(self.interval)
-                    if judged is NOT_JUDGED:
-                        continue
-                    message = judged
+                message = self._judge(rule, snap)
             except Exception as exc:  # noqa: BLE001 - a user's rule must not break the run
                 self._broken.add(rule.name)
                 self.warn(f"alert rule {rule.name!r} failed and was disabled: {exc!r}")
                 continue
-            self._step(rule, snap, message)
+            if message is not NOT_JUDGED:
+                news.extend(self._step(rule, snap, message))
+        return news
 
-    def _step(self, rule: AlertRule, snap: Snapshot, message: str | None) -> None:
+    def _judge(self, rule: AlertRule, snap: Snapshot) -> Verdict:
+        if not rule.applies(snap):
+            return NOT_JUDGED
+        if rule.on_interval is None:
+            return rule.check(snap)
+        if self.interval is None:
+            return NOT_JUDGED
+        return rule.on_interval(self.interval)
+
+    def _step(self, rule: AlertRule, snap: Snapshot, message: str | None) -> list[AlertNews]:
         state = self._states.setdefault(rule.name, _State())
         if not message:
             state.streak = 0
-            if state.event is not None:
-                state.event.cleared_at = snap.elapsed_time
-                self._tell(rule, state.event, "cleared")
-                state.event = None
-            return
+            if state.event is None:
+                return []
+            state.event.cleared_at = snap.elapsed_time
+            event, state.event = state.event, None
+            return [(rule, event, "cleared")]
         state.streak += 1
         due = state.streak >= rule.sustain or (rule.urgent is not None and rule.urgent(snap))
         if state.event is None and due:
             state.event = AlertEvent(rule.name, str(message), snap.elapsed_time)
             self.events.append(state.event)
-            self._tell(rule, state.event, "fired")
-
-    def _tell(self, rule: AlertRule, event: AlertEvent, what: str) -> None:
-        extra = [] if rule.on_event is None else [rule.on_event]
-        for fn in [*extra, *self.listeners]:
-            try:
-                fn(event, what)
-            except Exception as exc:  # noqa: BLE001 - a face must not break the run
-                if fn in self.listeners:
-                    self.listeners.remove(fn)
-                self.warn(f"alert listener {fn!r} failed: {exc!r}")
+            return [(rule, state.event, "fired")]
+        return []
 
 
-
-
-__all__ = ["NOT_JUDGED", "AlertEngine", "AlertEvent", "AlertRule", "Check", "IntervalCheck",
-           "Listener", "Verdict", "as_rule", "as_rules", "expression_rule"]
+__all__ = ["NOT_JUDGED", "AlertEngine", "AlertEvent", "AlertNews", "AlertRule", "Check",
+           "IntervalCheck", "Listener", "Verdict", "as_rule", "as_rules", "expression_rule"]

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from weakref import WeakKeyDictionary
 
 from ..metrics.snapshot import Snapshot
+from ..text.numbers import bounded
 from .alert_engine import (
     NOT_JUDGED,
     AlertEngine,
@@ -36,7 +37,7 @@ from .alert_engine import (
     as_rules,
     expression_rule,
 )
-from .thresholds import View, shown
+from .thresholds import View
 
 #: The brief's success-rate alert: cumulative success rate below this (percent).
 SUCCESS_LIMIT = 90.0
@@ -65,7 +66,7 @@ def low_success_rate(limit: float = SUCCESS_LIMIT) -> AlertRule:
 
     def check(snap: Snapshot) -> str | None:
         if snap.success_rate < limit:  # NaN compares False: no alert before any response
-            return f"Low success rate: {shown(snap.success_rate, limit, 1)}% (below {limit:g}%)"
+            return f"Low success rate: {bounded(snap.success_rate, limit, 1)}% (below {limit:g}%)"
         return None
 
     return AlertRule("low_success_rate", check)
@@ -87,7 +88,7 @@ def low_rps(fraction: float = RPS_FRACTION) -> AlertRule:
     def check(snap: Snapshot) -> str | None:
         floor = snap.target_rate * fraction
         if snap.current_rps < floor:
-            return (f"Low RPS: {shown(snap.current_rps, floor, 1)} req/s (target "
+            return (f"Low RPS: {bounded(snap.current_rps, floor, 1)} req/s (target "
                     f"{snap.target_rate:.1f}; below {fraction:.0%} of it)")
         return None
 
@@ -100,7 +101,7 @@ def generator_cpu(limit: float = CPU_LIMIT) -> AlertRule:
     def check(snap: Snapshot) -> str | None:
         if snap.cpu_percent > limit:
             return (f"Generator bottleneck: loadnb's process used "
-                    f"{shown(snap.cpu_percent, limit, 0)}% of a "
+                    f"{bounded(snap.cpu_percent, limit, 0)}% of a "
                     "CPU core, so the results may measure the generator rather than the target. "
                     "Lower the load or spread it over more processes.")
         return None
@@ -116,7 +117,7 @@ def generator_lag(limit_ms: float = LAG_LIMIT_MS) -> AlertRule:
     def check(snap: Snapshot) -> str | None:
         if snap.loop_lag_ms > limit_ms:
             return (f"Generator bottleneck: the event loop ran up to "
-                    f"{shown(snap.loop_lag_ms, limit_ms, 0)} ms "
+                    f"{bounded(snap.loop_lag_ms, limit_ms, 0)} ms "
                     "late, so requests were sent late and latencies include that delay. "
                     "Something in this process (a blocking call, another busy task) is "
                     "holding the loop.")

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..metrics.stats import CustomMetric, IntervalStats
+from ..text.numbers import bounded, decimals
 from ..text.units import TIME_UNITS
 
 LATENCY_STATS = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9,
@@ -57,26 +58,6 @@ _HEAD = re.compile(r"\s*(?P<metric>[A-Za-z_][\w.\-]*?)\s*(?=\[|<|>|$)")
 _TAIL = re.compile(r"\s*(?P<op><=|>=|<|>)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)"
                    r"\s*(?P<unit>%|/s|[^\W\d_]+)?\s*$", re.IGNORECASE)
 _TIME_UNITS = ", ".join(list(TIME_UNITS)[:-1]) + " or " + list(TIME_UNITS)[-1]
-
-
-def decimals(value: float, bound: float, digits: int) -> int:
-    """The decimals to show ``value`` with: ``digits``, or more when fewer would put it on the
-    other side of ``bound`` or on it (89.96 below 90 needs 2, since 1 shows ``90.0``).
-
-    >>> decimals(89.96, 90.0, 1), decimals(42.04, 90.0, 1), decimals(5.0, 5.0, 3)
-    (2, 1, 3)
-    """
-    side = (value > bound) - (value < bound)
-    for d in range(digits, 16):
-        shown = round(value, d)
-        if (shown > bound) - (shown < bound) == side:
-            return d
-    return 15
-
-
-def shown(value: float, bound: float, digits: int) -> str:
-    """``value`` with thousands separators and :func:`decimals` decimals (``89.96``)."""
-    return f"{value:,.{decimals(value, bound, digits)}f}"
 
 
 class View(Protocol):
@@ -146,7 +127,7 @@ class Threshold:
         """
         if value is None:
             return "—"
-        text = shown(value, self.bound, 3)
+        text = bounded(value, self.bound, 3)
         text = text.rstrip("0").rstrip(".") if "." in text else text
         unit = self.unit
         return f"{text}{unit}" if unit in ("ms", "%") else f"{text} {unit}".rstrip()
@@ -330,4 +311,4 @@ def parse_thresholds(exprs: Iterable[object] | None) -> tuple[Threshold, ...]:
     return tuple(parse_threshold(e) for e in exprs)
 
 
-__all__ = ["Threshold", "View", "decimals", "parse_threshold", "parse_thresholds", "shown"]
+__all__ = ["Threshold", "View", "parse_threshold", "parse_thresholds"]

@@ -1,8 +1,9 @@
 """Judging a run: its thresholds on every snapshot, and when to abort it.
 
-:class:`ThresholdJudge` is a sink: after the record has a snapshot it judges every threshold on
-the run so far (:class:`RunView`) and writes ``record.thresholds``. With ``abort`` set (the
-``abort_on_fail`` option) it stops the run as soon as a threshold is **lost for good** (a max
+:class:`ThresholdJudge` judges, after the record has a snapshot, every threshold on the run so
+far (:class:`RunView`) and returns the results; the monitor writes them into the record. With
+``abort`` (the ``abort_on_fail`` option) it names the threshold that should stop the run as soon
+as one is **lost for good** (a max
 already above its bound, an error budget of a request-bounded run already spent, a count of
 requests, failures, iterations or failed iterations already past its bound) or has **failed on
 ``window`` snapshots in a row after the grace period**, like k6's ``abortOnFail`` with
@@ -12,7 +13,8 @@ last interval alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CustomMetric, IntervalStats, merge_intervals
@@ -116,11 +118,17 @@ def _only_grows(t: Threshold) -> bool:
 
 
 class ThresholdJudge:
-    """Judges ``thresholds`` on every snapshot into ``record.thresholds``; calls ``abort(expr)``
-    once when one is lost (``abort`` None: never)."""
+    """Judges ``thresholds`` on the run so far; with ``abort``, names the first one lost
+    (:attr:`aborted_by`, once) so that the run stops.
+
+    Example::
+
+        judge = ThresholdJudge(parse_thresholds(["p95<300ms"]), record)
+        judge(record.snapshots[-1])   # [{"expr": "p95<300ms", "observed": 12.3, "passed": True}]
+    """
 
     def __init__(self, thresholds: Sequence[Threshold], record: RunRecord, *,
-                 abort: Callable[[str], None] | None = None, grace: float = 0.0,
+                 abort: bool = False, grace: float = 0.0,
                  planned_requests: int | None = None, window: int = ABORT_WINDOW) -> None:
         self.thresholds = list(thresholds)
         self.record = record
@@ -128,25 +136,25 @@ class ThresholdJudge:
         self.abort, self.grace, self.window = abort, grace, window
         self.planned = planned_requests
         self._streaks = [0] * len(self.thresholds)
+        #: The threshold that should stop the run (``abort`` only), once one is lost.
         self.aborted_by: str | None = None
 
-    def __call__(self, snap: Snapshot) -> None:
+    def __call__(self, snap: Snapshot) -> list[dict[str, Any]]:
+        """Every threshold's ``{"expr", "observed", "passed"}`` as of ``snap``."""
         results = []
         for i, t in enumerate(self.thresholds):
             value = t.observe(self.view)
             passed = t.holds(value)
             results.append({"expr": t.expr, "observed": t.rounded(value), "passed": passed})
             self._streaks[i] = 0 if passed else self._streaks[i] + 1
-            if self.abort is not None and self.aborted_by is None and snap.phase == "running":
+            if self.abort and self.aborted_by is None and snap.phase == "running":
                 self._maybe_abort(t, i, value, snap)
-        self.record.thresholds[:] = results
+        return results
 
     def _maybe_abort(self, t: Threshold, i: int, value: float | None, snap: Snapshot) -> None:
         sustained = snap.elapsed_time >= self.grace and self._streaks[i] >= self.window
         if lost_for_good(t, value, self.record, self.planned) or sustained:
             self.aborted_by = t.expr
-            assert self.abort is not None
-            self.abort(t.expr)
 
 
 __all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good", "tally"]

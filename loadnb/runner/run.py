@@ -1,12 +1,14 @@
 """Run: the composition root of one load test, and its state machine.
 
-``idle → running → stopping → done | failed``. A Run owns the :class:`~loadnb.record.RunRecord`
-from its first moment and wires the rest around it: a backend that generates the load (the engine
-in this process, :class:`~loadnb.backend.LocalBackend`, whose source the monitor reads),
-a monitor that turns the sources' intervals into snapshots in the record, and the sinks the
-monitor fans each snapshot out to: the alert engine first, then every subscriber (the widget, the
-console line, history writers). It runs as one task on the current event loop, so in a notebook
-the cell returns at once.
+``idle → running → stopping → done | stopped | failed`` (:class:`~loadnb.record.state.RunState`,
+the one vocabulary of the run, its record, the history and the faces). A Run owns the
+:class:`~loadnb.record.record.RunRecord` from its first moment and its
+:class:`~loadnb.runner.monitor.Monitor`, the record's one writer, and wires the rest around them:
+a backend that generates the load (the engine in this process,
+:class:`~loadnb.engine.backend.LocalBackend`, or Dask workers), the alert engine and the
+threshold judge the monitor consults at every tick, and the sinks it hands each
+:class:`~loadnb.record.update.Update` to: the history writer first, then every face. It runs as
+one task on the current event loop, so in a notebook the cell returns at once.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from ..engine.backend import Backend, LocalBackend, TransportFactory
+from ..engine.assembly import TransportFactory
+from ..engine.backend import Backend, LocalBackend
 from ..engine.generator import Clock
+from ..engine.loop import run_to_end
 from ..metrics.snapshot import Snapshot
 from ..record.accounting import check_accounting
 from ..record.record import RunRecord
+from ..record.state import RunState
+from ..record.update import Update
 from ..results.result import Result
 from ..rules.alerts import AlertEngine, AlertRule, Listener, default_rules
 from ..rules.notify import Webhook
@@ -37,7 +42,6 @@ if TYPE_CHECKING:
     from ..history import HistoryWriter
 
 StateListener = Callable[["Run"], None]
-T = TypeVar("T")
 
 
 def rules_of(spec: LoadSpec) -> list[AlertRule]:
@@ -62,56 +66,79 @@ class Run:
     def __init__(self, spec: LoadSpec, *, transport: TransportFactory | None = None,
                  clock: Clock = time.perf_counter) -> None:
         self.spec = spec
-        self.state = "idle"
-        self.record = RunRecord(uuid.uuid4().hex[:12], spec)
+        self.record = RunRecord(uuid.uuid4().hex[:12], spec, state=RunState.IDLE)
         self.result = Result(self.record)
         self.error: BaseException | None = None
         self._transport_factory = transport or make_transport
         self._clock = clock
-        self.alert_engine = AlertEngine(rules_of(spec), self.record.alerts, self.record.warn,
-                                        interval=IntervalView(self.record))
-        self.judge = ThresholdJudge(spec.thresholds, self.record,
-                                    abort=self._abort if spec.abort_on_fail else None,
-                                    grace=spec.abort_grace, planned_requests=spec.requests)
-        self._sinks: list[Sink] = [self.alert_engine, self.judge]
-        self._hooks: list[Webhook] = []
-        for target in spec.notify:
-            if isinstance(target, str):
-                hook = Webhook(target, run_id=self.run_id, warn=self.record.warn,
-                               target=spec.target if spec.scenario else
-                               f"{spec.method} {spec.target}")
-                self._hooks.append(hook)
-                self.on_alert(hook)
-            else:
-                self.on_alert(target)
+        self._sinks: list[Sink] = []
+        self.monitor = Monitor(
+            [], self.record, self._sinks, interval=spec.interval, clock=clock,
+            alerts=AlertEngine(rules_of(spec), interval=IntervalView(self.record)),
+            judge=ThresholdJudge(spec.thresholds, self.record, abort=spec.abort_on_fail,
+                                 grace=spec.abort_grace, planned_requests=spec.requests),
+            on_abort=lambda expr: self.stop())
+        assert self.monitor.alerts is not None
+        self.monitor.alerts.warn = self.monitor.warn
+        self._hooks = self._webhooks()
         self._state_listeners: list[StateListener] = []
         self._task: asyncio.Task[None] | None = None
+        self._ended = False
         self._backend: Backend | None = None
         self._pending_target: float | None = None
         self._writer: HistoryWriter | None = None
+
+    def _webhooks(self) -> list[Webhook]:
+        hooks: list[Webhook] = []
+        spec = self.spec
+        for target in spec.notify:
+            if isinstance(target, str):
+                hook = Webhook(target, run_id=self.run_id, warn=self.monitor.warn,
+                               target=spec.target if spec.scenario else
+                               f"{spec.method} {spec.target}")
+                hooks.append(hook)
+                self.on_alert(hook)
+            else:
+                self.on_alert(target)
+        return hooks
 
     @property
     def run_id(self) -> str:
         """The run's id (12 hex digits)."""
         return self.record.run_id
 
+    @property
+    def state(self) -> RunState:
+        """The run's state (its record's): idle, running, stopping, done, stopped or failed."""
+        return RunState(self.record.state)
+
     # -- observing -------------------------------------------------------------------------
-    def subscribe(self, fn: Sink) -> Callable[[], None]:
+    def subscribe(self, fn: Callable[[Snapshot], None]) -> Callable[[], None]:
         """Call ``fn(snapshot)`` for every snapshot from now on; returns an unsubscribe function.
 
-        A subscriber is called after the snapshot is in the record and the alert rules have
-        judged it. One that raises is removed and its error becomes a warning of the run: a
-        face can never stop the load.
+        A subscriber is called after the snapshot is in the record and the alert rules and
+        thresholds have judged it. One that raises is removed and its error becomes a warning
+        of the run: a face can never stop the load.
         """
+        def sink(update: Update) -> None:
+            fn(update.snapshot)
+
+        sink.__qualname__ = getattr(fn, "__qualname__", repr(fn))
+        return self.watch(sink)
+
+    def watch(self, fn: Sink) -> Callable[[], None]:
+        """Call ``fn(update)`` with every :class:`~loadnb.record.update.Update` (the snapshot and
+        what came with it: alert news, thresholds, custom rows, warnings) from now on; returns an
+        unsubscribe function. What faces use, so that they never read the record back."""
         self._sinks.append(fn)
         return lambda: self._sinks.remove(fn) if fn in self._sinks else None
 
     def on_alert(self, fn: Listener) -> None:
         """Call ``fn(event, "fired" | "cleared")`` when an alert rule fires or clears."""
-        self.alert_engine.listeners.append(fn)
+        self.monitor.on_alert(fn)
 
     def on_state(self, fn: StateListener) -> None:
-        """Call ``fn(run)`` at every state change (running, stopping, done, failed)."""
+        """Call ``fn(run)`` at every state change (running, stopping, done, stopped, failed)."""
         self._state_listeners.append(fn)
 
     @property
@@ -126,27 +153,28 @@ class Run:
 
     @property
     def done(self) -> bool:
-        """Whether the run has ended (done or failed)."""
-        return self.state in ("done", "failed")
+        """Whether the run has ended (done, stopped or failed) and told its state listeners so:
+        its record and result are final."""
+        return self._ended
 
     # -- controlling -----------------------------------------------------------------------
     def start(self) -> None:
         """Start the run as a task on the running event loop and return at once."""
-        if self.state != "idle":
+        if self.state != RunState.IDLE:
             raise RuntimeError(f"this run is {self.state}; a Run starts once (make a new one)")
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError("Run.start() needs a running event loop: in a script use "
                                "loadnb.run(...), in a notebook `await test.run()`") from None
-        self._set_state("running")
+        self._set_state(RunState.RUNNING)
         self._task = loop.create_task(self._main(), name=f"loadnb-run-{self.run_id}")
         self._task.add_done_callback(self._finished)
 
     def stop(self) -> None:
         """Stop now: no new requests, requests in flight cancelled; the final snapshot follows."""
-        if self.state == "running":
-            self._set_state("stopping")
+        if self.state == RunState.RUNNING:
+            self._set_state(RunState.STOPPING)
             if self._backend is not None:
                 self._backend.stop()
 
@@ -163,7 +191,7 @@ class Run:
         self._set_target(float(rate))
 
     def _set_target(self, value: float) -> None:
-        if self.state != "running":
+        if self.state != RunState.RUNNING:
             raise RuntimeError(f"the run is {self.state}: live changes need a running run")
         if self._backend is None:  # started, but its task has not run yet: apply when it does
             self._pending_target = value
@@ -181,7 +209,7 @@ class Run:
 
     async def run(self) -> Result:
         """Start (if needed) and wait; if the waiting is cancelled (Ctrl-C), stop the run first."""
-        if self.state == "idle":
+        if self.state == RunState.IDLE:
             self.start()
         try:
             return await self.wait()
@@ -192,27 +220,29 @@ class Run:
             raise
 
     # -- internals -------------------------------------------------------------------------
-    def _set_state(self, state: str) -> None:
-        self.state = state
+    def _set_state(self, state: RunState) -> None:
+        self.monitor.set_state(state)
+        self._tell_state()
+
+    def _tell_state(self) -> None:
         for fn in list(self._state_listeners):
             try:
                 fn(self)
             except Exception as exc:  # noqa: BLE001 - a face must not break the run
-                self.record.warn(f"state listener {fn!r} failed: {exc!r}")
+                self.monitor.warn(f"state listener {fn!r} failed: {exc!r}")
 
     async def _main(self) -> None:
-        spec, record = self.spec, self.record
-        record.started_at = time.time()  # the run starts; its clock starts with the load
+        spec, monitor = self.spec, self.monitor
+        self.record.started_at = time.time()  # the run starts; its clock starts with the load
         backend = await self._open_backend()
-        record.transport = backend.name
-        monitor = Monitor(backend.sources, record, self._sinks, interval=spec.interval,
-                          clock=self._clock)
-        if self.state == "stopping":
+        monitor.started(backend.name)
+        monitor.sources = list(backend.sources)
+        if self.state == RunState.STOPPING:
             backend.stop()
         if self._pending_target is not None:
             backend.set_target(self._pending_target)
         if spec.insecure:
-            record.warn("TLS certificates are not verified (insecure=True)")
+            monitor.warn("TLS certificates are not verified (insecure=True)")
         self._open_history()
         ticker: list[asyncio.Task[None]] = []
 
@@ -224,19 +254,25 @@ class Run:
         try:
             await backend.run(load_started)
         finally:
-            for task in ticker:
-                task.cancel()
-            await asyncio.gather(*ticker, return_exceptions=True)
-            if not ticker:  # the load never started: the final snapshot closes an empty run
-                monitor.begin()
-            ended = self._load_end(backend, monitor.t0)  # closing (a cluster) is not load
-            await backend.aclose()
-            record.state = "stopped" if backend.stopped else "done"
-            monitor.tick(final=True, end=ended)
-            for hook in self._hooks:
-                await hook.aclose()
+            await self._end(backend, ticker)
         if os.environ.get("LOADNB_DEBUG") == "1":
-            check_accounting(record)
+            check_accounting(self.record)
+
+    async def _end(self, backend: Backend, ticker: list[asyncio.Task[None]]) -> None:
+        """Stop the ticks, close the backend, write the final state and the final snapshot."""
+        monitor = self.monitor
+        for task in ticker:
+            task.cancel()
+        await asyncio.gather(*ticker, return_exceptions=True)
+        if not ticker:  # the load never started: the final snapshot closes an empty run
+            monitor.begin()
+        ended = self._load_end(backend, monitor.t0)  # closing (a cluster) is not load
+        await backend.aclose()
+        monitor.set_state(RunState.STOPPED if backend.stopped else RunState.DONE)
+        monitor.tick(final=True, end=ended)
+        for hook in self._hooks:
+            await hook.aclose()
+        monitor.flush()
 
     def _load_end(self, backend: Backend, t0: float) -> float:
         """The clock's reading when the load ended: now, or when the backend's sources say it
@@ -253,25 +289,19 @@ class Run:
         if self.spec.workers is not None or self.spec.cluster is not None:
             from ..distributed.backend import DaskBackend
 
-            dask = DaskBackend(self.spec, run_id=self.run_id, warn=self.record.warn,
+            dask = DaskBackend(self.spec, run_id=self.run_id, warn=self.monitor.warn,
                                clock=self._clock)
             await dask.open()
             self._backend = dask
             return dask
         local = LocalBackend(self.spec, self._transport_factory, self._clock,
-                             warn=self.record.warn)
+                             warn=self.monitor.warn)
         await local.open()
         self._backend = local
         return local
 
-    def _abort(self, expr: str) -> None:
-        """A threshold is lost (``abort_on_fail``): say which, and stop now."""
-        self.record.aborted_by = expr
-        self.record.warn(f"the run was aborted: threshold {expr} failed")
-        self.stop()
-
     def _open_history(self) -> None:
-        """Keep the run in the history as it goes (a sink), unless ``history="off"``."""
+        """Keep the run in the history as it goes (the first sink), unless ``history="off"``."""
         if self.spec.history == "off":
             return
         from ..history import open_writer
@@ -279,11 +309,11 @@ class Run:
         try:
             writer = open_writer(self.record)
         except Exception as exc:  # noqa: BLE001 - no history is no reason to refuse the load
-            self.record.warn(f"the run is not kept in the history: {exc}")
+            self.monitor.warn(f"the run is not kept in the history: {exc}")
             return
         if writer is not None:
             self._writer = writer
-            self._sinks.insert(2, writer)  # after the alert engine and the judge, before faces
+            self._sinks.insert(0, writer)
 
     def _close_history(self) -> None:
         writer, self._writer = self._writer, None
@@ -292,18 +322,20 @@ class Run:
         try:
             writer.close()
         except Exception as exc:  # noqa: BLE001 - the run's own result stands
-            self.record.warn(f"the end of the run was not written to the history: {exc}")
+            self.monitor.warn(f"the end of the run was not written to the history: {exc}")
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
-            self.record.state = "stopped"
+            self.monitor.set_state(RunState.STOPPED)
         elif task.exception() is not None:
             exc = task.exception()
             self.error = exc
-            self.record.state = "failed"
-            self.record.error = f"{type(exc).__name__}: {exc}"
+            self.monitor.set_state(RunState.FAILED, f"{type(exc).__name__}: {exc}")
+        self.monitor.flush()
         self._close_history()
-        self._set_state("failed" if self.error is not None else "done")
+        self.monitor.flush()
+        self._ended = True
+        self._tell_state()
 
 
 def _spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:
@@ -327,30 +359,13 @@ def run(url_or_scenario: object = None, /, **params: Any) -> Result:
 
     Outside an event loop it runs on a new one (uvloop when installed). Inside a running loop (a
     notebook cell) it blocks that loop through nest-asyncio2: widget clicks are not handled until
-    it returns, so in a notebook prefer ``await loadnb.arun(...)`` or the ``LoadTest`` widget.
-    The first argument is the URL, or a scenario whose base URL is then ``url=``; the others are
-    those of :func:`loadnb.config.make_spec` (the same as ``LoadTest``'s); bad ones raise
-    ``ValueError`` before anything starts.
+    it returns, so in a notebook prefer ``await loadnb.arun(...)`` or the ``LoadTest`` widget
+    (:func:`~loadnb.engine.loop.run_to_end`). The first argument is the URL, or a scenario whose
+    base URL is then ``url=``; the others are those of :func:`loadnb.make_spec` (the same as
+    ``LoadTest``'s); bad ones raise ``ValueError`` before anything starts.
     """
     spec = _spec_of(url_or_scenario, params)
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return run_new_loop(Run(spec).run())
-    import nest_asyncio2
-
-    nest_asyncio2.apply(loop)
-    result: Result = loop.run_until_complete(Run(spec).run())
-    return result
+    return run_to_end(Run(spec).run())
 
 
-def run_new_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion on a fresh event loop, uvloop when installed."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(coro)
-    return uvloop.run(coro)  # pragma: no cover - Python 3.10
+__all__ = ["Run", "StateListener", "arun", "rules_of", "run"]

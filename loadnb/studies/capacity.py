@@ -31,19 +31,20 @@ import math
 import statistics
 import sys
 import types
-from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from ..engine.loop import run_to_end
 from ..results.result import Result
 from ..rules.thresholds import LATENCY_STATS, Threshold, parse_thresholds
-from ..runner.run import Run, _spec_of, run_new_loop
+from ..runner.run import Run, _spec_of
+from ..text import numbers
 from ..text.units import parse_duration
 
 if TYPE_CHECKING:
     import pandas as pd
     from bokeh.plotting import figure
 
-T = TypeVar("T")
 #: Generator alert rules: when one fires in a step, the step measured the generator.
 GENERATOR_RULES = ("generator_cpu", "generator_lag", "dropped_arrivals")
 #: A step that met the SLO but answered less than this share of the offered rate was not driven.
@@ -131,7 +132,7 @@ class CapacityResult:
         self.limited_by = limited_by
 
     def __repr__(self) -> str:
-        cap = "None" if self.capacity_rps is None else f"{self.capacity_rps:,.1f} req/s"
+        cap = "None" if self.capacity_rps is None else numbers.rate(self.capacity_rps)
         return (f"<CapacityResult capacity={cap} limited_by={self.limited_by!r} "
                 f"bracket={self.bracket} steps={len(self.rows)}>")
 
@@ -163,7 +164,7 @@ class CapacityResult:
         """One line: the capacity found (or why none), the bracket, the steps."""
         lo, hi = self.bracket
         found = ("no capacity found" if self.capacity_rps is None
-                 else f"capacity {self.capacity_rps:,.1f} req/s")
+                 else f"capacity {numbers.rate(self.capacity_rps)}")
         return (f"{found} (limited by {self.limited_by}; last good {lo}, first bad {hi}; "
                 f"{len(self.rows)} steps; SLO {', '.join(self.slo)})")
 
@@ -269,19 +270,9 @@ async def acapacity(url_or_scenario: object = None, /, slo: Sequence[str] | str 
 def capacity(url_or_scenario: object = None, /, slo: Sequence[str] | str = (
         "p99<200ms", "errors<1%"), **params: Any) -> CapacityResult:
     """:func:`acapacity`, blocking (for scripts; in a notebook prefer ``await acapacity``)."""
-    return block(acapacity(url_or_scenario, slo, **params))
+    return run_to_end(acapacity(url_or_scenario, slo, **params))
 
 
-def block(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to its end: on a new loop, or through nest-asyncio2 inside a running one."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return run_new_loop(coro)
-    import nest_asyncio2
-
-    nest_asyncio2.apply(loop)
-    return loop.run_until_complete(coro)
 
 
 

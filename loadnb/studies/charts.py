@@ -12,6 +12,7 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..charts import palette
 from ..charts.axes import readable_axes
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from .usl import UslFit
 
-_COLOURS = {"p50_ms": "#1f77b4", "p90_ms": "#ff7f0e", "p99_ms": "#d62728"}
+_COLOURS = {"p50_ms": palette.SERIES[0], "p90_ms": palette.SERIES[1], "p99_ms": palette.SERIES[3]}
 
 
 def capacity_chart(rows: Sequence[dict[str, Any]], bound_ms: float | None,
@@ -37,7 +38,7 @@ def capacity_chart(rows: Sequence[dict[str, Any]], bound_ms: float | None,
         data: dict[str, Any] = {"x": [r["achieved_rps"] for r in ordered],
                 "y": [r[col] if r[col] is not None else float("nan") for r in ordered],
                 "offered": [r["offered_rps"] for r in ordered],
-                "fill": [colour if r["passed"] else "white" for r in ordered]}
+                "fill": [colour if r["passed"] else palette.PAPER for r in ordered]}
         src = ColumnDataSource(data)
         label = col.removesuffix("_ms")
         fig.line("x", "y", source=src, color=colour, legend_label=label)
@@ -45,11 +46,11 @@ def capacity_chart(rows: Sequence[dict[str, Any]], bound_ms: float | None,
                     legend_label=label)
     if bound_ms is not None:
         fig.add_layout(Span(location=bound_ms, dimension="width", line_dash="dashed",
-                            line_color="black"))
+                            line_color=palette.BOUND))
     if capacity_rps is not None:
         knee = [r["achieved_rps"] for r in rows if r["offered_rps"] == capacity_rps]
         fig.add_layout(Span(location=knee[0] if knee else capacity_rps, dimension="height",
-                            line_color="green", line_width=2))
+                            line_color=palette.KNEE, line_width=2))
     fig.legend.location = "top_left"
     return readable_axes(fig)
 
@@ -62,14 +63,16 @@ def sweep_chart(users: Sequence[int], throughput: Sequence[float], fit: UslFit |
     fig = new_figure(title="Closed-model sweep: throughput per concurrency (USL fit)",
                      height=320, width=640, x_axis_label="concurrent users (N)",
                      y_axis_label="throughput (req/s)")
-    fig.scatter(list(users), list(throughput), size=8, color="#1f77b4", legend_label="measured")
+    fig.scatter(list(users), list(throughput), size=8, color=palette.SERIES[0],
+                legend_label="measured")
     if fit is not None and users:
         top = max(max(users), fit.peak_users if fit.peak_users < 4 * max(users) else 0)
         ns = [1 + i * (top - 1) / 200 for i in range(201)]
-        fig.line(ns, [fit.predict(n) for n in ns], color="#d62728", legend_label="USL fit")
+        fig.line(ns, [fit.predict(n) for n in ns], color=palette.SERIES[3],
+                legend_label="USL fit")
         if fit.peak_throughput is not None:
             fig.add_layout(Span(location=fit.peak_throughput, dimension="width",
-                                line_dash="dashed", line_color="gray"))
+                                line_dash="dashed", line_color=palette.FIT))
     fig.legend.location = "bottom_right"
     return readable_axes(fig)
 
@@ -94,3 +97,6 @@ def display(fig: figure, caption: str = "") -> None:
     if caption:
         ipy_display(Markdown(caption))  # type: ignore[no-untyped-call]
     show(fig)
+
+
+__all__ = ["capacity_chart", "display", "html_of", "sweep_chart"]

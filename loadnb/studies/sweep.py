@@ -19,10 +19,10 @@ import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..engine.loop import run_to_end
 from ..results.result import Result
 from ..runner.run import Run, _spec_of
 from ..text.units import parse_duration
-from .capacity import block
 from .usl import UslFit, fit_usl
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ async def asweep(url_or_scenario: object = None, /, users: Sequence[int] = (1, 2
 def sweep(url_or_scenario: object = None, /, users: Sequence[int] = (1, 2, 4, 8, 16, 32),
           **params: Any) -> SweepResult:
     """:func:`asweep`, blocking (for scripts; in a notebook prefer ``await asweep``)."""
-    return block(asweep(url_or_scenario, users, **params))
+    return run_to_end(asweep(url_or_scenario, users, **params))
 
 
 

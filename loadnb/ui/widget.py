@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from ..metrics.snapshot import Snapshot
+from ..charts import palette
 from ..record.record import RunRecord
+from ..record.state import RunState
 from ..record.summary import Summary
+from ..record.update import Update
 from ..results.result import Result
+from ..results.words import STATES, done_line, load_text
+from ..rules.alert_engine import AlertEvent
 from ..runner.run import Run
 from ..spec.config import LoadSpec, make_spec, split_target
 from ..studies.capacity import CapacityResult
@@ -26,14 +30,14 @@ from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .capacity_panel import CapacityPanel
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
-from .formatting import badge_html, done_line, html_details, html_line, load_text, metrics_line
+from .formatting import badge_html, html_details, html_line, metrics_html
 from .history_tab import HistoryTab
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _STYLE = {"description_width": "110px"}
-_COLORS = {"info": "#1f4e79", "ok": "#1b5e20", "warning": "#8a5300", "error": "#b00020"}
+_COLORS = palette.LEVELS
 _BARS = {"done": "success", "stopped": "warning", "failed": "danger"}
 
 
@@ -81,7 +85,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         progress = W.FloatProgress(value=0.0, min=0.0, max=100.0, description="Progress",
                                    bar_style="info", style=_STYLE,
                                    layout=W.Layout(width="100%", max_width="560px"))
-        metrics = W.HTML(html_line(metrics_line(None, "idle"), bold=True, mono=True))
+        metrics = W.HTML(metrics_html(None, "idle"))
         badge = W.HTML(badge_html("idle"), layout=W.Layout(margin="0 0 0 8px"))
         status = W.HTML(html_line("Ready: press Start or call test.start().",
                                   color=_COLORS["info"]))
@@ -111,7 +115,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self.history, self.views = history, views
         #: The run's thresholds and their live pass/fail (hidden when the run has none).
         self.thresholds_area = thresholds_area
-        self._custom_seen = 0  # rows of the run's custom_timeline already drawn
         #: Results of every run started here, oldest first (the last one may still be running).
         self.results: list[Result] = []
         self._run: Run | None = None
@@ -201,7 +204,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
                 spec = self.controls.spec()
             except ValueError:  # the controls hold a bad value: the spec the test was made with
                 spec = self._spec0
-            return Result(RunRecord("", spec, state="idle"))
+            return Result(RunRecord("", spec, state=RunState.IDLE))
         return self.results[-1]
 
     # -- control ---------------------------------------------------------------------------
@@ -217,12 +220,11 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             return
         spec = self.controls.spec()
         run = Run(spec)
-        run.subscribe(partial(self._on_snapshot, run))
+        run.watch(partial(self._on_update, run))
         run.on_state(self._on_state)
         self.dashboard.reset(spec)
         self.alert_area.value = ""
-        self._custom_seen = 0
-        self._show_thresholds(run)
+        self._show_thresholds([])
         self.progress.value, self.progress.bar_style = 0.0, "info"
         previous, self._run = self._run, run
         try:
@@ -391,18 +393,20 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001
             self._show_exception("Stop failed", exc)
 
-    def _on_snapshot(self, run: Run, snap: Snapshot) -> None:
+    def _on_update(self, run: Run, update: Update) -> None:
+        """One interval of ``run``: everything shown comes with the update (nothing is read back
+        from the run's record)."""
         if run is not self._run:
             return
         try:
+            snap = update.snapshot
             self.progress.value = min(100.0, max(0.0, snap.progress_percent))
-            self.metrics.value = html_line(metrics_line(snap, run.state,
-                                                        run.record.overall.iterations),
-                                           bold=True, mono=True)
+            self.metrics.value = metrics_html(snap, run.state, update.iterations)
             self.dashboard.update(snap)
-            self._show_custom(run)
-            self._show_alerts(run)
-            self._show_thresholds(run)
+            if update.custom_rows:
+                self.dashboard.update_custom(list(update.custom_rows))
+            self._show_alerts(list(update.alerts), list(update.warnings))
+            self._show_thresholds(list(update.thresholds))
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
 
@@ -415,13 +419,13 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             if run.state == "running":
                 load, length = load_text(run.spec)
                 live = "users slider" if run.spec.rate is None else "rate field"
-                self._say(f"🔄 Running: {load} for {length} against {run.spec.target} "
+                self._say(f"{STATES['running'].icon} Running: {load} for {length} against "
+                          f"{run.spec.target} "
                           f"(the {live} changes the load live)", "info")
-                self.metrics.value = html_line(metrics_line(None, "running"), bold=True,
-                                               mono=True)
+                self.metrics.value = metrics_html(None, "running")
             elif run.state == "stopping":
-                self._say("⏹ Stopping: no new requests; requests in flight are cancelled.",
-                          "warning")
+                self._say(f"{STATES['stopping'].icon} Stopping: no new requests; requests in "
+                          "flight are cancelled.", "warning")
             elif run.done:
                 self._finish(run)
         except Exception as exc:  # noqa: BLE001
@@ -437,17 +441,14 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if state == "done":
             self.progress.value = 100.0
         last = result.snapshots[-1] if result.snapshots else None
-        self.metrics.value = html_line(metrics_line(last, state, run.record.overall.iterations),
-                                       bold=True, mono=True)
+        self.metrics.value = metrics_html(last, state, result.overall.iterations)
         if run.error is not None:
             self._show_exception("❌ The run failed", run.error)
         else:
-            self._say(("✅ " if state == "done" else "⏹ ") + done_line(result.summary),
-                      "ok" if state == "done" else "warning")
-        self._show_custom(run)
+            self._say(done_line(result.summary), "ok" if state == "done" else "warning")
         self.dashboard.finish(result)
-        self._show_alerts(run)
-        self._show_thresholds(run)
+        self._show_alerts(result.alert_events, result.warnings)  # the run's last words included
+        self._show_thresholds(result.record.thresholds)
         self._refresh_buttons()
         self.history.run_ended()
         self.sync()
@@ -477,21 +478,18 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.status.value = html_details(f"{what}: {type(exc).__name__}: {exc}", trace)
 
-    def _show_custom(self, run: Run) -> None:
-        timeline = run.record.custom_timeline
-        if len(timeline) > self._custom_seen:
-            rows, self._custom_seen = timeline[self._custom_seen:], len(timeline)
-            self.dashboard.update_custom(rows)
-
-    def _show_thresholds(self, run: Run) -> None:
-        value = thresholds_html(run.record.thresholds)
+    def _show_thresholds(self, thresholds: list[dict[str, Any]]) -> None:
+        value = thresholds_html(thresholds)
         if self.thresholds_area.value != value:
             self.thresholds_area.value = value
         display = None if value else "none"
         if self.thresholds_area.layout.display != display:
             self.thresholds_area.layout.display = display
 
-    def _show_alerts(self, run: Run) -> None:
-        value = alerts_html(run.record.alerts, run.warnings)
+    def _show_alerts(self, alerts: list[AlertEvent], warnings: list[str]) -> None:
+        value = alerts_html(alerts, warnings)
         if self.alert_area.value != value:
             self.alert_area.value = value
+
+
+__all__ = ["LoadTest"]
