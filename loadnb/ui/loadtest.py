@@ -102,7 +102,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         panel.start_button.on_click(self._click_start)
         panel.stop_button.on_click(self._click_stop)
 
-    # -- display ---------------------------------------------------------------------------
     def __repr__(self) -> str:
         if "controls" not in self.__dict__:  # during construction
             return "<LoadTest>"
@@ -120,7 +119,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         ensure_bokehjs()
         display(self._repr_mimebundle_(**kwargs), raw=True)  # type: ignore[no-untyped-call]
 
-    # -- state -----------------------------------------------------------------------------
     @property
     def spec(self) -> LoadSpec:
         """The spec the next Start would run (raises ``ValueError`` if the form is invalid)."""
@@ -182,7 +180,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             return Result(RunRecord("", spec, state=RunState.IDLE))
         return self.results[-1]
 
-    # -- control ---------------------------------------------------------------------------
     def start(self) -> None:
         """Start a new run with the form's settings and return at once (needs a running loop).
 
@@ -277,7 +274,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             if self._run.done:
                 self.sync()
 
-    # -- capacity ------------------------------------------------------------------------
     @property
     def capacity_result(self) -> CapacityResult | None:
         """The last capacity search's :class:`~loadnb.studies.capacity.CapacityResult` (or None)."""
@@ -306,7 +302,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         """
         resend_tree(self, self.chart)
 
-    # -- handlers --------------------------------------------------------------------------
     def _refusal(self) -> str | None:
         if self.capacity.busy:
             return "⚠ A capacity search is going on: stop it first (or wait for it to end)."
