@@ -111,7 +111,7 @@ async def test_the_widget_metrics_line_says_iterations_fail(demo_url: str) -> No
     total = sum(it["iterations"] for it in result.summary["iterations"].values())
     n = buy_its["failed"]
     assert n == buy_its["iterations"] > 0
-    assert f"⚠ Iterations {n} failed of {total} (buy: {n}/{n})" in test.metrics.value
+    assert f"⚠ Iterations {n:,} failed of {total:,} (buy: {n:,}/{n:,})" in test.metrics.value
     assert "Done" in test.metrics.value
     live = [line for line in lines if "Running" in line and "⚠ Iterations" in line]
     assert live, lines  # said while the run goes, too
