@@ -73,7 +73,7 @@ async def test_a_scenario_that_never_works_is_loud_on_the_console(demo_url: str)
     assert summary["failed_requests"] == 0 and summary["success_rate"] == 100.0
     total = sum(it["iterations"] for it in summary["iterations"].values())
     first = format_summary(summary).splitlines()[1]
-    assert first == f"  ⚠ Iterations {failed:,} failed of {total:,} (buy: {failed}/{failed})"
+    assert first == f"  ⚠ Iterations {failed:,} failed of {total:,} (buy: {failed:,}/{failed:,})"
 
 
 async def test_a_task_that_fails_before_any_request_is_still_counted(demo_url: str) -> None:
