@@ -75,7 +75,7 @@ async def test_a_scenario_that_never_works_is_loud_on_the_console(demo_url: str)
     assert summary["failed_requests"] == 0 and summary["success_rate"] == 100.0
     total = sum(it["iterations"] for it in summary["iterations"].values())
     first = format_summary(summary).splitlines()[1]
-    assert first == f"  ⚠ Iterations {failed:,} failed of {total:,} (buy: {failed}/{failed})"
+    assert first == f"  ⚠ Iterations {failed:,} failed of {total:,} (buy: {failed:,}/{failed:,})"
 
 
 async def test_a_task_that_fails_before_any_request_is_still_counted(demo_url: str) -> None:
@@ -113,7 +113,7 @@ async def test_the_widget_metrics_line_says_iterations_fail(demo_url: str) -> No
     total = sum(it["iterations"] for it in result.summary["iterations"].values())
     n = buy_its["failed"]
     assert n == buy_its["iterations"] > 0
-    assert f"⚠ Iterations {n} failed of {total} (buy: {n}/{n})" in test.metrics.value
+    assert f"⚠ Iterations {n:,} failed of {total:,} (buy: {n:,}/{n:,})" in test.metrics.value
     assert "Done" in test.metrics.value
     live = [line for line in lines if "Running" in line and "⚠ Iterations" in line]
     assert live, lines  # said while the run goes, too

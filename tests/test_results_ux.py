@@ -320,7 +320,7 @@ def test_result_html_card_and_plot(demo_url: str) -> None:
 
 def test_load_test_views_before_a_run_are_empty() -> None:
     pytest.importorskip("ipywidgets")
-    from loadnb.ui.widget import LoadTest
+    from loadnb.ui.loadtest import LoadTest
 
     test = LoadTest("http://127.0.0.1:8000/", users=2, duration="1s")
     assert test.stats.empty and "name" in test.stats.columns

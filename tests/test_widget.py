@@ -26,7 +26,7 @@ from loadnb.metrics.snapshot import COLUMNS, Snapshot
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 from loadnb.ui import LoadTest
-from loadnb.ui import widget as widget_module
+from loadnb.ui import loadtest as widget_module
 from loadnb.ui.bokeh_model import LiveBokehModel
 from loadnb.ui.controls import LIVE_DEBOUNCE
 from loadnb.ui.figures import title_of

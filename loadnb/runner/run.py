@@ -44,6 +44,22 @@ if TYPE_CHECKING:
 StateListener = Callable[["Run"], None]
 
 
+def live_users(value: object) -> int:
+    """A live change of users: a whole number >= 0 (``ValueError`` otherwise)."""
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            or value != int(value) or value < 0):
+        raise ValueError(f"users must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def live_rate(value: object) -> float:
+    """A live change of the arrival rate: a number >= 0 (``ValueError`` otherwise)."""
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            or value < 0):
+        raise ValueError(f"rate must be a number >= 0, got {value!r}")
+    return float(value)
+
+
 def rules_of(spec: LoadSpec) -> list[AlertRule]:
     """The alert rules a run of ``spec`` judges: its own, or the defaults."""
     if spec.alerts is not None:
@@ -180,15 +196,17 @@ class Run:
 
     def set_users(self, users: int) -> None:
         """Change the number of virtual users now (closed model); within one interval."""
+        users = live_users(users)
         if self.spec.rate is not None:
             raise ValueError("set_users applies to the closed model; this run has a rate")
         self._set_target(float(users))
 
     def set_rate(self, rate: float) -> None:
         """Change the arrival rate now (open model); within one interval."""
+        rate = live_rate(rate)
         if self.spec.rate is None:
             raise ValueError("set_rate applies to the open model; this run has users")
-        self._set_target(float(rate))
+        self._set_target(rate)
 
     def _set_target(self, value: float) -> None:
         if self.state != RunState.RUNNING:
@@ -368,4 +386,4 @@ def run(url_or_scenario: object = None, /, **params: Any) -> Result:
     return run_to_end(Run(spec).run())
 
 
-__all__ = ["Run", "StateListener", "arun", "rules_of", "run"]
+__all__ = ["Run", "StateListener", "arun", "live_rate", "live_users", "rules_of", "run"]

@@ -168,6 +168,11 @@ class Controls:
             return True
         return name in ("users", "rate")
 
+    def checked_kwargs(self) -> dict[str, Any]:
+        """:meth:`kwargs`, once the form is valid (its ``ValueError`` otherwise)."""
+        self.spec()
+        return self.kwargs()
+
     def kwargs(self) -> dict[str, Any]:
         """The ``make_spec`` arguments the form stands for (including the pass-through ones)."""
         closed = self.model.value == "users"

@@ -1,58 +1,49 @@
-"""LoadTest: the notebook widget — a form, Start/Stop, live metrics, alerts and a Bokeh dashboard.
+"""LoadTest: the notebook widget's public face — a form, Start/Stop, the run's results.
 
-It is a face of :class:`loadnb.run.Run` and nothing more: Start builds a spec with
-:func:`loadnb.config.make_spec`, makes a Run, subscribes to it and starts it as a task on the
+It is a face of :class:`~loadnb.runner.run.Run` and nothing more: Start builds a spec with
+:func:`~loadnb.spec.config.make_spec`, makes a Run, watches it and starts it as a task on the
 kernel's event loop, so the cell returns at once and the widget updates while the load goes on.
+What a run looks like is rendered by :class:`~loadnb.ui.run_panel.RunPanel` (bar, live line,
+status, alerts, thresholds) and :class:`~loadnb.ui.dashboard.Dashboard` (the Bokeh charts); this
+class holds the API (``start``, ``stop``, ``set_users``, ``df``, ``summary``, …) and decides what
+they show when.
 """
 
 from __future__ import annotations
 
-import math
-import traceback
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from ..charts import palette
 from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.summary import Summary
 from ..record.update import Update
 from ..results.result import Result
-from ..results.words import STATES, done_line, load_text
-from ..rules.alert_engine import AlertEvent
-from ..runner.run import Run
+from ..results.words import load_text
+from ..runner.run import Run, live_rate, live_users
 from ..spec.config import LoadSpec, make_spec, split_target
 from ..studies.capacity import CapacityResult
-from .alerts import alerts_html, thresholds_html
 from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .capacity_panel import CapacityPanel
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
-from .formatting import badge_html, html_details, html_line, metrics_html
 from .history_tab import HistoryTab
+from .run_panel import RunPanel
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_STYLE = {"description_width": "110px"}
-_COLORS = palette.LEVELS
-_BARS = {"done": "success", "stopped": "warning", "failed": "danger"}
 
 
 class LoadTest(W.VBox):  # type: ignore[misc]
     """A load test you can see: the last expression of a cell displays it.
 
-    Parameters are those of :func:`loadnb.run` / :func:`loadnb.config.make_spec` (bad ones raise
-    the same ``ValueError`` before anything is shown): the first argument is the target URL, or a
-    scenario (an async function of a virtual user, or a mapping of them to weights) whose base URL
-    is then ``url=``; ``users`` | ``rate``, ``duration``, ``ramp_up``, ``stages`` /
-    ``rate_stages`` / ``shape`` / ``rate_shape``, ``data``, ``data_mode``, ``seed``,
-    ``expected_interval``, ``transport``, ``timeout``, ``headers``, ``alerts`` (rules judged by
-    the run on every snapshot: :class:`loadnb.AlertRule` objects or callables
-    ``(Snapshot) -> str | None``; default :func:`loadnb.default_rules`), … Plus ``rollover``
-    (points kept per chart series).
+    Parameters are those of :func:`loadnb.run` / :func:`loadnb.make_spec` (bad ones raise the
+    same ``ValueError`` before anything is shown): the first argument is the target URL, or a
+    scenario whose base URL is then ``url=``; ``users`` | ``rate``, ``duration``, ``stages``,
+    ``data``, ``thresholds``, ``alerts``, … Plus ``rollover`` (points kept per chart series).
 
     The planned load is drawn (dashed) as soon as the widget shows; during a run the users slider
     (closed model) or the rate field (open model) changes the running load, as do
@@ -78,52 +69,40 @@ class LoadTest(W.VBox):  # type: ignore[misc]
                          **params)
         controls = Controls(spec, params)
         self._spec0 = spec
-        start = W.Button(description="Start", button_style="success", icon="play",
-                         tooltip="Start a new run with these settings")
-        stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
-                        tooltip="Stop now: no new requests, requests in flight cancelled")
-        progress = W.FloatProgress(value=0.0, min=0.0, max=100.0, description="Progress",
-                                   bar_style="info", style=_STYLE,
-                                   layout=W.Layout(width="100%", max_width="560px"))
-        metrics = W.HTML(metrics_html(None, "idle"))
-        badge = W.HTML(badge_html("idle"), layout=W.Layout(margin="0 0 0 8px"))
-        status = W.HTML(html_line("Ready: press Start or call test.start().",
-                                  color=_COLORS["info"]))
-        alert_area = W.HTML()
-        thresholds_area = W.HTML(layout=W.Layout(display="none"))
+        panel = RunPanel()
         dashboard = Dashboard(rollover)
         dashboard.show_spec(spec)  # the planned load, before anything runs
         chart = LiveBokehModel(dashboard.layout)
         history = HistoryTab(dashboard.compare, lambda: controls.last_spec or spec)
         views = history.wrap(chart)  # tabs: the dashboard, History (read when first shown)
         title = W.HTML("<b style='font-size:14px'>⚡ loadnb load test</b>")
-        bar = W.HBox([progress, badge], layout=W.Layout(align_items="center"))
-        capacity = CapacityPanel(self._capacity_target, self._capacity_blocked,
-                                 self._capacity_changed)
-        super().__init__(children=[title, controls.box, W.HBox([start, stop]), capacity.box, bar,
-                                   metrics, status, alert_area, thresholds_area, views])
+        self._run: Run | None = None
+        capacity = CapacityPanel(
+            lambda: (None, controls.checked_kwargs()),
+            lambda: "a run is going on: stop it first (or wait for it to end)"
+            if self.running else None, self._capacity_changed)
+        super().__init__(children=[title, controls.box, panel.buttons, capacity.box,
+                                   *panel.widgets, views])
         self.controls = controls
         #: The *Find capacity* area (SLO, max rate, step duration, steps table, verdict, chart).
         self.capacity = capacity
-        self.start_button, self.stop_button = start, stop
-        self.progress, self.metrics, self.status = progress, metrics, status
-        #: The run's state in words and colour beside the progress bar (READY, RUNNING, DONE…):
-        #: readable without an emoji font.
-        self.state_badge = badge
-        self.alert_area, self.dashboard, self.chart = alert_area, dashboard, chart
+        self.start_button, self.stop_button = panel.start_button, panel.stop_button
+        #: How the current run looks: progress bar and badge, live line, status, alerts,
+        #: thresholds (its widgets are also here by name: ``progress``, ``metrics``, …).
+        self.panel = panel
+        self.progress, self.metrics, self.status = panel.progress, panel.metrics, panel.status
+        self.state_badge = panel.badge
+        self.alert_area, self.thresholds_area = panel.alert_area, panel.thresholds_area
+        self.dashboard, self.chart = dashboard, chart
         #: The History tab (past runs of the target, compare) and the Tab holding it and the chart.
         self.history, self.views = history, views
-        #: The run's thresholds and their live pass/fail (hidden when the run has none).
-        self.thresholds_area = thresholds_area
         #: Results of every run started here, oldest first (the last one may still be running).
         self.results: list[Result] = []
-        self._run: Run | None = None
         controls.on_change = self._form_changed
         controls.on_live = self._live_edit
-        start.on_click(self._click_start)
-        stop.on_click(self._click_stop)
+        panel.start_button.on_click(self._click_start)
+        panel.stop_button.on_click(self._click_stop)
 
-    # -- display ---------------------------------------------------------------------------
     def __repr__(self) -> str:
         if "controls" not in self.__dict__:  # during construction
             return "<LoadTest>"
@@ -141,7 +120,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         ensure_bokehjs()
         display(self._repr_mimebundle_(**kwargs), raw=True)  # type: ignore[no-untyped-call]
 
-    # -- state -----------------------------------------------------------------------------
     @property
     def spec(self) -> LoadSpec:
         """The spec the next Start would run (raises ``ValueError`` if the form is invalid)."""
@@ -170,11 +148,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
     @property
     def df(self) -> pd.DataFrame:
         """Snapshots of the latest run: live during the run, complete after it."""
-        if self._run is None:
-            from ..results.frame import snapshots_frame
-
-            return snapshots_frame([])
-        return self._run.result.df
+        return self._latest().df
 
     @property
     def stats(self) -> pd.DataFrame:
@@ -207,7 +181,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             return Result(RunRecord("", spec, state=RunState.IDLE))
         return self.results[-1]
 
-    # -- control ---------------------------------------------------------------------------
     def start(self) -> None:
         """Start a new run with the form's settings and return at once (needs a running loop).
 
@@ -223,9 +196,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         run.watch(partial(self._on_update, run))
         run.on_state(self._on_state)
         self.dashboard.reset(spec)
-        self.alert_area.value = ""
-        self._show_thresholds([])
-        self.progress.value, self.progress.bar_style = 0.0, "info"
+        self.panel.reset()
         previous, self._run = self._run, run
         try:
             run.start()
@@ -235,7 +206,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             self._refresh_buttons()
             raise
         self.results.append(run.result)
-        self._show_badge(run.state)
+        self.panel.show_badge(run.state)
 
     def stop(self) -> None:
         """Stop the current run now (requests in flight are cancelled), or the capacity search
@@ -249,33 +220,21 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self._run.stop()
 
     def set_users(self, users: int) -> None:
-        """Change the running test's number of virtual users now (closed model).
-
-        Takes effect within one interval (new users start, or users leave after their current
-        request), is marked on the charts and in the snapshot's ``event`` column, and moves the
-        users slider. Raises ``RuntimeError`` when no run is going on, ``ValueError`` for a bad
-        number or a run in the open model (use :meth:`set_rate`).
-        """
-        if (isinstance(users, bool) or not isinstance(users, int | float)
-                or not math.isfinite(users) or users != int(users) or users < 0):
-            raise ValueError(f"users must be a whole number >= 0, got {users!r}")
-        self._live_run().set_users(int(users))
-        self.controls.set_quietly("users", int(users))
-        self._said_live(f"users set to {int(users):,}")
+        """Change the running test's users now (closed model): within one interval, marked on
+        the charts and in ``df["event"]``; the slider follows. ``RuntimeError`` with no run
+        going on, ``ValueError`` for a bad number or an open-model run (:meth:`set_rate`)."""
+        users = live_users(users)
+        self._live_run().set_users(users)
+        self.controls.set_quietly("users", users)
+        self._said_live(f"users set to {users:,}")
 
     def set_rate(self, rate: float) -> None:
-        """Change the running test's arrival rate (requests/s) now (open model).
-
-        Takes effect within one interval, is marked on the charts and in the snapshot's
-        ``event`` column, and updates the rate field. Raises ``RuntimeError`` when no run is going
-        on, ``ValueError`` for a bad number or a run in the closed model (use :meth:`set_users`).
-        """
-        if (isinstance(rate, bool) or not isinstance(rate, int | float)
-                or not math.isfinite(rate) or rate < 0):
-            raise ValueError(f"rate must be a number >= 0, got {rate!r}")
-        self._live_run().set_rate(float(rate))
-        self.controls.set_quietly("rate", float(rate))
-        self._said_live(f"rate set to {float(rate):g} requests/s")
+        """Change the running test's arrival rate (requests/s) now (open model): as
+        :meth:`set_users` does for users (``ValueError`` in the closed model)."""
+        rate = live_rate(rate)
+        self._live_run().set_rate(rate)
+        self.controls.set_quietly("rate", rate)
+        self._said_live(f"rate set to {rate:g} requests/s")
 
     def _live_run(self) -> Run:
         if self._run is None or self._run.state != "running":
@@ -316,7 +275,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             if self._run.done:
                 self.sync()
 
-    # -- capacity ------------------------------------------------------------------------
     @property
     def capacity_result(self) -> CapacityResult | None:
         """The last capacity search's :class:`~loadnb.studies.capacity.CapacityResult` (or None)."""
@@ -332,15 +290,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         ``ValueError`` for a bad SLO or form, ``RuntimeError`` while a run or search goes on."""
         return await self.capacity.start(slo, max_rate, step_duration, **params)
 
-    def _capacity_target(self) -> tuple[object, dict[str, Any]]:
-        self.controls.spec()  # an invalid form raises its ValueError here
-        return None, self.controls.kwargs()
-
-    def _capacity_blocked(self) -> str | None:
-        if getattr(self, "_run", None) is not None and self.running:
-            return "a run is going on: stop it first (or wait for it to end)"
-        return None
-
     def _capacity_changed(self) -> None:
         self._refresh_buttons()
         if not self.capacity.busy:
@@ -354,7 +303,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         """
         resend_tree(self, self.chart)
 
-    # -- handlers --------------------------------------------------------------------------
     def _refusal(self) -> str | None:
         if self.capacity.busy:
             return "⚠ A capacity search is going on: stop it first (or wait for it to end)."
@@ -399,14 +347,10 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if run is not self._run:
             return
         try:
-            snap = update.snapshot
-            self.progress.value = min(100.0, max(0.0, snap.progress_percent))
-            self.metrics.value = metrics_html(snap, run.state, update.iterations)
-            self.dashboard.update(snap)
+            self.panel.show_update(update, run.state)
+            self.dashboard.update(update.snapshot)
             if update.custom_rows:
                 self.dashboard.update_custom(list(update.custom_rows))
-            self._show_alerts(list(update.alerts), list(update.warnings))
-            self._show_thresholds(list(update.thresholds))
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
 
@@ -414,20 +358,10 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         if run is not self._run:
             return
         try:
-            if not run.done:  # a finished run's badge is its result's state (_finish)
-                self._show_badge(run.state)
-            if run.state == "running":
-                load, length = load_text(run.spec)
-                live = "users slider" if run.spec.rate is None else "rate field"
-                self._say(f"{STATES['running'].icon} Running: {load} for {length} against "
-                          f"{run.spec.target} "
-                          f"(the {live} changes the load live)", "info")
-                self.metrics.value = metrics_html(None, "running")
-            elif run.state == "stopping":
-                self._say(f"{STATES['stopping'].icon} Stopping: no new requests; requests in "
-                          "flight are cancelled.", "warning")
-            elif run.done:
+            if run.done:
                 self._finish(run)
+            else:
+                self.panel.show_state(run.state, run.spec)
         except Exception as exc:  # noqa: BLE001
             self._show_exception("Updating the widget failed", exc)
         finally:
@@ -435,25 +369,12 @@ class LoadTest(W.VBox):  # type: ignore[misc]
 
     def _finish(self, run: Run) -> None:
         result = run.result
-        state = result.state if result.state in _BARS else run.state
-        self.progress.bar_style = _BARS.get(state, "info")
-        self._show_badge(state)
-        if state == "done":
-            self.progress.value = 100.0
-        last = result.snapshots[-1] if result.snapshots else None
-        self.metrics.value = metrics_html(last, state, result.overall.iterations)
-        if run.error is not None:
-            self._show_exception("❌ The run failed", run.error)
-        else:
-            self._say(done_line(result.summary), "ok" if state == "done" else "warning")
+        self.panel.show_result(result, run.error)
         self.dashboard.finish(result)
-        self._show_alerts(result.alert_events, result.warnings)  # the run's last words included
-        self._show_thresholds(result.record.thresholds)
         self._refresh_buttons()
         self.history.run_ended()
         self.sync()
 
-    # -- showing ---------------------------------------------------------------------------
     def _refresh_buttons(self) -> None:
         run, running = self._run, self.running
         live = None
@@ -466,30 +387,11 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         self.stop_button.disabled = not (running or busy)
         self.capacity.refresh()
 
-    def _show_badge(self, state: str) -> None:
-        value = badge_html(state)
-        if self.state_badge.value != value:
-            self.state_badge.value = value
-
     def _say(self, text: str, level: str = "info") -> None:
-        self.status.value = html_line(text, color=_COLORS.get(level))
+        self.panel.say(text, level)
 
     def _show_exception(self, what: str, exc: BaseException) -> None:
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.status.value = html_details(f"{what}: {type(exc).__name__}: {exc}", trace)
-
-    def _show_thresholds(self, thresholds: list[dict[str, Any]]) -> None:
-        value = thresholds_html(thresholds)
-        if self.thresholds_area.value != value:
-            self.thresholds_area.value = value
-        display = None if value else "none"
-        if self.thresholds_area.layout.display != display:
-            self.thresholds_area.layout.display = display
-
-    def _show_alerts(self, alerts: list[AlertEvent], warnings: list[str]) -> None:
-        value = alerts_html(alerts, warnings)
-        if self.alert_area.value != value:
-            self.alert_area.value = value
+        self.panel.show_exception(what, exc)
 
 
 __all__ = ["LoadTest"]
