@@ -33,7 +33,8 @@ from ..record.update import Update
 from ..results.result import Result
 from ..rules.alerts import AlertEngine, AlertRule, Listener, default_rules
 from ..rules.notify import Webhook
-from ..spec.config import LoadSpec, make_spec, split_target
+from ..spec.config import LoadSpec, make_spec
+from ..spec.scenario import split_url_or_scenario
 from ..transport import make_transport
 from .judge import IntervalView, ThresholdJudge
 from .monitor import Monitor, Sink
@@ -357,7 +358,7 @@ class Run:
 
 
 def _spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:
-    url, scenario = split_target(url_or_scenario, params.pop("url", None),
+    url, scenario = split_url_or_scenario(url_or_scenario, params.pop("url", None),
                                  params.pop("scenario", None))
     return make_spec(url, scenario=scenario, **params)
 

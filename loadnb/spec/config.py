@@ -32,7 +32,9 @@ from .options import (
 from .scenario import Scenario, as_scenario, check_data_mode, make_feeder
 from .shape import LoadShape, ShapeFn
 from .validate import (
+    Plan,
     check_body,
+    check_combination,
     check_headers,
     check_interval,
     check_limits,
@@ -62,6 +64,29 @@ class LoadSpec:
     Closed model when ``rate`` is None (``users`` virtual users, each sending its next request when
     the last one ends); open model when ``rate`` is set (arrivals per second on a fixed schedule,
     at most ``max_in_flight`` at once, arrivals beyond that counted as dropped).
+
+    ``users`` and ``rate`` are exclusive (closed vs open model). With neither ``duration`` nor
+    ``requests`` the run lasts 10 s; with both, it ends at whichever comes first.
+    ``think_time``: a user's pause after each iteration, a time or a ``(min, max)`` range drawn
+    uniformly each time (Locust's ``between``); ``pacing``: instead, start a user's iterations
+    every ``pacing`` seconds (Locust's ``constant_pacing``; no pause when one takes longer).
+    ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
+    slower than the interval a user is expected to keep also records the requests that user would
+    have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
+    ``alerts``: the alert rules (:class:`~loadnb.rules.alerts.AlertRule` or callables
+    ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
+    (:func:`~loadnb.rules.alerts.default_rules`), ``[]`` none; ``history``: where the run is kept
+    as it goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default; False or
+    ``"off"``: not kept); ``thresholds``: pass/fail expressions judged on the whole run
+    (:mod:`loadnb.rules.thresholds`, e.g. ``["p95<300ms", "errors<1%"]``); ``abort_on_fail``: stop
+    the run once a threshold is lost for good, or has failed for three intervals in a row after
+    ``abort_grace``; ``notify``: webhook URLs that get every alert fire and clear as a JSON POST,
+    or callables ``(event, "fired" | "cleared")``; ``workers``: generate the load in a Dask
+    ``LocalCluster`` of that many worker processes (``"auto"``: one per core); ``cluster``: in an
+    existing Dask cluster (``"tcp://host:port"`` or a ``distributed.Client``), not both;
+    ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
+    on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
+    whenever it can run the test (no redirects to follow, not HEAD).
     """
 
     url: str
@@ -217,188 +242,92 @@ def _spec_kwargs(spec: LoadSpec) -> dict[str, Any]:
     return kw
 
 
-def make_spec(
-    url: str | None = None,
-    *,
-    users: int | None = None,
-    rate: float | None = None,
-    duration: str | float | None = None,
-    requests: int | None = None,
-    ramp_up: str | float = 0.0,
-    think_time: str | float | Sequence[str | float] = 0.0,
-    pacing: str | float | None = None,
-    timeout: str | float = DEFAULT_TIMEOUT,
-    max_in_flight: int | None = None,
-    connections: int | None = None,
-    keepalive: bool = True,
-    method: str = "GET",
-    headers: Mapping[str, str] | Sequence[str] | None = None,
-    body: str | bytes | None = None,
-    expect_status: int | Sequence[int] | None = None,
-    insecure: bool = False,
-    follow_redirects: bool = False,
-    interval: str | float = DEFAULT_INTERVAL,
-    graceful_stop: str | float = DEFAULT_GRACEFUL_STOP,
-    name: str | None = None,
-    expected_interval: str | float | None = None,
-    transport: str = "auto",
-    scenario: object = None,
-    data: object = None,
-    data_mode: str = "cycle",
+def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
+    url: str | None = None, *, users: int | None = None, rate: float | None = None,
+    duration: str | float | None = None, requests: int | None = None, ramp_up: str | float = 0.0,
+    think_time: str | float | Sequence[str | float] = 0.0, pacing: str | float | None = None,
+    timeout: str | float = DEFAULT_TIMEOUT, max_in_flight: int | None = None,
+    connections: int | None = None, keepalive: bool = True, method: str = "GET",
+    headers: Mapping[str, str] | Sequence[str] | None = None, body: str | bytes | None = None,
+    expect_status: int | Sequence[int] | None = None, insecure: bool = False,
+    follow_redirects: bool = False, interval: str | float = DEFAULT_INTERVAL,
+    graceful_stop: str | float = DEFAULT_GRACEFUL_STOP, name: str | None = None,
+    expected_interval: str | float | None = None, transport: str = "auto", scenario: object = None,
+    data: object = None, data_mode: str = "cycle",
     stages: Sequence[tuple[str | float, float]] | None = None,
-    rate_stages: Sequence[tuple[str | float, float]] | None = None,
-    shape: ShapeFn | None = None,
-    rate_shape: ShapeFn | None = None,
-    seed: int | None = None,
-    alerts: Sequence[object] | None = None,
-    history: str | os.PathLike[str] | bool | None = None,
-    thresholds: Sequence[str] | str | None = None,
-    abort_on_fail: bool = False,
-    abort_grace: str | float = 0.0,
-    notify: Sequence[str | Callable[..., Any]] | str | None = None,
-    workers: int | str | None = None,
-    cluster: object = None,
+    rate_stages: Sequence[tuple[str | float, float]] | None = None, shape: ShapeFn | None = None,
+    rate_shape: ShapeFn | None = None, seed: int | None = None,
+    alerts: Sequence[object] | None = None, history: str | os.PathLike[str] | bool | None = None,
+    thresholds: Sequence[str] | str | None = None, abort_on_fail: bool = False,
+    abort_grace: str | float = 0.0, notify: Sequence[str | Callable[..., Any]] | str | None = None,
+    workers: int | str | None = None, cluster: object = None,
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
-    ``users`` and ``rate`` are exclusive (closed vs open model). With neither ``duration`` nor
-    ``requests`` the run lasts 10 s; with both, it ends at whichever comes first.
-    ``think_time``: a user's pause after each iteration, a time or a ``(min, max)`` range drawn
-    uniformly each time (Locust's ``between``); ``pacing``: instead, start a user's iterations
-    every ``pacing`` seconds (Locust's ``constant_pacing``; no pause when one takes longer).
-    ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
-    slower than the interval a user is expected to keep also records the requests that user would
-    have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
-    ``alerts``: the alert rules (:class:`~loadnb.alerts.AlertRule` or callables
-    ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
-    (:func:`~loadnb.alerts.default_rules`), ``[]`` none; ``history``: where the run is kept as it
-    goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default; False or
-    ``"off"``: not kept); ``thresholds``: pass/fail expressions judged on the whole run
-    (:mod:`loadnb.thresholds`, e.g. ``["p95<300ms", "errors<1%"]``); ``abort_on_fail``: stop
-    the run once a threshold is lost for good, or has failed for three intervals in a row after
-    ``abort_grace``; ``notify``: webhook URLs that get every alert fire and clear as a JSON POST,
-    or callables ``(event, "fired" | "cleared")``; ``workers``: generate the load in a Dask
-    ``LocalCluster`` of that many worker processes (``"auto"``: one per core); ``cluster``: in an
-    existing Dask cluster (``"tcp://host:port"`` or a ``distributed.Client``), not both;
-    ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
-    on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
-    whenever it can run the test (no redirects to follow, not HEAD).
+    Each keyword is a field of :class:`LoadSpec` (its docstring says what each means); ``data``
+    and ``data_mode`` become ``data_rows``, ``shape`` / ``stages`` the ``shape_fn``.
 
     >>> make_spec("http://127.0.0.1:8000/", rate=200, duration="30s").model
     'open'
     """
     plan = check_plan(users, rate, duration, ramp_up, stages, rate_stages, shape, rate_shape)
-    think = check_think_time(think_time)
-    users, rate, duration = plan.users, plan.rate, plan.duration
-    checked_scenario = None if scenario is None else as_scenario(scenario)
-    url = "" if url is None and checked_scenario is not None else check_url(url)
     checked_headers = check_headers(headers)
-    url = split_credentials(url, checked_headers) if url else url
+    think = check_think_time(think_time)
+    spec = LoadSpec(
+        **_target_fields(url, checked_headers, scenario, data, data_mode, seed),
+        **_load_fields(plan, requests),
+        ramp_up=parse_duration(ramp_up, "ramp_up"), think_time=think[0], think_time_max=think[1],
+        pacing=None if pacing is None else parse_duration(pacing, "pacing"),
+        timeout=positive_duration(timeout, "timeout"),
+        max_in_flight=(DEFAULT_MAX_IN_FLIGHT if max_in_flight is None
+                       else positive_int(max_in_flight, "max_in_flight")),
+        connections=None if connections is None else positive_int(connections, "connections"),
+        keepalive=bool(keepalive), method=check_method(method), headers=checked_headers,
+        body=check_body(body), expect_status=check_status(expect_status),
+        insecure=bool(insecure), follow_redirects=bool(follow_redirects),
+        interval=check_interval(interval),
+        graceful_stop=parse_duration(graceful_stop, "graceful_stop"), name=name,
+        expected_interval=(None if expected_interval is None
+                           else parse_duration(expected_interval, "expected_interval")),
+        transport=check_transport(transport),
+        stages=plan.stages, shape_fn=plan.shape, seed=seed,
+        alerts=None if alerts is None else as_rules(alerts), history=check_history(history),
+        thresholds=parse_thresholds(thresholds), abort_on_fail=bool(abort_on_fail),
+        abort_grace=parse_duration(abort_grace, "abort_grace"), notify=check_notify(notify),
+        workers=check_workers(workers), cluster=check_cluster(cluster),
+    )
+    check_combination(spec, expected_interval)
+    return spec
+
+
+def _target_fields(url: str | None, headers: dict[str, str], scenario: object, data: object,
+                   data_mode: str, seed: int | None) -> dict[str, Any]:
+    """``url`` (its credentials moved into ``headers``), ``scenario`` and its data rows."""
+    checked = None if scenario is None else as_scenario(scenario)
+    url = "" if url is None and checked is not None else check_url(url)
     check_data_mode(data_mode)  # also without data: a typo is not silently accepted
-    if data is not None and checked_scenario is None:
+    if data is not None and checked is None:
         raise ValueError("data feeds a scenario: pass scenario=… as well")
-    feeder = None if data is None else make_feeder(data, data_mode, seed)
+    rows = None if data is None else tuple(make_feeder(data, data_mode, seed).rows)
+    return {"url": split_credentials(url, headers) if url else url, "scenario": checked,
+            "data_rows": rows, "data_mode": data_mode}
+
+
+def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
+    """``users``, ``rate``, ``duration`` and ``requests`` of a checked plan: one model, within
+    the limits, 10 s when neither a duration nor a request count ends the run."""
+    users, rate, duration = plan.users, plan.rate, plan.duration
     if users is not None and rate is not None:
         raise ValueError("give either users (closed model) or rate (open model), not both")
     n_users = DEFAULT_USERS if users is None else positive_int(users, "users")
     given = (users, rate, duration)  # as the caller gave them, for the limits' message
-    rate = None if rate is None else positive_float(rate, "rate")
+    checked_rate = None if rate is None else positive_float(rate, "rate")
     run_for = None if duration is None else positive_duration(duration, "duration")
     n_requests = None if requests is None else positive_int(requests, "requests")
-    check_limits(n_users, rate, run_for, given)
+    check_limits(n_users, checked_rate, run_for, given)
     if run_for is None and n_requests is None:
         run_for = DEFAULT_DURATION
-    verb = check_method(method)
-    tick = check_interval(interval)
-    req_timeout = positive_duration(timeout, "timeout")
-    spec = LoadSpec(
-        url=url, users=n_users, rate=rate, duration=run_for, requests=n_requests,
-        ramp_up=parse_duration(ramp_up, "ramp_up"),
-        think_time=think[0], think_time_max=think[1],
-        pacing=None if pacing is None else parse_duration(pacing, "pacing"),
-        timeout=req_timeout,
-        max_in_flight=(DEFAULT_MAX_IN_FLIGHT if max_in_flight is None
-                       else positive_int(max_in_flight, "max_in_flight")),
-        connections=None if connections is None else positive_int(connections, "connections"),
-        keepalive=bool(keepalive), method=verb, headers=checked_headers,
-        body=check_body(body), expect_status=check_status(expect_status),
-        insecure=bool(insecure), follow_redirects=bool(follow_redirects), interval=tick,
-        graceful_stop=parse_duration(graceful_stop, "graceful_stop"),
-        name=name,
-        expected_interval=(None if expected_interval is None
-                           else parse_duration(expected_interval, "expected_interval")),
-        transport=check_transport(transport), scenario=checked_scenario,
-        data_rows=None if feeder is None else tuple(feeder.rows), data_mode=data_mode,
-        stages=plan.stages, shape_fn=plan.shape, seed=seed,
-        alerts=None if alerts is None else as_rules(alerts),
-        history=check_history(history),
-        thresholds=parse_thresholds(thresholds),
-        abort_on_fail=bool(abort_on_fail),
-        abort_grace=parse_duration(abort_grace, "abort_grace"),
-        notify=check_notify(notify),
-        workers=check_workers(workers),
-        cluster=check_cluster(cluster),
-    )
-    _check_combination(spec, expected_interval)
-    return spec
+    return {"users": n_users, "rate": checked_rate, "duration": run_for, "requests": n_requests}
 
 
-def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
-    """Reject parameters that are each valid but do not go together."""
-    if spec.scenario is not None and spec.transport == "fast":
-        raise ValueError("transport='fast' runs plain target-URL tests; scenarios use aiohttp")
-    if spec.shape_fn is not None and spec.duration is None:
-        raise ValueError("a shape function needs a duration")
-    if spec.duration is not None and spec.ramp_up > spec.duration:
-        raise ValueError(f"ramp_up ({spec.ramp_up:g}s) is longer than the duration "
-                         f"({spec.duration:g}s)")
-    if spec.transport == "fast" and (spec.follow_redirects or spec.method == "HEAD"):
-        raise ValueError("transport='fast' does not follow redirects or send HEAD; "
-                         "use transport='aiohttp' or 'auto'")
-    if spec.expected_interval is not None:
-        if spec.rate is not None:
-            raise ValueError("expected_interval (coordinated-omission correction) applies to the "
-                             "closed model (users); the open model (rate) already measures from "
-                             "the intended start")
-        if spec.expected_interval <= 0:
-            raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
-    if spec.workers is not None and spec.cluster is not None:
-        raise ValueError("give either workers (a local Dask cluster) or cluster (an existing "
-                         "one), not both")
-    if spec.pacing is not None:
-        if spec.rate is not None:
-            raise ValueError("pacing applies to the closed model (users); the open model (rate) "
-                             "already paces the arrivals")
-        if spec.think_time or spec.think_time_max:
-            raise ValueError("give either think_time or pacing, not both")
-        if spec.pacing <= 0:
-            raise ValueError(f"pacing must be greater than 0, got {spec.pacing!r}")
-    if spec.abort_on_fail and not spec.thresholds:
-        raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
-
-
-def is_scenario(obj: object) -> bool:
-    """Whether ``obj`` is given as a scenario (an async function, a mapping of them, a
-    :class:`~loadnb.scenario.Scenario`) rather than as a URL."""
-    return isinstance(obj, Scenario | Mapping) or (callable(obj) and not isinstance(obj, str))
-
-
-def split_target(url_or_scenario: object, url: object, scenario: object) -> tuple[Any, Any]:
-    """``(url, scenario)`` from ``LoadTest(url_or_scenario, url=…, scenario=…)``.
-
-    The first argument is a URL, or a scenario whose base URL is then ``url=``. Anything else is
-    left to :func:`~loadnb.config.make_spec` to reject, with its own message.
-    """
-    if url_or_scenario is None:
-        return url, scenario
-    if is_scenario(url_or_scenario):
-        if scenario is not None:
-            raise ValueError("give the scenario once: as the first argument or as scenario=, "
-                             "not both")
-        return url, url_or_scenario
-    if url is not None:
-        raise ValueError("give the URL once: as the first argument or as url=, not both")
-    return url_or_scenario, scenario
-
-
-__all__ = ["LoadSpec", "is_scenario", "make_spec", "split_target"]
+__all__ = ["LoadSpec", "make_spec"]

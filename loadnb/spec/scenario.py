@@ -245,5 +245,32 @@ def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
     return Feeder(rows, mode, random.Random(seed))
 
 
+def is_scenario(obj: object) -> bool:
+    """Whether ``obj`` is given as a scenario (an async function, a mapping of them, a
+    :class:`~loadnb.scenario.Scenario`) rather than as a URL."""
+    return isinstance(obj, Scenario | Mapping) or (callable(obj) and not isinstance(obj, str))
+
+
+def split_url_or_scenario(
+    url_or_scenario: object, url: object, scenario: object
+) -> tuple[Any, Any]:
+    """``(url, scenario)`` from ``LoadTest(url_or_scenario, url=…, scenario=…)``.
+
+    The first argument is a URL, or a scenario whose base URL is then ``url=``. Anything else is
+    left to :func:`~loadnb.config.make_spec` to reject, with its own message.
+    """
+    if url_or_scenario is None:
+        return url, scenario
+    if is_scenario(url_or_scenario):
+        if scenario is not None:
+            raise ValueError("give the scenario once: as the first argument or as scenario=, "
+                             "not both")
+        return url, url_or_scenario
+    if url is not None:
+        raise ValueError("give the URL once: as the first argument or as url=, not both")
+    return url_or_scenario, scenario
+
+
 __all__ = ["DATA_FORMATS", "DATA_MODES", "DataExhausted", "Feeder", "Scenario", "as_scenario",
+           "is_scenario", "split_url_or_scenario",
            "check_data_mode", "load_scenario", "make_feeder", "read_data_file"]

@@ -23,7 +23,8 @@ from ..record.update import Update
 from ..results.result import Result
 from ..results.words import load_text
 from ..runner.run import Run, live_rate, live_users
-from ..spec.config import LoadSpec, make_spec, split_target
+from ..spec.config import LoadSpec, make_spec
+from ..spec.scenario import split_url_or_scenario
 from ..studies.capacity import CapacityResult
 from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
 from .capacity_panel import CapacityPanel
@@ -62,7 +63,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
                  scenario: object = None, users: int | None = None, rate: float | None = None,
                  duration: str | float | None = None, ramp_up: str | float = 0.0,
                  rollover: int = ROLLOVER, **params: Any) -> None:
-        target, scenario = split_target(url_or_scenario, url, scenario)
+        target, scenario = split_url_or_scenario(url_or_scenario, url, scenario)
         if scenario is not None:
             params["scenario"] = scenario
         spec = make_spec(target, users=users, rate=rate, duration=duration, ramp_up=ramp_up,
