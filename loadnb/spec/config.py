@@ -76,8 +76,8 @@ class LoadSpec:
     ``alerts``: the alert rules (:class:`~loadnb.rules.alerts.AlertRule` or callables
     ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
     (:func:`~loadnb.rules.alerts.default_rules`), ``[]`` none; ``history``: where the run is kept
-    as it goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default; False or
-    ``"off"``: not kept); ``thresholds``: pass/fail expressions judged on the whole run
+    as it goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default;
+    False or ``"off"``: not kept); ``thresholds``: pass/fail expressions judged on the whole run
     (:mod:`loadnb.rules.thresholds`, e.g. ``["p95<300ms", "errors<1%"]``); ``abort_on_fail``: stop
     the run once a threshold is lost for good, or has failed for three intervals in a row after
     ``abort_grace``; ``notify``: webhook URLs that get every alert fire and clear as a JSON POST,
