@@ -68,8 +68,8 @@ class LocalSource:
             waiting=self.transport.waiting, target_users=plan.target_users(elapsed),
             target_rate=plan.target_rate(elapsed), phase="done" if final else plan.phase,
             dropped=plan.dropped, started=plan.started, progress=progress, eta=eta,
-            events=plan.take_events())
-        return Payload(stats, status, self.recorder.swap_custom())
+            events=plan.take_events(), connected=self.recorder.messages.connected)
+        return Payload(stats, status, self.recorder.swap_custom(), self.recorder.messages.swap())
 
 
 __all__ = ["LocalSource", "Plan", "Source", "Waiting"]

@@ -30,6 +30,7 @@ from .histogram import SUMMARY_PERCENTILES as SUMMARY_PERCENTILES
 from .histogram import Histogram as Histogram
 from .histogram import bucket_of as bucket_of
 from .histogram import bucket_value as bucket_value
+from .messages import MessageBook
 
 OTHER_NAME = "other"
 #: Distinct request names kept per run; more fold into ``other`` (unbounded dynamic URLs).
@@ -214,6 +215,8 @@ class Recorder:
         self._iteration_errors: dict[str, int] = {}
         self._iteration_samples: dict[str, str] = {}
         self._check_names: dict[object, str] = {}
+        #: the message streams' accumulators (WebSocket, SSE) and open connections
+        self.messages = MessageBook()
 
     def warn(self, text: str) -> None:
         """Tell the run a plain-language warning (once per text is the caller's business)."""

@@ -29,6 +29,7 @@ from .summary_parts import (
     CustomEntry,
     GeneratorHealth,
     IterationCount,
+    MessageEntry,
     StatsRow,
     UsersStarted,
     checks_summary,
@@ -38,6 +39,7 @@ from .summary_parts import (
     generator_summary,
     iterations_summary,
     latency_basis,
+    messages_summary,
     startup_s,
     stats_summary,
     summary_warnings,
@@ -161,6 +163,7 @@ class Summary(TypedDict):
     thresholds: list[ThresholdEntry]
     aborted_by: str | None
     custom: dict[str, CustomEntry]
+    messages: dict[str, MessageEntry]
     generator: GeneratorHealth
     warnings: list[str]
     error: str | None
@@ -210,6 +213,7 @@ def build_summary(record: RunRecord) -> Summary:
         "thresholds": [cast("ThresholdEntry", dict(t)) for t in record.thresholds],
         "aborted_by": record.aborted_by,
         "custom": custom_summary(record),
+        "messages": messages_summary(record),
         "generator": generator_summary(record.snapshots),
         "warnings": summary_warnings(record, started),
         "error": record.error,
@@ -242,6 +246,7 @@ def empty_summary() -> Summary:
         "latency_ms": _no_quantiles(), "service_ms": _no_quantiles(), "status_codes": {},
         "stats": [], "errors": {}, "error_samples": {}, "checks": {}, "iterations": {},
         "alerts": [], "thresholds": [], "aborted_by": None, "custom": {},
+        "messages": {},
         "generator": {"max_loop_lag_ms": None, "max_cpu_percent": None,
                       "max_waiting_for_connection": 0},
         "warnings": [], "error": None, "parameters": {},

@@ -9,10 +9,11 @@ writer) reads all it needs here and never reads it back from the record, nor wri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..metrics.custom import CustomMetric
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..rules.alert_engine import AlertEvent
@@ -26,7 +27,7 @@ class Update:
     ``fired``/``cleared`` are the alert events that changed in this interval (the record's own
     objects: a fired one's ``cleared_at`` may be set by a later interval); ``alerts``,
     ``thresholds``, ``warnings``, ``events`` and ``iterations`` (per scenario task: iterations,
-    failed) are the run's so far.
+    failed) are the run's so far; ``messages`` the message streams' counts of the interval.
     """
 
     snapshot: Snapshot
@@ -42,6 +43,7 @@ class Update:
     events: tuple[tuple[float, str], ...]
     iterations: Mapping[str, list[int]]
     aborted_by: str | None = None
+    messages: Mapping[str, MessageStats] = field(default_factory=dict)
 
 
 __all__ = ["Update"]

@@ -5,8 +5,10 @@ record write)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..metrics.messages import MessageStats
 from ..metrics.payload import SourceStatus
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
@@ -30,8 +32,13 @@ class Times:
 
 
 def make_snapshot(totals: IntervalStats, peak: float, iv: IntervalStats, status: SourceStatus,
-                  times: Times, dropped_before: int) -> Snapshot:
-    """The snapshot of interval ``iv`` (all names merged) after ``totals`` (the run so far)."""
+                  times: Times, dropped_before: int,
+                  messages: Iterable[MessageStats] = ()) -> Snapshot:
+    """The snapshot of interval ``iv`` (all names merged) after ``totals`` (the run so far);
+    ``messages``: the interval's message streams."""
+    sent = received = 0
+    for stream in messages:
+        sent, received = sent + stream.sent, received + stream.received
     completed, failed = totals.completed + iv.completed, totals.failed + iv.failed
     rps = (iv.completed + iv.failed) / times.dt
     lat, svc = iv.latency.percentiles(_QS), iv.service.percentiles(_QS)
@@ -55,6 +62,8 @@ def make_snapshot(totals: IntervalStats, peak: float, iv: IntervalStats, status:
         target_rate=status.target_rate, in_flight=status.in_flight,
         dropped_arrivals=status.dropped, interval_dropped=status.dropped - dropped_before,
         waiting_for_connection=status.waiting, workers=status.workers,
+        connected=status.connected, interval_messages_sent=sent,
+        interval_messages_received=received,
         loop_lag_ms=worst(times.lag_ms, status.loop_lag_ms),
         cpu_percent=worst(times.cpu, status.cpu_percent),
         phase="done" if times.final else status.phase,

@@ -13,13 +13,15 @@ last interval alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CustomMetric, IntervalStats, merge_intervals
 from ..record.record import RunRecord
 from ..rules.thresholds import Threshold
+from ..rules.thresholds_messages import MESSAGE_STATS
 
 #: Snapshots in a row a threshold must fail (after the grace period) to abort the run.
 ABORT_WINDOW = 3
@@ -43,6 +45,9 @@ class RunView:
 
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.custom.get(metric)
+
+    def messages(self) -> Mapping[str, MessageStats]:
+        return self.record.messages
 
 
 class IntervalView:
@@ -77,6 +82,9 @@ class IntervalView:
 
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.last_custom.get(metric)
+
+    def messages(self) -> Mapping[str, MessageStats]:
+        return self.record.last_messages
 
 
 def tally(parts: Iterable[IntervalStats]) -> IntervalStats:
@@ -113,7 +121,7 @@ def lost_for_good(t: Threshold, value: float | None, record: RunRecord,
 
 def _only_grows(t: Threshold) -> bool:
     """A run's max and its counts never come down."""
-    return t.stat in ("max", "requests", "failed", "iterations") or (
+    return t.stat in ("max", "requests", "failed", "iterations", *MESSAGE_STATS) or (
         t.stat == "iterations_failed" and not t.percent)
 
 

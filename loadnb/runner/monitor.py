@@ -129,10 +129,11 @@ class Monitor:
                       dt >= self.interval / 2)
         record = self.record
         snap = make_snapshot(record.overall, record.peak_rps, iv, payload.status, times,
-                             self._last_dropped)
+                             self._last_dropped, payload.messages.values())
         self._last_dropped = payload.status.dropped
         record.events.extend(payload.status.events)
-        record.add(snap, iv, payload.stats, dt, custom=payload.custom)
+        record.add(snap, iv, payload.stats, dt, custom=payload.custom,
+                   messages=payload.messages)
         return snap
 
     def _judge(self, snap: Snapshot) -> list[tuple[AlertEvent, str]]:
@@ -182,7 +183,7 @@ class Monitor:
             tuple(e for e, what in news if what == "fired"),
             tuple(e for e, what in news if what == "cleared"),
             tuple(r.alerts), tuple(dict(t) for t in r.thresholds), tuple(r.warnings),
-            tuple(r.events), dict(r.overall.iterations), r.aborted_by)
+            tuple(r.events), dict(r.overall.iterations), r.aborted_by, payload.messages)
 
     def _publish(self, update: Update) -> None:
         for sink in list(self.sinks):
