@@ -48,8 +48,8 @@ TOP = ["run_id", "url", "target", "state", "started_at", "duration_s", "startup_
        "failed_requests", "cancelled_requests", "success_rate", "avg_rps", "peak_rps",
        "dropped_arrivals", "users_started", "bytes_received", "latency_basis", "latency_ms",
        "service_ms", "status_codes", "stats", "errors", "error_samples", "checks", "iterations",
-       "alerts", "thresholds", "aborted_by", "custom", "generator", "warnings", "error",
-       "parameters", "versions"]
+       "alerts", "thresholds", "aborted_by", "custom", "messages", "generator", "warnings",
+       "error", "parameters", "versions"]
 NESTED = {
     "latency_ms": ["p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"],
     "service_ms": ["p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"],
@@ -62,6 +62,9 @@ NESTED = {
     "custom{counter}": ["kind", "count", "total", "rate"],
     "custom{gauge}": ["kind", "count", "last", "min", "max"],
     "custom{timing}": ["kind", "count", "p50", "p90", "p95", "p99", "max", "mean"],
+    "messages{}": ["kind", "opened", "failed", "closed", "close_codes", "errors", "sent",
+                   "received", "bytes_sent", "bytes_received", "first_message_p50_ms", "p50_ms",
+                   "p95_ms", "p99_ms"],
     "generator": ["max_loop_lag_ms", "max_cpu_percent", "max_waiting_for_connection"],
     "versions": ["loadnb", "python", "aiohttp"],
     "parameters": [
@@ -80,6 +83,7 @@ TYPES: dict[str, Any] = {
     "thresholds[]": ThresholdEntry, "custom{counter}": summary_parts.CustomCounter,
     "custom{gauge}": summary_parts.CustomGauge, "custom{timing}": summary_parts.CustomTiming,
     "generator": summary_parts.GeneratorHealth, "versions": Versions, "parameters": Parameters,
+    "messages{}": summary_parts.MessageEntry,
 }
 
 
@@ -99,7 +103,7 @@ def shape(summary: Any) -> dict[str, list[str]]:
     for key in ("stats", "alerts", "thresholds"):
         for entry in summary[key]:
             put(f"{key}[]", entry)
-    for key in ("checks", "iterations"):
+    for key in ("checks", "iterations", "messages"):
         for entry in summary[key].values():
             put(f"{key}{{}}", entry)
     for entry in summary["custom"].values():
@@ -138,8 +142,22 @@ async def test_a_scenario_run_has_the_pinned_keys_at_every_level(demo_url: str) 
         demo_url, scenario={shop: 3, crash: 1}, users=2, duration=1.0, interval=0.1, seed=5,
         thresholds=["p95<10s", "errors<1%"], alerts=["p50<0ms"], history="off")).run()
     got = assert_pinned(result.summary)
-    assert got.keys() == set(NESTED), set(NESTED) - got.keys()  # every place was seen
+    streams = {"messages{}"}  # seen by the next test
+    assert got.keys() == set(NESTED) - streams, set(NESTED) - streams - got.keys()
     assert result.summary["error_samples"] and result.summary["errors"]
+
+
+async def test_a_scenario_with_message_streams_has_the_pinned_keys(demo_url: str) -> None:
+    async def chat(user: Any) -> None:
+        async with user.websocket("/ws/echo", name="echo") as ws:
+            await ws.request("hi")
+        async for _ in user.sse("/sse?n=2", name="feed"):
+            pass
+
+    result = await Run(make_spec(demo_url, scenario=chat, users=1, requests=4, interval=0.1,
+                                 history="off")).run()
+    got = assert_pinned(result.summary)
+    assert "messages{}" in got and set(result.summary["messages"]) == {"echo", "feed"}
 
 
 def test_the_typeddicts_declare_the_golden_keys() -> None:

@@ -303,7 +303,11 @@ class VirtualUser:
     # -- message streams ---------------------------------------------------------------------
     def _stream_url(self, url: str, headers: Mapping[str, str] | None) -> tuple[str, dict[str,
                                                                                  str]]:
+        """The full URL and headers of a stream; it is admitted like a request (a run's
+        ``requests=`` budget counts stream connections too)."""
         ctx = self._ctx
+        if not ctx.begin_request():
+            raise BudgetExhausted
         full = urljoin(ctx.base_url, url) if ctx.base_url else url
         sent = {**ctx.headers, **(headers or {})}
         cookie = self.jar.header_for(full)

@@ -30,7 +30,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
@@ -83,6 +83,9 @@ _V2 = [
 #: a line here (and a migration below); ``tests/test_history.py`` checks every field has one.
 _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (3, "workers", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "connected", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "interval_messages_sent", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "interval_messages_received", "INTEGER NOT NULL DEFAULT 0"),
 )
 #: Every column of the ``snapshots`` table (a row is written and read by these names).
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = _V1_COLUMNS + tuple(
@@ -99,9 +102,18 @@ _V3 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
     "ALTER TABLE intervals ADD COLUMN iteration_errors TEXT NOT NULL DEFAULT '{}'",
     "ALTER TABLE runs ADD COLUMN aborted_by TEXT",
 ]
+_V4 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
+       for version, name, kind in _ADDED_COLUMNS if version == 4] + [
+    """CREATE TABLE messages (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+        opened INTEGER, failed INTEGER, closed INTEGER, sent INTEGER, received INTEGER,
+        bytes_sent INTEGER, bytes_received INTEGER, close_codes TEXT, errors TEXT, samples TEXT,
+        first_message BLOB, reply BLOB, PRIMARY KEY (run_id, seq, name))""",
+]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
-TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom")
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4)
+TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom",
+          "messages")
 
 
 class HistoryError(ValueError):

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import CustomMetric, IntervalStats, merge_intervals
 from ..rules.alerts import AlertEvent
@@ -34,12 +35,13 @@ MIN_DT = 1e-9
 
 @dataclass(slots=True)
 class StoredInterval:
-    """The stats stored for one interval: per name, all names (None: the names merged), and the
-    custom metrics updated in it."""
+    """The stats stored for one interval: per name, all names (None: the names merged), the
+    custom metrics updated in it and its message streams."""
 
     names: dict[str, IntervalStats] = field(default_factory=dict)
     overall: IntervalStats | None = None
     custom: dict[str, CustomMetric] | None = None
+    messages: dict[str, MessageStats] | None = None
 
 
 @dataclass(slots=True)
@@ -64,6 +66,7 @@ class Stored:
     names_timeline: list[tuple[Any, ...]] | None = None
     errors_timeline: list[tuple[float, str, int]] | None = None
     custom_timeline: list[tuple[Any, ...]] | None = None
+    messages_timeline: list[tuple[Any, ...]] | None = None
 
 
 def rebuild(stored: Stored) -> RunRecord:
@@ -79,7 +82,7 @@ def rebuild(stored: Stored) -> RunRecord:
         overall = part.overall if part.overall is not None else merge_intervals(
             part.names.values())
         record.add(snap, overall, part.names, max(snap.elapsed_time - before, MIN_DT),
-                   custom=part.custom)
+                   custom=part.custom, messages=part.messages)
         before = snap.elapsed_time
     if stored.names_timeline is not None:
         record.names_timeline = stored.names_timeline
@@ -87,6 +90,8 @@ def rebuild(stored: Stored) -> RunRecord:
         record.errors_timeline = stored.errors_timeline
     if stored.custom_timeline is not None:
         record.custom_timeline = stored.custom_timeline
+    if stored.messages_timeline is not None:
+        record.messages_timeline = stored.messages_timeline
     record.alerts, record.warnings = list(stored.alerts), list(stored.warnings)
     record.events, record.thresholds = list(stored.events), list(stored.thresholds)
     record.aborted_by = stored.aborted_by
