@@ -9,3 +9,5 @@
 
 Importing this package imports no Dask; :mod:`backend` and :mod:`worker` do, when used.
 """
+
+__all__: list[str] = []

@@ -390,4 +390,4 @@ async def _quietly(call: Coroutine[Any, Any, Any]) -> None:
         pass
 
 
-__all__ = ["DaskBackend", "WorkerSource", "resolve_workers"]
+__all__ = ["DaskBackend"]

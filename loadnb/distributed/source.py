@@ -16,8 +16,9 @@ from collections import deque
 from typing import Any
 
 from ..metrics.codec import decode_payload
+from ..metrics.custom import CustomMetric
 from ..metrics.payload import Payload, SourceStatus
-from ..metrics.stats import CustomMetric, IntervalStats, merge_by_name
+from ..metrics.stats import IntervalStats, merge_by_name
 
 
 class WorkerSource:

@@ -328,3 +328,6 @@ class Engine:
         else:
             self.dropped += 1
         return True
+
+
+__all__ = ["Clock", "Engine"]

@@ -218,3 +218,6 @@ class ScenarioWork:
                                    f"{self._idle_iterations:,} iterations: its tasks must "
                                    "await user.get(...) or another request")
         await asyncio.sleep(0)
+
+
+__all__ = ["Admission", "ScenarioWork", "SingleRequest", "UserChain", "Work"]

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..metrics.codec import decode, decode_histogram
+from ..metrics.custom import CustomMetric
+from ..metrics.histogram import Histogram
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, Histogram, IntervalStats
+from ..metrics.stats import IntervalStats
 from ..record.rebuild import Stored, StoredInterval, rebuild
 from ..record.summary import Quantiles, summary_of
 from ..results.result import Result
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from .spec import StoredSpec
 from .store import ROWS, TABLES, HistoryError, connect, resolve_path, write
 

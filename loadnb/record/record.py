@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.custom import CustomMetric, custom_row
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats, custom_row
-from ..rules.alerts import AlertEvent
+from ..metrics.stats import IntervalStats
+from ..rules.alert_engine import AlertEvent
 from .state import RunState
 
 if TYPE_CHECKING:

@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 
 from ..charts import palette
+from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric, custom_row
 from ..metrics.snapshot import COLUMNS, Snapshot
-from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, IntervalStats, custom_row
+from ..metrics.stats import IntervalStats
 from ..record.record import NAMES_TIMELINE_COLUMNS
 from ..record.summary import Summary
 from ..record.summary_parts import STATS_KEYS
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from ..text.numbers import number
 
 STATS_COLUMNS: tuple[str, ...] = (

@@ -18,7 +18,7 @@ from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..record.record import RunRecord
 from ..record.summary import Summary, build_summary
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from ..spec.config import LoadSpec
 
 if TYPE_CHECKING:

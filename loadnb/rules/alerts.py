@@ -1,4 +1,4 @@
-"""The default alert rules, and the engine's names (:mod:`loadnb.alert_engine`) for short.
+"""The default alert rules; :mod:`~loadnb.rules.alert_engine` fires and clears them.
 
 A rule looks at one :class:`~loadnb.snapshot.Snapshot` (or at the interval it closes) and returns
 a message while its condition holds (None when all is well); the :class:`AlertEngine` fires it
@@ -24,19 +24,7 @@ from weakref import WeakKeyDictionary
 
 from ..metrics.snapshot import Snapshot
 from ..text.numbers import bounded
-from .alert_engine import (
-    NOT_JUDGED,
-    AlertEngine,
-    AlertEvent,
-    AlertRule,
-    Check,
-    IntervalCheck,
-    Listener,
-    Verdict,
-    as_rule,
-    as_rules,
-    expression_rule,
-)
+from .alert_engine import NOT_JUDGED, AlertRule, Verdict
 from .thresholds import View
 
 #: The brief's success-rate alert: cumulative success rate below this (percent).
@@ -275,8 +263,6 @@ def default_rules(*, pool_size: int = 0, max_in_flight: int = 0,
             dropped_arrivals(max_in_flight), waiting_for_connection(pool_size)]
 
 
-__all__ = ["NOT_JUDGED", "AlertEngine", "AlertEvent", "AlertRule", "Check", "IntervalCheck",
-           "Listener", "Verdict", "as_rule", "as_rules", "default_rules", "expression_rule",
-           "dropped_arrivals", "failed_iterations_text", "generator_cpu", "generator_lag",
-           "iterations_failing", "low_rps", "low_success_rate", "no_response", "target_down",
-           "waiting_for_connection"]
+__all__ = ["CPU_LIMIT", "LAG_LIMIT_MS", "default_rules", "dropped_arrivals",
+           "failed_iterations_text", "generator_cpu", "generator_lag", "iterations_failing",
+           "low_rps", "low_success_rate", "no_response", "target_down", "waiting_for_connection"]

@@ -31,7 +31,8 @@ from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.update import Update
 from ..results.result import Result
-from ..rules.alerts import AlertEngine, AlertRule, Listener, default_rules
+from ..rules.alert_engine import AlertEngine, AlertRule, Listener
+from ..rules.alerts import default_rules
 from ..rules.notify import Webhook
 from ..spec.config import LoadSpec, make_spec
 from ..spec.scenario import split_url_or_scenario

@@ -2,9 +2,8 @@
 
 Every face (Python API, widget, CLI) builds a :class:`LoadSpec` through :func:`make_spec`, so bad
 input gets the same one-line :class:`ValueError` everywhere, before a socket is opened. The checks
-of single parameters live in :mod:`loadnb.validate`, the handling of secrets in
-:mod:`loadnb.redact`; this module combines them, and re-exports the names it always offered
-(``parse_duration``, ``parse_header``, ``redact_headers``, ``redact_url``, ...).
+of single parameters live in :mod:`loadnb.spec.validate`, the handling of secrets in
+:mod:`loadnb.text.redact`; this module combines them.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..rules.alerts import AlertRule, as_rules
+from ..rules.alert_engine import AlertRule, as_rules
 from ..rules.thresholds import Threshold, parse_thresholds
 from ..text.jsonsafe import json_safe
 from ..text.redact import redact_headers, redact_url, split_credentials
@@ -330,4 +329,4 @@ def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
     return {"users": n_users, "rate": checked_rate, "duration": run_for, "requests": n_requests}
 
 
-__all__ = ["LoadSpec", "make_spec"]
+__all__ = ["DEFAULT_DURATION", "DEFAULT_USERS", "LoadSpec", "make_spec"]

@@ -286,5 +286,5 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["CapacityResult", "acapacity", "capacity", "judge_step", "latency_bound",
-           "latency_grew"]
+__all__ = ["ACHIEVED_SHARE", "GENERATOR_RULES", "STEP_COLUMNS", "CapacityResult", "acapacity",
+           "capacity", "judge_step", "latency_bound", "latency_grew"]

@@ -27,7 +27,7 @@ from .pool import FifoPool
 from .sweeper import sweep
 from .wire import IncompleteBody, InvalidResponse, ServerDisconnected, fast_supported, serialise
 
-__all__ = ["FastTransport", "fast_supported"]
+__all__ = ["FastTransport"]
 
 
 class FastTransport(FifoPool[Conn]):

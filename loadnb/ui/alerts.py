@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..charts import palette
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from ..text.numbers import is_number, trimmed
 
 

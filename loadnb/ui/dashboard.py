@@ -23,8 +23,8 @@ import numpy as np
 from bokeh.core.properties import value
 
 from ..charts.axes import drawn_rate
+from ..metrics.histogram import GROWTH, Histogram
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import GROWTH, Histogram
 from ..record.summary import QUANTILE_KEYS, Summary
 from ..results.result import Result
 from ..results.words import load_text
