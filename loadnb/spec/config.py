@@ -28,7 +28,7 @@ from .options import (
     shown_cluster,
     shown_hook,
 )
-from .scenario import Scenario, as_scenario, check_data_mode, make_feeder
+from .scenario import Scenario, as_scenario, check_data_mode, make_feeder, split_url_or_scenario
 from .shape import LoadShape, ShapeFn
 from .validate import (
     Plan,
@@ -329,4 +329,12 @@ def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
     return {"users": n_users, "rate": checked_rate, "duration": run_for, "requests": n_requests}
 
 
-__all__ = ["DEFAULT_DURATION", "DEFAULT_USERS", "LoadSpec", "make_spec"]
+def spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:
+    """The spec of ``run(url_or_scenario, **params)`` (and of every study's runs): the first
+    argument is the URL or a scenario; ``url=``/``scenario=`` in ``params`` are taken out."""
+    url, scenario = split_url_or_scenario(url_or_scenario, params.pop("url", None),
+                                          params.pop("scenario", None))
+    return make_spec(url, scenario=scenario, **params)
+
+
+__all__ = ["DEFAULT_DURATION", "DEFAULT_USERS", "LoadSpec", "make_spec", "spec_of"]

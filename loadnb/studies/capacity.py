@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 from ..engine.loop import run_to_end
 from ..results.result import Result
 from ..rules.thresholds import LATENCY_STATS, Threshold, parse_thresholds
-from ..runner.run import Run, _spec_of
+from ..runner.run import Run
+from ..spec.config import spec_of
 from ..text import numbers
 from ..text.units import parse_duration
 
@@ -218,8 +219,8 @@ async def acapacity(url_or_scenario: object = None, /, slo: Sequence[str] | str 
             raise ValueError(f"{key} is set by the capacity search; leave it out")
 
     def spec_at(rate: float) -> Any:
-        return _spec_of(url_or_scenario, dict(params, rate=rate, duration=step,
-                                              thresholds=exprs, history=history))
+        return spec_of(url_or_scenario, dict(params, rate=rate, duration=step,
+                                             thresholds=exprs, history=history))
 
     spec_at(start_rate)  # bad input fails here, before anything is sent
     bound = latency_bound(thresholds)
