@@ -5,6 +5,10 @@ means one thing across the packages."""
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import re
+import types
 from pathlib import Path
 
 import loadnb
@@ -70,3 +74,74 @@ def test_a_planted_cross_package_import_fails(tmp_path: Path) -> None:
     planted.write_text("from ..runner.run import _helper\nfrom .capacity import _step\n")
     assert private_imports_across_packages(planted, "loadnb.studies.planted") == [
         "loadnb.studies.planted:1: from loadnb.runner.run import _helper"]
+
+
+REF = re.compile(r"(?<![\w.])loadnb(?:\.[A-Za-z_]\w*)+")
+#: Output file names in README's examples (``--junit loadnb.xml``), not Python.
+FILE_NAMES = {"loadnb.xml", "loadnb.md"}
+
+
+def _emitted_names() -> set[str]:
+    """Dotted names the code itself writes out (OTLP metric and attribute names such as
+    ``loadnb.requests``): string literals of the source, not references to Python."""
+    return {node.value for path in SOURCES for node in ast.walk(ast.parse(path.read_text("utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and REF.fullmatch(node.value)}
+
+
+def _has(owner: object, name: str) -> bool:
+    """Whether ``owner.name`` exists: an attribute, or a field or slot of a class."""
+    if hasattr(owner, name):
+        return True
+    return inspect.isclass(owner) and any(
+        name in getattr(c, "__annotations__", {}) or name in (getattr(c, "__slots__", ()) or ())
+        for c in owner.__mro__)
+
+
+def resolve(ref: str) -> str | None:
+    """Why ``ref`` (``loadnb.spec.config.LoadSpec``) leads nowhere; None when it resolves to a
+    module of this tree or to an attribute of one, a class or function in the module defining it."""
+    parts = ref.split(".")
+    for i in range(len(parts), 0, -1):
+        where = ROOT.joinpath(*parts[1:i])
+        if where.with_suffix(".py").is_file() or (where / "__init__.py").is_file():
+            break
+    else:  # pragma: no cover - "loadnb" itself is always a module
+        return "no module"
+    if parts[i - 1] == "__main__":
+        return None if i == len(parts) else "inside __main__"
+    owner: object = importlib.import_module(".".join(parts[:i]))
+    for name in parts[i:]:
+        if not _has(owner, name):
+            return f"{'.'.join(parts[:parts.index(name)])} has no {name}"
+        if not hasattr(owner, name):
+            return None  # a field of a class
+        parent, owner = owner, getattr(owner, name)
+        if (isinstance(parent, types.ModuleType) and not hasattr(parent, "__path__")
+                and (inspect.isclass(owner) or inspect.isfunction(owner))
+                and owner.__module__ != parent.__name__):
+            return f"{name} is defined in {owner.__module__}"
+    return None
+
+
+def stale_references(texts: dict[str, str]) -> list[str]:
+    allowed = FILE_NAMES | _emitted_names()
+    return [f"{where}:{n}: {ref} ({why})" for where, text in texts.items()
+            for n, line in enumerate(text.splitlines(), 1) for ref in REF.findall(line)
+            if ref not in allowed and (why := resolve(ref)) is not None]
+
+
+def test_dotted_references_lead_somewhere() -> None:
+    """Every ``loadnb.…`` in the package's docstrings and comments, and in README.md, names a
+    module of this tree or something in it (the paths from before the packages are gone)."""
+    texts = {str(p.relative_to(ROOT.parent)): p.read_text("utf-8") for p in SOURCES}
+    texts["README.md"] = (ROOT.parent / "README.md").read_text("utf-8")
+    assert stale_references(texts) == []
+
+
+def test_stale_references_are_caught() -> None:
+    text = ("See :mod:`loadnb.config` and :class:`~loadnb.rules.alerts.AlertRule`; fine: "
+            ":class:`loadnb.rules.alert_engine.AlertRule`, ``loadnb.history()``.")
+    assert stale_references({"x": text}) == [
+        "x:1: loadnb.config (loadnb has no config)",
+        "x:1: loadnb.rules.alerts.AlertRule (AlertRule is defined in loadnb.rules.alert_engine)"]

@@ -59,7 +59,7 @@ CLOCK_LAG = 0.25
 
 
 class DaskBackend:
-    """The load from Dask worker processes (:class:`~loadnb.backend.Backend`).
+    """The load from Dask worker processes (:class:`~loadnb.engine.backend.Backend`).
 
     Example::
 

@@ -26,7 +26,7 @@ class Source(Protocol):
 
 class Plan(Protocol):
     """What :class:`LocalSource` reads of the engine (implemented by
-    :class:`~loadnb.engine.Engine`)."""
+    :class:`~loadnb.engine.generator.Engine`)."""
 
     started: int
     dropped: int

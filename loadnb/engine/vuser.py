@@ -179,7 +179,7 @@ class VirtualUser:
     """One simulated user: records every request, keeps its cookies and ``state`` across
     iterations (closed model), and gets ``data`` (a row of the run's data) per iteration.
 
-    Cookies live in :attr:`jar` (a :class:`~loadnb.cookies.CookieJar`: Domain, Path, Expires,
+    Cookies live in :attr:`jar` (a :class:`~loadnb.engine.cookies.CookieJar`: Domain, Path, Expires,
     Max-Age and Secure honoured); a request carries only those matching its URL.
 
     Custom metrics (per interval in ``Result.custom``, over the run in ``summary["custom"]``):

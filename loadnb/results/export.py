@@ -35,10 +35,10 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
   does not load back.
 
 Nothing secret is written: the summary and parameters are redacted already, URLs go through
-:func:`loadnb.redact.redact_url`, error samples were redacted when recorded.
+:func:`loadnb.text.redact.redact_url`, error samples were redacted when recorded.
 
-This module is a view, like :mod:`loadnb.frame`: pandas and pyarrow are imported inside the
-functions. It never imports :mod:`loadnb.result` (which calls it) nor the history.
+This module is a view, like :mod:`loadnb.results.frame`: pandas and pyarrow are imported inside the
+functions. It never imports :mod:`loadnb.results.result` (which calls it) nor the history.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ CSV_STATS_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p
 
 
 def _plain(value: Any) -> Any:
-    """``value`` as plain JSON data (:func:`loadnb.results.outputs.json_safe`)."""
+    """``value`` as plain JSON data (:func:`loadnb.text.jsonsafe.json_safe`)."""
     return json_safe(value)
 
 

@@ -87,7 +87,7 @@ def alerts_frame(events: Iterable[AlertEvent]) -> pd.DataFrame:
 
 def custom_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
     """Custom metrics per interval, long format: one row per (interval, metric) updated in it,
-    columns :data:`loadnb.metrics.CUSTOM_TIMELINE_COLUMNS` (timings in ms; NaN where a column
+    columns :data:`loadnb.metrics.custom.CUSTOM_TIMELINE_COLUMNS` (timings in ms; NaN where a column
     does not apply to the kind)."""
     return pd.DataFrame(list(rows), columns=list(CUSTOM_TIMELINE_COLUMNS))
 

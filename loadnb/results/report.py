@@ -10,8 +10,8 @@ run id in the legend) and the tables sit side by side. Long series are decimated
 are exact. A 10-minute run at 0.5 s intervals (1,200 snapshots, two names, two custom metrics) makes
 a report of about 1.35 MB, 1.27 MB of it BokehJS (its core only: no widgets, tables, WebGL).
 
-It takes anything shaped like a :class:`~loadnb.result.Result` (:class:`RunView`): it imports
-neither the result, the history nor a face, and pandas and Bokeh only inside functions.
+It takes anything shaped like a :class:`~loadnb.results.result.Result` (:class:`RunView`): it
+imports neither the result, the history nor a face, and pandas and Bokeh only inside functions.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def _errors_per_interval(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _throughput(frame: pd.DataFrame) -> pd.DataFrame:
     """``elapsed_time`` and ``current_rps`` as drawn: the final, partial interval left out
-    (:func:`loadnb.charting.drawn_rates`)."""
+    (:func:`loadnb.charts.axes.drawn_rates`)."""
     rates = drawn_rates(frame["elapsed_time"].tolist(), frame["current_rps"].tolist(),
                         frame["phase"].astype(str).tolist())
     return frame[["elapsed_time"]].assign(current_rps=rates)

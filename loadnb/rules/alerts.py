@@ -1,8 +1,8 @@
 """The default alert rules; :mod:`~loadnb.rules.alert_engine` fires and clears them.
 
-A rule looks at one :class:`~loadnb.snapshot.Snapshot` (or at the interval it closes) and returns
-a message while its condition holds (None when all is well); the :class:`AlertEngine` fires it
-once the condition has held for the rule's ``sustain`` judged snapshots in a row, and clears it
+A rule looks at one :class:`~loadnb.metrics.snapshot.Snapshot` (or at the interval it closes) and
+returns a message while its condition holds (None when all is well); the :class:`AlertEngine` fires
+it once the condition has held for the rule's ``sustain`` judged snapshots in a row, and clears it
 at the first one where it no longer holds. Snapshots a rule does not apply to (e.g. generator
 rules skip the final snapshot, the RPS rule skips intervals with a live change) leave its state
 as it is.
@@ -201,7 +201,8 @@ def no_response(timeout: float | None = None) -> AlertRule:
 def failed_iterations_text(iterations: Mapping[str, Sequence[int]]) -> str | None:
     """``50 failed of 200 (buy: 50/50)``: failed scenario iterations of every task, and of each
     task with failures (most first); None when none failed. ``iterations``: task ->
-    ``[iterations, failed]``, as :attr:`~loadnb.metrics.IntervalStats.iterations` holds them."""
+    ``[iterations, failed]``, as :attr:`~loadnb.metrics.stats.IntervalStats.iterations` holds
+    them."""
     failing = sorted(((t, c) for t, c in iterations.items() if c[1]), key=lambda tc: -tc[1][1])
     if not failing:
         return None

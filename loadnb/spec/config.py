@@ -72,7 +72,7 @@ class LoadSpec:
     ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
     slower than the interval a user is expected to keep also records the requests that user would
     have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
-    ``alerts``: the alert rules (:class:`~loadnb.rules.alerts.AlertRule` or callables
+    ``alerts``: the alert rules (:class:`~loadnb.rules.alert_engine.AlertRule` or callables
     ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
     (:func:`~loadnb.rules.alerts.default_rules`), ``[]`` none; ``history``: where the run is kept
     as it goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default;

@@ -1,9 +1,9 @@
 """Find the capacity: the highest arrival rate a target serves within an SLO.
 
 :func:`acapacity` (``await`` it in a notebook) and :func:`capacity` (blocking) drive the **open
-model** in steps, each an ordinary :class:`~loadnb.run.Run` (so history and alerts apply) of
+model** in steps, each an ordinary :class:`~loadnb.runner.run.Run` (so history and alerts apply) of
 ``step_duration`` at one offered rate, judged on the whole step by the SLO (threshold expressions,
-:mod:`loadnb.thresholds`)::
+:mod:`loadnb.rules.thresholds`)::
 
     cap = await loadnb.acapacity(url, slo=["p99<200ms", "errors<1%"], step_duration="5s")
     cap.capacity_rps, cap.limited_by, cap.bracket, cap.steps
@@ -119,7 +119,7 @@ def judge_step(result: Result, offered: float, bound_ms: float | None) -> dict[s
 class CapacityResult:
     """What a capacity search found (see the module docstring): ``capacity_rps``, ``bracket``
     (last good, first bad offered rate), ``limited_by``, ``steps`` (a DataFrame, one row per
-    step), ``results`` (every step's full :class:`~loadnb.result.Result`), ``as_dict()`` and
+    step), ``results`` (every step's full :class:`~loadnb.results.result.Result`), ``as_dict()`` and
     ``chart()``."""
 
     def __init__(self, slo: Sequence[str], rows: list[dict[str, Any]], results: list[Result],

@@ -1,8 +1,8 @@
 """A closed-model sweep: throughput and latency at each concurrency, and the USL fitted to them.
 
 :func:`asweep` (``await`` it) and :func:`sweep` (blocking) run one ordinary closed-model
-:class:`~loadnb.run.Run` of ``step_duration`` per number of users (``cooldown`` between them) and
-fit the Universal Scalability Law (:mod:`loadnb.usl`) to the throughput measured::
+:class:`~loadnb.runner.run.Run` of ``step_duration`` per number of users (``cooldown`` between them)
+and fit the Universal Scalability Law (:mod:`loadnb.studies.usl`) to the throughput measured::
 
     sw = await loadnb.asweep(url, users=[1, 2, 4, 8, 16, 32], step_duration="5s")
     sw.df                                  # users, throughput_rps, p50_ms, p99_ms, error_rate
@@ -34,8 +34,9 @@ COLUMNS = ("users", "throughput_rps", "p50_ms", "p90_ms", "p99_ms", "error_rate"
 
 
 class SweepResult:
-    """Rows per concurrency (``df``), every step's :class:`~loadnb.result.Result` (``results``),
-    the USL ``fit`` (None with fewer than three concurrencies or no throughput), ``chart()``."""
+    """Rows per concurrency (``df``), every step's :class:`~loadnb.results.result.Result`
+    (``results``), the USL ``fit`` (None with fewer than three concurrencies or no throughput),
+    ``chart()``."""
 
     def __init__(self, rows: list[dict[str, Any]], results: list[Result]) -> None:
         self.rows = rows

@@ -101,7 +101,7 @@ class AiohttpTransport(FifoPool[NoReturn]):
         self._options = options
         self._session = make_session(options)
         #: the evidence of the first response of each failing status (>= 400): status line and
-        #: the first :data:`~loadnb.transport.base.SAMPLE_BYTES` of its body
+        #: the first :data:`SAMPLE_BYTES` of its body
         self.samples: dict[int, str] = {}
 
     def request(self, method: str, url: str,
