@@ -77,8 +77,8 @@ def test_a_planted_cross_package_import_fails(tmp_path: Path) -> None:
 
 
 REF = re.compile(r"(?<![\w.])loadnb(?:\.[A-Za-z_]\w*)+")
-#: Output file names in README's examples (``--junit loadnb.xml``), not Python.
-FILE_NAMES = {"loadnb.xml", "loadnb.md"}
+#: File names in the docs' examples (``--junit loadnb.xml``), not Python.
+FILE_NAMES = {"loadnb.xml", "loadnb.md", "loadnb.json"}
 
 
 def _emitted_names() -> set[str]:
@@ -132,10 +132,11 @@ def stale_references(texts: dict[str, str]) -> list[str]:
 
 
 def test_dotted_references_lead_somewhere() -> None:
-    """Every ``loadnb.…`` in the package's docstrings and comments, and in README.md, names a
+    """Every ``loadnb.…`` in the package's docstrings and comments and in the two docs names a
     module of this tree or something in it (the paths from before the packages are gone)."""
     texts = {str(p.relative_to(ROOT.parent)): p.read_text("utf-8") for p in SOURCES}
-    texts["README.md"] = (ROOT.parent / "README.md").read_text("utf-8")
+    for doc in ("README.md", "ARCHITECTURE.md"):
+        texts[doc] = (ROOT.parent / doc).read_text("utf-8")
     assert stale_references(texts) == []
 
 
