@@ -14,14 +14,10 @@ from loadnb.metrics.snapshot import Snapshot
 from loadnb.metrics.stats import IntervalStats, merge_intervals
 from loadnb.record.record import RunRecord
 from loadnb.record.summary import summary_of
+from loadnb.rules.alert_engine import AlertEngine, AlertEvent, AlertRule, as_rules, expression_rule
 from loadnb.rules.alerts import (
-    AlertEngine,
-    AlertEvent,
-    AlertRule,
-    as_rules,
     default_rules,
     dropped_arrivals,
-    expression_rule,
     generator_cpu,
     generator_lag,
     iterations_failing,

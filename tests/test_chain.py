@@ -18,7 +18,8 @@ import pytest
 
 from loadnb import Run, make_spec
 from loadnb.engine.vuser import VirtualUser
-from loadnb.metrics.stats import Histogram, Recorder
+from loadnb.metrics.histogram import Histogram
+from loadnb.metrics.stats import Recorder
 from loadnb.transport.fast import FastTransport
 from loadnb.transport.pool import FifoPool
 

@@ -31,9 +31,11 @@ from loadnb.metrics.codec import (
     encode_payload,
     field_names,
 )
+from loadnb.metrics.custom import CustomMetric
+from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.payload import Payload, SourceStatus, merge_payloads
 from loadnb.metrics.snapshot import Snapshot
-from loadnb.metrics.stats import CustomMetric, Histogram, IntervalStats, merge_intervals
+from loadnb.metrics.stats import IntervalStats, merge_intervals
 from loadnb.results.export import JSON
 
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from loadnb import console
 from loadnb.console import ConsoleProgress, format_summary
+from loadnb.console.live import _display_width, _fit
 from loadnb.metrics.snapshot import Snapshot
 from loadnb.record.record import RunRecord
 from loadnb.record.summary import Summary, summary_of
@@ -143,9 +143,9 @@ def test_progress_on_a_tty_rewrites_the_line() -> None:
 
 
 def test_fit_cuts_to_the_terminal_width() -> None:
-    cut = console._fit(BRIEF, 40)
-    assert cut.endswith("…") and console._display_width(cut) <= 39
-    assert console._fit(BRIEF, 200) == BRIEF
+    cut = _fit(BRIEF, 40)
+    assert cut.endswith("…") and _display_width(cut) <= 39
+    assert _fit(BRIEF, 200) == BRIEF
 
 
 def answering(options: object) -> MockTransport:

@@ -14,16 +14,10 @@ from hypothesis import strategies as st
 from loadnb import Run, make_spec
 from loadnb.console import format_summary
 from loadnb.engine.vuser import VirtualUser
+from loadnb.metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric, custom_row
 from loadnb.metrics.payload import Payload, SourceStatus, merge_payloads
 from loadnb.metrics.snapshot import Snapshot
-from loadnb.metrics.stats import (
-    CUSTOM_TIMELINE_COLUMNS,
-    MAX_NAMES,
-    CustomMetric,
-    IntervalStats,
-    Recorder,
-    custom_row,
-)
+from loadnb.metrics.stats import MAX_NAMES, IntervalStats, Recorder
 from loadnb.record.record import RunRecord
 from loadnb.record.summary import build_summary
 from loadnb.results.result import Result

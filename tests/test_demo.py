@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from loadnb import demo
 from loadnb.demo import app as demo_app
 from loadnb.demo import process as demo_process
+from loadnb.demo.process import _REGISTRY
 
 ROOT = str(Path(demo.__file__).resolve().parent.parent)
 ClientFactory = Callable[..., Any]
@@ -250,7 +251,7 @@ async def test_start_stop_real_subprocess() -> None:
     url = await demo.start(error_rate=0.2, seed=seed)
     try:
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
-        proc = demo._REGISTRY.children[url].process
+        proc = _REGISTRY.children[url].process
         assert proc.pid != os.getpid() and _alive(proc.pid)
         async with aiohttp.ClientSession() as session:
             async def one() -> int:
@@ -272,13 +273,13 @@ async def test_start_stop_real_subprocess() -> None:
     assert statuses.count(500) == errors and statuses.count(200) == n - errors
     assert proc.returncode is not None and not _alive(proc.pid)
     assert _refuses(_port(url))
-    assert url not in demo._REGISTRY.children
+    assert url not in _REGISTRY.children
     with pytest.raises(ValueError):
         await demo.stop(url)
 
 
 async def test_start_validates_and_reports_child_failure() -> None:
-    before = dict(demo._REGISTRY.children)  # the session's demo server may be running
+    before = dict(_REGISTRY.children)  # the session's demo server may be running
     with pytest.raises(ValueError):
         await demo.start(error_rate=2)
     with pytest.raises(ValueError):
@@ -294,12 +295,12 @@ async def test_start_validates_and_reports_child_failure() -> None:
         await demo.start(timeout=0.001)
     with pytest.raises(RuntimeError, match="did not start within"):
         demo.start_sync(timeout=0.001)
-    assert demo._REGISTRY.children == before
+    assert _REGISTRY.children == before
 
 
 def test_start_sync_and_stop_sync() -> None:
     url = demo.start_sync(latency_ms=1)
-    proc = demo._REGISTRY.children[url].process
+    proc = _REGISTRY.children[url].process
     try:
         with socket.create_connection(("127.0.0.1", _port(url)), timeout=5) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -340,16 +341,16 @@ async def test_async_and_sync_share_one_lifecycle(spawned: list[Any]) -> None:
     second = demo.start_sync()  # blocking, inside this running loop: works as before
     try:
         assert first != second and len(spawned) == 2
-        assert {first, second} <= demo._REGISTRY.children.keys()
-        assert demo._REGISTRY.children[first] is spawned[0]
-        assert demo._REGISTRY.children[second] is spawned[1]
+        assert {first, second} <= _REGISTRY.children.keys()
+        assert _REGISTRY.children[first] is spawned[0]
+        assert _REGISTRY.children[second] is spawned[1]
         assert type(spawned[0].process) is type(spawned[1].process)
         for url in (first, second):
             assert not _refuses(_port(url))
     finally:
         demo.stop_sync(first)  # started async, stopped sync
         await demo.stop(second)  # started sync, stopped async
-    assert first not in demo._REGISTRY.children and second not in demo._REGISTRY.children
+    assert first not in _REGISTRY.children and second not in _REGISTRY.children
     assert all(_released(child) for child in spawned)
     assert _refuses(_port(first)) and _refuses(_port(second))
     for url in (first, second):
@@ -360,7 +361,7 @@ async def test_async_and_sync_share_one_lifecycle(spawned: list[Any]) -> None:
 
 
 async def test_a_failed_start_is_one_error_from_both_apis(spawned: list[Any]) -> None:
-    before = dict(demo._REGISTRY.children)  # the session's demo server may be running
+    before = dict(_REGISTRY.children)  # the session's demo server may be running
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -374,11 +375,11 @@ async def test_a_failed_start_is_one_error_from_both_apis(spawned: list[Any]) ->
     assert message.startswith("demo server exited (status 2) before it was ready: ")
     assert "address" in message and "Traceback" not in message
     assert len(spawned) == 2 and all(_released(child) for child in spawned)
-    assert demo._REGISTRY.children == before
+    assert _REGISTRY.children == before
 
 
 async def test_cancelled_start_leaves_nothing_behind(spawned: list[Any]) -> None:
-    before = dict(demo._REGISTRY.children)  # the session's demo server may be running
+    before = dict(_REGISTRY.children)  # the session's demo server may be running
     task = asyncio.create_task(demo.start())
     for _ in range(200):  # bounded: about 2 s for the spawn
         if spawned:
@@ -388,13 +389,13 @@ async def test_cancelled_start_leaves_nothing_behind(spawned: list[Any]) -> None
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert _released(spawned[0]) and demo._REGISTRY.children == before
+    assert _released(spawned[0]) and _REGISTRY.children == before
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the parent watch is POSIX-only")
 def test_child_dies_with_its_parent() -> None:
     script = (
-        "import time, loadnb.demo as d; url = d.start_sync(); "
+        "import time, loadnb.demo.process as d; url = d.start_sync(); "
         "print(url, d._REGISTRY.children[url].process.pid, flush=True); time.sleep(60)"
     )
     env = {**os.environ, "PYTHONPATH": ROOT}

@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 
 from loadnb.distributed.split import ShareShape, share_spec, split_int, split_rows, split_target
 from loadnb.metrics.codec import encode_payload
+from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.payload import Payload, SourceStatus
-from loadnb.metrics.stats import Histogram, IntervalStats
+from loadnb.metrics.stats import IntervalStats
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 

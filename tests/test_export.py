@@ -15,7 +15,7 @@ import pytest
 import loadnb
 from loadnb.results.export import CSV_TABLES, PARQUET_KEY
 from loadnb.results.result import Result
-from loadnb.rules.alerts import AlertRule
+from loadnb.rules.alert_engine import AlertRule
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("df", "stats", "stats_timeline", "errors", "errors_timeline", "alerts", "custom",

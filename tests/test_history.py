@@ -31,10 +31,11 @@ from loadnb.history.store import (
     resolve_path,
     version_of,
 )
+from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.snapshot import Snapshot
-from loadnb.metrics.stats import Histogram, IntervalStats
+from loadnb.metrics.stats import IntervalStats
 from loadnb.record.record import RunRecord
-from loadnb.rules.alerts import AlertEvent
+from loadnb.rules.alert_engine import AlertEvent
 from loadnb.spec.config import make_spec
 
 from .doubles import update_of

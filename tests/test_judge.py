@@ -238,7 +238,8 @@ async def test_alerts_and_thresholds_on_custom_metrics(demo_url: str) -> None:
 
 def replay(rule_name: str, snaps: list[Any]) -> list[tuple[float, float | None]]:
     """What a default rule must have done on these snapshots: (fired_at, cleared_at) pairs."""
-    from loadnb.rules.alerts import AlertEngine, AlertEvent, default_rules
+    from loadnb.rules.alert_engine import AlertEngine, AlertEvent
+    from loadnb.rules.alerts import default_rules
 
     events: list[AlertEvent] = []
     rule = next(r for r in default_rules() if r.name == rule_name)

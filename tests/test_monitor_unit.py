@@ -10,8 +10,8 @@ import math
 
 import pytest
 
+from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.snapshot import Snapshot
-from loadnb.metrics.stats import Histogram
 from loadnb.record.accounting import check_accounting
 from loadnb.record.record import RunRecord
 from loadnb.record.update import Update

@@ -163,7 +163,7 @@ def test_bokehjs_loader_inflates_to_bokehs_own_loader(tmp_path: Path) -> None:
     from bokeh.embed.bundle import bundle_for_objs_and_resources
     from bokeh.resources import Resources
 
-    from loadnb.ui.bokeh_model import bokehjs_loader
+    from loadnb.charts.bokehjs import bokehjs_loader
 
     node = shutil.which("node")
     if node is None:

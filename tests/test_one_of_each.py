@@ -105,7 +105,7 @@ async def test_the_assembly_closes_its_transport_when_the_engine_cannot_be_built
     transport = MockTransport()
     spec = make_spec(URL, users=2, duration=1)
     parts = await assemble(spec, warn=print, transport=lambda options: transport)
-    assert parts.source.plan is parts.engine and parts.source.recorder is parts.recorder
+    assert parts.source.engine is parts.engine and parts.source.recorder is parts.recorder
     await parts.aclose()
     assert transport.closed
 

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 import loadnb
+from loadnb.metrics.custom import CustomMetric
 from loadnb.metrics.snapshot import Snapshot
-from loadnb.metrics.stats import CustomMetric, IntervalStats
+from loadnb.metrics.stats import IntervalStats
 from loadnb.record.record import RunRecord
 from loadnb.results.report import MAX_POINTS, decimate, render, write_report
 from loadnb.results.result import Result
-from loadnb.rules.alerts import AlertEvent, AlertRule
+from loadnb.rules.alert_engine import AlertEvent, AlertRule
 from loadnb.spec.config import make_spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadnb import make_spec
+from loadnb.metrics.custom import CustomMetric
+from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.snapshot import Snapshot
-from loadnb.metrics.stats import CustomMetric, Histogram, IntervalStats, merge_intervals
+from loadnb.metrics.stats import IntervalStats, merge_intervals
 from loadnb.record.record import RunRecord
 from loadnb.rules.thresholds import LATENCY_STATS, parse_threshold, parse_thresholds
 from loadnb.runner.judge import IntervalView, RunView, ThresholdJudge, lost_for_good

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from loadnb import Result, Run, Snapshot, make_spec
-from loadnb.metrics.stats import RELATIVE_ERROR
-from loadnb.rules.alerts import AlertEngine, AlertEvent, default_rules
+from loadnb.metrics.histogram import RELATIVE_ERROR
+from loadnb.rules.alert_engine import AlertEngine, AlertEvent
+from loadnb.rules.alerts import default_rules
 
 from .servers import Action, DelayServerProcess, Plan, RawHTTPServer
 

@@ -294,6 +294,6 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     return retry(attempt)
 
 
-__all__ = ["ENV", "MIGRATIONS", "ROWS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError",
-           "check_writable", "connect", "default_path", "dumps", "insert_sql", "migrate",
-           "redact_query", "resolve_path", "retry", "version_of", "write"]
+__all__ = ["ENV", "MIGRATIONS", "ROWS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "TABLES",
+           "HistoryError", "check_writable", "connect", "default_path", "dumps", "insert_sql",
+           "migrate", "redact_query", "resolve_path", "retry", "version_of", "write"]
