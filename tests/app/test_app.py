@@ -175,7 +175,8 @@ def test_app_shows_the_widget_at_once_then_start_streams_and_stop_stops(
             page.wait_for_function(f"() => /Completed: [1-9]/.test(({LINE_JS})())",
                                    timeout=10_000)
             first = _completed(page.evaluate(LINE_JS))
-            time.sleep(1.5)
+            page.wait_for_function(rf"""() => Number((/Completed: ([\d,]+)/.exec(({LINE_JS})())
+                || [0, '0'])[1].replace(/,/g, '')) > {first}""", timeout=10_000)
             line = page.evaluate(LINE_JS)
             assert "Running" in line and _completed(line) > first, (first, line)
             assert page.evaluate(BADGE_JS) == "RUNNING"

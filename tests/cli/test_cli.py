@@ -184,9 +184,9 @@ def test_signal_stops_cleanly_with_partial_summary(url: str, signum: int) -> Non
     proc = start("run", url + "delay?delay_ms=20", "--users", "4", "--duration", "30", "--json")
     try:
         deadline = time.monotonic() + 15
-        while server_stats(url)["requests"] == 0 and time.monotonic() < deadline:
+        # 8 requests arrived: each user's second one, so every user has completed a request
+        while server_stats(url)["requests"] < 8 and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.7)
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=15)
     finally:

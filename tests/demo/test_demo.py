@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from loadnb import demo
 from loadnb.demo import app as demo_app
 from loadnb.demo import process as demo_process
+from tests.conftest import until
 
 ROOT = str(Path(demo.__file__).resolve().parent.parent)
 ClientFactory = Callable[..., Any]
@@ -380,11 +381,8 @@ async def test_a_failed_start_is_one_error_from_both_apis(spawned: list[Any]) ->
 async def test_cancelled_start_leaves_nothing_behind(spawned: list[Any]) -> None:
     before = dict(demo._REGISTRY.children)  # the session's demo server may be running
     task = asyncio.create_task(demo.start())
-    for _ in range(200):  # bounded: about 2 s for the spawn
-        if spawned:
-            break
-        await asyncio.sleep(0.01)
-    assert spawned and not task.done()
+    await until(lambda: bool(spawned), 2, what="the spawn")
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

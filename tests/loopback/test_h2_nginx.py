@@ -20,6 +20,7 @@ from loadnb.record.accounting import check_accounting
 from loadnb.results.result import Result
 from loadnb.transport import TransportOptions, make_transport
 from loadnb.transport.h2 import H2Transport
+from tests.conftest import until
 from tests.h2nginx import BIG, SERVICE_HOST, H2Nginx
 
 
@@ -169,7 +170,8 @@ async def test_stop_mid_run_cancels_streams_in_flight_and_closes_everything(
     run_ = Run(make_spec(ng.url("h2", "/static/big.bin"), users=30, duration=30.0,
                          history="off"), transport=made)
     run_.start()
-    await asyncio.sleep(0.5)
+    await until(lambda: bool(made.transports) and any(c.streams for c in made.one.live), 10,
+                what="streams in flight")
     run_.stop()
     result = await asyncio.wait_for(run_.wait(), 10)
     check_accounting(result)

@@ -4,7 +4,6 @@ scenarios as for URL runs); alerts from the core reach summary, console and CLI.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from loadnb import Result, Run, Snapshot, demo, make_spec
+from tests.conftest import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,10 +74,7 @@ async def test_tables_are_live_mid_run_and_final_equals_last_snapshot(
 async def test_tables_read_from_outside_while_the_run_streams(flaky_url: str) -> None:
     run = Run(make_spec(flaky_url, users=2, duration=2, interval=0.2))
     run.start()
-    for _ in range(100):  # bounded: at most 5 s
-        if len(run.snapshots) >= 4:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: len(run.snapshots) >= 4, 5)
     assert run.state == "running" and len(run.snapshots) >= 4
     agrees_with_snapshots(run.result)  # no await between the reads: one consistent record
     assert run.result.summary["state"] == "running"

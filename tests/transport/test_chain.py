@@ -21,6 +21,7 @@ from loadnb.engine.vuser import VirtualUser
 from loadnb.metrics.stats import Histogram, Recorder
 from loadnb.transport.fast import FastTransport
 from loadnb.transport.pool import FifoPool
+from tests.conftest import until
 from tests.servers import Action, RawHTTPServer
 from tests.transport.test_fast_transport import CLOSE, RawServer, Seen, Step, fixed, head
 
@@ -168,13 +169,12 @@ async def test_connections_of_retired_users_close_after_the_idle_timeout(
     with RawHTTPServer(lambda i: Action(delay=0.02)) as server:
         run = Run(make_spec(server.url, users=6, duration=1.6, interval=0.1, transport="fast"))
         run.start()
-        await asyncio.sleep(0.4)
-        open_before = server.open
+        await until(lambda: server.open == 6, 1.0, what="6 connections open")
         run.set_users(2)
-        await asyncio.sleep(0.9)  # retired within 0.05 s, idle 0.2 s, swept within 0.05 s
-        open_after = server.open
+        # retired within 0.05 s, idle 0.2 s, swept within 0.05 s; the run lasts 1.6 s
+        await until(lambda: server.open == 2, 1.2, what="the retired users' connections closed")
+        assert not run.done
         result = await run.wait()
-    assert open_before == 6 and open_after == 2, (open_before, open_after)
     assert result.summary["failed_requests"] == 0
     assert result.summary["total_requests"] == server.received
 

@@ -18,7 +18,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from loadnb.transport import make_transport
 from loadnb.transport.base import Request
 from loadnb.transport.conn import ConnState
 from loadnb.transport.fast import FastTransport
+from tests.conftest import until
 from tests.nginx import BIG, SMALL, Nginx, find_nginx, make_cert
 from tests.servers import ThreadedServer
 
@@ -62,7 +63,7 @@ class Seen:
         return values[0] if values else None
 
 
-Respond = Callable[[int, Seen], list[Step]]
+Respond = Callable[[int, Seen], Iterable[Step]]
 
 
 def head(status: int = 200, **headers: str | int) -> bytes:
@@ -592,16 +593,22 @@ async def test_counts_agree_with_the_demo_servers_stats(demo_url: str, transport
 @TRANSPORTS
 async def test_stop_in_the_middle_of_a_slow_body_cancels_and_leaks_nothing(
         transport: str) -> None:
-    def endless(n: int, seen: Seen) -> list[Step]:
-        return [head(Content_Length=10_000) + b"x"] + [s for _ in range(200)
-                                                      for s in (0.02, b"x")]
+    sent: dict[int, int] = {}  # body bytes written, per request (the server's thread counts)
+
+    def endless(n: int, seen: Seen) -> Iterator[Step]:
+        yield head(Content_Length=10_000) + b"x"
+        for _ in range(200):
+            yield 0.02
+            sent[n] = sent.get(n, 0) + 1
+            yield b"x"
 
     with RawServer(endless) as server:
         baseline = open_fds()
         run_ = Run(make_spec(server.url(), users=4, duration=30, transport=transport))
         run_.start()
         assert await settle(lambda: server.received == 4)
-        await asyncio.sleep(0.2)  # in the middle of the bodies
+        await until(lambda: len(sent) == 4 and min(sent.values()) >= 3, 5,
+                    what="every body under way")  # in the middle of the bodies
         t0 = time.perf_counter()
         run_.stop()
         result = await run_.wait()

@@ -5,7 +5,6 @@ equal loadnb's, and started = completed + failed + cancelled per name."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +13,7 @@ from loadnb.record.accounting import check_accounting
 from loadnb.results.result import Result
 from loadnb.transport import TransportOptions
 from loadnb.transport.h2 import H2Transport
+from tests.conftest import until
 from tests.h2server import H2Server
 
 
@@ -99,7 +99,7 @@ async def test_a_stream_never_answered_times_out_and_is_reset() -> None:
     # (not the last requests: one in flight as the run ends gets the grace, then is cancelled)
     with H2Server(lambda n: "silent" if n in (4, 8, 12, 16) else "ok") as server:
         result = await run(server.url, Made(streams=4), users=4, requests=30, timeout=0.5)
-        await asyncio.sleep(0.1)
+        await until(lambda: server.counts.cancelled_by_client >= 4, 2, what="4 RST_STREAMs")
         counts = server.counts
     completed, failed, errors = summary(result)
     assert completed == counts.answered == 26 and errors == {"timeout": 4}

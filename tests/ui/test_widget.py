@@ -180,9 +180,9 @@ async def test_start_returns_at_once_and_streams_one_row_per_snapshot(server: st
     assert test.state == "running" and test.stop_button.disabled is False
     assert test.start_button.disabled and test.controls.url.disabled
     assert "Running" in test.status.value
-    seen = []
+    seen: list[int] = []
     while test.running:
-        await asyncio.sleep(0.25)
+        await until(lambda: len(test.df) > (seen[-1] if seen else 0) or not test.running, 5)
         live = len(test.df)
         seen.append(live)
         assert rows(test)["overview"] == live  # the tab on screen streams at once

@@ -87,13 +87,19 @@ async def test_find_capacity_fills_the_table_and_ends_with_a_verdict_and_chart(
     assert not test.capacity.busy and not test.capacity.button.disabled
 
 
+def step_running() -> bool:
+    """A step's run is going on (each step is a :class:`~loadnb.runner.run.Run`, a task named
+    ``loadnb-run-…`` while it lasts)."""
+    return any(t.get_name().startswith("loadnb-run-") for t in asyncio.all_tasks())
+
+
 async def test_stop_ends_the_search(demo_url: str) -> None:
     test = LoadTest(f"{demo_url}capacity?c=4&s_ms=20&q_ms=400", rate=10, duration=5)
     task = asyncio.ensure_future(test.find_capacity(
         SLO, step_duration=1.5, max_rate=600, start_rate=20, cooldown=0.1, max_steps=6,
         history=False))
     await until(lambda: len(test.capacity.rows) >= 1, 6)
-    await asyncio.sleep(0.4)  # into the second step's run
+    await until(step_running, 5, what="the second step's run")
     assert test.capacity.busy and not test.stop_button.disabled
     test.stop_button.click()
     cap = await asyncio.wait_for(task, 5)
