@@ -114,6 +114,17 @@ print(json.dumps({"users": test.controls.users.value,
                   "events": "; ".join(e for e in test.df["event"] if e)}))"""
 
 
+def kernel_live(page: Any, users: int, timeout: float = 10.0) -> dict[str, Any]:
+    """The kernel's users slider and the run's events, once the slider reads ``users`` (every key
+    press has reached the kernel: a loaded page lags) or after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        live: dict[str, Any] = json.loads(page.evaluate(KERNEL_EXEC_JS, LIVE_CHECK)["out"])
+        if live["users"] == users or time.monotonic() > deadline:
+            return live
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def browser(browser: Any) -> Any:
     """The session's Chromium (tests/conftest.py), with the screenshot folder made."""
@@ -231,7 +242,7 @@ def test_lab_quickstart_streams_live_stops_and_keeps_the_kernel_responsive(
         for _ in range(5):
             handle.press("ArrowRight")
         page.wait_for_function(f"() => ({POINTS_JS})().events >= 1", timeout=10_000)
-        live = json.loads(page.evaluate(KERNEL_EXEC_JS, LIVE_CHECK)["out"])
+        live = kernel_live(page, users=15)
         assert live["users"] == 15 and "set to" in live["events"], live
         time.sleep(1.2)  # the users follow within an interval
         shoot(page, "lab-1-live")
