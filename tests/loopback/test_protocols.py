@@ -140,14 +140,18 @@ def test_the_cli_runs_http2_with_client_certificate_and_connect_to(
                      "-u", "8", "-n", "80", "--cacert", ng.file("ca.pem"),
                      "--cert", ng.file("client.pem"), "--key", ng.file("client.key"),
                      "--connect-to", f"{SERVICE_HOST}:{port}:127.0.0.1:{port}",
-                     "--json", "-q", "--no-history"])
-    summary = json.loads(capsys.readouterr().out)
+                     "--json", "--no-history"])
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
     lines = ng.lines("mtls")[before:]
     assert code == 0 and summary["completed_requests"] == 80 == len(lines)
     assert {line.protocol for line in lines} == {"HTTP/2.0"}
     assert {line.host for line in lines} == {SERVICE_HOST}
     assert summary["protocol"] == "h2" and summary["connections"]["opened"] == 2
     assert summary["parameters"]["streams"] == 4
+    table = err[err.index("loadnb run "):]  # the summary table, after the live line
+    assert "Protocol" in table and "h2 (2 connections)" in table
+    assert "  connect " in table and "  TLS handshake " in table
 
 
 @pytest.mark.parametrize(("args", "message"), [
