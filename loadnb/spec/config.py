@@ -27,7 +27,6 @@ from .options import (
     check_connection,
     check_history,
     check_notify,
-    check_protocol,
     check_workers,
     shown_cluster,
     shown_hook,
@@ -328,8 +327,6 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
         **check_connection(http2, streams, cacert, cert, key, connect_to),
     )
     check_combination(spec, expected_interval)
-    check_protocol(spec.http2, spec.streams, scenario=spec.scenario is not None,
-                   transport=spec.transport, follow_redirects=spec.follow_redirects)
     return spec
 
 

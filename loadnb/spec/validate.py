@@ -298,6 +298,23 @@ def check_combination(spec: LoadSpec, expected_interval: object) -> None:
             raise ValueError(f"pacing must be greater than 0, got {spec.pacing!r}")
     if spec.abort_on_fail and not spec.thresholds:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
+    _check_http2(spec)
+
+
+def _check_http2(spec: LoadSpec) -> None:
+    """Reject an HTTP/2 run the HTTP/2 transport cannot make (a scenario, redirects, another
+    transport asked for) and ``streams`` without HTTP/2."""
+    if spec.streams is not None and not spec.http2:
+        raise ValueError("streams (concurrent streams per connection) applies to http2")
+    if not spec.http2:
+        return
+    if spec.scenario is not None:
+        raise ValueError("http2 runs plain URL tests; scenarios speak HTTP/1.1 (aiohttp has no "
+                         "HTTP/2 client)")
+    if spec.transport != "auto":
+        raise ValueError(f"http2 picks the HTTP/2 transport: drop transport={spec.transport!r}")
+    if spec.follow_redirects:
+        raise ValueError("http2 does not follow redirects: drop follow_redirects")
 
 
 __all__ = ["METHODS", "TRANSPORTS", "Plan", "as_number", "check_body", "check_combination",
