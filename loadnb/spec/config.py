@@ -27,6 +27,7 @@ from .options import (
     check_connection,
     check_history,
     check_notify,
+    check_protocol,
     check_workers,
     shown_cluster,
     shown_hook,
@@ -36,7 +37,6 @@ from .shape import LoadShape, ShapeFn
 from .validate import (
     Plan,
     check_body,
-    check_combination,
     check_headers,
     check_interval,
     check_limits,
@@ -89,14 +89,10 @@ class LoadSpec:
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
     whenever it can run the test (no redirects to follow, not HEAD).
-    ``http2``: plain URL tests over HTTP/2 (h2 by ALPN over https, falling back to HTTP/1.1 with
-    a warning when the server does not offer it; h2c with prior knowledge over http), on
-    ``connections`` connections (default: as the users need, at most 64) of ``streams``
-    concurrent streams each (default 10, fewer if the server says so). TLS and connection
-    controls (every transport): ``insecure``, ``cacert`` (a CA file to verify with),
-    ``cert``/``key`` (a client certificate), ``keepalive=False`` (a connection per request),
-    ``connect_to`` (curl's ``HOST:PORT:ADDR:PORT`` rules: the socket goes to ADDR:PORT, SNI and
-    Host stay the URL's).
+    ``http2``: URL tests over HTTP/2 (h2 by ALPN, HTTP/1.1 with a warning if not offered; h2c
+    over http), ``connections`` (default: as the users need, at most 64) x ``streams`` (default
+    10). TLS and connection controls: ``insecure``, ``cacert`` (a CA file), ``cert``/``key`` (a
+    client certificate), ``keepalive=False``, ``connect_to`` (curl's ``HOST:PORT:ADDR:PORT``).
     """
 
     url: str
@@ -326,7 +322,7 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
         workers=check_workers(workers), cluster=check_cluster(cluster),
         **check_connection(http2, streams, cacert, cert, key, connect_to),
     )
-    check_combination(spec, expected_interval)
+    _check_combination(spec, expected_interval)
     return spec
 
 
@@ -358,6 +354,43 @@ def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
     if run_for is None and n_requests is None:
         run_for = DEFAULT_DURATION
     return {"users": n_users, "rate": checked_rate, "duration": run_for, "requests": n_requests}
+
+
+
+def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
+    """Reject parameters that are each valid but do not go together."""
+    if spec.scenario is not None and spec.transport == "fast":
+        raise ValueError("transport='fast' runs plain target-URL tests; scenarios use aiohttp")
+    if spec.shape_fn is not None and spec.duration is None:
+        raise ValueError("a shape function needs a duration")
+    if spec.duration is not None and spec.ramp_up > spec.duration:
+        raise ValueError(f"ramp_up ({spec.ramp_up:g}s) is longer than the duration "
+                         f"({spec.duration:g}s)")
+    if spec.transport == "fast" and (spec.follow_redirects or spec.method == "HEAD"):
+        raise ValueError("transport='fast' does not follow redirects or send HEAD; "
+                         "use transport='aiohttp' or 'auto'")
+    if spec.expected_interval is not None:
+        if spec.rate is not None:
+            raise ValueError("expected_interval (coordinated-omission correction) applies to the "
+                             "closed model (users); the open model (rate) already measures from "
+                             "the intended start")
+        if spec.expected_interval <= 0:
+            raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
+    if spec.workers is not None and spec.cluster is not None:
+        raise ValueError("give either workers (a local Dask cluster) or cluster (an existing "
+                         "one), not both")
+    if spec.pacing is not None:
+        if spec.rate is not None:
+            raise ValueError("pacing applies to the closed model (users); the open model (rate) "
+                             "already paces the arrivals")
+        if spec.think_time or spec.think_time_max:
+            raise ValueError("give either think_time or pacing, not both")
+        if spec.pacing <= 0:
+            raise ValueError(f"pacing must be greater than 0, got {spec.pacing!r}")
+    if spec.abort_on_fail and not spec.thresholds:
+        raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
+    check_protocol(spec.http2, spec.streams, scenario=spec.scenario is not None,
+                   transport=spec.transport, follow_redirects=spec.follow_redirects)
 
 
 __all__ = ["LoadSpec", "make_spec"]

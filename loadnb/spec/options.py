@@ -144,6 +144,23 @@ def check_connection(http2: object, streams: object, cacert: object, cert: objec
     return fields
 
 
+def check_protocol(http2: bool, streams: int | None, *, scenario: bool, transport: str,
+                   follow_redirects: bool) -> None:
+    """Reject an HTTP/2 run the HTTP/2 transport cannot make (a scenario, redirects, another
+    transport asked for) and ``streams`` without HTTP/2."""
+    if streams is not None and not http2:
+        raise ValueError("streams (concurrent streams per connection) applies to http2")
+    if not http2:
+        return
+    if scenario:
+        raise ValueError("http2 runs plain URL tests; scenarios speak HTTP/1.1 (aiohttp has no "
+                         "HTTP/2 client)")
+    if transport != "auto":
+        raise ValueError(f"http2 picks the HTTP/2 transport: drop transport={transport!r}")
+    if follow_redirects:
+        raise ValueError("http2 does not follow redirects: drop follow_redirects")
+
+
 __all__ = ["DEFAULT_STREAMS", "check_cluster", "check_connection", "check_history",
-           "check_notify", "check_workers", "notify_url", "shown_cluster",
+           "check_notify", "check_protocol", "check_workers", "notify_url", "shown_cluster",
            "shown_hook"]
