@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics.codec import encode
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
@@ -40,6 +41,7 @@ _SNAP_SQL = (f"INSERT OR REPLACE INTO snapshots (run_id, seq, "
              f"VALUES ({', '.join('?' * (len(SNAPSHOT_COLUMNS) + 2))})")
 _IV_SQL = insert_sql("intervals", IntervalStats)
 _CUSTOM_SQL = insert_sql("custom", CustomMetric)
+_CONN_SQL = insert_sql("connections", ConnectStats)
 
 
 def snapshot_row(run_id: str, seq: int, snap: Snapshot) -> tuple[Any, ...]:
@@ -55,7 +57,8 @@ _ERRORS = [name for name, _ in SNAPSHOT_COLUMNS].index("interval_errors")
 _EVENT = [name for name, _ in SNAPSHOT_COLUMNS].index("event")
 
 
-def stats_row(run_id: str, seq: int, part: IntervalStats | CustomMetric) -> tuple[Any, ...]:
+def stats_row(run_id: str, seq: int,
+              part: IntervalStats | CustomMetric | ConnectStats) -> tuple[Any, ...]:
     """The ``intervals`` row of one name's stats, or the ``custom`` row of one custom metric,
     for one interval: ``run_id, seq`` and the codec's fields (:func:`insert_sql`'s columns)."""
     return (run_id, seq, *encode(part, ROWS).values())
@@ -97,6 +100,9 @@ class SqliteWriter:
                                        for p in update.by_name.values()])
             conn.executemany(_CUSTOM_SQL, [stats_row(run_id, seq, m)
                                            for m in update.custom.values()])
+            opened = self.record.last_connections
+            if opened.opened or opened.protocol:
+                conn.execute(_CONN_SQL, stats_row(run_id, seq, opened))
             self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
                          "aborted_by = ? WHERE run_id = ?",

@@ -34,6 +34,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from .connections import ConnectStats
 from .custom import CustomMetric
 from .histogram import Histogram
 from .payload import Payload, SourceStatus
@@ -43,7 +44,7 @@ Plain = dict[str, Any]
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
 #: The objects the codec knows (every field of theirs, by type).
-TYPES: tuple[type, ...] = (IntervalStats, CustomMetric, SourceStatus, Payload)
+TYPES: tuple[type, ...] = (IntervalStats, CustomMetric, SourceStatus, ConnectStats, Payload)
 
 
 def _finite(value: float) -> float | None:

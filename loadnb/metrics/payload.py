@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .connections import ConnectStats
 from .custom import CustomMetric
 from .stats import IntervalStats, merge_by_name
 
@@ -48,12 +49,13 @@ class SourceStatus:
 
 @dataclass(slots=True)
 class Payload:
-    """What one source delivers for one interval: per-name request stats, the status, and the
-    custom metrics updated in the interval (by name)."""
+    """What one source delivers for one interval: per-name request stats, the status, the
+    custom metrics updated in the interval (by name) and the connections opened in it."""
 
     stats: dict[str, IntervalStats]
     status: SourceStatus
     custom: dict[str, CustomMetric] = field(default_factory=dict)
+    connections: ConnectStats = field(default_factory=ConnectStats)
 
 
 def _nansum(values: Iterable[float]) -> float:
@@ -108,7 +110,10 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if mine is None:
                 custom[name] = mine = CustomMetric(name, metric.kind)
             mine.merge(metric, later=False)
-    return Payload(stats, merge_status([p.status for p in payloads]), custom)
+    connections = ConnectStats()
+    for payload in payloads:
+        connections.merge(payload.connections)
+    return Payload(stats, merge_status([p.status for p in payloads]), custom, connections)
 
 
 __all__ = ["PHASES", "Payload", "SourceStatus", "merge_payloads", "merge_status"]

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats, merge_intervals
@@ -35,12 +36,13 @@ MIN_DT = 1e-9
 
 @dataclass(slots=True)
 class StoredInterval:
-    """The stats stored for one interval: per name, all names (None: the names merged), and the
-    custom metrics updated in it."""
+    """The stats stored for one interval: per name, all names (None: the names merged), the
+    custom metrics updated in it and the connections opened in it."""
 
     names: dict[str, IntervalStats] = field(default_factory=dict)
     overall: IntervalStats | None = None
     custom: dict[str, CustomMetric] | None = None
+    connections: ConnectStats | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +83,8 @@ def rebuild(stored: Stored) -> RunRecord:
             part.names.values())
         record.add(snap, overall, part.names, max(snap.elapsed_time - before, MIN_DT),
                    custom=part.custom)
+        if part.connections is not None:
+            record.add_connections(part.connections)
         before = snap.elapsed_time
     if stored.names_timeline is not None:
         record.names_timeline = stored.names_timeline

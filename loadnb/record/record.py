@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric, custom_row
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
@@ -71,6 +72,10 @@ class RunRecord:
     custom_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     aborted_by: str | None = None
+    #: the connections opened so far (connect and TLS times) and the protocol the run speaks
+    connections: ConnectStats = field(default_factory=ConnectStats)
+    #: the connections opened in the last interval added (what a writer stores)
+    last_connections: ConnectStats = field(default_factory=ConnectStats)
 
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
             dt: float, *, custom: dict[str, CustomMetric] | None = None) -> None:
@@ -103,6 +108,11 @@ class RunRecord:
         self.peak_rps = snap.peak_rps
         self.last_interval, self.last_custom = by_name, dict(custom or {})
         self.snapshots.append(snap)
+
+    def add_connections(self, connections: ConnectStats) -> None:
+        """Add the connections opened in one interval (and the protocol they speak)."""
+        self.connections.merge(connections)
+        self.last_connections = connections
 
     def warn(self, text: str) -> None:
         """Add a warning, once."""

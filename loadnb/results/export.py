@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..metrics.codec import Carrier, decode, encode
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
@@ -150,7 +151,8 @@ def _totals_of(record: RunRecord) -> dict[str, Any]:
     metrics added up over the run, histograms encoded (what the record keeps; exact)."""
     return {"overall": encode(record.overall, JSON),
             "names": [encode(iv, JSON) for iv in record.totals.values()],
-            "custom": [encode(m, JSON) for m in record.custom.values()]}
+            "custom": [encode(m, JSON) for m in record.custom.values()],
+            "connections": encode(record.connections, JSON)}
 
 
 def to_json(record: RunRecord, summary: Summary, path: PathLike) -> Path:
@@ -272,7 +274,8 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
     last = StoredInterval(
         {iv.name: iv for iv in (decode(IntervalStats, d, JSON) for d in totals["names"])},
         decode(IntervalStats, totals["overall"], JSON),
-        {m.name: m for m in (decode(CustomMetric, d, JSON) for d in totals["custom"])})
+        {m.name: m for m in (decode(CustomMetric, d, JSON) for d in totals["custom"])},
+        decode(ConnectStats, totals.get("connections") or {}, JSON))
     return Stored(
         run["run_id"], spec, run["started_at"], run["transport"], run["state"], run["error"],
         snaps, {len(snaps) - 1: last} if snaps else {},

@@ -31,6 +31,7 @@ from loadnb.metrics.codec import (
     encode_payload,
     field_names,
 )
+from loadnb.metrics.connections import ConnectStats
 from loadnb.metrics.custom import CustomMetric
 from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.payload import Payload, SourceStatus, merge_payloads
@@ -244,7 +245,7 @@ def test_what_a_medium_cannot_hold_is_none_and_reads_back_as_the_default() -> No
 def test_a_new_field_needs_no_codec_edit() -> None:
     """The plain data's keys are the dataclass fields, in order, for every type."""
     samples = [IntervalStats("x"), CustomMetric("x", "counter"), SourceStatus(),
-               Payload({}, SourceStatus())]
+               ConnectStats(), Payload({}, SourceStatus())]
     assert [type(s) for s in samples] == list(TYPES)
     for sample in samples:
         names = [f.name for f in fields(sample)]  # type: ignore[arg-type]
