@@ -288,3 +288,6 @@ def create_app(*, latency_ms: float = 0, jitter_ms: float = 0, error_rate: float
     app.router.add_get("/metrics", _metrics_handler)
     _streams.add_routes(app)
     return app
+
+
+__all__ = ["MAX_BYTES", "MAX_DELAY_MS", "MAX_ITEMS", "MAX_PATHS", "create_app"]

@@ -30,7 +30,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
@@ -80,12 +80,16 @@ _V2 = [
         PRIMARY KEY (run_id, idx)) WITHOUT ROWID""",
 ]
 #: Snapshot columns added after v1, with the version that added them. A new Snapshot field gets
-#: a line here (and a migration below); ``tests/test_history.py`` checks every field has one.
+#: a line here (and a migration below); ``tests/history/test_history.py`` checks every field has
+#: one.
 _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (3, "workers", "INTEGER NOT NULL DEFAULT 0"),
-    (4, "connected", "INTEGER NOT NULL DEFAULT 0"),
-    (4, "interval_messages_sent", "INTEGER NOT NULL DEFAULT 0"),
-    (4, "interval_messages_received", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "interval_connections", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "connect_p50_ms", "REAL"), (4, "connect_p95_ms", "REAL"),
+    (4, "tls_p50_ms", "REAL"), (4, "tls_p95_ms", "REAL"),
+    (5, "connected", "INTEGER NOT NULL DEFAULT 0"),
+    (5, "interval_messages_sent", "INTEGER NOT NULL DEFAULT 0"),
+    (5, "interval_messages_received", "INTEGER NOT NULL DEFAULT 0"),
 )
 #: Every column of the ``snapshots`` table (a row is written and read by these names).
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = _V1_COLUMNS + tuple(
@@ -104,6 +108,12 @@ _V3 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
 ]
 _V4 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
        for version, name, kind in _ADDED_COLUMNS if version == 4] + [
+    """CREATE TABLE connections (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, opened INTEGER, connect BLOB, tls BLOB,
+        protocol TEXT, PRIMARY KEY (run_id, seq))""",
+]
+_V5 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
+       for version, name, kind in _ADDED_COLUMNS if version == 5] + [
     """CREATE TABLE messages (
         run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
         opened INTEGER, failed INTEGER, closed INTEGER, sent INTEGER, received INTEGER,
@@ -111,9 +121,9 @@ _V4 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
         first_message BLOB, reply BLOB, PRIMARY KEY (run_id, seq, name))""",
 ]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4, _V5)
 TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom",
-          "messages")
+          "connections", "messages")
 
 
 class HistoryError(ValueError):
@@ -306,6 +316,6 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     return retry(attempt)
 
 
-__all__ = ["ENV", "MIGRATIONS", "ROWS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError",
-           "check_writable", "connect", "default_path", "dumps", "insert_sql", "migrate",
-           "redact_query", "resolve_path", "retry", "version_of", "write"]
+__all__ = ["ENV", "MIGRATIONS", "ROWS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "TABLES",
+           "HistoryError", "check_writable", "connect", "default_path", "dumps", "insert_sql",
+           "migrate", "redact_query", "resolve_path", "retry", "version_of", "write"]

@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics.codec import encode
+from ..metrics.connections import ConnectStats
+from ..metrics.custom import CustomMetric
 from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats
+from ..metrics.stats import IntervalStats
 from ..record.record import RunRecord
 from ..record.summary import build_summary
 from ..record.update import Update
@@ -40,6 +42,7 @@ _SNAP_SQL = (f"INSERT OR REPLACE INTO snapshots (run_id, seq, "
              f"VALUES ({', '.join('?' * (len(SNAPSHOT_COLUMNS) + 2))})")
 _IV_SQL = insert_sql("intervals", IntervalStats)
 _CUSTOM_SQL = insert_sql("custom", CustomMetric)
+_CONN_SQL = insert_sql("connections", ConnectStats)
 _MESSAGES_SQL = insert_sql("messages", MessageStats)
 
 
@@ -57,10 +60,11 @@ _EVENT = [name for name, _ in SNAPSHOT_COLUMNS].index("event")
 
 
 def stats_row(run_id: str, seq: int,
-              part: IntervalStats | CustomMetric | MessageStats) -> tuple[Any, ...]:
-    """The ``intervals`` row of one name's stats, the ``custom`` row of one custom metric or the
-    ``messages`` row of one message stream, for one interval: ``run_id, seq`` and the codec's
-    fields (:func:`insert_sql`'s columns)."""
+              part: IntervalStats | CustomMetric | ConnectStats | MessageStats
+              ) -> tuple[Any, ...]:
+    """The ``intervals`` row of one name's stats, the ``custom`` row of one custom metric, the
+    ``connections`` row or the ``messages`` row of one message stream, for one interval:
+    ``run_id, seq`` and the codec's fields (:func:`insert_sql`'s columns)."""
     return (run_id, seq, *encode(part, ROWS).values())
 
 
@@ -102,6 +106,9 @@ class SqliteWriter:
                                            for m in update.custom.values()])
             conn.executemany(_MESSAGES_SQL, [stats_row(run_id, seq, m)
                                              for m in update.messages.values()])
+            opened = self.record.last_connections
+            if opened.opened or opened.protocol:
+                conn.execute(_CONN_SQL, stats_row(run_id, seq, opened))
             self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
                          "aborted_by = ? WHERE run_id = ?",

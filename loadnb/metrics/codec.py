@@ -35,6 +35,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from .connections import ConnectStats
 from .custom import CustomMetric
 from .histogram import Histogram
 from .messages import MessageStats
@@ -45,7 +46,8 @@ Plain = dict[str, Any]
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
 #: The objects the codec knows (every field of theirs, by type).
-TYPES: tuple[type, ...] = (IntervalStats, CustomMetric, MessageStats, SourceStatus, Payload)
+TYPES: tuple[type, ...] = (IntervalStats, CustomMetric, MessageStats, SourceStatus, ConnectStats,
+                           Payload)
 
 
 def _finite(value: float) -> float | None:

@@ -11,8 +11,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .connections import ConnectStats
+from .custom import CustomMetric
 from .messages import MessageStats
-from .stats import CustomMetric, IntervalStats, merge_by_name
+from .stats import IntervalStats, merge_by_name
 
 #: Phases a source can be in, from least to most advanced.
 PHASES: tuple[str, ...] = ("idle", "running", "ending", "done")
@@ -50,11 +52,13 @@ class SourceStatus:
 @dataclass(slots=True)
 class Payload:
     """What one source delivers for one interval: per-name request stats, the status, the
-    custom metrics updated in the interval and the message streams' counts (by name)."""
+    custom metrics updated in the interval (by name), the connections opened in it and the
+    message streams' counts (by name)."""
 
     stats: dict[str, IntervalStats]
     status: SourceStatus
     custom: dict[str, CustomMetric] = field(default_factory=dict)
+    connections: ConnectStats = field(default_factory=ConnectStats)
     messages: dict[str, MessageStats] = field(default_factory=dict)
 
 
@@ -110,14 +114,17 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if mine is None:
                 custom[name] = mine = CustomMetric(name, metric.kind)
             mine.merge(metric, later=False)
+    connections = ConnectStats()
     messages: dict[str, MessageStats] = {}
     for payload in payloads:
+        connections.merge(payload.connections)
         for name, part in payload.messages.items():
             stream = messages.get(name)
             if stream is None:
                 messages[name] = stream = MessageStats(name, part.kind)
             stream.merge(part)
-    return Payload(stats, merge_status([p.status for p in payloads]), custom, messages)
+    return Payload(stats, merge_status([p.status for p in payloads]), custom, connections,
+                   messages)
 
 
 __all__ = ["PHASES", "Payload", "SourceStatus", "merge_payloads", "merge_status"]

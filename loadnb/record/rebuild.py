@@ -19,10 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.connections import ConnectStats
+from ..metrics.custom import CustomMetric
 from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats, merge_intervals
-from ..rules.alerts import AlertEvent
+from ..metrics.stats import IntervalStats, merge_intervals
+from ..rules.alert_engine import AlertEvent
 from .record import RunRecord
 from .state import RunState
 
@@ -36,11 +38,12 @@ MIN_DT = 1e-9
 @dataclass(slots=True)
 class StoredInterval:
     """The stats stored for one interval: per name, all names (None: the names merged), the
-    custom metrics updated in it and its message streams."""
+    custom metrics updated in it, the connections opened in it and its message streams."""
 
     names: dict[str, IntervalStats] = field(default_factory=dict)
     overall: IntervalStats | None = None
     custom: dict[str, CustomMetric] | None = None
+    connections: ConnectStats | None = None
     messages: dict[str, MessageStats] | None = None
 
 
@@ -83,6 +86,8 @@ def rebuild(stored: Stored) -> RunRecord:
             part.names.values())
         record.add(snap, overall, part.names, max(snap.elapsed_time - before, MIN_DT),
                    custom=part.custom, messages=part.messages)
+        if part.connections is not None:
+            record.add_connections(part.connections)
         before = snap.elapsed_time
     if stored.names_timeline is not None:
         record.names_timeline = stored.names_timeline

@@ -3,9 +3,9 @@
 The monitor adds each interval to it as the interval closes (:meth:`RunRecord.add`): the
 snapshot, the per-name totals, the error and per-name timelines, the peak. The alert engine
 appends its events, the run its warnings, the engine's live changes land here too. Every face
-reads it, during the run and after it: :class:`~loadnb.result.Result` is a view of it, so nothing
-is copied when the run ends. Scale-out changes only what feeds the monitor; history is one more
-reader (a sink) of the same record.
+reads it, during the run and after it: :class:`~loadnb.results.result.Result` is a view of it, so
+nothing is copied when the run ends. Scale-out changes only what feeds the monitor; history is one
+more reader (a sink) of the same record.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.connections import ConnectStats
+from ..metrics.custom import CustomMetric, custom_row
 from ..metrics.messages import MessageStats, message_row
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats, custom_row
-from ..rules.alerts import AlertEvent
+from ..metrics.stats import IntervalStats
+from ..rules.alert_engine import AlertEvent
 from .state import RunState
 
 if TYPE_CHECKING:
@@ -76,6 +78,10 @@ class RunRecord:
     messages_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     aborted_by: str | None = None
+    #: the connections opened so far (connect and TLS times) and the protocol the run speaks
+    connections: ConnectStats = field(default_factory=ConnectStats)
+    #: the connections opened in the last interval added (what a writer stores)
+    last_connections: ConnectStats = field(default_factory=ConnectStats)
 
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
             dt: float, *, custom: dict[str, CustomMetric] | None = None,
@@ -120,6 +126,11 @@ class RunRecord:
                 self.messages[name] = total = MessageStats(name, part.kind)
             total.merge(part)
             self.messages_timeline.append(message_row(elapsed, part))
+
+    def add_connections(self, connections: ConnectStats) -> None:
+        """Add the connections opened in one interval (and the protocol they speak)."""
+        self.connections.merge(connections)
+        self.last_connections = connections
 
     def warn(self, text: str) -> None:
         """Add a warning, once."""

@@ -44,8 +44,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..metrics.custom import CustomMetric
 from ..metrics.messages import MessageStats
-from ..metrics.stats import CustomMetric, IntervalStats
+from ..metrics.stats import IntervalStats
 from ..text.numbers import bounded, decimals
 from ..text.units import TIME_UNITS
 from .thresholds_messages import MESSAGE_STATS, message_value, reply_value
@@ -328,4 +329,4 @@ def parse_thresholds(exprs: Iterable[object] | None) -> tuple[Threshold, ...]:
     return tuple(parse_threshold(e) for e in exprs)
 
 
-__all__ = ["Threshold", "View", "parse_threshold", "parse_thresholds"]
+__all__ = ["LATENCY_STATS", "Threshold", "View", "parse_threshold", "parse_thresholds"]

@@ -8,6 +8,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..metrics.connections import ConnectStats
 from ..metrics.messages import MessageStats
 from ..metrics.payload import SourceStatus
 from ..metrics.snapshot import Snapshot
@@ -88,4 +89,16 @@ def worst(mine: float, theirs: float) -> float:
     return theirs if math.isnan(mine) else max(mine, theirs)
 
 
-__all__ = ["Times", "make_snapshot", "worst"]
+def add_connections(snap: Snapshot, connections: ConnectStats) -> None:
+    """The snapshot's connection columns: the connections opened in its interval, their TCP
+    connect and TLS handshake percentiles (NaN when there are none)."""
+    snap.interval_connections = connections.opened
+    if connections.connect.total:
+        p50, p95 = connections.connect.percentiles((50, 95))
+        snap.connect_p50_ms, snap.connect_p95_ms = p50 * 1e3, p95 * 1e3
+    if connections.tls.total:
+        p50, p95 = connections.tls.percentiles((50, 95))
+        snap.tls_p50_ms, snap.tls_p95_ms = p50 * 1e3, p95 * 1e3
+
+
+__all__ = ["Times", "add_connections", "make_snapshot", "worst"]

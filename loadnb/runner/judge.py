@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..metrics.custom import CustomMetric
 from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats, merge_intervals
+from ..metrics.stats import IntervalStats, merge_intervals
 from ..record.record import RunRecord
 from ..rules.thresholds import Threshold
 from ..rules.thresholds_messages import MESSAGE_STATS

@@ -27,7 +27,7 @@ from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.update import Update
 from ..rules.alert_engine import AlertEngine, AlertEvent, AlertNews, Listener
-from .interval import Times, make_snapshot
+from .interval import Times, add_connections, make_snapshot
 from .judge import ThresholdJudge
 
 Clock = Callable[[], float]
@@ -130,6 +130,8 @@ class Monitor:
         record = self.record
         snap = make_snapshot(record.overall, record.peak_rps, iv, payload.status, times,
                              self._last_dropped, payload.messages.values())
+        add_connections(snap, payload.connections)
+        record.add_connections(payload.connections)
         self._last_dropped = payload.status.dropped
         record.events.extend(payload.status.events)
         record.add(snap, iv, payload.stats, dt, custom=payload.custom,

@@ -2,9 +2,8 @@
 
 Every face (Python API, widget, CLI) builds a :class:`LoadSpec` through :func:`make_spec`, so bad
 input gets the same one-line :class:`ValueError` everywhere, before a socket is opened. The checks
-of single parameters live in :mod:`loadnb.validate`, the handling of secrets in
-:mod:`loadnb.redact`; this module combines them, and re-exports the names it always offered
-(``parse_duration``, ``parse_header``, ``redact_headers``, ``redact_url``, ...).
+of single parameters live in :mod:`loadnb.spec.validate`, the handling of secrets in
+:mod:`loadnb.text.redact`; this module combines them.
 """
 
 from __future__ import annotations
@@ -15,21 +14,24 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..rules.alerts import AlertRule, as_rules
+from ..rules.alert_engine import AlertRule, as_rules
 from ..rules.thresholds import Threshold, parse_thresholds
 from ..text.jsonsafe import json_safe
 from ..text.redact import redact_headers, redact_url, split_credentials
 from ..text.units import parse_duration
 from ..transport.base import TransportOptions
 from .options import (
+    DEFAULT_STREAMS,
     check_cluster,
+    check_connection,
     check_history,
     check_notify,
+    check_protocol,
     check_workers,
     shown_cluster,
     shown_hook,
 )
-from .scenario import Scenario, as_scenario, check_data_mode, make_feeder
+from .scenario import Scenario, as_scenario, check_data_mode, make_feeder, split_url_or_scenario
 from .shape import LoadShape, ShapeFn
 from .validate import (
     Plan,
@@ -72,7 +74,7 @@ class LoadSpec:
     ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
     slower than the interval a user is expected to keep also records the requests that user would
     have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
-    ``alerts``: the alert rules (:class:`~loadnb.rules.alerts.AlertRule` or callables
+    ``alerts``: the alert rules (:class:`~loadnb.rules.alert_engine.AlertRule` or callables
     ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
     (:func:`~loadnb.rules.alerts.default_rules`), ``[]`` none; ``history``: where the run is kept
     as it goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default;
@@ -86,6 +88,10 @@ class LoadSpec:
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
     whenever it can run the test (no redirects to follow, not HEAD).
+    ``http2``: URL tests over HTTP/2 (h2 by ALPN, HTTP/1.1 with a warning if not offered; h2c
+    over http), ``connections`` (default: as the users need, at most 64) x ``streams`` (default
+    10). TLS and connection controls: ``insecure``, ``cacert`` (a CA file), ``cert``/``key`` (a
+    client certificate), ``keepalive=False``, ``connect_to`` (curl's ``HOST:PORT:ADDR:PORT``).
     """
 
     url: str
@@ -126,6 +132,12 @@ class LoadSpec:
     notify: tuple[str | Callable[..., Any], ...] = ()
     workers: int | str | None = None
     cluster: Any = None
+    http2: bool = False
+    streams: int | None = None
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    connect_to: tuple[str, ...] = ()
 
     def load_shape(self) -> LoadShape:
         """The target load over time: users (closed model) or arrivals/s (open model)."""
@@ -156,10 +168,16 @@ class LoadSpec:
 
     @property
     def pool_size(self) -> int:
-        """Connections in the keep-alive pool: ``connections``, else one per concurrent request."""
+        """Connections in the keep-alive pool: ``connections``, else one per concurrent request
+        (HTTP/2: one per ``streams`` concurrent requests, at most the transport's cap)."""
         if self.connections is not None:
             return self.connections
-        return self.users if self.rate is None else self.max_in_flight
+        concurrency = self.users if self.rate is None else self.max_in_flight
+        if self.http2:
+            from ..transport.h2 import MAX_CONNECTIONS
+
+            return min(MAX_CONNECTIONS, -(-concurrency // (self.streams or DEFAULT_STREAMS)))
+        return concurrency
 
     @property
     def pool_limit(self) -> int | None:
@@ -174,7 +192,9 @@ class LoadSpec:
             url=self.url, method=self.method, headers=dict(self.headers), body=self.body,
             timeout=self.timeout, keepalive=self.keepalive, insecure=self.insecure,
             follow_redirects=self.follow_redirects, pool_limit=self.pool_limit,
-            kind=self.transport, plain=self.scenario is None)
+            kind=self.transport, plain=self.scenario is None, http2=self.http2,
+            streams=self.streams or DEFAULT_STREAMS, cacert=self.cacert, cert=self.cert,
+            key=self.key, connect_to=self.connect_to)
 
     def is_success(self, status: int) -> bool:
         """Whether a response status counts as completed rather than failed."""
@@ -212,6 +232,8 @@ class LoadSpec:
             "abort_on_fail": self.abort_on_fail, "abort_grace": self.abort_grace,
             "notify": [shown_hook(n) for n in self.notify],
             "workers": self.workers, "cluster": shown_cluster(self.cluster),
+            "http2": self.http2, "streams": self.streams, "cacert": self.cacert,
+            "cert": self.cert, "key": self.key, "connect_to": list(self.connect_to),
         })
         return params
 
@@ -259,7 +281,10 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
     alerts: Sequence[object] | None = None, history: str | os.PathLike[str] | bool | None = None,
     thresholds: Sequence[str] | str | None = None, abort_on_fail: bool = False,
     abort_grace: str | float = 0.0, notify: Sequence[str | Callable[..., Any]] | str | None = None,
-    workers: int | str | None = None, cluster: object = None,
+    workers: int | str | None = None, cluster: object = None, http2: bool = False,
+    streams: int | None = None, cacert: str | os.PathLike[str] | None = None,
+    cert: str | os.PathLike[str] | None = None, key: str | os.PathLike[str] | None = None,
+    connect_to: Sequence[str] | str = (),
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
@@ -294,6 +319,7 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
         thresholds=parse_thresholds(thresholds), abort_on_fail=bool(abort_on_fail),
         abort_grace=parse_duration(abort_grace, "abort_grace"), notify=check_notify(notify),
         workers=check_workers(workers), cluster=check_cluster(cluster),
+        **check_connection(http2, streams, cacert, cert, key, connect_to),
     )
     _check_combination(spec, expected_interval)
     return spec
@@ -362,5 +388,17 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
             raise ValueError(f"pacing must be greater than 0, got {spec.pacing!r}")
     if spec.abort_on_fail and not spec.thresholds:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
+    check_protocol(spec.http2, spec.streams, scenario=spec.scenario is not None,
+                   transport=spec.transport, follow_redirects=spec.follow_redirects)
 
-__all__ = ["LoadSpec", "make_spec"]
+
+
+def spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:
+    """The spec of ``run(url_or_scenario, **params)`` (and of every study's runs): the first
+    argument is the URL or a scenario; ``url=``/``scenario=`` in ``params`` are taken out."""
+    url, scenario = split_url_or_scenario(url_or_scenario, params.pop("url", None),
+                                          params.pop("scenario", None))
+    return make_spec(url, scenario=scenario, **params)
+
+
+__all__ = ["DEFAULT_DURATION", "DEFAULT_USERS", "LoadSpec", "make_spec", "spec_of"]
