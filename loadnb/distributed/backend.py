@@ -41,7 +41,7 @@ from .cluster import (
     transport_name,
 )
 from .files import Module, forget_modules, scenario_modules, send_files
-from .source import WorkerSource
+from .source import ClusterSource, WorkerSource
 from .split import split_target
 from .worker import run_share, set_target, start_run, stop_run, version
 
@@ -82,6 +82,7 @@ class DaskBackend:
         self.address = ""
         self.worker_addresses: list[str] = []
         self._sources: list[WorkerSource] = []
+        self._cluster_source = ClusterSource([])
         self._stopped = False
         self._running = False
         self._futures: list[Any] = []
@@ -147,11 +148,13 @@ class DaskBackend:
                 f"every worker")
         self.worker_addresses = sorted(versions)
         self._sources = [WorkerSource(i, addr) for i, addr in enumerate(self.worker_addresses)]
+        self._cluster_source = ClusterSource(self._sources)
 
     # -- the Backend protocol ------------------------------------------------------------------
     @property
     def sources(self) -> Sequence[Source]:
-        return self._sources
+        """One source for every worker (merged in a few numpy passes, whatever their number)."""
+        return [self._cluster_source] if self._sources else []
 
     @property
     def stopped(self) -> bool:
