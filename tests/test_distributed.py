@@ -262,7 +262,7 @@ def test_the_cli_on_an_external_cluster(external_cluster: str, demo_url: str) ->
 @pytest.mark.slow
 async def test_a_cluster_with_another_loadnb_is_refused(
         external_cluster: str, demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import loadnb.distributed.backend as backend
+    import loadnb.distributed.connect as backend
 
     monkeypatch.setattr(backend, "__version__", "0.0.0-other")
     run = Run(make_spec(demo_url, users=2, duration="1s", cluster=external_cluster,
