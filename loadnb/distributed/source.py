@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from ..metrics.codec import decode, decode_payload
 from ..metrics.packed import PackedMerge, pack_stats
-from ..metrics.payload import Payload, SourceStatus, merge_payloads
+from ..metrics.payload import Payload, SourceStatus, WorkerInterval, merge_payloads
 from ..metrics.stats import CustomMetric, IntervalStats
 
 
@@ -143,7 +143,7 @@ class ClusterSource:
         self._ended = np.zeros((n, 0), np.int64)
 
     def collect(self, *, final: bool) -> Payload:
-        merge, parts = self._merge, []
+        merge, parts, own = self._merge, [], []
         for i, worker in enumerate(self.workers):
             custom: dict[str, CustomMetric] = {}
             events: list[tuple[float, str]] = []
@@ -158,6 +158,7 @@ class ClusterSource:
                         custom[name] = mine = CustomMetric(name, metric.kind)
                     if mine.kind == metric.kind:
                         mine.merge(metric, later=True)
+            own.append(status)
             parts.append(Payload({}, worker.status_now(status, events, final=final), custom))
         merged = merge.take()
         self._account(merged.owners, merged.slots, merged.ints)
@@ -165,7 +166,19 @@ class ClusterSource:
             if worker.must_settle(final):
                 self._settle(i, merged.stats)
         payload = merge_payloads(parts)
-        return Payload(merged.stats, payload.status, payload.custom)
+        return Payload(merged.stats, payload.status, payload.custom,
+                       self._each(merged.owners, merged.ints, own))
+
+    def _each(self, owners: npt.NDArray[np.int64], ints: npt.NDArray[np.int64],
+              own: list[SourceStatus | None]) -> tuple[WorkerInterval, ...]:
+        """Each worker's part of the tick: requests that ended there (answered or failed), and
+        the loop lag and CPU it measured itself (NaN: nothing arrived from it)."""
+        answered = np.bincount(owners, ints[:, 1] + ints[:, 2], minlength=len(self.workers))
+        nan = math.nan
+        return tuple(
+            WorkerInterval(i, int(answered[i]), nan if s is None else s.loop_lag_ms,
+                           nan if s is None else s.cpu_percent, w.lost)
+            for i, (w, s) in enumerate(zip(self.workers, own, strict=True)))
 
     def _account(self, owners: npt.NDArray[np.int64], slots: npt.NDArray[np.int64],
                  ints: npt.NDArray[np.int64]) -> None:

@@ -45,14 +45,30 @@ class SourceStatus:
     workers: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerInterval:
+    """One worker process's part of an interval, as the driver saw it: the requests that ended
+    there (answered or failed), its own event-loop lag and CPU (NaN: nothing arrived from it in
+    the interval), and whether it was lost."""
+
+    worker: int
+    requests: int
+    loop_lag_ms: float
+    cpu_percent: float
+    lost: bool
+
+
 @dataclass(slots=True)
 class Payload:
-    """What one source delivers for one interval: per-name request stats, the status, and the
-    custom metrics updated in the interval (by name)."""
+    """What one source delivers for one interval: per-name request stats, the status, the
+    custom metrics updated in the interval (by name), and for a source of worker processes each
+    worker's part (``workers``; empty for the engine in this process). Only the driver fills
+    ``workers``: the codec carries the rest."""
 
     stats: dict[str, IntervalStats]
     status: SourceStatus
     custom: dict[str, CustomMetric] = field(default_factory=dict)
+    workers: tuple[WorkerInterval, ...] = ()
 
 
 def _nansum(values: Iterable[float]) -> float:
@@ -107,7 +123,9 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if mine is None:
                 custom[name] = mine = CustomMetric(name, metric.kind)
             mine.merge(metric, later=False)
-    return Payload(stats, merge_status([p.status for p in payloads]), custom)
+    return Payload(stats, merge_status([p.status for p in payloads]), custom,
+                   tuple(w for p in payloads for w in p.workers))
 
 
-__all__ = ["PHASES", "Payload", "SourceStatus", "merge_payloads", "merge_status"]
+__all__ = ["PHASES", "Payload", "SourceStatus", "WorkerInterval", "merge_payloads",
+           "merge_status"]

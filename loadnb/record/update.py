@@ -26,7 +26,8 @@ class Update:
     ``fired``/``cleared`` are the alert events that changed in this interval (the record's own
     objects: a fired one's ``cleared_at`` may be set by a later interval); ``alerts``,
     ``thresholds``, ``warnings``, ``events`` and ``iterations`` (per scenario task: iterations,
-    failed) are the run's so far.
+    failed) are the run's so far. ``workers``: each worker process's row of the interval (a run
+    on Dask; :data:`~loadnb.record.record.WORKERS_TIMELINE_COLUMNS`).
     """
 
     snapshot: Snapshot
@@ -42,6 +43,7 @@ class Update:
     events: tuple[tuple[float, str], ...]
     iterations: Mapping[str, list[int]]
     aborted_by: str | None = None
+    workers: tuple[tuple[Any, ...], ...] = ()
 
 
 __all__ = ["Update"]

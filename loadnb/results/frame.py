@@ -11,7 +11,7 @@ import pandas as pd
 from ..charts import palette
 from ..metrics.snapshot import COLUMNS, Snapshot
 from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, IntervalStats, custom_row
-from ..record.record import NAMES_TIMELINE_COLUMNS
+from ..record.record import NAMES_TIMELINE_COLUMNS, WORKERS_TIMELINE_COLUMNS
 from ..record.summary import Summary
 from ..record.summary_parts import STATS_KEYS
 from ..rules.alerts import AlertEvent
@@ -62,6 +62,11 @@ def errors_frame(totals: Mapping[str, IntervalStats],
                          "sample": overall.samples.get(key, "")})
     frame = pd.DataFrame(rows, columns=["name", "kind", "count", "sample"])
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def workers_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
+    """One row per (interval, worker process): :data:`WORKERS_TIMELINE_COLUMNS`."""
+    return pd.DataFrame(list(rows), columns=list(WORKERS_TIMELINE_COLUMNS))
 
 
 def names_timeline_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
@@ -155,4 +160,4 @@ def summary_html(summary: Summary) -> str:
 
 __all__ = ["ALERT_COLUMNS", "STATS_COLUMNS", "alerts_frame", "custom_frame", "custom_totals_frame",
            "errors_frame", "errors_timeline_frame", "names_timeline_frame", "plot_frame",
-           "snapshots_frame", "stats_frame", "summary_html"]
+           "snapshots_frame", "stats_frame", "summary_html", "workers_frame"]

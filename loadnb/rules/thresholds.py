@@ -36,9 +36,9 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..metrics.stats import CustomMetric, IntervalStats
 from ..text.numbers import bounded, decimals
@@ -74,6 +74,11 @@ class View(Protocol):
         ...
 
     def custom(self, metric: str) -> CustomMetric | None: ...
+
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        """Each worker process's row (a run on Dask; none otherwise): ``worker, elapsed_time,
+        requests, rps, loop_lag_ms, cpu_percent, lost``."""
+        ...
 
 
 @dataclass(frozen=True)

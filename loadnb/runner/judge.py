@@ -44,6 +44,9 @@ class RunView:
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.custom.get(metric)
 
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        return ()  # thresholds judge the run as a whole
+
 
 class IntervalView:
     """The record's last interval alone, as alert rules written as expressions read it."""
@@ -77,6 +80,9 @@ class IntervalView:
 
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.last_custom.get(metric)
+
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        return self.record.last_workers
 
 
 def tally(parts: Iterable[IntervalStats]) -> IntervalStats:

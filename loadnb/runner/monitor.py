@@ -136,7 +136,7 @@ class Monitor:
                              self._last_dropped)
         self._last_dropped = payload.status.dropped
         record.events.extend(payload.status.events)
-        record.add(snap, iv, payload.stats, dt, custom=payload.custom)
+        record.add(snap, iv, payload.stats, dt, custom=payload.custom, workers=payload.workers)
         return snap
 
     def _judge(self, snap: Snapshot) -> list[tuple[AlertEvent, str]]:
@@ -186,7 +186,7 @@ class Monitor:
             tuple(e for e, what in news if what == "fired"),
             tuple(e for e, what in news if what == "cleared"),
             tuple(r.alerts), tuple(dict(t) for t in r.thresholds), tuple(r.warnings),
-            tuple(r.events), dict(r.overall.iterations), r.aborted_by)
+            tuple(r.events), dict(r.overall.iterations), r.aborted_by, tuple(r.last_workers))
 
     def _publish(self, update: Update) -> None:
         for sink in list(self.sinks):

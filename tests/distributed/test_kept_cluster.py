@@ -9,7 +9,6 @@ a busy machine); the close test starts a cluster of its own, of 1 worker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,19 +21,6 @@ from tests.conftest import assert_accounting
 from tests.nginx import Nginx
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def kept() -> Iterator[Cluster]:
-    with loadnb.cluster(workers=4) as cluster:
-        yield cluster
-    assert cluster.closed
-
-
-@pytest.fixture(scope="module")
-def nginx() -> Iterator[Nginx]:
-    with Nginx() as server:
-        yield server
 
 
 async def counted_run(nginx: Nginx, **params: Any) -> tuple[dict[str, Any], int, Run]:
