@@ -29,7 +29,7 @@ from typing import Any
 
 from ..engine.source import Source
 from ..spec.config import LoadSpec
-from .cluster import TOPIC, is_worker_loss, loss_reason, one_line, resolve_workers, transport_name
+from .cluster import TOPIC, is_worker_loss, loss_reason, one_line, transport_name
 from .connect import CALL_TIMEOUT, Connection, check_workers, connect, disconnect
 from .files import Module, forget_modules, scenario_modules, send_files
 from .source import ClusterSource, WorkerSource
@@ -47,7 +47,7 @@ CLOCK_LAG = 0.25
 
 
 class DaskBackend:
-    """The load from Dask worker processes (:class:`~loadnb.backend.Backend`).
+    """The load from Dask worker processes (:class:`~loadnb.engine.backend.Backend`).
 
     Example::
 
@@ -338,4 +338,4 @@ async def _quietly(call: Coroutine[Any, Any, Any]) -> None:
         pass
 
 
-__all__ = ["DaskBackend", "WorkerSource", "resolve_workers"]
+__all__ = ["DaskBackend"]

@@ -22,9 +22,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..metrics.codec import decode, decode_payload
+from ..metrics.custom import CustomMetric
 from ..metrics.packed import PackedMerge, pack_stats
 from ..metrics.payload import Payload, SourceStatus, WorkerInterval, merge_payloads
-from ..metrics.stats import CustomMetric, IntervalStats
+from ..metrics.stats import IntervalStats
 
 
 class WorkerSource:
