@@ -30,7 +30,7 @@ from typing import Any
 from ..engine.source import Source
 from ..spec.config import LoadSpec
 from .cluster import TOPIC, is_worker_loss, loss_reason, one_line, transport_name
-from .connect import CALL_TIMEOUT, Connection, check_workers, connect, disconnect
+from .connect import CALL_TIMEOUT, Connection, check_versions, connect_cluster, disconnect
 from .files import Module, forget_modules, scenario_modules, send_files
 from .source import ClusterSource, WorkerSource
 from .split import split_target
@@ -85,10 +85,10 @@ class DaskBackend:
     async def open(self) -> None:
         """Start (``workers``) or join (``cluster``) the cluster and check its workers."""
         try:
-            connection = await connect(self.spec)
+            connection = await connect_cluster(self.spec)
             self.client, self.cluster = connection.client, connection.cluster
             self.address = connection.address
-            self.worker_addresses = await check_workers(self.client, self.address)
+            self.worker_addresses = await check_versions(self.client, self.address)
             self._sources = [WorkerSource(i, addr)
                              for i, addr in enumerate(self.worker_addresses)]
             self._cluster_source = ClusterSource(self._sources)

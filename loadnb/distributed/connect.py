@@ -30,7 +30,7 @@ class Connection:
     address: str
 
 
-async def connect(spec: LoadSpec) -> Connection:
+async def connect_cluster(spec: LoadSpec) -> Connection:
     """Start (``spec.workers``) or join (``spec.cluster``) the cluster and connect to it, once its
     workers are there (all of loadnb's own, at least one of anyone else's)."""
     import distributed
@@ -76,7 +76,7 @@ async def disconnect(connection: Connection) -> None:
             await asyncio.wait_for(connection.cluster.close(), CALL_TIMEOUT * 2)
 
 
-async def check_workers(client: Any, address: str) -> list[str]:
+async def check_versions(client: Any, address: str) -> list[str]:
     """The workers' addresses, sorted, once each has said it runs this loadnb (``RuntimeError``
     naming one that does not)."""
     versions = await asyncio.wait_for(client.run(version, on_error="return"), CALL_TIMEOUT)
@@ -94,5 +94,5 @@ async def check_workers(client: Any, address: str) -> list[str]:
     return sorted(versions)
 
 
-__all__ = ["CALL_TIMEOUT", "CONNECT_TIMEOUT", "Connection", "check_workers", "connect",
+__all__ = ["CALL_TIMEOUT", "CONNECT_TIMEOUT", "Connection", "check_versions", "connect_cluster",
            "disconnect"]

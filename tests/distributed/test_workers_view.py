@@ -18,12 +18,14 @@ import pytest
 from loadnb.distributed.cluster import Cluster
 from loadnb.distributed.source import ClusterSource, WorkerSource
 from loadnb.metrics.codec import encode_payload
+from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.payload import Payload, SourceStatus
-from loadnb.metrics.stats import Histogram, IntervalStats
+from loadnb.metrics.stats import IntervalStats
 from loadnb.record.record import RunRecord
 from loadnb.record.update import Update
 from loadnb.results.result import Result
-from loadnb.rules.alerts import AlertEngine, default_rules
+from loadnb.rules.alert_engine import AlertEngine
+from loadnb.rules.alerts import default_rules
 from loadnb.runner.judge import IntervalView
 from loadnb.runner.monitor import Monitor
 from loadnb.runner.run import Run

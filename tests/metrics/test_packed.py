@@ -15,7 +15,7 @@ from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.packed import PackedMerge, is_packed, pack_stats, unpack_stats
 from loadnb.metrics.payload import Payload, SourceStatus
 from loadnb.metrics.stats import IntervalStats, merge_by_name
-from tests.test_codec import _text, canon, interval_stats
+from tests.metrics.test_codec import _text, canon, interval_stats
 
 
 def _wire(data: object) -> object:
