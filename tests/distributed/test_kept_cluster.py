@@ -89,3 +89,19 @@ def test_the_with_block_closes_the_cluster_and_a_closed_one_is_refused(nginx: Ng
         loadnb.run(nginx.url, users=2, requests=5, cluster=cluster, history="off")
     with pytest.raises(OSError):
         asyncio.run(scheduler_workers(address))  # nothing listens there any more
+
+
+async def test_capacity_and_the_widget_take_the_kept_cluster(kept: Cluster, nginx: Nginx) -> None:
+    from loadnb.studies.capacity import acapacity
+    from loadnb.ui.loadtest import LoadTest
+
+    cap = await asyncio.wait_for(acapacity(
+        nginx.url, "errors<50%", start_rate=40, max_steps=2, step_duration=1, cooldown=0,
+        confirm=False, history="off", cluster=kept), 120)
+    steps = cap.steps
+    assert len(steps) == 2 and (steps["achieved_rps"] > 0).all(), steps
+    assert steps["offered_rps"].tolist() == [40, 80], steps
+    test = LoadTest(nginx.url, users=4, requests=200, cluster=kept, history="off")
+    result = await asyncio.wait_for(test.run(), 90)
+    assert result.summary["completed_requests"] == 200 and result.summary["workers"] == 4
+    assert not kept.closed and await scheduler_workers(kept.scheduler_address) == 4
