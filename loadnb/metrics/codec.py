@@ -10,7 +10,9 @@ derived from the dataclass fields and their types, so a new counter field needs 
 
 A :class:`Carrier` says what a medium does with it, at its edge only:
 
-- :data:`MSGPACK` (the Dask payloads): the plain data as it is;
+- :data:`MSGPACK` (the Dask payloads): the plain data as it is, a payload's stats packed by
+  column (:mod:`~loadnb.metrics.packed`: the driver merges a thousand workers' in a few numpy
+  passes);
 - the exports' JSON carrier (:mod:`loadnb.results.export`): bytes as base64 text;
 - the history's SQLite carrier (:mod:`loadnb.history.store`): one column per field, by name;
   bytes zlib-compressed, nested values as JSON text, text redacted.
@@ -39,6 +41,7 @@ from .connections import ConnectStats
 from .custom import CustomMetric
 from .histogram import Histogram
 from .messages import MessageStats
+from .packed import pack_stats, unpack_stats
 from .payload import Payload, SourceStatus
 from .stats import IntervalStats
 
@@ -109,13 +112,31 @@ def field_names(cls: type) -> tuple[str, ...]:
 
 
 def encode_payload(payload: Payload) -> Plain:
-    """A payload as msgpack-able plain data (what a Dask worker publishes)."""
-    return encode(payload)
+    """A payload as msgpack-able plain data (what a Dask worker publishes): its stats packed by
+    column (:func:`~loadnb.metrics.packed.pack_stats`, under ``"packed"``), its status and custom
+    metrics as :func:`encode` writes them."""
+    return {"packed": pack_stats(payload.stats), "status": encode(payload.status),
+            "custom": {name: encode(m) for name, m in payload.custom.items()},
+            "connections": encode(payload.connections),
+            "messages": {name: encode(m) for name, m in payload.messages.items()}}
 
 
 def decode_payload(data: Mapping[str, Any]) -> Payload:
-    """The inverse of :func:`encode_payload` (what the driver receives)."""
-    return decode(Payload, data)
+    """The inverse of :func:`encode_payload` (what the driver receives); a payload of an older
+    loadnb (stats by name, ``"stats"``) reads too."""
+    if "packed" not in data:
+        return decode(Payload, data)
+    return Payload(unpack_stats(data["packed"]), decode(SourceStatus, data["status"]),
+                   {name: decode(CustomMetric, m) for name, m in data["custom"].items()},
+                   **decode_streams(data))
+
+
+def decode_streams(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A packed payload's ``connections`` and ``messages`` (empty in an older loadnb's)."""
+    plain = data.get("connections")
+    return {"connections": ConnectStats() if plain is None else decode(ConnectStats, plain),
+            "messages": {name: decode(MessageStats, m)
+                         for name, m in (data.get("messages") or {}).items()}}
 
 
 # -- one writer and one reader per (type, carrier), generated once from the fields -------------
@@ -272,5 +293,5 @@ def _container_in(origin: Any, args: tuple[Any, ...], carrier: Carrier) -> Conve
     return lambda seq: made(item(v) for v in seq)
 
 
-__all__ = ["MSGPACK", "TYPES", "Carrier", "Plain", "decode", "decode_histogram",
+__all__ = ["MSGPACK", "TYPES", "Carrier", "Plain", "decode", "decode_histogram", "decode_streams",
            "decode_payload", "encode", "encode_payload", "field_names"]

@@ -49,17 +49,33 @@ class SourceStatus:
     connected: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerInterval:
+    """One worker process's part of an interval, as the driver saw it: the requests that ended
+    there (answered or failed), its own event-loop lag and CPU (NaN: nothing arrived from it in
+    the interval), and whether it was lost."""
+
+    worker: int
+    requests: int
+    loop_lag_ms: float
+    cpu_percent: float
+    lost: bool
+
+
 @dataclass(slots=True)
 class Payload:
     """What one source delivers for one interval: per-name request stats, the status, the
-    custom metrics updated in the interval (by name), the connections opened in it and the
-    message streams' counts (by name)."""
+    custom metrics updated in the interval (by name), the connections opened in it, the
+    message streams' counts (by name), and for a source of worker processes each worker's
+    part (``workers``; empty for the engine in this process). Only the driver fills
+    ``workers``: the codec carries the rest."""
 
     stats: dict[str, IntervalStats]
     status: SourceStatus
     custom: dict[str, CustomMetric] = field(default_factory=dict)
     connections: ConnectStats = field(default_factory=ConnectStats)
     messages: dict[str, MessageStats] = field(default_factory=dict)
+    workers: tuple[WorkerInterval, ...] = ()
 
 
 def _nansum(values: Iterable[float]) -> float:
@@ -123,8 +139,10 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if stream is None:
                 messages[name] = stream = MessageStats(name, part.kind)
             stream.merge(part)
-    return Payload(stats, merge_status([p.status for p in payloads]), custom, connections,
-                   messages)
+    return Payload(stats, merge_status([p.status for p in payloads]), custom,
+                   connections=connections, messages=messages,
+                   workers=tuple(w for p in payloads for w in p.workers))
 
 
-__all__ = ["PHASES", "Payload", "SourceStatus", "merge_payloads", "merge_status"]
+__all__ = ["PHASES", "Payload", "SourceStatus", "WorkerInterval", "merge_payloads",
+           "merge_status"]

@@ -11,12 +11,14 @@ more reader (a sink) of the same record.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric, custom_row
 from ..metrics.messages import MessageStats, message_row
+from ..metrics.payload import WorkerInterval
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..rules.alert_engine import AlertEvent
@@ -30,6 +32,9 @@ NAMES_TIMELINE_COLUMNS: tuple[str, ...] = (
     "elapsed_time", "name", "requests", "completed", "failed", "rps",
     "p50_ms", "p90_ms", "p99_ms", "max_ms")
 _NAME_QS = (50, 90, 99, 100)
+#: Columns of a per-worker timeline row (see :attr:`RunRecord.workers_timeline`).
+WORKERS_TIMELINE_COLUMNS: tuple[str, ...] = (
+    "worker", "elapsed_time", "requests", "rps", "loop_lag_ms", "cpu_percent", "lost")
 
 
 @dataclass
@@ -38,7 +43,9 @@ class RunRecord:
 
     ``totals`` (per request name) and ``overall`` add up every interval so far; ``snapshots``
     are the intervals' rows; ``errors_timeline`` holds ``(elapsed, kind, count)`` and
-    ``names_timeline`` one row per (interval, name) with requests; ``alerts`` are the alert
+    ``names_timeline`` one row per (interval, name) with requests; ``workers_timeline`` one row
+    per (interval, worker process) of a run on Dask (:data:`WORKERS_TIMELINE_COLUMNS`), and
+    ``last_workers`` the last interval's; ``alerts`` are the alert
     events (fired, and cleared or still active); ``events`` the live changes
     ``(elapsed, text)``; ``warnings`` plain-language warnings that are not alert rules;
     ``last_interval`` the per-name stats of the last interval added (what a writer stores) and
@@ -83,13 +90,20 @@ class RunRecord:
     #: the connections opened in the last interval added (what a writer stores)
     last_connections: ConnectStats = field(default_factory=ConnectStats)
 
+    workers_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    last_workers: list[tuple[Any, ...]] = field(default_factory=list)
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
             dt: float, *, custom: dict[str, CustomMetric] | None = None,
-            messages: dict[str, MessageStats] | None = None) -> None:
+            messages: dict[str, MessageStats] | None = None,
+            workers: Sequence[WorkerInterval] = ()) -> None:
         """Add one closed interval: ``interval`` is all names merged, ``by_name`` per name,
         ``dt`` its length in seconds, ``custom`` the custom metrics updated in it (added to
         :attr:`custom`, one :attr:`custom_timeline` row each), ``messages`` its message streams
-        (added to :attr:`messages`, one :attr:`messages_timeline` row each)."""
+        (added to :attr:`messages`, one :attr:`messages_timeline` row each), ``workers``
+        each worker process's part (one :attr:`workers_timeline` row each)."""
+        self.last_workers = [(w.worker, snap.elapsed_time, w.requests, w.requests / dt,
+                              w.loop_lag_ms, w.cpu_percent, w.lost) for w in workers]
+        self.workers_timeline.extend(self.last_workers)
         self.overall.merge(interval)
         for name, part in by_name.items():
             total = self.totals.get(name)
@@ -153,4 +167,4 @@ class RunRecord:
         return self.overall.corrected
 
 
-__all__ = ["NAMES_TIMELINE_COLUMNS", "RunRecord"]
+__all__ = ["NAMES_TIMELINE_COLUMNS", "WORKERS_TIMELINE_COLUMNS", "RunRecord"]

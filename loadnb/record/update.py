@@ -27,7 +27,9 @@ class Update:
     ``fired``/``cleared`` are the alert events that changed in this interval (the record's own
     objects: a fired one's ``cleared_at`` may be set by a later interval); ``alerts``,
     ``thresholds``, ``warnings``, ``events`` and ``iterations`` (per scenario task: iterations,
-    failed) are the run's so far; ``messages`` the message streams' counts of the interval.
+    failed) are the run's so far; ``messages`` the message streams' counts of the interval;
+    ``workers`` each worker process's row of the interval (a run on Dask;
+    :data:`~loadnb.record.record.WORKERS_TIMELINE_COLUMNS`).
     """
 
     snapshot: Snapshot
@@ -44,6 +46,7 @@ class Update:
     iterations: Mapping[str, list[int]]
     aborted_by: str | None = None
     messages: Mapping[str, MessageStats] = field(default_factory=dict)
+    workers: tuple[tuple[Any, ...], ...] = ()
 
 
 __all__ = ["Update"]

@@ -13,7 +13,7 @@ from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric, custom_row
 from ..metrics.messages import MESSAGES_TIMELINE_COLUMNS
 from ..metrics.snapshot import COLUMNS, Snapshot
 from ..metrics.stats import IntervalStats
-from ..record.record import NAMES_TIMELINE_COLUMNS
+from ..record.record import NAMES_TIMELINE_COLUMNS, WORKERS_TIMELINE_COLUMNS
 from ..record.summary import Summary
 from ..record.summary_parts import STATS_KEYS
 from ..rules.alert_engine import AlertEvent
@@ -64,6 +64,11 @@ def errors_frame(totals: Mapping[str, IntervalStats],
                          "sample": overall.samples.get(key, "")})
     frame = pd.DataFrame(rows, columns=["name", "kind", "count", "sample"])
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def workers_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
+    """One row per (interval, worker process): :data:`WORKERS_TIMELINE_COLUMNS`."""
+    return pd.DataFrame(list(rows), columns=list(WORKERS_TIMELINE_COLUMNS))
 
 
 def names_timeline_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
@@ -163,4 +168,4 @@ def summary_html(summary: Summary) -> str:
 
 __all__ = ["ALERT_COLUMNS", "STATS_COLUMNS", "alerts_frame", "custom_frame", "custom_totals_frame",
            "errors_frame", "errors_timeline_frame", "messages_frame", "names_timeline_frame",
-           "plot_frame", "snapshots_frame", "stats_frame", "summary_html"]
+           "plot_frame", "snapshots_frame", "stats_frame", "summary_html", "workers_frame"]

@@ -168,6 +168,16 @@ class Result:
         return names_timeline_frame(self.record.names_timeline)
 
     @property
+    def workers(self) -> pd.DataFrame:
+        """Per interval and Dask worker process (a run with ``workers`` or ``cluster``; empty
+        otherwise): ``worker, elapsed_time, requests, rps, loop_lag_ms, cpu_percent, lost``:
+        the requests that ended on it, its own event-loop lag and CPU (NaN: nothing arrived from
+        it in that interval). Kept while the run's result lives (not in the history)."""
+        from .frame import workers_frame
+
+        return workers_frame(self.record.workers_timeline)
+
+    @property
     def alerts(self) -> pd.DataFrame:
         """One row per alert fire: ``rule, message, fired_at, cleared_at`` (NaN while active)."""
         from .frame import alerts_frame

@@ -40,9 +40,9 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..metrics.custom import CustomMetric
 from ..metrics.messages import MessageStats
@@ -84,6 +84,10 @@ class View(Protocol):
 
     def messages(self) -> Mapping[str, MessageStats]:
         """The message streams (WebSocket, SSE) by name."""
+
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        """Each worker process's row (a run on Dask; none otherwise): ``worker, elapsed_time,
+        requests, rps, loop_lag_ms, cpu_percent, lost``."""
         ...
 
 

@@ -50,6 +50,9 @@ class RunView:
     def messages(self) -> Mapping[str, MessageStats]:
         return self.record.messages
 
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        return ()  # thresholds judge the run as a whole
+
 
 class IntervalView:
     """The record's last interval alone, as alert rules written as expressions read it."""
@@ -86,6 +89,9 @@ class IntervalView:
 
     def messages(self) -> Mapping[str, MessageStats]:
         return self.record.last_messages
+
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        return self.record.last_workers
 
 
 def tally(parts: Iterable[IntervalStats]) -> IntervalStats:

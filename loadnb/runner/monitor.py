@@ -60,6 +60,7 @@ class Monitor:
         self._last_t = math.nan
         self._last_cpu = 0.0
         self._last_dropped = 0
+        self._behind = 0.0
         self._inbox: list[str] = []
         self._live: dict[int, AlertEvent] = {}  # the engine's active event -> the record's copy
         self._ticker = Ticker(interval, self._on_tick, clock=clock)
@@ -91,9 +92,12 @@ class Monitor:
         self.listeners.append(fn)
 
     # -- ticks -------------------------------------------------------------------------------
-    def begin(self) -> None:
+    def begin(self, behind: float = 0.0) -> None:
         """Mark the start of the run's clock and of its first interval: when the load starts
-        (what comes before, such as starting a cluster, is start-up, not load)."""
+        (what comes before, such as starting a cluster, is start-up, not load). ``behind``: the
+        load started that long ago (the sources' intervals reach here that late): the intervals
+        stay aligned with theirs, and the snapshots' wall times say when the load did it."""
+        self._behind = behind
         self.t0 = self._last_t = self._clock()
         self._last_cpu = self._cpu()
 
@@ -125,8 +129,8 @@ class Monitor:
         cpu = 100.0 * (cpu_now - self._last_cpu) / dt if dt >= 0.01 else math.nan
         self._last_t, self._last_cpu = now, cpu_now
         iv = merge_intervals(payload.stats.values())
-        times = Times(self._wall(), max(0.0, now - self.t0), dt, lag * 1e3, cpu, final,
-                      dt >= self.interval / 2)
+        times = Times(self._wall() - self._behind, max(0.0, now - self.t0), dt, lag * 1e3, cpu,
+                      final, dt >= self.interval / 2)
         record = self.record
         snap = make_snapshot(record.overall, record.peak_rps, iv, payload.status, times,
                              self._last_dropped, payload.messages.values())
@@ -135,7 +139,7 @@ class Monitor:
         self._last_dropped = payload.status.dropped
         record.events.extend(payload.status.events)
         record.add(snap, iv, payload.stats, dt, custom=payload.custom,
-                   messages=payload.messages)
+                   messages=payload.messages, workers=payload.workers)
         return snap
 
     def _judge(self, snap: Snapshot) -> list[tuple[AlertEvent, str]]:
@@ -185,7 +189,8 @@ class Monitor:
             tuple(e for e, what in news if what == "fired"),
             tuple(e for e, what in news if what == "cleared"),
             tuple(r.alerts), tuple(dict(t) for t in r.thresholds), tuple(r.warnings),
-            tuple(r.events), dict(r.overall.iterations), r.aborted_by, payload.messages)
+            tuple(r.events), dict(r.overall.iterations), r.aborted_by, payload.messages,
+            tuple(r.last_workers))
 
     def _publish(self, update: Update) -> None:
         for sink in list(self.sinks):

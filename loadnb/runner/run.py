@@ -266,8 +266,9 @@ class Run:
         ticker: list[asyncio.Task[None]] = []
 
         def load_started() -> None:
-            """The backend's load starts now: so do the run's clock and its ticks."""
-            monitor.begin()
+            """The backend's load started (``backend.lag`` ago): so do the run's clock and its
+            ticks."""
+            monitor.begin(behind=backend.lag)
             ticker.append(asyncio.get_running_loop().create_task(monitor.run()))
 
         try:

@@ -84,7 +84,8 @@ class LoadSpec:
     ``abort_grace``; ``notify``: webhook URLs that get every alert fire and clear as a JSON POST,
     or callables ``(event, "fired" | "cleared")``; ``workers``: generate the load in a Dask
     ``LocalCluster`` of that many worker processes (``"auto"``: one per core); ``cluster``: in an
-    existing Dask cluster (``"tcp://host:port"`` or a ``distributed.Client``), not both;
+    existing Dask cluster (``"tcp://host:port"``, a ``distributed.Client``, a cluster object, or
+    ``loadnb.cluster(workers=N)`` kept across runs), not both;
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
     whenever it can run the test (no redirects to follow, not HEAD).

@@ -32,7 +32,9 @@ def check_workers(workers: object) -> int | str | None:
 
 
 def check_cluster(cluster: object) -> object:
-    """``cluster=``: a scheduler address ``tcp://host:port``, or a ``distributed.Client``."""
+    """``cluster=``: a scheduler address ``tcp://host:port``, a ``distributed.Client``, or a
+    cluster object (``loadnb.cluster(...)``, ``LocalCluster``, ``KubeCluster``, ``GatewayCluster``,
+    a dask-jobqueue or Coiled cluster: anything with a ``scheduler_address``)."""
     if cluster is None:
         return None
     if isinstance(cluster, str):
@@ -47,15 +49,21 @@ def check_cluster(cluster: object) -> object:
                          f"'tcp://127.0.0.1:8786' or a distributed.Client, got {cluster!r}")
     if type(cluster).__name__ == "Client" and type(cluster).__module__.startswith("distributed"):
         return cluster
-    raise ValueError(f"cluster must be a Dask scheduler address like 'tcp://127.0.0.1:8786' or "
-                     f"a distributed.Client, got {type(cluster).__name__}")
+    if isinstance(getattr(cluster, "scheduler_address", None), str):  # (a closed
+        return cluster                                                # loadnb.cluster raises)
+    raise ValueError(f"cluster must be a Dask scheduler address like 'tcp://127.0.0.1:8786', a "
+                     f"distributed.Client or a cluster object, got {type(cluster).__name__}")
 
 
 def shown_cluster(cluster: object) -> str | None:
     """``cluster=`` as it may be printed or stored: the scheduler address."""
     if cluster is None or isinstance(cluster, str):
         return cluster
-    address = getattr(getattr(cluster, "scheduler", None), "address", None)
+    try:
+        address = getattr(cluster, "scheduler_address", None)
+    except ValueError:  # a closed loadnb.cluster
+        address = None
+    address = address or getattr(getattr(cluster, "scheduler", None), "address", None)
     return str(address) if address else "client"
 
 
