@@ -29,8 +29,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from loadnb import Run, make_spec
-from loadnb.run import run_new_loop
-from loadnb.snapshot import COLUMNS, Snapshot
+from loadnb.engine.loop import run_to_end
+from loadnb.metrics.snapshot import COLUMNS, Snapshot
 from loadnb.transport import Request, Transport, TransportOptions, make_transport
 
 #: Points the dashboard keeps per series (the widget's rollover).
@@ -83,14 +83,14 @@ def run_on(loop: str, coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, An
         return asyncio.run(coro)
     if loop != "uvloop":
         raise ValueError(f"loop must be uvloop or asyncio, got {loop!r}")
-    return run_new_loop(coro)
+    return run_to_end(coro)
 
 
 def time_ticks() -> list[float]:
     """Time every ``Monitor.tick`` from now on (swap, snapshot, subscribers): the direct cost of
     monitoring. Returns the list the durations (seconds) are appended to; stays empty if the
     monitor no longer has a ``tick`` method (then the benchmark reports n/a)."""
-    from loadnb import monitor
+    from loadnb.runner import monitor
 
     durations: list[float] = []
     original = getattr(monitor.Monitor, "tick", None)
@@ -118,7 +118,7 @@ JUDGE_THRESHOLDS = ("p95<300ms", "p99<1s", "errors<1%", "rps>100", "max<5s")
 async def load(p: dict[str, Any]) -> dict[str, Any]:
     judge: dict[str, Any] = {}
     if p.get("judge"):
-        from loadnb.alerts import default_rules
+        from loadnb.rules.alerts import default_rules
 
         judge = {"alerts": [*default_rules(), *JUDGE_ALERTS], "thresholds": JUDGE_THRESHOLDS}
     spec = make_spec(p["url"], users=p["users"], duration=p["duration"],

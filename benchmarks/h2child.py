@@ -74,10 +74,10 @@ async def child_httpx(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_main(kind: str, params: str) -> None:
-    from loadnb.run import run_new_loop
+    from loadnb.engine.loop import run_to_end
 
     coro = {"loadnb": child_loadnb, "httpx": child_httpx}[kind](json.loads(params))
-    print(json.dumps(run_new_loop(coro)))
+    print(json.dumps(run_to_end(coro)))
 
 
 

@@ -28,14 +28,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import GENERATOR_CORE, Nginx, can_pin, free_port, median, spread
-from loadnb.config import make_spec
+from loadnb.metrics.snapshot import Snapshot
 from loadnb.observe.exporter import MetricsServer
 from loadnb.observe.feed import LoadMetrics
 from loadnb.observe.otlp import OtlpPusher
 from loadnb.observe.process import ProcessWatcher
 from loadnb.observe.scraper import Scraper
-from loadnb.run import Run
-from loadnb.snapshot import Snapshot
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 
 CHILD = """
 import sys

@@ -25,7 +25,7 @@ if __package__ in (None, ""):
 
 import numpy as np
 
-from loadnb.metrics import IntervalStats
+from loadnb.metrics.stats import IntervalStats
 from loadnb.observe.exporter import render
 from loadnb.observe.exposition import make_filter, parse
 from loadnb.observe.feed import BOUNDS, LoadMetrics

@@ -20,7 +20,7 @@ import os
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..config import LoadSpec
+from ..spec.config import LoadSpec
 
 #: The event topic every run publishes its intervals on (messages carry the run id).
 TOPIC = "loadnb-intervals"
@@ -75,7 +75,7 @@ def transport_name(spec: LoadSpec) -> str:
     """The transport the workers will use (as ``make_transport`` picks it)."""
     options = spec.transport_options()
     if options.kind != "aiohttp" and options.plain:
-        from ..transport.fast import fast_supported
+        from ..transport.wire import fast_supported
 
         reason = fast_supported(options)
         if reason is None:

@@ -3,14 +3,14 @@
 :func:`run_share` is the one task a run submits to each worker. It gets the spec pickled by the
 driver (bytes the scheduler passes on untouched) and the scenario files it needs as text
 (:mod:`~loadnb.distributed.files`), builds the worker's share of the spec
-(:func:`~loadnb.distributed.split.share_spec`), and runs an :class:`~loadnb.engine.Engine` with a
-:class:`~loadnb.metrics.Recorder` and a :class:`~loadnb.source.LocalSource` on a fresh event loop
-in the worker's task thread (so the worker's own loop, and its heartbeats, stay free). Once ready
-it says so (a ``ready`` event) and waits for the driver's :func:`start_run`, so that every
-worker starts its load at once, when the driver's clock starts; then every ``interval`` seconds
-it publishes the interval's payload, encoded (:mod:`loadnb.distributed.codec`), with
-``log_event``. It returns the final, settled payload and the number of intervals it published,
-so the driver knows when it has them all.
+(:func:`~loadnb.distributed.split.share_spec`), and runs the same engine assembly as a run in one
+process (:func:`~loadnb.engine.assembly.assemble`) on a fresh event loop in the worker's task
+thread (:func:`~loadnb.engine.loop.run_to_end`: the worker's own loop, and its heartbeats, stay
+free). Once ready it says so (a ``ready`` event) and waits for the driver's :func:`start_run`, so
+that every worker starts its load at once, when the driver's clock starts; then the one tick
+loop (:class:`~loadnb.engine.ticker.Ticker`) publishes every interval's payload, encoded
+(:mod:`loadnb.metrics.codec`), with ``log_event``. It returns the final, settled payload and the
+number of intervals it published, so the driver knows when it has them all.
 
 The driver reaches a running share through ``client.run`` of :func:`start_run`,
 :func:`stop_run` and :func:`set_target`, which find it by run id in this module's registry and
@@ -25,24 +25,22 @@ import math
 import pickle
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from .._version import __version__
-from ..config import LoadSpec
-from ..engine import Engine
-from ..metrics import Recorder
-from ..source import LocalSource, Payload
-from ..transport import make_transport
-from .codec import encode_payload
+from ..engine.assembly import Assembly, assemble
+from ..engine.generator import Engine
+from ..engine.loop import run_to_end
+from ..engine.ticker import Ticker
+from ..metrics.codec import encode_payload
+from ..metrics.payload import Payload
+from ..spec.config import LoadSpec
 from .files import Module, forget_modules, install_modules, is_installed
 from .split import share_spec
 
-T = TypeVar("T")
 Publish = Callable[[dict[str, Any]], None]
-#: How often the share's probe wakes between intervals to measure its loop's lag (seconds).
-PROBE = 0.02
 #: Longest wait for the driver's start once ready (seconds): a share whose driver is gone ends.
 START_TIMEOUT = 120.0
 
@@ -130,30 +128,18 @@ def run_share(blob: bytes, modules: list[Module], run_id: str, index: int, n: in
         def publish(msg: dict[str, Any]) -> None:
             worker.log_event(topic, msg)
 
-        return _run_new_loop(_main(share, run_id, index, publish))
+        return run_to_end(_main(share, run_id, index, publish))
     finally:
         forget_modules(run_id)
 
 
 async def _main(spec: LoadSpec, run_id: str, index: int, publish: Publish) -> dict[str, Any]:
     warnings: list[str] = []
-    recorder = Recorder(on_warning=warnings.append, expected=spec.expected_interval)
-    transport = make_transport(spec.transport_options())
-    try:
-        engine = Engine(spec, transport, recorder)
-    except BaseException:
-        await transport.aclose()
-        raise
-    source = LocalSource(engine, recorder, transport)
-    share = _Share(index, asyncio.get_running_loop(), engine, asyncio.Event(), warnings)
-    with _LOCK:
-        _RUNS[run_id] = share
-        if run_id in _STOPPED:
-            share.stop()
-        pending = _PENDING.pop(run_id, {})
-        if index in pending:
-            engine.set_target(float(pending[index]))
-    ticker: _Ticker | None = None
+    parts = await assemble(spec, warn=warnings.append)
+    share = _Share(index, asyncio.get_running_loop(), parts.engine, asyncio.Event(), warnings)
+    _register(run_id, share)
+    publisher = _Publisher(parts, run_id, index, publish, warnings)
+    ticker = Ticker(spec.interval, publisher.tick)
     task: asyncio.Task[None] | None = None
     try:
         publish({"run": run_id, "index": index, "ready": True})
@@ -161,90 +147,78 @@ async def _main(spec: LoadSpec, run_id: str, index: int, publish: Publish) -> di
             await asyncio.wait_for(share.go.wait(), START_TIMEOUT)
         except asyncio.TimeoutError:
             share.stop()
-        started = time.perf_counter()
-        ticker = _Ticker(source, spec.interval, run_id, index, publish, warnings)
+        started = publisher.restart()
         task = asyncio.get_running_loop().create_task(ticker.run())
-        await engine.run()
+        await parts.engine.run()
     finally:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        await transport.aclose()
-        with _LOCK:
-            _RUNS.pop(run_id, None)
-            _STOPPED.discard(run_id)
-            _PENDING.pop(run_id, None)
-    assert ticker is not None
+        await parts.aclose()
+        _forget(run_id)
     elapsed = time.perf_counter() - started
-    final = ticker.payload(source.collect(final=True))
-    return {"index": index, "sent": ticker.sent, "payload": encode_payload(final),
-            "warnings": ticker.take_warnings(), "elapsed": elapsed}
+    final = publisher.stamp(parts.source.collect(final=True), ticker.lag)
+    return {"index": index, "sent": publisher.sent, "payload": encode_payload(final),
+            "warnings": publisher.take_warnings(), "elapsed": elapsed}
 
 
-class _Ticker:
-    """Publishes the share's interval every ``interval`` s, with its own loop lag and CPU."""
+def _register(run_id: str, share: _Share) -> None:
+    """Make ``share`` reachable by the driver's setters (and apply what came before it)."""
+    with _LOCK:
+        _RUNS[run_id] = share
+        if run_id in _STOPPED:
+            share.stop()
+        pending = _PENDING.pop(run_id, {})
+        if share.index in pending:
+            share.engine.set_target(float(pending[share.index]))
 
-    def __init__(self, source: LocalSource, interval: float, run_id: str, index: int,
-                 publish: Publish, warnings: list[str]) -> None:
-        self.source, self.interval, self.publish = source, interval, publish
+
+def _forget(run_id: str) -> None:
+    with _LOCK:
+        _RUNS.pop(run_id, None)
+        _STOPPED.discard(run_id)
+        _PENDING.pop(run_id, None)
+
+
+class _Publisher:
+    """Publishes the share's interval at every tick, with its own loop lag and CPU."""
+
+    def __init__(self, parts: Assembly, run_id: str, index: int, publish: Publish,
+                 warnings: list[str]) -> None:
+        self.parts, self.publish = parts, publish
         self.run_id, self.index = run_id, index
         self.sent = 0
         self._warnings, self._told = warnings, 0
-        self._lag = 0.0
         self._last_t, self._last_cpu = time.perf_counter(), time.process_time()
+
+    def restart(self) -> float:
+        """The load starts now: the first interval's CPU is measured from here."""
+        self._last_t, self._last_cpu = time.perf_counter(), time.process_time()
+        return self._last_t
 
     def take_warnings(self) -> list[str]:
         new = self._warnings[self._told:]
         self._told += len(new)
         return new
 
-    def payload(self, payload: Payload) -> Payload:
-        """``payload`` with this process's loop lag (ms) and CPU (percent) since the last one."""
+    def stamp(self, payload: Payload, lag: float) -> Payload:
+        """``payload`` with this process's loop lag (``lag`` s, shown in ms) and CPU (percent)
+        since the last one."""
         now, cpu = time.perf_counter(), time.process_time()
         dt = now - self._last_t
         payload.status.cpu_percent = 100.0 * (cpu - self._last_cpu) / dt if dt >= 0.01 \
             else math.nan
-        payload.status.loop_lag_ms = self._lag * 1e3
+        payload.status.loop_lag_ms = lag * 1e3
         payload.status.workers = 1
-        self._last_t, self._last_cpu, self._lag = now, cpu, 0.0
+        self._last_t, self._last_cpu = now, cpu
         return payload
 
-    async def run(self) -> None:
-        due = time.perf_counter() + self.interval
-        probe = min(PROBE, self.interval / 5)
-        while True:
-            wake = min(due, time.perf_counter() + probe)
-            await asyncio.sleep(max(0.0, wake - time.perf_counter()))
-            now = time.perf_counter()
-            self._lag = max(self._lag, now - wake)
-            if now < due:
-                continue
-            payload = self.payload(self.source.collect(final=False))
-            self.sent += 1
-            self.publish({"run": self.run_id, "index": self.index, "seq": self.sent,
-                          "payload": encode_payload(payload),
-                          "warnings": self.take_warnings()})
-            due += self.interval
-            if due - now < self.interval / 2:
-                due = now + self.interval
-
-
-def _run_new_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on a fresh event loop in this thread (uvloop when installed)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
-    else:
-        factory = uvloop.new_event_loop
-    loop = factory()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
+    def tick(self, lag: float) -> None:
+        """One interval: collect, stamp, publish (the :class:`Ticker`'s callback)."""
+        payload = self.stamp(self.parts.source.collect(final=False), lag)
+        self.sent += 1
+        self.publish({"run": self.run_id, "index": self.index, "seq": self.sent,
+                      "payload": encode_payload(payload), "warnings": self.take_warnings()})
 
 
 __all__ = ["run_share", "set_target", "start_run", "stop_run", "version"]

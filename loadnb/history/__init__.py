@@ -1,6 +1,6 @@
 """The run history: every run kept as it goes in SQLite, listed, loaded back, compared.
 
-:func:`open_writer` is what a :class:`~loadnb.run.Run` calls at its start: it returns a sink
+:func:`open_writer` is what a :class:`~loadnb.runner.run.Run` calls at its start: it returns a sink
 (called with every snapshot, after the record has it) with a ``close()`` called once the run's
 final state is known. The database is ``LOADNB_HISTORY`` (a path, or ``off``), else
 ``platformdirs.user_data_dir("loadnb")/history.sqlite``; ``history=`` of a run overrides both.
@@ -21,22 +21,22 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..record import RunRecord
-from ..snapshot import Snapshot
+from ..record.record import RunRecord
+from ..record.update import Update
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..result import Result
+    from ..results.result import Result
     from .comparison import Comparison
 
 PathLike = str | os.PathLike[str] | None
 
 
 class HistoryWriter(Protocol):
-    """A sink that keeps one run: ``writer(snapshot)`` per interval, ``close()`` at the end."""
+    """A sink that keeps one run: ``writer(update)`` per interval, ``close()`` at the end."""
 
-    def __call__(self, snap: Snapshot) -> None: ...
+    def __call__(self, update: Update) -> None: ...
 
     def close(self) -> None: ...
 
@@ -108,7 +108,7 @@ def prune(*, older_than: str | float | None = None, keep: int | None = None,
 
 def _age(value: str | float) -> float:
     """Seconds of ``"30d"``, ``"12h"``, ``"90s"`` or a number."""
-    from ..validate import parse_duration
+    from ..text.units import parse_duration
 
     if isinstance(value, str) and value.strip().endswith("d"):
         return float(value.strip()[:-1]) * 86400.0

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ..result import Result
+from ..charts import palette
+from ..results.result import Result
+from ..text.numbers import fixed, significant
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,7 +97,7 @@ class Row:
     verdict: str
 
 
-def judge(scope: str, metric: str, values: tuple[float | None, float | None],
+def _judge(scope: str, metric: str, values: tuple[float | None, float | None],
           series: tuple[Floats, Floats], worse_up: bool, alpha: float,
           min_change: float, min_ms: float = 0.0) -> Row:
     """The row of one metric: change, p-value and verdict."""
@@ -121,7 +123,7 @@ def _full(result: Result) -> list[Any]:
     return snaps[:-1] if len(snaps) > 1 and snaps[-1].phase == "done" else snaps
 
 
-def overall(result: Result) -> dict[str, tuple[float | None, Floats]]:
+def _overall(result: Result) -> dict[str, tuple[float | None, Floats]]:
     """Per metric: the run's value and its per-interval values."""
     s, snaps = result.summary, _full(result)
     lat = s["latency_ms"]
@@ -138,7 +140,7 @@ def overall(result: Result) -> dict[str, tuple[float | None, Floats]]:
             "p99_ms": (lat["p99"], col("p99_ms")), "errors": (s["failed_requests"], failed)}
 
 
-def per_name(result: Result, name: str) -> dict[str, tuple[float | None, Floats]]:
+def _per_name(result: Result, name: str) -> dict[str, tuple[float | None, Floats]]:
     """Per metric of one request name (per-interval p95 is not kept: no test for it)."""
     t, duration = result.totals[name], result.duration_s
     rows = [r for r in result.record.names_timeline if r[1] == name]
@@ -198,7 +200,8 @@ class Comparison:
                          .rstrip() for row in cells)
 
     def _repr_html_(self) -> str:
-        colours = {"regression": "#f8d7da", "improvement": "#d4edda"}
+        colours = {"regression": palette.REGRESSION_BACKGROUND,
+                   "improvement": palette.IMPROVEMENT_BACKGROUND}
         head = "".join(f"<th>{c}</th>" for c in COLUMNS)
         body = []
         for r in self.rows:
@@ -217,7 +220,7 @@ class Comparison:
         from bokeh.models import LinearAxis, Range1d
         from bokeh.plotting import figure
 
-        from ..charting import drawn_rates, readable_axes
+        from ..charts.axes import drawn_rates, readable_axes
 
         fig = figure(height=320, sizing_mode="stretch_width", x_axis_label="elapsed (s)",
                      y_axis_label="requests/s", title=f"{self.a.run_id} vs {self.b.run_id}")
@@ -225,7 +228,7 @@ class Comparison:
                    if math.isfinite(s.p99_ms)], default=1.0)
         fig.extra_y_ranges = {"ms": Range1d(start=0, end=top * 1.1)}
         fig.add_layout(LinearAxis(y_range_name="ms", axis_label="p99 (ms)"), "right")
-        for result, colour in ((self.a, "#1f77b4"), (self.b, "#ff7f0e")):
+        for result, colour in ((self.a, palette.series(0)), (self.b, palette.series(1))):
             snaps = result.snapshots
             x = [s.elapsed_time for s in snaps]
             label = f"{'A' if result is self.a else 'B'} {result.run_id}"
@@ -241,7 +244,7 @@ def _fmt(value: object) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1e-3 and value else f"{value:,.2f}"
+        return significant(value) if abs(value) < 1e-3 and value else fixed(value, 2)
     return str(value)
 
 
@@ -254,12 +257,12 @@ def compare(a: object, b: object, *, path: str | os.PathLike[str] | None = None,
     ra = a if isinstance(a, Result) else load(str(a), path)
     rb = b if isinstance(b, Result) else load(str(b), path)
     rows = []
-    scopes = [("overall", overall(ra), overall(rb))]
-    scopes += [(n, per_name(ra, n), per_name(rb, n)) for n in sorted(set(ra.totals)
+    scopes = [("overall", _overall(ra), _overall(rb))]
+    scopes += [(n, _per_name(ra, n), _per_name(rb, n)) for n in sorted(set(ra.totals)
                                                                       & set(rb.totals))]
     for scope, ma, mb in scopes:
         for metric, worse_up in METRICS:
-            rows.append(judge(scope, metric, (_num(ma[metric][0]), _num(mb[metric][0])),
+            rows.append(_judge(scope, metric, (_num(ma[metric][0]), _num(mb[metric][0])),
                               (ma[metric][1], mb[metric][1]), worse_up, alpha, min_change,
                               min_ms))
     return Comparison(ra, rb, rows)

@@ -1,8 +1,9 @@
-"""Reading the history: list runs, load one back as a :class:`~loadnb.result.Result`, tag, note,
-delete, prune.
+"""Reading the history: list runs, load one back as a :class:`~loadnb.results.result.Result`, tag,
+note, delete, prune.
 
-A loaded run is rebuilt as the live one was: a :class:`~loadnb.record.RunRecord` whose totals
-merge the stored per-name interval stats (exact: the histograms are stored encoded), so ``df``,
+A loaded run is rebuilt as the live one was (:func:`~loadnb.record.rebuild.rebuild`): a
+:class:`~loadnb.record.record.RunRecord` whose totals merge the stored per-name interval stats
+(exact: the histograms are stored encoded, :data:`~loadnb.history.store.ROWS`), so ``df``,
 ``stats``, ``errors``, ``alerts`` and ``summary`` are the live run's. A run whose writer died
 (state ``running``, its process gone, or silent for long) is listed as ``interrupted``.
 
@@ -16,35 +17,34 @@ Example::
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ..alerts import AlertEvent
-from ..metrics import CustomMetric, Histogram, IntervalStats
-from ..record import RunRecord
-from ..result import Result
-from ..snapshot import Snapshot
+from ..metrics.codec import decode, decode_histogram
+from ..metrics.custom import CustomMetric
+from ..metrics.histogram import Histogram
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import IntervalStats
+from ..record.rebuild import Stored, StoredInterval, rebuild
+from ..record.summary import Quantiles, summary_of
+from ..results.result import Result
+from ..rules.alert_engine import AlertEvent
 from .spec import StoredSpec
-from .store import TABLES, HistoryError, connect, resolve_path, write
+from .store import ROWS, TABLES, HistoryError, connect, resolve_path, write
 
 if TYPE_CHECKING:
-    from ..config import LoadSpec
+    from ..spec.config import LoadSpec
 
 #: A running run is ``interrupted`` when silent this many intervals (and at least STALE_MIN_S).
 STALE_INTERVALS = 10
 STALE_MIN_S = 30.0
-_FLOAT_FIELDS = frozenset(f.name for f in fields(Snapshot) if f.type == "float")
-_SNAPSHOT_FIELDS = frozenset(f.name for f in fields(Snapshot))
 PathLike = str | os.PathLike[str] | None
 #: The keys of a run as :func:`list_runs` gives it (``loadnb.history()``'s columns, ``loadnb
 #: history --json``'s keys).
@@ -120,23 +120,23 @@ def resolve_id(conn: sqlite3.Connection, ref: str) -> str:
     return str(ids[0])
 
 
-def kept_latency(conn: sqlite3.Connection, run_id: str) -> dict[str, float | None]:
+def kept_latency(conn: sqlite3.Connection, run_id: str) -> Quantiles:
     """The run's latency summary (ms), as its loaded summary's ``latency_ms``, from the kept
     intervals: what a run that never wrote its summary (killed, or still running) has."""
     hist = Histogram()
     for (blob,) in conn.execute("SELECT latency FROM intervals WHERE run_id = ?", (run_id,)):
         if blob is not None:
-            hist.merge(unpack(blob))
-    return hist.summary()
+            hist.merge(decode_histogram(blob, ROWS))
+    return cast("Quantiles", hist.summary())
 
 
 def _listing(conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> dict[str, Any]:
-    summary = json.loads(row["summary"]) if row["summary"] else None
+    stored = summary_of(json.loads(row["summary"])) if row["summary"] else None
     last = {k: row[k] for k in ("elapsed_time", "completed_requests", "failed_requests",
                                 "cancelled_requests", "success_rate")}
     duration = float(last["elapsed_time"] or 0.0)
     answered = (last["completed_requests"] or 0) + (last["failed_requests"] or 0)
-    lat = (summary or {}).get("latency_ms") or kept_latency(conn, row["run_id"])
+    lat = kept_latency(conn, row["run_id"]) if stored is None else stored["latency_ms"]
     return {
         "run_id": row["run_id"],
         "started_at": datetime.fromtimestamp(row["started_at"], timezone.utc).isoformat(),
@@ -144,7 +144,7 @@ def _listing(conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> dict[str
         "requests": answered + (last["cancelled_requests"] or 0),
         "success_rate": last["success_rate"],
         "rps": round(answered / duration, 3) if duration > 0 else 0.0,
-        "p95_ms": lat.get("p95"), "p99_ms": lat.get("p99"),
+        "p95_ms": lat["p95"], "p99_ms": lat["p99"],
         "state": state_of(row, now), "snapshots": row["snapshots"],
         "tags": json.loads(row["tags"]), "note": row["note"],
     }
@@ -173,94 +173,56 @@ def list_runs(path: PathLike = None, *, limit: int | None = None,
         return [_listing(conn, row, now) for row in conn.execute(sql, args).fetchall()]
 
 
-def _snapshot(row: sqlite3.Row) -> Snapshot:
-    values = {k: row[k] for k in row.keys() if k in _SNAPSHOT_FIELDS}
-    for k in _FLOAT_FIELDS:
-        if values.get(k) is None:
-            values[k] = math.nan
-    values["interval_errors"] = json.loads(values["interval_errors"] or "{}")
-    return Snapshot(**values)
-
-
-def unpack(blob: bytes) -> Histogram:
-    """A stored histogram: zlib-compressed, or a plain encoding (as in the v1 fixture)."""
-    return Histogram.decode(blob if blob[:4] == b"LNH1" else zlib.decompress(blob))
-
-
-def _interval(row: sqlite3.Row) -> IntervalStats:
-    return IntervalStats(
-        row["name"], row["started"], row["completed"], row["failed"], row["cancelled"],
-        row["bytes"], row["corrected"], unpack(row["latency"]), unpack(row["service"]),
-        {int(k): v for k, v in json.loads(row["status"]).items()}, json.loads(row["errors"]),
-        json.loads(row["samples"]), checks=json.loads(row["checks"]),
-        iterations=json.loads(row["iterations"]),
-        iteration_errors=json.loads(row["iteration_errors"]))
-
-
-def _custom(row: sqlite3.Row) -> CustomMetric:
-    """A stored custom metric of one interval (NULL numbers back to NaN / infinities)."""
-    metric = CustomMetric(row["name"], row["kind"], count=row["count"] or 0,
-                          total=row["total"] or 0.0)
-    metric.last = math.nan if row["last"] is None else row["last"]
-    metric.min = math.inf if row["min"] is None else row["min"]
-    metric.max = -math.inf if row["max"] is None else row["max"]
-    if row["hist"] is not None:
-        metric.hist = unpack(row["hist"])
-    return metric
-
-
-def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
+def _stored(conn: sqlite3.Connection, run: sqlite3.Row) -> Stored:
+    """What the history keeps of the run ``run``: every interval's stats, per name."""
     run_id = run["run_id"]
-    record = RunRecord(run_id, StoredSpec.from_row(run), started_at=run["started_at"],
-                       transport=run["transport"], state=state_of(run), error=run["error"])
-    by_seq: dict[int, dict[str, IntervalStats]] = {}
-    for row in conn.execute("SELECT * FROM intervals WHERE run_id = ? ORDER BY seq, rowid",
-                            (run_id,)):  # the names in the order written: the live run's
-        by_seq.setdefault(row["seq"], {})[row["name"]] = _interval(row)
-    custom: dict[int, dict[str, CustomMetric]] = {}
-    for row in conn.execute("SELECT * FROM custom WHERE run_id = ? ORDER BY seq, rowid",
-                            (run_id,)):
-        custom.setdefault(row["seq"], {})[row["name"]] = _custom(row)
-    before = 0.0
-    for row in conn.execute("SELECT * FROM snapshots WHERE run_id = ? ORDER BY seq", (run_id,)):
-        snap, parts = _snapshot(row), by_seq.get(row["seq"], {})
-        merged = IntervalStats("all")
-        for part in parts.values():
-            merged.merge(part)
-        record.add(snap, merged, parts, max(snap.elapsed_time - before, 1e-9),
-                   custom=custom.get(row["seq"]))
-        before = snap.elapsed_time
-    record.thresholds = json.loads(run["thresholds"] or "[]")
-    record.aborted_by = run["aborted_by"]
-    q = "SELECT * FROM {} WHERE run_id = ? ORDER BY idx"
-    record.alerts = [AlertEvent(r["rule"], r["message"], r["fired_at"], r["cleared_at"])
-                     for r in conn.execute(q.format("alerts"), (run_id,))]
-    record.warnings = [r["text"] for r in conn.execute(q.format("warnings"), (run_id,))]
-    record.events = [(r["elapsed"], r["text"]) for r in conn.execute(q.format("events"),
-                                                                          (run_id,))]
-    return record
+    q = "SELECT * FROM {} WHERE run_id = ? ORDER BY {}"
+    seqs, snaps = [], []
+    for row in conn.execute(q.format("snapshots", "seq"), (run_id,)):
+        seqs.append(row["seq"])
+        snaps.append(Snapshot.from_row(row))
+    position = {seq: i for i, seq in enumerate(seqs)}
+    parts = {i: StoredInterval() for i in range(len(snaps))}
+    for row in conn.execute(q.format("intervals", "seq, rowid"), (run_id,)):
+        if row["seq"] in position:  # the names in the order written: the live run's
+            parts[position[row["seq"]]].names[row["name"]] = decode(IntervalStats, dict(row),
+                                                                    ROWS)
+    for row in conn.execute(q.format("custom", "seq, rowid"), (run_id,)):
+        if row["seq"] in position:
+            part = parts[position[row["seq"]]]
+            part.custom = part.custom or {}
+            part.custom[row["name"]] = decode(CustomMetric, dict(row), ROWS)
+    return Stored(
+        run_id, StoredSpec.from_row(run), run["started_at"], run["transport"], state_of(run),
+        run["error"], snaps, parts, thresholds=json.loads(run["thresholds"] or "[]"),
+        aborted_by=run["aborted_by"],
+        alerts=[AlertEvent(r["rule"], r["message"], r["fired_at"], r["cleared_at"])
+                for r in conn.execute(q.format("alerts", "idx"), (run_id,))],
+        warnings=[r["text"] for r in conn.execute(q.format("warnings", "idx"), (run_id,))],
+        events=[(r["elapsed"], r["text"]) for r in conn.execute(q.format("events", "idx"),
+                                                                (run_id,))])
 
 
 def load(ref: str | os.PathLike[str] = "last", path: PathLike = None) -> Result:
     """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`; a path (text
     with a dot or a slash, or a path object) loads that export (``.json`` / ``.parquet``, see
-    :mod:`loadnb.export`), and anything else there is a ValueError that says so.
+    :mod:`loadnb.results.export`), and anything else there is a ValueError that says so.
 
     >>> loadnb.load("last").summary["state"]  # doctest: +SKIP
     'done'
     """
-    from .. import export
+    from ..results import export
 
     if export.is_path(ref):
         doc = export.read(ref)
         run = doc["run"]
-        return Result(export.rebuild(doc, cast("LoadSpec", StoredSpec(
-            str(run.get("url") or ""), str(run.get("target") or ""), dict(run["params"])))))
+        return Result(rebuild(export.stored(doc, cast("LoadSpec", StoredSpec(
+            str(run.get("url") or ""), str(run.get("target") or ""), dict(run["params"]))))))
     ref = str(ref)
     with opened(path) as conn:
         run_id = resolve_id(conn, ref)
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return Result(_rebuild(conn, row))
+        return Result(rebuild(_stored(conn, row)))
 
 
 def _ref_of(run: object) -> str:

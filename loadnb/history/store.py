@@ -14,16 +14,20 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ..redact import redact_text
+from ..metrics.codec import Carrier, field_names
+from ..text.jsonsafe import json_safe
+from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION = 3
@@ -76,7 +80,8 @@ _V2 = [
         PRIMARY KEY (run_id, idx)) WITHOUT ROWID""",
 ]
 #: Snapshot columns added after v1, with the version that added them. A new Snapshot field gets
-#: a line here (and a migration below); ``tests/test_history.py`` checks every field has one.
+#: a line here (and a migration below); ``tests/history/test_history.py`` checks every field has
+#: one.
 _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (3, "workers", "INTEGER NOT NULL DEFAULT 0"),
 )
@@ -138,6 +143,31 @@ def redact_query(text: str) -> str:
     'http://u:***@127.0.0.1/a?token=***&page=2'
     """
     return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", redact_text(text))
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON (NaN and infinities as null), secrets redacted."""
+    return redact_query(json.dumps(json_safe(value), separators=(",", ":")))
+
+
+# -- rows ----------------------------------------------------------------------------------
+def _inflate(blob: bytes) -> bytes:
+    """A stored histogram: zlib-compressed, or a plain encoding (as in the v1 fixture)."""
+    return blob if blob[:4] == b"LNH1" else zlib.decompress(blob)
+
+
+#: The codec's plain data in the history's rows: one column per field, by name; histograms
+#: zlib-compressed (about half the size), nested values as JSON text, texts redacted, NaN and
+#: infinities as NULL (read back as the field's default).
+ROWS = Carrier("sqlite", blob_out=lambda b: zlib.compress(b, 1), blob_in=_inflate,
+               nested_out=dumps, nested_in=json.loads, text_out=redact_query, finite=True)
+
+
+def insert_sql(table: str, cls: type) -> str:
+    """``INSERT OR REPLACE`` of one ``cls`` row of ``table``: ``run_id, seq``, then its fields."""
+    names = ("run_id", "seq", *field_names(cls))
+    return (f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})")
 
 
 # -- connections ---------------------------------------------------------------------------
@@ -265,7 +295,6 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     return retry(attempt)
 
 
-__all__ = ["ENV", "MIGRATIONS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError",
-           "check_writable", "connect",
-           "default_path", "migrate", "redact_query", "resolve_path", "retry", "version_of",
-           "write"]
+__all__ = ["ENV", "MIGRATIONS", "ROWS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "TABLES",
+           "HistoryError", "check_writable", "connect", "default_path", "dumps", "insert_sql",
+           "migrate", "redact_query", "resolve_path", "retry", "version_of", "write"]

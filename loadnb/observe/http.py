@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..redact import redact_text, redact_url
+from ..text.redact import redact_text, redact_url
 
 __all__ = ["Failed", "check_url", "describe_error"]
 

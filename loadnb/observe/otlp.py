@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from .._version import __version__
-from ..redact import redact_url, split_credentials
+from ..text.redact import redact_url, split_credentials
 from .feed import LoadMetrics, LoadState
 from .http import Failed, check_url, describe_error
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .._version import __version__
-from ..redact import redact_text, redact_url, split_credentials
+from ..text.redact import redact_text, redact_url, split_credentials
 from .exposition import Keep, Kind, Parser, Rates, Sample, make_filter
 from .http import Failed, check_url, describe_error
 

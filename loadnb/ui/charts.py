@@ -3,7 +3,7 @@
 Only layout lives here (what is drawn from which column); :mod:`loadnb.ui.dashboard` feeds the
 data sources. Each tab has its own sources and x range, so a streamed row repaints only the plots
 of the tab on screen (hidden tabs catch up when shown). Time-series columns are named like the
-snapshot DataFrame's columns (:data:`loadnb.snapshot.COLUMNS`).
+snapshot DataFrame's columns (:data:`loadnb.metrics.snapshot.COLUMNS`).
 
 Only the first tab's charts are in the page at first: the others join it when their tab is first
 selected, or all at the end of the first run (:meth:`Charts.attach`), so that a saved notebook
@@ -37,11 +37,11 @@ from bokeh.models.glyphs import Step
 from bokeh.models.renderers import DataRenderer, GlyphRenderer
 from bokeh.models.widgets import Div
 from bokeh.models.widgets.tables import DataTable, NumberFormatter, StringFormatter, TableColumn
-from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import dodge
 
-from ..charting import readable_axes
+from ..charts import palette
+from ..charts.axes import readable_axes
 from .figures import (
     HEIGHT,
     STRETCH,
@@ -191,7 +191,7 @@ class Charts:
 def _target(fig: figure, source: ColumnDataSource, column: str) -> Line:
     """The load the engine aimed at, as steps: a live change shows as a jump at its interval."""
     glyph = Step(x="elapsed_time", y=column, mode="after", line_width=1.5, line_dash="dotdash",
-                 line_color=Category10_10[1])
+                 line_color=palette.SERIES[1])
     step = render(fig, glyph, source, "target (live)")
     return step, legend_item(fig, step)
 
@@ -238,9 +238,9 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
                       y_range=DataRange1d(start=0))
     title_of(dist_fig).text_font_size = "12px"
     dist_fig.vbar(x=dodge("label", -0.2, range=dist_fig.x_range), top="ms", width=0.38,
-                  source=dist, color=Category10_10[0], legend_label="latency")
+                  source=dist, color=palette.SERIES[0], legend_label="latency")
     dist_fig.vbar(x=dodge("label", 0.2, range=dist_fig.x_range), top="service_ms", width=0.38,
-                  source=dist, color=Category10_10[2], legend_label="service", alpha=0.8)
+                  source=dist, color=palette.SERIES[2], legend_label="service", alpha=0.8)
     dist_fig.text(x=dodge("label", -0.2, range=dist_fig.x_range), y="ms", text="text",
                   source=dist, text_align="center", text_baseline="bottom",
                   text_font_size="9px")
@@ -257,7 +257,7 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
                       y_range=DataRange1d(start=0))
     title_of(hist_fig).text_font_size = "12px"
     hist_fig.quad(left="left", right="right", top="count", bottom=0, source=hist,
-                  color=Category10_10[1], line_color="white")
+                  color=palette.SERIES[1], line_color=palette.PAPER)
     hist_fig.add_tools(HoverTool(tooltips=[("ms", "@left{0,0.000}–@right{0,0.000}"),
                                            ("responses", "@count{0,0}")]))
     readable_axes(dist_fig)
@@ -273,7 +273,7 @@ def _error_figure(title: str, source: ColumnDataSource, columns: tuple[str, ...]
                           background_fill_alpha=0.6))
     renderers: list[GlyphRenderer[Any]] = [
         render(fig, LineGlyph(x="elapsed_time", y=col, line_width=2,
-                              line_color=Category10_10[(i + 3) % 10]),
+                              line_color=palette.series(i + 3)),
                source, f"slot {i}", visible=False)
         for i, col in enumerate(columns)]
     items = [legend_item(fig, r) for r in renderers]
@@ -338,3 +338,9 @@ def build_charts() -> Charts:
                       for i, (title, _) in enumerate(TABS)], sizing_mode="stretch_width")
     return Charts(streams, [names for _, names in TABS], dist, hist, summary, plan, events, stats,
                   kinds, codes, dist_fig, latency_figs, dist_items, targets, plans, tabs, later)
+
+
+__all__ = ["CODE_COLUMNS", "DIST_LABELS", "DIST_QS", "ERROR_COLUMNS", "ERROR_SLOTS", "KIND_COLUMNS",
+           "LATENCY_COLUMNS", "OVERVIEW_COLUMNS", "PERCENTILE_NAMES", "STREAM_COLUMNS",
+           "SUMMARY_WIDTH", "TABS", "TIMELINE", "TIMELINE_COLUMNS", "Charts", "ErrorLines",
+           "build_charts", "empty_distribution"]

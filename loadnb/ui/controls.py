@@ -1,8 +1,8 @@
 """The form of a LoadTest: target, load model (users | rate), duration and ramp-up.
 
-Every edit is validated by :func:`loadnb.config.make_spec`, the same function the constructor, the
-Python API and the CLI use, so a bad value gets the same message everywhere. The message is shown
-next to the field it is about, and the form reports itself invalid (the widget then refuses to
+Every edit is validated by :func:`loadnb.spec.config.make_spec`, the same function the constructor,
+the Python API and the CLI use, so a bad value gets the same message everywhere. The message is
+shown next to the field it is about, and the form reports itself invalid (the widget then refuses to
 start): an edit never raises into the kernel.
 
 The fields show what applies: with a scenario the URL is the (optional) base URL and a read-only
@@ -21,11 +21,11 @@ from typing import Any
 import ipywidgets as W
 import traitlets
 
-from ..config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
+from ..charts import palette
+from ..spec.config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
 from .formatting import html_line
 from .panels import plan_text
 
-ERROR_COLOR = "#b00020"
 _STYLE = {"description_width": "110px"}
 #: Message prefixes → the field a ``make_spec`` error is about.
 _FIELD_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -111,6 +111,27 @@ class Controls:
         self.last_spec: LoadSpec | None = spec
         self._quiet = False
         self._live_timer: asyncio.TimerHandle | None = None
+        self._make_fields(spec)
+        self.plan_note = W.HTML(html_line(plan_text(spec), color=palette.MUTED))
+        self.inputs: dict[str, W.ValueWidget] = {
+            "url": self.url, "model": self.model, "users": self.users, "rate": self.rate,
+            "duration": self.duration, "ramp_up": self.ramp_up}
+        self.errors: dict[str, W.HTML] = {name: W.HTML() for name in (*self.inputs, "other")}
+        self.rows = {name: W.HBox([widget, self.errors[name]])
+                     for name, widget in self.inputs.items()}
+        shown = [self.rows["url"], *([self.target] if self.scenario else []),
+                 *[self.rows[n] for n in ("model", "users", "rate", "duration", "ramp_up")],
+                 *([self.plan_note] if self.plan else [])]
+        self.box = W.VBox([*shown, self.errors["other"]])
+        self.error: str | None = None
+        self._show_model()
+        self.set_running(None)
+        for name, widget in self.inputs.items():
+            widget.observe(self._edited, names="value")
+            widget.loadnb_rejected = lambda value, name=name: self._rejected(name, value)
+
+    def _make_fields(self, spec: LoadSpec) -> None:
+        """The form's fields, set from ``spec``."""
         users = spec.users if spec.rate is None else DEFAULT_USERS
         duration = spec.duration if spec.duration is not None else DEFAULT_DURATION
         wide = W.Layout(width="560px")
@@ -141,23 +162,6 @@ class Controls:
             value=spec.ramp_up, min=0.0, max=max(30.0, 4 * spec.ramp_up), step=0.5,
             description="Ramp-up (s)", readout_format=".1f", continuous_update=False,
             style=_STYLE, layout=wide)
-        self.plan_note = W.HTML(html_line(plan_text(spec), color="#555"))
-        self.inputs: dict[str, W.ValueWidget] = {
-            "url": self.url, "model": self.model, "users": self.users, "rate": self.rate,
-            "duration": self.duration, "ramp_up": self.ramp_up}
-        self.errors: dict[str, W.HTML] = {name: W.HTML() for name in (*self.inputs, "other")}
-        self.rows = {name: W.HBox([widget, self.errors[name]])
-                     for name, widget in self.inputs.items()}
-        shown = [self.rows["url"], *([self.target] if self.scenario else []),
-                 *[self.rows[n] for n in ("model", "users", "rate", "duration", "ramp_up")],
-                 *([self.plan_note] if self.plan else [])]
-        self.box = W.VBox([*shown, self.errors["other"]])
-        self.error: str | None = None
-        self._show_model()
-        self.set_running(None)
-        for name, widget in self.inputs.items():
-            widget.observe(self._edited, names="value")
-            widget.loadnb_rejected = lambda value, name=name: self._rejected(name, value)
 
     # -- reading ---------------------------------------------------------------------------
     def fixed(self, name: str) -> bool:
@@ -167,6 +171,11 @@ class Controls:
         if name in ("model", "ramp_up") or (name == "duration" and self.plan.endswith("stages")):
             return True
         return name in ("users", "rate")
+
+    def checked_kwargs(self) -> dict[str, Any]:
+        """:meth:`kwargs`, once the form is valid (its ``ValueError`` otherwise)."""
+        self.spec()
+        return self.kwargs()
 
     def kwargs(self) -> dict[str, Any]:
         """The ``make_spec`` arguments the form stands for (including the pass-through ones)."""
@@ -211,7 +220,7 @@ class Controls:
         target = None if message is None else field_of(message)
         for name, label in self.errors.items():
             show = message is not None and name == target
-            text = html_line(f"⚠ {message}", color=ERROR_COLOR) if show else ""
+            text = html_line(f"⚠ {message}", color=palette.ERROR) if show else ""
             if label.value != text:
                 label.value = text
 
@@ -310,3 +319,6 @@ class Controls:
         self.validate()
         if self.on_change is not None:
             self.on_change()
+
+
+__all__ = ["LIVE_DEBOUNCE", "PLAN_PARAMS", "Controls", "field_of"]

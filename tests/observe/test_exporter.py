@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadnb import histogram
-from loadnb.metrics import IntervalStats
+from loadnb.metrics import histogram
+from loadnb.metrics.stats import IntervalStats
 from loadnb.observe import feed
 from loadnb.observe.exporter import CONTENT_TYPE, MetricsServer, check_port, render
 from loadnb.observe.exposition import parse
@@ -199,7 +199,7 @@ async def test_aclose_waits_the_linger_and_frees_the_port() -> None:
                 min_size=1, max_size=4, unique=True), st.text(min_size=1, max_size=10))
 def test_any_names_and_run_id_read_back(names: list[str], run_id: str) -> None:
     from loadnb.observe.exposition import series_name
-    from loadnb.redact import redact_text
+    from loadnb.text.redact import redact_text
 
     metrics = LoadMetrics(run_id)
     state = metrics.update({n: totals(i + 1, 0, seed=i, name=n) for i, n in enumerate(names)},

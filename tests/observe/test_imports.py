@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 OBSERVE = Path(__file__).resolve().parents[2] / "loadnb" / "observe"
-ALLOWED = {"loadnb.redact", "loadnb._version"}
+ALLOWED = {"loadnb.text.redact", "loadnb._version"}
 
 
 def _imports(path: Path) -> set[str]:
