@@ -74,7 +74,11 @@ def sample(driver: psutil.Process, elapsed: float, requests: int) -> dict[str, A
 
 async def soak(url: str, args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The run (its summary) and the RSS samples taken every ``args.every`` seconds."""
-    load: dict[str, Any] = {"rate": args.rate} if args.rate else {"users": args.users}
+    # An open model keeps at most --max-in-flight requests in flight in all (split among the
+    # workers; arrivals beyond are dropped and counted): below nginx's 256 worker_connections,
+    # so a slow moment on the shared machine cannot make nginx refuse connections.
+    load: dict[str, Any] = ({"rate": args.rate, "max_in_flight": args.max_in_flight}
+                            if args.rate else {"users": args.users})
     run = Run(make_spec(url, duration=args.seconds, workers=args.workers, history="off",
                         interval="0.5s", **load))
     driver, rows = psutil.Process(), []
@@ -138,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (2)")
     parser.add_argument("--rate", type=float, default=2000.0,
                         help="requests/s in all (open model; default 2000; 0: use --users)")
+    parser.add_argument("--max-in-flight", type=int, default=128,
+                        help="requests in flight at most, in all, with --rate (128)")
     parser.add_argument("--users", type=int, default=16, help="virtual users when --rate 0 (16)")
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples (30)")
     args = parser.parse_args(argv)
@@ -155,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'t_s':>6} {'requests':>11} {'driver_MB':>9}   worker pid:RSS_MB ...", flush=True)
         summary, rows = asyncio.run(soak(nginx.url, args))
         logged = logged_lines(nginx)
+        nginx_errors = nginx.error_log().strip().splitlines()[-3:]
     finally:
         nginx.__exit__()
     ok = summary["state"] == "done" and summary["total_requests"] == logged
@@ -163,11 +170,14 @@ def main(argv: list[str] | None = None) -> int:
               "completed_requests": summary["completed_requests"],
               "failed_requests": summary["failed_requests"],
               "cancelled_requests": summary["cancelled_requests"],
+              "dropped_arrivals": summary["dropped_arrivals"], "errors": summary["errors"],
               "nginx_logged": logged, "exact": ok, "workers_lost": summary["workers_lost"],
               "startup_s": summary.get("startup_s"), "rss_growth_mb_from_60s": growth(rows),
               "samples": rows}
     print(f"counts: loadnb total_requests {summary['total_requests']:,} vs nginx access log "
           f"{logged:,} lines: {'EQUAL' if ok else 'NOT EQUAL'} (state {summary['state']})")
+    if summary["errors"]:
+        print(f"errors: {summary['errors']}; nginx's error log ends: {nginx_errors}")
     print(json.dumps(report), flush=True)
     return 0 if ok else 1
 
