@@ -10,6 +10,7 @@ reader (a sink) of the same record.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,14 @@ class RunRecord:
     custom_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     aborted_by: str | None = None
+    #: the target's scraped or watched series, long format: ``(elapsed_time, series, value)``
+    server_timeline: list[tuple[float, str, float]] = field(default_factory=list)
+    #: each series' values so far: ``series -> [sum, count]`` (what thresholds read)
+    server_sums: dict[str, list[float]] = field(default_factory=dict)
+    #: the series of the last snapshot that has them (what alert rules read)
+    server_last: dict[str, float] = field(default_factory=dict)
+    #: the slowest requests of each interval: ``(elapsed_time, name, latency_s, trace_id)``
+    slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
             dt: float, *, custom: dict[str, CustomMetric] | None = None) -> None:
@@ -102,6 +111,20 @@ class RunRecord:
         self.peak_rps = snap.peak_rps
         self.last_interval, self.last_custom = by_name, dict(custom or {})
         self.snapshots.append(snap)
+
+    def add_server(self, elapsed: float,
+                   values: dict[str, float]) -> list[tuple[float, str, float]]:
+        """Add the target's series of the snapshot at ``elapsed`` (NaN values are gaps: no row);
+        returns the rows added."""
+        rows = [(elapsed, k, float(v)) for k, v in values.items() if not math.isnan(v)]
+        self.server_timeline.extend(rows)
+        for _, series, value in rows:
+            acc = self.server_sums.setdefault(series, [0.0, 0.0])
+            acc[0] += value
+            acc[1] += 1
+        if rows:
+            self.server_last = {series: value for _, series, value in rows}
+        return rows
 
     def warn(self, text: str) -> None:
         """Add a warning, once."""

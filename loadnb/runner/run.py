@@ -38,6 +38,7 @@ from ..spec.scenario import split_url_or_scenario
 from ..transport import make_transport
 from .judge import IntervalView, ThresholdJudge
 from .monitor import Monitor, Sink
+from .observing import open_observing
 
 if TYPE_CHECKING:
     from ..history import HistoryWriter
@@ -251,6 +252,14 @@ class Run:
                 self.monitor.warn(f"state listener {fn!r} failed: {exc!r}")
 
     async def _main(self) -> None:
+        observing = await open_observing(self.spec, self.run_id, self.monitor, self._sinks)
+        try:
+            await self._load()
+        finally:
+            if observing is not None:  # after the final snapshot: the exporters' last values
+                await observing.aclose()
+
+    async def _load(self) -> None:
         spec, monitor = self.spec, self.monitor
         self.record.started_at = time.time()  # the run starts; its clock starts with the load
         backend = await self._open_backend()

@@ -21,6 +21,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_headers, redact_url, split_credentials
 from ..text.units import parse_duration
 from ..transport.base import TransportOptions
+from .observing import ObserveOptions, check_observe
 from .options import (
     check_cluster,
     check_history,
@@ -86,7 +87,10 @@ class LoadSpec:
     existing Dask cluster (``"tcp://host:port"`` or a ``distributed.Client``), not both;
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
-    whenever it can run the test (no redirects to follow, not HEAD).
+    whenever it can run the test (no redirects to follow, not HEAD). ``observe``: what is
+    scraped or watched beside the load, where loadnb's metrics are exported, trace context
+    (:class:`~loadnb.spec.observing.ObserveOptions`; the ``scrape=``, ``watch_pid=``,
+    ``metrics_port=``, ``otlp=``, ``trace=`` … keywords of :func:`make_spec`).
     """
 
     url: str
@@ -127,6 +131,7 @@ class LoadSpec:
     notify: tuple[str | Callable[..., Any], ...] = ()
     workers: int | str | None = None
     cluster: Any = None
+    observe: ObserveOptions = field(default_factory=ObserveOptions)
 
     def load_shape(self) -> LoadShape:
         """The target load over time: users (closed model) or arrivals/s (open model)."""
@@ -213,6 +218,7 @@ class LoadSpec:
             "abort_on_fail": self.abort_on_fail, "abort_grace": self.abort_grace,
             "notify": [shown_hook(n) for n in self.notify],
             "workers": self.workers, "cluster": shown_cluster(self.cluster),
+            **({"observe": self.observe.public()} if self.observe != ObserveOptions() else {}),
         })
         return params
 
@@ -229,6 +235,7 @@ def _spec_kwargs(spec: LoadSpec) -> dict[str, Any]:
         kw["users"] = None
     kw["url"] = kw["url"] or None  # a scenario without a base URL
     kw["data"] = kw.pop("data_rows")
+    kw.update(kw.pop("observe").as_kwargs())
     high = kw.pop("think_time_max")
     if high is not None:
         kw["think_time"] = (kw["think_time"], high)
@@ -260,7 +267,10 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
     alerts: Sequence[object] | None = None, history: str | os.PathLike[str] | bool | None = None,
     thresholds: Sequence[str] | str | None = None, abort_on_fail: bool = False,
     abort_grace: str | float = 0.0, notify: Sequence[str | Callable[..., Any]] | str | None = None,
-    workers: int | str | None = None, cluster: object = None,
+    workers: int | str | None = None, cluster: object = None, scrape: object = None,
+    scrape_match: str | None = None, watch_pid: int | None = None,
+    metrics_port: int | None = None, metrics_linger: str | float = 5.0, otlp: str | None = None,
+    otlp_headers: object = None, trace: bool = False, trace_url: str | None = None,
 ) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
@@ -295,6 +305,8 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
         thresholds=parse_thresholds(thresholds), abort_on_fail=bool(abort_on_fail),
         abort_grace=parse_duration(abort_grace, "abort_grace"), notify=check_notify(notify),
         workers=check_workers(workers), cluster=check_cluster(cluster),
+        observe=check_observe(scrape, scrape_match, watch_pid, metrics_port, metrics_linger,
+                              otlp, otlp_headers, trace, trace_url),
     )
     check_combination(spec, expected_interval)
     return spec
