@@ -44,6 +44,12 @@ class RunView:
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.custom.get(metric)
 
+    def server(self, series: str) -> float | None:
+        sums = self.record.server_sums
+        means = [acc[0] / acc[1] for key, acc in sums.items()
+                 if acc[1] and server_matches(key, series)]
+        return sum(means) if means else None
+
 
 class IntervalView:
     """The record's last interval alone, as alert rules written as expressions read it."""
@@ -77,6 +83,16 @@ class IntervalView:
 
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.last_custom.get(metric)
+
+    def server(self, series: str) -> float | None:
+        values = [v for key, v in self.record.server_last.items() if server_matches(key, series)]
+        return sum(values) if values else None
+
+
+def server_matches(key: str, series: str) -> bool:
+    """Whether the stored series ``key`` is ``series`` (``server.m{labels}``) or one label set
+    of it (``series`` is ``server.m``)."""
+    return key == series or ("{" not in series and key.startswith(series + "{"))
 
 
 def tally(parts: Iterable[IntervalStats]) -> IntervalStats:
@@ -157,4 +173,5 @@ class ThresholdJudge:
             self.aborted_by = t.expr
 
 
-__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good", "tally"]
+__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good",
+           "server_matches", "tally"]
