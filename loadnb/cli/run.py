@@ -29,6 +29,7 @@ from ..runner.run import Run, rules_of
 from ..spec.config import LoadSpec, make_spec
 from ..spec.scenario import DATA_MODES, load_scenario, read_data_file
 from .args import ExitCode, UsageError, _error, _number, _output_file
+from .observe import add_observe_options, observe_kwargs
 
 OUT_FORMATS = (".csv", ".json", ".parquet")
 
@@ -49,6 +50,7 @@ def add_parser(sub: Any) -> None:
     _add_request_options(r)
     _add_output_options(r)
     _add_judge_options(r)
+    add_observe_options(r)
 
 
 def _add_scenario_options(r: argparse.ArgumentParser) -> None:
@@ -225,7 +227,7 @@ def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
         abort_grace=args.abort_grace, notify=args.notify or None,
         workers=args.workers if args.workers in (None, "auto")
         else _number(args.workers, "workers"),
-        cluster=args.cluster,
+        cluster=args.cluster, **observe_kwargs(args),
     )
 
 

@@ -30,7 +30,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
@@ -99,9 +99,18 @@ _V3 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
     "ALTER TABLE intervals ADD COLUMN iteration_errors TEXT NOT NULL DEFAULT '{}'",
     "ALTER TABLE runs ADD COLUMN aborted_by TEXT",
 ]
+_V4 = [  # the target's series (scrape=, watch_pid=) and the slowest traced requests
+    """CREATE TABLE server (run_id TEXT NOT NULL, elapsed REAL NOT NULL, series TEXT NOT NULL,
+        value REAL)""",
+    "CREATE INDEX server_run ON server (run_id)",
+    """CREATE TABLE slowest (run_id TEXT NOT NULL, elapsed REAL NOT NULL, name TEXT,
+        latency REAL, trace_id TEXT)""",
+    "CREATE INDEX slowest_run ON slowest (run_id)",
+]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
-TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom")
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4)
+TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom", "server",
+          "slowest")
 
 
 class HistoryError(ValueError):

@@ -96,6 +96,11 @@ class SqliteWriter:
                                        for p in update.by_name.values()])
             conn.executemany(_CUSTOM_SQL, [stats_row(run_id, seq, m)
                                            for m in update.custom.values()])
+            conn.executemany("INSERT INTO server VALUES (?, ?, ?, ?)",
+                             [(run_id, t, redact_query(k), v) for t, k, v in update.server_rows])
+            conn.executemany("INSERT INTO slowest VALUES (?, ?, ?, ?, ?)",
+                             [(run_id, t, redact_query(n), lat, tid)
+                              for t, n, lat, tid in update.slowest])
             self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
                          "aborted_by = ? WHERE run_id = ?",

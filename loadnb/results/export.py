@@ -15,7 +15,9 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
                                              # (loadnb.metrics.codec; histograms as base64)
      "stats_timeline": [...], "errors_timeline": [...], "custom": [...],
      "stats": [...], "errors": [...], "alerts": [...], "thresholds": [...],
-     "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...]}
+     "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...],
+     "server": [[elapsed, series, value], ...],          # the target's series (scrape=)
+     "slowest": [[elapsed, name, latency_s, trace_id], ...]}  # trace=True
 
   The tables are lists of row objects (the DataFrames' columns). ``loadnb.load(path)`` rebuilds
   the run from ``snapshots`` and ``totals`` (:func:`stored`, then the one
@@ -27,7 +29,8 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
   key-value metadata under ``loadnb``. ``pandas.read_parquet(path)`` gives the snapshots;
   ``loadnb.load(path)`` the whole run.
 - **CSV** — one CSV per table (``snapshots``, ``stats``, ``stats_timeline``, ``errors``,
-  ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``) and the
+  ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``, ``server``,
+  ``slowest``) and the
   summary as JSON, the same for ``--out x.csv`` and ``Result.to_csv``: a path ending in ``.csv``
   holds the snapshots, each other table beside it as ``x_<table>.csv`` and ``x_summary.json``;
   a folder holds ``<table>.csv`` and ``summary.json``. ``stats`` has Locust's columns
@@ -78,7 +81,7 @@ THRESHOLD_COLUMNS = ["expr", "observed", "passed"]
 #: What :func:`read` says of a file that is not an export.
 NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
 CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline", "alerts",
-              "thresholds", "custom", "custom_totals")
+              "thresholds", "custom", "custom_totals", "server", "slowest")
 #: The columns of the CSV ``stats`` table (``x_stats.csv`` beside ``--out x.csv``, a folder's
 #: ``stats.csv``): Locust's, the rows of ``summary["stats"]``.
 CSV_STATS_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -109,6 +112,8 @@ def _tables(record: RunRecord) -> dict[str, pd.DataFrame]:
         "thresholds": pd.DataFrame(record.thresholds, columns=THRESHOLD_COLUMNS),
         "custom": frame.custom_frame(record.custom_timeline),
         "custom_totals": frame.custom_totals_frame(record.custom),
+        "server": frame.server_frame(record.server_timeline),
+        "slowest": frame.slowest_frame(record.slowest),
     }
 
 
@@ -137,6 +142,8 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
                    for row in record.custom_timeline],
         "warnings": list(record.warnings),
         "events": [[e, t] for e, t in record.events],
+        "server": [[e, redact_text(k), v] for e, k, v in record.server_timeline],
+        "slowest": [[e, redact_text(n), lat, tid] for e, n, lat, tid in record.slowest],
     }
     doc["thresholds"] = plain(record.thresholds)
     for name in ("stats", "errors", "alerts", "custom_totals"):
@@ -284,7 +291,10 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
         names_timeline=[_row(r, NAMES_TIMELINE_COLUMNS) for r in doc["stats_timeline"]],
         errors_timeline=[(r["elapsed_time"], r["kind"], r["count"])
                          for r in doc["errors_timeline"]],
-        custom_timeline=[_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]])
+        custom_timeline=[_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]],
+        server=[(float(e), str(k), float(v)) for e, k, v in doc.get("server", [])],
+        slowest=[(float(e), str(n), float(lat), str(t))
+                 for e, n, lat, t in doc.get("slowest", [])])
 
 
 __all__ = ["CSV_STATS_COLUMNS", "CSV_TABLES", "FORMAT", "JSON", "NOT_AN_EXPORT", "PARQUET_KEY",
