@@ -45,6 +45,8 @@ class Plan(Protocol):
 
     def take_events(self) -> list[tuple[float, str]]: ...
 
+    def take_slowest(self) -> list[tuple[float, str, float, str]]: ...
+
 
 class Waiting(Protocol):
     """What :class:`LocalSource` reads of the transport."""
@@ -69,7 +71,7 @@ class LocalSource:
             target_rate=plan.target_rate(elapsed), phase="done" if final else plan.phase,
             dropped=plan.dropped, started=plan.started, progress=progress, eta=eta,
             events=plan.take_events())
-        return Payload(stats, status, self.recorder.swap_custom())
+        return Payload(stats, status, self.recorder.swap_custom(), plan.take_slowest())
 
 
 __all__ = ["LocalSource", "Plan", "Source", "Waiting"]

@@ -14,7 +14,9 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from ..metrics.stats import CustomAccumulator, NameStats, Recorder
+from ..observe.trace import TraceContext
 from .cookies import CookieJar
+from .tracing import Tracing
 
 Check = Callable[["Response"], object]
 #: Bytes of a response body kept as an error's sample (redacted, capped).
@@ -47,6 +49,9 @@ class UserContext(Protocol):
         ...
 
     def clock(self) -> float: ...
+
+    #: trace context (``trace=True``), else None
+    tracing: Tracing | None
 
 
 class BudgetExhausted(BaseException):
@@ -193,6 +198,7 @@ class VirtualUser:
         self.data: Any = None
         self.iteration = 0
         self.requests = 0  # requests this user sent (an iteration that sent none yields)
+        self.trace: TraceContext | None = None  # this iteration's (trace=True)
         self._ctx = ctx
         self._intended: float | None = None
         self._custom = ctx.recorder.custom  # the run's accumulators, looked up by name
@@ -271,6 +277,9 @@ class VirtualUser:
         cookie = self.jar.header_for(full)
         if cookie is not None:
             send_headers["Cookie"] = cookie
+        trace, tracing = self.trace, ctx.tracing
+        if trace is not None and tracing is not None:
+            send_headers.update(tracing.headers(trace))
         try:
             async with ctx.open(method.upper(), full, headers=send_headers, params=params,
                                 json=json, data=data,
@@ -292,6 +301,8 @@ class VirtualUser:
                        + content[:SAMPLE_BYTES].decode("utf-8", "replace"))
         acc.response(resp.error is None, resp.status, done - start, done - sent, len(content),
                      kind=resp.error)
+        if trace is not None and tracing is not None:
+            tracing.offer(done - start, acc.name, trace, done)
         return resp
 
     def _keep_cookies(self, raw: aiohttp.ClientResponse) -> None:

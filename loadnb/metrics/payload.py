@@ -53,6 +53,8 @@ class Payload:
     stats: dict[str, IntervalStats]
     status: SourceStatus
     custom: dict[str, CustomMetric] = field(default_factory=dict)
+    #: the interval's slowest traced requests: ``(elapsed_time, name, latency_s, trace_id)``
+    slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
 
 def _nansum(values: Iterable[float]) -> float:
@@ -107,7 +109,9 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if mine is None:
                 custom[name] = mine = CustomMetric(name, metric.kind)
             mine.merge(metric, later=False)
-    return Payload(stats, merge_status([p.status for p in payloads]), custom)
+    slowest = sorted((s for p in payloads for s in p.slowest), key=lambda s: -s[2])
+    keep = max(len(p.slowest) for p in payloads)
+    return Payload(stats, merge_status([p.status for p in payloads]), custom, slowest[:keep])
 
 
 __all__ = ["PHASES", "Payload", "SourceStatus", "merge_payloads", "merge_status"]

@@ -138,6 +138,7 @@ class Monitor:
                              self._last_dropped)
         self._last_dropped = payload.status.dropped
         record.events.extend(payload.status.events)
+        record.slowest.extend(payload.slowest)
         record.add(snap, iv, payload.stats, dt, custom=payload.custom)
         self._observed(snap)
         return snap
@@ -203,7 +204,7 @@ class Monitor:
             tuple(e for e, what in news if what == "cleared"),
             tuple(r.alerts), tuple(dict(t) for t in r.thresholds), tuple(r.warnings),
             tuple(r.events), dict(r.overall.iterations), r.aborted_by, r.totals,
-            tuple(self._server_rows))
+            tuple(self._server_rows), tuple(payload.slowest))
 
     def _publish(self, update: Update) -> None:
         for sink in list(self.sinks):

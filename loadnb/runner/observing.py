@@ -18,8 +18,9 @@ cumulative totals to the exporters once per tick.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..observe.exporter import MetricsServer
 from ..observe.feed import LoadMetrics
@@ -29,13 +30,19 @@ from ..observe.scraper import Observer, Scraper
 from ..record.update import Update
 from ..spec.config import LoadSpec
 
-if TYPE_CHECKING:
-    from .monitor import Monitor, Sink
-
-__all__ = ["Observing", "Taken", "open_observing"]
-
 #: ``(for the snapshot before, for the current one)``
 Taken = tuple[dict[str, float], dict[str, float]]
+
+
+class Monitored(Protocol):
+    """What :func:`open_observing` wires (the run's :class:`~loadnb.runner.monitor.Monitor`)."""
+
+    observe: Callable[[], Taken] | None
+
+    def warn(self, text: str) -> None: ...
+
+__all__ = ["Monitored", "Observing", "Taken", "open_observing", "with_run_id"]
+
 
 
 class Observing:
@@ -120,8 +127,8 @@ class Observing:
             self.server.close()
 
 
-async def open_observing(spec: LoadSpec, run_id: str, monitor: Monitor,
-                         sinks: list[Sink]) -> Observing | None:
+async def open_observing(spec: LoadSpec, run_id: str, monitor: Monitored,
+                         sinks: list[Callable[[Update], None]]) -> Observing | None:
     """The run's observers and exporters, started and wired to ``monitor`` (None when the spec
     observes and exports nothing)."""
     opts = spec.observe
@@ -138,3 +145,10 @@ async def open_observing(spec: LoadSpec, run_id: str, monitor: Monitor,
     if observing.metrics is not None:
         sinks.append(observing.feed)
     return observing
+
+
+def with_run_id(spec: LoadSpec, run_id: str) -> LoadSpec:
+    """``spec`` with the run's id in its observe options (``tracestate``), when it traces."""
+    if not spec.observe.trace:
+        return spec
+    return dataclasses.replace(spec, observe=dataclasses.replace(spec.observe, run_id=run_id))

@@ -38,7 +38,7 @@ from ..spec.scenario import split_url_or_scenario
 from ..transport import make_transport
 from .judge import IntervalView, ThresholdJudge
 from .monitor import Monitor, Sink
-from .observing import open_observing
+from .observing import open_observing, with_run_id
 
 if TYPE_CHECKING:
     from ..history import HistoryWriter
@@ -83,8 +83,9 @@ class Run:
 
     def __init__(self, spec: LoadSpec, *, transport: TransportFactory | None = None,
                  clock: Clock = time.perf_counter) -> None:
-        self.spec = spec
-        self.record = RunRecord(uuid.uuid4().hex[:12], spec, state=RunState.IDLE)
+        run_id = uuid.uuid4().hex[:12]
+        self.spec = spec = with_run_id(spec, run_id)
+        self.record = RunRecord(run_id, spec, state=RunState.IDLE)
         self.result = Result(self.record)
         self.error: BaseException | None = None
         self._transport_factory = transport or make_transport

@@ -180,7 +180,8 @@ class LoadSpec:
             url=self.url, method=self.method, headers=dict(self.headers), body=self.body,
             timeout=self.timeout, keepalive=self.keepalive, insecure=self.insecure,
             follow_redirects=self.follow_redirects, pool_limit=self.pool_limit,
-            kind=self.transport, plain=self.scenario is None)
+            kind="aiohttp" if self.observe.trace and self.transport == "auto" else self.transport,
+            plain=self.scenario is None)
 
     def is_success(self, status: int) -> bool:
         """Whether a response status counts as completed rather than failed."""
@@ -309,6 +310,8 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
                               otlp, otlp_headers, trace, trace_url),
     )
     check_combination(spec, expected_interval)
+    if spec.observe.trace and spec.transport == "fast":
+        raise ValueError("trace needs per-request headers: use transport 'aiohttp' or 'auto'")
     return spec
 
 

@@ -34,6 +34,8 @@ class ObserveOptions:
     otlp_headers: Mapping[str, str] = field(default_factory=dict)
     trace: bool = False
     trace_url: str | None = None
+    #: the run's id, set by the run when it starts (``tracestate: loadnb=<run id>``)
+    run_id: str = ""
 
     @property
     def any(self) -> bool:
@@ -135,9 +137,14 @@ def _headers(headers: object) -> dict[str, str]:
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         return dict(headers)
     if isinstance(headers, Sequence) and not isinstance(headers, str):
-        from .validate import parse_header
-
-        return dict(parse_header(h) for h in headers)
+        out = {}
+        for line in headers:
+            name, sep, value = str(line).partition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"invalid OTLP header {redact_headers({'h': str(line)})['h']!r}"
+                                 ": expected 'Name: value'")
+            out[name.strip()] = value.strip()
+        return out
     raise ValueError("otlp_headers must be a dict of text or 'Name: value' lines")
 
 
