@@ -269,10 +269,9 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
     thresholds: Sequence[str] | str | None = None, abort_on_fail: bool = False,
     abort_grace: str | float = 0.0, notify: Sequence[str | Callable[..., Any]] | str | None = None,
     workers: int | str | None = None, cluster: object = None, scrape: object = None,
-    scrape_match: str | None = None, watch_pid: int | None = None,
-    metrics_port: int | None = None, metrics_linger: str | float = 5.0, otlp: str | None = None,
-    otlp_headers: object = None, trace: bool = False, trace_url: str | None = None,
-) -> LoadSpec:
+    scrape_match: str | None = None, watch_pid: int | None = None, metrics_port: int | None = None,
+    metrics_linger: str | float = 5.0, otlp: str | None = None, otlp_headers: object = None,
+    trace: bool = False, trace_url: str | None = None) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
     Each keyword is a field of :class:`LoadSpec` (its docstring says what each means); ``data``
@@ -307,11 +306,9 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
         abort_grace=parse_duration(abort_grace, "abort_grace"), notify=check_notify(notify),
         workers=check_workers(workers), cluster=check_cluster(cluster),
         observe=check_observe(scrape, scrape_match, watch_pid, metrics_port, metrics_linger,
-                              otlp, otlp_headers, trace, trace_url),
+                              otlp, otlp_headers, trace, trace_url, transport),
     )
     check_combination(spec, expected_interval)
-    if spec.observe.trace and spec.transport == "fast":
-        raise ValueError("trace needs per-request headers: use transport 'aiohttp' or 'auto'")
     return spec
 
 

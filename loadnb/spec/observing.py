@@ -63,8 +63,11 @@ class ObserveOptions:
 def check_observe(scrape: object = None, scrape_match: object = None, watch_pid: object = None,
                   metrics_port: object = None, metrics_linger: object = DEFAULT_LINGER,
                   otlp: object = None, otlp_headers: object = None, trace: object = False,
-                  trace_url: object = None) -> ObserveOptions:
-    """The checked options; one clear ``ValueError`` for the first bad one."""
+                  trace_url: object = None, transport: object = "auto") -> ObserveOptions:
+    """The checked options; one clear ``ValueError`` for the first bad one (``transport``: the
+    run's, which must send per-request headers for ``trace``)."""
+    if trace and transport == "fast":
+        raise ValueError("trace needs per-request headers: use transport 'aiohttp' or 'auto'")
     return ObserveOptions(
         scrape=_scrape_urls(scrape), scrape_match=_match(scrape_match),
         watch_pid=_pid(watch_pid), metrics_port=_port(metrics_port),
