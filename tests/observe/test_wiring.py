@@ -114,8 +114,8 @@ async def test_a_failing_scrape_leaves_counts_and_timing_alone(
 
 
 @pytest.mark.slow
-def test_a_threshold_on_a_server_metric_passes_and_fails(demo_url: str,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_threshold_on_a_server_metric_passes_and_fails(
+        demo_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["run", demo_url, "--rate", "100", "--duration", "2s", "--no-history", "--quiet",
             "--json", "--scrape", demo_url + "metrics"]
     assert cli.main([*base, "--threshold", "server.demo_requests_total>20"]) == 0
