@@ -16,8 +16,8 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
      "stats_timeline": [...], "errors_timeline": [...], "custom": [...],
      "stats": [...], "errors": [...], "alerts": [...], "thresholds": [...],
      "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...],
-     "server": [[elapsed, series, value], ...],          # the target's series (scrape=)
-     "slowest": [[elapsed, name, latency_s, trace_id], ...]}  # trace=True
+     "server": [[elapsed, series, value], ...],    # the target's series (scrape=), if any
+     "slowest": [[elapsed, name, latency_s, trace_id], ...]}  # trace=True, if any
 
   The tables are lists of row objects (the DataFrames' columns). ``loadnb.load(path)`` rebuilds
   the run from ``snapshots`` and ``totals`` (:func:`stored`, then the one
@@ -142,9 +142,11 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
                    for row in record.custom_timeline],
         "warnings": list(record.warnings),
         "events": [[e, t] for e, t in record.events],
-        "server": [[e, redact_text(k), v] for e, k, v in record.server_timeline],
-        "slowest": [[e, redact_text(n), lat, tid] for e, n, lat, tid in record.slowest],
     }
+    if record.server_timeline:  # a run that observes nothing is written as before
+        doc["server"] = [[e, redact_text(k), v] for e, k, v in record.server_timeline]
+    if record.slowest:
+        doc["slowest"] = [[e, redact_text(n), lat, tid] for e, n, lat, tid in record.slowest]
     doc["thresholds"] = plain(record.thresholds)
     for name in ("stats", "errors", "alerts", "custom_totals"):
         doc[name] = _records(tables[name])
