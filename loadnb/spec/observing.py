@@ -15,7 +15,7 @@ from typing import Any
 
 from ..observe.exporter import DEFAULT_LINGER, check_port
 from ..observe.http import check_url
-from ..observe.otlp import otlp_url
+from ..observe.otlp import otlp_url, require_proto
 from ..text.redact import redact_headers, redact_url
 
 __all__ = ["ObserveOptions", "check_observe"]
@@ -72,7 +72,7 @@ def check_observe(scrape: object = None, scrape_match: object = None, watch_pid:
         scrape=_scrape_urls(scrape), scrape_match=_match(scrape_match),
         watch_pid=_pid(watch_pid), metrics_port=_port(metrics_port),
         metrics_linger=_linger(metrics_linger),
-        otlp=None if otlp is None else otlp_url(otlp), otlp_headers=_headers(otlp_headers),
+        otlp=_otlp(otlp), otlp_headers=_headers(otlp_headers),
         trace=bool(trace), trace_url=_trace_url(trace_url))
 
 
@@ -131,6 +131,18 @@ def _linger(linger: object) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"metrics_linger must be a time >= 0, got {linger!r}")
     return value
+
+
+def _otlp(url: object) -> str | None:
+    """An OTLP URL (``/v1/metrics`` added when it has no path), and the package it needs."""
+    if url is None:
+        return None
+    checked = otlp_url(url)
+    try:
+        require_proto()
+    except ImportError as exc:  # one line before anything starts, like every bad option
+        raise ValueError(str(exc)) from None
+    return checked
 
 
 def _headers(headers: object) -> dict[str, str]:

@@ -191,3 +191,18 @@ def test_watch_pid_fills_server_process_columns(demo_url: str) -> None:
     rss = f'server.process.rss_bytes{{pid="{os.getpid()}"}}'
     assert rss in result.df.columns
     assert result.df[rss].dropna().gt(0).all() and not math.isnan(result.df[rss].iloc[-1])
+
+
+def test_otlp_without_its_package_is_one_line_before_anything(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from loadnb.observe import otlp
+    from loadnb.spec import observing
+
+    def missing() -> None:
+        raise ImportError("--otlp needs the opentelemetry-proto package: " + otlp.INSTALL)
+
+    monkeypatch.setattr(observing, "require_proto", missing)
+    code = cli.main(["run", "http://127.0.0.1:9/", "-n", "1", "--no-history",
+                     "--otlp", "http://127.0.0.1:4318"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'loadnb[otlp]'" in err and len(err.splitlines()) == 1
