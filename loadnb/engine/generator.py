@@ -1,6 +1,6 @@
 """The load generator: closed model (virtual users) and open model (arrival rate).
 
-The target load over time comes from the spec's :class:`~loadnb.shape.LoadShape` (constant,
+The target load over time comes from the spec's :class:`~loadnb.spec.shape.LoadShape` (constant,
 ramp-up, stages, or a function) or from a live override (:meth:`Engine.set_target`). Every task
 the engine starts is owned by it, and is cancelled and awaited before :meth:`Engine.run` returns.
 End of a run (design.md, Semantics): at the duration or request count no new request starts;
@@ -36,11 +36,11 @@ PACER_STEP = 0.05
 class Engine:
     """Generates the load of one :class:`LoadSpec` through one transport into one recorder.
 
-    Plain state (read by its :class:`~loadnb.source.LocalSource` at each tick): ``active_users``
-    (users running in the closed model, requests or iterations in flight in the open model),
-    ``started``, ``dropped``, ``phase`` (``"idle"``, ``"running"``, ``"ending"``, ``"done"``)
-    and ``events`` (live changes, as ``(elapsed, text)``). It is the work items'
-    :class:`~loadnb.work.Admission`: :meth:`admit` decides whether a request may start.
+    Plain state (read by its :class:`~loadnb.engine.source.LocalSource` at each tick):
+    ``active_users`` (users running in the closed model, requests or iterations in flight in the
+    open model), ``started``, ``dropped``, ``phase`` (``"idle"``, ``"running"``, ``"ending"``,
+    ``"done"``) and ``events`` (live changes, as ``(elapsed, text)``). It is the work items'
+    :class:`~loadnb.engine.work.Admission`: :meth:`admit` decides whether a request may start.
     """
 
     def __init__(self, spec: LoadSpec, transport: Transport, recorder: Recorder,
@@ -185,7 +185,7 @@ class Engine:
 
     def admit(self, now: float | None = None) -> bool:
         """:meth:`may_start`, counting the request as started when it may (the work items'
-        :class:`~loadnb.work.Admission`)."""
+        :class:`~loadnb.engine.work.Admission`)."""
         if not self.may_start(now):
             return False
         self.started += 1
@@ -335,3 +335,6 @@ class Engine:
         else:
             self.dropped += 1
         return True
+
+
+__all__ = ["Clock", "Engine"]

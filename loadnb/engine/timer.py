@@ -95,3 +95,6 @@ class PreciseSleeper:
             self._loop.remove_reader(self._fd)
             os.close(self._fd)
             self._fd = -1
+
+
+__all__ = ["PreciseSleeper"]

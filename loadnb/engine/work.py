@@ -4,8 +4,8 @@ The engine schedules iterations (users or arrivals); a :class:`Work` says what a
 ``begin`` does the synchronous bookkeeping at once (so an arrival is counted the moment it is
 started, even if it is cancelled before it runs) and returns the coroutine to await or spawn.
 Work items know the engine only through :class:`Admission` (may a request start now?), and record
-every request through the same :class:`~loadnb.metrics.NameStats` calls: response time from the
-intended start (open model) or the send, service time from the send, coordinated-omission
+every request through the same :class:`~loadnb.metrics.stats.NameStats` calls: response time from
+the intended start (open model) or the send, service time from the send, coordinated-omission
 correction, error kinds and bytes are decided in one place whatever sends the request.
 """
 
@@ -151,8 +151,8 @@ class UserChain:
 class ScenarioWork:
     """A scenario test: every iteration runs one task (drawn by weight) for a virtual user.
 
-    It is also the :class:`~loadnb.vuser.UserContext` the users share (the pool, base URL, the
-    recorder, the request budget, the error classes).
+    It is also the :class:`~loadnb.engine.vuser.UserContext` the users share (the pool, base URL,
+    the recorder, the request budget, the error classes).
     """
 
     def __init__(self, admission: Admission, transport: Transport, recorder: Recorder,
@@ -231,3 +231,6 @@ class ScenarioWork:
                                    f"{self._idle_iterations:,} iterations: its tasks must "
                                    "await user.get(...) or another request")
         await asyncio.sleep(0)
+
+
+__all__ = ["Admission", "ScenarioWork", "SingleRequest", "UserChain", "Work"]

@@ -10,8 +10,8 @@ run id in the legend) and the tables sit side by side. Long series are decimated
 are exact. A 10-minute run at 0.5 s intervals (1,200 snapshots, two names, two custom metrics) makes
 a report of about 1.35 MB, 1.27 MB of it BokehJS (its core only: no widgets, tables, WebGL).
 
-It takes anything shaped like a :class:`~loadnb.result.Result` (:class:`RunView`): it imports
-neither the result, the history nor a face, and pandas and Bokeh only inside functions.
+It takes anything shaped like a :class:`~loadnb.results.result.Result` (:class:`Reportable`): it
+imports neither the result, the history nor a face, and pandas and Bokeh only inside functions.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ MAX_POINTS = 1000
 _DASHES = {"p50_ms": "solid", "p95_ms": "dashed", "p99_ms": "dotted"}
 
 
-class RunView(Protocol):
+class Reportable(Protocol):
     """What a report reads of a run (a :class:`~loadnb.results.result.Result` is one)."""
 
     @property
@@ -167,13 +167,13 @@ def _errors_per_interval(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _throughput(frame: pd.DataFrame) -> pd.DataFrame:
     """``elapsed_time`` and ``current_rps`` as drawn: the final, partial interval left out
-    (:func:`loadnb.charting.drawn_rates`)."""
+    (:func:`loadnb.charts.axes.drawn_rates`)."""
     rates = drawn_rates(frame["elapsed_time"].tolist(), frame["current_rps"].tolist(),
                         frame["phase"].astype(str).tolist())
     return frame[["elapsed_time"]].assign(current_rps=rates)
 
 
-def _charts(runs: Sequence[RunView]) -> list[tuple[str, Model]]:
+def _charts(runs: Sequence[Reportable]) -> list[tuple[str, Model]]:
     frames = [(r.run_id, r.df) for r in runs]
     charts: list[tuple[str, Model]] = []
     fig = _figure("Throughput", "requests/s")
@@ -210,7 +210,7 @@ def _charts(runs: Sequence[RunView]) -> list[tuple[str, Model]]:
     return charts + _server_charts(runs)
 
 
-def _server_charts(runs: Sequence[RunView]) -> list[tuple[str, Model]]:
+def _server_charts(runs: Sequence[Reportable]) -> list[tuple[str, Model]]:
     """One chart per server metric (every label set a line), at most a few."""
     servers = [(r.run_id, _server_of(r)) for r in runs]
     charts: list[tuple[str, Model]] = []
@@ -227,7 +227,7 @@ def _server_charts(runs: Sequence[RunView]) -> list[tuple[str, Model]]:
     return charts
 
 
-def _server_of(run: RunView) -> pd.DataFrame:
+def _server_of(run: Reportable) -> pd.DataFrame:
     import pandas as pd
 
     frame = getattr(run, "server", None)
@@ -250,7 +250,7 @@ thead th{background:$head}.side{display:flex;flex-wrap:wrap;gap:1.5em;align-item
                note=palette.PAGE_NOTE)
 
 
-def render(runs: Sequence[RunView], *, title: str | None = None) -> str:
+def render(runs: Sequence[Reportable], *, title: str | None = None) -> str:
     """The report's HTML (see the module docstring)."""
     from bokeh.embed import components
     from bokeh.resources import Resources
@@ -297,7 +297,7 @@ def render(runs: Sequence[RunView], *, title: str | None = None) -> str:
         "</body></html>\n")
 
 
-def _observed_tables(run: RunView) -> str:
+def _observed_tables(run: Reportable) -> str:
     """The target's series summed up, and the slowest traced requests (when the run has them)."""
     server = _server_of(run)
     out = "" if server.empty else _frame_table(server_table(server), "Target (server.*)")
@@ -307,7 +307,7 @@ def _observed_tables(run: RunView) -> str:
     return out
 
 
-def write_report(runs: Sequence[RunView], path: str | os.PathLike[str], *,
+def write_report(runs: Sequence[Reportable], path: str | os.PathLike[str], *,
                  title: str | None = None) -> Path:
     """Write the report of ``runs`` (one, or several overlaid) to ``path``; returns it."""
     out = Path(path)
@@ -315,4 +315,4 @@ def write_report(runs: Sequence[RunView], path: str | os.PathLike[str], *,
     return out
 
 
-__all__ = ["MAX_POINTS", "RunView", "decimate", "render", "write_report"]
+__all__ = ["MAX_POINTS", "Reportable", "decimate", "render", "write_report"]

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from ..text.redact import redact_webhook as shown_url
-from .alerts import AlertEvent
+from .alert_engine import AlertEvent
 
 #: Seconds each POST may take.
 TIMEOUT = 5.0

@@ -158,3 +158,7 @@ def classify_os_error(exc: BaseException) -> str:
         if code == errno.ETIMEDOUT:
             return ErrorKind.TIMEOUT
     return ErrorKind.exception(exc)
+
+
+__all__ = ["Chaining", "Driver", "ErrorKind", "Request", "Transport", "TransportOptions",
+           "classify_os_error", "no_free_connection"]

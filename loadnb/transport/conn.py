@@ -105,7 +105,7 @@ class OneRequest:
 SAMPLE_BYTES = 200
 
 
-def head_evidence(head: list[bytes]) -> str:
+def _head_evidence(head: list[bytes]) -> str:
     """The status line and the first body bytes in the head chunks of a response (its first
     chunk usually holds the start of the body too)."""
     data = b"".join(head)[:MAX_HEAD_BYTES]
@@ -226,7 +226,7 @@ class Conn(asyncio.Protocol):
         more = self.state is IDLE and not owner.closing and not owner.waiting
         if status >= 400:  # a failure's evidence, from the head chunks kept (never on success)
             driver: Any = self.driver
-            driver.evidence = head_evidence(self.head)
+            driver.evidence = _head_evidence(self.head)
         try:
             again = self.driver.done(status, self.nbytes, more)
         except BaseException as exc:  # a bug in the driver: raise it in the chain's task

@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 from .base import Driver, ErrorKind, Request, TransportOptions, classify_os_error
 from .conn import CLOSED, IDLE, Conn, OneRequest
 from .pool import FifoPool
-from .sweeper import sweep
+from .sweeper import expire_overdue
 from .wire import IncompleteBody, InvalidResponse, ServerDisconnected, fast_supported, serialise
 
-__all__ = ["FastTransport", "fast_supported"]
+__all__ = ["FastTransport"]
 
 
 class FastTransport(FifoPool[Conn]):
@@ -82,7 +82,7 @@ class FastTransport(FifoPool[Conn]):
         leaves the request in flight unreported (the recorder settles it as cancelled)."""
         loop = asyncio.get_running_loop()
         if self._sweeper is None:
-            self._sweeper = loop.create_task(sweep(self._live, self.idle, self._timeout))
+            self._sweeper = loop.create_task(expire_overdue(self._live, self.idle, self._timeout))
         timeout, failed, idle = self._timeout, False, self.idle
         while driver.next():
             if failed:  # a failure can come without any wait: let the loop breathe

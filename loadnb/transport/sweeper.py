@@ -14,14 +14,14 @@ from collections.abc import Iterable
 
 from .conn import BODY, HEAD, RETIRED, Conn
 
-__all__ = ["IDLE_TIMEOUT", "sweep"]
+__all__ = ["IDLE_TIMEOUT", "expire_overdue"]
 
 #: Seconds an unused pooled connection stays open (aiohttp's keepalive_timeout): users retired
 #: live do not hold their connections, and the server's resources, for the rest of the run.
 IDLE_TIMEOUT = 15.0
 
 
-async def sweep(live: Iterable[Conn], idle: deque[Conn], timeout: float) -> None:
+async def expire_overdue(live: Iterable[Conn], idle: deque[Conn], timeout: float) -> None:
     """Run until cancelled: fail each request out on a connection of ``live`` past its deadline
     (:class:`TimeoutError`), close the connections of ``idle`` (the pool's, the one idle longest
     on the left) idle for :data:`IDLE_TIMEOUT`."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS
+from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS
 from .custom import CustomTab
 
 __all__ = ["SERVER_TAB", "ServerTab"]
