@@ -65,8 +65,13 @@ def _load_text(params: Parameters) -> str:
 def _latency_rows(summary: Summary, width: int) -> list[str]:
     """The latency table: a header row of percentiles, then response and service times."""
     cells: list[list[str]] = [["Latency (ms)", *_SUMMARY_QS]]
-    for label, data in (("  response", summary["latency_ms"]),
-                        ("  service", summary["service_ms"])):
+    conns = summary["connections"]
+    parts = [("  response", summary["latency_ms"]), ("  service", summary["service_ms"])]
+    if conns["connect_ms"]["p50"] is not None:  # the connections' set-up, where measured
+        parts.append(("  connect", conns["connect_ms"]))
+    if conns["tls_ms"]["p50"] is not None:
+        parts.append(("  TLS handshake", conns["tls_ms"]))
+    for label, data in parts:
         cells.append([label] + [fixed(data[q]) for q in _SUMMARY_QS])
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     widths[0] = max(widths[0], width - 2)
@@ -219,6 +224,10 @@ def _rows(summary: Summary) -> list[tuple[str, str]]:
     codes = summary["status_codes"]
     rows.append(("Status codes", ", ".join(f"{k}: {count(v)}" for k, v in codes.items())
                  or DASH))
+    if summary["protocol"]:
+        opened = summary["connections"]["opened"]
+        rows.append(("Protocol", f"{summary['protocol']}" + (
+            f" ({count(opened)} connection{'s' if opened != 1 else ''})" if opened else "")))
     if summary["latency_basis"]:
         rows.append(("Latency basis", summary["latency_basis"]))
     if summary["error"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +17,8 @@ from ..metrics.custom import CustomAccumulator
 from ..metrics.stats import NameStats, Recorder
 from ..observe.trace import TraceContext
 from .cookies import CookieJar
+from .sse import Event
+from .streams import WebSocket, event_stream
 from .tracing import Tracing
 
 Check = Callable[["Response"], object]
@@ -53,6 +55,10 @@ class UserContext(Protocol):
 
     #: trace context (``trace=True``), else None
     tracing: Tracing | None
+
+    def ws_connect(self, url: str, **kwargs: Any) -> Any:
+        """``session.ws_connect(...)`` on the run's session (a scenario's WebSocket)."""
+        ...
 
 
 class BudgetExhausted(BaseException):
@@ -305,6 +311,46 @@ class VirtualUser:
         if trace is not None and tracing is not None:
             tracing.offer(done - start, acc.name, trace, done)
         return resp
+
+    # -- message streams ---------------------------------------------------------------------
+    def _stream_url(self, url: str, headers: Mapping[str, str] | None) -> tuple[str, dict[str,
+                                                                                 str]]:
+        """The full URL and headers of a stream; it is admitted like a request (a run's
+        ``requests=`` budget counts stream connections too)."""
+        ctx = self._ctx
+        if not ctx.begin_request():
+            raise BudgetExhausted
+        full = urljoin(ctx.base_url, url) if ctx.base_url else url
+        sent = {**ctx.headers, **(headers or {})}
+        cookie = self.jar.header_for(full)
+        if cookie is not None:
+            sent["Cookie"] = cookie
+        self.requests += 1  # traffic: the iteration did something
+        return full, sent
+
+    def websocket(self, url: str, *, name: str | None = None,
+                  headers: Mapping[str, str] | None = None,
+                  timeout: float | None = None) -> WebSocket:
+        """``async with user.websocket("/ws/echo", name="echo") as ws:`` a WebSocket, recorded
+        under ``name`` (default: the URL's path); ``ws.send(text_or_bytes)``,
+        ``await ws.receive()``, ``await ws.request(msg)`` (send, await the next message: its
+        latency recorded), ``async for msg in ws``. An ``http(s)://`` URL is connected as
+        ``ws(s)://``; ``timeout`` bounds each receive (seconds; default none)."""
+        full, sent = self._stream_url(url, headers)
+        full = "ws" + full[4:] if full.startswith("http") else full
+        acc = self._ctx.recorder.messages.for_name(name or urlsplit(full).path or "/", "ws")
+        return WebSocket(self._ctx, acc, full, sent, timeout)
+
+    def sse(self, url: str, *, name: str | None = None,
+            headers: Mapping[str, str] | None = None,
+            timeout: float | None = None) -> AsyncIterator[Event]:
+        """``async for event in user.sse("/events", name="feed"):`` the server-sent events of
+        ``url`` (``event.data``, ``event.event``, ``event.id``, ``event.retry``), recorded under
+        ``name`` (default: the URL's path), until the server ends the stream or the loop
+        breaks; ``timeout``: the longest wait for bytes (seconds; default none)."""
+        full, sent = self._stream_url(url, headers)
+        acc = self._ctx.recorder.messages.for_name(name or urlsplit(full).path or "/", "sse")
+        return event_stream(self._ctx, self._ctx.open, acc, full, sent, timeout)
 
     def _keep_cookies(self, raw: aiohttp.ClientResponse) -> None:
         """Store the cookies set by the response and by any redirect that led to it."""

@@ -163,6 +163,7 @@ class ScenarioWork:
         if opener is None:
             raise TypeError("scenarios run on the aiohttp transport")
         self.open: Callable[..., AbstractAsyncContextManager[Any]] = opener
+        self._ws_connect: Callable[..., Any] | None = getattr(transport, "ws_connect", None)
         self.admission, self.transport, self.recorder = admission, transport, recorder
         self.scenario, self.feeder, self.rng, self.clock = scenario, feeder, rng, clock
         self.base_url = base_url
@@ -181,6 +182,11 @@ class ScenarioWork:
 
     def classify(self, exc: BaseException) -> str:
         return self.transport.classify(exc)
+
+    def ws_connect(self, url: str, **kwargs: Any) -> Any:
+        if self._ws_connect is None:
+            raise TypeError("WebSockets run on the aiohttp transport")
+        return self._ws_connect(url, **kwargs)
 
     # Work
     def new_user(self, index: int) -> VirtualUser:

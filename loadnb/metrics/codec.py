@@ -1,5 +1,6 @@
-"""The one codec: interval stats, custom metrics, histograms, source statuses and payloads as
-plain data and back, exactly; the Dask payloads, the exports and the history all go through it.
+"""The one codec: interval stats, custom metrics, message counts, histograms, source statuses and
+payloads as plain data and back, exactly; the Dask payloads, the exports and the history all go
+through it.
 
 Plain data is a dict per object with its dataclass fields by name, in field order: numbers and
 text as they are, a :class:`~loadnb.metrics.histogram.Histogram` as its
@@ -34,8 +35,10 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from .connections import ConnectStats
 from .custom import CustomMetric
 from .histogram import Histogram
+from .messages import MessageStats
 from .payload import Payload, SourceStatus
 from .stats import IntervalStats
 
@@ -43,7 +46,8 @@ Plain = dict[str, Any]
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
 #: The objects the codec knows (every field of theirs, by type).
-TYPES: tuple[type, ...] = (IntervalStats, CustomMetric, SourceStatus, Payload)
+TYPES: tuple[type, ...] = (IntervalStats, CustomMetric, MessageStats, SourceStatus, ConnectStats,
+                           Payload)
 
 
 def _finite(value: float) -> float | None:

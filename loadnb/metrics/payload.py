@@ -11,7 +11,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .connections import ConnectStats
 from .custom import CustomMetric
+from .messages import MessageStats
 from .stats import IntervalStats, merge_by_name
 
 #: Phases a source can be in, from least to most advanced.
@@ -27,7 +29,7 @@ class SourceStatus:
     ``(elapsed seconds, text)``;
     ``loop_lag_ms``/``cpu_percent`` are the source process's own (NaN: measured by the monitor);
     ``workers`` the worker processes generating load behind it (0 for the engine in this process,
-    1 for a live worker).
+    1 for a live worker); ``connected`` the message-stream connections (WebSocket, SSE) open now.
     """
 
     active_users: int = 0
@@ -44,16 +46,20 @@ class SourceStatus:
     loop_lag_ms: float = math.nan
     cpu_percent: float = math.nan
     workers: int = 0
+    connected: int = 0
 
 
 @dataclass(slots=True)
 class Payload:
-    """What one source delivers for one interval: per-name request stats, the status, and the
-    custom metrics updated in the interval (by name)."""
+    """What one source delivers for one interval: per-name request stats, the status, the
+    custom metrics updated in the interval (by name), the connections opened in it and the
+    message streams' counts (by name)."""
 
     stats: dict[str, IntervalStats]
     status: SourceStatus
     custom: dict[str, CustomMetric] = field(default_factory=dict)
+    connections: ConnectStats = field(default_factory=ConnectStats)
+    messages: dict[str, MessageStats] = field(default_factory=dict)
     #: the interval's slowest traced requests: ``(elapsed_time, name, latency_s, trace_id)``
     slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
@@ -88,7 +94,7 @@ def merge_status(parts: Sequence[SourceStatus]) -> SourceStatus:
         events=[e for p in parts for e in p.events],
         loop_lag_ms=_nanmax(p.loop_lag_ms for p in parts),
         cpu_percent=_nanmax(p.cpu_percent for p in parts),
-        workers=sum(p.workers for p in parts))
+        workers=sum(p.workers for p in parts), connected=sum(p.connected for p in parts))
 
 
 def merge_payloads(payloads: Sequence[Payload]) -> Payload:
@@ -110,9 +116,19 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if mine is None:
                 custom[name] = mine = CustomMetric(name, metric.kind)
             mine.merge(metric, later=False)
+    connections = ConnectStats()
+    messages: dict[str, MessageStats] = {}
+    for payload in payloads:
+        connections.merge(payload.connections)
+        for name, part in payload.messages.items():
+            stream = messages.get(name)
+            if stream is None:
+                messages[name] = stream = MessageStats(name, part.kind)
+            stream.merge(part)
     slowest = sorted((s for p in payloads for s in p.slowest), key=lambda s: -s[2])
     keep = max(len(p.slowest) for p in payloads)
-    return Payload(stats, merge_status([p.status for p in payloads]), custom, slowest[:keep])
+    return Payload(stats, merge_status([p.status for p in payloads]), custom,
+                   connections=connections, messages=messages, slowest=slowest[:keep])
 
 
 __all__ = ["PHASES", "Payload", "SourceStatus", "merge_payloads", "merge_status"]

@@ -20,6 +20,7 @@ import numpy as np
 from ..text.redact import redact_text
 from .custom import CUSTOM_KINDS, CustomAccumulator, CustomMetric
 from .histogram import Histogram
+from .messages import MessageBook
 
 OTHER_NAME = "other"
 #: Distinct request names kept per run; more fold into ``other`` (unbounded dynamic URLs).
@@ -204,6 +205,8 @@ class Recorder:
         self._iteration_errors: dict[str, int] = {}
         self._iteration_samples: dict[str, str] = {}
         self._check_names: dict[object, str] = {}
+        #: the message streams' accumulators (WebSocket, SSE) and open connections
+        self.messages = MessageBook()
 
     def warn(self, text: str) -> None:
         """Tell the run a plain-language warning (once per text is the caller's business)."""

@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric, custom_row
+from ..metrics.messages import MessageStats, message_row
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..rules.alert_engine import AlertEvent
@@ -43,7 +45,9 @@ class RunRecord:
     ``last_interval`` the per-name stats of the last interval added (what a writer stores) and
     ``last_custom`` its custom metrics;
     ``custom`` the user's custom metrics added up and ``custom_timeline`` one row per
-    (interval, metric); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
+    (interval, metric); ``messages`` the message streams (WebSocket, SSE) added up per name,
+    ``last_messages`` the last interval's and ``messages_timeline`` one row per (interval,
+    stream); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
     ``{"expr", "observed", "passed"}`` each (updated at every snapshot); ``aborted_by`` the
     threshold that stopped the run (``abort_on_fail``), if one did.
     ``state`` is a :class:`~loadnb.record.state.RunState` (``idle`` before a run starts, then
@@ -70,8 +74,15 @@ class RunRecord:
     custom: dict[str, CustomMetric] = field(default_factory=dict)
     last_custom: dict[str, CustomMetric] = field(default_factory=dict)
     custom_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: dict[str, MessageStats] = field(default_factory=dict)
+    last_messages: dict[str, MessageStats] = field(default_factory=dict)
+    messages_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     aborted_by: str | None = None
+    #: the connections opened so far (connect and TLS times) and the protocol the run speaks
+    connections: ConnectStats = field(default_factory=ConnectStats)
+    #: the connections opened in the last interval added (what a writer stores)
+    last_connections: ConnectStats = field(default_factory=ConnectStats)
     #: the target's scraped or watched series, long format: ``(elapsed_time, series, value)``
     server_timeline: list[tuple[float, str, float]] = field(default_factory=list)
     #: each series' values so far: ``series -> [sum, count]`` (what thresholds read)
@@ -82,10 +93,12 @@ class RunRecord:
     slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
-            dt: float, *, custom: dict[str, CustomMetric] | None = None) -> None:
+            dt: float, *, custom: dict[str, CustomMetric] | None = None,
+            messages: dict[str, MessageStats] | None = None) -> None:
         """Add one closed interval: ``interval`` is all names merged, ``by_name`` per name,
         ``dt`` its length in seconds, ``custom`` the custom metrics updated in it (added to
-        :attr:`custom`, one :attr:`custom_timeline` row each)."""
+        :attr:`custom`, one :attr:`custom_timeline` row each), ``messages`` its message streams
+        (added to :attr:`messages`, one :attr:`messages_timeline` row each)."""
         self.overall.merge(interval)
         for name, part in by_name.items():
             total = self.totals.get(name)
@@ -109,9 +122,24 @@ class RunRecord:
                 continue
             run_total.merge(metric, later=True)
             self.custom_timeline.append(custom_row(snap.elapsed_time, metric))
+        self._add_messages(snap.elapsed_time, messages or {})
         self.peak_rps = snap.peak_rps
         self.last_interval, self.last_custom = by_name, dict(custom or {})
+        self.last_messages = dict(messages or {})
         self.snapshots.append(snap)
+
+    def _add_messages(self, elapsed: float, messages: dict[str, MessageStats]) -> None:
+        for name, part in messages.items():
+            total = self.messages.get(name)
+            if total is None:
+                self.messages[name] = total = MessageStats(name, part.kind)
+            total.merge(part)
+            self.messages_timeline.append(message_row(elapsed, part))
+
+    def add_connections(self, connections: ConnectStats) -> None:
+        """Add the connections opened in one interval (and the protocol they speak)."""
+        self.connections.merge(connections)
+        self.last_connections = connections
 
     def add_server(self, elapsed: float,
                    values: dict[str, float]) -> list[tuple[float, str, float]]:

@@ -30,6 +30,7 @@ from .summary_parts import (
     CustomEntry,
     GeneratorHealth,
     IterationCount,
+    MessageEntry,
     StatsRow,
     UsersStarted,
     checks_summary,
@@ -39,6 +40,7 @@ from .summary_parts import (
     generator_summary,
     iterations_summary,
     latency_basis,
+    messages_summary,
     startup_s,
     stats_summary,
     summary_warnings,
@@ -53,6 +55,15 @@ Quantiles = TypedDict("Quantiles", {
 QuantileKey = Literal["p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"]
 #: The keys of :data:`Quantiles`, in their order.
 QUANTILE_KEYS: tuple[QuantileKey, ...] = get_args(QuantileKey)
+
+
+class ConnectionsEntry(TypedDict):
+    """``connections``: the connections opened, their TCP connect and TLS handshake times (ms;
+    ``tls_ms`` all None in cleartext; both None where the transport does not measure them)."""
+
+    opened: int
+    connect_ms: Quantiles
+    tls_ms: Quantiles
 
 
 class AlertEntry(TypedDict):
@@ -122,6 +133,12 @@ class Parameters(TypedDict, total=False):
     notify: list[str]
     workers: int | str | None
     cluster: str | None
+    http2: bool
+    streams: int | None
+    cacert: str | None
+    cert: str | None
+    key: str | None
+    connect_to: list[str]
 
 
 class Summary(TypedDict):
@@ -137,6 +154,7 @@ class Summary(TypedDict):
     startup_s: float | None
     model: str
     transport: str
+    protocol: str
     workers: int
     workers_lost: int
     total_requests: int
@@ -152,6 +170,7 @@ class Summary(TypedDict):
     latency_basis: str
     latency_ms: Quantiles
     service_ms: Quantiles
+    connections: ConnectionsEntry
     status_codes: dict[str, int]
     stats: list[StatsRow]
     errors: dict[str, int]
@@ -162,6 +181,7 @@ class Summary(TypedDict):
     thresholds: list[ThresholdEntry]
     aborted_by: str | None
     custom: dict[str, CustomEntry]
+    messages: dict[str, MessageEntry]
     generator: GeneratorHealth
     warnings: list[str]
     error: str | None
@@ -185,6 +205,7 @@ def build_summary(record: RunRecord) -> Summary:
         "startup_s": startup_s(record),
         "model": spec.model,
         "transport": record.transport,
+        "protocol": record.connections.protocol,
         "workers": max((s.workers for s in record.snapshots), default=0),
         "workers_lost": workers_lost(record.snapshots),
         "total_requests": o.completed + o.failed + o.cancelled,
@@ -200,6 +221,7 @@ def build_summary(record: RunRecord) -> Summary:
         "latency_basis": latency_basis(record),
         "latency_ms": cast("Quantiles", o.latency.summary()),
         "service_ms": cast("Quantiles", o.service.summary()),
+        "connections": connections_summary(record),
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
         "stats": stats_summary(record),
         "errors": errors_summary(o),
@@ -211,6 +233,7 @@ def build_summary(record: RunRecord) -> Summary:
         "thresholds": [cast("ThresholdEntry", dict(t)) for t in record.thresholds],
         "aborted_by": record.aborted_by,
         "custom": custom_summary(record),
+        "messages": messages_summary(record),
         "generator": generator_summary(record.snapshots),
         "warnings": summary_warnings(record, started),
         "error": record.error,
@@ -218,6 +241,13 @@ def build_summary(record: RunRecord) -> Summary:
         "versions": {"loadnb": __version__, "python": platform.python_version(),
                      "aiohttp": aiohttp.__version__},
     }
+
+
+def connections_summary(record: RunRecord) -> ConnectionsEntry:
+    """``connections`` of the run so far."""
+    c = record.connections
+    return {"opened": c.opened, "connect_ms": cast("Quantiles", c.connect.summary()),
+            "tls_ms": cast("Quantiles", c.tls.summary())}
 
 
 def strict_summary(summary: Summary) -> Summary:
@@ -236,13 +266,17 @@ def empty_summary() -> Summary:
     """A summary of nothing: every key, each with its empty value (0, "", None, {}, [])."""
     return {
         "run_id": "", "url": "", "target": "", "state": "", "started_at": "", "duration_s": 0.0,
-        "startup_s": None, "model": "", "transport": "", "workers": 0, "workers_lost": 0,
+        "startup_s": None, "model": "", "transport": "", "protocol": "", "workers": 0,
+        "workers_lost": 0,
         "total_requests": 0, "completed_requests": 0, "failed_requests": 0,
         "cancelled_requests": 0, "success_rate": None, "avg_rps": 0.0, "peak_rps": 0.0,
         "dropped_arrivals": 0, "users_started": None, "bytes_received": 0, "latency_basis": "",
-        "latency_ms": _no_quantiles(), "service_ms": _no_quantiles(), "status_codes": {},
+        "latency_ms": _no_quantiles(), "service_ms": _no_quantiles(),
+        "connections": {"opened": 0, "connect_ms": _no_quantiles(), "tls_ms": _no_quantiles()},
+        "status_codes": {},
         "stats": [], "errors": {}, "error_samples": {}, "checks": {}, "iterations": {},
         "alerts": [], "thresholds": [], "aborted_by": None, "custom": {},
+        "messages": {},
         "generator": {"max_loop_lag_ms": None, "max_cpu_percent": None,
                       "max_waiting_for_connection": 0},
         "warnings": [], "error": None, "parameters": {},
@@ -268,6 +302,6 @@ def summary_of(data: Mapping[str, Any]) -> Summary:
     return cast("Summary", out)
 
 
-__all__ = ["QUANTILE_KEYS", "AlertEntry", "Parameters", "QuantileKey", "Quantiles", "Summary",
-           "ThresholdEntry", "Versions", "build_summary", "empty_summary", "strict_summary",
-           "summary_of"]
+__all__ = ["QUANTILE_KEYS", "AlertEntry", "ConnectionsEntry", "Parameters", "QuantileKey",
+           "Quantiles", "Summary", "ThresholdEntry", "Versions", "build_summary",
+           "connections_summary", "empty_summary", "strict_summary", "summary_of"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..metrics.custom import CustomMetric
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..rules.alert_engine import AlertEvent
@@ -27,9 +28,9 @@ class Update:
     objects: a fired one's ``cleared_at`` may be set by a later interval); ``alerts``,
     ``thresholds``, ``warnings``, ``events`` and ``iterations`` (per scenario task: iterations,
     failed) are the run's so far; ``totals`` too (what loadnb's metrics exporters read);
-    ``server_rows`` the target's scraped or watched values written at this tick (scrapes land on
-    the snapshot before, see :mod:`loadnb.runner.observing`), ``slowest`` the interval's
-    slowest traced requests.
+    ``messages`` the message streams' counts of the interval; ``server_rows`` the target's scraped
+    or watched values written at this tick (scrapes land on the snapshot before, see
+    :mod:`loadnb.runner.observing`), ``slowest`` the interval's slowest traced requests.
     """
 
     snapshot: Snapshot
@@ -45,6 +46,7 @@ class Update:
     events: tuple[tuple[float, str], ...]
     iterations: Mapping[str, list[int]]
     aborted_by: str | None = None
+    messages: Mapping[str, MessageStats] = field(default_factory=dict)
     #: the run's cumulative per-name totals (the record's: read them, never change them)
     totals: Mapping[str, IntervalStats] = field(default_factory=dict)
     #: the target's series written at this tick: ``(elapsed_time, series, value)``

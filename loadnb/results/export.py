@@ -9,11 +9,12 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
              "target", "params"},
      "summary": {...},                       # Result.summary
      "snapshots": [{...}, ...],              # one per interval (Snapshot fields)
-     "totals": {"overall": {...}, "names": [...], "custom": [...]},
+     "totals": {"overall": {...}, "names": [...], "custom": [...], "messages": [...]},
                                              # the run's stats added up (overall, per name,
-                                             # custom metrics), each the codec's plain data
-                                             # (loadnb.metrics.codec; histograms as base64)
-     "stats_timeline": [...], "errors_timeline": [...], "custom": [...],
+                                             # custom metrics, message streams), each the
+                                             # codec's plain data (loadnb.metrics.codec;
+                                             # histograms as base64)
+     "stats_timeline": [...], "errors_timeline": [...], "custom": [...], "messages": [...],
      "stats": [...], "errors": [...], "alerts": [...], "thresholds": [...],
      "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...],
      "server": [[elapsed, series, value], ...],    # the target's series (scrape=), if any
@@ -23,7 +24,8 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
   the run from ``snapshots`` and ``totals`` (:func:`stored`, then the one
   :func:`~loadnb.record.rebuild.rebuild`: the totals come in with the last snapshot, so totals
   and percentiles are exact) and takes the timelines as written (the record keeps no
-  per-interval histograms, so neither does the export).
+  per-interval histograms, so neither does the export). A document written before message
+  streams existed has no ``messages``: it loads with none.
 - **Parquet** — one file: the snapshot table (``Result.df``'s columns, and ``interval_errors`` as
   JSON text); the rest of the JSON document (all but ``snapshots``) is JSON text in the file's
   key-value metadata under ``loadnb``. ``pandas.read_parquet(path)`` gives the snapshots;
@@ -54,7 +56,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..metrics.codec import Carrier, decode, encode
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric
+from ..metrics.messages import MESSAGES_TIMELINE_COLUMNS, MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..record.rebuild import Stored, StoredInterval
@@ -141,6 +145,8 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
                             for e, k, n in record.errors_timeline],
         "custom": [_plain(dict(zip(CUSTOM_TIMELINE_COLUMNS, row, strict=True)))
                    for row in record.custom_timeline],
+        "messages": [_plain(dict(zip(MESSAGES_TIMELINE_COLUMNS, row, strict=True)))
+                     for row in record.messages_timeline],
         "warnings": list(record.warnings),
         "events": [[e, t] for e, t in record.events],
     }
@@ -155,11 +161,14 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
 
 
 def _totals_of(record: RunRecord) -> dict[str, Any]:
-    """``totals`` of the document: the per-name stats, all names (``overall``) and the custom
-    metrics added up over the run, histograms encoded (what the record keeps; exact)."""
+    """``totals`` of the document: the per-name stats, all names (``overall``), the custom
+    metrics, the connections and the message streams added up over the run, histograms encoded
+    (what the record keeps; exact)."""
     return {"overall": encode(record.overall, JSON),
             "names": [encode(iv, JSON) for iv in record.totals.values()],
-            "custom": [encode(m, JSON) for m in record.custom.values()]}
+            "custom": [encode(m, JSON) for m in record.custom.values()],
+            "connections": encode(record.connections, JSON),
+            "messages": [encode(m, JSON) for m in record.messages.values()]}
 
 
 def to_json(record: RunRecord, summary: Summary, path: PathLike) -> Path:
@@ -281,7 +290,10 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
     last = StoredInterval(
         {iv.name: iv for iv in (decode(IntervalStats, d, JSON) for d in totals["names"])},
         decode(IntervalStats, totals["overall"], JSON),
-        {m.name: m for m in (decode(CustomMetric, d, JSON) for d in totals["custom"])})
+        {m.name: m for m in (decode(CustomMetric, d, JSON) for d in totals["custom"])},
+        decode(ConnectStats, totals.get("connections") or {}, JSON),
+        {m.name: m for m in (decode(MessageStats, d, JSON)
+                             for d in totals.get("messages", []))})
     return Stored(
         run["run_id"], spec, run["started_at"], run["transport"], run["state"], run["error"],
         snaps, {len(snaps) - 1: last} if snaps else {},
@@ -295,6 +307,7 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
         errors_timeline=[(r["elapsed_time"], r["kind"], r["count"])
                          for r in doc["errors_timeline"]],
         custom_timeline=[_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]],
+        messages_timeline=[_row(r, MESSAGES_TIMELINE_COLUMNS) for r in doc.get("messages", [])],
         server=[(float(e), str(k), float(v)) for e, k, v in doc.get("server", [])],
         slowest=[(float(e), str(n), float(lat), str(t))
                  for e, n, lat, t in doc.get("slowest", [])])

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..charts import palette
 from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric, custom_row
+from ..metrics.messages import MESSAGES_TIMELINE_COLUMNS
 from ..metrics.snapshot import COLUMNS, Snapshot
 from ..metrics.stats import IntervalStats
 from ..record.record import NAMES_TIMELINE_COLUMNS
@@ -111,6 +112,12 @@ def custom_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=list(CUSTOM_TIMELINE_COLUMNS))
 
 
+def messages_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
+    """Message streams per interval, long format: one row per (interval, stream), columns
+    :data:`loadnb.metrics.messages.MESSAGES_TIMELINE_COLUMNS`."""
+    return pd.DataFrame(list(rows), columns=list(MESSAGES_TIMELINE_COLUMNS))
+
+
 def custom_totals_frame(custom: Mapping[str, CustomMetric]) -> pd.DataFrame:
     """Custom metrics over the whole run: one row per metric (the timeline's columns but
     ``elapsed_time``)."""
@@ -186,5 +193,5 @@ def slowest_frame(rows: Iterable[tuple[float, str, float, str]]) -> pd.DataFrame
 
 __all__ = ["ALERT_COLUMNS", "SERVER_COLUMNS", "SLOWEST_COLUMNS", "STATS_COLUMNS", "alerts_frame",
            "custom_frame", "custom_totals_frame", "errors_frame", "errors_timeline_frame",
-           "names_timeline_frame", "plot_frame", "server_frame", "slowest_frame",
-           "snapshots_frame", "stats_frame", "summary_html"]
+           "messages_frame", "names_timeline_frame", "plot_frame", "server_frame",
+           "slowest_frame", "snapshots_frame", "stats_frame", "summary_html"]

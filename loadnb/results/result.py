@@ -210,6 +210,16 @@ class Result:
         return custom_totals_frame(self.record.custom)
 
     @property
+    def messages(self) -> pd.DataFrame:
+        """Message streams (WebSocket, SSE) per interval, long format: ``elapsed_time, name,
+        kind, opened, failed, closed, sent, received, bytes_sent, bytes_received,
+        first_message_p50_ms, p50_ms, p95_ms, p99_ms`` (the last three: request–reply
+        latency), one row per interval a stream was active in."""
+        from .frame import messages_frame
+
+        return messages_frame(self.record.messages_timeline)
+
+    @property
     def summary(self) -> Summary:
         """The run in one JSON-ready dict (no secrets): the object ``loadnb run --json`` prints
         (:class:`~loadnb.record.summary.Summary`, built by

@@ -12,6 +12,8 @@ One small language for thresholds (pass/fail of a run), SLOs and alert rules::
                | iterations                                   (scenario iterations; a count)
                | iterations_failed            (failed iterations: a count, or with % a share)
                | checks                              (share of check passes; unit %)
+               | messages_sent | messages_received   (message streams; counts)
+               | connections | connections_failed    (message streams' connections; counts)
          | "server." metric [ "{" labels "}" ]   (the target's series, ``scrape=``/``watch_pid=``)
     custom-stat := p50 | p90 | p95 | p99 | max | mean   (timing; a time unit)
                  | total | rate | count | last | min | max | mean        (counter, gauge)
@@ -20,7 +22,9 @@ One small language for thresholds (pass/fail of a run), SLOs and alert rules::
 
 The name between the brackets is a request name, a scenario task's for ``iterations`` and
 ``iterations_failed``, a check's for ``checks``: everything between the brackets (slashes, braces
-and spaces included; write ``\\]`` for a ``]`` in a name). Latency bounds need a time unit and
+and spaces included; write ``\\]`` for a ``]`` in a name); a latency stat on a message stream's
+name (``p95[echo]<50ms``) judges its request–reply latency
+(:mod:`~loadnb.rules.thresholds_messages`). Latency bounds need a time unit and
 success/errors/checks a ``%``, so ``errors<1`` (1 what?) is refused; so are bounds that cannot
 mean anything (a negative time, count or rate, a percentage outside 0-100). A threshold judges the
 whole run so far (cumulative values); an alert rule with the same expression judges each
@@ -43,14 +47,16 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..metrics.custom import CustomMetric
+from ..metrics.messages import MessageStats
 from ..metrics.stats import IntervalStats
 from ..text.numbers import bounded, decimals
 from ..text.units import TIME_UNITS
+from .thresholds_messages import MESSAGE_STATS, message_value, reply_value
 
 LATENCY_STATS = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9,
                  "p99.99": 99.99, "max": 100.0, "mean": -1.0}
@@ -86,6 +92,10 @@ class View(Protocol):
         ...
 
     def custom(self, metric: str) -> CustomMetric | None: ...
+
+    def messages(self) -> Mapping[str, MessageStats]:
+        """The message streams (WebSocket, SSE) by name."""
+        ...
 
     def server(self, series: str) -> float | None:
         """The target's series ``server.<metric>`` (every label set of it added up) or
@@ -123,8 +133,13 @@ class Threshold:
                 metric, self.stat, view.duration)
         if self.stat in ITERATION_STATS:
             return _iteration_value(view.tallies(), self.stat, self.name, self.percent)
+        if self.stat in MESSAGE_STATS:
+            return message_value(view.messages(), self.stat, self.name)
         stats = view.stats(self.name)
         if stats is None:
+            stream = None if self.name is None else view.messages().get(self.name)
+            if stream is not None and self.stat in LATENCY_STATS:
+                return reply_value(stream, LATENCY_STATS[self.stat])
             return None
         return _builtin_value(stats, self.stat, view.duration)
 
@@ -271,7 +286,7 @@ def _check_unit(expr: str, stat: str, custom: bool, unit: str,
         raise ValueError(f"threshold {expr!r}: {stat} takes no unit {unit!r}")
     if stat == "rps":
         return value, "rate"
-    counted = not custom and (stat in COUNT_STATS or stat in ITERATION_STATS)
+    counted = not custom and (stat in (*COUNT_STATS, *ITERATION_STATS, *MESSAGE_STATS))
     return value, "count" if counted or stat == "count" else ""
 
 
@@ -332,12 +347,14 @@ def _server_threshold(text: str, m: re.Match[str]) -> Threshold:
 
 def _metric(metric: str, expr: str) -> tuple[str | None, str]:
     lowered = metric.lower()
-    if lowered in (*LATENCY_STATS, *RATE_STATS, *COUNT_STATS, *ITERATION_STATS, "rps"):
+    if lowered in (*LATENCY_STATS, *RATE_STATS, *COUNT_STATS, *ITERATION_STATS, *MESSAGE_STATS,
+                   "rps"):
         return None, lowered
     custom, dot, stat = metric.rpartition(".")
     if dot and custom and stat.lower() in CUSTOM_STATS:
         return custom, stat.lower()
-    known = ", ".join([*LATENCY_STATS, *RATE_STATS, "rps", *COUNT_STATS, *ITERATION_STATS])
+    known = ", ".join([*LATENCY_STATS, *RATE_STATS, "rps", *COUNT_STATS, *ITERATION_STATS,
+                       *MESSAGE_STATS])
     raise ValueError(f"threshold {expr!r}: unknown metric {metric!r} (known: {known}; or a "
                      "custom metric as NAME.STAT, e.g. checkout.p95)")
 

@@ -13,14 +13,16 @@ last interval alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..metrics.custom import CustomMetric
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats, merge_intervals
 from ..record.record import RunRecord
 from ..rules.thresholds import Threshold
+from ..rules.thresholds_messages import MESSAGE_STATS
 
 #: Snapshots in a row a threshold must fail (after the grace period) to abort the run.
 ABORT_WINDOW = 3
@@ -44,6 +46,9 @@ class RunView:
 
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.custom.get(metric)
+
+    def messages(self) -> Mapping[str, MessageStats]:
+        return self.record.messages
 
     def server(self, series: str) -> float | None:
         sums = self.record.server_sums
@@ -84,6 +89,9 @@ class IntervalView:
 
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.last_custom.get(metric)
+
+    def messages(self) -> Mapping[str, MessageStats]:
+        return self.record.last_messages
 
     def server(self, series: str) -> float | None:
         values = [v for key, v in self.record.server_last.items() if server_matches(key, series)]
@@ -130,7 +138,7 @@ def lost_for_good(t: Threshold, value: float | None, record: RunRecord,
 
 def _only_grows(t: Threshold) -> bool:
     """A run's max and its counts never come down."""
-    return t.stat in ("max", "requests", "failed", "iterations") or (
+    return t.stat in ("max", "requests", "failed", "iterations", *MESSAGE_STATS) or (
         t.stat == "iterations_failed" and not t.percent)
 
 

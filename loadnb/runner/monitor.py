@@ -29,7 +29,7 @@ from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.update import Update
 from ..rules.alert_engine import AlertEngine, AlertEvent, AlertNews, Listener
-from .interval import Times, make_snapshot
+from .interval import Times, add_connections, make_snapshot
 from .judge import ThresholdJudge
 from .observing import Taken
 
@@ -135,11 +135,14 @@ class Monitor:
                       dt >= self.interval / 2)
         record = self.record
         snap = make_snapshot(record.overall, record.peak_rps, iv, payload.status, times,
-                             self._last_dropped)
+                             self._last_dropped, payload.messages.values())
+        add_connections(snap, payload.connections)
+        record.add_connections(payload.connections)
         self._last_dropped = payload.status.dropped
         record.events.extend(payload.status.events)
         record.slowest.extend(payload.slowest)
-        record.add(snap, iv, payload.stats, dt, custom=payload.custom)
+        record.add(snap, iv, payload.stats, dt, custom=payload.custom,
+                   messages=payload.messages)
         self._observed(snap)
         return snap
 
@@ -203,8 +206,9 @@ class Monitor:
             tuple(e for e, what in news if what == "fired"),
             tuple(e for e, what in news if what == "cleared"),
             tuple(r.alerts), tuple(dict(t) for t in r.thresholds), tuple(r.warnings),
-            tuple(r.events), dict(r.overall.iterations), r.aborted_by, r.totals,
-            tuple(self._server_rows), tuple(payload.slowest))
+            tuple(r.events), dict(r.overall.iterations), r.aborted_by,
+            messages=payload.messages, totals=r.totals, server_rows=tuple(self._server_rows),
+            slowest=tuple(payload.slowest))
 
     def _publish(self, update: Update) -> None:
         for sink in list(self.sinks):

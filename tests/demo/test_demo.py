@@ -195,10 +195,15 @@ async def test_items_api(make_client: ClientFactory) -> None:
     assert (await client.get("/api/items/abc")).status == 404
 
 
+#: The message streams' part of an empty ``/stats`` (see tests/demo/test_demo_streams.py).
+NO_STREAMS = {"ws": {"connections": 0, "received": 0, "sent": 0, "closed": 0, "open": 0},
+              "sse": {"connections": 0, "events": 0, "completed": 0, "open": 0}}
+
+
 async def test_stats_count_requests_and_responses(make_client: ClientFactory) -> None:
     client = await make_client()
     empty = await (await client.get("/stats")).json()
-    assert empty == {"requests": 0, "responses": {}, "by_path": {}, "in_flight": 0}
+    assert empty == {"requests": 0, "responses": {}, "by_path": {}, "in_flight": 0, **NO_STREAMS}
     for _ in range(7):
         await client.get("/")
     for _ in range(3):
@@ -217,7 +222,7 @@ async def test_stats_count_requests_and_responses(make_client: ClientFactory) ->
     assert reset.status == 200
     assert (await reset.json())["requests"] == 0
     stats = await (await client.get("/stats")).json()
-    assert stats == {"requests": 0, "responses": {}, "by_path": {}, "in_flight": 0}
+    assert stats == {"requests": 0, "responses": {}, "by_path": {}, "in_flight": 0, **NO_STREAMS}
 
 
 async def test_stats_count_request_on_arrival(make_client: ClientFactory) -> None:

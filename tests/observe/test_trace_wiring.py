@@ -87,3 +87,9 @@ async def test_one_trace_per_iteration_of_a_scenario(
 def test_trace_on_the_fast_transport_is_refused() -> None:
     with pytest.raises(ValueError, match="trace needs per-request headers"):
         make_spec("http://127.0.0.1:9/", trace=True, transport="fast")
+
+
+def test_trace_with_http2_is_refused() -> None:
+    # the HTTP/2 transport sends one prepared header block: no per-request trace headers
+    with pytest.raises(ValueError, match="trace needs per-request headers: http2"):
+        make_spec("http://127.0.0.1:9/", trace=True, http2=True)
