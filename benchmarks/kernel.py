@@ -12,8 +12,9 @@ times each, the same closed-model load (``--users`` users for ``--seconds`` seco
 
 The generators (the kernel, its Dask worker, the CLI) run on core 0 when two cores can be pinned
 (the kernel pins itself before it starts the cluster, whose worker inherits it). Prints each run's
-requests/s (the run's ``avg_rps``), the medians, the ratios b/c and a/c (goal: b/c >= 0.9) and one
-JSON line. Loopback only; every run is bounded by ``--seconds``.
+requests/s (the run's ``avg_rps``), the medians, the ratios b/c and a/c (the median of each
+repetition's ratio; goal: b/c >= 0.9) and one JSON line. Loopback only; every run is bounded by
+``--seconds``.
 
     python benchmarks/kernel.py                      # 3 x 5 s of each, about 2 minutes
     python benchmarks/kernel.py --reps 5 --seconds 10
@@ -45,11 +46,16 @@ from benchmarks.common import (  # noqa: E402
 
 MARK = "@@kernel-bench "
 SETUP = """
-import json, os, loadnb
+import asyncio, json, os, loadnb
 if {pin}:
     os.sched_setaffinity(0, {{{core}}})
 c = loadnb.cluster(workers=1).__enter__()
-print({mark!r} + json.dumps({{"cluster": repr(c)}}))
+loop = type(asyncio.get_running_loop())
+import distributed
+async with distributed.Client(c.scheduler_address, asynchronous=True) as client:
+    cores = await client.run(os.sched_getaffinity, 0)
+print({mark!r} + json.dumps({{"cluster": repr(c), "loop": f"{{loop.__module__}}.{{loop.__name__}}",
+                              "worker_cores": sorted(map(sorted, cores.values()))}}))
 """
 RUN = """
 r = await loadnb.arun({url!r}, users={users}, duration={seconds}, history="off"{extra})
@@ -131,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.seconds + 120
     with Nginx() as nginx, Kernel() as kernel:
         setup = kernel.execute(SETUP.format(pin=can_pin(), core=GENERATOR_CORE, mark=MARK), 120)
-        print(f"  kernel ready, {setup['cluster']}", flush=True)
+        print(f"  kernel ready (its loop: {setup['loop']}), {setup['cluster']}, its worker on "
+              f"cores {setup['worker_cores']}", flush=True)
         code = {name: RUN.format(url=nginx.url, users=args.users, seconds=args.seconds, mark=MARK,
                                  extra=extra)
                 for name, extra in (("in-kernel", ""), ("workers=1", ", cluster=c"))}
@@ -148,13 +155,21 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
         kernel.execute(f"c.close()\nprint({MARK!r} + '{{}}')", 60)
     med = {name: median(values) for name, values in rates.items()}
-    b_c, a_c = med["workers=1"] / med["CLI"], med["in-kernel"] / med["CLI"]
     for name, values in rates.items():
-        print(f"  median {name:<10} {med[name]:>10,.0f} req/s{spread(values)}")
-    print(f"  workers=1 / CLI = {b_c:.2f} (goal >= 0.9); in-kernel / CLI = {a_c:.2f}")
+        print(f"  median {name:<10} {med[name]:>10,.0f} req/s (runs "
+              f"{min(values):,.0f}-{max(values):,.0f})")
+    # Ratios of runs of the same repetition (back to back), then their median: the machine's
+    # drift between repetitions cancels out.
+    pairs = {key: [x / c for x, c in zip(rates[key], rates["CLI"], strict=True)]
+             for key in ("workers=1", "in-kernel")}
+    b_c, a_c = median(pairs["workers=1"]), median(pairs["in-kernel"])
+    print(f"  workers=1 / CLI = {b_c:.2f}{spread(pairs['workers=1'])} (goal >= 0.9); "
+          f"in-kernel / CLI = {a_c:.2f}{spread(pairs['in-kernel'])} (median of the same "
+          f"repetition's ratios)")
     print(json.dumps({"users": args.users, "seconds": args.seconds, "reps": args.reps,
                       "rps": rates, "median_rps": med, "workers1_over_cli": round(b_c, 3),
-                      "inkernel_over_cli": round(a_c, 3), "pinning": pinning_note()}))
+                      "inkernel_over_cli": round(a_c, 3), "pinning": pinning_note(),
+                      "kernel_loop": setup["loop"]}))
     return 0
 
 
