@@ -12,9 +12,10 @@ times each, the same closed-model load (``--users`` users for ``--seconds`` seco
 
 The generators (the kernel, its Dask worker, the CLI) run on core 0 when two cores can be pinned
 (the kernel pins itself before it starts the cluster, whose worker inherits it). Prints each run's
-requests/s (the run's ``avg_rps``), the medians, the ratios b/c and a/c (the median of each
-repetition's ratio; goal: b/c >= 0.9) and one JSON line. Loopback only; every run is bounded by
-``--seconds``.
+requests/s (the run's ``avg_rps``) and its generator's CPU at most (a generator far below 100 %
+was starved by the machine's other load: its figure measures the machine), the medians, the
+ratios b/c and a/c (the median of each repetition's ratio; goal: b/c >= 0.9) and one JSON line.
+Loopback only; every run is bounded by ``--seconds``.
 
     python benchmarks/kernel.py                      # 3 x 5 s of each, about 2 minutes
     python benchmarks/kernel.py --reps 5 --seconds 10
@@ -60,7 +61,7 @@ print({mark!r} + json.dumps({{"cluster": repr(c), "loop": f"{{loop.__module__}}.
 RUN = """
 r = await loadnb.arun({url!r}, users={users}, duration={seconds}, history="off"{extra})
 print({mark!r} + json.dumps({{k: r.summary[k] for k in
-      ("avg_rps", "total_requests", "state", "workers", "startup_s")}}))
+      ("avg_rps", "total_requests", "state", "workers", "startup_s", "generator")}}))
 """
 
 
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"{name} run ended {out['state']}")
                 rates[name].append(float(out["avg_rps"]))
                 print(f"  run {rep + 1} {name:<10} {out['avg_rps']:>10,.0f} req/s "
-                      f"({out['total_requests']:,} requests, startup {out['startup_s']} s)",
+                      f"({out['total_requests']:,} requests, startup {out['startup_s']} s, "
+                      f"generator CPU at most {out['generator']['max_cpu_percent']:.0f} %)",
                       flush=True)
         kernel.execute(f"c.close()\nprint({MARK!r} + '{{}}')", 60)
     med = {name: median(values) for name, values in rates.items()}
