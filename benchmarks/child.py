@@ -10,6 +10,11 @@ interpreter start excluded; the parent adds ``cpu_total`` from ``wait4``). Kinds
   uvloop or the standard loop (``loop``), optionally with a widget-like subscriber.
 - ``bare_aiohttp``: ``users`` tasks doing ``session.get`` + ``read`` in a loop, with the session
   and connector loadnb's aiohttp transport makes (no loadnb engine, recorder or monitor).
+- ``raw_uvloop``: the feature-less reference: ``users`` connections, each a plain
+  ``asyncio.Protocol`` on uvloop that writes the same request bytes loadnb sends (built by the
+  same ``serialise``), parses the response with the same parser (llhttp via httptools) and writes
+  the next request when a response is complete; it counts responses and nothing else (no clock,
+  no timeout, no pool, no recording). Bounded by ``duration`` or by ``requests``.
 - ``pacing``: the open model at ``rate``; records when each request was actually sent.
 - ``memory``: a full-speed run sampling RSS at every snapshot.
 - ``stop``: full-speed runs stopped after ``warm`` seconds; times to the final snapshot and to
@@ -27,6 +32,9 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urlsplit
+
+import httptools
 
 from loadnb import Run, make_spec
 from loadnb.run import run_new_loop
@@ -116,14 +124,18 @@ JUDGE_THRESHOLDS = ("p95<300ms", "p99<1s", "errors<1%", "rps>100", "max<5s")
 
 
 async def load(p: dict[str, Any]) -> dict[str, Any]:
+    """loadnb's closed model (or the open model at ``rate``), bounded by ``duration`` or
+    ``requests``."""
     judge: dict[str, Any] = {}
     if p.get("judge"):
         from loadnb.alerts import default_rules
 
         judge = {"alerts": [*default_rules(), *JUDGE_ALERTS], "thresholds": JUDGE_THRESHOLDS}
-    spec = make_spec(p["url"], users=p["users"], duration=p["duration"],
-                     transport=p.get("transport", "fast"), interval=p.get("interval", 0.5),
-                     history=p.get("history", "off"), **judge)
+    model = {"rate": p["rate"]} if p.get("rate") else {"users": p["users"]}
+    bound = {"requests": p["requests"], "duration": None} if p.get("requests") else {
+        "duration": p["duration"]}
+    spec = make_spec(p["url"], **model, **bound, transport=p.get("transport", "fast"),
+                     interval=p.get("interval", 0.5), history=p.get("history", "off"), **judge)
     run = Run(spec)
     if p.get("subscriber") == "widget":
         run.subscribe(widget_like_subscriber())
@@ -135,7 +147,10 @@ async def load(p: dict[str, Any]) -> dict[str, Any]:
     return {"requests": s["completed_requests"] + s["failed_requests"],
             "failed": s["failed_requests"], "seconds": s["duration_s"], "cpu": cpu,
             "wall": wall, "snapshots": len(result.snapshots), "transport": s["transport"],
-            "loop": loop_name(), "errors": s["errors"],
+            "loop": loop_name(), "errors": s["errors"], "dropped": s["dropped_arrivals"],
+            "send_lag_p99_ms": max((v for v in (getattr(snap, "send_lag_p99_ms", math.nan)
+                                                for snap in result.snapshots)
+                                    if not math.isnan(v)), default=math.nan),
             "tick_seconds": ticks[:-1], "final_tick_seconds": ticks[-1:]}
 
 
@@ -166,6 +181,71 @@ async def bare_aiohttp(p: dict[str, Any]) -> dict[str, Any]:
         await session.close()
     return {"requests": count, "failed": failed, "seconds": wall, "cpu": cpu,
             "loop": loop_name()}
+
+
+class RawConn(asyncio.Protocol):
+    """One connection of the raw client: write, parse, count, write again."""
+
+    def __init__(self, client: RawClient) -> None:
+        self.client = client
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.client.payload)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_message_complete(self) -> None:
+        client = self.client
+        client.count += 1
+        if client.count < client.stop_at:
+            self.transport.write(client.payload)  # type: ignore[union-attr]
+        else:
+            self.transport.close()  # type: ignore[union-attr]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.lost(self)
+
+
+class RawClient:
+    """The connections of the raw client and their count of responses; a connection closes at
+    its first response once ``count`` reaches ``stop_at`` (``requests``, or the end of the
+    duration), so the last requests overshoot the bound by at most one per connection."""
+
+    def __init__(self, payload: bytes, requests: int | None) -> None:
+        self.payload = payload
+        self.stop_at: float = math.inf if requests is None else requests
+        self.count = 0
+        self.conns: set[RawConn] = set()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def lost(self, conn: RawConn) -> None:
+        self.conns.discard(conn)
+        if not self.conns and not self.done.done():
+            self.done.set_result(None)
+
+
+async def raw_uvloop(p: dict[str, Any]) -> dict[str, Any]:
+    from loadnb.transport.wire import serialise
+
+    url = p["url"]
+    parts = urlsplit(url)
+    client = RawClient(serialise(TransportOptions(url)), p.get("requests"))
+    loop = asyncio.get_running_loop()
+    cpu0, start = cpu_seconds(), time.perf_counter()
+    for _ in range(int(p["users"])):
+        _, conn = await loop.create_connection(lambda: RawConn(client), parts.hostname,
+                                               parts.port)
+        client.conns.add(conn)
+    if not p.get("requests"):
+        loop.call_later(float(p["duration"]), setattr, client, "stop_at", 0)
+    await client.done
+    wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+    return {"requests": client.count, "failed": 0, "seconds": wall, "cpu": cpu,
+            "wall": wall, "loop": loop_name()}
 
 
 class SendTimes:
@@ -283,8 +363,8 @@ async def stop(p: dict[str, Any]) -> dict[str, Any]:
 
 
 KINDS: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
-    "loadnb": load, "bare_aiohttp": bare_aiohttp, "pacing": pacing, "memory": memory,
-    "stop": stop,
+    "loadnb": load, "bare_aiohttp": bare_aiohttp, "raw_uvloop": raw_uvloop, "pacing": pacing,
+    "memory": memory, "stop": stop,
 }
 
 

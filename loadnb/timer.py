@@ -1,4 +1,5 @@
-"""Precise short sleeps for the open-model pacer, without spinning.
+"""The open model's clockwork: when arrivals are due (:class:`Pacer`), and precise short waits
+between them without spinning (:class:`PreciseSleeper`).
 
 Event loops round timers to whole milliseconds (uvloop: a 0.4 ms sleep wakes at once, so a
 naive pacer spins a core; the standard loop: it wakes 1 ms late). On Linux a ``timerfd`` watched
@@ -11,8 +12,16 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import math
 import os
 import sys
+from collections.abc import Callable
+
+#: Longest wait of the pacer, so a rate change is seen within it (seconds).
+PACER_STEP = 0.05
+#: Shortest wait of the pacer (seconds): at high rates the arrivals due within it leave together
+#: at one wake-up (a wake-up costs more than a send), each at most this late.
+BATCH = 0.0003
 
 _CLOCK_MONOTONIC = 1
 _TFD_NONBLOCK = 0o4000
@@ -25,6 +34,56 @@ class _Timespec(ctypes.Structure):
 
 class _Itimerspec(ctypes.Structure):
     _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+class Pacer:
+    """When the open model's arrivals are due, for a target rate that changes over time.
+
+    Arrival k is due when the integral of the rate reaches k. The integral is taken in steps of
+    at most :data:`PACER_STEP` (trapezoids: exact for constant rates, ramps and stages) and each
+    arrival's time is interpolated inside its step, so latency is measured from when it was due.
+    Times are seconds since the start.
+
+    Example::
+
+        pacer = Pacer(lambda t: 100.0, duration=10.0)
+        pacer.due(0.05, arrive)   # arrive(0.0), arrive(0.01), ..., arrive(0.05)
+        pacer.wait(0.05)          # 0.01: the next one is due in 10 ms
+    """
+
+    __slots__ = ("rate", "duration", "area", "last", "k")
+
+    def __init__(self, rate: Callable[[float], float], duration: float = math.inf) -> None:
+        self.rate, self.duration = rate, duration
+        self.area = self.last = 0.0  # the integral up to ``last``
+        self.k = 0  # the next arrival
+
+    def due(self, now: float, arrive: Callable[[float], bool]) -> bool:
+        """Call ``arrive(intended)`` for every arrival due by ``now`` (at most the duration), in
+        order; False as soon as ``arrive`` answers False (no more arrivals), else True."""
+        now, rate = min(now, self.duration), self.rate
+        area, last, k = self.area, self.last, self.k
+        try:
+            while last < now:
+                step_end = min(now, last + PACER_STEP)
+                span = step_end - last
+                grown = (rate(last) + rate(step_end)) / 2.0 * span
+                while area + grown >= k:
+                    due = last + max(0.0, k - area) / grown * span if grown else last
+                    if not arrive(max(0.0, due)):
+                        return False
+                    k += 1
+                area, last = area + grown, step_end
+            return True
+        finally:
+            self.area, self.last, self.k = area, last, k
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` until the next wake-up: the next arrival, at least
+        :data:`BATCH`, at most :data:`PACER_STEP` and the end of the duration."""
+        rate = self.rate(now)
+        wait = (self.k - self.area) / rate if rate > 0 else PACER_STEP
+        return min(max(wait, BATCH), PACER_STEP, max(0.0, self.duration - now))
 
 
 class PreciseSleeper:
@@ -40,8 +99,11 @@ class PreciseSleeper:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._fd = -1
-        self._waiter: asyncio.Future[None] | None = None
-        self._libc: ctypes.CDLL | None = None
+        self._callback: Callable[[], None] | None = None
+        self._settime: Callable[..., int] | None = None
+        self._value = _Itimerspec()  # one struct, filled in place: no allocation per wake-up
+        self._when = self._value.it_value
+        self._handle: asyncio.TimerHandle | None = None  # the fallback's timer
         if sys.platform.startswith("linux"):
             try:
                 self._open()
@@ -58,7 +120,11 @@ class PreciseSleeper:
         fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
-        self._libc, self._fd = libc, fd
+        settime = libc.timerfd_settime
+        settime.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Itimerspec),
+                            ctypes.c_void_p]
+        settime.restype = ctypes.c_int
+        self._settime, self._fd = settime, fd
         self._loop.add_reader(fd, self._fired)
 
     def _fired(self) -> None:
@@ -66,31 +132,45 @@ class PreciseSleeper:
             os.read(self._fd, 8)
         except BlockingIOError:
             return
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._run()
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` from the loop in ``seconds`` (precise on Linux; at least 1 ms
+        elsewhere), in place of the one asked for before, if it has not run yet. With no
+        future or task made, it is the pacer's wake-up."""
+        self._callback = callback
+        if self._fd >= 0 and self._settime is not None:
+            whole, when = int(seconds), self._when
+            when.tv_sec, when.tv_nsec = whole, int((seconds - whole) * 1e9) or 1
+            if self._settime(self._fd, 0, self._value, None) == 0:
+                return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop.call_later(max(seconds, 0.001), self._fired_late)
+
+    def _fired_late(self) -> None:
+        self._handle = None
+        self._run()
+
+    def _run(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
 
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` (precise on Linux; at least 1 ms elsewhere)."""
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        if self._fd < 0 or self._libc is None:
-            await asyncio.sleep(max(seconds, 0.001))
-            return
-        whole = int(seconds)
-        value = _Itimerspec(_Timespec(0, 0), _Timespec(whole, int((seconds - whole) * 1e9) or 1))
-        if self._libc.timerfd_settime(self._fd, 0, ctypes.byref(value), None) != 0:
-            await asyncio.sleep(max(seconds, 0.001))
-            return
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+        waiter = self._loop.create_future()
+        self.call_later(seconds, lambda: None if waiter.done() else waiter.set_result(None))
+        await waiter
 
     def close(self) -> None:
         """Stop watching the timer and release it."""
+        self._callback = None
+        if self._handle is not None:
+            self._handle.cancel()
         if self._fd >= 0:
             self._loop.remove_reader(self._fd)
             os.close(self._fd)

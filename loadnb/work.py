@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import random
 import traceback
+from array import array
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from .metrics import NameStats, Recorder
 from .scenario import DataExhausted, Feeder, Scenario
-from .transport.base import Chaining, Request, Transport
+from .transport.base import Chaining, Lane, Laning, Request, Transport
 from .vuser import BudgetExhausted, VirtualUser
 
 TRACEBACK_CHARS = 2000
@@ -30,7 +31,19 @@ Clock = Callable[[], float]
 
 
 class Admission(Protocol):
-    """The engine's side of a request start (implemented by :class:`~loadnb.engine.Engine`)."""
+    """The engine's side of a request start (implemented by :class:`~loadnb.engine.Engine`).
+
+    Its plain attributes let the hot path decide without a call: a request may start while
+    ``now < end_at and started < limit`` (``end_at``: the clock at the end of the duration, -inf
+    once the run is closed; ``limit``: the request count), and is counted by ``started += 1``;
+    when that test fails, :meth:`admit` decides (and closes the run at a bound). ``send_lags``
+    receives the send lag (actual minus intended send, seconds) of every open-model arrival.
+    """
+
+    started: int
+    end_at: float
+    limit: float
+    send_lags: array[float]
 
     def admit(self, now: float | None = None) -> bool:
         """Whether a new request may start now (``now``: the clock, if just read); when it may,
@@ -52,6 +65,11 @@ class Work(Protocol):
     def chain(self, index: int, retiring: set[int]) -> Coroutine[None, None, None] | None:
         """A closed-model user with no think time as one chain of requests driven from the
         transport's callbacks, when the work and the transport can do that; else None."""
+        ...
+
+    def lane(self) -> Lane | None:
+        """The open model with no task per arrival (the transport's :class:`Lane`), when the
+        work and the transport can do that; else None (a task per arrival)."""
         ...
 
 
@@ -76,10 +94,12 @@ class SingleRequest:
         """Send the run's request and record how it ended."""
         transport, clock, acc = self.transport, self.clock, self.acc
         sent = clock()
+        if intended is not None:
+            self.admission.send_lags.append(sent - intended)
         try:
             status, nbytes = await transport.send(self.request)
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
-            acc.error(transport.classify(exc), f"{type(exc).__name__}: {exc}")
+            self.failed(exc)
             await asyncio.sleep(0)  # a failure can come without any wait: let the loop breathe
             return
         done = clock()
@@ -95,20 +115,43 @@ class SingleRequest:
             return None
         return self.transport.drive(UserChain(self, index, retiring))
 
+    def lane(self) -> Lane | None:
+        if not isinstance(self.transport, Laning):
+            return None
+        return self.transport.lane(OpenArrivals(self))
+
+    def record(self, status: int, latency: float, service: float, nbytes: int,
+               evidence: str) -> None:
+        """Record a response through :meth:`NameStats.response` (the callback-driven work
+        writes the common case, a success within the expected interval, itself: see
+        :class:`UserChain`), with a failing status's ``evidence``."""
+        ok = self.is_success(status)
+        self.acc.response(ok, status, latency, service, nbytes)
+        if evidence and not ok:  # a status >= 400: its status line and first body bytes
+            self.acc.sample(f"HTTP {status}", evidence)
+
+    def failed(self, exc: BaseException) -> None:
+        """Record a request that got no usable response."""
+        self.acc.error(self.transport.classify(exc), f"{type(exc).__name__}: {exc}")
+
 
 class UserChain:
     """One closed-model user of a target-URL test, driven from the fast transport's callbacks
     (a :class:`~loadnb.transport.base.Driver`): it starts, times and records each request as
-    :class:`SingleRequest` does, without a coroutine per request."""
+    :class:`SingleRequest` does, without a coroutine per request.
 
-    __slots__ = ("admit", "acc", "index", "retiring", "clock", "is_success", "classify", "sent",
-                 "evidence")
+    Its :meth:`done` is the closed model's hot path: a success within the expected interval is
+    written into the name's :class:`NameStats` here (what :meth:`NameStats.response` does for
+    one), and the next request is admitted from the engine's plain attributes (see
+    :class:`Admission`); anything else goes the general way.
+    """
+
+    __slots__ = ("work", "gate", "acc", "index", "retiring", "clock", "sent", "evidence")
 
     def __init__(self, work: SingleRequest, index: int, retiring: set[int]) -> None:
-        self.admit, self.acc = work.admission.admit, work.acc
+        self.work, self.gate, self.acc = work, work.admission, work.acc
         self.index, self.retiring = index, retiring
-        self.clock, self.is_success = work.clock, work.is_success
-        self.classify = work.transport.classify
+        self.clock = work.clock
         self.sent = 0.0
         self.evidence = ""  # set by the connection before done() for a status >= 400
 
@@ -116,7 +159,7 @@ class UserChain:
         return self._start(self.clock())
 
     def _start(self, now: float) -> bool:
-        if self.index in self.retiring or not self.admit(now):
+        if self.index in self.retiring or not self.gate.admit(now):
             return False
         self.acc.started += 1
         self.sent = now
@@ -125,16 +168,53 @@ class UserChain:
     def done(self, status: int, nbytes: int, more: bool) -> bool:
         now = self.clock()  # one clock read ends this request and starts the next
         took = now - self.sent
-        ok = self.is_success(status)
-        self.acc.response(ok, status, took, took, nbytes)
-        if self.evidence:  # a status >= 400: its status line and first body bytes
-            if not ok:
-                self.acc.sample(f"HTTP {status}", self.evidence)
+        acc = self.acc
+        if status == acc.ok_code and took <= acc.expected:  # (see NameStats)
+            acc.ok_n += 1
+            acc.both.append(took)
+            acc.bytes += nbytes
+        else:
+            self.work.record(status, took, took, nbytes, self.evidence)
             self.evidence = ""
-        return more and self._start(now)
+        if not more:
+            return False
+        gate = self.gate
+        if now >= gate.end_at or gate.started >= gate.limit or self.index in self.retiring:
+            return self._start(now)  # (says no, closing the run at a bound)
+        gate.started += 1
+        acc.started += 1
+        self.sent = now
+        return True
 
     def failed(self, exc: BaseException) -> None:
-        self.acc.error(self.classify(exc), f"{type(exc).__name__}: {exc}")
+        self.work.failed(exc)
+
+
+class OpenArrivals:
+    """The engine's side of the fast transport's open-model :class:`Lane` for a target-URL
+    test (:class:`~loadnb.transport.base.Arrivals`): records each arrival's response as
+    :class:`UserChain` does, the response time from when it was due, the service time from its
+    send."""
+
+    __slots__ = ("work", "acc", "clock", "lags")
+
+    def __init__(self, work: SingleRequest) -> None:
+        self.work, self.acc, self.clock = work, work.acc, work.clock
+        self.lags = work.admission.send_lags
+
+    def done(self, intended: float, sent: float, now: float, status: int, nbytes: int,
+             evidence: str) -> None:
+        acc = self.acc
+        if status == acc.ok_code:  # (see NameStats; no correction in the open model)
+            acc.ok_n += 1
+            acc.latency.append(now - intended)
+            acc.service.append(now - sent)
+            acc.bytes += nbytes
+        else:
+            self.work.record(status, now - intended, now - sent, nbytes, evidence)
+
+    def failed(self, intended: float, exc: BaseException) -> None:
+        self.work.failed(exc)
 
 
 class ScenarioWork:
@@ -180,6 +260,9 @@ class ScenarioWork:
     def chain(self, index: int, retiring: set[int]) -> None:
         return None
 
+    def lane(self) -> None:
+        return None
+
     async def _iterate(self, user: VirtualUser, intended: float | None) -> None:
         name, task = self.scenario.pick(self.rng)
         if self.feeder is not None:
@@ -190,6 +273,8 @@ class ScenarioWork:
                 return
         user.iteration += 1
         user._intended = intended
+        if intended is not None:
+            self.admission.send_lags.append(self.clock() - intended)
         sent = user.requests
         try:
             await task(user)

@@ -6,7 +6,8 @@ import asyncio
 import errno
 import socket
 import ssl
-from collections.abc import Mapping
+from array import array
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -114,6 +115,55 @@ class Chaining(Protocol):
     """A transport that can drive a chain of requests (the fast transport's closed model)."""
 
     async def drive(self, driver: Driver) -> None: ...
+
+
+class Arrivals(Protocol):
+    """The engine's side of an open-model :class:`Lane`: its clock, and what became of each
+    arrival it sent. Times are ``clock()`` readings: ``intended`` when the arrival was due,
+    ``sent`` when its request was written, ``now`` when its response was complete.
+
+    Every arrival sent ends in exactly one ``done`` or ``failed``, unless the lane is closed
+    first (the recorder settles it as cancelled). ``lags`` receives ``sent - intended`` of every
+    request written (the send lag).
+    """
+
+    clock: Callable[[], float]
+    lags: array[float]
+
+    def done(self, intended: float, sent: float, now: float, status: int, nbytes: int,
+             evidence: str) -> None:
+        """A response (``evidence``: a failing status's line and first body bytes, else "")."""
+
+    def failed(self, intended: float, exc: BaseException) -> None:
+        """No usable response: a connection that failed, a timeout, no free connection."""
+
+
+class Lane(Protocol):
+    """An open model with no task per arrival: each arrival is written at once into an idle
+    connection, else waits (first come, first served) for one that frees or opens; the callback
+    that completes a response writes the next waiting arrival. ``in_flight`` counts arrivals sent
+    and waiting (the engine's ``max_in_flight``)."""
+
+    in_flight: int
+
+    def send(self, intended: float) -> None:
+        """Send one arrival, admitted and counted as started by the caller."""
+
+    async def drain(self, timeout: float) -> None:
+        """Return once nothing is in flight, or after ``timeout`` seconds."""
+
+    def close(self) -> None:
+        """Abort everything in flight, unreported (the end of the grace, a stop)."""
+
+    async def aclose(self) -> None:
+        """:meth:`close`, then wait until nothing of the lane runs any more."""
+
+
+@runtime_checkable
+class Laning(Protocol):
+    """A transport that can run the open model as a :class:`Lane` (the fast transport)."""
+
+    def lane(self, arrivals: Arrivals) -> Lane: ...
 
 
 def no_free_connection(fut: asyncio.Future[Any]) -> None:

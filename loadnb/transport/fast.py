@@ -21,8 +21,9 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from .base import Driver, ErrorKind, Request, TransportOptions, classify_os_error
+from .base import Arrivals, Driver, ErrorKind, Request, TransportOptions, classify_os_error
 from .conn import CLOSED, IDLE, Conn, OneRequest
+from .lane import Lane
 from .pool import FifoPool
 from .sweeper import sweep
 from .wire import (
@@ -68,8 +69,9 @@ class FastTransport(FifoPool[Conn]):
         self._payload = serialise(options)
         self._timeout = options.timeout
         self._keepalive = options.keepalive
-        self._live: set[Conn] = set()  # every connection made and not yet lost, whatever its state
+        self.live: set[Conn] = set()  # every connection made and not yet lost, whatever its state
         self._sweeper: asyncio.Task[None] | None = None
+        self._lane: Lane | None = None
         self.closing = False  # aclose() was called (read by the connections)
 
     async def send(self, request: Request) -> tuple[int, int]:
@@ -87,8 +89,7 @@ class FastTransport(FifoPool[Conn]):
         completed the last response. Returns once ``driver.next()`` answers False. Cancelling it
         leaves the request in flight unreported (the recorder settles it as cancelled)."""
         loop = asyncio.get_running_loop()
-        if self._sweeper is None:
-            self._sweeper = loop.create_task(sweep(self._live, self.idle, self._timeout))
+        self._sweep()
         timeout, failed, idle = self._timeout, False, self.idle
         while driver.next():
             if failed:  # a failure can come without any wait: let the loop breathe
@@ -111,6 +112,27 @@ class FastTransport(FifoPool[Conn]):
                 conn.fail(ConnectionAbortedError("request cancelled"))
                 raise
             self.release(conn)
+
+    def lane(self, arrivals: Arrivals) -> Lane:
+        """The open model of the run as a :class:`~loadnb.transport.lane.Lane` (one per
+        transport; it must be the pool's only user)."""
+        if self._lane is None:
+            self._sweep()
+            self._lane = Lane(self, arrivals, self._timeout)
+        return self._lane
+
+    def _sweep(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(
+                sweep(self.live, self.idle, self._timeout, self._expire))
+
+    def _expire(self, now: float) -> None:
+        if self._lane is not None:
+            self._lane.expire(now)
+
+    async def open(self, deadline: float) -> Conn:
+        """A new connection in the pool slot the caller holds (the slot is freed if it fails)."""
+        return await self._open(asyncio.get_running_loop(), deadline)
 
     async def _connection(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Conn:
         """A connection from the pool, or a new one in a slot of the pool: the first of them
@@ -148,14 +170,17 @@ class FastTransport(FifoPool[Conn]):
 
     # -- told by the connections (conn.Owner) ---------------------------------------------------
     def made(self, conn: Conn) -> None:
-        self._live.add(conn)
+        self.live.add(conn)
 
     def lost(self, conn: Conn, counted: bool) -> None:
-        """A connection closed: out of the pool, its slot to the first waiter (or free)."""
-        self._live.discard(conn)
+        """A connection closed: out of the pool, its slot to the first waiter (or free, or to
+        the lane's waiting arrivals)."""
+        self.live.discard(conn)
         if counted:
             self.forget(conn)
             self.release_slot()
+            if self._lane is not None:
+                self._lane.pump()
 
     def classify(self, exc: BaseException) -> str:
         """The :class:`ErrorKind` of an exception raised by :meth:`send`."""
@@ -168,10 +193,12 @@ class FastTransport(FifoPool[Conn]):
     async def aclose(self) -> None:
         """Close every connection and stop the sweeper."""
         self.closing = True
+        if self._lane is not None:
+            await self._lane.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        for conn in list(self._live):
+        for conn in list(self.live):
             if conn.transport is not None:
                 conn.transport.close()
         self.idle.clear()
@@ -179,13 +206,13 @@ class FastTransport(FifoPool[Conn]):
         # every connection is gone, at most 1 s, then abort the rest, so no connection outlives
         # the run and the loop is never closed under one (uvloop: EBUSY, "Event loop is closed").
         for _ in range(100):
-            if not self._live:
+            if not self.live:
                 return
             await asyncio.sleep(0.01)
-        for conn in list(self._live):
+        for conn in list(self.live):
             if conn.transport is not None:
                 conn.transport.abort()
         for _ in range(10):  # abort() calls connection_lost on a following loop iteration
-            if not self._live:
+            if not self.live:
                 break
             await asyncio.sleep(0)

@@ -1,0 +1,188 @@
+"""The open model on the fast transport: arrivals written straight into idle connections.
+
+A :class:`Lane` makes no task, coroutine or future per arrival. :meth:`Lane.send` writes an
+arrival into an idle connection of the pool at once; when none is idle the arrival waits in the
+lane's queue (first come, first served) and, while the pool has room, a connection is opened for
+it (one task per connection opened). The callback that completes a response reports it to the
+engine's :class:`~loadnb.transport.base.Arrivals` and writes the next waiting arrival on the same
+connection, or gives the connection back to the pool. The wait counts toward the arrival's
+timeout: the sweeper fails the waiting arrivals past their deadline (:meth:`Lane.expire`), as it
+fails the requests on the wire. A lane is its pool's only user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Protocol
+
+from .base import Arrivals
+from .conn import BODY, CLOSED, HEAD, IDLE, Conn, head_evidence
+
+__all__ = ["Lane", "Pool"]
+
+
+class Pool(Protocol):
+    """What a lane uses of the fast transport."""
+
+    idle: deque[Conn]  # kept-alive connections ready for reuse (the last given back on the right)
+    held: int  # slots held (connections open or opening)
+    limit: float  # the most slots
+    closing: bool
+    waiting: int  # arrivals waiting for a connection that is not being opened for them
+    live: set[Conn]  # every connection made and not yet lost
+
+    async def open(self, deadline: float) -> Conn:
+        """A new connection in a slot the caller holds (freed if opening fails)."""
+        ...
+
+    def release(self, item: Conn) -> None:
+        """Back to the pool: idle if it can carry another request, else closed."""
+
+
+class Lane:
+    """The open model of one run on the fast transport (see the module's docstring).
+
+    ``in_flight`` counts the arrivals sent and not yet ended plus those waiting for a
+    connection. Connections carrying an arrival have ``lane`` set and the lane's ``busy`` future
+    as their ``waiter``; :meth:`close` cancels it, so nothing they receive afterwards is reported.
+    """
+
+    __slots__ = ("pool", "arrivals", "timeout", "clock", "lags", "queue", "in_flight",
+                 "opening", "busy", "opens", "drained")
+
+    def __init__(self, pool: Pool, arrivals: Arrivals, timeout: float) -> None:
+        self.pool, self.arrivals, self.timeout = pool, arrivals, timeout
+        self.clock, self.lags = arrivals.clock, arrivals.lags
+        #: arrivals waiting for a connection: (intended, deadline on time.monotonic)
+        self.queue: deque[tuple[float, float]] = deque()
+        self.in_flight = 0
+        self.opening = 0  # connections being opened for the waiting arrivals
+        self.busy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.opens: set[asyncio.Task[None]] = set()
+        self.drained: asyncio.Future[None] | None = None
+
+    # -- the engine's side ---------------------------------------------------------------------
+    def send(self, intended: float) -> None:
+        """Send one arrival due at ``intended`` (admitted and counted by the caller): on an idle
+        connection now, else when one frees or opens."""
+        self.in_flight += 1
+        idle = self.pool.idle
+        while idle:
+            conn = idle.pop()
+            transport = conn.transport
+            if conn.state is IDLE and transport is not None and not transport.is_closing():
+                self.write(conn, intended, time.monotonic() + self.timeout, self.clock())
+                return
+            # else it is closing: its loss frees its slot (see pump)
+        self.queue.append((intended, time.monotonic() + self.timeout))
+        self.pump()
+
+    async def drain(self, timeout: float) -> None:
+        """Return once nothing is in flight, or after ``timeout`` seconds."""
+        if not self.in_flight or self.busy.done():
+            return
+        self.drained = drained = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(drained, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self.drained = None
+
+    def close(self) -> None:
+        """Abort everything in flight, unreported (settled as cancelled by the recorder)."""
+        if self.busy.done():
+            return
+        self.busy.cancel()
+        for task in self.opens:
+            task.cancel()
+        self.queue.clear()
+        self.in_flight = self.pool.waiting = 0
+        for conn in list(self.pool.live):
+            if conn.lane is self and (conn.state is HEAD or conn.state is BODY):
+                conn.fail(ConnectionAbortedError("request cancelled"))
+
+    async def aclose(self) -> None:
+        """:meth:`close`, then wait for the connections being opened to give up."""
+        self.close()
+        if self.opens:
+            await asyncio.gather(*self.opens, return_exceptions=True)
+
+    # -- the connections' side (conn.Lane) ------------------------------------------------------
+    def write(self, conn: Conn, intended: float, deadline: float, now: float) -> None:
+        """Write the arrival due at ``intended`` on ``conn`` (``now``: the clock)."""
+        conn.lane, conn.waiter, conn.intended, conn.sent = self, self.busy, intended, now
+        self.lags.append(now - intended)
+        conn.write(deadline)
+
+    def done(self, conn: Conn, status: int, nbytes: int) -> None:
+        now = self.clock()  # one clock read ends this response and sends the next arrival
+        self.in_flight -= 1
+        self.arrivals.done(conn.intended, conn.sent, now, status, nbytes,
+                           head_evidence(conn.head) if status >= 400 else "")
+        queue = self.queue
+        if queue and conn.state is IDLE and not self.pool.closing:
+            intended, deadline = queue.popleft()
+            self.pool.waiting = max(0, len(queue) - self.opening)
+            self.write(conn, intended, deadline, now)
+            return
+        conn.waiter = None
+        self.pool.release(conn)
+        if self.drained is not None and not self.in_flight and not self.drained.done():
+            self.drained.set_result(None)
+
+    def failed(self, conn: Conn, exc: BaseException) -> None:
+        """``conn`` failed (it is being closed: its loss frees its slot, see :meth:`pump`)."""
+        self.end(conn.intended, exc)
+
+    # -- waiting arrivals -----------------------------------------------------------------------
+    def end(self, intended: float, exc: BaseException) -> None:
+        """An arrival failed: report it."""
+        self.in_flight -= 1
+        self.arrivals.failed(intended, exc)
+        if self.drained is not None and not self.in_flight and not self.drained.done():
+            self.drained.set_result(None)
+
+    def pump(self) -> None:
+        """Open connections for the waiting arrivals while the pool has room (told also when a
+        connection is lost, which frees its slot)."""
+        pool, queue = self.pool, self.queue
+        if self.busy.done():
+            return
+        while queue and self.opening < len(queue) and pool.held < pool.limit:
+            pool.held += 1
+            self.opening += 1
+            task = asyncio.get_running_loop().create_task(self.opened(queue[-1][1]))
+            self.opens.add(task)
+            task.add_done_callback(self.opens.discard)
+        pool.waiting = max(0, len(queue) - self.opening)
+
+    async def opened(self, deadline: float) -> None:
+        """Open a connection (in a slot held) for the first waiting arrival; if opening fails,
+        that arrival fails with the error."""
+        try:
+            conn = await self.pool.open(deadline)
+        except Exception as exc:  # noqa: BLE001 - the waiting arrival's failure (refused, …)
+            self.opening -= 1
+            if self.queue:
+                self.end(self.queue.popleft()[0], exc)
+            self.pump()
+            return
+        self.opening -= 1
+        if conn.state is CLOSED:  # lost before it was handed over (its slot is freed)
+            self.pump()
+        elif self.queue and not self.pool.closing:
+            intended, deadline = self.queue.popleft()
+            self.pool.waiting = max(0, len(self.queue) - self.opening)
+            self.write(conn, intended, deadline, self.clock())
+        else:
+            self.pool.release(conn)
+
+    def expire(self, now: float) -> None:
+        """Fail the waiting arrivals past their deadline (``now``: ``time.monotonic()``)."""
+        queue = self.queue
+        while queue and queue[0][1] <= now:
+            self.end(queue.popleft()[0], TimeoutError("no free connection before the timeout"))
+        self.pool.waiting = max(0, len(queue) - self.opening)
