@@ -79,6 +79,7 @@ class Engine:
         self.work: Work = self._make_work()
         self._lane: Lane | None = None
         self._acc: NameStats  # the lane's one name (set with the lane)
+        self._cap = spec.max_in_flight
         self._pacer: Pacer | None = None
         self._sleeper: PreciseSleeper | None = None
         self._pacer_error: BaseException | None = None
@@ -358,17 +359,17 @@ class Engine:
         """Start the arrival due at ``due`` seconds (or count it dropped at the in-flight cap);
         False once the run is closed."""
         intended = self.t0 + due
-        if not self.may_start(intended):
-            return False
+        if intended >= self.end_at or self.started >= self.limit:
+            return self.may_start(intended)  # (False, closing the run)
         lane = self._lane
         if lane is not None:
-            if lane.in_flight < self.spec.max_in_flight:
+            if lane.in_flight < self._cap:
                 self.started += 1
                 self._acc.started += 1
                 lane.send(intended)
             else:
                 self.dropped += 1
-        elif len(self._requests) < self.spec.max_in_flight:
+        elif len(self._requests) < self._cap:  # (a task; its work admits and counts it)
             self.spawn(self.work.begin(self.work.new_user(-1), intended), self._requests)
         else:
             self.dropped += 1

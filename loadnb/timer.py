@@ -68,9 +68,8 @@ class Pacer:
                 step_end = min(now, last + PACER_STEP)
                 span = step_end - last
                 grown = (rate(last) + rate(step_end)) / 2.0 * span
-                while area + grown >= k:
-                    due = last + max(0.0, k - area) / grown * span if grown else last
-                    if not arrive(max(0.0, due)):
+                while area + grown >= k:  # (area <= k: arrival k is due in this step)
+                    if not arrive(last + (k - area) / grown * span if grown else last):
                         return False
                     k += 1
                 area, last = area + grown, step_end

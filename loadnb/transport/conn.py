@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from time import monotonic
 from typing import Any, Final, Protocol, cast
 
 import httptools
@@ -73,6 +72,7 @@ class Owner(Protocol):
 
     closing: bool  # the pool is closing: no further request is chained
     waiting: int  # callers waiting for a connection: a chain hands its connection over
+    sweeps: int  # the sweeper's count: the transport's coarse clock (see sweeper.py)
 
     def made(self, conn: Conn) -> None: ...
 
@@ -142,23 +142,23 @@ class Conn(asyncio.Protocol):
     not used again. (A Python callback costs about a thousand instructions, a C method a tenth.)
     """
 
-    __slots__ = ("owner", "payload", "timeout", "keepalive", "transport", "parser", "state",
-                 "driver", "waiter", "deadline", "idle_since", "nbytes", "head_bytes", "head",
+    __slots__ = ("owner", "payload", "keepalive", "transport", "parser", "state",
+                 "driver", "waiter", "since", "idle_since", "nbytes", "head_bytes", "head",
                  "status", "bodies", "tokens", "on_body", "on_message_begin", "lane",
                  "intended", "sent", "interim", "same", "same_status", "same_nbytes", "fresh",
                  "send")
 
-    def __init__(self, owner: Owner, payload: bytes, timeout: float, keepalive: bool) -> None:
+    def __init__(self, owner: Owner, payload: bytes, keepalive: bool) -> None:
         self.owner = owner
-        self.payload, self.timeout, self.keepalive = payload, timeout, keepalive
+        self.payload, self.keepalive = payload, keepalive
         self.transport: asyncio.Transport | None = None
         self.state = OPENING
         self.driver: Driver = OneRequest()
         self.waiter: asyncio.Future[None] | None = None  # pending while a chain runs on it
         self.lane: Lane | None = None  # set while it carries an open-model arrival
         self.intended = self.sent = 0.0  # that arrival's times (the lane's clock)
-        self.deadline = 0.0  # when the request out must be answered by (time.monotonic)
-        self.idle_since = 0.0  # when it was last given back to the pool
+        self.since = 0  # the sweep count when the request out was written (or began to wait)
+        self.idle_since = 0  # the sweep count when it was last given back to the pool
         self.nbytes = 0
         self.head_bytes = 0
         self.head: list[bytes] = []
@@ -326,20 +326,21 @@ class Conn(asyncio.Protocol):
             waiter.set_exception(exc)
             return
         if again:
-            self.write(monotonic() + self.timeout)
+            self.write(owner.sweeps)
         else:
             self.waiter = None
             waiter.set_result(None)
 
     # -- use -----------------------------------------------------------------------------------
-    def start(self, driver: Driver, waiter: asyncio.Future[None], deadline: float) -> None:
-        """Run a chain: send the request ``driver`` has just started, and the ones it asks for."""
+    def start(self, driver: Driver, waiter: asyncio.Future[None], since: int) -> None:
+        """Run a chain: send the request ``driver`` has just started, and the ones it asks for
+        (``since``: the sweep count when the first began to wait for a connection)."""
         self.driver, self.waiter, self.lane = driver, waiter, None
-        self.write(deadline)
+        self.write(since)
 
-    def write(self, deadline: float) -> None:
-        """Send the run's request, to be answered by ``deadline`` (``time.monotonic``)."""
-        self.deadline = deadline
+    def write(self, since: int) -> None:
+        """Send the run's request; it times out a timeout after the sweep count ``since``."""
+        self.since = since
         self.state = HEAD
         self.fresh = True  # (the response's first chunk resets what the last one left)
         try:

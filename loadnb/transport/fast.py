@@ -67,7 +67,9 @@ class FastTransport(FifoPool[Conn]):
                 self._ssl.check_hostname = False
                 self._ssl.verify_mode = ssl.CERT_NONE
         self._payload = serialise(options)
-        self._timeout = options.timeout
+        self.timeout = options.timeout
+        self.step = min(0.05, options.timeout / 10)  # between sweeps (sweeper.py)
+        self.sweeps = 0
         self._keepalive = options.keepalive
         self.live: set[Conn] = set()  # every connection made and not yet lost, whatever its state
         self._sweeper: asyncio.Task[None] | None = None
@@ -90,12 +92,12 @@ class FastTransport(FifoPool[Conn]):
         leaves the request in flight unreported (the recorder settles it as cancelled)."""
         loop = asyncio.get_running_loop()
         self._sweep()
-        timeout, failed, idle = self._timeout, False, self.idle
+        timeout, failed, idle = self.timeout, False, self.idle
         while driver.next():
             if failed:  # a failure can come without any wait: let the loop breathe
                 failed = False
                 await asyncio.sleep(0)
-            deadline = time.monotonic() + timeout
+            deadline, since = time.monotonic() + timeout, self.sweeps
             try:
                 conn = idle.pop() if idle else await self._connection(loop, deadline)
                 if conn.state is not IDLE or conn.transport is None or conn.transport.is_closing():
@@ -106,7 +108,7 @@ class FastTransport(FifoPool[Conn]):
                 continue
             waiter: asyncio.Future[None] = loop.create_future()
             try:
-                conn.start(driver, waiter, deadline)
+                conn.start(driver, waiter, since)
                 await waiter
             except BaseException:
                 conn.fail(ConnectionAbortedError("request cancelled"))
@@ -118,17 +120,18 @@ class FastTransport(FifoPool[Conn]):
         transport; it must be the pool's only user)."""
         if self._lane is None:
             self._sweep()
-            self._lane = Lane(self, arrivals, self._timeout)
+            self._lane = Lane(self, arrivals)
         return self._lane
 
     def _sweep(self) -> None:
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(
-                sweep(self.live, self.idle, self._timeout, self._expire))
+            self._sweeper = asyncio.get_running_loop().create_task(sweep(self))
 
-    def _expire(self, now: float) -> None:
+    def expire(self, overdue: int) -> None:
+        """The sweeper's call: the open model's arrivals waiting since sweep ``overdue`` or
+        before are past their timeout."""
         if self._lane is not None:
-            self._lane.expire(now)
+            self._lane.expire(overdue)
 
     async def open(self, deadline: float) -> Conn:
         """A new connection in the pool slot the caller holds (the slot is freed if it fails)."""
@@ -144,7 +147,7 @@ class FastTransport(FifoPool[Conn]):
         """Open a connection in the pool slot the caller holds."""
         try:
             _, conn = await asyncio.wait_for(loop.create_connection(
-                lambda: Conn(self, self._payload, self._timeout, self._keepalive),
+                lambda: Conn(self, self._payload, self._keepalive),
                 self._host, self._port, ssl=self._ssl,
                 server_hostname=self._host if self._ssl else None),
                 max(0.0, deadline - time.monotonic()))
@@ -163,7 +166,7 @@ class FastTransport(FifoPool[Conn]):
         transport = item.transport
         if (item.state is IDLE and not self.closing and transport is not None
                 and not transport.is_closing()):
-            item.idle_since = time.monotonic()
+            item.idle_since = self.sweeps
             FifoPool.release(self, item)  # (not super(): this runs once per send())
         elif transport is not None:
             transport.close()

@@ -6,8 +6,8 @@ lane's queue (first come, first served) and, while the pool has room, a connecti
 it (one task per connection opened). The callback that completes a response reports it to the
 engine's :class:`~loadnb.transport.base.Arrivals` and writes the next waiting arrival on the same
 connection, or gives the connection back to the pool. The wait counts toward the arrival's
-timeout: the sweeper fails the waiting arrivals past their deadline (:meth:`Lane.expire`), as it
-fails the requests on the wire. A lane is its pool's only user.
+timeout: the sweeper fails the waiting arrivals past it (:meth:`Lane.expire`), as it fails the
+requests on the wire. A lane is its pool's only user.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from typing import Protocol
 from .base import Arrivals
 from .conn import BODY, CLOSED, HEAD, IDLE, Conn, head_evidence
 
-__all__ = ["Lane", "Pool"]
+__all__ = ["DRAIN_STEP", "Lane", "Pool"]
+
+#: How often the end of a run looks whether the lane's arrivals have all ended (seconds).
+DRAIN_STEP = 0.005
 
 
 class Pool(Protocol):
@@ -32,9 +35,12 @@ class Pool(Protocol):
     closing: bool
     waiting: int  # arrivals waiting for a connection that is not being opened for them
     live: set[Conn]  # every connection made and not yet lost
+    sweeps: int  # the sweeper's count (the coarse clock of timeouts: sweeper.py)
+    timeout: float
 
     async def open(self, deadline: float) -> Conn:
-        """A new connection in a slot the caller holds (freed if opening fails)."""
+        """A new connection in a slot the caller holds (freed if opening fails); ``deadline``
+        on ``time.monotonic``."""
         ...
 
     def release(self, item: Conn) -> None:
@@ -49,47 +55,46 @@ class Lane:
     as their ``waiter``; :meth:`close` cancels it, so nothing they receive afterwards is reported.
     """
 
-    __slots__ = ("pool", "arrivals", "timeout", "clock", "lags", "queue", "in_flight",
-                 "opening", "busy", "opens", "drained")
+    __slots__ = ("pool", "arrivals", "clock", "lags", "queue", "in_flight", "opening", "busy",
+                 "opens")
 
-    def __init__(self, pool: Pool, arrivals: Arrivals, timeout: float) -> None:
-        self.pool, self.arrivals, self.timeout = pool, arrivals, timeout
+    def __init__(self, pool: Pool, arrivals: Arrivals) -> None:
+        self.pool, self.arrivals = pool, arrivals
         self.clock, self.lags = arrivals.clock, arrivals.lags
-        #: arrivals waiting for a connection: (intended, deadline on time.monotonic)
-        self.queue: deque[tuple[float, float]] = deque()
+        #: arrivals waiting for a connection: (intended, the sweep count when they came)
+        self.queue: deque[tuple[float, int]] = deque()
         self.in_flight = 0
         self.opening = 0  # connections being opened for the waiting arrivals
         self.busy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.opens: set[asyncio.Task[None]] = set()
-        self.drained: asyncio.Future[None] | None = None
 
     # -- the engine's side ---------------------------------------------------------------------
     def send(self, intended: float) -> None:
         """Send one arrival due at ``intended`` (admitted and counted by the caller): on an idle
         connection now, else when one frees or opens."""
         self.in_flight += 1
-        idle = self.pool.idle
+        pool = self.pool
+        idle = pool.idle
         while idle:
             conn = idle.pop()
             transport = conn.transport
             if conn.state is IDLE and transport is not None and not transport.is_closing():
-                self.write(conn, intended, time.monotonic() + self.timeout, self.clock())
+                now = self.clock()  # (the connection came from this lane: conn.lane is set)
+                conn.waiter, conn.intended, conn.sent = self.busy, intended, now
+                self.lags.append(now - intended)
+                conn.write(pool.sweeps)
                 return
             # else it is closing: its loss frees its slot (see pump)
-        self.queue.append((intended, time.monotonic() + self.timeout))
+        self.queue.append((intended, pool.sweeps))
         self.pump()
 
     async def drain(self, timeout: float) -> None:
-        """Return once nothing is in flight, or after ``timeout`` seconds."""
-        if not self.in_flight or self.busy.done():
-            return
-        self.drained = drained = asyncio.get_running_loop().create_future()
-        try:
-            await asyncio.wait_for(drained, timeout)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            self.drained = None
+        """Return once nothing is in flight, or after ``timeout`` seconds (polled every
+        :data:`DRAIN_STEP`: nothing on the hot path waits for it)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while self.in_flight and not self.busy.done() and loop.time() < until:  # noqa: ASYNC110
+            await asyncio.sleep(min(DRAIN_STEP, max(0.0, until - loop.time())))
 
     def close(self) -> None:
         """Abort everything in flight, unreported (settled as cancelled by the recorder)."""
@@ -111,39 +116,40 @@ class Lane:
             await asyncio.gather(*self.opens, return_exceptions=True)
 
     # -- the connections' side (conn.Lane) ------------------------------------------------------
-    def write(self, conn: Conn, intended: float, deadline: float, now: float) -> None:
-        """Write the arrival due at ``intended`` on ``conn`` (``now``: the clock)."""
-        conn.lane, conn.waiter, conn.intended, conn.sent = self, self.busy, intended, now
-        self.lags.append(now - intended)
-        conn.write(deadline)
-
     def done(self, conn: Conn, status: int, nbytes: int) -> None:
         now = self.clock()  # one clock read ends this response and sends the next arrival
         self.in_flight -= 1
         self.arrivals.done(conn.intended, conn.sent, now, status, nbytes,
                            head_evidence(conn.head) if status >= 400 else "")
-        queue = self.queue
-        if queue and conn.state is IDLE and not self.pool.closing:
-            intended, deadline = queue.popleft()
-            self.pool.waiting = max(0, len(queue) - self.opening)
-            self.write(conn, intended, deadline, now)
-            return
-        conn.waiter = None
-        self.pool.release(conn)
-        if self.drained is not None and not self.in_flight and not self.drained.done():
-            self.drained.set_result(None)
+        pool = self.pool
+        if conn.state is IDLE and not pool.closing:
+            if self.queue:
+                self.write(conn, now)
+                return
+            conn.waiter = None  # (pool.release's work, as no one else waits for the pool)
+            conn.idle_since = pool.sweeps
+            pool.idle.append(conn)
+        else:
+            conn.waiter = None
+            pool.release(conn)
 
     def failed(self, conn: Conn, exc: BaseException) -> None:
         """``conn`` failed (it is being closed: its loss frees its slot, see :meth:`pump`)."""
         self.end(conn.intended, exc)
 
     # -- waiting arrivals -----------------------------------------------------------------------
+    def write(self, conn: Conn, now: float) -> None:
+        """Write the first waiting arrival on ``conn`` (``now``: the clock)."""
+        intended, since = self.queue.popleft()
+        self.pool.waiting = max(0, len(self.queue) - self.opening)
+        conn.waiter, conn.intended, conn.sent = self.busy, intended, now
+        self.lags.append(now - intended)
+        conn.write(since)
+
     def end(self, intended: float, exc: BaseException) -> None:
         """An arrival failed: report it."""
         self.in_flight -= 1
         self.arrivals.failed(intended, exc)
-        if self.drained is not None and not self.in_flight and not self.drained.done():
-            self.drained.set_result(None)
 
     def pump(self) -> None:
         """Open connections for the waiting arrivals while the pool has room (told also when a
@@ -154,16 +160,16 @@ class Lane:
         while queue and self.opening < len(queue) and pool.held < pool.limit:
             pool.held += 1
             self.opening += 1
-            task = asyncio.get_running_loop().create_task(self.opened(queue[-1][1]))
+            task = asyncio.get_running_loop().create_task(self.opened())
             self.opens.add(task)
             task.add_done_callback(self.opens.discard)
         pool.waiting = max(0, len(queue) - self.opening)
 
-    async def opened(self, deadline: float) -> None:
+    async def opened(self) -> None:
         """Open a connection (in a slot held) for the first waiting arrival; if opening fails,
         that arrival fails with the error."""
         try:
-            conn = await self.pool.open(deadline)
+            conn = await self.pool.open(time.monotonic() + self.pool.timeout)
         except Exception as exc:  # noqa: BLE001 - the waiting arrival's failure (refused, …)
             self.opening -= 1
             if self.queue:
@@ -171,18 +177,17 @@ class Lane:
             self.pump()
             return
         self.opening -= 1
+        conn.lane = self  # (for good: every connection of the pool is the lane's)
         if conn.state is CLOSED:  # lost before it was handed over (its slot is freed)
             self.pump()
         elif self.queue and not self.pool.closing:
-            intended, deadline = self.queue.popleft()
-            self.pool.waiting = max(0, len(self.queue) - self.opening)
-            self.write(conn, intended, deadline, self.clock())
+            self.write(conn, self.clock())
         else:
             self.pool.release(conn)
 
-    def expire(self, now: float) -> None:
-        """Fail the waiting arrivals past their deadline (``now``: ``time.monotonic()``)."""
+    def expire(self, overdue: int) -> None:
+        """Fail the arrivals waiting since sweep ``overdue`` or before (sweeper.py)."""
         queue = self.queue
-        while queue and queue[0][1] <= now:
+        while queue and queue[0][1] <= overdue:
             self.end(queue.popleft()[0], TimeoutError("no free connection before the timeout"))
         self.pool.waiting = max(0, len(queue) - self.opening)
