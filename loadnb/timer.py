@@ -22,6 +22,9 @@ PACER_STEP = 0.05
 #: Shortest wait of the pacer (seconds): at high rates the arrivals due within it leave together
 #: at one wake-up (a wake-up costs more than a send), each at most this late.
 BATCH = 0.0003
+#: An arrival due this close to the end of the duration is due at the end (not sent): the
+#: integral of the rate is a sum of rounded steps (seconds).
+END_SLACK = 1e-7
 
 _CLOCK_MONOTONIC = 1
 _TFD_NONBLOCK = 0o4000
@@ -59,9 +62,10 @@ class Pacer:
         self.k = 0  # the next arrival
 
     def due(self, now: float, arrive: Callable[[float], bool]) -> bool:
-        """Call ``arrive(intended)`` for every arrival due by ``now`` (at most the duration), in
-        order; False as soon as ``arrive`` answers False (no more arrivals), else True."""
-        now, rate = min(now, self.duration), self.rate
+        """Call ``arrive(intended)`` for every arrival due by ``now``, in order; False once no
+        arrival is left: ``arrive`` answered False, or the next one is due at the end of the
+        duration or after it (within :data:`END_SLACK`: rounding must not add one), else True."""
+        now, rate, end = min(now, self.duration), self.rate, self.duration - END_SLACK
         area, last, k = self.area, self.last, self.k
         try:
             while last < now:
@@ -69,7 +73,8 @@ class Pacer:
                 span = step_end - last
                 grown = (rate(last) + rate(step_end)) / 2.0 * span
                 while area + grown >= k:  # (area <= k: arrival k is due in this step)
-                    if not arrive(last + (k - area) / grown * span if grown else last):
+                    due = last + (k - area) / grown * span if grown else last
+                    if due >= end or not arrive(due):
                         return False
                     k += 1
                 area, last = area + grown, step_end

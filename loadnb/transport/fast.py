@@ -68,7 +68,7 @@ class FastTransport(FifoPool[Conn]):
                 self._ssl.verify_mode = ssl.CERT_NONE
         self._payload = serialise(options)
         self.timeout = options.timeout
-        self.step = min(0.05, options.timeout / 10)  # between sweeps (sweeper.py)
+        self.step = min(0.025, options.timeout / 20)  # between sweeps (sweeper.py)
         self.sweeps = 0
         self._keepalive = options.keepalive
         self.live: set[Conn] = set()  # every connection made and not yet lost, whatever its state

@@ -1,14 +1,14 @@
 """The fast transport's timeouts: one sweeper task per run instead of a timer per request.
 
-Every ``step`` (at most 50 ms, a tenth of the timeout) the sweeper counts one *sweep*; the count
-(``pool.sweeps``) is the transport's coarse clock, read on the hot path for free where a clock
-read costs a call. A request records the count when it was written (or when it began to wait for
-a connection: the wait counts toward its timeout), ``since``; it was written before sweep
+Every ``step`` (at most 25 ms, a twentieth of the timeout) the sweeper counts one *sweep*; the
+count (``pool.sweeps``) is the transport's coarse clock, read on the hot path for free where a
+clock read costs a call. A request records the count when it was written (or when it began to
+wait for a connection: the wait counts toward its timeout), ``since``; it was written before sweep
 ``since + 1``, so once that sweep is ``timeout`` seconds old it is overdue, never earlier, and is
-failed at most two steps late. The sweeper fails the overdue requests (those on the wire, and the
-open model's arrivals still waiting for a connection) and closes the connections idle for
-:data:`IDLE_TIMEOUT`. (A wait for a pooled connection has its own timer:
-:class:`~loadnb.transport.pool.FifoPool`.)
+failed at most two steps late (50 ms, a tenth of the timeout). The sweeper fails the overdue
+requests (those on the wire, and the open model's arrivals still waiting for a connection) and
+closes the connections idle for :data:`IDLE_TIMEOUT`. (A wait for a pooled connection has its
+own timer: :class:`~loadnb.transport.pool.FifoPool`.)
 """
 
 from __future__ import annotations
