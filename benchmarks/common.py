@@ -304,6 +304,15 @@ def run_child(kind: str, params: dict[str, Any], timeout: float,
     return result
 
 
+def request_bytes(url: str) -> str:
+    """The bytes loadnb's fast transport sends for a GET of ``url`` (latin-1 text), for the raw
+    client, which imports nothing of loadnb."""
+    from loadnb.transport.base import TransportOptions
+    from loadnb.transport.wire import serialise
+
+    return serialise(TransportOptions(url)).decode("latin-1")
+
+
 def measured(result: dict[str, Any]) -> Measured:
     """A child's ``{requests, seconds, cpu}`` result as :class:`Measured`."""
     return Measured(int(result["requests"]), float(result["seconds"]), float(result["cpu"]),

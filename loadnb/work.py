@@ -179,7 +179,8 @@ class UserChain:
         if not more:
             return False
         gate = self.gate
-        if now >= gate.end_at or gate.started >= gate.limit or self.index in self.retiring:
+        if now >= gate.end_at or gate.started >= gate.limit or (
+                self.retiring and self.index in self.retiring):
             return self._start(now)  # (says no, closing the run at a bound)
         gate.started += 1
         acc.started += 1

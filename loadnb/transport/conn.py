@@ -202,12 +202,11 @@ class Conn(asyncio.Protocol):
     def parse(self, data: bytes) -> bool:
         """Parse a received chunk; True when it completes the response (``status`` set)."""
         self.same = None  # (the parser may stop inside a message: no shortcut until it ends)
-        if self.fresh:  # the response's first chunk
+        if self.fresh:  # the response's first chunk (the head is not complete: keep it)
             self.fresh = False
-            self.head.clear()
-            self.nbytes = self.head_bytes = 0
+            self.head, self.head_bytes, self.nbytes = [data], len(data), 0
             self.tokens.append(None)  # the one response asked for may begin
-        if self.state is HEAD:  # the head is not known to be complete yet: keep the chunk
+        elif self.state is HEAD:  # the head is not known to be complete yet: keep the chunk
             self.head.append(data)
             self.head_bytes += len(data)
         try:
@@ -325,8 +324,12 @@ class Conn(asyncio.Protocol):
             self.waiter, self.state = None, RETIRED
             waiter.set_exception(exc)
             return
-        if again:
-            self.write(owner.sweeps)
+        if again:  # (write(), inline: the closed model's hot path)
+            self.since, self.state, self.fresh = owner.sweeps, HEAD, True
+            try:
+                self.send(self.payload)
+            except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us
+                self.fail(exc)
         else:
             self.waiter = None
             waiter.set_result(None)
@@ -339,10 +342,9 @@ class Conn(asyncio.Protocol):
         self.write(since)
 
     def write(self, since: int) -> None:
-        """Send the run's request; it times out a timeout after the sweep count ``since``."""
-        self.since = since
-        self.state = HEAD
-        self.fresh = True  # (the response's first chunk resets what the last one left)
+        """Send the run's request; it times out a timeout after the sweep count ``since``
+        (``fresh``: the response's first chunk resets what the last one left)."""
+        self.since, self.state, self.fresh = since, HEAD, True
         try:
             self.send(self.payload)
         except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us: a failure
