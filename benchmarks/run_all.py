@@ -96,6 +96,7 @@ FIGURES = (
     "1c throughput fast_stdloop/wrk",
     "1d throughput aiohttp_path/bare_aiohttp",
     "1e per CPU-second fast/raw_uvloop",
+    "1f per CPU-s fast/raw, every response new",
     "2  monitoring cost (0.5 s ticks)",
     "3a open 2000/s server count/asked",
     "3b open 2000/s send lag p99",
@@ -165,6 +166,13 @@ def throughput(mode: Mode) -> list[Row]:
         "raw_uvloop": lambda url: measured(run_child("raw_uvloop", {
             "url": url, "users": USERS, "duration": dur, "payload": request_bytes(url)},
             timeout_for(dur))),
+        # every response different (nginx's $request_id): no response is like the last one
+        "fast_unique": lambda url: measured(run_child("loadnb", {
+            "url": url + "unique", "users": USERS, "duration": dur, "transport": "fast"},
+            timeout_for(dur))),
+        "raw_unique": lambda url: measured(run_child("raw_uvloop", {
+            "url": url + "unique", "users": USERS, "duration": dur,
+            "payload": request_bytes(url + "unique")}, timeout_for(dur))),
     }
     names = list(variants)
     runs: dict[str, list[Measured]] = {n: [] for n in names}
@@ -198,7 +206,8 @@ def throughput(mode: Mode) -> list[Row]:
              "fast/aiohttp_path": ratios("fast", "aiohttp_path"),
              "fast/raw_uvloop per CPU-s": ratios("fast", "raw_uvloop", per_cpu=True),
              "fast/raw_uvloop per CPU-s, start-up in": ratios("fast", "raw_uvloop", total=True),
-             "wrk/raw_uvloop per CPU-s": ratios("wrk", "raw_uvloop", per_cpu=True)}
+             "wrk/raw_uvloop per CPU-s": ratios("wrk", "raw_uvloop", per_cpu=True),
+             "fast/raw per CPU-s, unique": ratios("fast_unique", "raw_unique", per_cpu=True)}
     for label, values in {"fast/wrk": fast, "fast/wrk per CPU-s": cpu, "fast_stdloop/wrk": std,
                           "aiohttp_path/bare_aiohttp": aio, **extra}.items():
         print(f"  {label:<28} {median(values):.3f}{spread(values)}")
@@ -209,7 +218,7 @@ def throughput(mode: Mode) -> list[Row]:
     std_cpu, aio_cpu = extra["fast_stdloop/wrk per CPU-s"], extra["aiohttp_path/bare per CPU-s"]
     raw = extra["fast/raw_uvloop per CPU-s"]
     raw_in = extra["fast/raw_uvloop per CPU-s, start-up in"]
-    wrk_raw = extra["wrk/raw_uvloop per CPU-s"]
+    wrk_raw, unique = extra["wrk/raw_uvloop per CPU-s"], extra["fast/raw per CPU-s, unique"]
     return [
         Row(FIGURES[0], f"{median(fast):.2f}x{spread(fast)}{flag}", ">= 0.65x",
             median(fast) >= 0.65),
@@ -220,6 +229,7 @@ def throughput(mode: Mode) -> list[Row]:
             f"{flag_aio}", ">= 0.90x", median(aio) >= 0.90),
         Row(FIGURES[4], f"{median(raw):.2f}x{spread(raw)} (start-up in {median(raw_in):.2f}x; "
             f"wrk/raw_uvloop {median(wrk_raw):.2f}x)", ">= 0.95x", median(raw) >= 0.95),
+        Row(FIGURES[5], f"{median(unique):.2f}x{spread(unique)}", "(info)", None),
     ]
 
 
@@ -273,7 +283,7 @@ def monitoring(mode: Mode) -> list[Row]:
     # The machine's drift between runs is larger than the cost being measured: a cost within two
     # standard errors of the target is not evidence against it.
     within = not cost <= 0.05 and cost - 2 * noise <= 0.05
-    return [Row(FIGURES[5], f"{cost:+.1%} ±{noise:.1%} (ratio {median(rate):.3f}; per CPU-s "
+    return [Row(FIGURES[6], f"{cost:+.1%} ±{noise:.1%} (ratio {median(rate):.3f}; per CPU-s "
                 f"{cost_cpu:+.1%}{direct}){flag}{' [within noise]' if within else ''}",
                 "<= 5 %", cost <= 0.05 or within)]
 
@@ -319,10 +329,10 @@ def pacing(mode: Mode, rate: float = 2000.0) -> list[Row]:
     ach, steady = median(r["achieved"] for r in runs), median(r["steady"] for r in runs)
     lag99, cpu = [r["lag99"] for r in runs], [r["cpu"] for r in runs]
     return [
-        Row(FIGURES[6], f"{ach:.4f} (slowest interval {steady:.3f})", "1.0000",
+        Row(FIGURES[7], f"{ach:.4f} (slowest interval {steady:.3f})", "1.0000",
             ach == 1.0),
-        Row(FIGURES[7], f"{median(lag99):.3f} ms{spread(lag99)}", "< 1 ms", median(lag99) < 1.0),
-        Row(FIGURES[8], f"{median(cpu):.2f} of a core{spread(cpu)}", "< 0.5 core, no busy spin",
+        Row(FIGURES[8], f"{median(lag99):.3f} ms{spread(lag99)}", "< 1 ms", median(lag99) < 1.0),
+        Row(FIGURES[9], f"{median(cpu):.2f} of a core{spread(cpu)}", "< 0.5 core, no busy spin",
             median(cpu) < 0.5),
     ]
 
@@ -332,7 +342,7 @@ def memory(mode: Mode) -> list[Row]:
     seconds = mode.memory_seconds
     if seconds is None:
         section("4. Memory: skipped (--smoke)")
-        return [Row(FIGURES[9], "skipped (--smoke)", "< 50 MB", None)]
+        return [Row(FIGURES[10], "skipped (--smoke)", "< 50 MB", None)]
     section(f"4. Memory: RSS of a full-speed run ({USERS} users, fast path, widget-like "
             f"subscriber) over {seconds:g} s")
     with Nginx() as nginx:
@@ -362,7 +372,7 @@ def memory(mode: Mode) -> list[Row]:
         print("  (a short window: allocator warm-up weighs on the slope; the default 60 s run or "
               "--long is the figure to trust)")
     label = "measured" if seconds >= 600 else f"extrapolated from {seconds:g} s"
-    return [Row(FIGURES[9], f"{per10:+.1f} MB ({label}; {grew:+.1f} MB seen)", "< 50 MB",
+    return [Row(FIGURES[10], f"{per10:+.1f} MB ({label}; {grew:+.1f} MB seen)", "< 50 MB",
                 per10 < 50)]
 
 
@@ -379,7 +389,7 @@ def stop_latency(mode: Mode) -> list[Row]:
     print(f"  active users before each stop: {r['active_before_stop']}; "
           f"{r['answered']:,} requests answered in all")
     med = median(final)
-    return [Row(FIGURES[10], f"{med:.1f} ms (wait() {median(wait):.1f} ms; max "
+    return [Row(FIGURES[11], f"{med:.1f} ms (wait() {median(wait):.1f} ms; max "
                 f"{max(final):.1f} ms)", "< 100 ms", med < 100)]
 
 
@@ -434,20 +444,20 @@ def open_capacity(mode: Mode) -> list[Row]:
     top_median = median(reached)
     witness = median(at_08) if at_08 else math.nan
     return [
-        Row(FIGURES[11], f"{top_median:.1f}x{spread(reached)} (highest sustained fraction)",
+        Row(FIGURES[12], f"{top_median:.1f}x{spread(reached)} (highest sustained fraction)",
             ">= 0.8x", top_median >= target),
-        Row(FIGURES[12], f"{witness:.4f}" if at_08 else "not run", "1.0000",
+        Row(FIGURES[13], f"{witness:.4f}" if at_08 else "not run", "1.0000",
             witness == 1.0 if at_08 else None),
     ]
 
 
 BENCHMARKS: tuple[tuple[tuple[str, ...], Callable[[Mode], list[Row]]], ...] = (
-    (FIGURES[0:5], throughput),
-    (FIGURES[5:6], monitoring),
-    (FIGURES[6:9], pacing),
-    (FIGURES[9:10], memory),
-    (FIGURES[10:11], stop_latency),
-    (FIGURES[11:13], open_capacity),
+    (FIGURES[0:6], throughput),
+    (FIGURES[6:7], monitoring),
+    (FIGURES[7:10], pacing),
+    (FIGURES[10:11], memory),
+    (FIGURES[11:12], stop_latency),
+    (FIGURES[12:14], open_capacity),
 )
 
 

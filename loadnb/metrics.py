@@ -339,12 +339,15 @@ class Recorder:
             # new arrays before numpy views the old ones
             acc.latency, acc.service, acc.both = array("d"), array("d"), array("d")
             acc.status, acc.errors, acc.samples, acc.checks = {}, {}, {}, {}
-            for values, hists in ((latency, (iv.latency,)), (service, (iv.service,)),
-                                  (both, (iv.latency, iv.service))):
-                if values:
-                    seconds = np.frombuffer(values, dtype=np.float64)
-                    for hist in hists:
-                        hist.add_seconds(seconds)
+            if latency:
+                iv.latency.add_seconds(np.frombuffer(latency, dtype=np.float64))
+            if service:
+                iv.service.add_seconds(np.frombuffer(service, dtype=np.float64))
+            if both:  # one pass for the two histograms
+                shared = Histogram()
+                shared.add_seconds(np.frombuffer(both, dtype=np.float64))
+                iv.latency.merge(shared)
+                iv.service.merge(shared)
             counts = self._counts[name]
             counts[0] += iv.started
             counts[1] += iv.completed + iv.failed
