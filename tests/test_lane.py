@@ -22,7 +22,7 @@ from loadnb.engine import Engine
 from loadnb.metrics import IntervalStats, Recorder
 from loadnb.source import LocalSource
 from loadnb.transport.conn import HEAD, IDLE, Conn
-from loadnb.transport.lane import Lane
+from loadnb.transport.lane import OPENING, Lane
 
 from .conftest import assert_accounting, until
 from .doubles import FakeClock, MockLane, MockLaneTransport
@@ -264,6 +264,19 @@ async def test_waiting_arrivals_take_connections_first_come_first_served() -> No
     lane.send(5.0)  # an idle connection: written at once (the last one given back)
     assert a.intended == 5.0 and a.state is HEAD and lane.in_flight == 1
     assert list(told.lags) == [2.5, 1.5, 1.0, -1.0]  # sent - intended (5.0 came early)
+    lane.close()
+
+
+async def test_a_burst_of_arrivals_opens_a_few_connections_and_shares_them() -> None:
+    lane, pool, told, clock = lane_of(limit=math.inf)
+    for intended in range(40):
+        lane.send(float(intended))
+    await settle()
+    assert len(pool.pending) == pool.held == OPENING < 40 and pool.waiting == 40 - OPENING
+    first = await pool.connect()
+    assert first.intended == 0.0
+    first.data_received(OK)  # it serves the next arrival waiting, as the others open
+    assert first.intended == 1.0 and len(pool.pending) == OPENING - 1
     lane.close()
 
 
