@@ -302,7 +302,8 @@ async def pacing(p: dict[str, Any]) -> dict[str, Any]:
     return {
         "requests": s["completed_requests"] + s["failed_requests"], "failed": s["failed_requests"],
         "seconds": s["duration_s"], "cpu": cpu, "wall": wall, "sent": len(lags),
-        "asked": round(rate * duration), "dropped": s["dropped_arrivals"],
+        # arrivals k = 0, 1, ... due at k / rate, before the end
+        "asked": math.ceil(rate * duration - 1e-6), "dropped": s["dropped_arrivals"],
         "cancelled": s["cancelled_requests"], "errors": s["errors"],
         "lag_ms": dict(zip(("p50", "p99", "p99.9", "max"),
                            percentiles([v * 1e3 for v in lags], (50, 99, 99.9, 100)),
