@@ -338,7 +338,7 @@ class Engine:
         self._lane = self.work.lane()
         self._acc = self.recorder.stats_for(self.spec.request_name)  # the lane's one name
         duration = math.inf if self.spec.duration is None else self.spec.duration
-        self._pacer = Pacer(self.target, duration)
+        self._pacer = Pacer(self.target, duration, self.t0)
         self._sleeper = PreciseSleeper(loop)
         loop.call_soon(self._pace)
 
@@ -349,7 +349,8 @@ class Engine:
             return
         try:
             now = self.clock() - self.t0
-            if not pacer.due(now, self._arrive) or now >= pacer.duration:
+            dues = pacer.due(now)
+            if (dues and not self._arrive(dues)) or pacer.ended or now >= pacer.duration:
                 self.close()
                 return
             sleeper.call_later(pacer.wait(now), self._pace)
@@ -357,21 +358,37 @@ class Engine:
             self._pacer_error = exc
             self.close()
 
-    def _arrive(self, due: float) -> bool:
-        """Start the arrival due at ``due`` seconds (or count it dropped at the in-flight cap);
-        False once the run is closed."""
-        intended = self.t0 + due
-        if intended >= self.end_at or self.started >= self.limit:
-            return self.may_start(intended)  # (False, closing the run)
+    def _arrive(self, dues: list[float]) -> bool:
+        """Start the arrivals due at ``dues`` (clock readings), those beyond the in-flight cap
+        counted dropped; False once the run is closed (at its request count)."""
         lane = self._lane
-        if lane is not None:
-            if lane.in_flight < self._cap:
-                self.started += 1
-                self._acc.started += 1
-                lane.send(intended)
-            else:
-                self.dropped += 1
-        elif len(self._requests) < self._cap:  # (a task; its work admits and counts it)
+        if lane is None:
+            return all(self._arrive_task(intended) for intended in dues)
+        if self.closed:
+            return False
+        # In bulk, as they would be one by one: nothing ends while they are sent, so the first
+        # ones fit under the cap and the rest are dropped, unless the run reaches its count.
+        fit = max(0, min(len(dues), self._cap - lane.in_flight))
+        room = self.limit - self.started
+        if fit <= room:
+            self.dropped += len(dues) - fit
+        else:
+            fit = int(room)
+        if fit:
+            self.started += fit
+            self._acc.started += fit
+            lane.send(dues if fit == len(dues) else dues[:fit])
+        if self.started >= self.limit:
+            self.close()
+            return False
+        return True
+
+    def _arrive_task(self, intended: float) -> bool:
+        """Start the arrival due at ``intended`` as a task (or count it dropped at the cap);
+        False once the run is closed."""
+        if not self.may_start(intended):
+            return False
+        if len(self._requests) < self._cap:  # (its work admits and counts it)
             self.spawn(self.work.begin(self.work.new_user(-1), intended), self._requests)
         else:
             self.dropped += 1

@@ -45,42 +45,46 @@ class Pacer:
     Arrival k is due when the integral of the rate reaches k. The integral is taken in steps of
     at most :data:`PACER_STEP` (trapezoids: exact for constant rates, ramps and stages) and each
     arrival's time is interpolated inside its step, so latency is measured from when it was due.
-    Times are seconds since the start.
+    Times are seconds since the start; the arrivals' are given as ``start`` + their time.
 
     Example::
 
         pacer = Pacer(lambda t: 100.0, duration=10.0)
-        pacer.due(0.05, arrive)   # arrive(0.0), arrive(0.01), ..., arrive(0.05)
-        pacer.wait(0.05)          # 0.01: the next one is due in 10 ms
+        pacer.due(0.05)    # [0.0, 0.01, 0.02, 0.03, 0.04, 0.05]
+        pacer.wait(0.05)   # 0.01: the next one is due in 10 ms
     """
 
-    __slots__ = ("rate", "duration", "area", "last", "k")
+    __slots__ = ("rate", "duration", "start", "area", "last", "k", "ended")
 
-    def __init__(self, rate: Callable[[float], float], duration: float = math.inf) -> None:
-        self.rate, self.duration = rate, duration
+    def __init__(self, rate: Callable[[float], float], duration: float = math.inf,
+                 start: float = 0.0) -> None:
+        self.rate, self.duration, self.start = rate, duration, start
         self.area = self.last = 0.0  # the integral up to ``last``
         self.k = 0  # the next arrival
+        #: no arrival is left: the next one is due at the end of the duration or after it
+        #: (within :data:`END_SLACK`: rounding must not add one)
+        self.ended = False
 
-    def due(self, now: float, arrive: Callable[[float], bool]) -> bool:
-        """Call ``arrive(intended)`` for every arrival due by ``now``, in order; False once no
-        arrival is left: ``arrive`` answered False, or the next one is due at the end of the
-        duration or after it (within :data:`END_SLACK`: rounding must not add one), else True."""
+    def due(self, now: float) -> list[float]:
+        """The times of the arrivals due by ``now`` and not given before, in order (they
+        leave together: one wake-up, one batch), as clock readings: ``start`` + their time."""
         now, rate, end = min(now, self.duration), self.rate, self.duration - END_SLACK
-        area, last, k = self.area, self.last, self.k
-        try:
-            while last < now:
-                step_end = min(now, last + PACER_STEP)
-                span = step_end - last
-                grown = (rate(last) + rate(step_end)) / 2.0 * span
-                while area + grown >= k:  # (area <= k: arrival k is due in this step)
-                    due = last + (k - area) / grown * span if grown else last
-                    if due >= end or not arrive(due):
-                        return False
-                    k += 1
-                area, last = area + grown, step_end
-            return True
-        finally:
+        area, last, k, start = self.area, self.last, self.k, self.start
+        out: list[float] = []
+        while last < now:
+            step_end = min(now, last + PACER_STEP)
+            span = step_end - last
+            grown = (rate(last) + rate(step_end)) / 2.0 * span
+            while area + grown >= k:  # (area <= k: arrival k is due in this step)
+                due = last + (k - area) / grown * span if grown else last
+                if due >= end:
+                    self.ended = True
+                    return out
+                out.append(start + due)
+                k += 1
+            area, last = area + grown, step_end
             self.area, self.last, self.k = area, last, k
+        return out
 
     def wait(self, now: float) -> float:
         """Seconds from ``now`` until the next wake-up: the next arrival, at least

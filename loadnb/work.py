@@ -125,10 +125,14 @@ class SingleRequest:
         """Record a response through :meth:`NameStats.response` (the callback-driven work
         writes the common case, a success within the expected interval, itself: see
         :class:`UserChain`), with a failing status's ``evidence``."""
-        ok = self.is_success(status)
-        self.acc.response(ok, status, latency, service, nbytes)
-        if evidence and not ok:  # a status >= 400: its status line and first body bytes
-            self.acc.sample(f"HTTP {status}", evidence)
+        self.acc.response(self.is_success(status), status, latency, service, nbytes)
+        self.record_evidence(status, evidence)
+
+    def record_evidence(self, status: int, text: str) -> None:
+        """Keep ``text`` (a status >= 400's line and first body bytes) as the sample of
+        ``HTTP <status>`` when that status counts as a failure."""
+        if text and not self.is_success(status):
+            self.acc.sample(f"HTTP {status}", text)
 
     def failed(self, exc: BaseException) -> None:
         """Record a request that got no usable response."""
@@ -203,8 +207,7 @@ class OpenArrivals:
         self.work, self.acc, self.clock = work, work.acc, work.clock
         self.lags = work.admission.send_lags
 
-    def done(self, intended: float, sent: float, now: float, status: int, nbytes: int,
-             evidence: str) -> None:
+    def done(self, intended: float, sent: float, now: float, status: int, nbytes: int) -> None:
         acc = self.acc
         if status == acc.ok_code:  # (see NameStats; no correction in the open model)
             acc.ok_n += 1
@@ -212,7 +215,10 @@ class OpenArrivals:
             acc.service.append(now - sent)
             acc.bytes += nbytes
         else:
-            self.work.record(status, now - intended, now - sent, nbytes, evidence)
+            self.work.record(status, now - intended, now - sent, nbytes, "")
+
+    def evidence(self, status: int, text: str) -> None:
+        self.work.record_evidence(status, text)
 
     def failed(self, intended: float, exc: BaseException) -> None:
         self.work.failed(exc)

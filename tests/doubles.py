@@ -122,20 +122,22 @@ class MockLane:
         self.sent: list[tuple[float, float]] = []
         self.closed = False
 
-    def send(self, intended: float) -> None:
+    def send(self, intendeds: list[float]) -> None:
         now = self.arrivals.clock()
-        self.in_flight += 1
-        self.out.append((intended, now))
-        self.sent.append((intended, now))
-        self.arrivals.lags.append(now - intended)
+        for intended in intendeds:
+            self.in_flight += 1
+            self.out.append((intended, now))
+            self.sent.append((intended, now))
+            self.arrivals.lags.append(now - intended)
 
     def answer(self, n: int | None = None, status: int = 200, nbytes: int = 2) -> None:
         """Answer the ``n`` oldest arrivals out (all by default) now, on the arrivals' clock."""
         for _ in range(len(self.out) if n is None else n):
             intended, sent = self.out.popleft()
             self.in_flight -= 1
-            self.arrivals.done(intended, sent, self.arrivals.clock(), status, nbytes,
-                               f"HTTP/1.1 {status}" if status >= 400 else "")
+            self.arrivals.done(intended, sent, self.arrivals.clock(), status, nbytes)
+            if status >= 400:
+                self.arrivals.evidence(status, f"HTTP/1.1 {status}")
 
     def fail(self, exc: BaseException, n: int = 1) -> None:
         """Fail the ``n`` oldest arrivals out with ``exc``."""

@@ -222,8 +222,7 @@ class Told:
         self.done: list[tuple[float, float, float, int]] = []  # intended, sent, now, status
         self.failed: list[tuple[float, str]] = []
 
-    def done_(self, intended: float, sent: float, now: float, status: int, nbytes: int,
-              evidence: str) -> None:
+    def done_(self, intended: float, sent: float, now: float, status: int, nbytes: int) -> None:
         self.done.append((intended, sent, now, status))
 
     def failed_(self, intended: float, exc: BaseException) -> None:
@@ -240,15 +239,14 @@ def lane_of(limit: float) -> tuple[Lane, FakePool, Told, FakeClock]:
     clock = FakeClock()
     told = Told(clock)
     arrivals: Any = type("A", (), {"clock": clock, "lags": told.lags, "done": told.done_,
-                                   "failed": told.failed_})()
+                                   "failed": told.failed_, "evidence": lambda *_: None})()
     pool = FakePool(limit)
     return Lane(pool, arrivals), pool, told, clock
 
 
 async def test_waiting_arrivals_take_connections_first_come_first_served() -> None:
     lane, pool, told, clock = lane_of(limit=2)
-    for intended in (1.0, 2.0, 3.0):
-        lane.send(intended)
+    lane.send([1.0, 2.0, 3.0])
     await settle()
     assert (lane.in_flight, pool.held, len(pool.pending), pool.waiting) == (3, 2, 2, 1)
     clock.set(3.5)
@@ -261,7 +259,7 @@ async def test_waiting_arrivals_take_connections_first_come_first_served() -> No
     a.data_received(OK)
     assert [d[0] for d in told.done] == [1.0, 2.0, 3.0] and lane.in_flight == 0
     assert list(pool.idle) == [b, a] and a.waiter is None
-    lane.send(5.0)  # an idle connection: written at once (the last one given back)
+    lane.send([5.0])  # an idle connection: written at once (the last one given back)
     assert a.intended == 5.0 and a.state is HEAD and lane.in_flight == 1
     assert list(told.lags) == [2.5, 1.5, 1.0, -1.0]  # sent - intended (5.0 came early)
     lane.close()
@@ -269,8 +267,7 @@ async def test_waiting_arrivals_take_connections_first_come_first_served() -> No
 
 async def test_a_burst_of_arrivals_opens_a_few_connections_and_shares_them() -> None:
     lane, pool, told, clock = lane_of(limit=math.inf)
-    for intended in range(40):
-        lane.send(float(intended))
+    lane.send([float(intended) for intended in range(40)])
     await settle()
     assert len(pool.pending) == pool.held == OPENING < 40 and pool.waiting == 40 - OPENING
     first = await pool.connect()
@@ -282,26 +279,26 @@ async def test_a_burst_of_arrivals_opens_a_few_connections_and_shares_them() -> 
 
 async def test_a_connection_opened_for_nobody_goes_idle_and_answers_to_the_lane() -> None:
     lane, pool, told, clock = lane_of(limit=1)
-    lane.send(0.0)
+    lane.send([0.0])
     await settle()
     lane.expire(0)  # it waited past its timeout before the connection opened
     assert told.failed == [(0.0, "TimeoutError")] and lane.in_flight == 0
     conn = await pool.connect()
     assert list(pool.idle) == [conn] and conn.lane is lane
-    lane.send(1.0)
+    lane.send([1.0])
     conn.data_received(OK)
     assert told.done == [(1.0, 0.0, 0.0, 200)] and not lane.busy.done()
 
 
 async def test_waiting_arrivals_past_their_timeout_fail_as_timeouts() -> None:
     lane, pool, told, clock = lane_of(limit=1)
-    lane.send(1.0)
+    lane.send([1.0])
     await settle()
     conn = await pool.connect()
     pool.sweeps = 3
-    lane.send(2.0)
+    lane.send([2.0])
     pool.sweeps = 4
-    lane.send(3.0)
+    lane.send([3.0])
     assert (lane.in_flight, pool.waiting) == (3, 2)
     lane.expire(3)  # waiting since sweep 3 or before
     assert told.failed == [(2.0, "TimeoutError")] and (lane.in_flight, pool.waiting) == (2, 1)
@@ -311,8 +308,8 @@ async def test_waiting_arrivals_past_their_timeout_fail_as_timeouts() -> None:
 
 async def test_a_connection_that_fails_to_open_fails_the_oldest_waiting_arrival() -> None:
     lane, pool, told, clock = lane_of(limit=2)
-    lane.send(1.0)
-    lane.send(2.0)
+    lane.send([1.0])
+    lane.send([2.0])
     await settle()
     await pool.refuse()
     assert told.failed == [(1.0, "ConnectionRefusedError")] and lane.in_flight == 1
@@ -323,8 +320,7 @@ async def test_a_connection_that_fails_to_open_fails_the_oldest_waiting_arrival(
 
 async def test_close_aborts_what_is_in_flight_and_nothing_is_told_after() -> None:
     lane, pool, told, clock = lane_of(limit=3)
-    for intended in (1.0, 2.0, 3.0):
-        lane.send(intended)
+    lane.send([1.0, 2.0, 3.0])
     await settle()
     a, b = await pool.connect(), await pool.connect()
     lane.close()

@@ -130,9 +130,12 @@ class Arrivals(Protocol):
     clock: Callable[[], float]
     lags: array[float]
 
-    def done(self, intended: float, sent: float, now: float, status: int, nbytes: int,
-             evidence: str) -> None:
-        """A response (``evidence``: a failing status's line and first body bytes, else "")."""
+    def done(self, intended: float, sent: float, now: float, status: int, nbytes: int) -> None:
+        """A response."""
+
+    def evidence(self, status: int, text: str) -> None:
+        """The status line and first body bytes of the response to a status >= 400 just
+        reported (kept as its sample when the status counts as a failure)."""
 
     def failed(self, intended: float, exc: BaseException) -> None:
         """No usable response: a connection that failed, a timeout, no free connection."""
@@ -146,8 +149,9 @@ class Lane(Protocol):
 
     in_flight: int
 
-    def send(self, intended: float) -> None:
-        """Send one arrival, admitted and counted as started by the caller."""
+    def send(self, intendeds: list[float]) -> None:
+        """Send arrivals due at ``intendeds`` (in order), admitted and counted as started by the
+        caller: the arrivals one wake-up of the pacer found due."""
 
     async def drain(self, timeout: float) -> None:
         """Return once nothing is in flight, or after ``timeout`` seconds."""

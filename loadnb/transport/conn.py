@@ -194,10 +194,16 @@ class Conn(asyncio.Protocol):
             return
         if data == self.same:  # the very bytes of the last response parsed: the same parse
             self.state = IDLE
-            self.report(waiter, self.same_status, self.same_nbytes)
+            status, nbytes = self.same_status, self.same_nbytes
         elif self.parse(data):
-            status, self.status = self.status, -1
-            self.report(waiter, status, self.nbytes)
+            status, self.status, nbytes = self.status, -1, self.nbytes
+        else:
+            return
+        lane = self.lane
+        if lane is not None:
+            lane.done(self, status, nbytes)
+        else:
+            self.report(waiter, status, nbytes)
 
     def parse(self, data: bytes) -> bool:
         """Parse a received chunk; True when it completes the response (``status`` set)."""
@@ -300,19 +306,21 @@ class Conn(asyncio.Protocol):
         return True
 
     def finish(self) -> None:
-        """The response is complete (see :meth:`report`), unless its chain was cancelled."""
+        """The response is complete: to the lane or the chain (:meth:`report`), unless the
+        chain was cancelled or the lane closed."""
         status, self.status = self.status, -1
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
+        if waiter is None or waiter.done():
+            return
+        if self.lane is not None:
+            self.lane.done(self, status, self.nbytes)
+        else:
             self.report(waiter, status, self.nbytes)
 
     def report(self, waiter: asyncio.Future[None], status: int, nbytes: int) -> None:
-        """The response is complete: report it, then send the next request if the chain wants
-        one and this connection can carry it (kept alive, nobody else waiting for the pool)."""
-        lane = self.lane
-        if lane is not None:
-            lane.done(self, status, nbytes)
-            return
+        """The response is complete: report it to the chain's driver, then send the next
+        request if it wants one and this connection can carry it (kept alive, nobody else
+        waiting for the pool)."""
         owner = self.owner
         more = self.state is IDLE and not owner.closing and not owner.waiting
         if status >= 400:  # a failure's evidence, from the head chunks kept (never on success)

@@ -73,24 +73,27 @@ class Lane:
         self.opens: set[asyncio.Task[None]] = set()
 
     # -- the engine's side ---------------------------------------------------------------------
-    def send(self, intended: float) -> None:
-        """Send one arrival due at ``intended`` (admitted and counted by the caller): on an idle
-        connection now, else when one frees or opens."""
-        self.in_flight += 1
-        pool = self.pool
-        idle = pool.idle
-        while idle:
-            conn = idle.pop()
-            transport = conn.transport
-            if conn.state is IDLE and transport is not None and not transport.is_closing():
-                now = self.clock()  # (the connection came from this lane: conn.lane is set)
-                conn.waiter, conn.intended, conn.sent = self.busy, intended, now
-                self.lags.append(now - intended)
-                conn.write(pool.sweeps)
+    def send(self, intendeds: list[float]) -> None:
+        """Send arrivals due at ``intendeds`` (in order; admitted and counted by the caller):
+        each on an idle connection now, the rest when connections free or open."""
+        self.in_flight += len(intendeds)
+        pool, clock, lags, busy = self.pool, self.clock, self.lags, self.busy
+        idle, since = pool.idle, pool.sweeps
+        for i, intended in enumerate(intendeds):
+            while idle:
+                conn = idle.pop()
+                transport = conn.transport
+                if conn.state is IDLE and transport is not None and not transport.is_closing():
+                    break
+                # else it is closing: its loss frees its slot (see pump)
+            else:
+                self.queue.extend([(intended, since) for intended in intendeds[i:]])
+                self.pump()
                 return
-            # else it is closing: its loss frees its slot (see pump)
-        self.queue.append((intended, pool.sweeps))
-        self.pump()
+            now = clock()  # (the connection came from this lane: conn.lane is set)
+            conn.waiter, conn.intended, conn.sent = busy, intended, now
+            lags.append(now - intended)
+            conn.write(since)
 
     async def drain(self, timeout: float) -> None:
         """Return once nothing is in flight, or after ``timeout`` seconds (polled every
@@ -123,8 +126,9 @@ class Lane:
     def done(self, conn: Conn, status: int, nbytes: int) -> None:
         now = self.clock()  # one clock read ends this response and sends the next arrival
         self.in_flight -= 1
-        self.arrivals.done(conn.intended, conn.sent, now, status, nbytes,
-                           head_evidence(conn.head) if status >= 400 else "")
+        self.arrivals.done(conn.intended, conn.sent, now, status, nbytes)
+        if status >= 400:  # a failure's evidence, from the head chunks kept
+            self.arrivals.evidence(status, head_evidence(conn.head))
         pool = self.pool
         if conn.state is IDLE and not pool.closing:
             if self.queue:
