@@ -183,6 +183,8 @@ class Engine:
         if not self.closed:
             self.closed = True
             self.end_at = -math.inf  # (the hot path's test: no request starts from now on)
+            if self._lane is not None:
+                self._lane.due_at = math.inf
             self._end.set()
             self.phase, self.ended_at = "ending", self.clock()
             for index in list(self._thinking):  # nothing in flight: no grace to wait for
@@ -337,23 +339,30 @@ class Engine:
         loop = asyncio.get_running_loop()
         self._lane = self.work.lane()
         self._acc = self.recorder.stats_for(self.spec.request_name)  # the lane's one name
+        if self._lane is not None:
+            self._lane.pace = self._pace
         duration = math.inf if self.spec.duration is None else self.spec.duration
         self._pacer = Pacer(self.target, duration, self.t0)
         self._sleeper = PreciseSleeper(loop)
         loop.call_soon(self._pace)
 
     def _pace(self) -> None:
-        """One wake-up of the pacer: the arrivals due, then the next wake-up."""
+        """One wake-up of the pacer (its timer, or a response of the lane once arrivals are
+        due): the arrivals due, then the next wake-up."""
         pacer, sleeper = self._pacer, self._sleeper
         if self.closed or pacer is None or sleeper is None:
             return
+        lane = self._lane
         try:
             now = self.clock() - self.t0
             dues = pacer.due(now)
             if (dues and not self._arrive(dues)) or pacer.ended or now >= pacer.duration:
                 self.close()
                 return
-            sleeper.call_later(pacer.wait(now), self._pace)
+            wait = pacer.wait(now)
+            if lane is not None:  # (a response at or after this time calls _pace too)
+                lane.due_at = self.t0 + now + wait
+            sleeper.call_later(wait, self._pace)
         except BaseException as exc:  # a bug: end the run (run() raises it), never hang it
             self._pacer_error = exc
             self.close()

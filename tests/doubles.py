@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -118,6 +119,8 @@ class MockLane:
     def __init__(self, arrivals: Arrivals) -> None:
         self.arrivals = arrivals
         self.in_flight = 0
+        self.due_at = math.inf
+        self.pace: Callable[[], None] | None = None
         self.out: deque[tuple[float, float]] = deque()
         self.sent: list[tuple[float, float]] = []
         self.closed = False

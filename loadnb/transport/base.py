@@ -148,6 +148,10 @@ class Lane(Protocol):
     and waiting (the engine's ``max_in_flight``)."""
 
     in_flight: int
+    #: when the next arrivals are due (the arrivals' clock; inf: none): a response that ends at
+    #: or after it calls ``pace()``, the engine's pacer, which sends them
+    due_at: float
+    pace: Callable[[], None] | None
 
     def send(self, intendeds: list[float]) -> None:
         """Send arrivals due at ``intendeds`` (in order), admitted and counted as started by the

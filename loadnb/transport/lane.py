@@ -5,7 +5,8 @@ arrival into an idle connection of the pool at once; when none is idle the arriv
 lane's queue (first come, first served) and, while the pool has room, a connection is opened for
 it (one task per connection opened). The callback that completes a response reports it to the
 engine's :class:`~loadnb.transport.base.Arrivals` and writes the next waiting arrival on the same
-connection, or gives the connection back to the pool. The wait counts toward the arrival's
+connection, or gives the connection back to the pool, and sends the arrivals that have come due
+meanwhile (``due_at``, ``pace``). The wait counts toward the arrival's
 timeout: the sweeper fails the waiting arrivals past it (:meth:`Lane.expire`), as it fails the
 requests on the wire. A lane is its pool's only user.
 """
@@ -13,8 +14,10 @@ requests on the wire. A lane is its pool's only user.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from .base import Arrivals
@@ -60,7 +63,7 @@ class Lane:
     """
 
     __slots__ = ("pool", "arrivals", "clock", "lags", "queue", "in_flight", "opening", "busy",
-                 "opens")
+                 "opens", "due_at", "pace")
 
     def __init__(self, pool: Pool, arrivals: Arrivals) -> None:
         self.pool, self.arrivals = pool, arrivals
@@ -71,6 +74,10 @@ class Lane:
         self.opening = 0  # connections being opened for the waiting arrivals
         self.busy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.opens: set[asyncio.Task[None]] = set()
+        #: the engine's pacer: called from a response once the clock reaches ``due_at`` (when
+        #: the next arrivals are due), as well as from its own wake-up
+        self.due_at = math.inf
+        self.pace: Callable[[], None] | None = None
 
     # -- the engine's side ---------------------------------------------------------------------
     def send(self, intendeds: list[float]) -> None:
@@ -112,6 +119,7 @@ class Lane:
             task.cancel()
         self.queue.clear()
         self.in_flight = self.pool.waiting = 0
+        self.due_at, self.pace = math.inf, None
         for conn in list(self.pool.live):
             if conn.lane is self and (conn.state is HEAD or conn.state is BODY):
                 conn.fail(ConnectionAbortedError("request cancelled"))
@@ -140,6 +148,10 @@ class Lane:
         else:
             conn.waiter = None
             pool.release(conn)
+        if now >= self.due_at and self.pace is not None:
+            # Arrivals are due: send them from here. While the loop works through a burst of
+            # responses, the pacer's own wake-up waits for it to end; they need not.
+            self.pace()
 
     def failed(self, conn: Conn, exc: BaseException) -> None:
         """``conn`` failed (it is being closed: its loss frees its slot, see :meth:`pump`)."""
