@@ -144,7 +144,8 @@ async def load(p: dict[str, Any]) -> dict[str, Any]:
     bound = {"requests": p["requests"], "duration": None} if p.get("requests") else {
         "duration": p["duration"]}
     spec = make_spec(p["url"], **model, **bound, transport=p.get("transport", "fast"),
-                     interval=p.get("interval", 0.5), history=p.get("history", "off"), **judge)
+                     interval=p.get("interval", 0.5), history=p.get("history", "off"),
+                     connections=p.get("connections"), **judge)
     run = Run(spec)
     if p.get("subscriber") == "widget":
         run.subscribe(widget_like_subscriber())
@@ -290,7 +291,8 @@ async def pacing(p: dict[str, Any]) -> dict[str, Any]:
 
     rate, duration = float(p["rate"]), float(p["duration"])
     spec = make_spec(p["url"], rate=rate, duration=duration, transport=p.get("transport", "fast"),
-                     interval=p.get("interval", 0.5))
+                     interval=p.get("interval", 0.5), history="off",
+                     connections=p.get("connections"))
     lags, p99s = record_send_lags()
     run = Run(spec)
     cpu0, wall0 = cpu_seconds(), time.perf_counter()

@@ -9,6 +9,7 @@ fault server, nginx and its access log), where every request the server saw is c
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 from array import array
 from collections import deque
@@ -130,6 +131,16 @@ async def test_every_arrival_due_before_the_end_is_sent_and_the_lane_gets_the_gr
     assert lane.closed
     stats = recorder.swap(settle=True)["GET /"]
     assert (stats.started, stats.completed, stats.cancelled) == (50, 30, 20)
+
+
+async def test_the_objects_before_the_run_are_frozen_for_the_collector_while_it_runs() -> None:
+    assert gc.get_freeze_count() == 0
+    clock = FakeClock()
+    engine, recorder, lane, task = await started_engine(make_spec(URL, rate=10, duration=10),
+                                                        clock)
+    assert gc.get_freeze_count() > 1000  # (a full collection scans only what the run makes)
+    await stopped(engine, recorder, task)
+    assert gc.get_freeze_count() == 0
 
 
 async def test_the_send_lag_reaches_the_status() -> None:
