@@ -368,10 +368,10 @@ class Engine:
             if (dues and not self._arrive(dues)) or pacer.ended or now >= pacer.duration:
                 self.close()
                 return
-            wait = pacer.wait(now)
+            wake_at = self.t0 + pacer.wake(now)
             if lane is not None:  # (a response at or after this time calls _pace too)
-                lane.due_at = self.t0 + now + wait
-            sleeper.call_later(wait, self._pace)
+                lane.due_at = wake_at
+            sleeper.call_later(max(0.0, wake_at - self.clock()), self._pace)
         except BaseException as exc:  # a bug: end the run (run() raises it), never hang it
             self._pacer_error = exc
             self.close()

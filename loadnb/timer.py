@@ -52,10 +52,10 @@ class Pacer:
 
         pacer = Pacer(lambda t: 100.0, duration=10.0)
         pacer.due(0.05)    # [0.0, 0.01, 0.02, 0.03, 0.04, 0.05]
-        pacer.wait(0.05)   # 0.01: the next one is due in 10 ms
+        pacer.wake(0.05)   # 0.06: the next one is due then
     """
 
-    __slots__ = ("rate", "duration", "start", "area", "last", "k", "ended")
+    __slots__ = ("rate", "duration", "start", "area", "last", "k", "ended", "woke")
 
     def __init__(self, rate: Callable[[float], float], duration: float = math.inf,
                  start: float = 0.0) -> None:
@@ -65,6 +65,7 @@ class Pacer:
         #: no arrival is left: the next one is due at the end of the duration or after it
         #: (within :data:`END_SLACK`: rounding must not add one)
         self.ended = False
+        self.woke = -math.inf  # the last wake-up asked for (seconds since the start)
 
     def due(self, now: float) -> list[float]:
         """The times of the arrivals due by ``now`` and not given before, in order (they
@@ -87,12 +88,16 @@ class Pacer:
             self.area, self.last, self.k = area, last, k
         return out
 
-    def wait(self, now: float) -> float:
-        """Seconds from ``now`` until the next wake-up: the next arrival, at least
-        :data:`BATCH`, at most :data:`PACER_STEP` and the end of the duration."""
+    def wake(self, now: float) -> float:
+        """When to wake next (seconds since the start), from a wake-up at ``now``: when the
+        next arrival is due, but at least :data:`BATCH` after the wake-up asked for last time
+        (counted from the schedule, not from when the loop got to it: late wake-ups catch up
+        instead of adding up), at most :data:`PACER_STEP` from now and the end of the
+        duration."""
         rate = self.rate(now)
-        wait = (self.k - self.area) / rate if rate > 0 else PACER_STEP
-        return min(max(wait, BATCH), PACER_STEP, max(0.0, self.duration - now))
+        due = now + ((self.k - self.area) / rate if rate > 0 else PACER_STEP)
+        self.woke = at = min(max(due, self.woke + BATCH), now + PACER_STEP, self.duration)
+        return at
 
 
 class PreciseSleeper:

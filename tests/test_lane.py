@@ -22,6 +22,7 @@ from loadnb import Run, make_spec
 from loadnb.engine import Engine
 from loadnb.metrics import IntervalStats, Recorder
 from loadnb.source import LocalSource
+from loadnb.timer import BATCH, Pacer
 from loadnb.transport.conn import HEAD, IDLE, Conn
 from loadnb.transport.lane import OPENING, Lane
 
@@ -56,6 +57,27 @@ async def stopped(engine: Engine, recorder: Recorder, task: asyncio.Task[None]) 
     engine.stop()
     await asyncio.wait_for(task, 5)
     return recorder.swap(settle=True)["GET /"]
+
+
+# -- the pacer ----------------------------------------------------------------------------------
+def test_the_pacer_wakes_for_the_next_arrival_and_late_wake_ups_catch_up() -> None:
+    pacer = Pacer(lambda t: 2000.0, 10.0, start=100.0)
+    assert pacer.due(1e-9) == [100.0]  # arrival 0, as a clock reading
+    assert pacer.wake(1e-9) == pytest.approx(0.0005)
+    # woken late, at 0.7 ms: the next wake-up is still arrival 2's time, not 0.7 ms + BATCH
+    assert pacer.due(0.0007) == [pytest.approx(100.0005)]
+    assert pacer.wake(0.0007) == pytest.approx(0.001)
+    # at 40,000/s the arrivals due within BATCH of each other share one wake-up
+    fast = Pacer(lambda t: 40_000.0, 10.0)
+    assert fast.due(1e-9) == [0.0]
+    first = fast.wake(1e-9)
+    assert first == pytest.approx(25e-6) and len(fast.due(first + 1e-9)) == 1
+    second = fast.wake(first + 1e-9)
+    assert second == pytest.approx(first + BATCH)
+    assert len(fast.due(second + 1e-9)) == round(40_000 * BATCH)
+    # the end: no arrival due at the end of the duration itself, rounding or not
+    short = Pacer(lambda t: 100.0, 0.5)
+    assert len(short.due(0.5)) == 50 and short.ended
 
 
 # -- the engine's side: a mock lane, a fake clock ------------------------------------------------
