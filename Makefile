@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 PORT        ?=
 
 # apt packages the tests and benchmarks need (command to look for : Debian package).
-SYSDEPS = nginx:nginx chromium:chromium wrk:wrk
+SYSDEPS = nginx:nginx chromium:chromium wrk:wrk prometheus:prometheus h2load:nghttp2-client
 
 # BokehJS must load without a CDN (CI is offline): inline it wherever Bokeh renders.
 test test-fast lab voila: export BOKEH_RESOURCES = inline
@@ -36,7 +36,7 @@ help:
 	@echo "make test-fast  pytest without slow and browser tests"
 	@echo "make lint       ruff check + mypy + import contracts (lint-imports)"
 	@echo "make bench      benchmarks/run_all.py"
-	@echo "make sysdeps    apt packages: nginx, chromium, wrk"
+	@echo "make sysdeps    apt packages: nginx, chromium, wrk, prometheus, h2load"
 	@echo "make venv       .venv with loadnb[notebook,test] (re-installs when pyproject.toml changes)"
 	@echo "make clean      caches and build output (keeps .venv); make distclean also removes .venv"
 
@@ -64,7 +64,7 @@ sysdeps:
 	  cmd=$${dep%%:*}; pkg=$${dep#*:}; \
 	  if ! command -v "$$cmd" >/dev/null 2>&1; then missing="$$missing $$pkg"; fi; \
 	done; \
-	if [ -z "$$missing" ]; then echo "sysdeps: nginx, chromium and wrk are installed"; exit 0; fi; \
+	if [ -z "$$missing" ]; then echo "sysdeps: installed: $(foreach d,$(SYSDEPS),$(word 2,$(subst :, ,$(d))))"; exit 0; fi; \
 	echo "sysdeps: missing:$$missing"; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
 	  msg="apt-get not found; install$$missing yourself (browser tests will skip without chromium)"; \

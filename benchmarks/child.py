@@ -39,8 +39,8 @@ from urllib.parse import urlsplit
 import httptools
 
 if TYPE_CHECKING:
-    from loadnb.engine import Engine
-    from loadnb.snapshot import Snapshot
+    from loadnb.engine.generator import Engine
+    from loadnb.metrics.snapshot import Snapshot
 
 #: Points the dashboard keeps per series (the widget's rollover).
 ROLLOVER = 2000
@@ -67,7 +67,7 @@ def widget_like_subscriber() -> Callable[[Snapshot], None]:
     """What the notebook face does per snapshot, without Bokeh: one dict of plain one-item lists
     per snapshot (what ``ColumnDataSource.stream`` receives), appended to rolled-over columns, and
     the console/label line formatted."""
-    from loadnb.snapshot import COLUMNS
+    from loadnb.metrics.snapshot import COLUMNS
 
     columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     labels: list[str] = []
@@ -104,7 +104,7 @@ def time_ticks() -> list[float]:
     """Time every ``Monitor.tick`` from now on (swap, snapshot, subscribers): the direct cost of
     monitoring. Returns the list the durations (seconds) are appended to; stays empty if the
     monitor no longer has a ``tick`` method (then the benchmark reports n/a)."""
-    from loadnb import monitor
+    from loadnb.runner import monitor
 
     durations: list[float] = []
     original = getattr(monitor.Monitor, "tick", None)
@@ -136,7 +136,7 @@ async def load(p: dict[str, Any]) -> dict[str, Any]:
 
     judge: dict[str, Any] = {}
     if p.get("judge"):
-        from loadnb.alerts import default_rules
+        from loadnb.rules.alerts import default_rules
 
         judge = {"alerts": [*default_rules(), *JUDGE_ALERTS], "thresholds": JUDGE_THRESHOLDS}
     model = {"rate": p["rate"]} if p.get("rate") else {"users": p["users"]}
@@ -268,7 +268,7 @@ def percentiles(values: list[float], qs: tuple[float, ...]) -> list[float]:
 def record_send_lags() -> tuple[list[float], list[float]]:
     """From now on, keep every send lag (seconds; when each arrival's request was written minus
     when it was due) and every interval's p99 (ms) the engine reports: the lists they go to."""
-    from loadnb.engine import Engine
+    from loadnb.engine.generator import Engine
 
     lags: list[float] = []
     p99s: list[float] = []

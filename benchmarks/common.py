@@ -279,13 +279,15 @@ def run_wrk(url: str, seconds: float, connections: int = 64) -> Measured:
 
 
 def run_child(kind: str, params: dict[str, Any], timeout: float,
-              core: int | None = GENERATOR_CORE) -> dict[str, Any]:
-    """Run ``benchmarks/child.py <kind> <params>`` (pinned to ``core``); return its JSON result.
+              core: int | None = GENERATOR_CORE,
+              module: str = "benchmarks.child") -> dict[str, Any]:
+    """Run ``python -m <module> <kind> <params>`` (``benchmarks/child.py`` unless told; pinned to
+    ``core``); return its JSON result.
 
     The child prints exactly one JSON object on its last stdout line; ``cpu_total`` (its whole
     CPU time, imports included, from ``wait4``) is added to it.
     """
-    argv = [sys.executable, "-m", "benchmarks.child", kind, json.dumps(params)]
+    argv = [sys.executable, "-m", module, kind, json.dumps(params)]
     if core is not None:
         argv = pinned(core, argv)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(

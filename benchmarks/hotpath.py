@@ -65,8 +65,8 @@ def raw(n: int) -> None:
 
 def loadnb_engine(model: dict[str, Any]) -> Any:
     from loadnb import make_spec
-    from loadnb.engine import Engine
-    from loadnb.metrics import Recorder
+    from loadnb.engine.generator import Engine
+    from loadnb.metrics.stats import Recorder
     from loadnb.transport.fast import FastTransport
 
     spec = make_spec("http://127.0.0.1:9/", transport="fast", **model)
@@ -89,7 +89,7 @@ def connection(engine: Any) -> Any:
 
 
 def closed(n: int, new: bool = False) -> None:
-    from loadnb.work import UserChain
+    from loadnb.engine.work import UserChain
 
     engine = loadnb_engine({"users": 1, "duration": 1e6})
     conn, chain = connection(engine), UserChain(engine.work, 0, set())
@@ -101,7 +101,7 @@ def closed(n: int, new: bool = False) -> None:
 
 
 def open_model(n: int) -> None:
-    from loadnb.timer import Pacer
+    from loadnb.engine.timer import Pacer
 
     engine = loadnb_engine({"rate": 1e6, "duration": 1e6})
     engine._lane = engine.work.lane()

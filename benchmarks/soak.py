@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from loadnb import Run, make_spec
-from loadnb.config import parse_duration
-from loadnb.result import Result
-from loadnb.run import run_new_loop
+from loadnb.engine.loop import run_to_end
+from loadnb.results.result import Result
+from loadnb.text.units import parse_duration
 
 MB = 1024 * 1024
 FD_SLACK = 2  # fds the run may leave (none expected)
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate is capped at 5000 for a soak on one machine")
     target = start_target()
     try:
-        code: int = run_new_loop(soak(args, target))  # uvloop when installed, as loadnb.run
+        code: int = run_to_end(soak(args, target))  # uvloop when installed, as loadnb.run
         return code
     finally:
         target.stop()

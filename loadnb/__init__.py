@@ -19,20 +19,21 @@ import importlib as _importlib
 import typing as _typing
 
 from ._version import __version__
-from .alerts import AlertEvent, AlertRule, default_rules
-from .config import LoadSpec, make_spec, parse_duration
-from .result import Result
-from .run import Run, arun, run
-from .snapshot import Snapshot
+from .metrics.snapshot import Snapshot
+from .results.result import Result
+from .rules.alerts import AlertEvent, AlertRule, default_rules
+from .runner.run import Run, arun, run
+from .spec.config import LoadSpec, make_spec
+from .text.units import parse_duration
 
 if _typing.TYPE_CHECKING:
     from . import demo as demo
-    from .capacity import acapacity as acapacity
-    from .capacity import capacity as capacity
     from .history import compare as compare
     from .history import load as load
-    from .sweep import asweep as asweep
-    from .sweep import sweep as sweep
+    from .studies.capacity import acapacity as acapacity
+    from .studies.capacity import capacity as capacity
+    from .studies.sweep import asweep as asweep
+    from .studies.sweep import sweep as sweep
     from .ui import LoadTest as LoadTest
 
 __all__ = [
@@ -70,9 +71,9 @@ def __getattr__(name: str) -> _typing.Any:
     if name in ("load", "compare"):
         return getattr(_importlib.import_module(".history", __name__), name)
     if name in ("capacity", "sweep"):  # callable modules: loadnb.capacity(url, slo=[...])
-        return _importlib.import_module(f".{name}", __name__)
+        return _importlib.import_module(f".studies.{name}", __name__)
     if name == "acapacity":
-        return _importlib.import_module(".capacity", __name__).acapacity
+        return _importlib.import_module(".studies.capacity", __name__).acapacity
     if name == "asweep":
-        return _importlib.import_module(".sweep", __name__).asweep
+        return _importlib.import_module(".studies.sweep", __name__).asweep
     raise AttributeError(f"module 'loadnb' has no attribute {name!r}")

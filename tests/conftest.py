@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from loadnb.result import Result, check_accounting
-from loadnb.run import Run
+from loadnb.record.accounting import check_accounting
+from loadnb.results.result import Result
+from loadnb.runner.run import Run
 
 os.environ.setdefault("LOADNB_DEBUG", "1")
 os.environ.setdefault("BOKEH_RESOURCES", "inline")

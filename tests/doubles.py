@@ -21,14 +21,18 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import math
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from loadnb.metrics import Histogram, IntervalStats
-from loadnb.source import Payload, SourceStatus
+from loadnb.metrics.payload import Payload, SourceStatus
+from loadnb.metrics.stats import Histogram, IntervalStats
+from loadnb.record.record import RunRecord
+from loadnb.record.state import RunState
+from loadnb.record.update import Update
 from loadnb.transport.base import Arrivals, Request, classify_os_error
 
 Reply = tuple[int, int]
@@ -254,4 +258,15 @@ def payload(*stats: IntervalStats, **status: Any) -> Payload:
 
 
 __all__ = ["FakeClock", "FakeSource", "Handler", "MockLane", "MockLaneTransport", "MockTransport",
-           "Reply", "interval", "ok", "payload"]
+           "Reply", "interval", "ok", "payload", "update_of"]
+
+
+def update_of(record: RunRecord, **changes: Any) -> Update:
+    """The :class:`~loadnb.record.update.Update` a monitor would send after ``record``'s last
+    snapshot (for sinks fed by hand in unit tests); ``changes`` replace fields."""
+    update = Update(
+        record.snapshots[-1], RunState(record.state), dict(record.last_interval),
+        dict(record.last_custom), (), (), (), tuple(record.alerts),
+        tuple(dict(t) for t in record.thresholds), tuple(record.warnings),
+        tuple(record.events), dict(record.overall.iterations), record.aborted_by)
+    return dataclasses.replace(update, **changes)

@@ -8,21 +8,31 @@ from typing import Any
 
 import pytest
 
-from loadnb.alerts import (
+from loadnb.console import format_alert, format_summary
+from loadnb.metrics.custom import CustomMetric
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import IntervalStats, merge_intervals
+from loadnb.record.record import RunRecord
+from loadnb.record.summary import summary_of
+from loadnb.rules.alerts import (
     AlertEngine,
     AlertEvent,
     AlertRule,
     as_rules,
     default_rules,
     dropped_arrivals,
+    expression_rule,
     generator_cpu,
     generator_lag,
+    iterations_failing,
     low_rps,
     low_success_rate,
+    no_response,
+    target_down,
     waiting_for_connection,
 )
-from loadnb.console import format_alert, format_summary
-from loadnb.snapshot import Snapshot
+from loadnb.runner.judge import IntervalView
+from loadnb.spec.config import make_spec
 
 BASE: dict[str, Any] = dict(
     timestamp=0.0, progress_percent=0.0, active_users=1, completed_requests=0,
@@ -100,17 +110,17 @@ def test_waiting_for_connection_needs_two_intervals() -> None:
 
 def test_default_rules_are_the_briefs_two_then_the_generators() -> None:
     assert [r.name for r in default_rules()] == [
-        "target_down", "low_success_rate", "low_rps", "generator_cpu", "generator_lag",
-        "dropped_arrivals", "waiting_for_connection"]
+        "target_down", "no_response", "low_success_rate", "low_rps", "iterations_failing",
+        "generator_cpu", "generator_lag", "dropped_arrivals", "waiting_for_connection"]
 
 
-def test_each_fire_and_clear_is_told_once_to_listeners() -> None:
+def test_each_fire_and_clear_is_news_once() -> None:
     told: list[tuple[str, str]] = []
     events: list[AlertEvent] = []
-    engine = AlertEngine([low_success_rate()], events,
-                         listeners=[lambda e, what: told.append((e.rule, what))])
+    engine = AlertEngine([low_success_rate()], events)
     for rate in (50.0, 40.0, 30.0, 95.0, 96.0):
-        engine(Snapshot(**{**BASE, "elapsed_time": 1.0, "success_rate": rate}))
+        news = engine(Snapshot(**{**BASE, "elapsed_time": 1.0, "success_rate": rate}))
+        told += [(event.rule, what) for _, event, what in news]
     assert told == [("low_success_rate", "fired"), ("low_success_rate", "cleared")]
     assert len(events) == 1
 
@@ -145,11 +155,131 @@ def test_console_prints_fired_and_cleared_alerts() -> None:
     assert format_alert(event, "fired") == (
         "⚠ alert low_success_rate fired at 1.5 s: Low success rate: 50.0% (below 90%)")
     assert format_alert(event, "cleared") == "✓ alert low_success_rate cleared at 3.0 s"
-    table = format_summary({"alerts": [event.as_dict(), {
+    table = format_summary(summary_of({"alerts": [event.as_dict(), {
         "rule": "generator_cpu", "message": "Generator bottleneck", "fired_at": 4.0,
-        "cleared_at": None}]})
+        "cleared_at": None}]}))
     lines = [line for line in table.splitlines() if "fired" in line]
     assert lines[0].split() == ["Alerts", "low_success_rate:", "fired", "1.5", "s,", "cleared",
                                 "3.0", "s:", "Low", "success", "rate:", "50.0%", "(below",
                                 "90%)"]
     assert "generator_cpu: fired 4.0 s, still active at the end: Generator bottleneck" in lines[1]
+
+
+# -- issue 20, item 3: a task whose iterations keep failing ------------------------------------
+def interval_sequence(rule: AlertRule, intervals: list[dict[str, list[int]]]) -> list[AlertEvent]:
+    """Judge intervals (task -> [iterations, failed], 0.5 s apart; the failures raised
+    TypeError) with ``rule`` alone, reading each interval as the run does."""
+    record = RunRecord("r", make_spec("http://127.0.0.1:9/"))
+    events: list[AlertEvent] = []
+    engine = AlertEngine([rule], events, interval=IntervalView(record))
+    for i, iterations in enumerate(intervals):
+        errors = {f"{task}\x00exception: TypeError": f for task, (_, f) in iterations.items() if f}
+        iv = IntervalStats("home", 3, 3, 0, iterations={k: list(v) for k, v in iterations.items()},
+                           iteration_errors=errors)
+        snap = Snapshot(**{**BASE, "elapsed_time": 0.5 * (i + 1)})
+        record.add(snap, merge_intervals([iv]), {"home": iv}, 0.5)
+        engine(snap)
+    return events
+
+
+def test_iterations_failing_fires_when_a_task_keeps_failing_and_clears() -> None:
+    events = interval_sequence(iterations_failing(), [
+        {"buy": [4, 4]},                        # one interval is not "keeps failing"
+        {"buy": [4, 4], "browse": [12, 0]},     # two in a row: fires (browse does not hide it)
+        {},                                     # no iteration ended: not judged
+        {"browse": [9, 0]},                     # buy did not run: nothing changes for buy
+        {"buy": [4, 1]},                        # a quarter: clears
+        {"buy": [2, 2], "browse": [10, 0]},
+        {"browse": [10, 0]},
+        {"buy": [3, 2]},                        # two thirds, in two buy intervals: fires again
+    ])
+    assert spans(events) == [(1.0, 2.5), (4.0, None)]
+    assert events[0].message == ("Iterations keep failing: buy 4 of 4 in the last interval "
+                                 "(exception: TypeError)")
+
+
+def test_iterations_failing_is_quiet_without_a_scenario() -> None:
+    assert interval_sequence(iterations_failing(), [{}, {}, {}]) == []
+    assert interval_sequence(iterations_failing(), [{"browse": [9, 0]}] * 3) == []
+    rule = iterations_failing()  # one rule in two runs: each run's streaks are its own
+    assert interval_sequence(rule, [{"buy": [1, 1]}]) == []
+    assert interval_sequence(rule, [{"buy": [1, 1]}]) == []
+
+
+# -- issue 20, item 9: words that match the facts ----------------------------------------------
+def at(**row: Any) -> Snapshot:
+    return Snapshot(**{**BASE, "elapsed_time": 1.0, **row})
+
+
+def test_an_alert_never_contradicts_its_bound_through_rounding() -> None:
+    assert low_success_rate().check(at(success_rate=89.96)) == (
+        "Low success rate: 89.96% (below 90%)")
+    assert low_success_rate().check(at(success_rate=89.999996)) == (
+        "Low success rate: 89.999996% (below 90%)")
+    assert low_success_rate().check(at(success_rate=42.04)) == "Low success rate: 42.0% (below 90%)"
+    rps = low_rps().check(at(current_rps=49.96, target_rate=100.0))
+    assert rps is not None and rps.startswith("Low RPS: 49.96 req/s (target 100.0;"), rps
+    cpu = generator_cpu().check(at(cpu_percent=90.4))
+    assert cpu is not None and "used 90.4% of a CPU core" in cpu, cpu
+    lag = generator_lag().check(at(loop_lag_ms=50.2))
+    assert lag is not None and "ran up to 50.2 ms late" in lag, lag
+
+
+class GaugeView:
+    """One interval whose gauge ``queue`` was last set to ``last``."""
+
+    def __init__(self, last: float) -> None:
+        self.metric = CustomMetric("queue", "gauge", count=1, last=last, min=last, max=last)
+        self.duration = 0.5
+
+    def stats(self, name: str | None) -> IntervalStats | None:
+        return None
+
+    def tallies(self) -> IntervalStats:
+        return IntervalStats("all")
+
+    def custom(self, metric: str) -> CustomMetric | None:
+        return self.metric if metric == "queue" else None
+
+
+@pytest.mark.parametrize(("expr", "last", "shown"), [
+    ("queue.last<=5", 5.0001, "5.0001"), ("queue.last>5", 4.99996, "4.99996"),
+    ("queue.last<5", 5.0, "5"), ("queue.last<5", 7.25, "7.25")])
+def test_an_expression_alert_shows_the_value_on_the_side_that_broke_it(
+        expr: str, last: float, shown: str) -> None:
+    events: list[AlertEvent] = []
+    engine = AlertEngine([expression_rule(expr)], events, interval=GaugeView(last))
+    engine(at())
+    assert [e.message for e in events] == [f"{expr} broken: {shown} in the last interval"]
+
+
+def test_target_down_is_refused_or_dns_and_no_response_is_the_rest() -> None:
+    down, silent = target_down(), no_response(timeout=1.0)
+    refused = at(completed_requests=0, failed_requests=40, success_rate=0.0, interval_failed=40,
+                 interval_errors={"connection refused": 40})
+    timed_out = at(completed_requests=0, failed_requests=40, success_rate=0.0,
+                   interval_failed=40, interval_errors={"timeout": 40})
+    reset = at(completed_requests=0, failed_requests=40, success_rate=0.0, interval_failed=40,
+               interval_errors={"connection reset": 40})
+    assert down.check(refused) == "the target refused every connection"
+    assert down.check(timed_out) is None and down.check(reset) is None
+    assert silent.check(refused) is None
+    assert silent.check(timed_out) == "every request timed out after 1 s"
+    assert no_response(timeout=0.5).check(timed_out) == "every request timed out after 0.5 s"
+    assert no_response().check(timed_out) == "every request timed out"
+    assert silent.check(reset) == (
+        "every request failed: connection reset (the target accepted connections)")
+    assert silent.check(at(completed_requests=1, failed_requests=40, success_rate=2.4,
+                           interval_failed=40, interval_errors={"timeout": 40})) is None
+    assert silent.check(at(completed_requests=0, failed_requests=40, success_rate=0.0,
+                           interval_failed=40, interval_errors={"timeout": 20, "HTTP 500": 20})
+                        ) is None
+    assert default_rules(timeout=2.0)[1].check(timed_out) == "every request timed out after 2 s"
+
+
+def test_the_summary_says_no_answer_first_not_target_down() -> None:
+    table = format_summary(summary_of({"run_id": "r1", "state": "done", "alerts": [
+        {"rule": "no_response", "message": "every request timed out after 0.5 s",
+         "fired_at": 0.5, "cleared_at": None}]})).splitlines()
+    assert table[1] == "  ⚠ NO ANSWER: every request timed out after 0.5 s", table
+    assert "TARGET DOWN" not in "\n".join(table)

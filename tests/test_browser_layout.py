@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SOURCE = ("import loadnb\n"
           "test = loadnb.LoadTest('http://127.0.0.1:9/', users=2, duration='5s')\n"
           "test")
-TABS = ("Overview", "Latency", "Errors", "Summary", "Generator")
+#: The tabs and the charts each shows.
+TABS = {"Overview": 4, "Latency": 4, "Errors": 2, "Summary": 0, "Generator": 4}
 #: Each visible chart's box and the box of the output area holding the widget (CSS px).
 BOXES_JS = """() => {
   const out = document.querySelector('.jp-OutputArea-output:has(.widget-button)')
@@ -79,6 +80,9 @@ def test_dashboard_charts_fit_the_page_at_1000_and_1600_px(browser: Any, tmp_pat
                 seen: dict[str, int] = {}
                 for tab in TABS:
                     page.locator(".bk-tab", has_text=tab).first.click()
+                    # a tab's charts join the page when it is first selected
+                    page.wait_for_function(f"() => ({BOXES_JS})().charts.length === {TABS[tab]}",
+                                           timeout=30_000)
                     time.sleep(0.4)  # Bokeh lays the tab out
                     boxes = page.evaluate(BOXES_JS)
                     area, charts = boxes["area"], boxes["charts"]
@@ -100,8 +104,7 @@ def test_dashboard_charts_fit_the_page_at_1000_and_1600_px(browser: Any, tmp_pat
                                         full_page=True)
                         shutil.copy(tmp_path / f"layout-{width}.png",
                                     shots / f"layout-{width}.png")
-                assert seen == {"Overview": 4, "Latency": 4, "Errors": 2, "Summary": 0,
-                                "Generator": 4}, (width, seen)
+                assert seen == TABS, (width, seen)
             finally:
                 page.close()
 

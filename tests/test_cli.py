@@ -16,13 +16,15 @@ from typing import Any
 
 import pytest
 
-from loadnb import cli, demo
+from loadnb import demo
 from loadnb._version import __version__
-from loadnb.config import make_spec
-from loadnb.record import RunRecord
-from loadnb.result import Result
-from loadnb.run import Run
-from loadnb.snapshot import BRIEF_FIELDS
+from loadnb.cli import command as cli
+from loadnb.cli import run as cli_run
+from loadnb.metrics.snapshot import BRIEF_FIELDS
+from loadnb.record.record import RunRecord
+from loadnb.results.result import Result
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 from loadnb.transport.base import Request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -356,7 +358,7 @@ class ExplodingTransport:
 
 def test_internal_error_exits_1(monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli, "Run", lambda spec: Run(spec, transport=ExplodingTransport))
+    monkeypatch.setattr(cli_run, "Run", lambda spec: Run(spec, transport=ExplodingTransport))
     code = cli.main(["run", "http://127.0.0.1:9/", "--requests", "5", "--json"])
     captured = capsys.readouterr()
     assert code == 1
@@ -368,4 +370,4 @@ def test_internal_error_exits_1(monkeypatch: pytest.MonkeyPatch,
 def test_result_exit_code_is_zero_even_with_failures() -> None:
     result = Result(RunRecord("r1", make_spec("http://127.0.0.1:9/"), 0.0, "aiohttp"))
     result.overall.failed = 10
-    assert cli.result_exit_code(result) == 0
+    assert cli_run.result_exit_code(result) == 0

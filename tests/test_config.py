@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from loadnb.config import make_spec, parse_duration, redact_headers, redact_url
+from loadnb.spec.config import make_spec
+from loadnb.text.redact import redact_headers, redact_url
+from loadnb.text.units import parse_duration
 
 URL = "http://127.0.0.1:8000/"
 
@@ -45,6 +47,7 @@ def test_parse_duration_rejects(bad: object) -> None:
     ({"url": URL, "duration": 5, "ramp_up": 10}, "ramp_up (10s) is longer than the duration"),
     ({"url": URL, "requests": 0}, "requests must be at least 1"),
     ({"url": URL, "max_in_flight": -1}, "max_in_flight must be at least 1"),
+    ({"url": URL, "data_mode": "bogus"}, "data_mode must be one of cycle, once, random"),
 ])
 def test_bad_input_is_one_clear_error(kwargs: dict[str, object], message: str) -> None:
     url = kwargs.pop("url")
@@ -85,20 +88,17 @@ def test_secrets_are_redacted_in_public_params() -> None:
     assert redact_headers({"authorization": "x"}) == {"authorization": "***"}
 
 
-def test_config_re_exports_the_checks_and_redaction_it_delegates() -> None:
-    from loadnb import config, metrics, redact, validate
+def test_redaction_has_one_home() -> None:
+    from loadnb.metrics import stats
+    from loadnb.text import redact
 
-    for name in ("parse_duration", "parse_header", "TRANSPORTS"):
-        assert getattr(config, name) is getattr(validate, name)
-    for name in ("redact_headers", "redact_url", "SECRET_HEADERS"):
-        assert getattr(config, name) is getattr(redact, name)
-    assert metrics.redact_text is redact.redact_text
+    assert stats.redact_text is redact.redact_text  # the recorder redacts samples with it
     assert redact.redact_text("GET http://bob:pw@127.0.0.1/ failed") == (
         "GET http://bob:***@127.0.0.1/ failed")
 
 
 def test_split_credentials_moves_them_into_a_basic_header() -> None:
-    from loadnb.redact import split_credentials
+    from loadnb.text.redact import split_credentials
 
     headers: dict[str, str] = {}
     assert split_credentials("http://bob:hunter%32@127.0.0.1:8000/x?q=1", headers) == (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import io
-import math
 import re
 import subprocess
 import sys
@@ -14,12 +13,13 @@ from typing import Any
 import pytest
 
 from loadnb import console
-from loadnb.config import make_spec
-from loadnb.console import ConsoleProgress, format_line, format_summary
-from loadnb.record import RunRecord
-from loadnb.result import Result
-from loadnb.run import Run
-from loadnb.snapshot import Snapshot
+from loadnb.console import ConsoleProgress, format_summary
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.record.record import RunRecord
+from loadnb.record.summary import Summary, summary_of
+from loadnb.results.result import Result
+from loadnb.runner.run import Run
+from loadnb.spec.config import make_spec
 
 from .conftest import until
 from .doubles import FakeClock, MockTransport
@@ -38,52 +38,11 @@ def snap(**changes: Any) -> Snapshot:
     return Snapshot(**values)
 
 
-# -- format_line -------------------------------------------------------------------------------
-def test_format_line_is_the_brief_line() -> None:
-    assert format_line(snap()) == BRIEF
-
-
-def test_format_line_dash_until_first_response() -> None:
-    line = format_line(snap(success_rate=math.nan, completed_requests=0, current_rps=0.0))
-    assert line == "🔄 Running... 45.2% | Active: 15 | RPS: 0.0 | Success: — | Completed: 0"
-
-
-def test_format_line_thousands_separators() -> None:
-    line = format_line(snap(active_users=2500, current_rps=12345.67, completed_requests=1234567))
-    assert "Active: 2,500 | RPS: 12,345.7 |" in line
-    assert line.endswith("Completed: 1,234,567")
-
-
-def test_format_line_never_shows_100_percent_with_failures() -> None:
-    assert "Success: 99.9%" in format_line(snap(success_rate=99.97))
-    assert "Success: 100.0%" in format_line(snap(success_rate=100.0))
-
-
-def test_format_line_stopping_labels() -> None:
-    assert format_line(snap(), state="stopping").startswith("⏳ Stopping... 45.2% |")
-    assert format_line(snap(phase="ending")).startswith("⏳ Stopping... ")
-    assert format_line(snap(phase="done")).startswith("⏳ Stopping... ")
-
-
-@pytest.mark.parametrize(("state", "label"), [("done", "✅ Done"), ("stopped", "⏹ Stopped"),
-                                              ("failed", "❌ Failed")])
-def test_format_line_final_labels_show_average_rps(state: str, label: str) -> None:
-    final = snap(phase="done", elapsed_time=10.0, completed_requests=990, failed_requests=10,
-                 current_rps=3000.0, progress_percent=100.0, active_users=0)
-    assert format_line(final, state=state) == (
-        f"{label} 100.0% | Active: 0 | RPS: 100.0 | Success: 98.5% | Completed: 990")
-
-
-def test_format_line_rejects_unknown_state() -> None:
-    with pytest.raises(ValueError, match="state must be one of"):
-        format_line(snap(), state="paused")
-
-
 # -- format_summary ----------------------------------------------------------------------------
-def full_summary() -> dict[str, Any]:
+def full_summary() -> Summary:
     lat = {"p50": 12.5, "p90": 30.0, "p95": 41.25, "p99": 80.0, "p99.9": 120.0,
            "p99.99": 130.0, "max": 150.5, "mean": 15.0}
-    return {
+    return summary_of({
         "run_id": "abc123", "url": "http://user:***@127.0.0.1:8000/api", "state": "done",
         "duration_s": 30.012, "total_requests": 12500, "completed_requests": 12300,
         "failed_requests": 180, "cancelled_requests": 20, "success_rate": 98.558,
@@ -95,7 +54,7 @@ def full_summary() -> dict[str, Any]:
         "latency_basis": "response time from the intended start",
         "parameters": {"model": "open", "rate": 400.0, "duration": 30.0, "method": "GET",
                        "headers": {"Authorization": "***"}},
-    }
+    })
 
 
 def test_format_summary_table() -> None:
@@ -105,7 +64,7 @@ def test_format_summary_table() -> None:
     assert "12,500 total | 12,300 completed | 180 failed | 20 cancelled" in text
     assert "98.6%" in text and "30.01 s" in text
     assert "416.5 req/s avg | 512.2 req/s peak" in text
-    assert "open model, 400.0 req/s, 30 s" in text
+    assert "open model, 400 requests/s, 30 s" in text
     assert "200: 12,300, 500: 150" in text
     assert "3 arrivals" in text
     assert re.search(r"^  Latency basis +response time from the intended start$", text,
@@ -129,7 +88,10 @@ def test_format_summary_of_empty_and_partial_summaries() -> None:
     assert "0 total | 0 completed | 0 failed | 0 cancelled" in text
     assert re.search(r"^  Success rate +—$", text, re.MULTILINE)
     assert "nan" not in text.lower() and "none" not in text.lower()
-    assert "— total" in format_summary({})  # a partial dict formats too
+    partial = format_summary(summary_of({"run_id": "r9"}))  # a partial dict, filled in, too
+    assert partial.splitlines()[0] == "loadnb run r9"
+    assert re.search(r"^  Success rate +—$", partial, re.MULTILINE)
+    assert "nan" not in partial.lower() and "none" not in partial.lower()
 
 
 def test_format_summary_caps_error_kinds_and_shows_run_error() -> None:
@@ -258,3 +220,15 @@ def test_progress_on_a_dumb_terminal_pads_instead_of_escape_codes(
     progress(snap(completed_requests=5))
     assert "\x1b" not in out.getvalue()
     assert out.getvalue().endswith("Completed: 5    ")  # "1,300" overwritten by "5" + 4 spaces
+
+
+def test_threshold_rows_never_round_a_value_across_its_bound() -> None:
+    text = format_summary(summary_of({"thresholds": [
+        {"expr": "errors<1%", "observed": 1.0004, "passed": False},
+        {"expr": "p95<300ms", "observed": 12.3456, "passed": True},
+        {"expr": "checks>99%", "observed": 98.99996, "passed": False},
+        {"expr": "iterations_failed[buy]<1", "observed": 555.0, "passed": False}]}))
+    assert "✗ FAIL  errors<1%  (observed 1.0004)" in text, text
+    assert "✓ pass  p95<300ms  (observed 12.346)" in text
+    assert "✗ FAIL  checks>99%  (observed 98.99996)" in text
+    assert "✗ FAIL  iterations_failed[buy]<1  (observed 555)" in text  # a count, no decimals

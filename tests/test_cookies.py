@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 import loadnb
-from loadnb.cookies import CookieJar, default_path, domain_match, path_match
-from loadnb.vuser import VirtualUser
+from loadnb.engine.cookies import CookieJar, default_path, domain_match, path_match
+from loadnb.engine.vuser import VirtualUser
 
 BASE = "http://127.0.0.1:8000"
 

@@ -12,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadnb import Run, make_spec
-from loadnb.config import LoadSpec
 from loadnb.console import format_summary
-from loadnb.metrics import (
+from loadnb.engine.vuser import VirtualUser
+from loadnb.metrics.payload import Payload, SourceStatus, merge_payloads
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import (
     CUSTOM_TIMELINE_COLUMNS,
     MAX_NAMES,
     CustomMetric,
@@ -22,15 +24,14 @@ from loadnb.metrics import (
     Recorder,
     custom_row,
 )
-from loadnb.record import RunRecord
-from loadnb.result import Result, build_summary
-from loadnb.snapshot import Snapshot
-from loadnb.source import Payload, SourceStatus, merge_payloads
-from loadnb.vuser import VirtualUser
+from loadnb.record.record import RunRecord
+from loadnb.record.summary import build_summary
+from loadnb.results.result import Result
+from loadnb.spec.config import LoadSpec
 
 
 class Ctx:
-    """Just enough of a :class:`~loadnb.vuser.UserContext` for the custom-metric calls."""
+    """Just enough of a :class:`~loadnb.engine.vuser.UserContext` for the custom-metric calls."""
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder

@@ -10,17 +10,18 @@ import asyncio
 import contextlib
 import itertools
 import math
+import statistics
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from loadnb.config import LoadSpec, make_spec
-from loadnb.engine import Engine
-from loadnb.metrics import Recorder
-from loadnb.run import Run
+from loadnb.engine.generator import Engine
+from loadnb.engine.work import SingleRequest
+from loadnb.metrics.stats import Recorder
+from loadnb.runner.run import Run
+from loadnb.spec.config import LoadSpec, make_spec
 from loadnb.transport.base import Request, Transport
-from loadnb.work import SingleRequest
 
 from .conftest import assert_accounting, until
 from .doubles import FakeClock, MockTransport, Reply
@@ -131,7 +132,7 @@ async def test_users_thinking_at_the_end_do_not_hold_the_run() -> None:
                         interval=0.1), transport=lambda options: transport)
     t0 = time.perf_counter()
     result = await run.run()
-    assert time.perf_counter() - t0 < 0.8
+    assert time.perf_counter() - t0 < 4  # neither the 5 s think nor the 5 s grace waited out
     s = assert_accounting(result, server_count=3)
     assert s["completed_requests"] == 3 == transport.answered and s["cancelled_requests"] == 0
 
@@ -268,18 +269,18 @@ async def test_stop_cancels_in_flight_requests_and_counts_them_cancelled() -> No
         return 200, 2
 
     transport = MockTransport(slow_after_ten)
-    run = Run(make_spec(URL, users=4, duration=2, graceful_stop=0.2, interval=0.05),
+    run = Run(make_spec(URL, users=4, duration=30, graceful_stop=10, interval=0.05),
               transport=lambda options: transport)
     run.start()
     await until(lambda: transport.sent == 14 and transport.in_flight == 4)
     t0 = time.perf_counter()
     run.stop()
     result = await run.wait()
-    assert time.perf_counter() - t0 < 0.5
+    assert time.perf_counter() - t0 < 5  # at once: neither the 10 s grace nor the 30 s sleeps
     s = assert_accounting(result, server_count=14)
     assert (s["completed_requests"], s["failed_requests"], s["cancelled_requests"]) == (10, 0, 4)
     assert transport.cancelled == 4 and transport.closed
-    assert result.state == "stopped" and run.state == "done"
+    assert result.state == "stopped" and run.state == "stopped"  # one vocabulary
     assert result.snapshots[-1].cancelled_requests == 4
 
 
@@ -305,7 +306,7 @@ async def test_requests_still_in_flight_after_the_grace_are_cancelled() -> None:
     t0 = time.perf_counter()
     result = await run.run()
     took = time.perf_counter() - t0
-    assert 0.25 < took < 0.8, took
+    assert 0.25 < took < 5, took  # the grace waited out (0.3 s in all), then cancelled: no hang
     s = assert_accounting(result, server_count=3)
     assert s["cancelled_requests"] == 3 == transport.cancelled and result.state == "done"
 
@@ -345,7 +346,7 @@ async def test_a_live_change_is_recorded_as_an_event() -> None:
 
 # -- the Admission seam ------------------------------------------------------------------------
 class Budget:
-    """An :class:`~loadnb.work.Admission` that admits ``n`` requests, then none."""
+    """An :class:`~loadnb.engine.work.Admission` that admits ``n`` requests, then none."""
 
     def __init__(self, n: int) -> None:
         self.left = n
@@ -390,7 +391,9 @@ async def test_think_time_range_draws_each_pause_within_it() -> None:
     await Run(spec, transport=lambda options: mock).run()
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) >= 6
-    assert all(0.035 <= g <= 0.12 + 0.05 for g in gaps), gaps  # timer slack on a busy machine
+    # never shorter than the range; longer only by a busy machine's timer slack (the median
+    # decides, not one stretched pause)
+    assert min(gaps) >= 0.035 and statistics.median(gaps) <= 0.12 + 0.05, gaps
     assert max(gaps) - min(gaps) > 0.02  # drawn, not constant
 
 
@@ -400,5 +403,7 @@ async def test_pacing_starts_iterations_on_a_fixed_interval() -> None:
     result = await Run(spec, transport=lambda options: mock).run()
     starts = [t - 0.05 for t in times]  # the stamp is at the end of the delay
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert 5 <= len(times) <= 6 and result.summary["parameters"]["pacing"] == 0.2
-    assert all(0.19 <= g <= 0.26 for g in gaps), gaps
+    assert 4 <= len(times) <= 6 and result.summary["parameters"]["pacing"] == 0.2
+    # every start on the 200 ms grid, never early; not 50 ms of work + 200 ms of pause (the
+    # median decides, not one start a busy machine delayed)
+    assert min(gaps) >= 0.19 and statistics.median(gaps) <= 0.23, gaps

@@ -1,4 +1,4 @@
-"""Exports (loadnb.export): JSON, Parquet and CSV of a real run, loaded back exactly."""
+"""Exports (loadnb.results.export): JSON, Parquet and CSV of a real run, loaded back exactly."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 import loadnb
-from loadnb.alerts import AlertRule
-from loadnb.export import CSV_TABLES, PARQUET_KEY
-from loadnb.result import Result
+from loadnb.results.export import CSV_TABLES, PARQUET_KEY
+from loadnb.results.result import Result
+from loadnb.rules.alerts import AlertRule
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("df", "stats", "stats_timeline", "errors", "errors_timeline", "alerts", "custom",
@@ -92,11 +92,8 @@ def test_an_export_of_a_loaded_export_is_the_same(mixed_run: Result, tmp_path: P
 def test_history_run_exports_the_same(mixed_run: Result, tmp_path: Path) -> None:
     stored = loadnb.load(mixed_run.run_id, path=mixed_run.spec.history)
     path = stored.to_json(tmp_path / "stored.json")
-    def by_name(frame: pd.DataFrame) -> pd.DataFrame:  # the history lists names sorted
-        return frame.sort_values("name").reset_index(drop=True)
-
-    pd.testing.assert_frame_equal(by_name(loadnb.load(str(path)).stats), by_name(stored.stats))
-    pd.testing.assert_frame_equal(by_name(stored.stats), by_name(mixed_run.stats))
+    pd.testing.assert_frame_equal(loadnb.load(str(path)).stats, stored.stats)
+    pd.testing.assert_frame_equal(stored.stats, mixed_run.stats)  # the live order of names
 
 
 def test_csv_export_writes_every_table(mixed_run: Result, tmp_path: Path) -> None:
@@ -110,11 +107,40 @@ def test_csv_export_writes_every_table(mixed_run: Result, tmp_path: Path) -> Non
     assert b"s3cret" not in b"".join(p.read_bytes() for p in folder.iterdir())
 
 
-def test_load_refuses_a_file_that_is_not_an_export(tmp_path: Path) -> None:
-    bad = tmp_path / "other.json"
-    bad.write_text('{"summary": {}}')
-    with pytest.raises(ValueError, match="not a loadnb export"):
-        loadnb.load(str(bad))
+NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
+
+
+@pytest.mark.parametrize("name, content", [
+    ("run.csv", "elapsed_time,current_rps\n0.5,10\n"),  # the snapshots of --out run.csv
+    ("other.json", '{"summary": {}}'),
+    ("broken.json", "{not json"),
+    ("list.json", "[1, 2]"),
+    ("fake.parquet", "not parquet"),
+    ("missing.json", None),
+    ("missing.csv", None),
+    ("sub/dir/missing", None),
+])
+def test_load_of_a_file_that_is_not_an_export_says_so(tmp_path: Path, name: str,
+                                                      content: str | None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOADNB_HISTORY", str(tmp_path / "h.sqlite"))
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    for ref in (str(path), path):
+        with pytest.raises(ValueError) as caught:
+            loadnb.load(ref)  # type: ignore[arg-type]
+        assert str(caught.value) == f"{str(path)!r} {NOT_AN_EXPORT}"
+        assert "no run in the history" not in str(caught.value)
+    assert not (tmp_path / "h.sqlite").exists()
+
+
+def test_report_of_a_file_that_is_not_an_export_is_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "run.csv"
+    bad.write_text("a,b\n1,2\n")
+    done = _cli("report", str(bad), "-o", str(tmp_path / "r.html"))
+    assert done.returncode == 2
+    assert done.stderr == f"loadnb: error: {str(bad)!r} {NOT_AN_EXPORT}\n"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

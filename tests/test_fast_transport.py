@@ -28,7 +28,7 @@ import pytest
 
 from loadnb import Run, make_spec
 from loadnb import run as run_blocking
-from loadnb.result import Result
+from loadnb.results.result import Result
 from loadnb.transport import make_transport
 from loadnb.transport.base import Request
 from loadnb.transport.conn import ConnState
@@ -316,8 +316,9 @@ async def test_keepalive_off_sends_connection_close_and_nginx_count_matches(
 async def test_server_closing_idle_keepalive_connections_loses_nothing(
         nginx: Nginx, transport: str) -> None:
     """nginx drops a keep-alive connection after 1 s idle; users think for 1.5 s between requests,
-    so every pooled connection is closed by the server before it would be used again."""
-    result = await run(nginx.idle_url, users=3, think_time=1.5, duration=3.2,
+    so every pooled connection is closed by the server before it would be used again. Three
+    rounds, at about 0, 1.5 and 3 s: the run ends 0.75 s from both the third and a fourth."""
+    result = await run(nginx.idle_url, users=3, think_time=1.5, duration=3.75,
                        graceful_stop=0.2, transport=transport)
     s = check(result)
     logged = nginx.requests(nginx.idle_port)
@@ -500,7 +501,7 @@ async def test_a_trickle_slower_than_the_timeout_is_a_timeout(transport: str) ->
         took = time.perf_counter() - t0
     assert s["errors"] == {"timeout": s["failed_requests"]} and s["failed_requests"] >= 4
     assert s["completed_requests"] == 0 and s["total_requests"] == server.received
-    assert took < 1.5
+    assert took < 5  # the bound only catches a hang
 
 
 # -- the request on the wire ------------------------------------------------------------------
@@ -609,7 +610,8 @@ async def test_stop_in_the_middle_of_a_slow_body_cancels_and_leaks_nothing(
         s = check(result)
         assert s["cancelled_requests"] == 4 == s["total_requests"] == server.received
         assert s["completed_requests"] == s["failed_requests"] == 0
-        assert took < 0.3 and result.state == "stopped"
+        # cancelled at once (the counts), not after the bodies' 4 s; the bound catches a hang
+        assert took < 3 and result.state == "stopped"
         assert await settle(lambda: server.open == 0), "the client did not close its connections"
         assert await settle(lambda: open_fds() == baseline), (open_fds(), baseline)
 
@@ -636,7 +638,7 @@ async def test_a_pool_waiter_cancelled_as_a_connection_is_handed_to_it() -> None
             t0 = time.perf_counter()
             outcome = (await asyncio.gather(second, return_exceptions=True))[0]
             assert isinstance(outcome, asyncio.CancelledError), outcome
-            assert time.perf_counter() - t0 < 0.2
+            assert time.perf_counter() - t0 < 2  # (a hang; the count below is the point)
             assert server.received == 1  # the cancelled request was not sent
             assert await asyncio.wait_for(transport.send(request), 1.0) == (200, 2)  # not lost
             assert server.received == 2 and server.connections == 1

@@ -3,9 +3,14 @@ loading a run back as the live Result, listing, tags, pruning, and the compariso
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,23 +18,26 @@ import pandas as pd
 import pytest
 
 import loadnb
-from loadnb.alerts import AlertEvent
-from loadnb.config import make_spec
 from loadnb.history import open_writer
-from loadnb.history.compare import compare, mann_whitney, rank
+from loadnb.history.comparison import compare, mann_whitney, rank
 from loadnb.history.reader import list_runs, load, prune, tag
 from loadnb.history.store import (
     SCHEMA_VERSION,
     SNAPSHOT_COLUMNS,
+    TABLES,
     HistoryError,
     connect,
     redact_query,
     resolve_path,
     version_of,
 )
-from loadnb.metrics import Histogram, IntervalStats
-from loadnb.record import RunRecord
-from loadnb.snapshot import Snapshot
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import Histogram, IntervalStats
+from loadnb.record.record import RunRecord
+from loadnb.rules.alerts import AlertEvent
+from loadnb.spec.config import make_spec
+
+from .doubles import update_of
 
 FIXTURE = Path(__file__).parent / "fixtures" / "history-v1.sqlite"
 
@@ -139,7 +147,7 @@ def test_the_writer_keeps_every_interval_alert_and_event(tmp_path: Path) -> None
             record.warn("a warning")
         if i == 3:
             record.alerts[0].cleared_at = 2.0
-        writer(record.snapshots[-1])
+        writer(update_of(record))
     assert [r["state"] for r in list_runs(path)] == ["running"]  # this process is alive
     record.state = "done"
     writer.close()
@@ -152,6 +160,57 @@ def test_the_writer_keeps_every_interval_alert_and_event(tmp_path: Path) -> None
     pd.testing.assert_frame_equal(loaded.stats_timeline, live.stats_timeline)
     assert loaded.record.events == [(1.0, "set to 5 users")]
     assert loaded.warnings == ["a warning"]
+
+
+def _unfinished_run(path: Path, run_id: str = "dead00000001") -> RunRecord:
+    """A run whose writer kept three intervals and was never closed (its process killed)."""
+    record = RunRecord(run_id, make_spec("http://127.0.0.1:9/", history=str(path)))
+    writer = open_writer(record)
+    assert writer is not None
+    for i in range(3):
+        names = {f"GET /{k}": _interval(f"GET /{k}", 10 + 7 * k + i, failed=k) for k in range(2)}
+        _snap(record, 0.5 * (i + 1), names, final=False)
+        writer(update_of(record))
+    return record
+
+
+def test_an_unfinished_run_is_listed_with_its_percentiles(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    _unfinished_run(path)
+    (row,) = list_runs(path)
+    latency = load("last", path).summary["latency_ms"]
+    assert row["state"] == "running" and latency["p95"] is not None
+    assert (row["p95_ms"], row["p99_ms"]) == (latency["p95"], latency["p99"])
+    frame = loadnb.history(path)
+    assert (frame.iloc[0].p95_ms, frame.iloc[0].p99_ms) == (latency["p95"], latency["p99"])
+
+
+def _zombie() -> subprocess.Popen[bytes]:
+    """A child process that has exited and is not reaped (the caller reaps it: ``wait()``)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the kernel says it exited (never polled: unreaped)
+        state = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            return child
+        time.sleep(0.01)
+    raise AssertionError(f"child {child.pid} did not exit")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_a_run_whose_process_is_a_zombie_is_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    _unfinished_run(path)
+    child = _zombie()
+    try:
+        os.kill(child.pid, 0)  # the zombie still answers signal 0: that is not being alive
+        conn = connect(path)
+        conn.execute("UPDATE runs SET pid = ?", (child.pid,))
+        conn.close()
+        assert [r["state"] for r in list_runs(path)] == ["interrupted"]
+        assert load("last", path).state == "interrupted"
+    finally:
+        child.wait(timeout=10)
 
 
 def test_history_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -235,20 +294,94 @@ async def test_custom_metrics_and_thresholds_load_back(demo_url: str, tmp_path: 
     pd.testing.assert_frame_equal(loaded.custom, live.custom)
 
 
+async def test_a_deleted_run_leaves_nothing_behind(demo_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    kept = await loadnb.arun(shop, url=demo_url, users=1, duration="0.4s", interval="0.2s",
+                             history=str(path))
+    gone = await loadnb.arun(shop, url=demo_url, users=1, duration="0.4s", interval="0.2s",
+                             history=str(path))
+    loadnb.history.delete(gone.run_id, path)
+    conn = connect(path)
+    try:
+        for table in TABLES:
+            ids = {r[0] for r in conn.execute(f"SELECT DISTINCT run_id FROM {table}")}
+            assert ids <= {kept.run_id}, table
+        assert {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM custom")} == {
+            kept.run_id}
+    finally:
+        conn.close()
+
+
 def _verdicts(table: pd.DataFrame) -> dict[str, str]:
     rows = table[table.scope == "overall"]
     return dict(zip(rows.metric, rows.verdict, strict=True))
 
 
+def _synthetic_run(run_id: str, ms: float, seed: int, intervals: int = 12,
+                   stall: int | None = None) -> loadnb.Result:
+    """A finished run of ``intervals`` 0.25 s intervals at 80 requests/s whose latencies are
+    ``ms`` give or take 15 % (seeded), one snapshot per interval as the monitor makes them; in
+    interval ``stall`` a quarter of the answers take 200 ms (one hiccup of a busy machine)."""
+    rng = np.random.default_rng(seed)
+    record = RunRecord(run_id, make_spec("http://127.0.0.1:9/x"))
+    for i in range(intervals):
+        seconds = rng.normal(ms, 0.15 * ms, 20).clip(0.1) / 1e3
+        if i == stall:
+            seconds[:5] = 0.2
+        part = IntervalStats("GET /x", started=20, completed=20,
+                             latency=Histogram.from_seconds(seconds), status={200: 20})
+        p50, p95, p99 = (v * 1e3 for v in part.latency.percentiles((50, 95, 99)))
+        t = 0.25 * (i + 1)
+        o = record.overall
+        snap = Snapshot(timestamp=1e9 + t, elapsed_time=t, progress_percent=100 * t / 3,
+                        active_users=2, completed_requests=o.completed + 20, failed_requests=0,
+                        success_rate=100.0, current_rps=80.0, peak_rps=80.0,
+                        estimated_completion=3 - t, interval_requests=20, interval_completed=20,
+                        p50_ms=p50, p95_ms=p95, p99_ms=p99,
+                        phase="done" if i == intervals - 1 else "running")
+        record.add(snap, part, {"GET /x": part}, 0.25)
+    record.state = "done"
+    return loadnb.Result(record)
+
+
+def test_compare_verdict_needs_significance_a_fifth_and_five_ms() -> None:
+    """The verdict on synthetic runs: noise between runs of one configuration is never a
+    regression; a change is one only when significant, at least 20 % and at least 5 ms."""
+    for seed in range(10):
+        same = compare(_synthetic_run("a", 3.0, seed), _synthetic_run("b", 3.0, seed + 100))
+        assert not same.regressions and same.as_dict()["regressions"] == 0, same.table
+    hiccup = compare(_synthetic_run("a", 3.0, 1), _synthetic_run("b", 3.0, 2, stall=5))
+    (row,) = (r for r in hiccup.rows if (r.scope, r.metric) == ("overall", "p99_ms"))
+    assert row.change and row.change_pct and row.p_value, hiccup.table
+    assert row.change > 5 and row.change_pct > 20 and row.p_value > 0.01, hiccup.table
+    assert not hiccup.regressions  # one slow interval of eleven moves the run's p99, no more
+    fast = _synthetic_run("fast", 2.0, 1)
+    worse = compare(fast, _synthetic_run("slow", 20.0, 2))
+    verdicts = _verdicts(worse.table)
+    assert verdicts["p50_ms"] == verdicts["p99_ms"] == "regression", worse.table
+    assert verdicts["rps"] == verdicts["errors"] == "no significant change"
+    assert {(r.scope, r.metric) for r in worse.regressions} >= {("GET /x", "p50_ms")}
+    assert _verdicts(compare(_synthetic_run("slow", 20.0, 2), fast).table)["p50_ms"] == (
+        "improvement")
+    small = _verdicts(compare(_synthetic_run("a", 10.0, 3), _synthetic_run("b", 13.0, 4)).table)
+    assert small["p50_ms"] == "no significant change"  # +30 %, significant, but 3 ms
+    slight = _verdicts(compare(_synthetic_run("a", 60.0, 5), _synthetic_run("b", 66.0, 6)).table)
+    assert slight["p50_ms"] == "no significant change"  # +6 ms, significant, but 10 %
+    few = _verdicts(compare(_synthetic_run("a", 2.0, 7, 3), _synthetic_run("b", 20.0, 8, 3)).table)
+    assert few["p50_ms"] == "too few samples"  # the final, partial interval left out: 2 a side
+
+
 @pytest.mark.slow
 async def test_compare_marks_a_regression_and_not_noise(demo_url: str, tmp_path: Path) -> None:
+    """Against the demo server: the three runs go side by side, so a busy machine slows all of
+    them alike; 2 ms against 100 ms answers is a margin no scheduling noise closes."""
     path = tmp_path / "h.sqlite"
 
     async def run(delay: int) -> loadnb.Result:
-        return await loadnb.arun(f"{demo_url}delay?delay_ms={delay}", rate=100, duration="3s",
+        return await loadnb.arun(f"{demo_url}delay?delay_ms={delay}", rate=50, duration="3s",
                                  interval="0.25s", history=str(path))
 
-    fast, fast2, slow = await run(2), await run(2), await run(20)
+    fast, fast2, slow = await asyncio.gather(run(2), run(2), run(100))
     worse = compare(fast.run_id, slow.run_id, path=path)
     verdicts = _verdicts(worse.table)
     assert verdicts["p50_ms"] == verdicts["p99_ms"] == "regression", worse.table
@@ -267,7 +400,7 @@ def test_every_snapshot_field_has_a_column_and_rows_are_written_by_name() -> Non
     from dataclasses import fields as dataclass_fields
 
     from loadnb.history.writer import snapshot_row
-    from loadnb.snapshot import Snapshot
+    from loadnb.metrics.snapshot import Snapshot
 
     columns = [name for name, _ in SNAPSHOT_COLUMNS]
     assert {f.name for f in dataclass_fields(Snapshot)} <= set(columns)

@@ -5,6 +5,7 @@ interval, JUnit and Markdown outputs, per-name alert expressions, and webhooks o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -21,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from loadnb import AlertRule, Run, make_spec
-from loadnb.notify import FLUSH_SECONDS
+from loadnb.rules.notify import FLUSH_SECONDS, TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,23 +104,28 @@ async def test_abort_on_a_sustained_failure_after_the_grace_period(demo_url: str
                                  abort_grace=1)).run()
     took = time.monotonic() - started
     assert result.summary["aborted_by"] == "p99<2ms" and result.state == "stopped"
-    # Failing from the start: stopped at the first snapshot after 1 s with three failures in a
-    # row, i.e. about 1.0-1.2 s in (generous bounds for a busy machine).
-    assert 1.0 <= result.duration_s < 3.0 and took < 6.0
+    # Failing from the start: stopped at the first snapshot after the 1 s grace (three failures
+    # in a row by then), which is the last before the final one; the time bounds only catch a
+    # run that did not abort (20 s).
+    judged = [s for s in result.snapshots[:-1] if s.elapsed_time >= 1.0]
+    assert len(judged) == 1, [s.elapsed_time for s in result.snapshots]
+    assert 1.0 <= result.duration_s < 10 and took < 15
 
 
 async def test_an_expression_alert_on_one_request_name_fires_for_that_name_only(
         demo_url: str) -> None:
     async def mixed(user: Any) -> None:
         await user.get("/", name="fast")
-        await user.get("/delay?delay_ms=30", name="slow")
+        await user.get("/delay?delay_ms=300", name="slow")
 
+    # the bound sits far from both: 300 ms answers always break it, a busy machine's fast ones
+    # (a few ms, tens when loaded) never do
     result = await Run(make_spec(demo_url, scenario=mixed, users=2, duration=1.2, interval=0.25,
-                                 alerts=["p95[slow]<20ms", "p95[fast]<20ms"])).run()
+                                 alerts=["p95[slow]<150ms", "p95[fast]<150ms"])).run()
     fired = {a["rule"] for a in result.summary["alerts"]}
-    assert fired == {"p95[slow]<20ms"}
+    assert fired == {"p95[slow]<150ms"}
     message = result.summary["alerts"][0]["message"]
-    assert message.startswith("p95[slow]<20ms broken: ") and "ms in the last interval" in message
+    assert message.startswith("p95[slow]<150ms broken: ") and "ms in the last interval" in message
 
 
 class Receiver:
@@ -203,10 +209,11 @@ async def test_a_hanging_or_refusing_webhook_does_not_slow_the_run(demo_url: str
     base_wall, base = timings["none"]
     for label in ("hang", "refused"):
         wall, result = timings[label]
-        # The load itself is not slowed: the same run length, and the end waits at most the
-        # flush time for posts still pending.
-        assert result.duration_s < base.duration_s + 0.3, label
-        assert wall < base_wall + FLUSH_SECONDS + 0.5, (label, wall, base_wall)
+        # The load itself is not slowed and the end waits at most the flush time for posts
+        # still pending: a post awaited on the load's path would cost its 5 s timeout; the
+        # bounds catch that, not a busy machine's noise.
+        assert result.duration_s < base.duration_s + TIMEOUT / 2, label
+        assert wall < base_wall + FLUSH_SECONDS + TIMEOUT / 2, (label, wall, base_wall)
         assert any("alert notifications to http://127.0.0.1:" in w and "/***" in w
                    for w in result.warnings), result.warnings
         assert not any("secret-token" in w for w in result.warnings)
@@ -231,7 +238,7 @@ async def test_alerts_and_thresholds_on_custom_metrics(demo_url: str) -> None:
 
 def replay(rule_name: str, snaps: list[Any]) -> list[tuple[float, float | None]]:
     """What a default rule must have done on these snapshots: (fired_at, cleared_at) pairs."""
-    from loadnb.alerts import AlertEngine, AlertEvent, default_rules
+    from loadnb.rules.alerts import AlertEngine, AlertEvent, default_rules
 
     events: list[AlertEvent] = []
     rule = next(r for r in default_rules() if r.name == rule_name)
@@ -242,16 +249,21 @@ def replay(rule_name: str, snaps: list[Any]) -> list[tuple[float, float | None]]
 
 
 async def test_default_rules_fire_and_clear_at_the_right_snapshots(demo_url: str) -> None:
-    start: list[float] = []
+    """The live alerts are the rules replayed on the run's snapshots, and the run trips both.
+
+    Its phases go by arrival, not by the clock (a busy machine's catch-up bursts would move
+    clock phases): arrivals 100-119 fail, so the cumulative success rate dips to 83 % and is
+    back above 90 % after 200 answers (97 % at the end); arrivals 120-219 take 500 ms, so for
+    about half a second nothing is answered and an interval has far below half the target rate.
+    """
+    arrivals = itertools.count()
 
     async def phases(user: Any) -> None:
-        if not start:
-            start.append(time.monotonic())
-        t = time.monotonic() - start[0]
-        if 0.5 <= t < 0.75:
+        n = next(arrivals)
+        if 100 <= n < 120:
             await user.get("/status/500", name="phase")  # errors: success rate dips
-        elif 0.75 <= t < 1.25:
-            await user.get("/delay?delay_ms=400", name="phase")  # slow: fewer answers per s
+        elif 120 <= n < 220:
+            await user.get("/delay?delay_ms=500", name="phase")  # slow: no answers for a while
         else:
             await user.get("/", name="phase")
 
@@ -264,9 +276,10 @@ async def test_default_rules_fire_and_clear_at_the_right_snapshots(demo_url: str
                if a["rule"] == rule]
         assert got == expected, rule
     # The run was built to trip both: they fired, and the success rate recovered.
+    rates = [(s.elapsed_time, round(s.success_rate, 1)) for s in snaps]
     fired = replay("low_success_rate", snaps)
-    assert fired and fired[0][1] is not None
-    assert replay("low_rps", snaps)
+    assert fired and fired[0][1] is not None, rates
+    assert replay("low_rps", snaps), [(s.elapsed_time, round(s.current_rps)) for s in snaps]
 
 
 def test_cli_alert_expressions_work_with_stages(demo_url: str) -> None:
@@ -274,3 +287,27 @@ def test_cli_alert_expressions_work_with_stages(demo_url: str) -> None:
     assert done.returncode == 0, done.stderr
     rules = json.loads(done.stdout)["parameters"]["alerts"]
     assert rules[-1] == "p99<1ms" and "low_success_rate" in rules
+
+
+# -- issue 20, item 7: bounds that cannot mean anything, refused before anything is sent ------
+@pytest.mark.parametrize(("expr", "message"), [
+    ("p95<-5ms", "threshold 'p95<-5ms': a latency bound cannot be negative"),
+    ("requests>-1", "threshold 'requests>-1': a count bound cannot be negative"),
+    ("success>150%", "threshold 'success>150%': a percentage is between 0 and 100, got 150"),
+    ("p99<500us", "threshold 'p99<500us': a time bound's unit is ms, s, sec, m, min or h"),
+])
+def test_a_bound_that_cannot_mean_anything_is_exit_2_and_nothing_is_sent(
+        demo_url: str, expr: str, message: str) -> None:
+    before = served(demo_url)
+    done = cli(demo_url, "-u", "2", "-d", "1", "--threshold", expr)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr.startswith(f"loadnb: error: {message}"), done.stderr
+    assert done.stderr.count("\n") == 1
+    assert served(demo_url) == before
+
+
+def test_a_threshold_in_hours_is_valid(demo_url: str) -> None:
+    done = cli(demo_url, "-u", "1", "-n", "5", "--threshold", "p99<1h", "--no-history")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["thresholds"] == [
+        {"expr": "p99<1h", "observed": pytest.approx(0.0, abs=3_600_000), "passed": True}]

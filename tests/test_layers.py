@@ -1,6 +1,6 @@
 """The import contracts `make lint` checks (pyproject.toml, [tool.importlinter]) hold, and they
-catch what they are for: a planted import cycle and the engine importing a face each fail the
-check on a copy of the package."""
+catch what they are for: a planted import cycle, an upward import between two layers, the engine
+importing a face or pandas each fail the check on a copy of the package."""
 
 from __future__ import annotations
 
@@ -38,23 +38,48 @@ def _needs_lint_imports() -> None:
 def test_the_package_keeps_its_contracts(tmp_path: Path) -> None:
     done = lint(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Contracts: 4 kept, 0 broken." in done.stdout
+    assert "Contracts: 5 kept, 0 broken." in done.stdout
 
 
 def test_a_planted_cycle_fails(tmp_path: Path) -> None:
-    done = lint(tmp_path, {"metrics.py": "from . import run as _planted  # noqa"})
+    done = lint(tmp_path, {"metrics/stats.py": "from ..runner import run as _planted  # noqa"})
     assert done.returncode == 1
     assert "No import cycles" in done.stdout.split("Broken contracts")[1]
 
 
-def test_the_engine_importing_a_face_fails(tmp_path: Path) -> None:
-    done = lint(tmp_path, {"engine.py": "from .ui import formatting as _planted  # noqa"})
+@pytest.mark.parametrize(("module", "line", "shown"), [
+    ("record/record.py", "from ..results import frame as _planted  # noqa",
+     "loadnb.record is not allowed to import loadnb.results"),
+    ("engine/generator.py", "from ..ui import formatting as _planted  # noqa",
+     "loadnb.engine is not allowed to import loadnb.ui"),
+    ("metrics/stats.py", "from ..rules import alerts as _planted  # noqa",
+     "loadnb.metrics is not allowed to import loadnb.rules"),
+])
+def test_an_upward_import_between_layers_fails(tmp_path: Path, module: str, line: str,
+                                              shown: str) -> None:
+    done = lint(tmp_path, {module: line})
     assert done.returncode == 1
     broken = done.stdout.split("Broken contracts")[1]
-    assert "The core never imports a face" in broken and "loadnb.engine -> loadnb.ui" in broken
+    assert "Layers: each package imports only the packages below it" in broken
+    assert shown in broken
+
+
+def test_two_independent_layers_importing_each_other_fails(tmp_path: Path) -> None:
+    done = lint(tmp_path, {"console/summary.py": "from ..ui import formatting as _planted  # noqa"})
+    assert done.returncode == 1
+    assert "loadnb.console is not allowed to import loadnb.ui" in done.stdout
 
 
 def test_the_core_importing_pandas_fails(tmp_path: Path) -> None:
-    done = lint(tmp_path, {"monitor.py": "import pandas as _planted  # noqa"})
+    done = lint(tmp_path, {"runner/monitor.py": "import pandas as _planted  # noqa"})
     assert done.returncode == 1
-    assert "loadnb.monitor is not allowed to import pandas" in done.stdout
+    assert "loadnb.runner is not allowed to import pandas" in done.stdout
+    assert "loadnb.runner.monitor -> pandas" in done.stdout
+
+
+def test_observe_importing_the_metrics_fails(tmp_path: Path) -> None:
+    done = lint(tmp_path, {"observe/feed.py": "from .. import metrics as _planted  # noqa"})
+    assert done.returncode == 1
+    broken = done.stdout.split("Broken contracts")[1]
+    assert "observe imports nothing of loadnb" in broken
+    assert "loadnb.observe.feed -> loadnb.metrics" in broken

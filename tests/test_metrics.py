@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadnb.metrics import RELATIVE_ERROR, Histogram, Recorder, merge_intervals
+from loadnb.metrics.stats import RELATIVE_ERROR, Histogram, Recorder, merge_intervals
 
 latencies = st.lists(st.floats(min_value=2e-6, max_value=100.0), min_size=1, max_size=400)
 

@@ -10,12 +10,13 @@ import math
 
 import pytest
 
-from loadnb.config import make_spec
-from loadnb.metrics import Histogram
-from loadnb.monitor import Monitor, Sink
-from loadnb.record import RunRecord
-from loadnb.result import check_accounting
-from loadnb.snapshot import Snapshot
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import Histogram
+from loadnb.record.accounting import check_accounting
+from loadnb.record.record import RunRecord
+from loadnb.record.update import Update
+from loadnb.runner.monitor import Monitor, Sink
+from loadnb.spec.config import make_spec
 
 from .doubles import FakeClock, FakeSource, interval, payload
 
@@ -88,9 +89,26 @@ def test_peak_rps_counts_only_intervals_at_least_half_long() -> None:
     m, clock = monitor(source)
     assert step(m, clock, 0.5).peak_rps == pytest.approx(20.0)
     short = step(m, clock, 0.1)
-    assert short.current_rps == pytest.approx(100.0) and short.peak_rps == pytest.approx(20.0)
+    # not the short interval's 100/s spike; the average so far (20 in 0.6 s), which it lifted
+    assert short.current_rps == pytest.approx(100.0) and short.peak_rps == pytest.approx(20 / 0.6)
     assert step(m, clock, 0.25).peak_rps == pytest.approx(60.0)
     assert m.record.peak_rps == pytest.approx(60.0)
+
+
+def test_peak_rps_is_never_below_the_average_when_answers_come_in_a_short_final_interval(
+) -> None:
+    source = FakeSource(
+        payload(interval(started=3), in_flight=3),                 # 0.5 s: nothing answered
+        payload(interval(started=0), in_flight=3),                 # 0.5 s: nothing answered
+        payload(interval(completed=3, started=0, latencies=[1.0] * 3)),  # 0.05 s, final: all 3
+    )
+    m, clock = monitor(source)
+    assert step(m, clock, 0.5).peak_rps == 0.0
+    assert step(m, clock, 0.5).peak_rps == 0.0
+    final = step(m, clock, 0.05, final=True)
+    assert final.current_rps == pytest.approx(60.0)  # 3 in 0.05 s: not a peak
+    assert final.peak_rps == pytest.approx(3 / 1.05)  # the run's average: 3 in 1.05 s
+    assert m.record.peak_rps == final.peak_rps
 
 
 def test_success_rate_is_nan_until_the_first_response() -> None:
@@ -192,11 +210,11 @@ def test_the_record_is_updated_before_the_sinks_are_called() -> None:
     seen: list[tuple[bool, int, int, int]] = []
     m: Monitor | None = None
 
-    def sink(snap: Snapshot) -> None:
+    def sink(update: Update) -> None:
         assert m is not None
         rec = m.record
-        seen.append((rec.snapshots[-1] is snap, len(rec.snapshots), rec.overall.completed,
-                     len(rec.names_timeline)))
+        seen.append((rec.snapshots[-1] is update.snapshot, len(rec.snapshots),
+                     rec.overall.completed, len(rec.names_timeline)))
 
     source = FakeSource(payload(interval(completed=3, latencies=[0.01] * 3)),
                         payload(interval(completed=2, latencies=[0.01] * 2)))
@@ -209,14 +227,14 @@ def test_the_record_is_updated_before_the_sinks_are_called() -> None:
 def test_a_sink_that_raises_is_removed_with_a_warning_and_the_others_still_run() -> None:
     calls: list[str] = []
 
-    def first(snap: Snapshot) -> None:
+    def first(update: Update) -> None:
         calls.append("first")
 
-    def broken(snap: Snapshot) -> None:
+    def broken(update: Update) -> None:
         calls.append("broken")
         raise RuntimeError("face crashed")
 
-    def last(snap: Snapshot) -> None:
+    def last(update: Update) -> None:
         calls.append("last")
 
     sinks: list[Sink] = [first, broken, last]
@@ -235,10 +253,10 @@ def test_a_sink_that_raises_is_removed_with_a_warning_and_the_others_still_run()
 def test_sinks_added_later_get_the_later_snapshots_only() -> None:
     early: list[Snapshot] = []
     late: list[Snapshot] = []
-    sinks: list[Sink] = [early.append]
+    sinks: list[Sink] = [lambda u: early.append(u.snapshot)]
     m, clock = monitor(FakeSource(), sinks=sinks)
     step(m, clock, 0.5)
-    sinks.append(late.append)
+    sinks.append(lambda u: late.append(u.snapshot))
     step(m, clock, 0.5)
     step(m, clock, 0.5, final=True)
     assert early == m.record.snapshots and len(early) == 3

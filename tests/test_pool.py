@@ -129,7 +129,7 @@ async def test_a_wait_past_its_deadline_raises_timeout_and_leaves_the_queue() ->
     t0 = time.monotonic()
     with pytest.raises(TimeoutError, match="no free connection"):
         await pool.acquire(time.monotonic() + 0.01)
-    assert 0.005 < time.monotonic() - t0 < 1.0
+    assert 0.005 < time.monotonic() - t0 < 5  # not before its deadline; the bound: a hang
     assert pool.waiting == 0
     pool.release_slot()  # nobody left waiting: the slot is free, not handed to the one gone
     assert pool.held == 0

@@ -103,7 +103,10 @@ async def test_expected_interval_corrects_scenarios_like_url_runs(kind: str) -> 
     o = result.overall
     # Every response took >= 6 ms against an expected 1 ms: each adds its missed requests.
     assert o.corrected > 3 * o.completed and o.latency.total == o.service.total + o.corrected
-    assert result.summary["latency_ms"]["p50"] < result.summary["service_ms"]["p50"]
+    # The synthetic samples are the missed requests' shorter waits (down to the 1 ms expected
+    # interval): the fastest tenth of the latencies is below every service time (>= 6 ms), on a
+    # busy machine too (a comparison of medians is not: client lag moves both).
+    assert o.latency.percentile(10) < o.service.min_s
     assert "corrected for coordinated omission" in result.summary["latency_basis"]
     assert f"{o.corrected:,} synthetic samples" in result.summary["latency_basis"]
     # No response slower than 50 ms: nothing corrected, and the label says so.

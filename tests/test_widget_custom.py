@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
-from loadnb.snapshot import Snapshot
+from loadnb.engine.vuser import VirtualUser
+from loadnb.metrics.snapshot import Snapshot
 from loadnb.ui import LoadTest
 from loadnb.ui.alerts import thresholds_html
 from loadnb.ui.custom import CUSTOM_TAB, MAX_CHARTS
 from loadnb.ui.dashboard import Dashboard
-from loadnb.vuser import VirtualUser
 
 from .bundles import source_column
+from .conftest import until
+from .doubles import update_of
 
 FAST: dict[str, Any] = {"interval": 0.1, "graceful_stop": 1}
 BASE_TABS = ["Overview", "Latency", "Errors", "Summary", "Generator"]
@@ -127,15 +129,14 @@ async def test_thresholds_table_follows_the_record(demo_url: str) -> None:
     test.start()
     run = test.current_run
     assert run is not None
-    run.record.thresholds[:] = [{"expr": "p95<300ms", "observed": None, "passed": None}]
-    test._on_snapshot(run, snap(0.1))  # what the next snapshot does
+    await until(lambda: len(run.record.snapshots) > 0)
+    pending = ({"expr": "p95<300ms", "observed": None, "passed": None},)
+    test._on_update(run, update_of(run.record, thresholds=pending))  # as the monitor sends it
     assert "…" in area.value and area.layout.display is None
     await test.wait()
-    # the run judges its own thresholds (none here) at every snapshot: fill the list after it
-    run.record.thresholds[:] = [{"expr": "p95<300ms", "observed": 4.2, "passed": True},
-                                {"expr": "errors<1%", "observed": 50.0, "passed": False}]
-    test._on_snapshot(run, snap(0.5))
+    judged = ({"expr": "p95<300ms", "observed": 4.2, "passed": True},
+              {"expr": "errors<1%", "observed": 50.0, "passed": False})
+    test._on_update(run, update_of(run.record, thresholds=judged))
     assert "✓ pass" in area.value and "✗ fail" in area.value and "4.2" in area.value
-    run.record.thresholds.clear()
-    test._show_thresholds(run)
+    test._on_update(run, update_of(run.record, thresholds=()))
     assert area.value == "" and area.layout.display == "none"

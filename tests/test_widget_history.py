@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from loadnb.charts.axes import drawn_rates
 from loadnb.ui import LoadTest
 from loadnb.ui import history_tab as history_module
 from loadnb.ui.history_tab import HISTORY_TAB, OFF_TEXT
@@ -54,7 +55,8 @@ async def test_history_lists_runs_and_compare_overlays_the_chosen_one(
     df = first.df
     ov, lat = overlay.sources["overview"].data, overlay.sources["latency"].data
     assert ov["elapsed_time"] == pytest.approx(df.elapsed_time.tolist())
-    assert ov["current_rps"] == pytest.approx(df.current_rps.tolist(), nan_ok=True)
+    assert ov["current_rps"] == pytest.approx(drawn_rates(  # the final, partial interval: NaN
+        df.elapsed_time.tolist(), df.current_rps.tolist(), df.phase.tolist()), nan_ok=True)
     assert lat["p99_ms"] == pytest.approx(df.p99_ms.tolist(), nan_ok=True)
     assert lat["p50_ms"] == pytest.approx(df.p50_ms.tolist(), nan_ok=True)
     assert all(r.visible for r in overlay.renderers)

@@ -13,8 +13,9 @@ import ipywidgets as W
 import pytest
 from aiohttp import web
 
+from loadnb.results.words import STATES
 from loadnb.ui import LoadTest
-from loadnb.ui.formatting import STATE_BADGES, badge_html
+from loadnb.ui.formatting import badge_html
 
 from .conftest import until
 
@@ -47,12 +48,13 @@ def shown(test: LoadTest) -> tuple[str, str]:
 
 
 def test_every_state_has_a_plain_text_badge_with_its_own_colour() -> None:
-    assert set(STATE_BADGES) == {"idle", "running", "stopping", "done", "stopped", "failed"}
-    for state, (text, color) in STATE_BADGES.items():
+    assert set(STATES) == {"idle", "running", "stopping", "done", "stopped", "failed"}
+    for state, words in STATES.items():
+        text, color = words.badge, words.colour
         value = badge_html(state)
         assert f">{text}</span>" in value and f"background:{color}" in value
         assert text.isascii() and text.isupper()  # no emoji needed to read it
-    colors = {c for _, c in STATE_BADGES.values()}
+    colors = {w.colour for w in STATES.values()}
     assert len(colors) >= 5  # done, failed, running, idle differ; stopping/stopped may share
     assert "FAILED" in badge_html("failed") and "#b00020" in badge_html("failed")
     assert ">WEIRD<" in badge_html("weird")  # an unknown state still shows, in words
@@ -62,7 +64,7 @@ def test_the_badge_sits_beside_the_progress_bar_and_says_ready() -> None:
     test = LoadTest("http://127.0.0.1:9/", users=2, duration="5s")
     bars = [c for c in test.children if isinstance(c, W.HBox) and test.progress in c.children]
     assert len(bars) == 1 and bars[0].children == (test.progress, test.state_badge)
-    assert shown(test) == ("READY", STATE_BADGES["idle"][1])
+    assert shown(test) == ("READY", STATES["idle"].colour)
     assert "⏸" in test.metrics.value  # the live line keeps its emoji
 
 
@@ -72,12 +74,12 @@ async def test_the_badge_follows_a_run_running_stopping_stopped(server: str) -> 
     result = test.result
     assert result is not None
     await until(lambda: len(result.snapshots) >= 2)
-    assert shown(test) == ("RUNNING", STATE_BADGES["running"][1])
+    assert shown(test) == ("RUNNING", STATES["running"].colour)
     seen: list[str] = []
     test.state_badge.observe(lambda change: seen.append(change["new"]), "value")
     test.stop_button.click()
     await asyncio.wait_for(test.wait(), 5)
-    assert shown(test) == ("STOPPED", STATE_BADGES["stopped"][1])
+    assert shown(test) == ("STOPPED", STATES["stopped"].colour)
     texts = [re.search(r">([^<]*)</span>", v).group(1) for v in seen]  # type: ignore[union-attr]
     assert texts == ["STOPPING", "STOPPED"], texts
 
@@ -85,7 +87,7 @@ async def test_the_badge_follows_a_run_running_stopping_stopped(server: str) -> 
 async def test_the_badge_says_done_at_the_end_and_running_again_on_restart(server: str) -> None:
     test = LoadTest(server, users=2, duration=0.4, **FAST)
     await asyncio.wait_for(test.run(), 10)
-    assert shown(test) == ("DONE", STATE_BADGES["done"][1])
+    assert shown(test) == ("DONE", STATES["done"].colour)
     test.start()
     assert shown(test)[0] == "RUNNING"
     await asyncio.wait_for(test.wait(), 10)

@@ -1,5 +1,6 @@
-"""The live progress line of a run (the brief's line) and :class:`ConsoleProgress`, the subscriber
-that writes it to a terminal or a log; alert fires and clears on lines of their own."""
+"""The terminal face of the live line: :class:`ConsoleProgress`, the subscriber that writes
+:func:`loadnb.results.words.live_line` to a terminal or a log (fitted to the terminal's width,
+rewritten in place), and :func:`format_alert`: alert fires and clears on lines of their own."""
 
 from __future__ import annotations
 
@@ -8,53 +9,18 @@ import os
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..alerts import AlertEvent
-from ..snapshot import Snapshot
-from .text import DASH, _fixed, _percent
+from ..metrics.snapshot import Snapshot
+from ..results.words import FINAL_STATES, live_line, words_of
+from ..rules.alerts import AlertEvent
+from ..text.numbers import fixed
 
 if TYPE_CHECKING:
-    from ..run import Run
+    from ..runner.run import Run
 
-#: The label at the start of the line, by state (see :func:`format_line`).
-LABELS: dict[str, str] = {
-    "running": "🔄 Running...",
-    "stopping": "⏳ Stopping...",
-    "done": "✅ Done",
-    "stopped": "⏹ Stopped",
-    "failed": "❌ Failed",
-}
-FINAL_STATES = frozenset({"done", "stopped", "failed"})
 _CLEAR_EOL = "\x1b[K"
-
-
-def format_line(snap: Snapshot, *, state: str = "running") -> str:
-    """The one-line progress of a run, as in the product brief.
-
-    ``state`` is the run's: ``running``, ``stopping``, ``done``, ``stopped`` or ``failed``. A
-    running snapshot whose phase is ``ending``/``done`` (grace period) reads ``⏳ Stopping...``.
-    Success is "—" until the first response; counts have thousands separators. In the final
-    states RPS is the run's average (the last interval is usually a partial one).
-
-    >>> format_line(Snapshot(0.0, 45.0, 45.2, 15, 1250, 19, 98.5, 12.5, 14.0, 55.0))
-    '🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | Success: 98.5% | Completed: 1,250'
-    """
-    if state not in LABELS:
-        raise ValueError(f"state must be one of {', '.join(LABELS)}, got {state!r}")
-    if state == "running" and snap.phase in ("ending", "done"):
-        state = "stopping"
-    rps = snap.current_rps
-    if state in FINAL_STATES:
-        answered = snap.completed_requests + snap.failed_requests
-        rps = answered / snap.elapsed_time if snap.elapsed_time > 0 else math.nan
-    progress = _fixed(snap.progress_percent)
-    return (f"{LABELS[state]} {progress}{'' if progress == DASH else '%'}"
-            f" | Active: {snap.active_users:,} | RPS: {_fixed(rps)}"
-            f" | Success: {_percent(snap.success_rate)}"
-            f" | Completed: {snap.completed_requests:,}")
 
 
 def format_alert(event: AlertEvent | Mapping[str, Any], what: str | None = None) -> str:
@@ -66,9 +32,9 @@ def format_alert(event: AlertEvent | Mapping[str, Any], what: str | None = None)
     if what is None:
         what = "fired" if cleared is None else "cleared"
     if what == "cleared":
-        return f"✓ alert {data.get('rule')} cleared at {_fixed(float(cleared or 0.0))} s"
-    return (f"⚠ alert {data.get('rule')} fired at {_fixed(float(data.get('fired_at') or 0.0))} s: "
-            f"{data.get('message')}")
+        return f"✓ alert {data.get('rule')} cleared at {fixed(float(cleared or 0.0), 1)} s"
+    return (f"⚠ alert {data.get('rule')} fired at {fixed(float(data.get('fired_at') or 0.0), 1)}"
+            f" s: {data.get('message')}")
 
 
 # -- the live line -----------------------------------------------------------------------------
@@ -91,7 +57,8 @@ def _fit(text: str, columns: int) -> str:
 
 
 class ConsoleProgress:
-    """A run subscriber that shows :func:`format_line` on a text stream (stderr by default).
+    """A run subscriber that shows the live line (:func:`loadnb.results.words.live_line`) on a
+    text stream (stderr by default), as it is: the terminal face adds no words of its own.
 
     On a terminal the line is rewritten in place (``\\r`` and clear to end of line); otherwise a
     new line is written at most once every ``min_interval`` seconds (``clock`` is injectable), and
@@ -119,16 +86,20 @@ class ConsoleProgress:
         self._clock = clock
         self._dumb = os.environ.get("TERM") == "dumb"
         self._last: Snapshot | None = None
-        self._progress = math.nan  # last progress while running (a stop shows where it stopped)
+        self._iterations: Mapping[str, Sequence[int]] | None = None
         self._printed_at = -math.inf
         self._shown = ""  # text currently on the terminal line (tty) or last printed (not tty)
         self._pending = False  # the latest line was not written yet (not tty)
 
     def __call__(self, snap: Snapshot) -> None:
         """Take a snapshot (the subscriber interface)."""
-        self._last = snap
-        if snap.phase not in ("ending", "done"):
-            self._progress = snap.progress_percent
+        self.update(snap)
+
+    def update(self, snap: Snapshot,
+               iterations: Mapping[str, Sequence[int]] | None = None) -> None:
+        """Take a snapshot and the scenario's iteration counts so far (task ->
+        ``[iterations, failed]``: failed ones are said at the end of the line)."""
+        self._last, self._iterations = snap, iterations
         self._render(force=False)
 
     def attach(self, run: Run) -> Callable[[], None]:
@@ -136,7 +107,7 @@ class ConsoleProgress:
         clear; returns the unsubscribe function."""
         run.on_state(self._on_state)
         run.on_alert(self.alert)
-        return run.subscribe(self)
+        return run.watch(lambda update: self.update(update.snapshot, update.iterations))
 
     def alert(self, event: AlertEvent, what: str) -> None:
         """Print an alert fire or clear on a line of its own (above the live line on a tty)."""
@@ -150,9 +121,9 @@ class ConsoleProgress:
             self._write(line + "\n")
 
     def set_state(self, state: str) -> None:
-        """Show ``state`` (a key of :data:`LABELS`); a final state writes the last line now."""
-        if state not in LABELS:
-            raise ValueError(f"state must be one of {', '.join(LABELS)}, got {state!r}")
+        """Show ``state`` (a key of :data:`loadnb.results.words.STATES`); a final state writes
+        the last line now."""
+        words_of(state)  # ValueError for a state no face knows
         if state != self.state:
             self.state = state
             self._render(force=state in FINAL_STATES)
@@ -167,24 +138,13 @@ class ConsoleProgress:
             self._render(force=True)
 
     def _on_state(self, run: Run) -> None:
-        if run.state == "stopping":
-            self.set_state("stopping")
-        elif run.state == "failed":
-            self.set_state("failed")
-        elif run.state == "done":
-            self.set_state("stopped" if run.result.state == "stopped" else "done")
-
-    def _text(self) -> str:
-        assert self._last is not None
-        snap = self._last
-        if self.state in ("stopped", "failed") and math.isfinite(self._progress):
-            snap = replace(snap, progress_percent=self._progress)
-        return format_line(snap, state=self.state)
+        if run.state in ("stopping", "done", "stopped", "failed"):
+            self.set_state(str(run.state))
 
     def _render(self, *, force: bool) -> None:
         if self._last is None:
             return
-        text = self._text()
+        text = live_line(self._last, self.state, self._iterations)
         if self.tty:
             text = _fit(text, self._columns())
             if text != self._shown:
@@ -211,3 +171,6 @@ class ConsoleProgress:
     def _write(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()
+
+
+__all__ = ["ConsoleProgress", "format_alert"]

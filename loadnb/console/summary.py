@@ -1,87 +1,97 @@
-"""The end-of-run summary table of a run's ``summary`` dict (plain text, aligned), and the error
-samples ``--show-errors`` prints after it."""
+"""The end-of-run summary table of a run's :class:`~loadnb.record.summary.Summary` (plain text,
+aligned), and the error samples ``--show-errors`` prints after it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from ..record.summary import Parameters, QuantileKey, Summary
+from ..results.words import load_text
+from ..rules.alerts import failed_iterations_text
+from ..rules.thresholds import parse_threshold
+from ..text.numbers import DASH, decimals, trimmed
+from ..text.numbers import count as _count
+from ..text.numbers import fixed as _number
+from ..text.numbers import percent as _percent
+from ..text.numbers import with_unit as _unit
 
-from .text import DASH, _count, _number, _percent, _unit
-
-_SUMMARY_QS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
+_SUMMARY_QS: tuple[QuantileKey, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 _TOP_ERRORS = 5
 _SAMPLE_LINES = 12  # of a sample (a traceback's last lines), with --show-errors
 
 
-def _threshold_rows(summary: Mapping[str, Any]) -> list[str]:
-    """``✓ p95<300ms  (observed 12.3)`` or ``✗ errors<1%  (observed 30)`` per threshold."""
+def _threshold_rows(summary: Summary) -> list[str]:
+    """``✓ p95<300ms  (observed 12.3)`` or ``✗ errors<1%  (observed 30)`` per threshold (with
+    the decimals that keep the value on its side of the bound: ``errors<1%`` failed by 1.0004
+    shows that, never 1.000)."""
     rows = []
-    for t in summary.get("thresholds") or []:
-        if isinstance(t, Mapping):
-            mark = "✓ pass" if t.get("passed") else "✗ FAIL"
-            observed = t.get("observed")
-            seen = DASH if not isinstance(observed, int | float) else _number(observed, 3)
-            aborted = "  (aborted the run)" if summary.get("aborted_by") == t.get("expr") else ""
-            rows.append(f"{mark}  {t.get('expr')}  (observed {seen}){aborted}")
+    for t in summary["thresholds"]:
+        mark = "✓ pass" if t["passed"] else "✗ FAIL"
+        observed = t["observed"]
+        seen = DASH if not isinstance(observed, int | float) else _number(
+            observed, _decimals(str(t["expr"]), float(observed)))
+        aborted = "  (aborted the run)" if summary["aborted_by"] == t["expr"] else ""
+        rows.append(f"{mark}  {t['expr']}  (observed {seen}){aborted}")
     return rows
 
 
-def _alert_rows(summary: Mapping[str, Any]) -> list[str]:
+def _decimals(expr: str, observed: float) -> int:
+    """3 (none for a whole number, e.g. a count), or more when 3 would show ``observed`` on the
+    other side of the bound of ``expr``."""
+    if observed.is_integer():
+        return 0
+    try:
+        return decimals(observed, parse_threshold(expr).bound, 3)
+    except ValueError:  # a threshold of another version of the language: shown as it is
+        return 3
+
+
+def _alert_rows(summary: Summary) -> list[str]:
     """``rule: fired 1.0 s – cleared 3.5 s: message`` (``still active`` when not cleared)."""
     rows = []
-    for alert in summary.get("alerts") or []:
-        if not isinstance(alert, Mapping):
-            continue
-        fired, cleared = alert.get("fired_at"), alert.get("cleared_at")
+    for alert in summary["alerts"]:
+        fired, cleared = alert["fired_at"], alert["cleared_at"]
         span = (f"fired {_number(fired, 1)} s, "
                 + ("still active at the end" if cleared is None
                    else f"cleared {_number(cleared, 1)} s"))
-        rows.append(f"{alert.get('rule')}: {span}: {alert.get('message')}")
+        rows.append(f"{alert['rule']}: {span}: {alert['message']}")
     return rows
 
 
-def _load_text(params: Mapping[str, Any]) -> str:
-    """``open model, 400 req/s, 5 s`` from the summary's (redacted) parameters."""
-    if params.get("model") == "open":
-        parts = [f"open model, {_number(params.get('rate'), 1)} req/s"]
-    else:
-        parts = [f"closed model, {_count(params.get('users'))} users"]
-    if isinstance(params.get("duration"), int | float):
-        parts.append(f"{params['duration']:g} s")
-    if isinstance(params.get("requests"), int):
-        parts.append(f"{params['requests']:,} requests max")
-    if params.get("ramp_up"):
-        parts.append(f"ramp-up {params['ramp_up']:g} s")
-    return ", ".join(parts)
+def _load_text(params: Parameters) -> str:
+    """``open model, 400 requests/s, 5 s, ramp-up 2 s``: the load in words
+    (:func:`loadnb.results.words.load_text`) of the summary's (redacted) parameters."""
+    load, length = load_text(params)
+    model = "open" if params.get("model") == "open" else "closed"
+    ramp_up = params.get("ramp_up")
+    ramp = f", ramp-up {trimmed(ramp_up)} s" if ramp_up else ""
+    return f"{model} model, {load}, {length}{ramp}"
 
 
-def _latency_rows(summary: Mapping[str, Any], width: int) -> list[str]:
+def _latency_rows(summary: Summary, width: int) -> list[str]:
     """The latency table: a header row of percentiles, then response and service times."""
-    cells = [["Latency (ms)", *_SUMMARY_QS]]
-    for label, key in (("  response", "latency_ms"), ("  service", "service_ms")):
-        values = summary.get(key)
-        data = values if isinstance(values, Mapping) else {}
-        cells.append([label] + [_number(data.get(q)) for q in _SUMMARY_QS])
+    cells: list[list[str]] = [["Latency (ms)", *_SUMMARY_QS]]
+    for label, data in (("  response", summary["latency_ms"]),
+                        ("  service", summary["service_ms"])):
+        cells.append([label] + [_number(data[q]) for q in _SUMMARY_QS])
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     widths[0] = max(widths[0], width - 2)
     return ["  " + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
                              enumerate(zip(row, widths, strict=True))).rstrip() for row in cells]
 
 
-_STATS_HEAD = ("Name", "Requests", "Failures", "RPS", "p50", "p95", "p99", "max ms")
+_STATS_HEAD = ("Name", "Requests", "Failed", "RPS", "p50", "p95", "p99", "max ms")
 _MAX_STATS_ROWS = 20
 
 
-def _stats_rows(summary: Mapping[str, Any]) -> list[str]:
+def _stats_rows(summary: Summary) -> list[str]:
     """The per-request-name table of ``summary["stats"]``, like Locust's (none when empty)."""
-    stats = [s for s in summary.get("stats") or [] if isinstance(s, Mapping)]
+    stats = summary["stats"]
     if not stats:
         return []
     cells = [list(_STATS_HEAD)]
     for s in stats[:_MAX_STATS_ROWS]:
-        cells.append([str(s.get("name")), _count(s.get("requests")), _count(s.get("failures")),
-                      _number(s.get("rps"), 1)] + [_number(s.get(k)) for k in
-                                                   ("p50_ms", "p95_ms", "p99_ms", "max_ms")])
+        cells.append([str(s["name"]), _count(s["requests"]), _count(s["failed"]),
+                      _number(s["rps"], 1), _number(s["p50_ms"]), _number(s["p95_ms"]),
+                      _number(s["p99_ms"]), _number(s["max_ms"])])
     if len(stats) > _MAX_STATS_ROWS:
         cells.append([f"(+{len(stats) - _MAX_STATS_ROWS} more names)"] + [""] * 7)
     widths = [max(len(row[i]) for row in cells) for i in range(len(_STATS_HEAD))]
@@ -89,111 +99,118 @@ def _stats_rows(summary: Mapping[str, Any]) -> list[str]:
                              enumerate(zip(row, widths, strict=True))).rstrip() for row in cells]
 
 
-def _custom_rows(summary: Mapping[str, Any]) -> list[str]:
+def _custom_rows(summary: Summary) -> list[str]:
     """One line per custom metric of ``summary["custom"]`` (none when there are none)."""
     out = []
-    custom = summary.get("custom")
-    for name, m in (custom.items() if isinstance(custom, Mapping) else ()):
-        if not isinstance(m, Mapping):
-            continue
-        kind = m.get("kind")
-        if kind == "counter":
-            total = m.get("total")
+    for name, m in summary["custom"].items():
+        if m["kind"] == "counter":
+            total = m["total"]
             whole = isinstance(total, int | float) and float(total).is_integer()
             text = (f"counter {_number(total, 0 if whole else 2)} total | "
-                    f"{_unit(_number(m.get('rate')), '/s')}")
-        elif kind == "gauge":
-            text = (f"gauge last {_number(m.get('last'))} | min {_number(m.get('min'))} | "
-                    f"max {_number(m.get('max'))}")
+                    f"{_unit(_number(m['rate']), '/s')}")
+        elif m["kind"] == "gauge":
+            text = (f"gauge last {_number(m['last'])} | min {_number(m['min'])} | "
+                    f"max {_number(m['max'])}")
         else:
-            text = (f"timing p50 {_number(m.get('p50'))} | p95 {_number(m.get('p95'))} | "
-                    f"p99 {_number(m.get('p99'))} | max {_number(m.get('max'))} ms")
-        out.append(f"{name}: {text} ({_count(m.get('count'))} updates)")
+            text = (f"timing p50 {_number(m['p50'])} | p95 {_number(m['p95'])} | "
+                    f"p99 {_number(m['p99'])} | max {_number(m['max'])} ms")
+        out.append(f"{name}: {text} ({_count(m['count'])} updates)")
     return out
 
 
-def _check_rows(summary: Mapping[str, Any]) -> list[str]:
+def _check_rows(summary: Summary) -> list[str]:
     """``✓ has items 98.2 % (4,911 / 5,000)`` per named check, as k6 prints them (✗ when one
     failed)."""
     rows = []
-    checks = summary.get("checks")
-    for name, c in (checks.items() if isinstance(checks, Mapping) else ()):
-        if not isinstance(c, Mapping):
-            continue
-        passes, fails = int(c.get("passes") or 0), int(c.get("fails") or 0)
+    for name, c in summary["checks"].items():
+        passes, fails = c["passes"], c["fails"]
         total = passes + fails
-        share = f"{100.0 * passes / total:.1f}" if total else DASH
-        share = "99.9" if share == "100.0" and fails else share
-        rows.append(f"{'✗' if fails else '✓'} {name} {share} % ({passes:,} / {total:,})")
+        share = _percent(100.0 * passes / total if total else None, sep=" ")
+        rows.append(f"{'✗' if fails else '✓'} {name} {share} ({passes:,} / {total:,})")
     return rows
 
 
-def _iteration_rows(summary: Mapping[str, Any]) -> list[str]:
+def _iteration_rows(summary: Summary) -> list[str]:
     """``browse: 1,234 iterations, 2 failed`` per scenario task."""
-    rows = []
-    iterations = summary.get("iterations")
-    for task, it in (iterations.items() if isinstance(iterations, Mapping) else ()):
-        if isinstance(it, Mapping):
-            rows.append(f"{task}: {_count(it.get('iterations'))} iterations, "
-                        f"{_count(it.get('failed'))} failed")
-    return rows
+    return [f"{task}: {_count(it['iterations'])} iterations, {_count(it['failed'])} failed"
+            for task, it in summary["iterations"].items()]
 
 
-def format_summary(summary: Mapping[str, Any]) -> str:
-    """The end-of-run table (plain text, aligned) of a run's ``summary`` dict.
+#: Alert rules whose first message heads the table, and the words they go under.
+_HEADLINE_RULES = {"target_down": "TARGET DOWN", "no_response": "NO ANSWER"}
+
+
+def _first_lines(summary: Summary) -> list[str]:
+    """What must not be missed, above the table: the target being down or not answering
+    (``⚠ NO ANSWER: every request timed out after 1 s``), and failed scenario iterations
+    (``⚠ Iterations 50 failed of 200 (buy: 50/50)``), which the requests' success rate does not
+    show."""
+    out = []
+    for rule, words in _HEADLINE_RULES.items():
+        alert = next((a for a in summary["alerts"] if a["rule"] == rule), None)
+        if alert is not None:
+            out.append(f"  ⚠ {words}: {alert['message']}")
+    counts = {task: (it["iterations"], it["failed"])
+              for task, it in summary["iterations"].items()}
+    failed = failed_iterations_text(counts)
+    if failed:
+        out.append(f"  ⚠ Iterations {failed}")
+    return out
+
+
+def format_summary(summary: Summary) -> str:
+    """The end-of-run table (plain text, aligned) of a run's summary.
 
     Requests (total, completed, failed, cancelled), success rate, duration, average and peak RPS,
     latency and service-time percentiles in ms, status codes, the most frequent errors and any
-    warnings. Missing or empty values show as "—", so a partial summary formats too. Never shows
-    request headers or bodies.
+    warnings. Empty values show as "—" (a partial summary formats too once
+    :func:`~loadnb.record.summary.summary_of` has filled it in). Never shows request headers or
+    bodies.
     """
     rows: list[tuple[str, str]] = []
-    params = summary.get("parameters")
-    target = summary.get("target") or summary.get("url", DASH)
-    if isinstance(params, Mapping):
+    params = summary["parameters"]
+    target = summary["target"] or summary["url"] or DASH
+    if params:
         method = "" if params.get("scenario") else params.get("method", "")
         rows.append(("Target", f"{method} {target}".strip()))
         rows.append(("Load", _load_text(params)))
     else:
         rows.append(("Target", str(target)))
     rows.append(("Requests", (
-        f"{_count(summary.get('total_requests'))} total | "
-        f"{_count(summary.get('completed_requests'))} completed | "
-        f"{_count(summary.get('failed_requests'))} failed | "
-        f"{_count(summary.get('cancelled_requests'))} cancelled")))
-    rate = summary.get("success_rate")
+        f"{_count(summary['total_requests'])} total | "
+        f"{_count(summary['completed_requests'])} completed | "
+        f"{_count(summary['failed_requests'])} failed | "
+        f"{_count(summary['cancelled_requests'])} cancelled")))
+    rate = summary["success_rate"]
     rows.append(("Success rate", _percent(float(rate)) if isinstance(rate, int | float) else DASH))
-    rows.append(("Duration", _unit(_number(summary.get("duration_s")), "s")))
-    rows.append(("Throughput", f"{_unit(_number(summary.get('avg_rps'), 1), 'req/s')} avg | "
-                               f"{_unit(_number(summary.get('peak_rps'), 1), 'req/s')} peak"))
-    dropped = summary.get("dropped_arrivals")
+    rows.append(("Duration", _unit(_number(summary["duration_s"]), "s")))
+    rows.append(("Throughput", f"{_unit(_number(summary['avg_rps'], 1), 'req/s')} avg | "
+                               f"{_unit(_number(summary['peak_rps'], 1), 'req/s')} peak"))
+    dropped = summary["dropped_arrivals"]
     if isinstance(dropped, int) and dropped > 0:
         rows.append(("Dropped", f"{dropped:,} arrivals (max in flight reached)"))
-    codes = summary.get("status_codes") or {}
+    codes = summary["status_codes"]
     rows.append(("Status codes", ", ".join(f"{k}: {_count(v)}" for k, v in codes.items())
                  or DASH))
-    errors = sorted((summary.get("errors") or {}).items(), key=lambda kv: -kv[1])
+    errors = sorted(summary["errors"].items(), key=lambda kv: -kv[1])
     error_lines = [f"{kind}: {_count(n)}" for kind, n in errors[:_TOP_ERRORS]]
     if len(errors) > _TOP_ERRORS:
         error_lines.append(f"(+{len(errors) - _TOP_ERRORS} more kinds)")
-    if summary.get("latency_basis"):
-        rows.append(("Latency basis", str(summary["latency_basis"])))
-    if summary.get("error"):
-        rows.append(("Run error", str(summary["error"])))
+    if summary["latency_basis"]:
+        rows.append(("Latency basis", summary["latency_basis"]))
+    if summary["error"]:
+        rows.append(("Run error", summary["error"]))
     extra = [("Iterations", _iteration_rows(summary)), ("Checks", _check_rows(summary))]
     labels = [label for label, lines in extra if lines] + ["Latency (ms)", "Warnings"]
     width = max(len(label) for label in [label for label, _ in rows] + labels) + 2
-    state = summary.get("state")
-    head = f"loadnb run {summary.get('run_id', '')}".rstrip()
+    state = summary["state"]
+    head = f"loadnb run {summary['run_id']}".rstrip()
     out = [f"{head} ({state})" if state else head]
-    down = [a for a in summary.get("alerts") or []
-            if isinstance(a, Mapping) and a.get("rule") == "target_down"]
-    if down:  # nothing else in the table matters as much
-        out.append(f"  ⚠ TARGET DOWN: {down[0].get('message')}")
+    out += _first_lines(summary)  # nothing else in the table matters as much
     out += [f"  {label.ljust(width)}{value}" for label, value in rows]
     out += _latency_rows(summary, width)
     out += _stats_rows(summary)
-    warnings = [str(w) for w in summary.get("warnings") or []]
+    warnings = list(summary["warnings"])
     alerts = _alert_rows(summary)
     blocks = [("Errors", error_lines), ("Alerts", alerts), ("Warnings", warnings)]
     for label, lines in extra:
@@ -202,7 +219,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     custom = _custom_rows(summary)
     if custom:
         blocks.insert(1, ("Custom", custom))
-    if summary.get("thresholds"):
+    if summary["thresholds"]:
         blocks.insert(0, ("Thresholds", _threshold_rows(summary)))
     for label, lines in blocks:
         for i, line in enumerate(lines or [DASH]):
@@ -210,15 +227,17 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def format_error_samples(summary: Mapping[str, Any]) -> str:
+def format_error_samples(summary: Summary) -> str:
     """``Error samples`` and, per error kind of ``summary["error_samples"]``, its count and its
     sample (already redacted and capped), indented; ``—`` when there is none."""
-    samples = summary.get("error_samples")
-    errors = summary.get("errors") or {}
+    errors = summary["errors"]
     out = ["Error samples"]
-    for kind, text in (samples.items() if isinstance(samples, Mapping) else ()):
+    for kind, text in summary["error_samples"].items():
         out.append(f"  {kind} ({_count(errors.get(kind))}):")
         out += [f"    {line}" for line in str(text).splitlines()[-_SAMPLE_LINES:] or [""]]
     if len(out) == 1:
         out.append(f"  {DASH}")
     return "\n".join(out)
+
+
+__all__ = ["format_error_samples", "format_summary"]

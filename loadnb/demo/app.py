@@ -1,13 +1,14 @@
 """The demo target application: aiohttp.web handlers, the load middleware and their shared state.
 
 Every load endpoint honours the server defaults (latency, jitter, error rate) and the per-request
-query overrides ``delay_ms``, ``jitter_ms``, ``error_rate`` and ``status``; ``/stats`` and
-``/stats/reset`` are left out of the load and the counts. ``GET /capacity?c=C&s_ms=S`` is a
-target of known capacity: C servers each busy S ms per request, so it answers at most C / S
-requests per second; it schedules each request on absolute time (``start = max(now, next_free)``,
-``next_free = start + S / C``, the answer at ``start + S``; one schedule per (C, S)) and sheds a
-request with a 503 when its wait would exceed ``q_ms`` (default 500), so an overload leaves a
-backlog of at most that. Nothing here starts a server: see
+query overrides ``delay_ms``, ``jitter_ms``, ``error_rate`` and ``status``; ``/stats``,
+``/stats/reset`` and ``/metrics`` (Prometheus exposition of the same counts and of the process:
+:mod:`loadnb.demo.metrics`) are left out of the load and the counts.
+``GET /capacity?c=C&s_ms=S`` is a target of known capacity: C servers each busy S ms per request,
+so it answers at most C / S requests per second; it schedules each request on absolute time
+(``start = max(now, next_free)``, ``next_free = start + S / C``, the answer at ``start + S``; one
+schedule per (C, S)) and sheds a request with a 503 when its wait would exceed ``q_ms`` (default
+500), so an overload leaves a backlog of at most that. Nothing here starts a server: see
 :mod:`loadnb.demo.server` (this process) and :mod:`loadnb.demo.process` (a child process).
 """
 
@@ -23,6 +24,8 @@ from itertools import islice
 from typing import Any
 
 from aiohttp import web
+
+from . import metrics as _metrics
 
 MAX_BYTES = 64 * 1024 * 1024  #: largest payload ``/bytes/{n}`` serves
 MAX_DELAY_MS = 600_000.0  #: largest accepted delay or jitter (10 minutes)
@@ -93,6 +96,7 @@ class _State:
 
 
 _STATE = web.AppKey("loadnb_demo_state", _State)
+_UNCOUNTED = frozenset({"/stats", "/stats/reset", "/metrics"})  #: not load, not counted
 
 
 def _text(status: int, text: str) -> web.Response:
@@ -106,7 +110,7 @@ def _text(status: int, text: str) -> web.Response:
 async def _load_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """Count the request, apply the latency and injected errors, count the status answered."""
     path = request.path
-    if path == "/stats" or path == "/stats/reset":
+    if path in _UNCOUNTED:
         return await handler(request)
     st = request.app[_STATE]
     st.requests += 1
@@ -229,6 +233,13 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[_STATE].stats())
 
 
+async def _metrics_handler(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text exposition (:mod:`loadnb.demo.metrics`)."""
+    st = request.app[_STATE]
+    text = _metrics.render(st.by_path, st.responses, st.in_flight)
+    return web.Response(body=text.encode(), headers={"Content-Type": _metrics.CONTENT_TYPE})
+
+
 async def _reset(request: web.Request) -> web.Response:
     """``POST /stats/reset``: zero the counters (not ``in_flight``, not the items)."""
     st = request.app[_STATE]
@@ -269,4 +280,5 @@ def create_app(*, latency_ms: float = 0, jitter_ms: float = 0, error_rate: float
     app.router.add_get("/capacity", _capacity)
     app.router.add_get("/stats", _stats)
     app.router.add_post("/stats/reset", _reset)
+    app.router.add_get("/metrics", _metrics_handler)
     return app

@@ -235,3 +235,18 @@ def stop_sync(url: str | None = None) -> None:
     >>> stop_sync()  # doctest: +SKIP
     """
     _reap(_REGISTRY.pop(url))
+
+
+def pid(url: str) -> int:
+    """The process id of the demo server started here at ``url`` (to watch it: ``watch_pid=``);
+    ValueError for an unknown URL.
+
+    >>> loadnb.demo.pid(url)  # doctest: +SKIP
+    12345
+    """
+    key = url if url.endswith("/") else url + "/"
+    child = _REGISTRY.children.get(key)
+    if child is None:
+        raise ValueError(f"no demo server started here at {url}; have "
+                         f"{list(_REGISTRY.children)}")
+    return child.process.pid

@@ -2,33 +2,48 @@
 
 The backend starts (``workers=N``: a ``LocalCluster`` of N single-threaded worker processes on
 127.0.0.1) or joins (``cluster=``: an existing scheduler; nothing is started or closed there) a
-Dask cluster, checks every worker runs the same loadnb version, and submits one long task per
-worker (:func:`~loadnb.distributed.worker.run_share`, pinned to that worker). Workers publish
-their intervals with ``log_event``; the driver's subscription hands each to its worker's source,
-which buffers them until the monitor's next tick: intervals are merged on the driver's
-boundaries, whatever the workers' clocks. Stops and live changes go out with ``client.run``.
+Dask cluster (:mod:`~loadnb.distributed.cluster`), checks every worker runs the same loadnb
+version, sends the workers the scenario files the run needs (:mod:`~loadnb.distributed.files`),
+and submits one long task per worker (:func:`~loadnb.distributed.worker.run_share`, pinned to
+that worker, with the spec pickled here: the scheduler never unpickles it). Start-up is not
+load: every share says when it is ready, and once all are the backend starts them together and
+calls ``on_start``, where the run's clock starts. Workers publish their intervals with
+``log_event``; the driver's subscription hands each to its worker's source, which buffers them
+until the monitor's next tick: intervals are merged on the driver's boundaries, whatever the
+workers' clocks. Stops and live changes go out with ``client.run``.
 
 A worker that dies mid-run is a warning, not a failure: the rest go on, everything it sent is
-kept, and its requests started and never ended are counted as cancelled.
+kept, and its requests started and never ended are counted as cancelled. A run that loses every
+worker, or whose share fails on a worker, fails (one line saying why).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import math
-import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .._version import __version__
-from ..config import LoadSpec
-from ..source import Source
+from ..engine.source import Source
+from ..spec.config import LoadSpec
+from .cluster import (
+    TOPIC,
+    address_of,
+    is_worker_loss,
+    loss_reason,
+    one_line,
+    resolve_workers,
+    settings,
+    start_local,
+    transport_name,
+)
+from .files import Module, forget_modules, scenario_modules, send_files
 from .source import WorkerSource
 from .split import split_target
-from .worker import run_share, set_target, stop_run, version
+from .worker import run_share, set_target, start_run, stop_run, version
 
 #: Longest wait for a worker's last intervals once its task has returned (seconds).
 ARRIVAL_GRACE = 2.0
@@ -37,33 +52,10 @@ WATCH_EVERY = 1.0
 #: Bounds on talking to the cluster (seconds).
 CONNECT_TIMEOUT = 10.0
 CALL_TIMEOUT = 5.0
-#: Dask settings of the clusters loadnb starts: a killed worker fails its share at once (no retry
-#: elsewhere); no statistical profiler, whose samples every 10 ms take the GIL from the load.
-LOCAL_CONFIG: dict[str, Any] = {
-    "distributed.scheduler.allowed-failures": 0,
-    "distributed.worker.profile.enabled": False,
-}
-
-
-def resolve_workers(workers: int | str | None) -> int:
-    """``workers=`` as a number of processes (``"auto"``: the machine's cores)."""
-    if workers == "auto":
-        return max(1, os.cpu_count() or 1)
-    return int(workers) if workers is not None else 1
-
-
-def _transport_name(spec: LoadSpec) -> str:
-    """The transport the workers will use (as ``make_transport`` picks it)."""
-    options = spec.transport_options()
-    if options.kind != "aiohttp" and options.plain:
-        from ..transport.fast import fast_supported
-
-        reason = fast_supported(options)
-        if reason is None:
-            return "fast"
-        if options.kind == "fast":
-            raise ValueError(f"transport='fast' cannot run this test: {reason}")
-    return "aiohttp"
+#: Longest wait for the workers to get ready (their share built, scenario files run; seconds).
+READY_TIMEOUT = 60.0
+#: Longest lag of the run's clock behind the workers' (seconds).
+CLOCK_LAG = 0.25
 
 
 class DaskBackend:
@@ -74,13 +66,17 @@ class DaskBackend:
         backend = DaskBackend(spec, run_id="abc", warn=print)
         await backend.open()        # start or join the cluster, check the workers
         monitor = Monitor(backend.sources, record, sinks, interval=spec.interval)
-        await backend.run(); await backend.aclose()
+        await backend.run(on_start=monitor.begin); await backend.aclose()
     """
 
     def __init__(self, spec: LoadSpec, *, run_id: str, warn: Callable[[str], None],
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.spec, self.run_id, self._warn, self._clock = spec, run_id, warn, clock
-        self.name = _transport_name(spec)
+        self.name = transport_name(spec)
+        #: The run's clock runs this far behind the workers' (seconds): each interval of theirs
+        #: has reached the driver when the monitor closes its own (they take a few ms).
+        self.lag = min(spec.interval / 2, CLOCK_LAG)
+        self._lasted = math.nan
         self.client: Any = None
         self.cluster: Any = None
         self.address = ""
@@ -91,6 +87,9 @@ class DaskBackend:
         self._futures: list[Any] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._warned: set[str] = set()
+        self._modules: list[Module] = []
+        self._news = asyncio.Event()  # a share got ready or ended
+        self._lost_why = ""
         self._t0 = math.nan
 
     # -- opening -------------------------------------------------------------------------------
@@ -99,34 +98,31 @@ class DaskBackend:
         try:
             await self._connect()
             await self._check_workers()
+            self._modules = scenario_modules(self.spec)
+            await send_files(self.client, self.run_id, self._modules, self.worker_addresses,
+                             READY_TIMEOUT)
         except BaseException:
             await self.aclose()
             raise
 
     async def _connect(self) -> None:
-        import dask
         import distributed
 
         dd: Any = distributed  # untyped: every call below goes through Any
         spec = self.spec
-        if spec.cluster is None:
-            n = resolve_workers(spec.workers)
-            with dask.config.set(LOCAL_CONFIG):
-                self.cluster = await dd.LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, asynchronous=True, silence_logs=logging.ERROR,
-                    # its HTTP server (health, metrics) on any free port, not 8787
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
-            self.address = str(self.cluster.scheduler_address)
-        else:
-            self.address = _address_of(spec.cluster)
-        try:
-            self.client = await asyncio.wait_for(
-                dd.Client(self.address, asynchronous=True, timeout=CONNECT_TIMEOUT),
-                CONNECT_TIMEOUT + 1)
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise RuntimeError(f"cannot reach the Dask scheduler at {self.address}: "
-                               f"{exc or type(exc).__name__}") from None
+        with settings(ours=spec.cluster is None):
+            if spec.cluster is None:
+                self.cluster = await start_local(resolve_workers(spec.workers))
+                self.address = str(self.cluster.scheduler_address)
+            else:
+                self.address = address_of(spec.cluster)
+            try:
+                self.client = await asyncio.wait_for(
+                    dd.Client(self.address, asynchronous=True, timeout=CONNECT_TIMEOUT),
+                    CONNECT_TIMEOUT + 1)
+            except (OSError, asyncio.TimeoutError) as exc:
+                raise RuntimeError(f"cannot reach the Dask scheduler at {self.address}: "
+                                   f"{exc or type(exc).__name__}") from None
         # all of ours; on a cluster of someone else's, at least one
         want = resolve_workers(spec.workers) if spec.cluster is None else 1
         try:
@@ -162,35 +158,47 @@ class DaskBackend:
         return self._stopped
 
     @property
+    def load_seconds(self) -> float:
+        """How long the longest share's load lasted, as its worker measured it (NaN: none
+        ended)."""
+        return self._lasted
+
+    @property
     def running(self) -> bool:
         """Whether any worker's share may still be running (False once :meth:`run` has seen
         every share end or its worker lost)."""
         return self._running
 
-    async def run(self) -> None:
-        """Run one share per worker; return when every share has ended and its intervals have
-        arrived (or its worker is lost)."""
+    async def run(self, on_start: Callable[[], None]) -> None:
+        """Run one share per worker, started together once all are ready (``on_start`` is called
+        then); return when every share has ended and its intervals have arrived (or its worker
+        is lost). Raises when a share failed, or every worker was lost."""
         assert self.client is not None, "open() the backend first"
         if self._stopped:
             return
         client: Any = self.client
-        topic = f"loadnb-{self.run_id}"
-        client.subscribe_topic(topic, self._on_event)
+        client.subscribe_topic(TOPIC, self._on_event)
+        import cloudpickle  # type: ignore[import-untyped]  # (a dependency of distributed)
+
         shared = dataclasses.replace(
             self.spec, workers=None, cluster=None, alerts=(), thresholds=(), notify=(),
             history="off", abort_on_fail=False)
+        blob = cloudpickle.dumps(shared)  # bytes: the scheduler passes them on untouched
         n = len(self._sources)
-        self._t0 = self._clock()
         self._running = True
         self._futures = [
-            client.submit(run_share, shared, self.run_id, s.index, n, topic,
+            client.submit(run_share, blob, self._modules, self.run_id, s.index, n, TOPIC,
                           key=f"loadnb-{self.run_id}-{s.index}", workers=[s.address],
                           allow_other_workers=False, pure=False)
             for s in self._sources]
-        waits = [asyncio.get_running_loop().create_task(self._await_share(s, f))
+        loop = asyncio.get_running_loop()
+        waits = [loop.create_task(self._await_share(s, f))
                  for s, f in zip(self._sources, self._futures, strict=True)]
-        watcher = asyncio.get_running_loop().create_task(self._watch(waits))
+        for task in waits:
+            task.add_done_callback(lambda _: self._news.set())
+        watcher = loop.create_task(self._watch(waits))
         try:
+            await self._start(waits, on_start)
             outcomes = await asyncio.gather(*waits, return_exceptions=True)
         finally:
             watcher.cancel()
@@ -198,10 +206,50 @@ class DaskBackend:
                 task.cancel()
             await asyncio.gather(watcher, *waits, return_exceptions=True)
             self._running = False
-            client.unsubscribe_topic(topic)
+            client.unsubscribe_topic(TOPIC)
         for outcome in outcomes:
             if isinstance(outcome, Exception):
                 raise outcome
+        if all(s.lost for s in self._sources):
+            raise RuntimeError(f"every worker was lost ({self._lost_why}); the run cannot go on")
+
+    async def _start(self, waits: list[asyncio.Task[None]], on_start: Callable[[], None]) -> None:
+        """Wait until every share is ready (or has ended, or its worker is lost), then start the
+        ready ones together and call ``on_start``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT
+
+        def waiting() -> list[WorkerSource]:
+            return [s for s, t in zip(self._sources, waits, strict=True)
+                    if not (s.ready or s.lost or t.done())]
+
+        while late := waiting():
+            self._news.clear()
+            if loop.time() >= deadline:
+                raise RuntimeError(
+                    f"{len(late)} of {len(self._sources)} Dask workers did not start their share "
+                    f"within {READY_TIMEOUT:g} s (worker {late[0].index} at {late[0].address})")
+            try:
+                await asyncio.wait_for(self._news.wait(), deadline - loop.time())
+            except asyncio.TimeoutError:
+                continue
+        ready = [s for s, t in zip(self._sources, waits, strict=True)
+                 if s.ready and not s.lost and not t.done()]
+        if not ready:
+            return
+        sent = self._clock()
+        try:
+            await asyncio.wait_for(self.client.run(
+                start_run, self.run_id, workers=[s.address for s in ready], on_error="return"),
+                CALL_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - one line, the run fails
+            raise RuntimeError(f"could not start the workers: {type(exc).__name__}: "
+                               f"{exc}") from None
+        for source in ready:
+            source.start()
+        self._t0 = (sent + self._clock()) / 2  # when the workers started, as seen from here
+        await asyncio.sleep(max(0.0, self._t0 + self.lag - self._clock()))
+        on_start()
 
     def stop(self) -> None:
         """Stop every worker's share now (each cancels its requests in flight)."""
@@ -227,14 +275,12 @@ class DaskBackend:
         self.client = self.cluster = None
         try:
             if client is not None and any(not f.done() for f in self._futures):
-                try:
-                    await asyncio.wait_for(client.run(stop_run, self.run_id, on_error="return"),
-                                           CALL_TIMEOUT)
-                except Exception:  # noqa: BLE001, S110 - best effort: closing comes next
-                    pass
+                await _quietly(client.run(stop_run, self.run_id, on_error="return"))
                 await asyncio.wait_for(client.cancel(self._futures, force=True), CALL_TIMEOUT)
             if self._background:
                 await asyncio.wait(self._background, timeout=CALL_TIMEOUT)
+            if client is not None and self._modules and cluster is None:  # someone else's
+                await _quietly(client.run(forget_modules, self.run_id, on_error="return"))
         finally:
             try:
                 if client is not None:
@@ -249,9 +295,14 @@ class DaskBackend:
         if not isinstance(msg, dict) or msg.get("run") != self.run_id:
             return
         index = msg.get("index")
-        if isinstance(index, int) and 0 <= index < len(self._sources):
-            self._sources[index].receive(msg["payload"])
-            self._relay(msg.get("warnings") or [])
+        if not isinstance(index, int) or not 0 <= index < len(self._sources):
+            return
+        if msg.get("ready"):
+            self._sources[index].ready = True
+            self._news.set()
+            return
+        self._sources[index].receive(msg["payload"])
+        self._relay(msg.get("warnings") or [])
 
     def _relay(self, warnings: list[str]) -> None:
         for text in warnings:
@@ -265,16 +316,19 @@ class DaskBackend:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if _is_worker_loss(exc):  # a lost worker is a warning, not a failure
-                self._lose(source, f"{type(exc).__name__}: {exc}")
+            if is_worker_loss(exc):  # a lost worker is a warning, not a failure
+                self._lose(source, loss_reason(exc))
                 return
-            raise
+            self.stop()  # the run fails: the other shares need not go on
+            raise RuntimeError(one_line(f"worker {source.index} ({source.address}) failed: "
+                                        f"{type(exc).__name__}: {exc}", 600)) from exc
         self._relay(result.get("warnings") or [])
         await source.wait_for(int(result["sent"]), ARRIVAL_GRACE)
         if source.received < int(result["sent"]):
             self._warn(f"worker {source.index} ({source.address}): "
                        f"{int(result['sent']) - source.received} of its intervals never arrived")
         source.finish(result["payload"])
+        self._lasted = max(float(result["elapsed"]), _or_zero(self._lasted))
 
     async def _watch(self, waits: list[asyncio.Task[None]]) -> None:
         """Notice workers that leave the cluster while their share runs (on clusters that would
@@ -296,7 +350,8 @@ class DaskBackend:
             return
         source.lose()
         alive = sum(s.alive for s in self._sources)
-        at = self._clock() - self._t0
+        at = self._clock() - self._t0 if not math.isnan(self._t0) else 0.0
+        self._lost_why = self._lost_why or f"worker {source.index} at {at:.1f}s: {why}"
         self._warn(f"worker {source.index} ({source.address}) was lost at {at:.1f}s ({why}); "
                    f"the run goes on with {alive} of {len(self._sources)} workers; what it sent "
                    f"is kept and its unfinished requests count as cancelled")
@@ -323,23 +378,16 @@ class DaskBackend:
         task.add_done_callback(self._background.discard)
 
 
-def _address_of(cluster: object) -> str:
-    """The scheduler address of ``cluster=`` (an address, or a ``distributed.Client``)."""
-    if isinstance(cluster, str):
-        return cluster
-    scheduler = getattr(cluster, "scheduler", None)
-    address = getattr(scheduler, "address", None)
-    if not isinstance(address, str):
-        raise ValueError(f"cluster: cannot find the scheduler address of {cluster!r}")
-    return address
+def _or_zero(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
 
 
-def _is_worker_loss(exc: BaseException) -> bool:
-    """Whether a share's task failed because its worker went away (not because of loadnb)."""
-    from distributed.client import FutureCancelledError
-    from distributed.scheduler import KilledWorker
-
-    return isinstance(exc, KilledWorker | FutureCancelledError | OSError)
+async def _quietly(call: Coroutine[Any, Any, Any]) -> None:
+    """Await ``call`` (bounded), whatever becomes of it: best effort, when closing."""
+    try:
+        await asyncio.wait_for(call, CALL_TIMEOUT)
+    except Exception:  # noqa: BLE001, S110 - closing goes on
+        pass
 
 
 __all__ = ["DaskBackend", "WorkerSource", "resolve_workers"]

@@ -15,9 +15,9 @@ import math
 from collections import deque
 from typing import Any
 
-from ..metrics import CustomMetric, IntervalStats, merge_by_name
-from ..source import Payload, SourceStatus
-from .codec import decode_payload
+from ..metrics.codec import decode_payload
+from ..metrics.payload import Payload, SourceStatus
+from ..metrics.stats import CustomMetric, IntervalStats, merge_by_name
 
 
 class WorkerSource:
@@ -36,6 +36,7 @@ class WorkerSource:
         self.received = 0
         self.lost = False
         self.finished = False
+        self.ready = False  # its share is built and waits for the start
         self._buffer: deque[dict[str, Any]] = deque()
         self._status = SourceStatus(phase="idle", workers=1)
         self._started: dict[str, int] = {}
@@ -78,6 +79,11 @@ class WorkerSource:
         """The worker's final, settled payload (its task's result)."""
         self._buffer.append(plain)
         self.finished = True
+
+    def start(self) -> None:
+        """Its share has started: it runs (as far as the driver knows) until it says otherwise."""
+        if not self.lost:
+            self._status.phase = "running"
 
     def lose(self) -> None:
         """The worker is gone: what it never finished is counted as cancelled at the next tick."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import LoadSpec
-from ..shape import LoadShape
+from ..spec.config import LoadSpec
+from ..spec.shape import LoadShape
 
 
 def split_int(total: int, n: int) -> list[int]:

@@ -1,42 +1,48 @@
 """What each Dask worker runs: its share of the load, on its own uvloop loop.
 
-:func:`run_share` is the one task a run submits to each worker. It builds the worker's share of
-the spec (:func:`~loadnb.distributed.split.share_spec`), runs an
-:class:`~loadnb.engine.Engine` with a :class:`~loadnb.metrics.Recorder` and a
-:class:`~loadnb.source.LocalSource` on a fresh event loop in the worker's task thread (so the
-worker's own loop, and its heartbeats, stay free), and every ``interval`` seconds publishes the
-interval's payload, encoded (:mod:`loadnb.distributed.codec`), with ``log_event``. It returns the
-final, settled payload and the number of intervals it published, so the driver knows when it has
-them all.
+:func:`run_share` is the one task a run submits to each worker. It gets the spec pickled by the
+driver (bytes the scheduler passes on untouched) and the scenario files it needs as text
+(:mod:`~loadnb.distributed.files`), builds the worker's share of the spec
+(:func:`~loadnb.distributed.split.share_spec`), and runs the same engine assembly as a run in one
+process (:func:`~loadnb.engine.assembly.assemble`) on a fresh event loop in the worker's task
+thread (:func:`~loadnb.engine.loop.run_to_end`: the worker's own loop, and its heartbeats, stay
+free). Once ready it says so (a ``ready`` event) and waits for the driver's :func:`start_run`, so
+that every worker starts its load at once, when the driver's clock starts; then the one tick
+loop (:class:`~loadnb.engine.ticker.Ticker`) publishes every interval's payload, encoded
+(:mod:`loadnb.metrics.codec`), with ``log_event``. It returns the final, settled payload and the
+number of intervals it published, so the driver knows when it has them all.
 
-The driver reaches a running share through ``client.run`` of :func:`stop_run` and
-:func:`set_target`, which find it by run id in this module's registry and hand the change to its
-loop thread-safely. A stop that arrives before the share has started is remembered.
+The driver reaches a running share through ``client.run`` of :func:`start_run`,
+:func:`stop_run` and :func:`set_target`, which find it by run id in this module's registry and
+hand the change to its loop thread-safely. A stop that arrives before the share has started is
+remembered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import pickle
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from .._version import __version__
-from ..config import LoadSpec
-from ..engine import Engine
-from ..metrics import Recorder
-from ..source import LocalSource, Payload
-from ..transport import make_transport
-from .codec import encode_payload
+from ..engine.assembly import Assembly, assemble
+from ..engine.generator import Engine
+from ..engine.loop import run_to_end
+from ..engine.ticker import Ticker
+from ..metrics.codec import encode_payload
+from ..metrics.payload import Payload
+from ..spec.config import LoadSpec
+from .files import Module, forget_modules, install_modules, is_installed
 from .split import share_spec
 
-T = TypeVar("T")
 Publish = Callable[[dict[str, Any]], None]
-#: How often the share's probe wakes between intervals to measure its loop's lag (seconds).
-PROBE = 0.02
+#: Longest wait for the driver's start once ready (seconds): a share whose driver is gone ends.
+START_TIMEOUT = 120.0
 
 
 @dataclass
@@ -46,7 +52,13 @@ class _Share:
     index: int
     loop: asyncio.AbstractEventLoop
     engine: Engine
+    go: asyncio.Event
     warnings: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop the load (or, before it started, make it end at once); on the share's loop."""
+        self.engine.stop()
+        self.go.set()
 
 
 _LOCK = threading.Lock()
@@ -67,7 +79,17 @@ def stop_run(run_id: str) -> bool:
         if share is None:
             _STOPPED.add(run_id)
             return False
-    share.loop.call_soon_threadsafe(share.engine.stop)
+    share.loop.call_soon_threadsafe(share.stop)
+    return True
+
+
+def start_run(run_id: str) -> bool:
+    """Start this worker's (ready) share of ``run_id`` now; True if it was waiting."""
+    with _LOCK:
+        share = _RUNS.get(run_id)
+    if share is None:
+        return False
+    share.loop.call_soon_threadsafe(share.go.set)
     return True
 
 
@@ -84,118 +106,119 @@ def set_target(run_id: str, targets: dict[int, float]) -> bool:
     return True
 
 
-def run_share(spec: LoadSpec, run_id: str, index: int, n: int, topic: str) -> dict[str, Any]:
-    """Run worker ``index`` of ``n``'s share of ``spec``; publish each interval on ``topic``;
-    return ``{"index", "sent", "payload", "warnings"}`` with the final settled payload."""
+def run_share(blob: bytes, modules: list[Module], run_id: str, index: int, n: int,
+              topic: str) -> dict[str, Any]:
+    """Run worker ``index`` of ``n``'s share of the pickled spec ``blob`` (after installing the
+    scenario ``modules`` it refers to); publish each interval on ``topic``; return ``{"index",
+    "sent", "payload", "warnings", "elapsed"}``: the final settled payload and how long the
+    load lasted here (seconds from the start)."""
     from distributed import get_worker
 
     worker = get_worker()
-    share = share_spec(spec, index, n)
+    try:
+        if modules and not is_installed(run_id):
+            failed = install_modules(run_id, modules)
+            if failed:
+                raise RuntimeError(failed)
+        spec = pickle.loads(blob)  # noqa: S301 - the driver's own spec
+        if not isinstance(spec, LoadSpec):
+            raise TypeError(f"expected a LoadSpec, got {type(spec).__name__}")
+        share = share_spec(spec, index, n)
 
-    def publish(msg: dict[str, Any]) -> None:
-        worker.log_event(topic, msg)
+        def publish(msg: dict[str, Any]) -> None:
+            worker.log_event(topic, msg)
 
-    return _run_new_loop(_main(share, run_id, index, publish))
+        return run_to_end(_main(share, run_id, index, publish))
+    finally:
+        forget_modules(run_id)
 
 
 async def _main(spec: LoadSpec, run_id: str, index: int, publish: Publish) -> dict[str, Any]:
     warnings: list[str] = []
-    recorder = Recorder(on_warning=warnings.append, expected=spec.expected_interval)
-    transport = make_transport(spec.transport_options())
+    parts = await assemble(spec, warn=warnings.append)
+    share = _Share(index, asyncio.get_running_loop(), parts.engine, asyncio.Event(), warnings)
+    _register(run_id, share)
+    publisher = _Publisher(parts, run_id, index, publish, warnings)
+    ticker = Ticker(spec.interval, publisher.tick)
+    task: asyncio.Task[None] | None = None
     try:
-        engine = Engine(spec, transport, recorder)
-    except BaseException:
-        await transport.aclose()
-        raise
-    source = LocalSource(engine, recorder, transport)
-    with _LOCK:
-        _RUNS[run_id] = _Share(index, asyncio.get_running_loop(), engine, warnings)
-        if run_id in _STOPPED:
-            engine.stop()
-        pending = _PENDING.pop(run_id, {})
-        if index in pending:
-            engine.set_target(float(pending[index]))
-    ticker = _Ticker(source, spec.interval, run_id, index, publish, warnings)
-    task = asyncio.get_running_loop().create_task(ticker.run())
-    try:
-        await engine.run()
+        publish({"run": run_id, "index": index, "ready": True})
+        try:
+            await asyncio.wait_for(share.go.wait(), START_TIMEOUT)
+        except asyncio.TimeoutError:
+            share.stop()
+        started = publisher.restart()
+        task = asyncio.get_running_loop().create_task(ticker.run())
+        await parts.engine.run()
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await transport.aclose()
-        with _LOCK:
-            _RUNS.pop(run_id, None)
-            _STOPPED.discard(run_id)
-            _PENDING.pop(run_id, None)
-    final = ticker.payload(source.collect(final=True))
-    return {"index": index, "sent": ticker.sent, "payload": encode_payload(final),
-            "warnings": ticker.take_warnings()}
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await parts.aclose()
+        _forget(run_id)
+    elapsed = time.perf_counter() - started
+    final = publisher.stamp(parts.source.collect(final=True), ticker.lag)
+    return {"index": index, "sent": publisher.sent, "payload": encode_payload(final),
+            "warnings": publisher.take_warnings(), "elapsed": elapsed}
 
 
-class _Ticker:
-    """Publishes the share's interval every ``interval`` s, with its own loop lag and CPU."""
+def _register(run_id: str, share: _Share) -> None:
+    """Make ``share`` reachable by the driver's setters (and apply what came before it)."""
+    with _LOCK:
+        _RUNS[run_id] = share
+        if run_id in _STOPPED:
+            share.stop()
+        pending = _PENDING.pop(run_id, {})
+        if share.index in pending:
+            share.engine.set_target(float(pending[share.index]))
 
-    def __init__(self, source: LocalSource, interval: float, run_id: str, index: int,
-                 publish: Publish, warnings: list[str]) -> None:
-        self.source, self.interval, self.publish = source, interval, publish
+
+def _forget(run_id: str) -> None:
+    with _LOCK:
+        _RUNS.pop(run_id, None)
+        _STOPPED.discard(run_id)
+        _PENDING.pop(run_id, None)
+
+
+class _Publisher:
+    """Publishes the share's interval at every tick, with its own loop lag and CPU."""
+
+    def __init__(self, parts: Assembly, run_id: str, index: int, publish: Publish,
+                 warnings: list[str]) -> None:
+        self.parts, self.publish = parts, publish
         self.run_id, self.index = run_id, index
         self.sent = 0
         self._warnings, self._told = warnings, 0
-        self._lag = 0.0
         self._last_t, self._last_cpu = time.perf_counter(), time.process_time()
+
+    def restart(self) -> float:
+        """The load starts now: the first interval's CPU is measured from here."""
+        self._last_t, self._last_cpu = time.perf_counter(), time.process_time()
+        return self._last_t
 
     def take_warnings(self) -> list[str]:
         new = self._warnings[self._told:]
         self._told += len(new)
         return new
 
-    def payload(self, payload: Payload) -> Payload:
-        """``payload`` with this process's loop lag (ms) and CPU (percent) since the last one."""
+    def stamp(self, payload: Payload, lag: float) -> Payload:
+        """``payload`` with this process's loop lag (``lag`` s, shown in ms) and CPU (percent)
+        since the last one."""
         now, cpu = time.perf_counter(), time.process_time()
         dt = now - self._last_t
         payload.status.cpu_percent = 100.0 * (cpu - self._last_cpu) / dt if dt >= 0.01 \
             else math.nan
-        payload.status.loop_lag_ms = self._lag * 1e3
+        payload.status.loop_lag_ms = lag * 1e3
         payload.status.workers = 1
-        self._last_t, self._last_cpu, self._lag = now, cpu, 0.0
+        self._last_t, self._last_cpu = now, cpu
         return payload
 
-    async def run(self) -> None:
-        due = time.perf_counter() + self.interval
-        probe = min(PROBE, self.interval / 5)
-        while True:
-            wake = min(due, time.perf_counter() + probe)
-            await asyncio.sleep(max(0.0, wake - time.perf_counter()))
-            now = time.perf_counter()
-            self._lag = max(self._lag, now - wake)
-            if now < due:
-                continue
-            payload = self.payload(self.source.collect(final=False))
-            self.sent += 1
-            self.publish({"run": self.run_id, "index": self.index, "seq": self.sent,
-                          "payload": encode_payload(payload),
-                          "warnings": self.take_warnings()})
-            due += self.interval
-            if due - now < self.interval / 2:
-                due = now + self.interval
+    def tick(self, lag: float) -> None:
+        """One interval: collect, stamp, publish (the :class:`Ticker`'s callback)."""
+        payload = self.stamp(self.parts.source.collect(final=False), lag)
+        self.sent += 1
+        self.publish({"run": self.run_id, "index": self.index, "seq": self.sent,
+                      "payload": encode_payload(payload), "warnings": self.take_warnings()})
 
 
-def _run_new_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on a fresh event loop in this thread (uvloop when installed)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
-    else:
-        factory = uvloop.new_event_loop
-    loop = factory()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-
-
-__all__ = ["run_share", "set_target", "stop_run", "version"]
+__all__ = ["run_share", "set_target", "start_run", "stop_run", "version"]

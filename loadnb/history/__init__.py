@@ -21,22 +21,22 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..record import RunRecord
-from ..snapshot import Snapshot
+from ..record.record import RunRecord
+from ..record.update import Update
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..result import Result
-    from .compare import Comparison
+    from ..results.result import Result
+    from .comparison import Comparison
 
 PathLike = str | os.PathLike[str] | None
 
 
 class HistoryWriter(Protocol):
-    """A sink that keeps one run: ``writer(snapshot)`` per interval, ``close()`` at the end."""
+    """A sink that keeps one run: ``writer(update)`` per interval, ``close()`` at the end."""
 
-    def __call__(self, snap: Snapshot) -> None: ...
+    def __call__(self, update: Update) -> None: ...
 
     def close(self) -> None: ...
 
@@ -60,12 +60,10 @@ def history(path: PathLike = None, *, limit: int | None = None,
     """
     import pandas as pd
 
-    from .reader import list_runs
+    from .reader import LISTING_COLUMNS, list_runs
 
-    columns = ["run_id", "started_at", "target", "model", "duration_s", "requests",
-               "success_rate", "rps", "p95_ms", "p99_ms", "state", "snapshots", "tags", "note"]
-    rows = [{**r, "target": r["url"]} for r in list_runs(path, limit=limit, target=target)]
-    frame = pd.DataFrame(rows, columns=columns)
+    rows = list_runs(path, limit=limit, target=target)
+    frame = pd.DataFrame(rows, columns=list(LISTING_COLUMNS))
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
     return frame
 
@@ -110,7 +108,7 @@ def prune(*, older_than: str | float | None = None, keep: int | None = None,
 
 def _age(value: str | float) -> float:
     """Seconds of ``"30d"``, ``"12h"``, ``"90s"`` or a number."""
-    from ..validate import parse_duration
+    from ..text.units import parse_duration
 
     if isinstance(value, str) and value.strip().endswith("d"):
         return float(value.strip()[:-1]) * 86400.0
@@ -118,8 +116,8 @@ def _age(value: str | float) -> float:
 
 
 def compare(a: object, b: object, path: PathLike = None, **options: Any) -> Comparison:
-    """Compare two runs (Results, ids, prefixes or ``last``): see :mod:`.compare`."""
-    from .compare import compare as _compare
+    """Compare two runs (Results, ids, prefixes or ``last``): see :mod:`.comparison`."""
+    from .comparison import compare as _compare
 
     return _compare(a, b, path=path, **options)
 

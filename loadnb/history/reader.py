@@ -1,8 +1,9 @@
 """Reading the history: list runs, load one back as a :class:`~loadnb.result.Result`, tag, note,
 delete, prune.
 
-A loaded run is rebuilt as the live one was: a :class:`~loadnb.record.RunRecord` whose totals
-merge the stored per-name interval stats (exact: the histograms are stored encoded), so ``df``,
+A loaded run is rebuilt as the live one was (:func:`~loadnb.record.rebuild.rebuild`): a
+:class:`~loadnb.record.RunRecord` whose totals merge the stored per-name interval stats (exact:
+the histograms are stored encoded, :data:`~loadnb.history.store.ROWS`), so ``df``,
 ``stats``, ``errors``, ``alerts`` and ``summary`` are the live run's. A run whose writer died
 (state ``running``, its process gone, or silent for long) is listed as ``interrupted``.
 
@@ -16,35 +17,37 @@ Example::
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ..alerts import AlertEvent
-from ..metrics import CustomMetric, Histogram, IntervalStats
-from ..record import RunRecord
-from ..result import Result
-from ..snapshot import Snapshot
+from ..metrics.codec import decode, decode_histogram
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import CustomMetric, Histogram, IntervalStats
+from ..record.rebuild import Stored, StoredInterval, rebuild
+from ..record.summary import Quantiles, summary_of
+from ..results.result import Result
+from ..rules.alerts import AlertEvent
 from .spec import StoredSpec
-from .store import HistoryError, connect, resolve_path, write
+from .store import ROWS, TABLES, HistoryError, connect, resolve_path, write
 
 if TYPE_CHECKING:
-    from ..config import LoadSpec
+    from ..spec.config import LoadSpec
 
 #: A running run is ``interrupted`` when silent this many intervals (and at least STALE_MIN_S).
 STALE_INTERVALS = 10
 STALE_MIN_S = 30.0
-_FLOAT_FIELDS = frozenset(f.name for f in fields(Snapshot) if f.type == "float")
-_SNAPSHOT_FIELDS = frozenset(f.name for f in fields(Snapshot))
 PathLike = str | os.PathLike[str] | None
+#: The keys of a run as :func:`list_runs` gives it (``loadnb.history()``'s columns, ``loadnb
+#: history --json``'s keys).
+LISTING_COLUMNS = ("run_id", "started_at", "target", "model", "duration_s", "requests",
+                   "success_rate", "rps", "p95_ms", "p99_ms", "state", "snapshots", "tags", "note")
 
 
 @contextmanager
@@ -62,13 +65,27 @@ def opened(path: PathLike = None, *, create: bool = False) -> Iterator[sqlite3.C
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: it exists and has not exited (a zombie, exited but
+    not yet reaped by its parent, answers signal 0 yet runs nothing)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:  # e.g. PermissionError: it exists
-        return True
-    return True
+        pass
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """``/proc`` says ``pid`` is a zombie or gone (False where there is no ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return Path("/proc/self/stat").exists()  # a /proc without it: gone meanwhile
+    except OSError:
+        return False
+    state = stat.rpartition(")")[2].split()[:1]  # the name in () may hold spaces and ")"
+    return state in (["Z"], ["X"])
 
 
 def state_of(row: sqlite3.Row, now: float | None = None) -> str:
@@ -101,21 +118,31 @@ def resolve_id(conn: sqlite3.Connection, ref: str) -> str:
     return str(ids[0])
 
 
-def _listing(row: sqlite3.Row, now: float) -> dict[str, Any]:
-    summary = json.loads(row["summary"]) if row["summary"] else None
+def kept_latency(conn: sqlite3.Connection, run_id: str) -> Quantiles:
+    """The run's latency summary (ms), as its loaded summary's ``latency_ms``, from the kept
+    intervals: what a run that never wrote its summary (killed, or still running) has."""
+    hist = Histogram()
+    for (blob,) in conn.execute("SELECT latency FROM intervals WHERE run_id = ?", (run_id,)):
+        if blob is not None:
+            hist.merge(decode_histogram(blob, ROWS))
+    return cast("Quantiles", hist.summary())
+
+
+def _listing(conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> dict[str, Any]:
+    stored = summary_of(json.loads(row["summary"])) if row["summary"] else None
     last = {k: row[k] for k in ("elapsed_time", "completed_requests", "failed_requests",
                                 "cancelled_requests", "success_rate")}
     duration = float(last["elapsed_time"] or 0.0)
     answered = (last["completed_requests"] or 0) + (last["failed_requests"] or 0)
-    lat = (summary or {}).get("latency_ms") or {}
+    lat = kept_latency(conn, row["run_id"]) if stored is None else stored["latency_ms"]
     return {
         "run_id": row["run_id"],
         "started_at": datetime.fromtimestamp(row["started_at"], timezone.utc).isoformat(),
-        "url": row["target"], "model": row["model"], "duration_s": round(duration, 3),
+        "target": row["target"], "model": row["model"], "duration_s": round(duration, 3),
         "requests": answered + (last["cancelled_requests"] or 0),
         "success_rate": last["success_rate"],
         "rps": round(answered / duration, 3) if duration > 0 else 0.0,
-        "p95_ms": lat.get("p95"), "p99_ms": lat.get("p99"),
+        "p95_ms": lat["p95"], "p99_ms": lat["p99"],
         "state": state_of(row, now), "snapshots": row["snapshots"],
         "tags": json.loads(row["tags"]), "note": row["note"],
     }
@@ -123,8 +150,9 @@ def _listing(row: sqlite3.Row, now: float) -> dict[str, Any]:
 
 def list_runs(path: PathLike = None, *, limit: int | None = None,
               target: str | None = None) -> list[dict[str, Any]]:
-    """The runs, newest first: id, start, url, model, duration, requests, success rate, rps,
-    p95/p99 (ms, final runs), state, snapshot count, tags, note. No database: ``[]``."""
+    """The runs, newest first: ``run_id, started_at, target, model, duration_s, requests,
+    success_rate, rps, p95_ms, p99_ms, state, snapshots, tags, note`` (percentiles of a run
+    that wrote no summary from its kept intervals). No database: ``[]``."""
     where = resolve_path(path)
     if where is None or not where.exists():
         return []
@@ -140,96 +168,59 @@ def list_runs(path: PathLike = None, *, limit: int | None = None,
         sql, args = sql + " LIMIT ?", [*args, int(limit)]
     with opened(where) as conn:
         now = time.time()
-        return [_listing(row, now) for row in conn.execute(sql, args)]
+        return [_listing(conn, row, now) for row in conn.execute(sql, args).fetchall()]
 
 
-def _snapshot(row: sqlite3.Row) -> Snapshot:
-    values = {k: row[k] for k in row.keys() if k in _SNAPSHOT_FIELDS}
-    for k in _FLOAT_FIELDS:
-        if values.get(k) is None:
-            values[k] = math.nan
-    values["interval_errors"] = json.loads(values["interval_errors"] or "{}")
-    return Snapshot(**values)
-
-
-def unpack(blob: bytes) -> Histogram:
-    """A stored histogram: zlib-compressed, or a plain encoding (as in the v1 fixture)."""
-    return Histogram.decode(blob if blob[:4] == b"LNH1" else zlib.decompress(blob))
-
-
-def _interval(row: sqlite3.Row) -> IntervalStats:
-    return IntervalStats(
-        row["name"], row["started"], row["completed"], row["failed"], row["cancelled"],
-        row["bytes"], row["corrected"], unpack(row["latency"]), unpack(row["service"]),
-        {int(k): v for k, v in json.loads(row["status"]).items()}, json.loads(row["errors"]),
-        json.loads(row["samples"]), checks=json.loads(row["checks"]),
-        iterations=json.loads(row["iterations"]),
-        iteration_errors=json.loads(row["iteration_errors"]))
-
-
-def _custom(row: sqlite3.Row) -> CustomMetric:
-    """A stored custom metric of one interval (NULL numbers back to NaN / infinities)."""
-    metric = CustomMetric(row["name"], row["kind"], count=row["count"] or 0,
-                          total=row["total"] or 0.0)
-    metric.last = math.nan if row["last"] is None else row["last"]
-    metric.min = math.inf if row["min"] is None else row["min"]
-    metric.max = -math.inf if row["max"] is None else row["max"]
-    if row["hist"] is not None:
-        metric.hist = unpack(row["hist"])
-    return metric
-
-
-def _rebuild(conn: sqlite3.Connection, run: sqlite3.Row) -> RunRecord:
+def _stored(conn: sqlite3.Connection, run: sqlite3.Row) -> Stored:
+    """What the history keeps of the run ``run``: every interval's stats, per name."""
     run_id = run["run_id"]
-    record = RunRecord(run_id, StoredSpec.from_row(run), started_at=run["started_at"],
-                       transport=run["transport"], state=state_of(run), error=run["error"])
-    by_seq: dict[int, dict[str, IntervalStats]] = {}
-    for row in conn.execute("SELECT * FROM intervals WHERE run_id = ? ORDER BY seq, name",
-                            (run_id,)):
-        by_seq.setdefault(row["seq"], {})[row["name"]] = _interval(row)
-    custom: dict[int, dict[str, CustomMetric]] = {}
-    for row in conn.execute("SELECT * FROM custom WHERE run_id = ? ORDER BY seq, rowid",
-                            (run_id,)):
-        custom.setdefault(row["seq"], {})[row["name"]] = _custom(row)
-    before = 0.0
-    for row in conn.execute("SELECT * FROM snapshots WHERE run_id = ? ORDER BY seq", (run_id,)):
-        snap, parts = _snapshot(row), by_seq.get(row["seq"], {})
-        merged = IntervalStats("all")
-        for part in parts.values():
-            merged.merge(part)
-        record.add(snap, merged, parts, max(snap.elapsed_time - before, 1e-9),
-                   custom=custom.get(row["seq"]))
-        before = snap.elapsed_time
-    record.thresholds = json.loads(run["thresholds"] or "[]")
-    record.aborted_by = run["aborted_by"]
-    q = "SELECT * FROM {} WHERE run_id = ? ORDER BY idx"
-    record.alerts = [AlertEvent(r["rule"], r["message"], r["fired_at"], r["cleared_at"])
-                     for r in conn.execute(q.format("alerts"), (run_id,))]
-    record.warnings = [r["text"] for r in conn.execute(q.format("warnings"), (run_id,))]
-    record.events = [(r["elapsed"], r["text"]) for r in conn.execute(q.format("events"),
-                                                                          (run_id,))]
-    return record
+    q = "SELECT * FROM {} WHERE run_id = ? ORDER BY {}"
+    seqs, snaps = [], []
+    for row in conn.execute(q.format("snapshots", "seq"), (run_id,)):
+        seqs.append(row["seq"])
+        snaps.append(Snapshot.from_row(row))
+    position = {seq: i for i, seq in enumerate(seqs)}
+    parts = {i: StoredInterval() for i in range(len(snaps))}
+    for row in conn.execute(q.format("intervals", "seq, rowid"), (run_id,)):
+        if row["seq"] in position:  # the names in the order written: the live run's
+            parts[position[row["seq"]]].names[row["name"]] = decode(IntervalStats, dict(row),
+                                                                    ROWS)
+    for row in conn.execute(q.format("custom", "seq, rowid"), (run_id,)):
+        if row["seq"] in position:
+            part = parts[position[row["seq"]]]
+            part.custom = part.custom or {}
+            part.custom[row["name"]] = decode(CustomMetric, dict(row), ROWS)
+    return Stored(
+        run_id, StoredSpec.from_row(run), run["started_at"], run["transport"], state_of(run),
+        run["error"], snaps, parts, thresholds=json.loads(run["thresholds"] or "[]"),
+        aborted_by=run["aborted_by"],
+        alerts=[AlertEvent(r["rule"], r["message"], r["fired_at"], r["cleared_at"])
+                for r in conn.execute(q.format("alerts", "idx"), (run_id,))],
+        warnings=[r["text"] for r in conn.execute(q.format("warnings", "idx"), (run_id,))],
+        events=[(r["elapsed"], r["text"]) for r in conn.execute(q.format("events", "idx"),
+                                                                (run_id,))])
 
 
 def load(ref: str | os.PathLike[str] = "last", path: PathLike = None) -> Result:
-    """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`; a path to an
-    export that exists (``.json`` / ``.parquet``, see :mod:`loadnb.export`) loads that file.
+    """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`; a path (text
+    with a dot or a slash, or a path object) loads that export (``.json`` / ``.parquet``, see
+    :mod:`loadnb.export`), and anything else there is a ValueError that says so.
 
     >>> loadnb.load("last").summary["state"]  # doctest: +SKIP
     'done'
     """
-    from .. import export
+    from ..results import export
 
-    if export.is_export(ref):
+    if export.is_path(ref):
         doc = export.read(ref)
         run = doc["run"]
-        return Result(export.rebuild(doc, cast("LoadSpec", StoredSpec(
-            str(run.get("url") or ""), str(run.get("target") or ""), dict(run["params"])))))
+        return Result(rebuild(export.stored(doc, cast("LoadSpec", StoredSpec(
+            str(run.get("url") or ""), str(run.get("target") or ""), dict(run["params"]))))))
     ref = str(ref)
     with opened(path) as conn:
         run_id = resolve_id(conn, ref)
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return Result(_rebuild(conn, row))
+        return Result(rebuild(_stored(conn, row)))
 
 
 def _ref_of(run: object) -> str:
@@ -261,7 +252,7 @@ def note(run: object, text: str, path: PathLike = None) -> None:
 
 
 def _delete(c: sqlite3.Connection, ids: list[str]) -> None:
-    for table in ("intervals", "snapshots", "alerts", "warnings", "events", "runs"):
+    for table in TABLES:  # every table (custom metrics too)
         c.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(i,) for i in ids])
 
 
@@ -292,5 +283,5 @@ def prune(*, older_than: float | None = None, keep: int | None = None,
         return doomed
 
 
-__all__ = ["delete", "list_runs", "load", "note", "opened", "prune", "resolve_id", "state_of",
-           "tag"]
+__all__ = ["LISTING_COLUMNS", "delete", "kept_latency", "list_runs", "load", "note", "opened",
+           "prune", "resolve_id", "state_of", "tag"]

@@ -17,7 +17,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from ..config import LoadSpec
+    from ..spec.config import LoadSpec
 
 
 class StoredSpec:

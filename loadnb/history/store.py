@@ -14,15 +14,20 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
+import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ..redact import redact_text
+from ..metrics.codec import Carrier, field_names
+from ..text.jsonsafe import json_safe
+from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION = 3
@@ -139,6 +144,31 @@ def redact_query(text: str) -> str:
     return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", redact_text(text))
 
 
+def dumps(value: Any) -> str:
+    """Strict JSON (NaN and infinities as null), secrets redacted."""
+    return redact_query(json.dumps(json_safe(value), separators=(",", ":")))
+
+
+# -- rows ----------------------------------------------------------------------------------
+def _inflate(blob: bytes) -> bytes:
+    """A stored histogram: zlib-compressed, or a plain encoding (as in the v1 fixture)."""
+    return blob if blob[:4] == b"LNH1" else zlib.decompress(blob)
+
+
+#: The codec's plain data in the history's rows: one column per field, by name; histograms
+#: zlib-compressed (about half the size), nested values as JSON text, texts redacted, NaN and
+#: infinities as NULL (read back as the field's default).
+ROWS = Carrier("sqlite", blob_out=lambda b: zlib.compress(b, 1), blob_in=_inflate,
+               nested_out=dumps, nested_in=json.loads, text_out=redact_query, finite=True)
+
+
+def insert_sql(table: str, cls: type) -> str:
+    """``INSERT OR REPLACE`` of one ``cls`` row of ``table``: ``run_id, seq``, then its fields."""
+    names = ("run_id", "seq", *field_names(cls))
+    return (f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})")
+
+
 # -- connections ---------------------------------------------------------------------------
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
@@ -169,6 +199,43 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> int:
                            f"newer than this loadnb knows ({SCHEMA_VERSION}); upgrade loadnb "
                            "(the file is left untouched)")
     return version
+
+
+def check_writable(path: Path) -> None:
+    """Raise :class:`HistoryError` unless a run can keep its history at ``path``: the file a
+    history database (of this schema or an older one) or not there yet, and its folder (or the
+    nearest one that exists, where the missing ones would be made) a folder a file can be made in
+    (the journal goes beside the database). Nothing is created or changed."""
+    if path.is_dir():
+        raise HistoryError(f"{str(path)!r} is a directory, not a database file")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise HistoryError(f"{str(folder)!r} is not a directory")
+    try:  # a real file, as SQLite makes its journal: permissions, read-only or /proc
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise HistoryError(f"cannot write in {str(folder)!r}: {exc.strerror or exc}") from None
+    if path.exists():
+        _check_database(path)
+
+
+def _check_database(path: Path) -> None:
+    """Raise :class:`HistoryError` unless ``path`` is a database of this schema or an older one
+    (read only)."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                               timeout=BUSY_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"cannot open {str(path)!r}: {exc}") from None
+    try:
+        _check_version(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise HistoryError(f"{str(path)!r} is not a history database ({exc})") from None
+    finally:
+        conn.close()
 
 
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
@@ -227,6 +294,6 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     return retry(attempt)
 
 
-__all__ = ["ENV", "MIGRATIONS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError", "connect",
-           "default_path", "migrate", "redact_query", "resolve_path", "retry", "version_of",
-           "write"]
+__all__ = ["ENV", "MIGRATIONS", "ROWS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError",
+           "check_writable", "connect", "default_path", "dumps", "insert_sql", "migrate",
+           "redact_query", "resolve_path", "retry", "version_of", "write"]

@@ -1,8 +1,9 @@
 """The history writer: a sink of the run record that keeps the run in SQLite as it goes.
 
 At open it writes the run's row (state ``running``, the writer's pid and host); per snapshot, in
-one short transaction, the snapshot, the per-name stats of its interval (histograms encoded),
-the new alert fires and clears, warnings and live-change events; at close the summary and the
+one short transaction, the snapshot, the per-name stats and the custom metrics of its interval
+(the codec's plain data, one column per field: :data:`~loadnb.history.store.ROWS`), the new
+alert fires and clears, warnings and live-change events; at close the summary and the
 final state. A run killed mid-way keeps everything up to its last written interval. Every text
 stored goes through :func:`~loadnb.history.store.redact_query` (no URL password or query secret).
 
@@ -16,35 +17,28 @@ Example::
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import socket
 import sqlite3
 import time
-import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..metrics import CustomMetric, Histogram, IntervalStats
-from ..outputs import json_safe
-from ..record import RunRecord
-from ..result import build_summary
-from ..snapshot import Snapshot
-from .store import SNAPSHOT_COLUMNS, connect, redact_query, write
+from ..metrics.codec import encode
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import CustomMetric, IntervalStats
+from ..record.record import RunRecord
+from ..record.summary import build_summary
+from ..record.update import Update
+from ..rules.alert_engine import AlertEvent
+from .store import ROWS, SNAPSHOT_COLUMNS, connect, dumps, insert_sql, redact_query, write
 
 _SNAP_SQL = (f"INSERT OR REPLACE INTO snapshots (run_id, seq, "
              f"{', '.join(n for n, _ in SNAPSHOT_COLUMNS)}) "
              f"VALUES ({', '.join('?' * (len(SNAPSHOT_COLUMNS) + 2))})")
-_IV_SQL = ("INSERT OR REPLACE INTO intervals (run_id, seq, name, started, completed, failed, "
-           "cancelled, bytes, corrected, status, errors, samples, latency, service, checks, "
-           "iterations, iteration_errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-           "?)")
-
-
-def dumps(value: Any) -> str:
-    """Strict JSON (NaN and infinities as null), secrets redacted."""
-    return redact_query(json.dumps(json_safe(value), separators=(",", ":")))
+_IV_SQL = insert_sql("intervals", IntervalStats)
+_CUSTOM_SQL = insert_sql("custom", CustomMetric)
 
 
 def snapshot_row(run_id: str, seq: int, snap: Snapshot) -> tuple[Any, ...]:
@@ -60,29 +54,10 @@ _ERRORS = [name for name, _ in SNAPSHOT_COLUMNS].index("interval_errors")
 _EVENT = [name for name, _ in SNAPSHOT_COLUMNS].index("event")
 
 
-def interval_row(run_id: str, seq: int, part: IntervalStats) -> tuple[Any, ...]:
-    """The ``intervals`` row of one name's stats for one interval."""
-    return (run_id, seq, redact_query(part.name), part.started, part.completed, part.failed,
-            part.cancelled, part.bytes, part.corrected, dumps(part.status), dumps(part.errors),
-            dumps(part.samples), pack(part.latency), pack(part.service), dumps(part.checks),
-            dumps(part.iterations), dumps(part.iteration_errors))
-
-
-_CUSTOM_SQL = ("INSERT OR REPLACE INTO custom (run_id, seq, name, kind, count, total, last, min, "
-               "max, hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-def custom_row(run_id: str, seq: int, metric: CustomMetric) -> tuple[Any, ...]:
-    """The ``custom`` row of one custom metric for one interval (NaN and infinities as NULL)."""
-    finite = [v if math.isfinite(v) else None for v in (metric.total, metric.last, metric.min,
-                                                        metric.max)]
-    return (run_id, seq, redact_query(metric.name), metric.kind, metric.count, *finite,
-            pack(metric.hist) if metric.kind == "timing" else None)
-
-
-def pack(hist: Histogram) -> bytes:
-    """The histogram's encoding, zlib-compressed (about half the size)."""
-    return zlib.compress(hist.encode(), 1)
+def stats_row(run_id: str, seq: int, part: IntervalStats | CustomMetric) -> tuple[Any, ...]:
+    """The ``intervals`` row of one name's stats, or the ``custom`` row of one custom metric,
+    for one interval: ``run_id, seq`` and the codec's fields (:func:`insert_sql`'s columns)."""
+    return (run_id, seq, *encode(part, ROWS).values())
 
 
 class SqliteWriter:
@@ -107,49 +82,49 @@ class SqliteWriter:
              dumps(spec.public_params()), spec.interval, "running", os.getpid(),
              socket.gethostname(), time.time()))
 
-    def __call__(self, snap: Snapshot) -> None:
-        """Write ``snap`` and what came with it (the record already has it): one transaction."""
+    def __call__(self, update: Update) -> None:
+        """Write one interval (the snapshot and what came with it): one transaction."""
         if self.conn is None:
             return
         seq = self._seq
-        by_name = list(self.record.last_interval.values())
-        custom = list(self.record.last_custom.values())
+        snap = update.snapshot
 
         def tx(conn: sqlite3.Connection) -> None:
             run_id = self.record.run_id
             conn.execute(_SNAP_SQL, snapshot_row(run_id, seq, snap))
-            conn.executemany(_IV_SQL, [interval_row(run_id, seq, p) for p in by_name])
-            conn.executemany(_CUSTOM_SQL, [custom_row(run_id, seq, m) for m in custom])
-            self._write_news(conn)
+            conn.executemany(_IV_SQL, [stats_row(run_id, seq, p)
+                                       for p in update.by_name.values()])
+            conn.executemany(_CUSTOM_SQL, [stats_row(run_id, seq, m)
+                                           for m in update.custom.values()])
+            self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
                          "aborted_by = ? WHERE run_id = ?",
-                         (time.time(), self.record.transport, dumps(self.record.thresholds),
-                          self.record.aborted_by, run_id))
+                         (time.time(), self.record.transport, dumps(list(update.thresholds)),
+                          update.aborted_by, run_id))
 
         write(self.conn, tx)
         self._seq = seq + 1
 
-    def _write_news(self, conn: sqlite3.Connection) -> None:
+    def _write_news(self, conn: sqlite3.Connection, alerts: Sequence[AlertEvent],
+                    warnings: Sequence[str], events: Sequence[tuple[float, str]]) -> None:
         """New alert fires and clears, warnings and events since the last write."""
-        r = self.record
-        run_id = r.run_id
-        cleared = [i for i in self._active if r.alerts[i].cleared_at is not None]
+        run_id = self.record.run_id
+        cleared = [i for i in self._active if alerts[i].cleared_at is not None]
         conn.executemany("UPDATE alerts SET cleared_at = ? WHERE run_id = ? AND idx = ?",
-                         [(r.alerts[i].cleared_at, run_id, i) for i in cleared])
-        new = list(enumerate(r.alerts))[self._alerts:]
+                         [(alerts[i].cleared_at, run_id, i) for i in cleared])
+        new = list(enumerate(alerts))[self._alerts:]
         conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
                          [(run_id, i, e.rule, redact_query(e.message), e.fired_at, e.cleared_at)
                           for i, e in new])
         conn.executemany("INSERT OR REPLACE INTO warnings VALUES (?, ?, ?)",
                          [(run_id, i, redact_query(t))
-                          for i, t in enumerate(r.warnings) if i >= self._warnings])
+                          for i, t in enumerate(warnings) if i >= self._warnings])
         conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)",
                          [(run_id, i, t, redact_query(text))
-                          for i, (t, text) in enumerate(r.events) if i >= self._events])
+                          for i, (t, text) in enumerate(events) if i >= self._events])
         self._active = [i for i in self._active if i not in cleared]
         self._active += [i for i, e in new if e.cleared_at is None]
-        self._alerts, self._warnings = len(r.alerts), len(r.warnings)
-        self._events = len(r.events)
+        self._alerts, self._warnings, self._events = len(alerts), len(warnings), len(events)
 
     def close(self) -> None:
         """Write the summary and the final state (``done``, ``stopped`` or ``failed``); close."""
@@ -160,7 +135,7 @@ class SqliteWriter:
         summary = dumps(build_summary(r))
 
         def tx(c: sqlite3.Connection) -> None:
-            self._write_news(c)
+            self._write_news(c, r.alerts, r.warnings, r.events)
             c.execute("UPDATE runs SET state = ?, error = ?, summary = ?, transport = ?, "
                       "thresholds = ?, aborted_by = ?, updated_at = ? WHERE run_id = ?",
                       (r.state, None if r.error is None else redact_query(r.error), summary,
@@ -172,4 +147,4 @@ class SqliteWriter:
             conn.close()
 
 
-__all__ = ["SqliteWriter", "custom_row", "dumps", "interval_row", "snapshot_row"]
+__all__ = ["SqliteWriter", "snapshot_row", "stats_row"]

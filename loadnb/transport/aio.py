@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import re
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, NoReturn
 
 import aiohttp
+import aiohttp.abc
+from aiohttp.abc import ResolveResult
 
 from .._version import __version__
 from .base import ErrorKind, Request, TransportOptions, classify_os_error
 from .pool import FifoPool
+from .tls import client_context, parse_connect_to, route
 
 _CHUNK = 1 << 16
 #: Bytes of a failing response's body kept as its error sample.
@@ -23,18 +28,48 @@ _RESET_IN_MESSAGE = re.compile(
     r"\b(?:ConnectionResetError|BrokenPipeError|ConnectionAbortedError)\(")
 
 
+class ConnectTo(aiohttp.abc.AbstractResolver):
+    """curl's ``--connect-to`` for aiohttp: a host:port that a rule matches resolves to the
+    rule's address; SNI and the certificate check keep the URL's host (``hostname``)."""
+
+    def __init__(self, rules: tuple[str, ...]) -> None:
+        self.rules = [parse_connect_to(rule) for rule in rules]
+        self.inner = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        addr, to_port = route(host, port, self.rules)
+        if (addr, to_port) == (host, port):
+            return await self.inner.resolve(host, port, family)
+        try:
+            version = ipaddress.ip_address(addr).version
+        except ValueError:  # a name: resolve it, keep the URL's host for TLS
+            found = await self.inner.resolve(addr, to_port, family)
+            return [{**r, "hostname": host} for r in found]
+        return [{"hostname": host, "host": addr, "port": to_port, "proto": 0,
+                 "family": socket.AF_INET6 if version == 6 else socket.AF_INET,
+                 "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 def make_session(options: TransportOptions) -> aiohttp.ClientSession:
     """An aiohttp session configured as a load tester needs it.
 
     - one pool, capped at ``options.pool_limit`` connections if set, keep-alive unless turned off;
-    - TLS verified unless ``insecure``; bodies not decompressed, no ``Accept-Encoding`` unless the
-      user gives one (every transport sends the same request and counts the same bytes);
+    - TLS verified unless ``insecure`` (against ``cacert`` if given; ``cert``/``key`` as the
+      client certificate); ``connect_to`` rules applied by the resolver;
+    - bodies not decompressed, no ``Accept-Encoding`` unless the user gives one (every transport
+      sends the same request and counts the same bytes);
     - aiohttp's silent retry of an idempotent request on a failed keep-alive connection is turned
       off: the server would see two requests where we count one (aio-libs/aiohttp#10790).
     """
     connector = aiohttp.TCPConnector(
         limit=options.pool_limit or 0, limit_per_host=0, force_close=not options.keepalive,
-        ssl=False if options.insecure else True, enable_cleanup_closed=False,
+        ssl=client_context(options) if options.cacert or options.cert else not options.insecure,
+        enable_cleanup_closed=False,
+        resolver=ConnectTo(options.connect_to) if options.connect_to else None,
     )
     session = aiohttp.ClientSession(
         connector=connector,

@@ -43,6 +43,11 @@ class TransportOptions:
     transport asked for (``auto``, ``fast``, ``aiohttp``); ``plain`` says the run sends one
     prepared request (a target-URL test) rather than a scenario's requests.
     Build it with ``LoadSpec.transport_options()``.
+
+    Protocol and connection controls: ``http2`` (h2 by ALPN over https, h2c with prior knowledge
+    over http), ``streams`` (concurrent streams per HTTP/2 connection; ``pool_limit`` is then the
+    number of connections), ``cacert`` (CA file to verify with), ``cert``/``key`` (client
+    certificate), ``connect_to`` (curl's ``HOST:PORT:ADDR:PORT`` rules).
     """
 
     url: str
@@ -56,6 +61,12 @@ class TransportOptions:
     pool_limit: int | None = None
     kind: str = "auto"
     plain: bool = True
+    http2: bool = False
+    streams: int = 10
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    connect_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

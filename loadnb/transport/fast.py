@@ -26,13 +26,7 @@ from .conn import CLOSED, IDLE, Conn, OneRequest
 from .lane import Lane
 from .pool import FifoPool
 from .sweeper import sweep
-from .wire import (
-    IncompleteBody,
-    InvalidResponse,
-    ServerDisconnected,
-    fast_supported,
-    serialise,
-)
+from .wire import IncompleteBody, InvalidResponse, ServerDisconnected, fast_supported, serialise
 
 __all__ = ["FastTransport", "fast_supported"]
 

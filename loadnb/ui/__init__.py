@@ -6,6 +6,6 @@ imports this package.
 
 from __future__ import annotations
 
-from .widget import LoadTest
+from .loadtest import LoadTest
 
 __all__ = ["LoadTest"]

@@ -13,9 +13,9 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..alerts import AlertEvent
-
-WARNING_COLOR = "#8a5300"
+from ..charts import palette
+from ..rules.alerts import AlertEvent
+from ..text.numbers import is_number, trimmed
 
 
 def _when(event: AlertEvent) -> str:
@@ -34,17 +34,15 @@ def alerts_html(events: Sequence[AlertEvent], warnings: Sequence[str]) -> str:
                      f"{_when(event)})</span></div>")
     lines += [f"<div>⚠️ {html.escape(w)}</div>" for w in warnings]
     body = "".join(lines)
-    return (f"<div style='color:{WARNING_COLOR};background:#fff8e1;padding:4px 8px;"
-            f"border-left:3px solid #f0a000'>{body}</div>") if body else ""
-
-
-PASS_COLOR, FAIL_COLOR, PENDING_COLOR = "#1b5e20", "#b00020", "#555555"
+    return (f"<div style='color:{palette.WARNING};background:{palette.WARNING_BACKGROUND};"
+            f"padding:4px 8px;border-left:3px solid {palette.WARNING_EDGE}'>{body}</div>"
+            ) if body else ""
 
 
 def _observed(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "—" if value is None else html.escape(str(value))
-    return "—" if value != value else f"{value:,.3f}".rstrip("0").rstrip(".")  # NaN: —
+    if is_number(value) or value is None:
+        return trimmed(value)
+    return html.escape(str(value))
 
 
 def thresholds_html(items: Sequence[Mapping[str, Any]]) -> str:
@@ -57,11 +55,11 @@ def thresholds_html(items: Sequence[Mapping[str, Any]]) -> str:
     for item in items:
         passed = item.get("passed")
         if passed is None:
-            verdict, color = "…", PENDING_COLOR
+            verdict, color = "…", palette.MUTED
         elif passed:
-            verdict, color = "✓ pass", PASS_COLOR
+            verdict, color = "✓ pass", palette.OK
         else:
-            verdict, color = "✗ fail", FAIL_COLOR
+            verdict, color = "✗ fail", palette.ERROR
         body.append(f"<tr><td style='{cells};font-family:monospace'>"
                     f"{html.escape(str(item.get('expr', '')))}</td>"
                     f"<td style='{cells}'>{_observed(item.get('observed'))}</td>"
@@ -71,3 +69,6 @@ def thresholds_html(items: Sequence[Mapping[str, Any]]) -> str:
             f"<th style='{cells};text-align:left'>Result</th></tr>")
     return (f"<table class='loadnb-thresholds' style='border-collapse:collapse;font-size:12px'>"
             f"{head}{''.join(body)}</table>")
+
+
+__all__ = ["alerts_html", "thresholds_html"]

@@ -16,8 +16,8 @@ from typing import Any
 from bokeh.models import LayoutDOM
 from jupyter_bokeh import BokehModel
 
-from ..bokehjs import bokehjs_loader as bokehjs_loader
-from ..bokehjs import ensure_bokehjs as ensure_bokehjs
+from ..charts.bokehjs import bokehjs_loader as bokehjs_loader
+from ..charts.bokehjs import ensure_bokehjs as ensure_bokehjs
 
 #: Browser → kernel event kinds that only ever echo what the kernel did.
 ECHO_KINDS = frozenset({"ColumnsStreamed", "ColumnsPatched", "ModelChanged"})

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import html
-import math
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
 
-from ..capacity import CapacityResult, acapacity
-from ..config import parse_duration
-from ..thresholds import parse_thresholds
+from ..charts import palette
+from ..results.words import STATES
+from ..rules.thresholds import parse_thresholds
+from ..studies.capacity import CapacityResult, acapacity
+from ..text.numbers import DASH, fixed, percent
+from ..text.units import parse_duration
 from .formatting import html_details, html_line
 
 DEFAULT_SLO = "p99<200ms, errors<1%"
@@ -29,7 +31,7 @@ DEFAULT_SLO = "p99<200ms, errors<1%"
 SEARCH_SETS = frozenset({"users", "rate", "duration", "ramp_up", "requests", "thresholds",
                          "stages", "rate_stages", "shape", "rate_shape"})
 _STYLE = {"description_width": "110px"}
-_COLORS = {"info": "#1f4e79", "ok": "#1b5e20", "warning": "#8a5300", "error": "#b00020"}
+_COLORS = palette.LEVELS
 _HEAD = ("#", "offered rps", "achieved rps", "p50 ms", "p99 ms", "errors", "passed")
 
 
@@ -42,12 +44,6 @@ def split_slo(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _num(value: Any, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{float(value):,.{digits}f}"
-
-
 def steps_html(rows: list[dict[str, Any]]) -> str:
     """The steps so far as a small HTML table (one row per step, in the order they ran)."""
     if not rows:
@@ -57,8 +53,9 @@ def steps_html(rows: list[dict[str, Any]]) -> str:
     body = []
     for i, r in enumerate(rows, 1):
         err = r.get("error_rate")
-        vals = (str(i), _num(r["offered_rps"]), _num(r["achieved_rps"]), _num(r["p50_ms"]),
-                _num(r["p99_ms"]), "–" if err is None else f"{100 * err:.2f}%",
+        vals = (str(i), fixed(r["offered_rps"], 1), fixed(r["achieved_rps"], 1),
+                fixed(r["p50_ms"], 1), fixed(r["p99_ms"], 1),
+                DASH if err is None else percent(100 * err, 2),
                 "✅" if r["passed"] else "❌")
         body.append("<tr>" + "".join(f"<td style='{cell}'>{v}</td>" for v in vals) + "</tr>")
     return ("<table class='loadnb-capacity-steps' style='font-family:monospace;font-size:12px;"
@@ -180,7 +177,7 @@ class CapacityPanel:
     def stop(self) -> None:
         """Stop the search: the current step's run is stopped; the result says ``stopped``."""
         if self._task is not None and not self._task.done():
-            self._say("⏹ Stopping the capacity search…", "warning")
+            self._say(f"{STATES['stopping'].icon} Stopping the capacity search…", "warning")
             self._task.cancel()
 
     async def _search(self, coro: Any, exprs: list[str]) -> CapacityResult:
@@ -204,7 +201,7 @@ class CapacityPanel:
     def _on_step(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         self.table.value = steps_html(self.rows)
-        self._say(f"🔎 Step {len(self.rows)}: {_num(row['offered_rps'])} req/s offered "
+        self._say(f"🔎 Step {len(self.rows)}: {fixed(row['offered_rps'], 1)} req/s offered "
                   f"{'passed' if row['passed'] else 'overloaded'}…", "info")
 
     def _finish(self, result: CapacityResult, prefix: str, level: str) -> None:
@@ -232,3 +229,7 @@ class CapacityPanel:
 
     def _say(self, text: str, level: str) -> None:
         self.status.value = html_line(text, color=_COLORS[level])
+
+
+__all__ = ["DEFAULT_SLO", "SEARCH_SETS", "CapacityPanel", "split_slo", "steps_html",
+           "stopped_result"]

@@ -21,11 +21,11 @@ from typing import Any
 import ipywidgets as W
 import traitlets
 
-from ..config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
+from ..charts import palette
+from ..spec.config import DEFAULT_DURATION, DEFAULT_USERS, LoadSpec, make_spec
 from .formatting import html_line
 from .panels import plan_text
 
-ERROR_COLOR = "#b00020"
 _STYLE = {"description_width": "110px"}
 #: Message prefixes → the field a ``make_spec`` error is about.
 _FIELD_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -141,7 +141,7 @@ class Controls:
             value=spec.ramp_up, min=0.0, max=max(30.0, 4 * spec.ramp_up), step=0.5,
             description="Ramp-up (s)", readout_format=".1f", continuous_update=False,
             style=_STYLE, layout=wide)
-        self.plan_note = W.HTML(html_line(plan_text(spec), color="#555"))
+        self.plan_note = W.HTML(html_line(plan_text(spec), color=palette.MUTED))
         self.inputs: dict[str, W.ValueWidget] = {
             "url": self.url, "model": self.model, "users": self.users, "rate": self.rate,
             "duration": self.duration, "ramp_up": self.ramp_up}
@@ -167,6 +167,11 @@ class Controls:
         if name in ("model", "ramp_up") or (name == "duration" and self.plan.endswith("stages")):
             return True
         return name in ("users", "rate")
+
+    def checked_kwargs(self) -> dict[str, Any]:
+        """:meth:`kwargs`, once the form is valid (its ``ValueError`` otherwise)."""
+        self.spec()
+        return self.kwargs()
 
     def kwargs(self) -> dict[str, Any]:
         """The ``make_spec`` arguments the form stands for (including the pass-through ones)."""
@@ -211,7 +216,7 @@ class Controls:
         target = None if message is None else field_of(message)
         for name, label in self.errors.items():
             show = message is not None and name == target
-            text = html_line(f"⚠ {message}", color=ERROR_COLOR) if show else ""
+            text = html_line(f"⚠ {message}", color=palette.ERROR) if show else ""
             if label.value != text:
                 label.value = text
 
@@ -310,3 +315,6 @@ class Controls:
         self.validate()
         if self.on_change is not None:
             self.on_change()
+
+
+__all__ = ["LIVE_DEBOUNCE", "PLAN_PARAMS", "Controls", "field_of"]

@@ -17,7 +17,7 @@ from bokeh.layouts import column, row
 from bokeh.models import Column, ColumnDataSource, DataRange1d, Row, TabPanel, Tabs
 from bokeh.models.widgets.markups import Div
 
-from ..metrics import CUSTOM_TIMELINE_COLUMNS
+from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS
 from .figures import WIDTH, anchor_source, lines, make_figure
 
 if TYPE_CHECKING:

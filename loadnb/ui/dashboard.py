@@ -22,10 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from bokeh.core.properties import value
 
-from ..config import LoadSpec
-from ..metrics import GROWTH, Histogram
-from ..result import Result
-from ..snapshot import Snapshot
+from ..charts.axes import drawn_rate
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import GROWTH, Histogram
+from ..record.summary import QUANTILE_KEYS, Summary
+from ..results.result import Result
+from ..results.words import load_text
+from ..spec.config import LoadSpec
+from ..text.numbers import fixed, percent
 from .charts import (
     CODE_COLUMNS,
     DIST_LABELS,
@@ -37,7 +41,6 @@ from .charts import (
 )
 from .custom import CustomTab
 from .figures import title_of
-from .formatting import fmt_number, fmt_percent, load_text
 from .history_tab import CompareOverlay
 from .panels import empty_events, empty_stats, latency_titles, plan_data, stats_data
 
@@ -97,6 +100,7 @@ class Dashboard:
         self._summary_rows: list[tuple[str, str]] = []
         self._interval = 0.5
         self._last_elapsed = 0.0
+        self._last_seconds = 0.0
         self._min_success = math.nan
         self._max_active = 0
         #: The Custom tab (added when the run's first custom metric arrives).
@@ -158,27 +162,34 @@ class Dashboard:
         c.codes.clear()
         self.custom.reset()
         self._interval = spec.interval
-        self._last_elapsed = 0.0
+        self._last_elapsed = self._last_seconds = 0.0
         self._min_success, self._max_active = math.nan, 0
         load, length = load_text(spec)
         self._set_summary([("Target", spec.target), ("Load", load), ("Length", length),
                            ("State", "starting")], force=True)
 
     def update(self, snap: Snapshot) -> None:
-        """One snapshot: one row for every streamed source, the live summary table."""
+        """One snapshot: one row for every streamed source, the live summary table. The
+        throughput chart leaves out the final, partial interval's rate
+        (:func:`loadnb.charting.drawn_rate`); the timeline table shows it."""
         c = self.charts
+        seconds = snap.elapsed_time - self._last_elapsed
+        rps = drawn_rate(snap.current_rps, seconds, self._last_seconds, snap.phase)
         for name, columns in STREAM_COLUMNS.items():
             if name != "errors":
-                self._push(name, {col: [getattr(snap, col)] for col in columns})
-        dt = max(snap.elapsed_time - self._last_elapsed, self._interval / 2)
-        self._last_elapsed = snap.elapsed_time
+                row: DataDict = {col: [getattr(snap, col)] for col in columns}
+                if name == "overview":
+                    row["current_rps"] = [rps]
+                self._push(name, row)
+        dt = max(seconds, self._interval / 2)
+        self._last_elapsed, self._last_seconds = snap.elapsed_time, seconds
         kinds = [0.0] * len(KIND_COLUMNS)
         codes = [0.0] * len(CODE_COLUMNS)
         for kind, n in snap.interval_errors.items():
             kinds[c.kinds.slot(_kind_label(kind))] += n / dt
             if kind.startswith("HTTP ") and kind[5:].isdigit():
                 codes[c.codes.slot(kind[5:])] += n / dt
-        row: DataDict = {"elapsed_time": [snap.elapsed_time]}
+        row = {"elapsed_time": [snap.elapsed_time]}
         row.update({col: [v] for col, v in zip(KIND_COLUMNS, kinds, strict=True)})
         row.update({col: [v] for col, v in zip(CODE_COLUMNS, codes, strict=True)})
         self._push("errors", row)
@@ -224,6 +235,7 @@ class Dashboard:
                                         f"({hist.total:,} responses, ms)")
         c.hist_source.data = histogram_bars(hist)
         c.stats_source.data = stats_data(result.stats)
+        c.attach()  # every tab in the page: a saved notebook holds every chart
         self.flush()
         self._set_summary(self._final_rows(result.summary, result.spec), force=True)
 
@@ -246,6 +258,7 @@ class Dashboard:
 
     def _tab_selected(self, attr: str, old: Any, new: Any) -> None:
         if isinstance(new, int) and 0 <= new < len(self.charts.tab_streams):
+            self.charts.attach(new)
             self.flush(new)
         elif self.custom.on_screen:
             self.custom.flush()
@@ -266,39 +279,42 @@ class Dashboard:
             ("Progress", f"{s.progress_percent:.1f}%"),
             ("Requests", f"{answered + s.cancelled_requests:,}"),
             ("Completed", f"{s.completed_requests:,}"), ("Failed", f"{s.failed_requests:,}"),
-            ("Success rate", fmt_percent(s.success_rate)),
-            ("Current RPS", fmt_number(s.current_rps)), ("Avg RPS", fmt_number(avg)),
-            ("Max RPS", fmt_number(s.peak_rps)),
-            ("Min success rate", fmt_percent(self._min_success)),
+            ("Success rate", percent(s.success_rate)),
+            ("Current RPS", fixed(s.current_rps, 1)), ("Avg RPS", fixed(avg, 1)),
+            ("Max RPS", fixed(s.peak_rps, 1)),
+            ("Min success rate", percent(self._min_success)),
             ("Max active users", f"{self._max_active:,}"),
             ("Target load now", (f"{s.target_users:,} users" if math.isnan(s.target_rate)
-                                 else f"{fmt_number(s.target_rate)} req/s")),
-            ("p50 / p99 (interval)", f"{fmt_number(s.p50_ms)} / {fmt_number(s.p99_ms)} ms"),
-            ("service p50 / p99", (f"{fmt_number(s.service_p50_ms)} / "
-                                   f"{fmt_number(s.service_p99_ms)} ms")),
+                                 else f"{fixed(s.target_rate, 1)} req/s")),
+            ("p50 / p99 (interval)", f"{fixed(s.p50_ms, 1)} / {fixed(s.p99_ms, 1)} ms"),
+            ("service p50 / p99", (f"{fixed(s.service_p50_ms, 1)} / "
+                                   f"{fixed(s.service_p99_ms, 1)} ms")),
         ]
 
-    def _final_rows(self, summary: dict[str, Any], spec: LoadSpec) -> list[tuple[str, str]]:
+    def _final_rows(self, summary: Summary, spec: LoadSpec) -> list[tuple[str, str]]:
         lat = summary["latency_ms"]
         rows = [
-            ("State", str(summary["state"])), ("Target", spec.target),
+            ("State", summary["state"]), ("Target", spec.target),
             ("Load", load_text(spec)[0]), ("Duration", f"{summary['duration_s']:.2f} s"),
             ("Requests", f"{summary['total_requests']:,}"),
             ("Completed", f"{summary['completed_requests']:,}"),
             ("Failed", f"{summary['failed_requests']:,}"),
             ("Cancelled", f"{summary['cancelled_requests']:,}"),
-            ("Success rate", fmt_percent(summary["success_rate"])),
-            ("Avg RPS", fmt_number(summary["avg_rps"])),
-            ("Max RPS", fmt_number(summary["peak_rps"])),
-            ("Min success rate", fmt_percent(self._min_success)),
+            ("Success rate", percent(summary["success_rate"])),
+            ("Avg RPS", fixed(summary["avg_rps"], 1)),
+            ("Max RPS", fixed(summary["peak_rps"], 1)),
+            ("Min success rate", percent(self._min_success)),
             ("Max active users", f"{self._max_active:,}"),
         ]
-        rows.append(("Latency is", str(summary["latency_basis"])))
-        rows += [(f"Latency {k}", f"{fmt_number(v, 2)} ms") for k, v in lat.items()]
+        rows.append(("Latency is", summary["latency_basis"]))
+        rows += [(f"Latency {k}", f"{fixed(lat[k], 2)} ms") for k in QUANTILE_KEYS]
         service = summary["service_ms"]
-        rows += [(f"Service {k}", f"{fmt_number(service[k], 2)} ms") for k in ("p50", "p99")]
+        rows += [(f"Service {k}", f"{fixed(service[k], 2)} ms") for k in ("p50", "p99")]
         rows += [("Bytes received", f"{summary['bytes_received']:,}"),
-                 ("Transport", str(summary["transport"]))]
-        if summary.get("dropped_arrivals"):
+                 ("Transport", summary["transport"])]
+        if summary["dropped_arrivals"]:
             rows.append(("Dropped arrivals", f"{summary['dropped_arrivals']:,}"))
         return rows
+
+
+__all__ = ["HIST_BARS", "ROLLOVER", "SUMMARY_TAB", "Dashboard", "histogram_bars"]

@@ -16,8 +16,10 @@ from bokeh.models.glyph import Glyph
 from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import DataRenderer, GlyphRenderer
 from bokeh.models.sources import ColumnDataSource
-from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
+
+from ..charts import palette
+from ..charts.axes import readable_axes
 
 WIDTH, HEIGHT = 450, 230
 #: Narrowest a chart gets. Charts fill their container's width (``stretch_width``); a row of
@@ -40,7 +42,8 @@ def make_figure(title: str, y_label: str, x_range: Range, y_range: Range | None 
                 anchor: ColumnDataSource | None = None) -> figure:
     """A time-series figure (x: elapsed seconds) of the dashboard's size and style.
 
-    An invisible point at (0, 0) (``anchor``, which figures may share: see :func:`anchor_source`)
+    Its axes read like numbers people write (:func:`loadnb.charting.readable_axes`). An
+    invisible point at (0, 0) (``anchor``, which figures may share: see :func:`anchor_source`)
     gives auto ranges a span before any data comes: without it the axes of a chart whose lines
     are all empty or hidden are not drawn at all.
     """
@@ -50,6 +53,7 @@ def make_figure(title: str, y_label: str, x_range: Range, y_range: Range | None 
     fig.toolbar.logo = None
     title_of(fig).text_font_size = "12px"
     render(fig, LineGlyph(x="x", y="y", line_alpha=0.0), anchor or anchor_source())
+    readable_axes(fig)
     return fig
 
 
@@ -98,7 +102,7 @@ def lines(fig: figure, source: ColumnDataSource, series: list[tuple[str, str]], 
     out: list[Line] = []
     for i, (col, label) in enumerate(series):
         glyph = LineGlyph(x="elapsed_time", y=col, line_width=2, line_dash=dash,
-                          line_color=Category10_10[(first_color + i) % 10])
+                          line_color=palette.series(first_color + i))
         renderer = render(fig, glyph, source, label)
         out.append((renderer, legend_item(fig, renderer)))
     first: list[DataRenderer] = [out[0][0]]
@@ -106,3 +110,7 @@ def lines(fig: figure, source: ColumnDataSource, series: list[tuple[str, str]], 
         ("elapsed", "@elapsed_time{0.0} s"), *[(lab, f"@{{{col}}}{{{hover}}}")
                                                 for col, lab in series], *(extra or [])]))
     return out
+
+
+__all__ = ["HEIGHT", "MIN_WIDTH", "STRETCH", "TOOLS", "WIDTH", "Line", "anchor_source", "flow",
+           "legend_item", "lines", "make_figure", "render", "title_of"]

@@ -1,97 +1,16 @@
-"""Plain-text lines the widget shows: the brief's live metrics line and the end-of-run status."""
+"""The widget's HTML around the words every face shares: the live line
+(:func:`loadnb.results.words.live_line`) escaped in a monospace ``<div>``, the state badge
+(:func:`loadnb.results.words.badge`) as a coloured pill, messages and folded tracebacks. The
+text is the shared one, as it is: this module adds markup, never words or numbers."""
 
 from __future__ import annotations
 
 import html
-import math
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from ..config import LoadSpec
-from ..snapshot import Snapshot
-
-#: Icon and label of the metrics line for each state of a run.
-STATE_LABELS: dict[str, str] = {
-    "idle": "⏸ Ready", "running": "🔄 Running...", "stopping": "⏹ Stopping...",
-    "done": "✅ Done", "stopped": "⏹ Stopped", "failed": "❌ Failed",
-}
-#: The state badge beside the progress bar, per state: (text, background colour). It says the
-#: state in words and colour, so a browser without an emoji font still reads it.
-STATE_BADGES: dict[str, tuple[str, str]] = {
-    "idle": ("READY", "#546e7a"), "running": ("RUNNING", "#1565c0"),
-    "stopping": ("STOPPING", "#8a5300"), "done": ("DONE", "#1b5e20"),
-    "stopped": ("STOPPED", "#8a5300"), "failed": ("FAILED", "#b00020"),
-}
-#: States of a finished run: the metrics line shows the run's average RPS (requests answered /
-#: seconds to the last snapshot, the summary's ``avg_rps``), not the last partial interval's.
-FINAL_STATES = frozenset({"done", "stopped", "failed"})
-
-
-def fmt_percent(value: float | None) -> str:
-    """``98.5%``; ``—`` for NaN/None (no response yet)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.1f}%"
-
-
-def fmt_number(value: float | None, digits: int = 1) -> str:
-    """``1,250`` / ``12.5`` with thousands separators; ``—`` for NaN/None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if digits == 0:
-        return f"{round(value):,}"
-    return f"{value:,.{digits}f}"
-
-
-def load_text(spec: LoadSpec) -> tuple[str, str]:
-    """``("10 users", "8 s")``: the load model and the length of a run, in words.
-
-    Stages and shapes say so: ``("stages up to 20 users", "50 s")``.
-    """
-    unit = "users" if spec.rate is None else "requests/s"
-    peak = spec.users if spec.rate is None else spec.rate
-    if spec.stages is not None:
-        load = f"stages up to {max(v for _, v in spec.stages):g} {unit}"
-    elif spec.shape_fn is not None:
-        load = f"{unit} from {getattr(spec.shape_fn, '__name__', 'a function')}(t)"
-    else:
-        load = f"{peak:g} {unit}"
-    length = (f"{spec.duration:g} s" if spec.duration is not None
-              else f"{spec.requests:,} requests")
-    return load, length
-
-
-def metrics_line(snap: Snapshot | None, state: str = "running") -> str:
-    """The brief's live line, e.g.
-    ``🔄 Running... 45.2% | Active: 15 | RPS: 12.5 | Success: 98.5% | Completed: 1,250``.
-
-    >>> metrics_line(None, "idle")
-    '⏸ Ready 0.0% | Active: 0 | RPS: 0.0 | Success: — | Completed: 0'
-    """
-    label = STATE_LABELS.get(state, state)
-    if snap is None:
-        return f"{label} 0.0% | Active: 0 | RPS: 0.0 | Success: — | Completed: 0"
-    rps = snap.current_rps
-    if state in FINAL_STATES:  # the run's average, as the summary's avg_rps and the console
-        answered = snap.completed_requests + snap.failed_requests
-        rps = answered / snap.elapsed_time if snap.elapsed_time > 0 else math.nan
-    return (f"{label} {snap.progress_percent:.1f}% | Active: {snap.active_users:,} | "
-            f"RPS: {fmt_number(rps)} | Success: {fmt_percent(snap.success_rate)} | "
-            f"Completed: {snap.completed_requests:,}")
-
-
-def done_line(summary: dict[str, Any]) -> str:
-    """One sentence about a finished run, from its summary dict."""
-    lat = summary.get("latency_ms") or {}
-    state = summary.get("state", "done")
-    verb = {"stopped": "Stopped", "failed": "Failed"}.get(state, "Done")
-    parts = [
-        f"{verb} after {summary.get('duration_s', 0.0):.1f} s:",
-        f"{summary.get('total_requests', 0):,} requests,",
-        f"{fmt_number(summary.get('avg_rps'))} req/s on average,",
-        f"success {fmt_percent(summary.get('success_rate'))},",
-        f"p50 {fmt_number(lat.get('p50'))} ms, p99 {fmt_number(lat.get('p99'))} ms.",
-    ]
-    return " ".join(parts)
+from ..charts import palette
+from ..metrics.snapshot import Snapshot
+from ..results.words import badge, live_line
 
 
 def html_line(text: str, *, color: str | None = None, bold: bool = False,
@@ -108,14 +27,21 @@ def html_line(text: str, *, color: str | None = None, bold: bool = False,
     return f"<div{attr}>{html.escape(text)}</div>"
 
 
+def metrics_html(snap: Snapshot | None, state: str = "running",
+                 iterations: Mapping[str, Sequence[int]] | None = None) -> str:
+    """The widget's live line: :func:`~loadnb.results.words.live_line`, bold and monospace."""
+    return html_line(live_line(snap, state, iterations), bold=True, mono=True)
+
+
 def badge_html(state: str) -> str:
-    """The state badge: the state's name in capitals, white on its colour (:data:`STATE_BADGES`).
+    """The state badge: the state's words, white on its colour
+    (:func:`loadnb.results.words.badge`).
 
     >>> badge_html("running")  # doctest: +ELLIPSIS
     '<span class="loadnb-state loadnb-state-running" ...>RUNNING</span>'
     """
-    text, color = STATE_BADGES.get(state, (state.upper(), "#546e7a"))
-    style = (f"background:{color};color:#fff;font-weight:700;font-size:11px;"
+    text, color = badge(state)
+    style = (f"background:{color};color:{palette.ON_COLOUR};font-weight:700;font-size:11px;"
              "letter-spacing:0.05em;padding:2px 8px;border-radius:10px;"
              "font-family:var(--jp-ui-font-family,sans-serif);white-space:nowrap")
     name = html.escape(state)
@@ -123,7 +49,10 @@ def badge_html(state: str) -> str:
             f'style="{style}">{html.escape(text)}</span>')
 
 
-def html_details(summary_text: str, body: str, *, color: str = "#b00020") -> str:
+def html_details(summary_text: str, body: str, *, color: str = palette.ERROR) -> str:
     """A collapsible block (e.g. an error with its traceback folded away)."""
     return (f'<details style="color:{color}"><summary>{html.escape(summary_text)}</summary>'
             f'<pre style="white-space:pre-wrap;font-size:11px">{html.escape(body)}</pre></details>')
+
+
+__all__ = ["badge_html", "html_details", "html_line", "metrics_html"]

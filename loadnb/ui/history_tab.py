@@ -34,12 +34,15 @@ from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
 
-from ..config import LoadSpec
+from ..charts import palette
+from ..charts.axes import drawn_rates
 from ..history.reader import list_runs, load
 from ..history.store import redact_query, resolve_path
+from ..spec.config import LoadSpec
+from ..text.numbers import fixed, percent
 from .charts import Charts
 from .figures import legend_item, render
-from .formatting import fmt_number, fmt_percent, html_line
+from .formatting import html_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,14 +52,12 @@ HISTORY_TAB = "History"
 DASHBOARD_TAB = "Dashboard"
 #: Runs listed (newest first).
 LIMIT = 20
-#: The overlay's colour (muted, unlike the live series).
-COMPARE_COLOR = "#8d99ae"
 #: Columns of the overlay sources, from the compared run's ``df``.
 OVERVIEW_COMPARE: tuple[str, ...] = ("elapsed_time", "current_rps")
 LATENCY_COMPARE: tuple[str, ...] = ("elapsed_time", "p50_ms", "p99_ms")
 OFF_TEXT = ("The history is off (LOADNB_HISTORY=off or history=\"off\"): past runs are not kept, "
             "so there is nothing to list or compare.")
-_COLORS = {"info": "#1f4e79", "ok": "#1b5e20", "error": "#b00020"}
+_COLORS = palette.LEVELS
 #: Columns of the runs table: (listing key, title).
 TABLE: tuple[tuple[str, str], ...] = (
     ("run_id", "Run"), ("started_at", "Started at"), ("state", "State"), ("model", "Model"),
@@ -76,11 +77,11 @@ def _cell(key: str, run: dict[str, Any]) -> str:
     if key == "started_at":
         return started_text(str(v))
     if key == "success_rate":
-        return fmt_percent(None if v is None else float(v))
+        return percent(None if v is None else float(v))
     if key == "requests":
-        return fmt_number(None if v is None else float(v), 0)
+        return fixed(None if v is None else float(v), 0)
     if key in ("duration_s", "rps", "p95_ms", "p99_ms"):
-        return fmt_number(None if v is None else float(v), 1 if key != "duration_s" else 2)
+        return fixed(None if v is None else float(v), 1 if key != "duration_s" else 2)
     return "" if v is None else str(v)
 
 
@@ -98,7 +99,7 @@ def runs_html(runs: list[dict[str, Any]]) -> str:
 
 def _option(run: dict[str, Any]) -> str:
     return (f"{run['run_id']}  {started_text(str(run['started_at']))}  {run['state']}  "
-            f"{fmt_number(None if run['rps'] is None else float(run['rps']))} req/s")
+            f"{fixed(None if run['rps'] is None else float(run['rps']), 1)} req/s")
 
 
 def _throughput_figure(charts: Charts) -> figure:
@@ -131,7 +132,7 @@ class CompareOverlay:
         def line(fig: figure, source: str, column: str, dash: str,
                  label: str | None) -> GlyphRenderer[Any]:
             glyph = LineGlyph(x="elapsed_time", y=column, line_width=2, line_dash=dash,
-                              line_color=COMPARE_COLOR, line_alpha=0.9)
+                              line_color=palette.COMPARE, line_alpha=0.9)
             return render(fig, glyph, self.sources[source], label, visible=False)
 
         self.renderers = [line(rps, "overview", "current_rps", "dashed", "compare"),
@@ -154,7 +155,9 @@ class CompareOverlay:
     def show(self, frame: pd.DataFrame, run_id: str, started: str) -> None:
         """Draw the run whose snapshots are ``frame`` (its ``df``), labelled with its id and
         start."""
-        self.sources["overview"].data = {c: _floats(frame, c) for c in OVERVIEW_COMPARE}
+        elapsed = _floats(frame, "elapsed_time")
+        self.sources["overview"].data = {"elapsed_time": elapsed, "current_rps": drawn_rates(
+            elapsed, _floats(frame, "current_rps"), frame["phase"].astype(str).tolist())}
         self.sources["latency"].data = {c: _floats(frame, c) for c in LATENCY_COMPARE}
         self.run_id, self.label = run_id, f"compare: {run_id} ({started})"
         for item in self.items:
@@ -251,7 +254,7 @@ class HistoryTab:
             target = redact_query(spec.target)
             self.reads += 1
             runs = [r for r in list_runs(where, target=target, limit=4 * self.limit)
-                    if r["url"] == target][:self.limit]
+                    if r["target"] == target][:self.limit]
         except Exception as exc:  # noqa: BLE001 - shown in the tab, not raised into the kernel
             self.message.value = html_line(f"⚠ Reading the history failed: {type(exc).__name__}:"
                                            f" {exc}", color=_COLORS["error"])

@@ -23,8 +23,9 @@ from bokeh.models.glyphs import VSpan
 from bokeh.models.widgets.tables import DataTable, NumberFormatter, StringFormatter, TableColumn
 from bokeh.plotting import figure
 
-from ..alerts import CPU_LIMIT, LAG_LIMIT_MS
-from ..config import LoadSpec
+from ..charts import palette
+from ..rules.alerts import CPU_LIMIT, LAG_LIMIT_MS
+from ..spec.config import LoadSpec
 from .figures import Line, anchor_source, flow, legend_item, lines, make_figure, render
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 #: Points of the planned-load line (``spec.load_shape().sample(PLAN_POINTS)``).
 PLAN_POINTS = 200
-PLAN_COLOR = "#7f7f7f"
-MARKER_COLOR = "#8e24aa"
 #: Snapshot columns of the Generator tab.
 GENERATOR_COLUMNS: tuple[str, ...] = (
     "elapsed_time", "loop_lag_ms", "cpu_percent", "dropped_arrivals", "waiting_for_connection")
@@ -68,7 +67,7 @@ def plan_data(spec: LoadSpec) -> DataDict:
 def add_plan(fig: figure, plan: ColumnDataSource) -> Line:
     """A dashed "plan" line (legend item included) on ``fig``."""
     glyph = LineGlyph(x="plan_time", y="plan", line_width=2, line_dash="dashed",
-                      line_color=PLAN_COLOR)
+                      line_color=palette.PLAN)
     line = render(fig, glyph, plan, "plan", level="underlay")
     return line, legend_item(fig, line)
 
@@ -93,14 +92,14 @@ def empty_events() -> DataDict:
 
 def add_markers(fig: figure, events: ColumnDataSource, *, label: bool = False) -> None:
     """A vertical line at every live change (hover shows what changed); ``label``: and its text."""
-    marks = render(fig, VSpan(x="event_time", line_color=MARKER_COLOR, line_width=2,
+    marks = render(fig, VSpan(x="event_time", line_color=palette.MARKER, line_width=2,
                               line_dash="dotted", line_alpha=0.9), events)
     fig.add_tools(HoverTool(renderers=[marks], tooltips=[
         ("live change", "@event"), ("at", "@event_time{0.0} s")]))
     if label:
         fig.add_layout(LabelSet(x="event_time", y=4, y_units="screen", text="event",
                                 source=events, x_offset=3, text_font_size="9px",
-                                text_color=MARKER_COLOR, level="overlay"))
+                                text_color=palette.MARKER, level="overlay"))
 
 
 # -- latency labels --------------------------------------------------------------------------------
@@ -118,7 +117,7 @@ def latency_titles(spec: LoadSpec) -> tuple[str, str, str]:
 
 # -- the Generator tab -----------------------------------------------------------------------------
 def _limit(fig: figure, at: float) -> None:
-    fig.add_layout(Span(location=at, dimension="width", line_color="#b00020",
+    fig.add_layout(Span(location=at, dimension="width", line_color=palette.ERROR,
                         line_dash="dashed", line_width=1))
 
 
@@ -177,3 +176,8 @@ def stats_table(source: ColumnDataSource, width: int, height: int) -> DataTable:
     return DataTable(source=source, columns=columns, width=width, height=height,
                      index_position=None, sortable=True, autosize_mode="none",
                      sizing_mode="stretch_width")
+
+
+__all__ = ["GENERATOR_COLUMNS", "PLAN_POINTS", "STATS_TABLE", "add_markers", "add_plan",
+           "empty_events", "empty_plan", "empty_stats", "generator_tab", "latency_titles",
+           "plan_data", "plan_text", "stats_data", "stats_table"]

@@ -1,0 +1,127 @@
+"""The run record: everything one run has produced so far, alive from its first moment.
+
+The monitor adds each interval to it as the interval closes (:meth:`RunRecord.add`): the
+snapshot, the per-name totals, the error and per-name timelines, the peak. The alert engine
+appends its events, the run its warnings, the engine's live changes land here too. Every face
+reads it, during the run and after it: :class:`~loadnb.result.Result` is a view of it, so nothing
+is copied when the run ends. Scale-out changes only what feeds the monitor; history is one more
+reader (a sink) of the same record.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import CustomMetric, IntervalStats, custom_row
+from ..rules.alerts import AlertEvent
+from .state import RunState
+
+if TYPE_CHECKING:
+    from ..spec.config import LoadSpec
+
+#: Columns of a per-name timeline row (see :attr:`RunRecord.names_timeline`).
+NAMES_TIMELINE_COLUMNS: tuple[str, ...] = (
+    "elapsed_time", "name", "requests", "completed", "failed", "rps",
+    "p50_ms", "p90_ms", "p99_ms", "max_ms")
+_NAME_QS = (50, 90, 99, 100)
+
+
+@dataclass
+class RunRecord:
+    """One run's data, live: read it at any time, it is consistent as of the last snapshot.
+
+    ``totals`` (per request name) and ``overall`` add up every interval so far; ``snapshots``
+    are the intervals' rows; ``errors_timeline`` holds ``(elapsed, kind, count)`` and
+    ``names_timeline`` one row per (interval, name) with requests; ``alerts`` are the alert
+    events (fired, and cleared or still active); ``events`` the live changes
+    ``(elapsed, text)``; ``warnings`` plain-language warnings that are not alert rules;
+    ``last_interval`` the per-name stats of the last interval added (what a writer stores) and
+    ``last_custom`` its custom metrics;
+    ``custom`` the user's custom metrics added up and ``custom_timeline`` one row per
+    (interval, metric); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
+    ``{"expr", "observed", "passed"}`` each (updated at every snapshot); ``aborted_by`` the
+    threshold that stopped the run (``abort_on_fail``), if one did.
+    ``state`` is a :class:`~loadnb.record.state.RunState` (``idle`` before a run starts, then
+    ``running``, ``stopping``, and ``done``, ``stopped`` or ``failed``). The run's
+    :class:`~loadnb.runner.monitor.Monitor` is its one writer while the run goes on.
+    """
+
+    run_id: str
+    spec: LoadSpec
+    started_at: float = field(default_factory=time.time)
+    transport: str = ""
+    state: RunState = RunState.RUNNING
+    error: str | None = None
+    snapshots: list[Snapshot] = field(default_factory=list)
+    totals: dict[str, IntervalStats] = field(default_factory=dict)
+    overall: IntervalStats = field(default_factory=lambda: IntervalStats("all"))
+    errors_timeline: list[tuple[float, str, int]] = field(default_factory=list)
+    names_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    peak_rps: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)
+    last_interval: dict[str, IntervalStats] = field(default_factory=dict)
+    custom: dict[str, CustomMetric] = field(default_factory=dict)
+    last_custom: dict[str, CustomMetric] = field(default_factory=dict)
+    custom_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    thresholds: list[dict[str, Any]] = field(default_factory=list)
+    aborted_by: str | None = None
+
+    def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
+            dt: float, *, custom: dict[str, CustomMetric] | None = None) -> None:
+        """Add one closed interval: ``interval`` is all names merged, ``by_name`` per name,
+        ``dt`` its length in seconds, ``custom`` the custom metrics updated in it (added to
+        :attr:`custom`, one :attr:`custom_timeline` row each)."""
+        self.overall.merge(interval)
+        for name, part in by_name.items():
+            total = self.totals.get(name)
+            if total is None:
+                self.totals[name] = total = IntervalStats(name)
+            total.merge(part)
+            if part.finished:
+                p50, p90, p99, top = part.latency.percentiles(_NAME_QS)
+                self.names_timeline.append((
+                    snap.elapsed_time, name, part.finished, part.completed, part.failed,
+                    part.finished / dt, p50 * 1e3, p90 * 1e3, p99 * 1e3, top * 1e3))
+        for kind, count in interval.errors.items():
+            self.errors_timeline.append((snap.elapsed_time, kind, count))
+        for name, metric in (custom or {}).items():
+            run_total = self.custom.get(name)
+            if run_total is None:
+                self.custom[name] = run_total = CustomMetric(name, metric.kind)
+            elif run_total.kind != metric.kind:
+                self.warn(f"custom metric {name!r} is a {run_total.kind}; its {metric.kind} "
+                          f"values are not added up")
+                continue
+            run_total.merge(metric, later=True)
+            self.custom_timeline.append(custom_row(snap.elapsed_time, metric))
+        self.peak_rps = snap.peak_rps
+        self.last_interval, self.last_custom = by_name, dict(custom or {})
+        self.snapshots.append(snap)
+
+    def warn(self, text: str) -> None:
+        """Add a warning, once."""
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from the start to the last snapshot (every answer so far came within it)."""
+        return self.snapshots[-1].elapsed_time if self.snapshots else 0.0
+
+    @property
+    def dropped_arrivals(self) -> int:
+        """Open-model arrivals dropped at ``max_in_flight`` so far."""
+        return self.snapshots[-1].dropped_arrivals if self.snapshots else 0
+
+    @property
+    def corrected(self) -> int:
+        """Synthetic samples added by coordinated-omission correction so far."""
+        return self.overall.corrected
+
+
+__all__ = ["NAMES_TIMELINE_COLUMNS", "RunRecord"]

@@ -1,0 +1,47 @@
+"""What the monitor hands every sink after each snapshot: :class:`Update`.
+
+The snapshot, and what came with its interval — the per-name stats and custom metrics, the
+custom-metric timeline rows, the alert fires and clears — with the run's judgement so far (alert
+events, thresholds, warnings, live-change events). A sink (the widget, the console, the history
+writer) reads all it needs here and never reads it back from the record, nor writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..metrics.custom import CustomMetric
+from ..metrics.snapshot import Snapshot
+from ..metrics.stats import IntervalStats
+from ..rules.alert_engine import AlertEvent
+from .state import RunState
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One interval's message to the sinks (see the module docstring).
+
+    ``fired``/``cleared`` are the alert events that changed in this interval (the record's own
+    objects: a fired one's ``cleared_at`` may be set by a later interval); ``alerts``,
+    ``thresholds``, ``warnings``, ``events`` and ``iterations`` (per scenario task: iterations,
+    failed) are the run's so far.
+    """
+
+    snapshot: Snapshot
+    state: RunState
+    by_name: Mapping[str, IntervalStats]
+    custom: Mapping[str, CustomMetric]
+    custom_rows: tuple[tuple[Any, ...], ...]
+    fired: tuple[AlertEvent, ...]
+    cleared: tuple[AlertEvent, ...]
+    alerts: tuple[AlertEvent, ...]
+    thresholds: tuple[dict[str, Any], ...]
+    warnings: tuple[str, ...]
+    events: tuple[tuple[float, str], ...]
+    iterations: Mapping[str, list[int]]
+    aborted_by: str | None = None
+
+
+__all__ = ["Update"]
