@@ -62,7 +62,8 @@ NESTED = {
     "custom{counter}": ["kind", "count", "total", "rate"],
     "custom{gauge}": ["kind", "count", "last", "min", "max"],
     "custom{timing}": ["kind", "count", "p50", "p90", "p95", "p99", "max", "mean"],
-    "generator": ["max_loop_lag_ms", "max_cpu_percent", "max_waiting_for_connection"],
+    "generator": ["max_loop_lag_ms", "max_cpu_percent", "max_waiting_for_connection",
+                  "send_lag_p99_ms"],
     "versions": ["loadnb", "python", "aiohttp"],
     "parameters": [
         "url", "model", "users", "rate", "duration", "requests", "ramp_up", "think_time",

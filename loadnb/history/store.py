@@ -30,7 +30,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
@@ -83,6 +83,7 @@ _V2 = [
 #: a line here (and a migration below); ``tests/test_history.py`` checks every field has one.
 _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (3, "workers", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "send_lag_p99_ms", "REAL"),
 )
 #: Every column of the ``snapshots`` table (a row is written and read by these names).
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = _V1_COLUMNS + tuple(
@@ -99,8 +100,10 @@ _V3 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
     "ALTER TABLE intervals ADD COLUMN iteration_errors TEXT NOT NULL DEFAULT '{}'",
     "ALTER TABLE runs ADD COLUMN aborted_by TEXT",
 ]
+_V4 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
+       for version, name, kind in _ADDED_COLUMNS if version == 4]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4)
 TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom")
 
 

@@ -81,6 +81,7 @@ class Snapshot:
     workers: int = 0
     loop_lag_ms: float = math.nan
     cpu_percent: float = math.nan
+    send_lag_p99_ms: float = math.nan
     phase: str = "running"
     event: str = ""
     interval_errors: dict[str, int] = field(default_factory=dict)

@@ -243,7 +243,7 @@ def empty_summary() -> Summary:
         "stats": [], "errors": {}, "error_samples": {}, "checks": {}, "iterations": {},
         "alerts": [], "thresholds": [], "aborted_by": None, "custom": {},
         "generator": {"max_loop_lag_ms": None, "max_cpu_percent": None,
-                      "max_waiting_for_connection": 0},
+                      "max_waiting_for_connection": 0, "send_lag_p99_ms": None},
         "warnings": [], "error": None, "parameters": {},
         "versions": {"loadnb": "", "python": "", "aiohttp": ""},
     }
@@ -257,11 +257,13 @@ _OLD_STATS_KEYS = {"failures": "failed"}
 def summary_of(data: Mapping[str, Any]) -> Summary:
     """``data`` (a summary read back: a history row's, an export's, or made by hand) as a
     :class:`Summary`: older key names mapped to today's, a missing key (or a ``latency_ms`` /
-    ``service_ms`` percentile) filled with its empty value (:func:`empty_summary`); the rest as
-    it is. A new dict; ``data`` is not changed."""
+    ``service_ms`` percentile, a ``generator`` key) filled with its empty value
+    (:func:`empty_summary`); the rest as it is. A new dict; ``data`` is not changed."""
     out: dict[str, Any] = {**empty_summary(), **data}
     for key in ("latency_ms", "service_ms"):
         out[key] = {**_no_quantiles(), **(out[key] if isinstance(out[key], Mapping) else {})}
+    if isinstance(out["generator"], Mapping):  # (a key added since: send_lag_p99_ms)
+        out["generator"] = {**empty_summary()["generator"], **out["generator"]}
     out["stats"] = [{_OLD_STATS_KEYS.get(k, k): v for k, v in row.items()}
                     for row in out["stats"] or () if isinstance(row, Mapping)]
     return cast("Summary", out)
