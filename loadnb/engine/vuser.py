@@ -8,13 +8,14 @@ import traceback
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
-
-import aiohttp
 
 from ..metrics.stats import CustomAccumulator, NameStats, Recorder
 from .cookies import CookieJar
+
+if TYPE_CHECKING:  # (a fast-transport run never imports aiohttp)
+    import aiohttp
 
 Check = Callable[["Response"], object]
 #: Bytes of a response body kept as an error's sample (redacted, capped).
