@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,8 +33,9 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def one(tree: str) -> tuple[float, float]:
-    """One ``loadnb run``: (seconds to the first request, the child's CPU seconds by then)."""
+async def one(tree: str) -> tuple[float, float, float]:
+    """One ``loadnb run``: (seconds to the first request, the child's CPU seconds by then, its
+    CPU seconds in all, to its exit after the summary)."""
     first: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
     child: list[asyncio.subprocess.Process] = []
     spawned = 0.0
@@ -48,6 +50,7 @@ async def one(tree: str) -> tuple[float, float]:
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     env = {**os.environ, "PYTHONPATH": tree, "LOADNB_HISTORY": "off"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     spawned = time.perf_counter()
     child.append(await asyncio.create_subprocess_exec(
         sys.executable, "-m", "loadnb.cli", "run", f"http://127.0.0.1:{port}/", "-n", "1",
@@ -55,16 +58,19 @@ async def one(tree: str) -> tuple[float, float]:
     wall, cpu = await asyncio.wait_for(first, 60)
     await asyncio.wait_for(child[0].wait(), 60)
     server.close()
-    return wall, cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # (one child at a time: its own)
+    return wall, cpu, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def report(name: str, runs: list[tuple[float, float]]) -> tuple[float, float]:
+def report(name: str, runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
     wall = statistics.median(r[0] for r in runs)
     cpu = statistics.median(r[1] for r in runs)
+    total = statistics.median(r[2] for r in runs)
     print(f"{name}: to the first request {wall:.3f} s wall (runs {min(r[0] for r in runs):.3f}-"
           f"{max(r[0] for r in runs):.3f}), {cpu:.2f} s CPU (runs {min(r[1] for r in runs):.2f}-"
-          f"{max(r[1] for r in runs):.2f})")
-    return wall, cpu
+          f"{max(r[1] for r in runs):.2f}); the whole command {total:.2f} s CPU (runs "
+          f"{min(r[2] for r in runs):.2f}-{max(r[2] for r in runs):.2f})")
+    return wall, cpu, total
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -74,14 +80,15 @@ async def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     here = HERE
     trees = {"after": here} if args.before is None else {"before": args.before, "after": here}
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     for _ in range(args.runs):
         for name, tree in trees.items():
             runs[name].append(await one(tree))
     got = {name: report(f"{name} ({trees[name]})", r) for name, r in runs.items()}
     if args.before is not None:
-        (bw, bc), (aw, ac) = got["before"], got["after"]
-        print(f"after / before: wall {aw / bw:.2f}x, CPU {ac / bc:.2f}x")
+        (bw, bc, bt), (aw, ac, at) = got["before"], got["after"]
+        print(f"after / before: to the first request wall {aw / bw:.2f}x, CPU {ac / bc:.2f}x; "
+              f"the whole command's CPU {at / bt:.2f}x")
     return 0
 
 
