@@ -167,39 +167,8 @@ def format_summary(summary: Summary) -> str:
     :func:`~loadnb.record.summary.summary_of` has filled it in). Never shows request headers or
     bodies.
     """
-    rows: list[tuple[str, str]] = []
-    params = summary["parameters"]
-    target = summary["target"] or summary["url"] or DASH
-    if params:
-        method = "" if params.get("scenario") else params.get("method", "")
-        rows.append(("Target", f"{method} {target}".strip()))
-        rows.append(("Load", _load_text(params)))
-    else:
-        rows.append(("Target", str(target)))
-    rows.append(("Requests", (
-        f"{_count(summary['total_requests'])} total | "
-        f"{_count(summary['completed_requests'])} completed | "
-        f"{_count(summary['failed_requests'])} failed | "
-        f"{_count(summary['cancelled_requests'])} cancelled")))
-    rate = summary["success_rate"]
-    rows.append(("Success rate", _percent(float(rate)) if isinstance(rate, int | float) else DASH))
-    rows.append(("Duration", _unit(_number(summary["duration_s"]), "s")))
-    rows.append(("Throughput", f"{_unit(_number(summary['avg_rps'], 1), 'req/s')} avg | "
-                               f"{_unit(_number(summary['peak_rps'], 1), 'req/s')} peak"))
-    dropped = summary["dropped_arrivals"]
-    if isinstance(dropped, int) and dropped > 0:
-        rows.append(("Dropped", f"{dropped:,} arrivals (max in flight reached)"))
-    codes = summary["status_codes"]
-    rows.append(("Status codes", ", ".join(f"{k}: {_count(v)}" for k, v in codes.items())
-                 or DASH))
-    errors = sorted(summary["errors"].items(), key=lambda kv: -kv[1])
-    error_lines = [f"{kind}: {_count(n)}" for kind, n in errors[:_TOP_ERRORS]]
-    if len(errors) > _TOP_ERRORS:
-        error_lines.append(f"(+{len(errors) - _TOP_ERRORS} more kinds)")
-    if summary["latency_basis"]:
-        rows.append(("Latency basis", summary["latency_basis"]))
-    if summary["error"]:
-        rows.append(("Run error", summary["error"]))
+    rows = _rows(summary)
+    error_lines = _error_lines(summary)
     extra = [("Iterations", _iteration_rows(summary)), ("Checks", _check_rows(summary))]
     labels = [label for label, lines in extra if lines] + ["Latency (ms)", "Warnings"]
     width = max(len(label) for label in [label for label, _ in rows] + labels) + 2
@@ -225,6 +194,49 @@ def format_summary(summary: Summary) -> str:
         for i, line in enumerate(lines or [DASH]):
             out.append(f"  {(label if i == 0 else '').ljust(width)}{line}")
     return "\n".join(out)
+
+
+def _rows(summary: Summary) -> list[tuple[str, str]]:
+    """The table's label/value rows: target and load, requests, rates, codes, the run error."""
+    rows: list[tuple[str, str]] = []
+    params = summary["parameters"]
+    target = summary["target"] or summary["url"] or DASH
+    if params:
+        method = "" if params.get("scenario") else params.get("method", "")
+        rows.append(("Target", f"{method} {target}".strip()))
+        rows.append(("Load", _load_text(params)))
+    else:
+        rows.append(("Target", str(target)))
+    rows.append(("Requests", (
+        f"{_count(summary['total_requests'])} total | "
+        f"{_count(summary['completed_requests'])} completed | "
+        f"{_count(summary['failed_requests'])} failed | "
+        f"{_count(summary['cancelled_requests'])} cancelled")))
+    rate = summary["success_rate"]
+    rows.append(("Success rate", _percent(float(rate)) if isinstance(rate, int | float) else DASH))
+    rows.append(("Duration", _unit(_number(summary["duration_s"]), "s")))
+    rows.append(("Throughput", f"{_unit(_number(summary['avg_rps'], 1), 'req/s')} avg | "
+                               f"{_unit(_number(summary['peak_rps'], 1), 'req/s')} peak"))
+    dropped = summary["dropped_arrivals"]
+    if isinstance(dropped, int) and dropped > 0:
+        rows.append(("Dropped", f"{dropped:,} arrivals (max in flight reached)"))
+    codes = summary["status_codes"]
+    rows.append(("Status codes", ", ".join(f"{k}: {_count(v)}" for k, v in codes.items())
+                 or DASH))
+    if summary["latency_basis"]:
+        rows.append(("Latency basis", summary["latency_basis"]))
+    if summary["error"]:
+        rows.append(("Run error", summary["error"]))
+    return rows
+
+
+def _error_lines(summary: Summary) -> list[str]:
+    """The most frequent error kinds, most first, and how many more there are."""
+    errors = sorted(summary["errors"].items(), key=lambda kv: -kv[1])
+    error_lines = [f"{kind}: {_count(n)}" for kind, n in errors[:_TOP_ERRORS]]
+    if len(errors) > _TOP_ERRORS:
+        error_lines.append(f"(+{len(errors) - _TOP_ERRORS} more kinds)")
+    return error_lines
 
 
 def format_error_samples(summary: Summary) -> str:

@@ -34,7 +34,6 @@ from .shape import LoadShape, ShapeFn
 from .validate import (
     Plan,
     check_body,
-    check_combination,
     check_headers,
     check_interval,
     check_limits,
@@ -296,7 +295,7 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
         abort_grace=parse_duration(abort_grace, "abort_grace"), notify=check_notify(notify),
         workers=check_workers(workers), cluster=check_cluster(cluster),
     )
-    check_combination(spec, expected_interval)
+    _check_combination(spec, expected_interval)
     return spec
 
 
@@ -329,5 +328,39 @@ def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
         run_for = DEFAULT_DURATION
     return {"users": n_users, "rate": checked_rate, "duration": run_for, "requests": n_requests}
 
+
+
+def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
+    """Reject parameters that are each valid but do not go together."""
+    if spec.scenario is not None and spec.transport == "fast":
+        raise ValueError("transport='fast' runs plain target-URL tests; scenarios use aiohttp")
+    if spec.shape_fn is not None and spec.duration is None:
+        raise ValueError("a shape function needs a duration")
+    if spec.duration is not None and spec.ramp_up > spec.duration:
+        raise ValueError(f"ramp_up ({spec.ramp_up:g}s) is longer than the duration "
+                         f"({spec.duration:g}s)")
+    if spec.transport == "fast" and (spec.follow_redirects or spec.method == "HEAD"):
+        raise ValueError("transport='fast' does not follow redirects or send HEAD; "
+                         "use transport='aiohttp' or 'auto'")
+    if spec.expected_interval is not None:
+        if spec.rate is not None:
+            raise ValueError("expected_interval (coordinated-omission correction) applies to the "
+                             "closed model (users); the open model (rate) already measures from "
+                             "the intended start")
+        if spec.expected_interval <= 0:
+            raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
+    if spec.workers is not None and spec.cluster is not None:
+        raise ValueError("give either workers (a local Dask cluster) or cluster (an existing "
+                         "one), not both")
+    if spec.pacing is not None:
+        if spec.rate is not None:
+            raise ValueError("pacing applies to the closed model (users); the open model (rate) "
+                             "already paces the arrivals")
+        if spec.think_time or spec.think_time_max:
+            raise ValueError("give either think_time or pacing, not both")
+        if spec.pacing <= 0:
+            raise ValueError(f"pacing must be greater than 0, got {spec.pacing!r}")
+    if spec.abort_on_fail and not spec.thresholds:
+        raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
 
 __all__ = ["LoadSpec", "make_spec"]

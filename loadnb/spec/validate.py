@@ -13,14 +13,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..text.units import parse_duration
 from .shape import ShapeFn, check_stages
-
-if TYPE_CHECKING:
-    from .config import LoadSpec
 
 #: The HTTP methods a plain URL test may send.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -266,41 +263,7 @@ def check_think_time(value: object) -> tuple[float, float | None]:
     return parse_duration(value, "think_time"), None  # type: ignore[arg-type]
 
 
-def check_combination(spec: LoadSpec, expected_interval: object) -> None:
-    """Reject parameters that are each valid but do not go together."""
-    if spec.scenario is not None and spec.transport == "fast":
-        raise ValueError("transport='fast' runs plain target-URL tests; scenarios use aiohttp")
-    if spec.shape_fn is not None and spec.duration is None:
-        raise ValueError("a shape function needs a duration")
-    if spec.duration is not None and spec.ramp_up > spec.duration:
-        raise ValueError(f"ramp_up ({spec.ramp_up:g}s) is longer than the duration "
-                         f"({spec.duration:g}s)")
-    if spec.transport == "fast" and (spec.follow_redirects or spec.method == "HEAD"):
-        raise ValueError("transport='fast' does not follow redirects or send HEAD; "
-                         "use transport='aiohttp' or 'auto'")
-    if spec.expected_interval is not None:
-        if spec.rate is not None:
-            raise ValueError("expected_interval (coordinated-omission correction) applies to the "
-                             "closed model (users); the open model (rate) already measures from "
-                             "the intended start")
-        if spec.expected_interval <= 0:
-            raise ValueError(f"expected_interval must be greater than 0, got {expected_interval!r}")
-    if spec.workers is not None and spec.cluster is not None:
-        raise ValueError("give either workers (a local Dask cluster) or cluster (an existing "
-                         "one), not both")
-    if spec.pacing is not None:
-        if spec.rate is not None:
-            raise ValueError("pacing applies to the closed model (users); the open model (rate) "
-                             "already paces the arrivals")
-        if spec.think_time or spec.think_time_max:
-            raise ValueError("give either think_time or pacing, not both")
-        if spec.pacing <= 0:
-            raise ValueError(f"pacing must be greater than 0, got {spec.pacing!r}")
-    if spec.abort_on_fail and not spec.thresholds:
-        raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
-
-
-__all__ = ["METHODS", "TRANSPORTS", "Plan", "as_number", "check_body", "check_combination",
+__all__ = ["METHODS", "TRANSPORTS", "Plan", "as_number", "check_body",
            "check_headers", "check_think_time",
            "check_interval", "check_method", "check_plan", "check_status", "check_transport",
            "check_url", "parse_header", "positive_duration", "positive_float",

@@ -31,7 +31,7 @@ import math
 import statistics
 import sys
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..engine.loop import run_to_end
@@ -202,16 +202,7 @@ async def acapacity(url_or_scenario: object = None, /, slo: Sequence[str] | str 
         raise ValueError("slo must hold at least one threshold expression, e.g. 'p99<200ms'")
     step = parse_duration(step_duration, "step_duration")
     pause = parse_duration(cooldown, "cooldown")
-    if not (math.isfinite(start_rate) and start_rate > 0):
-        raise ValueError(f"start_rate must be a positive number, got {start_rate!r}")
-    if not (math.isfinite(factor) and factor > 1):
-        raise ValueError(f"factor must be greater than 1, got {factor!r}")
-    if not 0 < resolution < 1:
-        raise ValueError(f"resolution must be between 0 and 1, got {resolution!r}")
-    if not (math.isfinite(max_rate) and max_rate >= start_rate):
-        raise ValueError(f"max_rate must be at least start_rate, got {max_rate!r}")
-    if not (isinstance(max_steps, int) and max_steps >= 1):
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    _check_search(start_rate, factor, resolution, max_rate, max_steps)
     params.setdefault("interval", min(0.5, max(0.1, step / 10)))
     for key in ("rate", "users", "duration", "requests", "thresholds"):
         if key in params:
@@ -225,9 +216,6 @@ async def acapacity(url_or_scenario: object = None, /, slo: Sequence[str] | str 
     bound = latency_bound(thresholds)
     rows: list[dict[str, Any]] = []
     results: list[Result] = []
-    good: float | None = None
-    bad: float | None = None
-    rate, limited_by = start_rate, "max_steps"
 
     async def run_step(rate: float) -> dict[str, Any]:
         if rows:
@@ -239,6 +227,21 @@ async def acapacity(url_or_scenario: object = None, /, slo: Sequence[str] | str 
             on_step(rows[-1])
         return rows[-1]
 
+    good, bad, limited_by = await _search(run_step, rows, start_rate, factor, max_rate,
+                                          resolution, max_steps, confirm)
+    cap = None if limited_by == "generator" else good
+    return CapacityResult(exprs, rows, results, cap, (good, bad), limited_by)
+
+
+async def _search(run_step: Callable[[float], Awaitable[dict[str, Any]]],
+                  rows: list[dict[str, Any]], rate: float, factor: float, max_rate: float,
+                  resolution: float, max_steps: int, confirm: bool,
+                  ) -> tuple[float | None, float | None, str]:
+    """Step until the bracket ``(good, bad)`` is within ``resolution``: ``(good, bad,
+    limited_by)``."""
+    good: float | None = None
+    bad: float | None = None
+    limited_by = "max_steps"
     while len(rows) < max_steps:
         row = await run_step(rate)
         if confirm and len(rows) < max_steps and (row["generator"] or not (
@@ -251,20 +254,42 @@ async def acapacity(url_or_scenario: object = None, /, slo: Sequence[str] | str 
             good = rate
         else:
             bad = rate
-        if bad is None:
-            if rate >= max_rate:
-                limited_by = "max_rate"
-                break
-            rate = min(rate * factor, max_rate)
-        elif good is None:
-            rate = rate / factor  # even the start rate was too much: step down
-        elif bad - good <= resolution * good:
-            limited_by = "slo"
+        next_rate, stop = _next_rate(rate, good, bad, factor, max_rate, resolution)
+        if stop is not None:
+            limited_by = stop
             break
-        else:
-            rate = (good + bad) / 2
-    cap = None if limited_by == "generator" else good
-    return CapacityResult(exprs, rows, results, cap, (good, bad), limited_by)
+        rate = next_rate
+    return good, bad, limited_by
+
+
+def _check_search(start_rate: float, factor: float, resolution: float, max_rate: float,
+                  max_steps: int) -> None:
+    """One ValueError for a search that cannot be run."""
+    if not (math.isfinite(start_rate) and start_rate > 0):
+        raise ValueError(f"start_rate must be a positive number, got {start_rate!r}")
+    if not (math.isfinite(factor) and factor > 1):
+        raise ValueError(f"factor must be greater than 1, got {factor!r}")
+    if not 0 < resolution < 1:
+        raise ValueError(f"resolution must be between 0 and 1, got {resolution!r}")
+    if not (math.isfinite(max_rate) and max_rate >= start_rate):
+        raise ValueError(f"max_rate must be at least start_rate, got {max_rate!r}")
+    if not (isinstance(max_steps, int) and max_steps >= 1):
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+
+
+def _next_rate(rate: float, good: float | None, bad: float | None, factor: float,
+               max_rate: float, resolution: float) -> tuple[float, str | None]:
+    """The next step's rate, or why the search ends (``"max_rate"``, ``"slo"``): up by
+    ``factor`` until a step fails, down by it while none passed, then bisect the bracket."""
+    if bad is None:
+        if rate >= max_rate:
+            return rate, "max_rate"
+        return min(rate * factor, max_rate), None
+    if good is None:
+        return rate / factor, None  # even the start rate was too much: step down
+    if bad - good <= resolution * good:
+        return rate, "slo"
+    return (good + bad) / 2, None
 
 
 def capacity(url_or_scenario: object = None, /, slo: Sequence[str] | str = (

@@ -111,6 +111,27 @@ class Controls:
         self.last_spec: LoadSpec | None = spec
         self._quiet = False
         self._live_timer: asyncio.TimerHandle | None = None
+        self._make_fields(spec)
+        self.plan_note = W.HTML(html_line(plan_text(spec), color=palette.MUTED))
+        self.inputs: dict[str, W.ValueWidget] = {
+            "url": self.url, "model": self.model, "users": self.users, "rate": self.rate,
+            "duration": self.duration, "ramp_up": self.ramp_up}
+        self.errors: dict[str, W.HTML] = {name: W.HTML() for name in (*self.inputs, "other")}
+        self.rows = {name: W.HBox([widget, self.errors[name]])
+                     for name, widget in self.inputs.items()}
+        shown = [self.rows["url"], *([self.target] if self.scenario else []),
+                 *[self.rows[n] for n in ("model", "users", "rate", "duration", "ramp_up")],
+                 *([self.plan_note] if self.plan else [])]
+        self.box = W.VBox([*shown, self.errors["other"]])
+        self.error: str | None = None
+        self._show_model()
+        self.set_running(None)
+        for name, widget in self.inputs.items():
+            widget.observe(self._edited, names="value")
+            widget.loadnb_rejected = lambda value, name=name: self._rejected(name, value)
+
+    def _make_fields(self, spec: LoadSpec) -> None:
+        """The form's fields, set from ``spec``."""
         users = spec.users if spec.rate is None else DEFAULT_USERS
         duration = spec.duration if spec.duration is not None else DEFAULT_DURATION
         wide = W.Layout(width="560px")
@@ -141,23 +162,6 @@ class Controls:
             value=spec.ramp_up, min=0.0, max=max(30.0, 4 * spec.ramp_up), step=0.5,
             description="Ramp-up (s)", readout_format=".1f", continuous_update=False,
             style=_STYLE, layout=wide)
-        self.plan_note = W.HTML(html_line(plan_text(spec), color=palette.MUTED))
-        self.inputs: dict[str, W.ValueWidget] = {
-            "url": self.url, "model": self.model, "users": self.users, "rate": self.rate,
-            "duration": self.duration, "ramp_up": self.ramp_up}
-        self.errors: dict[str, W.HTML] = {name: W.HTML() for name in (*self.inputs, "other")}
-        self.rows = {name: W.HBox([widget, self.errors[name]])
-                     for name, widget in self.inputs.items()}
-        shown = [self.rows["url"], *([self.target] if self.scenario else []),
-                 *[self.rows[n] for n in ("model", "users", "rate", "duration", "ramp_up")],
-                 *([self.plan_note] if self.plan else [])]
-        self.box = W.VBox([*shown, self.errors["other"]])
-        self.error: str | None = None
-        self._show_model()
-        self.set_running(None)
-        for name, widget in self.inputs.items():
-            widget.observe(self._edited, names="value")
-            widget.loadnb_rejected = lambda value, name=name: self._rejected(name, value)
 
     # -- reading ---------------------------------------------------------------------------
     def fixed(self, name: str) -> bool:
