@@ -202,14 +202,14 @@ class OpenArrivals:
     :class:`UserChain` does, the response time from when it was due, the service time from its
     send."""
 
-    __slots__ = ("work", "acc", "clock", "lags")
+    __slots__ = ("work", "tally", "clock", "lags")
 
     def __init__(self, work: SingleRequest) -> None:
-        self.work, self.acc, self.clock = work, work.acc, work.clock
-        self.lags = work.admission.send_lags
+        self.work, self.tally, self.clock = work, work.acc, work.clock  # (the lane counts a
+        self.lags = work.admission.send_lags  # response of ok_code in it: NameStats' own way)
 
     def done(self, intended: float, sent: float, now: float, status: int, nbytes: int) -> None:
-        acc = self.acc
+        acc = self.tally
         if status == acc.ok_code:  # (see NameStats; no correction in the open model)
             acc.ok_n += 1
             acc.latency.append(now - intended)

@@ -128,18 +128,34 @@ class Chaining(Protocol):
     async def drive(self, driver: Driver) -> None: ...
 
 
+class Tally(Protocol):
+    """Where a lane counts the common response itself, with no call: one whose status is
+    ``ok_code`` is ``ok_n += 1``, ``bytes += nbytes``, its response time (from when it was due)
+    appended to ``latency`` and its service time (from its send) to ``service``. (The engine's
+    per-name accumulator; ``ok_code`` -1: every response goes to ``Arrivals.done``.)"""
+
+    ok_code: int
+    ok_n: int
+    bytes: int
+    latency: array[float]
+    service: array[float]
+
+
 class Arrivals(Protocol):
     """The engine's side of an open-model :class:`Lane`: its clock, and what became of each
     arrival it sent. Times are ``clock()`` readings: ``intended`` when the arrival was due,
     ``sent`` when its request was written, ``now`` when its response was complete.
 
-    Every arrival sent ends in exactly one ``done`` or ``failed``, unless the lane is closed
-    first (the recorder settles it as cancelled). ``lags`` receives ``sent - intended`` of every
-    request written (the send lag).
+    Every arrival sent ends in exactly one ``done`` or ``failed`` (or is counted in ``tally``),
+    unless the lane is closed first (the recorder settles it as cancelled). ``lags`` receives
+    ``sent - intended`` of every request written (the send lag).
     """
 
     clock: Callable[[], float]
     lags: array[float]
+
+    @property
+    def tally(self) -> Tally: ...
 
     def done(self, intended: float, sent: float, now: float, status: int, nbytes: int) -> None:
         """A response."""

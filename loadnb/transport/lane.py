@@ -62,12 +62,12 @@ class Lane:
     as their ``waiter``; :meth:`close` cancels it, so nothing they receive afterwards is reported.
     """
 
-    __slots__ = ("pool", "arrivals", "clock", "lags", "queue", "in_flight", "opening", "busy",
-                 "opens", "due_at", "pace")
+    __slots__ = ("pool", "arrivals", "clock", "lags", "tally", "queue", "in_flight", "opening",
+                 "busy", "opens", "due_at", "pace")
 
     def __init__(self, pool: Pool, arrivals: Arrivals) -> None:
         self.pool, self.arrivals = pool, arrivals
-        self.clock, self.lags = arrivals.clock, arrivals.lags
+        self.clock, self.lags, self.tally = arrivals.clock, arrivals.lags, arrivals.tally
         #: arrivals waiting for a connection: (intended, the sweep count when they came)
         self.queue: deque[tuple[float, int]] = deque()
         self.in_flight = 0
@@ -100,7 +100,11 @@ class Lane:
             now = clock()  # (the connection came from this lane: conn.lane is set)
             conn.waiter, conn.intended, conn.sent = busy, intended, now
             lags.append(now - intended)
-            conn.write(since)
+            conn.since, conn.state, conn.fresh = since, HEAD, True  # (conn.write(), inline)
+            try:
+                conn.send(conn.payload)
+            except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us
+                conn.fail(exc)
 
     async def drain(self, timeout: float) -> None:
         """Return once nothing is in flight, or after ``timeout`` seconds (polled every
@@ -134,7 +138,14 @@ class Lane:
     def done(self, conn: Conn, status: int, nbytes: int) -> None:
         now = self.clock()  # one clock read ends this response and sends the next arrival
         self.in_flight -= 1
-        self.arrivals.done(conn.intended, conn.sent, now, status, nbytes)
+        tally = self.tally
+        if status == tally.ok_code:  # the common response, counted here (Arrivals.tally)
+            tally.ok_n += 1
+            tally.latency.append(now - conn.intended)
+            tally.service.append(now - conn.sent)
+            tally.bytes += nbytes
+        else:
+            self.arrivals.done(conn.intended, conn.sent, now, status, nbytes)
         if status >= 400:  # a failure's evidence, from the head chunks kept
             self.arrivals.evidence(status, head_evidence(conn.head))
         pool = self.pool

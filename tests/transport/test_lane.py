@@ -106,8 +106,10 @@ async def settle() -> None:
 def lane_of(limit: float) -> tuple[Lane, FakePool, Told, FakeClock]:
     clock = FakeClock()
     told = Told(clock)
+    nobody: Any = type("T", (), {"ok_code": -1})()  # (every response told to done())
     arrivals: Any = type("A", (), {"clock": clock, "lags": told.lags, "done": told.done_,
-                                   "failed": told.failed_, "evidence": lambda *_: None})()
+                                   "failed": told.failed_, "evidence": lambda *_: None,
+                                   "tally": nobody})()
     pool = FakePool(limit)
     return Lane(pool, arrivals), pool, told, clock
 
