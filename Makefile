@@ -103,6 +103,7 @@ test-fast: venv
 
 bench: venv sysdeps
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/startup.py
 
 # ---------------------------------------------------------------------------------------------
 # Interactive
