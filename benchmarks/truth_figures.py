@@ -12,8 +12,8 @@ import asyncio
 import numpy as np
 
 from loadnb import Run, make_spec
+from tests.loopback.test_truth import stall_plan
 from tests.servers import Action, DelayServerProcess, RawHTTPServer
-from tests.test_truth import stall_plan
 
 
 def show(label: str, summary: dict[str, dict[str, float]]) -> None:

@@ -21,7 +21,8 @@ import typing as _typing
 from ._version import __version__
 from .metrics.snapshot import Snapshot
 from .results.result import Result
-from .rules.alerts import AlertEvent, AlertRule, default_rules
+from .rules.alert_engine import AlertEvent, AlertRule
+from .rules.alerts import default_rules
 from .runner.run import Run, arun, run
 from .spec.config import LoadSpec, make_spec
 from .text.units import parse_duration

@@ -28,8 +28,9 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from loadnb.metrics.histogram import Histogram
 from loadnb.metrics.payload import Payload, SourceStatus
-from loadnb.metrics.stats import Histogram, IntervalStats
+from loadnb.metrics.stats import IntervalStats
 from loadnb.record.record import RunRecord
 from loadnb.record.state import RunState
 from loadnb.record.update import Update

@@ -13,7 +13,7 @@ and Voila is told not to try others (``port_retries=0``), so the address printed
 
 Voila keeps a kernel that has run the app ready for the next page (``preheat_kernel``): the page
 then waits only for the browser, not for a kernel to start and import the widget (measured in
-``tests/test_app.py``). Not with ``--start``: the run would start in a kernel no page shows.
+``tests/app/test_app.py``). Not with ``--start``: the run would start in a kernel no page shows.
 """
 
 from __future__ import annotations

@@ -6,3 +6,5 @@ of every chart and face).
 Imports nothing of loadnb; Bokeh and IPython are imported inside the functions that draw. The
 engine side never imports this package.
 """
+
+__all__: list[str] = []

@@ -14,8 +14,6 @@ May import every package below the faces (:mod:`loadnb.results.words`, :mod:`loa
 from __future__ import annotations
 
 from .live import ConsoleProgress as ConsoleProgress
-from .live import _display_width as _display_width
-from .live import _fit as _fit
 from .live import format_alert as format_alert
 from .summary import format_error_samples as format_error_samples
 from .summary import format_summary as format_summary

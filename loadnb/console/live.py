@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..metrics.snapshot import Snapshot
 from ..results.words import FINAL_STATES, live_line, words_of
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from ..text.numbers import fixed
 
 if TYPE_CHECKING:

@@ -7,11 +7,7 @@ from ..record.summary import Parameters, QuantileKey, Summary
 from ..results.words import load_text
 from ..rules.alerts import failed_iterations_text
 from ..rules.thresholds import parse_threshold
-from ..text.numbers import DASH, decimals, trimmed
-from ..text.numbers import count as _count
-from ..text.numbers import fixed as _number
-from ..text.numbers import percent as _percent
-from ..text.numbers import with_unit as _unit
+from ..text.numbers import DASH, count, decimals, fixed, percent, trimmed, with_unit
 
 _SUMMARY_QS: tuple[QuantileKey, ...] = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 _TOP_ERRORS = 5
@@ -26,7 +22,7 @@ def _threshold_rows(summary: Summary) -> list[str]:
     for t in summary["thresholds"]:
         mark = "✓ pass" if t["passed"] else "✗ FAIL"
         observed = t["observed"]
-        seen = DASH if not isinstance(observed, int | float) else _number(
+        seen = DASH if not isinstance(observed, int | float) else fixed(
             observed, _decimals(str(t["expr"]), float(observed)))
         aborted = "  (aborted the run)" if summary["aborted_by"] == t["expr"] else ""
         rows.append(f"{mark}  {t['expr']}  (observed {seen}){aborted}")
@@ -49,9 +45,9 @@ def _alert_rows(summary: Summary) -> list[str]:
     rows = []
     for alert in summary["alerts"]:
         fired, cleared = alert["fired_at"], alert["cleared_at"]
-        span = (f"fired {_number(fired, 1)} s, "
+        span = (f"fired {fixed(fired, 1)} s, "
                 + ("still active at the end" if cleared is None
-                   else f"cleared {_number(cleared, 1)} s"))
+                   else f"cleared {fixed(cleared, 1)} s"))
         rows.append(f"{alert['rule']}: {span}: {alert['message']}")
     return rows
 
@@ -71,7 +67,7 @@ def _latency_rows(summary: Summary, width: int) -> list[str]:
     cells: list[list[str]] = [["Latency (ms)", *_SUMMARY_QS]]
     for label, data in (("  response", summary["latency_ms"]),
                         ("  service", summary["service_ms"])):
-        cells.append([label] + [_number(data[q]) for q in _SUMMARY_QS])
+        cells.append([label] + [fixed(data[q]) for q in _SUMMARY_QS])
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     widths[0] = max(widths[0], width - 2)
     return ["  " + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
@@ -89,9 +85,9 @@ def _stats_rows(summary: Summary) -> list[str]:
         return []
     cells = [list(_STATS_HEAD)]
     for s in stats[:_MAX_STATS_ROWS]:
-        cells.append([str(s["name"]), _count(s["requests"]), _count(s["failed"]),
-                      _number(s["rps"], 1), _number(s["p50_ms"]), _number(s["p95_ms"]),
-                      _number(s["p99_ms"]), _number(s["max_ms"])])
+        cells.append([str(s["name"]), count(s["requests"]), count(s["failed"]),
+                      fixed(s["rps"], 1), fixed(s["p50_ms"]), fixed(s["p95_ms"]),
+                      fixed(s["p99_ms"]), fixed(s["max_ms"])])
     if len(stats) > _MAX_STATS_ROWS:
         cells.append([f"(+{len(stats) - _MAX_STATS_ROWS} more names)"] + [""] * 7)
     widths = [max(len(row[i]) for row in cells) for i in range(len(_STATS_HEAD))]
@@ -106,15 +102,15 @@ def _custom_rows(summary: Summary) -> list[str]:
         if m["kind"] == "counter":
             total = m["total"]
             whole = isinstance(total, int | float) and float(total).is_integer()
-            text = (f"counter {_number(total, 0 if whole else 2)} total | "
-                    f"{_unit(_number(m['rate']), '/s')}")
+            text = (f"counter {fixed(total, 0 if whole else 2)} total | "
+                    f"{with_unit(fixed(m['rate']), '/s')}")
         elif m["kind"] == "gauge":
-            text = (f"gauge last {_number(m['last'])} | min {_number(m['min'])} | "
-                    f"max {_number(m['max'])}")
+            text = (f"gauge last {fixed(m['last'])} | min {fixed(m['min'])} | "
+                    f"max {fixed(m['max'])}")
         else:
-            text = (f"timing p50 {_number(m['p50'])} | p95 {_number(m['p95'])} | "
-                    f"p99 {_number(m['p99'])} | max {_number(m['max'])} ms")
-        out.append(f"{name}: {text} ({_count(m['count'])} updates)")
+            text = (f"timing p50 {fixed(m['p50'])} | p95 {fixed(m['p95'])} | "
+                    f"p99 {fixed(m['p99'])} | max {fixed(m['max'])} ms")
+        out.append(f"{name}: {text} ({count(m['count'])} updates)")
     return out
 
 
@@ -125,14 +121,14 @@ def _check_rows(summary: Summary) -> list[str]:
     for name, c in summary["checks"].items():
         passes, fails = c["passes"], c["fails"]
         total = passes + fails
-        share = _percent(100.0 * passes / total if total else None, sep=" ")
+        share = percent(100.0 * passes / total if total else None, sep=" ")
         rows.append(f"{'✗' if fails else '✓'} {name} {share} ({passes:,} / {total:,})")
     return rows
 
 
 def _iteration_rows(summary: Summary) -> list[str]:
     """``browse: 1,234 iterations, 2 failed`` per scenario task."""
-    return [f"{task}: {_count(it['iterations'])} iterations, {_count(it['failed'])} failed"
+    return [f"{task}: {count(it['iterations'])} iterations, {count(it['failed'])} failed"
             for task, it in summary["iterations"].items()]
 
 
@@ -208,20 +204,20 @@ def _rows(summary: Summary) -> list[tuple[str, str]]:
     else:
         rows.append(("Target", str(target)))
     rows.append(("Requests", (
-        f"{_count(summary['total_requests'])} total | "
-        f"{_count(summary['completed_requests'])} completed | "
-        f"{_count(summary['failed_requests'])} failed | "
-        f"{_count(summary['cancelled_requests'])} cancelled")))
+        f"{count(summary['total_requests'])} total | "
+        f"{count(summary['completed_requests'])} completed | "
+        f"{count(summary['failed_requests'])} failed | "
+        f"{count(summary['cancelled_requests'])} cancelled")))
     rate = summary["success_rate"]
-    rows.append(("Success rate", _percent(float(rate)) if isinstance(rate, int | float) else DASH))
-    rows.append(("Duration", _unit(_number(summary["duration_s"]), "s")))
-    rows.append(("Throughput", f"{_unit(_number(summary['avg_rps'], 1), 'req/s')} avg | "
-                               f"{_unit(_number(summary['peak_rps'], 1), 'req/s')} peak"))
+    rows.append(("Success rate", percent(float(rate)) if isinstance(rate, int | float) else DASH))
+    rows.append(("Duration", with_unit(fixed(summary["duration_s"]), "s")))
+    rows.append(("Throughput", f"{with_unit(fixed(summary['avg_rps'], 1), 'req/s')} avg | "
+                               f"{with_unit(fixed(summary['peak_rps'], 1), 'req/s')} peak"))
     dropped = summary["dropped_arrivals"]
     if isinstance(dropped, int) and dropped > 0:
         rows.append(("Dropped", f"{dropped:,} arrivals (max in flight reached)"))
     codes = summary["status_codes"]
-    rows.append(("Status codes", ", ".join(f"{k}: {_count(v)}" for k, v in codes.items())
+    rows.append(("Status codes", ", ".join(f"{k}: {count(v)}" for k, v in codes.items())
                  or DASH))
     if summary["latency_basis"]:
         rows.append(("Latency basis", summary["latency_basis"]))
@@ -233,7 +229,7 @@ def _rows(summary: Summary) -> list[tuple[str, str]]:
 def _error_lines(summary: Summary) -> list[str]:
     """The most frequent error kinds, most first, and how many more there are."""
     errors = sorted(summary["errors"].items(), key=lambda kv: -kv[1])
-    error_lines = [f"{kind}: {_count(n)}" for kind, n in errors[:_TOP_ERRORS]]
+    error_lines = [f"{kind}: {count(n)}" for kind, n in errors[:_TOP_ERRORS]]
     if len(errors) > _TOP_ERRORS:
         error_lines.append(f"(+{len(errors) - _TOP_ERRORS} more kinds)")
     return error_lines
@@ -245,7 +241,7 @@ def format_error_samples(summary: Summary) -> str:
     errors = summary["errors"]
     out = ["Error samples"]
     for kind, text in summary["error_samples"].items():
-        out.append(f"  {kind} ({_count(errors.get(kind))}):")
+        out.append(f"  {kind} ({count(errors.get(kind))}):")
         out += [f"    {line}" for line in str(text).splitlines()[-_SAMPLE_LINES:] or [""]]
     if len(out) == 1:
         out.append(f"  {DASH}")

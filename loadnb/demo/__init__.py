@@ -17,7 +17,6 @@ A standalone target: it imports nothing else from loadnb.
 from __future__ import annotations
 
 from .app import MAX_BYTES, MAX_DELAY_MS, MAX_ITEMS, MAX_PATHS, create_app
-from .process import _REGISTRY as _REGISTRY
 from .process import pid, start, start_sync, stop, stop_sync
 from .server import main, serve
 

@@ -282,3 +282,6 @@ def create_app(*, latency_ms: float = 0, jitter_ms: float = 0, error_rate: float
     app.router.add_post("/stats/reset", _reset)
     app.router.add_get("/metrics", _metrics_handler)
     return app
+
+
+__all__ = ["MAX_BYTES", "MAX_DELAY_MS", "MAX_ITEMS", "MAX_PATHS", "create_app"]

@@ -250,3 +250,6 @@ def pid(url: str) -> int:
         raise ValueError(f"no demo server started here at {url}; have "
                          f"{list(_REGISTRY.children)}")
     return child.process.pid
+
+
+__all__ = ["pid", "start", "start_sync", "stop", "stop_sync"]

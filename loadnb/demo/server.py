@@ -170,3 +170,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+__all__ = ["PortUnavailable", "main", "serve"]

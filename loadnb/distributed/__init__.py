@@ -1,11 +1,13 @@
 """Scale-out on Dask: the load from worker processes behind the same run, monitor and faces.
 
 - :mod:`~loadnb.distributed.backend`: :class:`DaskBackend` (the driver side of the
-  :class:`~loadnb.backend.Backend` protocol) and :class:`WorkerSource` (one per worker);
+  :class:`~loadnb.engine.backend.Backend` protocol) and :class:`WorkerSource` (one per worker);
 - :mod:`~loadnb.distributed.worker`: the task each worker runs (its share, on its own uvloop
   loop, publishing each interval with ``log_event``) and the setters the driver calls;
-- :mod:`~loadnb.distributed.codec`: payloads as plain msgpack-able data and back, exactly;
+- :mod:`~loadnb.metrics.codec`: payloads as plain msgpack-able data and back, exactly;
 - :mod:`~loadnb.distributed.split`: users, rates, request budgets and data rows split exactly.
 
 Importing this package imports no Dask; :mod:`backend` and :mod:`worker` do, when used.
 """
+
+__all__: list[str] = []

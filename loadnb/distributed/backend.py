@@ -59,7 +59,7 @@ CLOCK_LAG = 0.25
 
 
 class DaskBackend:
-    """The load from Dask worker processes (:class:`~loadnb.backend.Backend`).
+    """The load from Dask worker processes (:class:`~loadnb.engine.backend.Backend`).
 
     Example::
 
@@ -390,4 +390,4 @@ async def _quietly(call: Coroutine[Any, Any, Any]) -> None:
         pass
 
 
-__all__ = ["DaskBackend", "WorkerSource", "resolve_workers"]
+__all__ = ["DaskBackend"]

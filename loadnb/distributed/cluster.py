@@ -75,7 +75,7 @@ def transport_name(spec: LoadSpec) -> str:
     """The transport the workers will use (as ``make_transport`` picks it)."""
     options = spec.transport_options()
     if options.kind != "aiohttp" and options.plain:
-        from ..transport.fast import fast_supported
+        from ..transport.wire import fast_supported
 
         reason = fast_supported(options)
         if reason is None:

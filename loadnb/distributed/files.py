@@ -1,6 +1,6 @@
 """Scenario files on the workers: the text a ``--scenario`` file ran here, run again there.
 
-A scenario loaded from a file (:func:`loadnb.scenario.load_scenario`) lives in a module that no
+A scenario loaded from a file (:func:`loadnb.spec.scenario.load_scenario`) lives in a module that no
 worker can import: the file may not exist on the worker's machine, and is on nobody's
 ``sys.path``. Its tasks pickle by reference to that module, so before a run the driver finds the
 modules its scenario's tasks come from (:func:`scenario_modules`: those that kept their text as

@@ -1,6 +1,7 @@
-"""A worker as the driver sees it: a :class:`~loadnb.source.Source` fed by the worker's events.
+"""A worker as the driver sees it: a :class:`~loadnb.engine.source.Source` fed by the worker's
+events.
 
-Each worker publishes its interval payloads (encoded, :mod:`loadnb.distributed.codec`); its
+Each worker publishes its interval payloads (encoded, :mod:`loadnb.metrics.codec`); its
 :class:`WorkerSource` buffers them as they arrive and hands the monitor, at each of the driver's
 ticks, what arrived since the last one as one payload, so intervals are merged on the driver's
 boundaries, not on each worker's clock. A lost worker's requests never reported ended are settled
@@ -16,8 +17,9 @@ from collections import deque
 from typing import Any
 
 from ..metrics.codec import decode_payload
+from ..metrics.custom import CustomMetric
 from ..metrics.payload import Payload, SourceStatus
-from ..metrics.stats import CustomMetric, IntervalStats, merge_by_name
+from ..metrics.stats import IntervalStats, merge_by_name
 
 
 class WorkerSource:

@@ -8,3 +8,5 @@ monitor reads (:mod:`~loadnb.engine.source`) and the backend that runs it all
 May import :mod:`loadnb.spec`, :mod:`loadnb.rules`, :mod:`loadnb.transport`,
 :mod:`loadnb.metrics` and :mod:`loadnb.text`; never pandas, widgets, Bokeh or Dask.
 """
+
+__all__: list[str] = []

@@ -2,7 +2,7 @@
 
 :class:`OpenModel` is the part of :class:`~loadnb.engine.generator.Engine` that runs the open
 model: the pacer wakes (a timerfd callback, no task) and starts every arrival due by then,
-straight into the work's :class:`~loadnb.transport.base.Lane` when it has one (the fast
+straight into the work's :class:`~loadnb.transport.base.OpenLane` when it has one (the fast
 transport, a target-URL test: no task per arrival), else as a task each; arrivals beyond
 ``max_in_flight`` are counted dropped. It keeps the send lags and gives their p99 per tick.
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..metrics.stats import NameStats, Recorder
 from ..spec.config import LoadSpec
-from ..transport.base import Lane
+from ..transport.base import OpenLane
 from .timer import Pacer, PreciseSleeper
 from .work import Work
 
@@ -54,7 +54,7 @@ class OpenModel:
     closed: bool
     send_lags: array[float]
     _requests: set[asyncio.Task[None]]
-    _lane: Lane | None
+    _lane: OpenLane | None
     _acc: NameStats
     _cap: int
     _pacer: Pacer | None

@@ -21,7 +21,7 @@ from .source import Source
 
 
 class Backend(Protocol):
-    """What a :class:`~loadnb.run.Run` drives.
+    """What a :class:`~loadnb.runner.run.Run` drives.
 
     ``name`` is the transport that sends (shown in the summary); ``stopped`` says whether
     :meth:`stop` ended the load. :meth:`run` returns once every request has ended and every

@@ -1,6 +1,6 @@
 """The load generator: closed model (virtual users) and open model (arrival rate).
 
-The target load over time comes from the spec's :class:`~loadnb.shape.LoadShape` (constant,
+The target load over time comes from the spec's :class:`~loadnb.spec.shape.LoadShape` (constant,
 ramp-up, stages, or a function) or from a live override (:meth:`Engine.set_target`). Every task
 the engine starts is owned by it, and is cancelled and awaited before :meth:`Engine.run` returns.
 End of a run (design.md, Semantics): at the duration or request count no new request starts;
@@ -23,7 +23,7 @@ from ..metrics.stats import NameStats, Recorder
 from ..spec.config import LoadSpec
 from ..spec.scenario import Feeder
 from ..spec.shape import LoadShape
-from ..transport.base import Lane, Request, Transport
+from ..transport.base import OpenLane, Request, Transport
 from .arrivals import OpenModel
 from .timer import PACER_STEP, Pacer, PreciseSleeper
 from .work import ScenarioWork, SingleRequest, Work
@@ -36,16 +36,17 @@ CONTROL_STEP = 0.05
 class Engine(OpenModel):
     """Generates the load of one :class:`LoadSpec` through one transport into one recorder.
 
-    Plain state (read by its :class:`~loadnb.source.LocalSource` at each tick): ``active_users``
-    (users running in the closed model, requests or iterations in flight in the open model),
-    ``started``, ``dropped``, ``phase`` (``"idle"``, ``"running"``, ``"ending"``, ``"done"``)
-    and ``events`` (live changes, as ``(elapsed, text)``). It is the work items'
-    :class:`~loadnb.work.Admission`: :meth:`admit` decides whether a request may start, and
-    ``closed``, ``end_at``, ``limit`` and ``started`` let the hot path decide without a call.
+    Plain state (read by its :class:`~loadnb.engine.source.LocalSource` at each tick):
+    ``active_users`` (users running in the closed model, requests or iterations in flight in the
+    open model), ``started``, ``dropped``, ``phase`` (``"idle"``, ``"running"``, ``"ending"``,
+    ``"done"``) and ``events`` (live changes, as ``(elapsed, text)``). It is the work items'
+    :class:`~loadnb.engine.work.Admission`: :meth:`admit` decides whether a request may start.
 
-    The open model runs on the transport's :class:`~loadnb.transport.base.Lane` when the work
+    The open model runs on the transport's :class:`~loadnb.transport.base.OpenLane` when the work
     has one (the fast transport, a target-URL test): the pacer's wake-up writes each due arrival
-    straight into a connection, with no task per arrival; otherwise each arrival is a task.
+    straight into a connection, with no task per arrival; otherwise each arrival is a task
+    (:class:`~loadnb.engine.arrivals.OpenModel`). ``closed``, ``end_at``, ``limit`` and
+    ``started`` let the hot path decide without a call.
     """
 
     def __init__(self, spec: LoadSpec, transport: Transport, recorder: Recorder,
@@ -77,7 +78,7 @@ class Engine(OpenModel):
         self._end = asyncio.Event()
         self.closed = False  # _end.is_set(), read on the hot path without a method call
         self.work: Work = self._make_work()
-        self._lane: Lane | None = None
+        self._lane: OpenLane | None = None
         self._acc: NameStats  # the lane's one name (set with the lane)
         self._cap = spec.max_in_flight
         self._pacer: Pacer | None = None
@@ -191,7 +192,7 @@ class Engine(OpenModel):
 
     def admit(self, now: float | None = None) -> bool:
         """:meth:`may_start`, counting the request as started when it may (the work items'
-        :class:`~loadnb.work.Admission`)."""
+        :class:`~loadnb.engine.work.Admission`)."""
         if not self.may_start(now):
             return False
         self.started += 1
@@ -328,3 +329,6 @@ class Engine(OpenModel):
         if spec.think_time_max is not None:
             return self.rng.uniform(spec.think_time, spec.think_time_max)
         return spec.think_time
+
+
+__all__ = ["Clock", "Engine"]

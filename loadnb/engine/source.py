@@ -24,7 +24,7 @@ class Source(Protocol):
         ...
 
 
-class Plan(Protocol):
+class EngineProgress(Protocol):
     """What :class:`LocalSource` reads of the engine (implemented by
     :class:`~loadnb.engine.generator.Engine`)."""
 
@@ -57,21 +57,21 @@ class Waiting(Protocol):
 class LocalSource:
     """The engine running in this process, read at each tick."""
 
-    def __init__(self, plan: Plan, recorder: Recorder, transport: Waiting) -> None:
-        self.plan, self.recorder, self.transport = plan, recorder, transport
+    def __init__(self, engine: EngineProgress, recorder: Recorder, transport: Waiting) -> None:
+        self.engine, self.recorder, self.transport = engine, recorder, transport
 
     def collect(self, *, final: bool) -> Payload:
-        plan = self.plan
+        engine = self.engine
         stats = self.recorder.swap(settle=final)
-        elapsed = plan.elapsed()
-        progress, eta = plan.progress(elapsed)
+        elapsed = engine.elapsed()
+        progress, eta = engine.progress(elapsed)
         status = SourceStatus(
-            active_users=plan.active_users, in_flight=self.recorder.in_flight(),
-            waiting=self.transport.waiting, target_users=plan.target_users(elapsed),
-            target_rate=plan.target_rate(elapsed), phase="done" if final else plan.phase,
-            dropped=plan.dropped, started=plan.started, progress=progress, eta=eta,
-            events=plan.take_events(), send_lag_p99_ms=plan.take_send_lag())
+            active_users=engine.active_users, in_flight=self.recorder.in_flight(),
+            waiting=self.transport.waiting, target_users=engine.target_users(elapsed),
+            target_rate=engine.target_rate(elapsed), phase="done" if final else engine.phase,
+            dropped=engine.dropped, started=engine.started, progress=progress, eta=eta,
+            events=engine.take_events(), send_lag_p99_ms=engine.take_send_lag())
         return Payload(stats, status, self.recorder.swap_custom())
 
 
-__all__ = ["LocalSource", "Plan", "Source", "Waiting"]
+__all__ = ["EngineProgress", "LocalSource", "Source", "Waiting"]

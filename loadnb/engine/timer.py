@@ -189,3 +189,6 @@ class PreciseSleeper:
             self._loop.remove_reader(self._fd)
             os.close(self._fd)
             self._fd = -1
+
+
+__all__ = ["BATCH", "END_SLACK", "PACER_STEP", "Pacer", "PreciseSleeper"]

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
-from ..metrics.stats import CustomAccumulator, NameStats, Recorder
+from ..metrics.custom import CustomAccumulator
+from ..metrics.stats import NameStats, Recorder
 from .cookies import CookieJar
 
 if TYPE_CHECKING:  # (a fast-transport run never imports aiohttp)
@@ -96,7 +97,7 @@ def _check_name(check: Check, label: Callable[[object], str] | None = None) -> s
     return str(name)
 
 
-def check_parts(check: Check | tuple[str, Check] | None, check_name: str | None,
+def _check_parts(check: Check | tuple[str, Check] | None, check_name: str | None,
                 label: Callable[[object], str] | None = None) -> tuple[str | None, Check | None]:
     """``(name, predicate)`` of ``check=`` (a predicate or a ``(name, predicate)`` tuple) and
     ``check_name=``."""
@@ -108,7 +109,7 @@ def check_parts(check: Check | tuple[str, Check] | None, check_name: str | None,
     return check_name or _check_name(check, label), check
 
 
-def run_checks(resp: Response, expect_status: int | tuple[int, ...] | None,
+def _run_checks(resp: Response, expect_status: int | tuple[int, ...] | None,
                check: Check | None, expect_json: Mapping[str, Any] | None,
                check_name: str | None = None, acc: NameStats | None = None) -> str | None:
     """The failure kind of the first failing check, or None when all pass.
@@ -179,7 +180,7 @@ class VirtualUser:
     """One simulated user: records every request, keeps its cookies and ``state`` across
     iterations (closed model), and gets ``data`` (a row of the run's data) per iteration.
 
-    Cookies live in :attr:`jar` (a :class:`~loadnb.cookies.CookieJar`: Domain, Path, Expires,
+    Cookies live in :attr:`jar` (a :class:`~loadnb.engine.cookies.CookieJar`: Domain, Path, Expires,
     Max-Age and Secure honoured); a request carries only those matching its URL.
 
     Custom metrics (per interval in ``Result.custom``, over the run in ``summary["custom"]``):
@@ -286,8 +287,8 @@ class VirtualUser:
             return Response(0, {}, b"", full, ctx.clock() - sent, error=kind)
         done = ctx.clock()
         resp.elapsed = done - sent
-        named, predicate = check_parts(check, check_name, ctx.recorder.check_label)
-        resp.error = run_checks(resp, expect_status, predicate, expect_json, named, acc)
+        named, predicate = _check_parts(check, check_name, ctx.recorder.check_label)
+        resp.error = _run_checks(resp, expect_status, predicate, expect_json, named, acc)
         if resp.error is not None and resp.error.startswith("HTTP "):  # evidence: status line
             acc.sample(resp.error, f"HTTP/1.1 {resp.status} {reason}\n"
                        + content[:SAMPLE_BYTES].decode("utf-8", "replace"))
@@ -320,3 +321,5 @@ class VirtualUser:
         """``request("DELETE", url, **kw)``."""
         return await self.request("DELETE", url, **kw)
 
+
+__all__ = ["BudgetExhausted", "Response", "Timer", "UserContext", "VirtualUser"]

@@ -4,8 +4,8 @@ The engine schedules iterations (users or arrivals); a :class:`Work` says what a
 ``begin`` does the synchronous bookkeeping at once (so an arrival is counted the moment it is
 started, even if it is cancelled before it runs) and returns the coroutine to await or spawn.
 Work items know the engine only through :class:`Admission` (may a request start now?), and record
-every request through the same :class:`~loadnb.metrics.NameStats` calls: response time from the
-intended start (open model) or the send, service time from the send, coordinated-omission
+every request through the same :class:`~loadnb.metrics.stats.NameStats` calls: response time from
+the intended start (open model) or the send, service time from the send, coordinated-omission
 correction, error kinds and bytes are decided in one place whatever sends the request.
 """
 
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from ..metrics.stats import NameStats, Recorder
 from ..spec.scenario import DataExhausted, Feeder, Scenario
-from ..transport.base import Chaining, Lane, Laning, Request, Transport
+from ..transport.base import Chaining, Laning, OpenLane, Request, Transport
 from .vuser import BudgetExhausted, VirtualUser
 
 TRACEBACK_CHARS = 2000
@@ -68,9 +68,10 @@ class Work(Protocol):
         transport's callbacks, when the work and the transport can do that; else None."""
         ...
 
-    def lane(self) -> Lane | None:
-        """The open model with no task per arrival (the transport's :class:`Lane`), when the
-        work and the transport can do that; else None (a task per arrival)."""
+    def lane(self) -> OpenLane | None:
+        """The open model with no task per arrival (the transport's
+        :class:`~loadnb.transport.base.OpenLane`), when the work and the transport can do that;
+        else None (a task per arrival)."""
         ...
 
 
@@ -116,7 +117,7 @@ class SingleRequest:
             return None
         return self.transport.drive(UserChain(self, index, retiring))
 
-    def lane(self) -> Lane | None:
+    def lane(self) -> OpenLane | None:
         if not isinstance(self.transport, Laning):
             return None
         return self.transport.lane(OpenArrivals(self))
@@ -197,8 +198,9 @@ class UserChain:
 
 
 class OpenArrivals:
-    """The engine's side of the fast transport's open-model :class:`Lane` for a target-URL
-    test (:class:`~loadnb.transport.base.Arrivals`): records each arrival's response as
+    """The engine's side of the fast transport's open-model
+    :class:`~loadnb.transport.lane.Lane` for a target-URL test
+    (:class:`~loadnb.transport.base.Arrivals`): records each arrival's response as
     :class:`UserChain` does, the response time from when it was due, the service time from its
     send."""
 
@@ -228,8 +230,8 @@ class OpenArrivals:
 class ScenarioWork:
     """A scenario test: every iteration runs one task (drawn by weight) for a virtual user.
 
-    It is also the :class:`~loadnb.vuser.UserContext` the users share (the pool, base URL, the
-    recorder, the request budget, the error classes).
+    It is also the :class:`~loadnb.engine.vuser.UserContext` the users share (the pool, base URL,
+    the recorder, the request budget, the error classes).
     """
 
     def __init__(self, admission: Admission, transport: Transport, recorder: Recorder,
@@ -310,3 +312,6 @@ class ScenarioWork:
                                    f"{self._idle_iterations:,} iterations: its tasks must "
                                    "await user.get(...) or another request")
         await asyncio.sleep(0)
+
+
+__all__ = ["Admission", "OpenArrivals", "ScenarioWork", "SingleRequest", "UserChain", "Work"]

@@ -1,6 +1,6 @@
 """The run history: every run kept as it goes in SQLite, listed, loaded back, compared.
 
-:func:`open_writer` is what a :class:`~loadnb.run.Run` calls at its start: it returns a sink
+:func:`open_writer` is what a :class:`~loadnb.runner.run.Run` calls at its start: it returns a sink
 (called with every snapshot, after the record has it) with a ``close()`` called once the run's
 final state is known. The database is ``LOADNB_HISTORY`` (a path, or ``off``), else
 ``platformdirs.user_data_dir("loadnb")/history.sqlite``; ``history=`` of a run overrides both.

@@ -97,7 +97,7 @@ class Row:
     verdict: str
 
 
-def judge(scope: str, metric: str, values: tuple[float | None, float | None],
+def _judge(scope: str, metric: str, values: tuple[float | None, float | None],
           series: tuple[Floats, Floats], worse_up: bool, alpha: float,
           min_change: float, min_ms: float = 0.0) -> Row:
     """The row of one metric: change, p-value and verdict."""
@@ -123,7 +123,7 @@ def _full(result: Result) -> list[Any]:
     return snaps[:-1] if len(snaps) > 1 and snaps[-1].phase == "done" else snaps
 
 
-def overall(result: Result) -> dict[str, tuple[float | None, Floats]]:
+def _overall(result: Result) -> dict[str, tuple[float | None, Floats]]:
     """Per metric: the run's value and its per-interval values."""
     s, snaps = result.summary, _full(result)
     lat = s["latency_ms"]
@@ -140,7 +140,7 @@ def overall(result: Result) -> dict[str, tuple[float | None, Floats]]:
             "p99_ms": (lat["p99"], col("p99_ms")), "errors": (s["failed_requests"], failed)}
 
 
-def per_name(result: Result, name: str) -> dict[str, tuple[float | None, Floats]]:
+def _per_name(result: Result, name: str) -> dict[str, tuple[float | None, Floats]]:
     """Per metric of one request name (per-interval p95 is not kept: no test for it)."""
     t, duration = result.totals[name], result.duration_s
     rows = [r for r in result.record.names_timeline if r[1] == name]
@@ -257,12 +257,12 @@ def compare(a: object, b: object, *, path: str | os.PathLike[str] | None = None,
     ra = a if isinstance(a, Result) else load(str(a), path)
     rb = b if isinstance(b, Result) else load(str(b), path)
     rows = []
-    scopes = [("overall", overall(ra), overall(rb))]
-    scopes += [(n, per_name(ra, n), per_name(rb, n)) for n in sorted(set(ra.totals)
+    scopes = [("overall", _overall(ra), _overall(rb))]
+    scopes += [(n, _per_name(ra, n), _per_name(rb, n)) for n in sorted(set(ra.totals)
                                                                       & set(rb.totals))]
     for scope, ma, mb in scopes:
         for metric, worse_up in METRICS:
-            rows.append(judge(scope, metric, (_num(ma[metric][0]), _num(mb[metric][0])),
+            rows.append(_judge(scope, metric, (_num(ma[metric][0]), _num(mb[metric][0])),
                               (ma[metric][1], mb[metric][1]), worse_up, alpha, min_change,
                               min_ms))
     return Comparison(ra, rb, rows)

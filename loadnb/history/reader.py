@@ -1,9 +1,9 @@
-"""Reading the history: list runs, load one back as a :class:`~loadnb.result.Result`, tag, note,
-delete, prune.
+"""Reading the history: list runs, load one back as a :class:`~loadnb.results.result.Result`, tag,
+note, delete, prune.
 
 A loaded run is rebuilt as the live one was (:func:`~loadnb.record.rebuild.rebuild`): a
-:class:`~loadnb.record.RunRecord` whose totals merge the stored per-name interval stats (exact:
-the histograms are stored encoded, :data:`~loadnb.history.store.ROWS`), so ``df``,
+:class:`~loadnb.record.record.RunRecord` whose totals merge the stored per-name interval stats
+(exact: the histograms are stored encoded, :data:`~loadnb.history.store.ROWS`), so ``df``,
 ``stats``, ``errors``, ``alerts`` and ``summary`` are the live run's. A run whose writer died
 (state ``running``, its process gone, or silent for long) is listed as ``interrupted``.
 
@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..metrics.codec import decode, decode_histogram
+from ..metrics.custom import CustomMetric
+from ..metrics.histogram import Histogram
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, Histogram, IntervalStats
+from ..metrics.stats import IntervalStats
 from ..record.rebuild import Stored, StoredInterval, rebuild
 from ..record.summary import Quantiles, summary_of
 from ..results.result import Result
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from .spec import StoredSpec
 from .store import ROWS, TABLES, HistoryError, connect, resolve_path, write
 
@@ -204,7 +206,7 @@ def _stored(conn: sqlite3.Connection, run: sqlite3.Row) -> Stored:
 def load(ref: str | os.PathLike[str] = "last", path: PathLike = None) -> Result:
     """The run ``ref`` (``last``, an id or a unique prefix) as a :class:`Result`; a path (text
     with a dot or a slash, or a path object) loads that export (``.json`` / ``.parquet``, see
-    :mod:`loadnb.export`), and anything else there is a ValueError that says so.
+    :mod:`loadnb.results.export`), and anything else there is a ValueError that says so.
 
     >>> loadnb.load("last").summary["state"]  # doctest: +SKIP
     'done'

@@ -1,8 +1,8 @@
 """What a loaded run knows of its spec: the stored, secret-free parameters.
 
-A :class:`~loadnb.config.LoadSpec` cannot be rebuilt from the history (secrets, bodies and
+A :class:`~loadnb.spec.config.LoadSpec` cannot be rebuilt from the history (secrets, bodies and
 scenario code are not kept), so a loaded record carries a :class:`StoredSpec`: the attributes a
-:class:`~loadnb.result.Result` reads (``url``, ``target``, ``model``, ``rate``,
+:class:`~loadnb.results.result.Result` reads (``url``, ``target``, ``model``, ``rate``,
 ``expected_interval``, ``interval``) and :meth:`public_params` as stored.
 
 >>> spec = StoredSpec("http://127.0.0.1/", "http://127.0.0.1/", {"model": "closed"})

@@ -80,7 +80,8 @@ _V2 = [
         PRIMARY KEY (run_id, idx)) WITHOUT ROWID""",
 ]
 #: Snapshot columns added after v1, with the version that added them. A new Snapshot field gets
-#: a line here (and a migration below); ``tests/test_history.py`` checks every field has one.
+#: a line here (and a migration below); ``tests/history/test_history.py`` checks every field has
+#: one.
 _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (3, "workers", "INTEGER NOT NULL DEFAULT 0"),
     (4, "send_lag_p99_ms", "REAL"),
@@ -297,6 +298,6 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     return retry(attempt)
 
 
-__all__ = ["ENV", "MIGRATIONS", "ROWS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "HistoryError",
-           "check_writable", "connect", "default_path", "dumps", "insert_sql", "migrate",
-           "redact_query", "resolve_path", "retry", "version_of", "write"]
+__all__ = ["ENV", "MIGRATIONS", "ROWS", "SCHEMA_VERSION", "SNAPSHOT_COLUMNS", "TABLES",
+           "HistoryError", "check_writable", "connect", "default_path", "dumps", "insert_sql",
+           "migrate", "redact_query", "resolve_path", "retry", "version_of", "write"]

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics.codec import encode
+from ..metrics.custom import CustomMetric
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats
+from ..metrics.stats import IntervalStats
 from ..record.record import RunRecord
 from ..record.summary import build_summary
 from ..record.update import Update

@@ -72,7 +72,7 @@ class CustomMetric:
 class CustomAccumulator:
     """The hot-path accumulator of one custom metric for the current interval.
 
-    Updated in place by the virtual user (:meth:`~loadnb.vuser.VirtualUser.count`, ``gauge``,
+    Updated in place by the virtual user (:meth:`~loadnb.engine.vuser.VirtualUser.count`, ``gauge``,
     ``timer``/``timing``): a few attribute updates, or one ``array('d')`` append for a timing
     (seconds); :meth:`take` turns the interval into a :class:`CustomMetric` at the tick and starts
     the next one (the same object stays in use for the whole run).

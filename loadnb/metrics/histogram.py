@@ -139,3 +139,7 @@ class Histogram:
         hist.counts[idx] = vals
         hist.total, hist.sum_us, hist.min_s, hist.max_s = total, sum_us, min_s, max_s
         return hist
+
+
+__all__ = ["GROWTH", "N_BUCKETS", "RELATIVE_ERROR", "SUMMARY_PERCENTILES", "Histogram", "bucket_of",
+           "bucket_value"]

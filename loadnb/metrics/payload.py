@@ -11,7 +11,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .stats import CustomMetric, IntervalStats, merge_by_name
+from .custom import CustomMetric
+from .stats import IntervalStats, merge_by_name
 
 #: Phases a source can be in, from least to most advanced.
 PHASES: tuple[str, ...] = ("idle", "running", "ending", "done")

@@ -4,8 +4,8 @@ A completed request costs a few list appends and integer increments (:class:`Nam
 tick :meth:`Recorder.swap` turns the interval's raw latencies into log-bucket histograms with numpy
 (:class:`Histogram`, relative error at most :data:`RELATIVE_ERROR`), adds them to the cumulative
 ones and returns the interval as plain data. Histograms merge by adding and encode to a few KB, so
-intervals from several processes merge exactly. The histogram lives in :mod:`loadnb.histogram`
-and custom metrics in :mod:`loadnb.custom`; both are re-exported here.
+intervals from several processes merge exactly. The histogram lives in
+:mod:`loadnb.metrics.histogram` and custom metrics in :mod:`loadnb.metrics.custom`.
 """
 
 from __future__ import annotations
@@ -18,18 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..text.redact import redact_text
-from .custom import CUSTOM_KINDS as CUSTOM_KINDS
-from .custom import CUSTOM_TIMELINE_COLUMNS as CUSTOM_TIMELINE_COLUMNS
-from .custom import CustomAccumulator as CustomAccumulator
-from .custom import CustomMetric as CustomMetric
-from .custom import custom_row as custom_row
-from .histogram import GROWTH as GROWTH
-from .histogram import N_BUCKETS as N_BUCKETS
-from .histogram import RELATIVE_ERROR as RELATIVE_ERROR
-from .histogram import SUMMARY_PERCENTILES as SUMMARY_PERCENTILES
-from .histogram import Histogram as Histogram
-from .histogram import bucket_of as bucket_of
-from .histogram import bucket_value as bucket_value
+from .custom import CUSTOM_KINDS, CustomAccumulator, CustomMetric
+from .histogram import Histogram
 
 OTHER_NAME = "other"
 #: Distinct request names kept per run; more fold into ``other`` (unbounded dynamic URLs).
@@ -38,7 +28,7 @@ SAMPLE_CHARS = 2000
 MAX_CORRECTIONS = 10_000
 
 
-def corrected_extras(value: float, expected: float) -> list[float]:
+def _corrected_extras(value: float, expected: float) -> list[float]:
     """The values HdrHistogram's ``record_corrected_value`` adds besides ``value`` itself.
 
     A closed-model user that waited ``value`` seconds for a response, when it was expected to
@@ -65,8 +55,8 @@ class NameStats:
     expected to keep (coordinated-omission correction; ``inf`` when off): a response slower than
     it also records the requests the user would have sent meanwhile, in ``latency`` only.
 
-    The callback-driven hot paths (:class:`~loadnb.work.UserChain`,
-    :class:`~loadnb.work.OpenArrivals`) write the common case themselves, with less work than
+    The callback-driven hot paths (:class:`~loadnb.engine.work.UserChain`,
+    :class:`~loadnb.engine.work.OpenArrivals`) write the common case themselves, with less work than
     :meth:`response`, and leave the rest to the tick (:meth:`Recorder.swap`): a success of status
     ``ok_code`` (the first successful status :meth:`response` saw) within ``expected`` is
     ``ok_n += 1`` and ``bytes += nbytes``, its time appended to ``both`` when the response time
@@ -114,7 +104,7 @@ class NameStats:
         self.service.append(service)
         self.bytes += nbytes
         if latency > self.expected:
-            extras = corrected_extras(latency, self.expected)
+            extras = _corrected_extras(latency, self.expected)
             self.latency.extend(extras)
             self.corrected += len(extras)
 
@@ -382,3 +372,7 @@ def merge_intervals(parts: Iterable[IntervalStats], name: str = "all") -> Interv
     for part in parts:
         whole.merge(part)
     return whole
+
+
+__all__ = ["MAX_NAMES", "IntervalStats", "NameStats", "Recorder", "merge_by_name",
+           "merge_intervals"]

@@ -24,7 +24,7 @@ Modules:
   without secrets).
 
 What it may import: the standard library, numpy, aiohttp, psutil, ``opentelemetry-proto`` (inside
-:mod:`~loadnb.observe.otlp`'s functions only), and of loadnb only :mod:`loadnb.redact` and
+:mod:`~loadnb.observe.otlp`'s functions only), and of loadnb only :mod:`loadnb.text.redact` and
 :mod:`loadnb._version`. Nothing of the run, the record, the metrics or the faces: the run hands
 it plain data (a histogram-like object, counts) and reads plain data back (``dict[str, float]``).
 Importing it starts nothing; every task and server starts in an explicit ``start()``.

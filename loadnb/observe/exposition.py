@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["DEFAULT_MATCH", "PREFIX", "Exposition", "Kind", "Parser", "Rates", "Sample",
+__all__ = ["DEFAULT_MATCH", "PREFIX", "Exposition", "Keep", "Kind", "Parser", "Rates", "Sample",
            "escape_label", "make_filter", "parse", "series_name"]
 
 Kind = Literal["counter", "gauge"]

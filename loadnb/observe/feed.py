@@ -8,9 +8,9 @@ the requests in flight and the dropped arrivals so far. It keeps one immutable :
 the OTLP pusher (:mod:`~loadnb.observe.otlp`) render, and tells its listeners.
 
 The duration histogram has fixed bounds (:data:`BOUNDS`, seconds) built from loadnb's log buckets
-(growth ``growth``, default 1.01 = ``loadnb.histogram.GROWTH``): a log bucket counts under every
-bound at or above the value it reports (its geometric middle), so a cumulative count is exact but
-for values within 1 % of a bound, and ``+Inf``, ``_count`` equal the histogram's ``total``.
+(growth ``growth``, default 1.01 = ``loadnb.metrics.histogram.GROWTH``): a log bucket counts under
+every bound at or above the value it reports (its geometric middle), so a cumulative count is exact
+but for values within 1 % of a bound, and ``+Inf``, ``_count`` equal the histogram's ``total``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = ["BOUNDS", "GROWTH", "HistogramLike", "LoadMetrics", "LoadState", "Nam
 #: The duration histogram's bucket bounds (``le``), seconds.
 BOUNDS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                              2.5, 5.0, 10.0, 30.0, 60.0)
-#: loadnb's log-bucket growth (``loadnb.histogram.GROWTH``; a test checks they agree).
+#: loadnb's log-bucket growth (``loadnb.metrics.histogram.GROWTH``; a test checks they agree).
 GROWTH = 1.01
 
 

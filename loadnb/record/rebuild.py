@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.custom import CustomMetric
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats, merge_intervals
-from ..rules.alerts import AlertEvent
+from ..metrics.stats import IntervalStats, merge_intervals
+from ..rules.alert_engine import AlertEvent
 from .record import RunRecord
 from .state import RunState
 

@@ -3,9 +3,9 @@
 The monitor adds each interval to it as the interval closes (:meth:`RunRecord.add`): the
 snapshot, the per-name totals, the error and per-name timelines, the peak. The alert engine
 appends its events, the run its warnings, the engine's live changes land here too. Every face
-reads it, during the run and after it: :class:`~loadnb.result.Result` is a view of it, so nothing
-is copied when the run ends. Scale-out changes only what feeds the monitor; history is one more
-reader (a sink) of the same record.
+reads it, during the run and after it: :class:`~loadnb.results.result.Result` is a view of it, so
+nothing is copied when the run ends. Scale-out changes only what feeds the monitor; history is one
+more reader (a sink) of the same record.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.custom import CustomMetric, custom_row
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats, custom_row
-from ..rules.alerts import AlertEvent
+from ..metrics.stats import IntervalStats
+from ..rules.alert_engine import AlertEvent
 from .state import RunState
 
 if TYPE_CHECKING:

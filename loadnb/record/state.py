@@ -4,7 +4,7 @@
 a run whose process died before it ended. A :class:`RunState` is a ``str`` (``RunState.DONE ==
 "done"``), so summaries, exports and history rows hold the plain word.
 
-The snapshot's ``phase`` (:data:`loadnb.metrics.snapshot.PHASES`) is another thing: where the
+The snapshot's ``phase`` (:data:`loadnb.metrics.payload.PHASES`) is another thing: where the
 *load* is (``running``, ``ending`` in the grace period, ``done``), not the run.
 """
 
@@ -26,6 +26,9 @@ class RunState(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    def __repr__(self) -> str:  # a notebook shows 'running', as it did when states were strings
+        return repr(self.value)
 
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)

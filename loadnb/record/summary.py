@@ -3,8 +3,9 @@
 :func:`build_summary` turns a :class:`~loadnb.record.record.RunRecord` into the run in one
 JSON-ready dict (no secrets): ``Result.summary``, the object ``loadnb run --json`` prints, the
 ``summary`` the history stores and every export carries. Its keys are pinned
-(``tests/test_summary_keys.py``) and every reader is type-checked against the TypedDicts here and
-in :mod:`loadnb.record.summary_parts` (the nested entries and the functions computing them).
+(``tests/record/test_summary_keys.py``) and every reader is type-checked against the TypedDicts
+here and in :mod:`loadnb.record.summary_parts` (the nested entries and the functions
+computing them).
 
 :func:`summary_of` types summary data read back (a history row, an export document, a dict made
 by hand): older key names mapped to today's (``failures`` → ``failed`` in ``stats`` rows) and
@@ -214,11 +215,11 @@ def build_summary(record: RunRecord) -> Summary:
         "error": record.error,
         "parameters": cast("Parameters", spec.public_params()),
         "versions": {"loadnb": __version__, "python": platform.python_version(),
-                     "aiohttp": aiohttp_version()},
+                     "aiohttp": _aiohttp_version()},
     }
 
 
-def aiohttp_version() -> str:
+def _aiohttp_version() -> str:
     """The installed aiohttp's version, without importing aiohttp for it (a fast-transport run
     never needs it: about a third of a second of CPU at start-up)."""
     module = sys.modules.get("aiohttp")

@@ -8,3 +8,5 @@ words, each state's icon, label and colour).
 May import :mod:`loadnb.record` and everything below it, and :mod:`loadnb.charts`; pandas,
 pyarrow and Bokeh only inside functions.
 """
+
+__all__: list[str] = []

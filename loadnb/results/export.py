@@ -35,10 +35,10 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
   does not load back.
 
 Nothing secret is written: the summary and parameters are redacted already, URLs go through
-:func:`loadnb.redact.redact_url`, error samples were redacted when recorded.
+:func:`loadnb.text.redact.redact_url`, error samples were redacted when recorded.
 
-This module is a view, like :mod:`loadnb.frame`: pandas and pyarrow are imported inside the
-functions. It never imports :mod:`loadnb.result` (which calls it) nor the history.
+This module is a view, like :mod:`loadnb.results.frame`: pandas and pyarrow are imported inside the
+functions. It never imports :mod:`loadnb.results.result` (which calls it) nor the history.
 """
 
 from __future__ import annotations
@@ -51,12 +51,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..metrics.codec import Carrier, decode, encode
+from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, IntervalStats
+from ..metrics.stats import IntervalStats
 from ..record.rebuild import Stored, StoredInterval
 from ..record.record import NAMES_TIMELINE_COLUMNS, RunRecord
 from ..record.summary import Summary, summary_of
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text, redact_url
 
@@ -84,13 +85,13 @@ CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline
 CSV_STATS_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
-def plain(value: Any) -> Any:
-    """``value`` as plain JSON data (:func:`loadnb.results.outputs.json_safe`)."""
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON data (:func:`loadnb.text.jsonsafe.json_safe`)."""
     return json_safe(value)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [plain(row) for row in frame.to_dict(orient="records")]
+    return [_plain(row) for row in frame.to_dict(orient="records")]
 
 
 def _tables(record: RunRecord) -> dict[str, pd.DataFrame]:
@@ -125,26 +126,26 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
                 "transport": record.transport, "state": record.state,
                 "error": None if record.error is None else redact_text(record.error),
                 "aborted_by": record.aborted_by, "url": redact_url(spec.url),
-                "target": redact_url(spec.target), "params": plain(params)},
-        "summary": plain(summary),
-        "snapshots": [plain(s.as_row()) for s in record.snapshots],
-        "totals": totals_of(record),
-        "stats_timeline": [plain(dict(zip(NAMES_TIMELINE_COLUMNS, row, strict=True)))
+                "target": redact_url(spec.target), "params": _plain(params)},
+        "summary": _plain(summary),
+        "snapshots": [_plain(s.as_row()) for s in record.snapshots],
+        "totals": _totals_of(record),
+        "stats_timeline": [_plain(dict(zip(NAMES_TIMELINE_COLUMNS, row, strict=True)))
                            for row in record.names_timeline],
         "errors_timeline": [{"elapsed_time": e, "kind": k, "count": n}
                             for e, k, n in record.errors_timeline],
-        "custom": [plain(dict(zip(CUSTOM_TIMELINE_COLUMNS, row, strict=True)))
+        "custom": [_plain(dict(zip(CUSTOM_TIMELINE_COLUMNS, row, strict=True)))
                    for row in record.custom_timeline],
         "warnings": list(record.warnings),
         "events": [[e, t] for e, t in record.events],
     }
-    doc["thresholds"] = plain(record.thresholds)
+    doc["thresholds"] = _plain(record.thresholds)
     for name in ("stats", "errors", "alerts", "custom_totals"):
         doc[name] = _records(tables[name])
     return doc
 
 
-def totals_of(record: RunRecord) -> dict[str, Any]:
+def _totals_of(record: RunRecord) -> dict[str, Any]:
     """``totals`` of the document: the per-name stats, all names (``overall``) and the custom
     metrics added up over the run, histograms encoded (what the record keeps; exact)."""
     return {"overall": encode(record.overall, JSON),
@@ -205,7 +206,7 @@ def to_csv(record: RunRecord, summary: Summary, path: PathLike) -> Path:
             rest = [c for c in table.columns if c not in CSV_STATS_COLUMNS]
             table = table[[*CSV_STATS_COLUMNS, *rest]]
         table.to_csv(where[name], index=False)
-    where["summary"].write_text(json.dumps(plain(summary), indent=1) + "\n", encoding="utf-8")
+    where["summary"].write_text(json.dumps(_plain(summary), indent=1) + "\n", encoding="utf-8")
     return Path(path)
 
 

@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 
 from ..charts import palette
+from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric, custom_row
 from ..metrics.snapshot import COLUMNS, Snapshot
-from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS, CustomMetric, IntervalStats, custom_row
+from ..metrics.stats import IntervalStats
 from ..record.record import NAMES_TIMELINE_COLUMNS
 from ..record.summary import Summary
 from ..record.summary_parts import STATS_KEYS
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from ..text.numbers import number
 
 STATS_COLUMNS: tuple[str, ...] = (
@@ -86,7 +87,7 @@ def alerts_frame(events: Iterable[AlertEvent]) -> pd.DataFrame:
 
 def custom_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
     """Custom metrics per interval, long format: one row per (interval, metric) updated in it,
-    columns :data:`loadnb.metrics.CUSTOM_TIMELINE_COLUMNS` (timings in ms; NaN where a column
+    columns :data:`loadnb.metrics.custom.CUSTOM_TIMELINE_COLUMNS` (timings in ms; NaN where a column
     does not apply to the kind)."""
     return pd.DataFrame(list(rows), columns=list(CUSTOM_TIMELINE_COLUMNS))
 

@@ -10,8 +10,8 @@ run id in the legend) and the tables sit side by side. Long series are decimated
 are exact. A 10-minute run at 0.5 s intervals (1,200 snapshots, two names, two custom metrics) makes
 a report of about 1.35 MB, 1.27 MB of it BokehJS (its core only: no widgets, tables, WebGL).
 
-It takes anything shaped like a :class:`~loadnb.result.Result` (:class:`RunView`): it imports
-neither the result, the history nor a face, and pandas and Bokeh only inside functions.
+It takes anything shaped like a :class:`~loadnb.results.result.Result` (:class:`Reportable`): it
+imports neither the result, the history nor a face, and pandas and Bokeh only inside functions.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ MAX_POINTS = 1000
 _DASHES = {"p50_ms": "solid", "p95_ms": "dashed", "p99_ms": "dotted"}
 
 
-class RunView(Protocol):
+class Reportable(Protocol):
     """What a report reads of a run (a :class:`~loadnb.results.result.Result` is one)."""
 
     @property
@@ -166,13 +166,13 @@ def _errors_per_interval(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _throughput(frame: pd.DataFrame) -> pd.DataFrame:
     """``elapsed_time`` and ``current_rps`` as drawn: the final, partial interval left out
-    (:func:`loadnb.charting.drawn_rates`)."""
+    (:func:`loadnb.charts.axes.drawn_rates`)."""
     rates = drawn_rates(frame["elapsed_time"].tolist(), frame["current_rps"].tolist(),
                         frame["phase"].astype(str).tolist())
     return frame[["elapsed_time"]].assign(current_rps=rates)
 
 
-def _charts(runs: Sequence[RunView]) -> list[tuple[str, Model]]:
+def _charts(runs: Sequence[Reportable]) -> list[tuple[str, Model]]:
     frames = [(r.run_id, r.df) for r in runs]
     charts: list[tuple[str, Model]] = []
     fig = _figure("Throughput", "requests/s")
@@ -224,7 +224,7 @@ thead th{background:$head}.side{display:flex;flex-wrap:wrap;gap:1.5em;align-item
                note=palette.PAGE_NOTE)
 
 
-def render(runs: Sequence[RunView], *, title: str | None = None) -> str:
+def render(runs: Sequence[Reportable], *, title: str | None = None) -> str:
     """The report's HTML (see the module docstring)."""
     from bokeh.embed import components
     from bokeh.resources import Resources
@@ -270,7 +270,7 @@ def render(runs: Sequence[RunView], *, title: str | None = None) -> str:
         "</body></html>\n")
 
 
-def write_report(runs: Sequence[RunView], path: str | os.PathLike[str], *,
+def write_report(runs: Sequence[Reportable], path: str | os.PathLike[str], *,
                  title: str | None = None) -> Path:
     """Write the report of ``runs`` (one, or several overlaid) to ``path``; returns it."""
     out = Path(path)
@@ -278,4 +278,4 @@ def write_report(runs: Sequence[RunView], path: str | os.PathLike[str], *,
     return out
 
 
-__all__ = ["MAX_POINTS", "RunView", "decimate", "render", "write_report"]
+__all__ = ["MAX_POINTS", "Reportable", "decimate", "render", "write_report"]

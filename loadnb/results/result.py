@@ -1,5 +1,5 @@
-"""Result: a view of one run's :class:`~loadnb.record.RunRecord`, live during the run and final
-after it.
+"""Result: a view of one run's :class:`~loadnb.record.record.RunRecord`, live during the run and
+final after it.
 
 ``summary`` is a typed dict (:class:`~loadnb.record.summary.Summary`, the object ``loadnb run
 --json`` prints); ``df``, ``stats``, ``errors``, ``errors_timeline``, ``stats_timeline`` and
@@ -18,7 +18,7 @@ from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..record.record import RunRecord
 from ..record.summary import Summary, build_summary
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from ..spec.config import LoadSpec
 
 if TYPE_CHECKING:
@@ -198,17 +198,17 @@ class Result:
         :func:`~loadnb.record.summary.build_summary`)."""
         return build_summary(self.record)
 
-    # -- sharing a run (loadnb.export, loadnb.report) -------------------------------------
+    # -- sharing a run (loadnb.results.export, loadnb.results.report) ----------------------
     def to_json(self, path: str | os.PathLike[str]) -> Path:
         """Write the run as one JSON document (every table, the summary, the totals with their
-        histograms); ``loadnb.load(path)`` reads it back. See :mod:`loadnb.export`."""
+        histograms); ``loadnb.load(path)`` reads it back. See :mod:`loadnb.results.export`."""
         from .export import to_json
 
         return to_json(self.record, self.summary, path)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write the run as one Parquet file (the snapshots as the table, the rest as JSON in
-        its metadata); ``loadnb.load(path)`` reads it back. See :mod:`loadnb.export`."""
+        its metadata); ``loadnb.load(path)`` reads it back. See :mod:`loadnb.results.export`."""
         from .export import to_parquet
 
         return to_parquet(self.record, self.summary, path)

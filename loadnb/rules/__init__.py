@@ -4,3 +4,5 @@ default ones (:mod:`~loadnb.rules.alerts`), the alert engine that fires and clea
 
 May import :mod:`loadnb.metrics` and :mod:`loadnb.text`; never the engine, the record or a face.
 """
+
+__all__: list[str] = []

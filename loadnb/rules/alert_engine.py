@@ -1,14 +1,14 @@
 """The alert engine: rules, their events, and the one engine that judges them on every snapshot.
 
-A rule looks at one :class:`~loadnb.snapshot.Snapshot` (its ``check``), or at the last interval's
-stats (its ``on_interval``, given the engine's interval :class:`~loadnb.thresholds.View`), and
-returns a message while its condition holds (None when all is well). The :class:`AlertEngine`
-turns that into events: a rule *fires* once its condition has held for ``sustain`` judged
-snapshots in a row, and *clears* at the first one where it no longer holds. Each fire lands once
-in the run record as an :class:`AlertEvent`, whose ``cleared_at`` is set when it clears (None
-while active). Snapshots a rule does not judge (its ``applies`` is false, or its ``on_interval``
-says :data:`NOT_JUDGED`: e.g. an interval with no data for the metric) leave its state as it is.
-The default rules are in :mod:`loadnb.alerts`.
+A rule looks at one :class:`~loadnb.metrics.snapshot.Snapshot` (its ``check``), or at the last
+interval's stats (its ``on_interval``, given the engine's interval
+:class:`~loadnb.rules.thresholds.View`), and returns a message while its condition holds (None when
+all is well). The :class:`AlertEngine` turns that into events: a rule *fires* once its condition has
+held for ``sustain`` judged snapshots in a row, and *clears* at the first one where it no longer
+holds. Each fire lands once in the run record as an :class:`AlertEvent`, whose ``cleared_at`` is set
+when it clears (None while active). Snapshots a rule does not judge (its ``applies`` is false, or
+its ``on_interval`` says :data:`NOT_JUDGED`: e.g. an interval with no data for the metric) leave its
+state as it is. The default rules are in :mod:`loadnb.rules.alerts`.
 """
 
 from __future__ import annotations

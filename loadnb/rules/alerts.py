@@ -1,8 +1,8 @@
-"""The default alert rules, and the engine's names (:mod:`loadnb.alert_engine`) for short.
+"""The default alert rules; :mod:`~loadnb.rules.alert_engine` fires and clears them.
 
-A rule looks at one :class:`~loadnb.snapshot.Snapshot` (or at the interval it closes) and returns
-a message while its condition holds (None when all is well); the :class:`AlertEngine` fires it
-once the condition has held for the rule's ``sustain`` judged snapshots in a row, and clears it
+A rule looks at one :class:`~loadnb.metrics.snapshot.Snapshot` (or at the interval it closes) and
+returns a message while its condition holds (None when all is well); the :class:`AlertEngine` fires
+it once the condition has held for the rule's ``sustain`` judged snapshots in a row, and clears it
 at the first one where it no longer holds. Snapshots a rule does not apply to (e.g. generator
 rules skip the final snapshot, the RPS rule skips intervals with a live change) leave its state
 as it is.
@@ -24,19 +24,7 @@ from weakref import WeakKeyDictionary
 
 from ..metrics.snapshot import Snapshot
 from ..text.numbers import bounded
-from .alert_engine import (
-    NOT_JUDGED,
-    AlertEngine,
-    AlertEvent,
-    AlertRule,
-    Check,
-    IntervalCheck,
-    Listener,
-    Verdict,
-    as_rule,
-    as_rules,
-    expression_rule,
-)
+from .alert_engine import NOT_JUDGED, AlertRule, Verdict
 from .thresholds import View
 
 #: The brief's success-rate alert: cumulative success rate below this (percent).
@@ -213,7 +201,8 @@ def no_response(timeout: float | None = None) -> AlertRule:
 def failed_iterations_text(iterations: Mapping[str, Sequence[int]]) -> str | None:
     """``50 failed of 200 (buy: 50/50)``: failed scenario iterations of every task, and of each
     task with failures (most first); None when none failed. ``iterations``: task ->
-    ``[iterations, failed]``, as :attr:`~loadnb.metrics.IntervalStats.iterations` holds them."""
+    ``[iterations, failed]``, as :attr:`~loadnb.metrics.stats.IntervalStats.iterations` holds
+    them."""
     failing = sorted(((t, c) for t, c in iterations.items() if c[1]), key=lambda tc: -tc[1][1])
     if not failing:
         return None
@@ -275,8 +264,6 @@ def default_rules(*, pool_size: int = 0, max_in_flight: int = 0,
             dropped_arrivals(max_in_flight), waiting_for_connection(pool_size)]
 
 
-__all__ = ["NOT_JUDGED", "AlertEngine", "AlertEvent", "AlertRule", "Check", "IntervalCheck",
-           "Listener", "Verdict", "as_rule", "as_rules", "default_rules", "expression_rule",
-           "dropped_arrivals", "failed_iterations_text", "generator_cpu", "generator_lag",
-           "iterations_failing", "low_rps", "low_success_rate", "no_response", "target_down",
-           "waiting_for_connection"]
+__all__ = ["CPU_LIMIT", "LAG_LIMIT_MS", "default_rules", "dropped_arrivals",
+           "failed_iterations_text", "generator_cpu", "generator_lag", "iterations_failing",
+           "low_rps", "low_success_rate", "no_response", "target_down", "waiting_for_connection"]

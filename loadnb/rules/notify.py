@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..text.redact import redact_webhook as shown_url
-from .alerts import AlertEvent
+from .alert_engine import AlertEvent
 
 if TYPE_CHECKING:  # (imported by the first post: most runs have no webhook)
     import aiohttp

@@ -40,7 +40,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..metrics.stats import CustomMetric, IntervalStats
+from ..metrics.custom import CustomMetric
+from ..metrics.stats import IntervalStats
 from ..text.numbers import bounded, decimals
 from ..text.units import TIME_UNITS
 
@@ -311,4 +312,4 @@ def parse_thresholds(exprs: Iterable[object] | None) -> tuple[Threshold, ...]:
     return tuple(parse_threshold(e) for e in exprs)
 
 
-__all__ = ["Threshold", "View", "parse_threshold", "parse_thresholds"]
+__all__ = ["LATENCY_STATS", "Threshold", "View", "parse_threshold", "parse_thresholds"]

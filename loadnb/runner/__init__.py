@@ -6,3 +6,5 @@ May import everything below it (:mod:`loadnb.history`, :mod:`loadnb.distributed`
 only when a run asks for workers — :mod:`loadnb.results`, :mod:`loadnb.record`,
 :mod:`loadnb.engine`, …); never a face.
 """
+
+__all__: list[str] = []

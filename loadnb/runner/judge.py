@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..metrics.custom import CustomMetric
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import CustomMetric, IntervalStats, merge_intervals
+from ..metrics.stats import IntervalStats, merge_intervals
 from ..record.record import RunRecord
 from ..rules.thresholds import Threshold
 

@@ -31,10 +31,10 @@ from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.update import Update
 from ..results.result import Result
-from ..rules.alerts import AlertEngine, AlertRule, Listener, default_rules
+from ..rules.alert_engine import AlertEngine, AlertRule, Listener
+from ..rules.alerts import default_rules
 from ..rules.notify import Webhook
-from ..spec.config import LoadSpec, make_spec
-from ..spec.scenario import split_url_or_scenario
+from ..spec.config import LoadSpec, spec_of
 from ..transport import make_transport
 from .judge import IntervalView, ThresholdJudge
 from .monitor import Monitor, Sink
@@ -357,12 +357,6 @@ class Run:
         self._tell_state()
 
 
-def _spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:
-    url, scenario = split_url_or_scenario(url_or_scenario, params.pop("url", None),
-                                 params.pop("scenario", None))
-    return make_spec(url, scenario=scenario, **params)
-
-
 async def arun(url_or_scenario: object = None, /, **params: Any) -> Result:
     """Run a load test on the current event loop and return its result (the notebook way).
 
@@ -370,7 +364,7 @@ async def arun(url_or_scenario: object = None, /, **params: Any) -> Result:
 
         result = await loadnb.arun("http://127.0.0.1:8000/", rate=200, duration="5s")
     """
-    return await Run(_spec_of(url_or_scenario, params)).run()
+    return await Run(spec_of(url_or_scenario, params)).run()
 
 
 def run(url_or_scenario: object = None, /, **params: Any) -> Result:
@@ -383,7 +377,7 @@ def run(url_or_scenario: object = None, /, **params: Any) -> Result:
     base URL is then ``url=``; the others are those of :func:`loadnb.make_spec` (the same as
     ``LoadTest``'s); bad ones raise ``ValueError`` before anything starts.
     """
-    spec = _spec_of(url_or_scenario, params)
+    spec = spec_of(url_or_scenario, params)
     return run_to_end(Run(spec).run())
 
 

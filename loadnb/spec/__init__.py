@@ -7,3 +7,5 @@ with their data (:mod:`~loadnb.spec.scenario`).
 May import :mod:`loadnb.rules`, :mod:`loadnb.transport` (its options), :mod:`loadnb.metrics`
 and :mod:`loadnb.text`.
 """
+
+__all__: list[str] = []

@@ -2,9 +2,8 @@
 
 Every face (Python API, widget, CLI) builds a :class:`LoadSpec` through :func:`make_spec`, so bad
 input gets the same one-line :class:`ValueError` everywhere, before a socket is opened. The checks
-of single parameters live in :mod:`loadnb.validate`, the handling of secrets in
-:mod:`loadnb.redact`; this module combines them, and re-exports the names it always offered
-(``parse_duration``, ``parse_header``, ``redact_headers``, ``redact_url``, ...).
+of single parameters live in :mod:`loadnb.spec.validate`, the handling of secrets in
+:mod:`loadnb.text.redact`; this module combines them.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..rules.alerts import AlertRule, as_rules
+from ..rules.alert_engine import AlertRule, as_rules
 from ..rules.thresholds import Threshold, parse_thresholds
 from ..text.jsonsafe import json_safe
 from ..text.redact import redact_headers, redact_url, split_credentials
@@ -29,7 +28,7 @@ from .options import (
     shown_cluster,
     shown_hook,
 )
-from .scenario import Scenario, as_scenario, check_data_mode, make_feeder
+from .scenario import Scenario, as_scenario, check_data_mode, make_feeder, split_url_or_scenario
 from .shape import LoadShape, ShapeFn
 from .validate import (
     Plan,
@@ -72,7 +71,7 @@ class LoadSpec:
     ``expected_interval`` (closed model only) turns on coordinated-omission correction: a response
     slower than the interval a user is expected to keep also records the requests that user would
     have sent meanwhile (HdrHistogram's ``record_corrected_value``), in ``latency`` only;
-    ``alerts``: the alert rules (:class:`~loadnb.rules.alerts.AlertRule` or callables
+    ``alerts``: the alert rules (:class:`~loadnb.rules.alert_engine.AlertRule` or callables
     ``(Snapshot) -> str | None``) judged on every snapshot; None means the defaults
     (:func:`~loadnb.rules.alerts.default_rules`), ``[]`` none; ``history``: where the run is kept
     as it goes (a SQLite file path; None or True: ``LOADNB_HISTORY`` or the per-user default;
@@ -363,4 +362,13 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
     if spec.abort_on_fail and not spec.thresholds:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
 
-__all__ = ["LoadSpec", "make_spec"]
+
+def spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:
+    """The spec of ``run(url_or_scenario, **params)`` (and of every study's runs): the first
+    argument is the URL or a scenario; ``url=``/``scenario=`` in ``params`` are taken out."""
+    url, scenario = split_url_or_scenario(url_or_scenario, params.pop("url", None),
+                                          params.pop("scenario", None))
+    return make_spec(url, scenario=scenario, **params)
+
+
+__all__ = ["DEFAULT_DURATION", "DEFAULT_USERS", "LoadSpec", "make_spec", "spec_of"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: A scenario task: an async function of a :class:`~loadnb.vuser.VirtualUser` (typed ``Any``
+#: A scenario task: an async function of a :class:`~loadnb.engine.vuser.VirtualUser` (typed ``Any``
 #: here so that this module, which config imports, does not import the user and its client).
 Task = Callable[[Any], Awaitable[Any]]
 DATA_MODES = ("cycle", "once", "random")
@@ -247,7 +247,7 @@ def make_feeder(data: object, mode: str, seed: int | None = None) -> Feeder:
 
 def is_scenario(obj: object) -> bool:
     """Whether ``obj`` is given as a scenario (an async function, a mapping of them, a
-    :class:`~loadnb.scenario.Scenario`) rather than as a URL."""
+    :class:`~loadnb.spec.scenario.Scenario`) rather than as a URL."""
     return isinstance(obj, Scenario | Mapping) or (callable(obj) and not isinstance(obj, str))
 
 
@@ -257,7 +257,7 @@ def split_url_or_scenario(
     """``(url, scenario)`` from ``LoadTest(url_or_scenario, url=…, scenario=…)``.
 
     The first argument is a URL, or a scenario whose base URL is then ``url=``. Anything else is
-    left to :func:`~loadnb.config.make_spec` to reject, with its own message.
+    left to :func:`~loadnb.spec.config.make_spec` to reject, with its own message.
     """
     if url_or_scenario is None:
         return url, scenario

@@ -90,3 +90,6 @@ def check_stages(stages: object, what: str,
     if sum(length for length, _ in out) <= 0:
         raise ValueError(f"{what}: the stages must last longer than 0 s")
     return tuple(out)
+
+
+__all__ = ["LoadShape", "ShapeFn", "check_stages"]

@@ -1,10 +1,10 @@
 """Parsing and range checks of load-test parameters: one clear one-line ``ValueError`` each.
 
-:func:`~loadnb.config.make_spec` runs these on every parameter, whichever face (Python API,
+:func:`~loadnb.spec.config.make_spec` runs these on every parameter, whichever face (Python API,
 widget, CLI) gave it, so bad input is rejected the same way everywhere, before a socket is opened.
 Text is accepted where a face can only give text (``"30s"``, ``"10"``, ``"Name: value"``).
 
-This module imports only :mod:`loadnb.shape` of loadnb (never :mod:`loadnb.config`).
+This module imports only :mod:`loadnb.spec.shape` of loadnb (never :mod:`loadnb.spec.config`).
 """
 
 from __future__ import annotations

@@ -4,3 +4,5 @@ closed-model sweep (:mod:`~loadnb.studies.sweep`), the Universal Scalability Law
 
 May import :mod:`loadnb.runner` and everything below it; never a face.
 """
+
+__all__: list[str] = []

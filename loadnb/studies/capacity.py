@@ -1,9 +1,9 @@
 """Find the capacity: the highest arrival rate a target serves within an SLO.
 
 :func:`acapacity` (``await`` it in a notebook) and :func:`capacity` (blocking) drive the **open
-model** in steps, each an ordinary :class:`~loadnb.run.Run` (so history and alerts apply) of
+model** in steps, each an ordinary :class:`~loadnb.runner.run.Run` (so history and alerts apply) of
 ``step_duration`` at one offered rate, judged on the whole step by the SLO (threshold expressions,
-:mod:`loadnb.thresholds`)::
+:mod:`loadnb.rules.thresholds`)::
 
     cap = await loadnb.acapacity(url, slo=["p99<200ms", "errors<1%"], step_duration="5s")
     cap.capacity_rps, cap.limited_by, cap.bracket, cap.steps
@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 from ..engine.loop import run_to_end
 from ..results.result import Result
 from ..rules.thresholds import LATENCY_STATS, Threshold, parse_thresholds
-from ..runner.run import Run, _spec_of
+from ..runner.run import Run
+from ..spec.config import spec_of
 from ..text import numbers
 from ..text.units import parse_duration
 
@@ -118,7 +119,7 @@ def judge_step(result: Result, offered: float, bound_ms: float | None) -> dict[s
 class CapacityResult:
     """What a capacity search found (see the module docstring): ``capacity_rps``, ``bracket``
     (last good, first bad offered rate), ``limited_by``, ``steps`` (a DataFrame, one row per
-    step), ``results`` (every step's full :class:`~loadnb.result.Result`), ``as_dict()`` and
+    step), ``results`` (every step's full :class:`~loadnb.results.result.Result`), ``as_dict()`` and
     ``chart()``."""
 
     def __init__(self, slo: Sequence[str], rows: list[dict[str, Any]], results: list[Result],
@@ -209,8 +210,8 @@ async def acapacity(url_or_scenario: object = None, /, slo: Sequence[str] | str 
             raise ValueError(f"{key} is set by the capacity search; leave it out")
 
     def spec_at(rate: float) -> Any:
-        return _spec_of(url_or_scenario, dict(params, rate=rate, duration=step,
-                                              thresholds=exprs, history=history))
+        return spec_of(url_or_scenario, dict(params, rate=rate, duration=step,
+                                             thresholds=exprs, history=history))
 
     spec_at(start_rate)  # bad input fails here, before anything is sent
     bound = latency_bound(thresholds)
@@ -311,5 +312,5 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["CapacityResult", "acapacity", "capacity", "judge_step", "latency_bound",
-           "latency_grew"]
+__all__ = ["ACHIEVED_SHARE", "GENERATOR_RULES", "STEP_COLUMNS", "CapacityResult", "acapacity",
+           "capacity", "judge_step", "latency_bound", "latency_grew"]

@@ -1,8 +1,8 @@
 """A closed-model sweep: throughput and latency at each concurrency, and the USL fitted to them.
 
 :func:`asweep` (``await`` it) and :func:`sweep` (blocking) run one ordinary closed-model
-:class:`~loadnb.run.Run` of ``step_duration`` per number of users (``cooldown`` between them) and
-fit the Universal Scalability Law (:mod:`loadnb.usl`) to the throughput measured::
+:class:`~loadnb.runner.run.Run` of ``step_duration`` per number of users (``cooldown`` between them)
+and fit the Universal Scalability Law (:mod:`loadnb.studies.usl`) to the throughput measured::
 
     sw = await loadnb.asweep(url, users=[1, 2, 4, 8, 16, 32], step_duration="5s")
     sw.df                                  # users, throughput_rps, p50_ms, p99_ms, error_rate
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.loop import run_to_end
 from ..results.result import Result
-from ..runner.run import Run, _spec_of
+from ..runner.run import Run
+from ..spec.config import spec_of
 from ..text.units import parse_duration
 from .usl import UslFit, fit_usl
 
@@ -33,8 +34,9 @@ COLUMNS = ("users", "throughput_rps", "p50_ms", "p90_ms", "p99_ms", "error_rate"
 
 
 class SweepResult:
-    """Rows per concurrency (``df``), every step's :class:`~loadnb.result.Result` (``results``),
-    the USL ``fit`` (None with fewer than three concurrencies or no throughput), ``chart()``."""
+    """Rows per concurrency (``df``), every step's :class:`~loadnb.results.result.Result`
+    (``results``), the USL ``fit`` (None with fewer than three concurrencies or no throughput),
+    ``chart()``."""
 
     def __init__(self, rows: list[dict[str, Any]], results: list[Result]) -> None:
         self.rows = rows
@@ -99,17 +101,17 @@ async def asweep(url_or_scenario: object = None, /, users: Sequence[int] = (1, 2
         if key in params:
             raise ValueError(f"{key} is set by the sweep; leave it out")
 
-    def spec_of(n: int) -> Any:
-        return _spec_of(url_or_scenario, dict(params, users=n, duration=step, history=history))
+    def spec_at(n: int) -> Any:
+        return spec_of(url_or_scenario, dict(params, users=n, duration=step, history=history))
 
     for n in counts:
-        spec_of(n)  # bad input fails before anything is sent
+        spec_at(n)  # bad input fails before anything is sent
     rows: list[dict[str, Any]] = []
     results: list[Result] = []
     for i, n in enumerate(counts):
         if i:
             await asyncio.sleep(pause)
-        result = await Run(spec_of(n)).run()
+        result = await Run(spec_at(n)).run()
         s = result.summary
         answered = s["completed_requests"] + s["failed_requests"]
         lat = s["latency_ms"]

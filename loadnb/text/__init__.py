@@ -5,3 +5,5 @@ Holds :mod:`~loadnb.text.redact` (secrets out of URLs, headers and samples),
 :mod:`~loadnb.text.numbers` (the one set of number formatters every face uses). Imports nothing
 of loadnb: it is the ground floor.
 """
+
+__all__: list[str] = []

@@ -16,7 +16,8 @@ def make_transport(options: TransportOptions) -> Transport:
 
         return H2Transport(options)
     if options.kind != "aiohttp" and options.plain:
-        from .fast import FastTransport, fast_supported
+        from .fast import FastTransport
+        from .wire import fast_supported
 
         reason = fast_supported(options)
         if reason is None:

@@ -28,7 +28,7 @@ _RESET_IN_MESSAGE = re.compile(
     r"\b(?:ConnectionResetError|BrokenPipeError|ConnectionAbortedError)\(")
 
 
-class ConnectTo(aiohttp.abc.AbstractResolver):
+class _ConnectTo(aiohttp.abc.AbstractResolver):
     """curl's ``--connect-to`` for aiohttp: a host:port that a rule matches resolves to the
     rule's address; SNI and the certificate check keep the URL's host (``hostname``)."""
 
@@ -69,7 +69,7 @@ def make_session(options: TransportOptions) -> aiohttp.ClientSession:
         limit=options.pool_limit or 0, limit_per_host=0, force_close=not options.keepalive,
         ssl=client_context(options) if options.cacert or options.cert else not options.insecure,
         enable_cleanup_closed=False,
-        resolver=ConnectTo(options.connect_to) if options.connect_to else None,
+        resolver=_ConnectTo(options.connect_to) if options.connect_to else None,
     )
     session = aiohttp.ClientSession(
         connector=connector,
@@ -101,7 +101,7 @@ class AiohttpTransport(FifoPool[NoReturn]):
         self._options = options
         self._session = make_session(options)
         #: the evidence of the first response of each failing status (>= 400): status line and
-        #: the first :data:`~loadnb.transport.base.SAMPLE_BYTES` of its body
+        #: the first :data:`SAMPLE_BYTES` of its body
         self.samples: dict[int, str] = {}
 
     def request(self, method: str, url: str,
@@ -143,7 +143,7 @@ class AiohttpTransport(FifoPool[NoReturn]):
 
     def classify(self, exc: BaseException) -> str:
         """The :class:`ErrorKind` of an exception raised by :meth:`send`."""
-        return classify_aiohttp(exc)
+        return _classify_aiohttp(exc)
 
     async def aclose(self) -> None:
         """Close the pool (and every connection in it)."""
@@ -156,7 +156,7 @@ def evidence(status: int, reason: str | None, body: bytes) -> str:
             + body[:SAMPLE_BYTES].decode("utf-8", "replace"))
 
 
-def classify_aiohttp(exc: BaseException) -> str:
+def _classify_aiohttp(exc: BaseException) -> str:
     """Name an aiohttp failure with a stable :class:`ErrorKind`."""
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return ErrorKind.TIMEOUT
@@ -177,3 +177,6 @@ def classify_aiohttp(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientOSError):
         return classify_os_error(exc)
     return classify_os_error(exc)
+
+
+__all__ = ["AiohttpTransport", "evidence", "make_session"]

@@ -142,7 +142,7 @@ class Tally(Protocol):
 
 
 class Arrivals(Protocol):
-    """The engine's side of an open-model :class:`Lane`: its clock, and what became of each
+    """The engine's side of an open-model :class:`OpenLane`: its clock, and what became of each
     arrival it sent. Times are ``clock()`` readings: ``intended`` when the arrival was due,
     ``sent`` when its request was written, ``now`` when its response was complete.
 
@@ -168,7 +168,7 @@ class Arrivals(Protocol):
         """No usable response: a connection that failed, a timeout, no free connection."""
 
 
-class Lane(Protocol):
+class OpenLane(Protocol):
     """An open model with no task per arrival: each arrival is written at once into an idle
     connection, else waits (first come, first served) for one that frees or opens; the callback
     that completes a response writes the next waiting arrival. ``in_flight`` counts arrivals sent
@@ -196,9 +196,9 @@ class Lane(Protocol):
 
 @runtime_checkable
 class Laning(Protocol):
-    """A transport that can run the open model as a :class:`Lane` (the fast transport)."""
+    """A transport that can run the open model as an :class:`OpenLane` (the fast transport)."""
 
-    def lane(self, arrivals: Arrivals) -> Lane: ...
+    def lane(self, arrivals: Arrivals) -> OpenLane: ...
 
 
 def no_free_connection(fut: asyncio.Future[Any]) -> None:
@@ -232,3 +232,7 @@ def classify_os_error(exc: BaseException) -> str:
         if code == errno.ETIMEDOUT:
             return ErrorKind.TIMEOUT
     return ErrorKind.exception(exc)
+
+
+__all__ = ["Arrivals", "Chaining", "Driver", "ErrorKind", "Laning", "OpenLane", "Request", "Tally",
+           "Transport", "TransportOptions", "classify_os_error", "no_free_connection"]

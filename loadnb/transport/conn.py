@@ -3,10 +3,10 @@
 A connection carries one request at a time. While a chain runs on it (``waiter`` pending), each
 complete response goes to the chain's :class:`Driver` once the received chunk is parsed to its
 end, and the next request is written at once if the driver wants one. In the open model a
-:class:`Lane` takes the driver's place (``lane`` set, ``waiter`` the lane's own future while a
-request is out): it records the response and writes the next waiting arrival, if any. Bytes past
-the end of the response in the same chunk, or bytes while no request is out, were not asked for:
-the connection is not used again. Its life is one :class:`ConnState`::
+:class:`~loadnb.transport.lane.Lane` takes the driver's place (``lane`` set, ``waiter`` the
+lane's own future while a request is out): it records the response and writes the next waiting
+arrival, if any. Bytes past the end of the response in the same chunk, or bytes while no request
+is out, were not asked for: the connection is not used again. Its life is one :class:`ConnState`::
 
     OPENING -> IDLE -> HEAD -> BODY -> IDLE (kept alive: the next request, or back to the pool)
                         ^-- 1xx --'
@@ -33,7 +33,7 @@ from .wire import (
     scan_headers,
 )
 
-__all__ = ["BODY", "CLOSED", "HEAD", "IDLE", "OPENING", "RETIRED", "Conn", "ConnState", "Lane",
+__all__ = ["BODY", "CLOSED", "HEAD", "IDLE", "OPENING", "RETIRED", "Conn", "ConnState", "LaneSide",
            "OneRequest", "Owner", "head_evidence"]
 
 
@@ -118,7 +118,7 @@ def head_evidence(head: list[bytes]) -> str:
     return (status_line.decode("latin-1") + "\n" + body.decode("utf-8", "replace")).rstrip("\n")
 
 
-class Lane(Protocol):
+class LaneSide(Protocol):
     """Who a connection carrying an open-model arrival reports to (``conn.lane``; the fast
     transport's :class:`~loadnb.transport.lane.Lane`), instead of a chain's driver."""
 
@@ -155,7 +155,7 @@ class Conn(asyncio.Protocol):
         self.state = OPENING
         self.driver: Driver = OneRequest()
         self.waiter: asyncio.Future[None] | None = None  # pending while a chain runs on it
-        self.lane: Lane | None = None  # set while it carries an open-model arrival
+        self.lane: LaneSide | None = None  # set while it carries an open-model arrival
         self.intended = self.sent = 0.0  # that arrival's times (the lane's clock)
         self.since = 0  # the sweep count when the request out was written (or began to wait)
         self.idle_since = 0  # the sweep count when it was last given back to the pool

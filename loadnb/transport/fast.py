@@ -25,10 +25,10 @@ from .base import Arrivals, Driver, ErrorKind, Request, TransportOptions, classi
 from .conn import CLOSED, IDLE, Conn, OneRequest
 from .lane import Lane
 from .pool import FifoPool
-from .sweeper import sweep
+from .sweeper import expire_overdue
 from .wire import IncompleteBody, InvalidResponse, ServerDisconnected, fast_supported, serialise
 
-__all__ = ["FastTransport", "fast_supported"]
+__all__ = ["FastTransport"]
 
 
 class FastTransport(FifoPool[Conn]):
@@ -119,7 +119,7 @@ class FastTransport(FifoPool[Conn]):
 
     def _sweep(self) -> None:
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(sweep(self))
+            self._sweeper = asyncio.get_running_loop().create_task(expire_overdue(self))
 
     def expire(self, overdue: int) -> None:
         """The sweeper's call: the open model's arrivals waiting since sweep ``overdue`` or

@@ -67,7 +67,7 @@ def h2_supported(options: TransportOptions) -> str | None:
     return None
 
 
-class OneShot:
+class _OneShot:
     """The :class:`Driver` of a single request (:meth:`H2Transport.send`)."""
 
     __slots__ = ("left", "result", "error", "evidence")
@@ -90,7 +90,7 @@ class OneShot:
         self.error = exc
 
 
-class Resumed:
+class _Resumed:
     """A driver whose request is already started: its first :meth:`next` is True without asking
     (the chain goes on over HTTP/1.1 after the fall-back)."""
 
@@ -103,7 +103,7 @@ class Resumed:
         return getattr(self.driver, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in Resumed.__slots__:
+        if name in _Resumed.__slots__:
             object.__setattr__(self, name, value)
         else:
             setattr(self.driver, name, value)
@@ -121,7 +121,7 @@ class Resumed:
         self.driver.failed(exc)
 
 
-class FellBack(Exception):
+class _FellBack(Exception):
     """The server does not speak HTTP/2: go on with the HTTP/1.1 fall-back."""
 
 
@@ -164,7 +164,7 @@ class H2Transport:
     # -- sending -------------------------------------------------------------------------------
     async def send(self, request: Request) -> tuple[int, int]:
         """Send the run's request; return ``(status, body_bytes)`` once its body is in."""
-        one = OneShot()
+        one = _OneShot()
         await self.drive(one)
         if one.error is not None:
             raise one.error
@@ -188,9 +188,9 @@ class H2Transport:
                 deadline = time.monotonic() + self.timeout
             try:
                 conn = await self._acquire(deadline)
-            except FellBack:
+            except _FellBack:
                 assert self.fallback is not None
-                return await self.fallback.drive(Resumed(driver))
+                return await self.fallback.drive(_Resumed(driver))
             except Exception as exc:  # noqa: BLE001 - reported to the driver, as any failure
                 moved = False
                 driver.failed(exc)
@@ -210,7 +210,7 @@ class H2Transport:
     # -- turns on connections ------------------------------------------------------------------
     async def _acquire(self, deadline: float) -> H2Conn:
         """A turn on a connection that is up: one with room, a new one, or the first handed
-        back while waiting. Raises the connect error, TimeoutError, or :class:`FellBack`."""
+        back while waiting. Raises the connect error, TimeoutError, or :class:`_FellBack`."""
         conn = self._claim()
         if conn is None:
             conn = await self._wait(deadline)
@@ -224,7 +224,7 @@ class H2Transport:
         if protocol not in ("h2", "h2c"):
             self._release(conn)
             self._fall_back(protocol)
-            raise FellBack(protocol)
+            raise _FellBack(protocol)
         return conn
 
     def _claim(self) -> H2Conn | None:

@@ -41,7 +41,7 @@ from .h2wire import (
     rst_stream,
 )
 
-__all__ = ["Chain", "Owner", "Stream", "Streams"]
+__all__ = ["SAMPLE_BYTES", "Chain", "Owner", "Stream", "Streams"]
 
 #: Bytes of a failing response's body kept as its evidence.
 SAMPLE_BYTES = 200

@@ -47,7 +47,7 @@ _U32 = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
 
 
-def error_name(code: int) -> str:
+def _error_name(code: int) -> str:
     """``REFUSED_STREAM`` for 7; an unknown code as hex (``0xff``)."""
     return ERROR_NAMES[code] if 0 <= code < len(ERROR_NAMES) else hex(code)
 
@@ -56,8 +56,8 @@ class StreamReset(Exception):
     """The server reset the stream (RST_STREAM): ``RST_STREAM <code>``."""
 
     def __init__(self, code: int) -> None:
-        super().__init__(f"the server reset the stream: RST_STREAM {error_name(code)}")
-        self.kind = f"RST_STREAM {error_name(code)}"
+        super().__init__(f"the server reset the stream: RST_STREAM {_error_name(code)}")
+        self.kind = f"RST_STREAM {_error_name(code)}"
 
 
 class GoAway(Exception):
@@ -65,9 +65,9 @@ class GoAway(Exception):
 
     def __init__(self, code: int, last_stream: int, debug: bytes = b"") -> None:
         text = debug[:200].decode("utf-8", "replace")
-        super().__init__(f"GOAWAY {error_name(code)} (last stream {last_stream})"
+        super().__init__(f"GOAWAY {_error_name(code)} (last stream {last_stream})"
                          + (f": {text}" if text else ""))
-        self.kind = f"GOAWAY {error_name(code)}"
+        self.kind = f"GOAWAY {_error_name(code)}"
 
 
 class ProtocolError(Exception):
@@ -75,9 +75,9 @@ class ProtocolError(Exception):
     e.g. ``HTTP/2 PROTOCOL_ERROR``, ``HTTP/2 FLOW_CONTROL_ERROR``, ``HTTP/2 COMPRESSION_ERROR``."""
 
     def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"HTTP/2 {error_name(code)}: {message}")
+        super().__init__(f"HTTP/2 {_error_name(code)}: {message}")
         self.code = code
-        self.kind = f"HTTP/2 {error_name(code)}"
+        self.kind = f"HTTP/2 {_error_name(code)}"
 
 
 # -- sending ------------------------------------------------------------------------------------
@@ -285,3 +285,13 @@ class ResponseHeaders:
         shared[(block, before)] = (status, (table.maxsize, tuple(self.entries)),
                                    table._current_size)
         return status
+
+
+__all__ = ["ACK", "CANCEL", "CONTINUATION", "DATA", "DEFAULT_MAX_FRAME", "DEFAULT_WINDOW",
+           "ENABLE_PUSH", "END_HEADERS", "END_STREAM", "FLOW_CONTROL_ERROR", "FRAME_HEAD",
+           "FRAME_SIZE_ERROR", "GOAWAY", "HEADERS", "INITIAL_WINDOW_SIZE", "MAX_CONCURRENT_STREAMS",
+           "MAX_FRAME_SIZE", "MAX_STREAM_ID", "MAX_WINDOW", "NO_ERROR", "PADDED", "PING", "PREFACE",
+           "PRIORITY_FLAG", "PROTOCOL_ERROR", "PUSH_PROMISE", "RST_STREAM", "SETTINGS",
+           "WINDOW_UPDATE", "GoAway", "ProtocolError", "ResponseHeaders", "StreamReset",
+           "Transitions", "encode_stateless", "frame", "goaway", "header_frames", "request_headers",
+           "rst_stream", "settings_frame", "window_update"]

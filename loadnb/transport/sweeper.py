@@ -21,7 +21,7 @@ from typing import Protocol
 
 from .conn import BODY, HEAD, RETIRED, Conn
 
-__all__ = ["IDLE_TIMEOUT", "Swept", "sweep"]
+__all__ = ["IDLE_TIMEOUT", "Swept", "expire_overdue"]
 
 #: Seconds an unused pooled connection stays open (aiohttp's keepalive_timeout): users retired
 #: live do not hold their connections, and the server's resources, for the rest of the run.
@@ -41,7 +41,7 @@ class Swept(Protocol):
         """Fail the open model's waiting arrivals with ``since <= overdue``."""
 
 
-async def sweep(pool: Swept) -> None:
+async def expire_overdue(pool: Swept) -> None:
     """Run until cancelled: count the sweeps, fail what is overdue, close what idled too long."""
     step, timeout = pool.step, pool.timeout
     marks: deque[tuple[int, float]] = deque([(pool.sweeps, -math.inf)])  # (sweep, its time)

@@ -108,3 +108,8 @@ def framed(chunks: list[bytes]) -> bool:
     return any(k.lower() == b"content-length" or (k.lower() == b"transfer-encoding"
                                                  and b"chunked" in v.lower())
                for k, v in scan_headers(chunks))
+
+
+__all__ = ["MAX_FIELD_BYTES", "MAX_HEAD_BYTES", "IncompleteBody", "InvalidResponse",
+           "ServerDisconnected", "fast_supported", "framed", "head_complete", "scan_headers",
+           "serialise"]

@@ -1,9 +1,9 @@
 """The widget's alert area: the run record's alert events and warnings, as HTML.
 
-The rules live in the core (:mod:`loadnb.alerts`) and are judged on every snapshot by the run's
-alert engine; this module only shows what the record holds: alerts firing now (bold), alerts that
-fired and cleared earlier (with when), and the run's warnings. The state is said in words as well
-as in colour. Under it, the thresholds table (:func:`thresholds_html`): the run record's live
+The rules live in the core (:mod:`loadnb.rules.alerts`) and are judged on every snapshot by the
+run's alert engine; this module only shows what the record holds: alerts firing now (bold), alerts
+that fired and cleared earlier (with when), and the run's warnings. The state is said in words as
+well as in colour. Under it, the thresholds table (:func:`thresholds_html`): the run record's live
 pass/fail judgement of each threshold.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..charts import palette
-from ..rules.alerts import AlertEvent
+from ..rules.alert_engine import AlertEvent
 from ..text.numbers import is_number, trimmed
 
 

@@ -16,16 +16,13 @@ from typing import Any
 from bokeh.models import LayoutDOM
 from jupyter_bokeh import BokehModel
 
-from ..charts.bokehjs import bokehjs_loader as bokehjs_loader
-from ..charts.bokehjs import ensure_bokehjs as ensure_bokehjs
-
 #: Browser → kernel event kinds that only ever echo what the kernel did.
 ECHO_KINDS = frozenset({"ColumnsStreamed", "ColumnsPatched", "ModelChanged"})
 #: Property changes the user makes in the browser that the kernel should learn about.
 USER_ATTRS = frozenset({"active"})
 
 
-def is_echo(content: dict[str, Any]) -> bool:
+def _is_echo(content: dict[str, Any]) -> bool:
     """Whether a message from the browser is an echo of a kernel-side change (to be ignored)."""
     if content.get("event") != "jsevent" or content.get("kind") not in ECHO_KINDS:
         return False
@@ -51,7 +48,7 @@ class LiveBokehModel(BokehModel):  # type: ignore[misc]
         self.dirty = False
 
     def _sync_model(self, model: Any, content: dict[str, Any], buffers: list[Any]) -> None:
-        if is_echo(content):
+        if _is_echo(content):
             self.echoes_ignored += 1
             return
         super()._sync_model(model, content, buffers)
@@ -89,3 +86,6 @@ def resend_tree(root: Any, chart: LiveBokehModel) -> None:
             if isinstance(sub, W.Widget):
                 sub.send_state()
         stack.extend(getattr(widget, "children", ()))
+
+
+__all__ = ["LiveBokehModel", "resend_tree"]

@@ -3,7 +3,7 @@
 Only layout lives here (what is drawn from which column); :mod:`loadnb.ui.dashboard` feeds the
 data sources. Each tab has its own sources and x range, so a streamed row repaints only the plots
 of the tab on screen (hidden tabs catch up when shown). Time-series columns are named like the
-snapshot DataFrame's columns (:data:`loadnb.snapshot.COLUMNS`).
+snapshot DataFrame's columns (:data:`loadnb.metrics.snapshot.COLUMNS`).
 
 Only the first tab's charts are in the page at first: the others join it when their tab is first
 selected, or all at the end of the first run (:meth:`Charts.attach`), so that a saved notebook

@@ -1,8 +1,8 @@
 """The form of a LoadTest: target, load model (users | rate), duration and ramp-up.
 
-Every edit is validated by :func:`loadnb.config.make_spec`, the same function the constructor, the
-Python API and the CLI use, so a bad value gets the same message everywhere. The message is shown
-next to the field it is about, and the form reports itself invalid (the widget then refuses to
+Every edit is validated by :func:`loadnb.spec.config.make_spec`, the same function the constructor,
+the Python API and the CLI use, so a bad value gets the same message everywhere. The message is
+shown next to the field it is about, and the form reports itself invalid (the widget then refuses to
 start): an edit never raises into the kernel.
 
 The fields show what applies: with a scenario the URL is the (optional) base URL and a read-only

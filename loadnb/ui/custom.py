@@ -4,7 +4,7 @@ The tab is added to the dashboard's ``Tabs`` when a run's first custom metric ar
 without custom metrics never shows it) and removed when a new run starts. Each metric gets its own
 source and figure the first time it appears: a counter's per-interval total, a gauge's last value,
 a timing's p50/p95/p99 in ms. Rows come from the run record's ``custom_timeline`` (one per interval
-and metric updated in it; :data:`loadnb.metrics.CUSTOM_TIMELINE_COLUMNS`), streamed with the
+and metric updated in it; :data:`loadnb.metrics.custom.CUSTOM_TIMELINE_COLUMNS`), streamed with the
 dashboard's rollover while the tab is on screen, buffered (bounded) while it is not.
 """
 
@@ -17,7 +17,7 @@ from bokeh.layouts import column, row
 from bokeh.models import Column, ColumnDataSource, DataRange1d, Row, TabPanel, Tabs
 from bokeh.models.widgets.markups import Div
 
-from ..metrics.stats import CUSTOM_TIMELINE_COLUMNS
+from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS
 from .figures import WIDTH, anchor_source, lines, make_figure
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ import numpy as np
 from bokeh.core.properties import value
 
 from ..charts.axes import drawn_rate
+from ..metrics.histogram import GROWTH, Histogram
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import GROWTH, Histogram
 from ..record.summary import QUANTILE_KEYS, Summary
 from ..results.result import Result
 from ..results.words import load_text
@@ -171,7 +171,7 @@ class Dashboard:
     def update(self, snap: Snapshot) -> None:
         """One snapshot: one row for every streamed source, the live summary table. The
         throughput chart leaves out the final, partial interval's rate
-        (:func:`loadnb.charting.drawn_rate`); the timeline table shows it."""
+        (:func:`loadnb.charts.axes.drawn_rate`); the timeline table shows it."""
         c = self.charts
         seconds = snap.elapsed_time - self._last_elapsed
         rps = drawn_rate(snap.current_rps, seconds, self._last_seconds, snap.phase)

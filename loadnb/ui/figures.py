@@ -42,7 +42,7 @@ def make_figure(title: str, y_label: str, x_range: Range, y_range: Range | None 
                 anchor: ColumnDataSource | None = None) -> figure:
     """A time-series figure (x: elapsed seconds) of the dashboard's size and style.
 
-    Its axes read like numbers people write (:func:`loadnb.charting.readable_axes`). An
+    Its axes read like numbers people write (:func:`loadnb.charts.axes.readable_axes`). An
     invisible point at (0, 0) (``anchor``, which figures may share: see :func:`anchor_source`)
     gives auto ranges a span before any data comes: without it the axes of a chart whose lines
     are all empty or hidden are not drawn at all.

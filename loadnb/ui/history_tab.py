@@ -312,4 +312,5 @@ class HistoryTab:
         self.compare_status.value = ""
 
 
-__all__ = ["HISTORY_TAB", "LIMIT", "CompareOverlay", "HistoryTab", "runs_html", "started_text"]
+__all__ = ["HISTORY_TAB", "LIMIT", "OFF_TEXT", "CompareOverlay", "HistoryTab", "runs_html",
+           "started_text"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
+from ..charts.bokehjs import ensure_bokehjs
 from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.summary import Summary
@@ -26,7 +27,7 @@ from ..runner.run import Run, live_rate, live_users
 from ..spec.config import LoadSpec, make_spec
 from ..spec.scenario import split_url_or_scenario
 from ..studies.capacity import CapacityResult
-from .bokeh_model import LiveBokehModel, ensure_bokehjs, resend_tree
+from .bokeh_model import LiveBokehModel, resend_tree
 from .capacity_panel import CapacityPanel
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard

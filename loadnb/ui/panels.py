@@ -1,14 +1,14 @@
 """Dashboard parts beyond the basic time series: the planned load, live-change markers, the
 Generator tab and the per-request-name statistics table.
 
-* The **plan** is the spec's :meth:`~loadnb.config.LoadSpec.load_shape` sampled at
+* The **plan** is the spec's :meth:`~loadnb.spec.config.LoadSpec.load_shape` sampled at
   :data:`PLAN_POINTS` points, drawn dashed under the measured series before and during a run.
 * A **marker** is a vertical line (a ``VSpan`` glyph, so it hovers) plus a short label at every
   snapshot whose ``event`` is not empty (a live ``set_users`` / ``set_rate``): one small source,
   shared by every time-series figure.
 * The **Generator** tab shows the generator's own health over time (event-loop lag, CPU, dropped
   arrivals, requests waiting for a connection), with the limits its alert rules fire at
-  (:mod:`loadnb.alerts`).
+  (:mod:`loadnb.rules.alerts`).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def _limit(fig: figure, at: float) -> None:
 def generator_tab(source: ColumnDataSource, events: ColumnDataSource, x_range: DataRange1d,
                   anchor: ColumnDataSource) -> tuple[Column, list[figure]]:
     """The Generator tab: is loadnb itself the bottleneck? Dashed red lines are the limits
-    above which its alert rule fires (:mod:`loadnb.alerts`)."""
+    above which its alert rule fires (:mod:`loadnb.rules.alerts`)."""
     lag = make_figure("Event-loop lag (ms): how late the generator ran", "ms", x_range,
                       anchor=anchor)
     lines(lag, source, [("loop_lag_ms", "lag")], "0,0.0",

@@ -1,0 +1,1 @@
+"""Tests of loadnb.cli: the loadnb command as a subprocess."""

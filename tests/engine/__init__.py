@@ -1,0 +1,1 @@
+"""Tests of loadnb.engine: the generator, virtual users, scenarios, cookies, loop and ticker."""

@@ -1,0 +1,1 @@
+"""Tests of loadnb.app: the dashboard app in Voila."""

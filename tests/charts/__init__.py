@@ -1,0 +1,1 @@
+"""Tests of loadnb.charts: axis ticks and the palette."""

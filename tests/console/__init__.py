@@ -1,0 +1,1 @@
+"""Tests of loadnb.console: the progress line and the summary table."""

@@ -1,0 +1,1 @@
+"""Tests of loadnb.demo: the demo server in-process, as a child process and its /metrics."""

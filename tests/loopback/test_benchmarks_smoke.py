@@ -1,0 +1,45 @@
+"""The benchmarks stay runnable: ``benchmarks/run_all.py --smoke`` exits 0 and prints every row.
+
+The smoke mode measures nothing worth reading (one repetition of about a second each, no memory
+figure); it only keeps the benchmark code from rotting as the core changes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.run_all import FIGURES
+
+ROOT = Path(__file__).resolve().parents[2]
+SBIN = os.pathsep.join(("/usr/local/sbin", "/usr/sbin", "/sbin"))
+
+
+def _missing() -> list[str]:
+    path = os.environ.get("PATH", "") + os.pathsep + SBIN
+    return [tool for tool in ("nginx", "wrk", "taskset") if shutil.which(tool, path=path) is None]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_run_all_smoke() -> None:
+    missing = _missing()
+    if missing:
+        pytest.skip(f"the benchmarks need {', '.join(missing)} (make sysdeps installs nginx and "
+                    "wrk; taskset is in util-linux)")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--smoke"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    _, sep, table = proc.stdout.partition("\nfigure ")
+    assert sep, f"no final table:\n{output[-5000:]}"
+    lines = table.splitlines()
+    for figure in FIGURES:
+        row = [line for line in lines if line.startswith(figure + " ")]
+        assert row, f"row {figure!r} missing from the table:\n{table}"
+        assert "CRASHED" not in row[0], table

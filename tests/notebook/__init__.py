@@ -1,0 +1,1 @@
+"""Notebooks run headless in a real Jupyter kernel (nbclient)."""

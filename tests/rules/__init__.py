@@ -1,0 +1,1 @@
+"""Tests of loadnb.rules: alert rules and the threshold language."""

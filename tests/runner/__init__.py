@@ -1,0 +1,1 @@
+"""Tests of loadnb.runner: the monitor, judging runs, start-up."""

@@ -1,0 +1,1 @@
+"""Tests of loadnb.spec: the load spec and its checks, load shapes."""

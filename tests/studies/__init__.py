@@ -1,0 +1,1 @@
+"""Tests of loadnb.studies: the capacity search, the sweep, the USL fit."""

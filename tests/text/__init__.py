@@ -1,0 +1,1 @@
+"""Tests of loadnb.text: the number formatters."""

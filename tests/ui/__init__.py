@@ -1,0 +1,1 @@
+"""Tests of loadnb.ui: the LoadTest widget and dashboard without a browser."""
