@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..metrics.snapshot import Snapshot
+from ..record.state import RunState
+from ..record.update import Update
 from ..results.words import FINAL_STATES, live_line, words_of
 from ..rules.alert_engine import AlertEvent
 from ..text.numbers import fixed
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from ..runner.run import Run
 
 _CLEAR_EOL = "\x1b[K"
+#: The run states the line shows as they come (``running`` is the line's own default).
+_SHOWN_STATES = frozenset({RunState.STOPPING, RunState.DONE, RunState.STOPPED, RunState.FAILED})
 
 
 def format_alert(event: AlertEvent | Mapping[str, Any], what: str | None = None) -> str:
@@ -107,7 +111,7 @@ class ConsoleProgress:
         clear; returns the unsubscribe function."""
         run.on_state(self._on_state)
         run.on_alert(self.alert)
-        return run.watch(lambda update: self.update(update.snapshot, update.iterations))
+        return run.watch(self._on_update)
 
     def alert(self, event: AlertEvent, what: str) -> None:
         """Print an alert fire or clear on a line of its own (above the live line on a tty)."""
@@ -137,8 +141,15 @@ class ConsoleProgress:
         elif self._pending:
             self._render(force=True)
 
+    def _on_update(self, update: Update) -> None:
+        """A snapshot with the state it came with: the line the widget shows for it too."""
+        if update.state in _SHOWN_STATES:
+            self.state = str(update.state)
+        self._last, self._iterations = update.snapshot, update.iterations
+        self._render(force=update.state.ended)
+
     def _on_state(self, run: Run) -> None:
-        if run.state in ("stopping", "done", "stopped", "failed"):
+        if run.state in _SHOWN_STATES:
             self.set_state(str(run.state))
 
     def _render(self, *, force: bool) -> None:
