@@ -266,13 +266,9 @@ def test_format_summary_without_streams_has_no_stream_table() -> None:
 
 
 async def test_the_stream_rows_of_a_real_websocket_run(demo_url: str) -> None:
-    async def chat(user: Any) -> None:
-        async with user.websocket("/ws/echo", name="echo") as ws:
-            for i in range(3):
-                await ws.request(f"hello {i}")
+    from tests.results.test_report_protocols import echo_chat
 
-    result = await Run(make_spec(demo_url, scenario=chat, users=2, requests=6, interval=0.1,
-                                 history="off")).run()
+    result = await echo_chat(demo_url)
     echo = result.summary["messages"]["echo"]
     assert echo["opened"] == 6 and echo["sent"] == echo["received"] == 18
     row = next(line for line in format_summary(result.summary).splitlines()
