@@ -29,6 +29,7 @@ from ..runner.run import Run, rules_of
 from ..spec.config import LoadSpec, make_spec
 from ..spec.scenario import DATA_MODES, load_scenario, read_data_file
 from .args import ExitCode, UsageError, _error, _number, _output_file
+from .observe import add_observe_options, observe_kwargs
 
 OUT_FORMATS = (".csv", ".json", ".parquet")
 
@@ -50,6 +51,7 @@ def add_parser(sub: Any) -> None:
     _add_protocol_options(r)
     _add_output_options(r)
     _add_judge_options(r)
+    add_observe_options(r)
 
 
 def _add_scenario_options(r: argparse.ArgumentParser) -> None:
@@ -244,6 +246,7 @@ def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
         else _number(args.workers, "workers"),
         cluster=args.cluster, http2=args.http2, streams=_number(args.streams, "streams"),
         cacert=args.cacert, cert=args.cert, key=args.key, connect_to=args.connect_to,
+        **observe_kwargs(args),
     )
 
 

@@ -22,9 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..metrics.codec import decode, decode_payload, decode_streams
-from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric
-from ..metrics.messages import MessageStats
 from ..metrics.packed import PackedMerge, pack_stats
 from ..metrics.payload import Payload, SourceStatus, WorkerInterval, merge_payloads
 from ..metrics.stats import IntervalStats
@@ -165,7 +163,7 @@ class ClusterSource:
                         mine.merge(metric, later=True)
             own.append(status)
             parts.append(Payload({}, worker.status_now(status, events, final=final), custom,
-                                 *_streams_of(streams)))
+                                 **_streams_of(streams)))
         merged = merge.take()
         self._account(merged.owners, merged.slots, merged.ints)
         for i, worker in enumerate(self.workers):
@@ -174,6 +172,7 @@ class ClusterSource:
         payload = merge_payloads(parts)
         return Payload(merged.stats, payload.status, payload.custom,
                        connections=payload.connections, messages=payload.messages,
+                       slowest=payload.slowest,
                        workers=self._each(merged.owners, merged.ints, own))
 
     def _each(self, owners: npt.NDArray[np.int64], ints: npt.NDArray[np.int64],
@@ -209,12 +208,14 @@ class ClusterSource:
         self._ended[index] = self._started[index]
 
 
-def _streams_of(parts: list[Payload]) -> tuple[ConnectStats, dict[str, MessageStats]]:
-    """The connections and message streams of one worker's payloads of a tick, merged."""
+def _streams_of(parts: list[Payload]) -> dict[str, Any]:
+    """The connections, message streams and slowest requests of one worker's payloads of a
+    tick, merged (as :class:`~loadnb.metrics.payload.Payload` keywords)."""
     if not parts:
-        return ConnectStats(), {}
+        return {}
     merged = merge_payloads(parts)
-    return merged.connections, merged.messages
+    return {"connections": merged.connections, "messages": merged.messages,
+            "slowest": merged.slowest}
 
 
 def _unpack(plain: dict[str, Any]) -> tuple[dict[str, Any], SourceStatus,

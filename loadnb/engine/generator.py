@@ -23,6 +23,7 @@ from ..spec.scenario import Feeder
 from ..spec.shape import LoadShape
 from ..transport.base import Request, Transport
 from .timer import PreciseSleeper
+from .tracing import Tracing
 from .work import ScenarioWork, SingleRequest, Work
 
 Clock = Callable[[], float]
@@ -67,6 +68,7 @@ class Engine:
         self._requests: set[asyncio.Task[None]] = set()
         self._end = asyncio.Event()
         self._closed = False  # _end.is_set(), read on the hot path without a method call
+        self.tracing = Tracing(spec.observe.run_id or "loadnb") if spec.observe.trace else None
         self.work: Work = self._make_work()
 
     def _make_work(self) -> Work:
@@ -74,12 +76,17 @@ class Engine:
         if spec.scenario is None:
             acc = self.recorder.stats_for(spec.request_name)
             request = Request.of(spec.transport_options())
-            return SingleRequest(self, transport, acc, request, spec.is_success, clock)
+            return SingleRequest(self, transport, acc, request, spec.is_success, clock,
+                                 self.tracing)
         rows = spec.data_rows
         feeder = None if rows is None else Feeder(list(rows), spec.data_mode, self.rng)
         return ScenarioWork(self, transport, self.recorder, spec.scenario, base_url=spec.url,
                             headers=spec.headers, follow_redirects=spec.follow_redirects,
-                            feeder=feeder, rng=self.rng, clock=clock)
+                            feeder=feeder, rng=self.rng, clock=clock, tracing=self.tracing)
+
+    def take_slowest(self) -> list[tuple[float, str, float, str]]:
+        """The interval's slowest traced requests (none without ``trace``)."""
+        return [] if self.tracing is None else self.tracing.take(self.t0)
 
     # -- the plan ------------------------------------------------------------------------------
     @property

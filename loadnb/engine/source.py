@@ -46,6 +46,8 @@ class EngineProgress(Protocol):
 
     def take_events(self) -> list[tuple[float, str]]: ...
 
+    def take_slowest(self) -> list[tuple[float, str, float, str]]: ...
+
 
 class Waiting(Protocol):
     """What :class:`LocalSource` reads of the transport (besides, where it has them:
@@ -90,7 +92,7 @@ class LocalSource:
         self._warned = len(warnings)
         return Payload(stats, status, self.recorder.swap_custom(),
                        connections=connections_of(self.transport),
-                       messages=self.recorder.messages.swap())
+                       messages=self.recorder.messages.swap(), slowest=engine.take_slowest())
 
 
 __all__ = ["EngineProgress", "LocalSource", "Source", "Waiting", "connections_of"]

@@ -15,9 +15,11 @@ import aiohttp
 
 from ..metrics.custom import CustomAccumulator
 from ..metrics.stats import NameStats, Recorder
+from ..observe.trace import TraceContext
 from .cookies import CookieJar
 from .sse import Event
 from .streams import WebSocket, event_stream
+from .tracing import Tracing
 
 Check = Callable[["Response"], object]
 #: Bytes of a response body kept as an error's sample (redacted, capped).
@@ -50,6 +52,9 @@ class UserContext(Protocol):
         ...
 
     def clock(self) -> float: ...
+
+    #: trace context (``trace=True``), else None
+    tracing: Tracing | None
 
     def ws_connect(self, url: str, **kwargs: Any) -> Any:
         """``session.ws_connect(...)`` on the run's session (a scenario's WebSocket)."""
@@ -200,6 +205,7 @@ class VirtualUser:
         self.data: Any = None
         self.iteration = 0
         self.requests = 0  # requests this user sent (an iteration that sent none yields)
+        self.trace: TraceContext | None = None  # this iteration's (trace=True)
         self._ctx = ctx
         self._intended: float | None = None
         self._custom = ctx.recorder.custom  # the run's accumulators, looked up by name
@@ -278,6 +284,9 @@ class VirtualUser:
         cookie = self.jar.header_for(full)
         if cookie is not None:
             send_headers["Cookie"] = cookie
+        trace, tracing = self.trace, ctx.tracing
+        if trace is not None and tracing is not None:
+            send_headers.update(tracing.headers(trace))
         try:
             async with ctx.open(method.upper(), full, headers=send_headers, params=params,
                                 json=json, data=data,
@@ -299,6 +308,8 @@ class VirtualUser:
                        + content[:SAMPLE_BYTES].decode("utf-8", "replace"))
         acc.response(resp.error is None, resp.status, done - start, done - sent, len(content),
                      kind=resp.error)
+        if trace is not None and tracing is not None:
+            tracing.offer(done - start, acc.name, trace, done)
         return resp
 
     # -- message streams ---------------------------------------------------------------------

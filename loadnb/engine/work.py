@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from ..metrics.stats import NameStats, Recorder
 from ..spec.scenario import DataExhausted, Feeder, Scenario
 from ..transport.base import Chaining, Request, Transport
+from .tracing import Tracing
 from .vuser import BudgetExhausted, VirtualUser
 
 TRACEBACK_CHARS = 2000
@@ -60,9 +61,11 @@ class SingleRequest:
     """A target-URL test: every iteration is the run's one prepared request."""
 
     def __init__(self, admission: Admission, transport: Transport, acc: NameStats,
-                 request: Request, is_success: Callable[[int], bool], clock: Clock) -> None:
+                 request: Request, is_success: Callable[[int], bool], clock: Clock,
+                 tracing: Tracing | None = None) -> None:
         self.admission, self.transport, self.acc = admission, transport, acc
         self.request, self.is_success, self.clock = request, is_success, clock
+        self.tracing = tracing
 
     def new_user(self, index: int) -> None:
         return None
@@ -75,24 +78,31 @@ class SingleRequest:
 
     async def _send(self, intended: float | None) -> None:
         """Send the run's request and record how it ended."""
-        transport, clock, acc = self.transport, self.clock, self.acc
+        transport, clock, acc, tracing = self.transport, self.clock, self.acc, self.tracing
+        request, trace = self.request, None
+        if tracing is not None:  # a new trace per iteration: here, one request each
+            trace = tracing.new_trace()
+            request = Request(request.method, request.url,
+                              {**request.headers, **tracing.headers(trace)}, request.body)
         sent = clock()
         try:
-            status, nbytes = await transport.send(self.request)
+            status, nbytes = await transport.send(request)
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
             acc.error(transport.classify(exc), f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(0)  # a failure can come without any wait: let the loop breathe
             return
         done = clock()
         ok = self.is_success(status)
-        acc.response(ok, status, done - (sent if intended is None else intended), done - sent,
-                     nbytes)
+        latency = done - (sent if intended is None else intended)
+        acc.response(ok, status, latency, done - sent, nbytes)
+        if trace is not None and tracing is not None:
+            tracing.offer(latency, acc.name, trace, done)
         if not ok:  # evidence: the transport keeps the first failing response of each status
             samples: dict[int, str] = getattr(transport, "samples", {})
             acc.sample(f"HTTP {status}", samples.get(status) or f"HTTP/1.1 {status}")
 
     def chain(self, index: int, retiring: set[int]) -> Coroutine[None, None, None] | None:
-        if not isinstance(self.transport, Chaining):
+        if not isinstance(self.transport, Chaining) or self.tracing is not None:
             return None
         return self.transport.drive(UserChain(self, index, retiring))
 
@@ -148,7 +158,7 @@ class ScenarioWork:
     def __init__(self, admission: Admission, transport: Transport, recorder: Recorder,
                  scenario: Scenario, *, base_url: str, headers: Mapping[str, str],
                  follow_redirects: bool, feeder: Feeder | None, rng: random.Random,
-                 clock: Clock) -> None:
+                 clock: Clock, tracing: Tracing | None = None) -> None:
         opener = getattr(transport, "request", None)
         if opener is None:
             raise TypeError("scenarios run on the aiohttp transport")
@@ -159,6 +169,7 @@ class ScenarioWork:
         self.base_url = base_url
         self.headers: Mapping[str, str] = dict(headers)
         self.follow_redirects = follow_redirects
+        self.tracing = tracing
         self._idle_iterations = 0
         self._warned_idle = self._any_request = False
 
@@ -197,6 +208,8 @@ class ScenarioWork:
                 return
         user.iteration += 1
         user._intended = intended
+        if self.tracing is not None:
+            user.trace = self.tracing.new_trace()
         sent = user.requests
         try:
             await task(user)

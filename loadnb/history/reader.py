@@ -210,7 +210,11 @@ def _stored(conn: sqlite3.Connection, run: sqlite3.Row) -> Stored:
                 for r in conn.execute(q.format("alerts", "idx"), (run_id,))],
         warnings=[r["text"] for r in conn.execute(q.format("warnings", "idx"), (run_id,))],
         events=[(r["elapsed"], r["text"]) for r in conn.execute(q.format("events", "idx"),
-                                                                (run_id,))])
+                                                                (run_id,))],
+        server=[(r["elapsed"], r["series"], r["value"])
+                for r in conn.execute(q.format("server", "rowid"), (run_id,))],
+        slowest=[(r["elapsed"], r["name"], r["latency"], r["trace_id"])
+                 for r in conn.execute(q.format("slowest", "rowid"), (run_id,))])
 
 
 def load(ref: str | os.PathLike[str] = "last", path: PathLike = None) -> Result:

@@ -30,7 +30,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
@@ -120,10 +120,18 @@ _V5 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
         bytes_sent INTEGER, bytes_received INTEGER, close_codes TEXT, errors TEXT, samples TEXT,
         first_message BLOB, reply BLOB, PRIMARY KEY (run_id, seq, name))""",
 ]
+_V6 = [  # the target's series (scrape=, watch_pid=) and the slowest traced requests
+    """CREATE TABLE server (run_id TEXT NOT NULL, elapsed REAL NOT NULL, series TEXT NOT NULL,
+        value REAL)""",
+    "CREATE INDEX server_run ON server (run_id)",
+    """CREATE TABLE slowest (run_id TEXT NOT NULL, elapsed REAL NOT NULL, name TEXT,
+        latency REAL, trace_id TEXT)""",
+    "CREATE INDEX slowest_run ON slowest (run_id)",
+]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom",
-          "connections", "messages")
+          "connections", "messages", "server", "slowest")
 
 
 class HistoryError(ValueError):

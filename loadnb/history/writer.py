@@ -109,6 +109,11 @@ class SqliteWriter:
             opened = self.record.last_connections
             if opened.opened or opened.protocol:
                 conn.execute(_CONN_SQL, stats_row(run_id, seq, opened))
+            conn.executemany("INSERT INTO server VALUES (?, ?, ?, ?)",
+                             [(run_id, t, redact_query(k), v) for t, k, v in update.server_rows])
+            conn.executemany("INSERT INTO slowest VALUES (?, ?, ?, ?, ?)",
+                             [(run_id, t, redact_query(n), lat, tid)
+                              for t, n, lat, tid in update.slowest])
             self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
                          "aborted_by = ? WHERE run_id = ?",

@@ -118,7 +118,8 @@ def encode_payload(payload: Payload) -> Plain:
     return {"packed": pack_stats(payload.stats), "status": encode(payload.status),
             "custom": {name: encode(m) for name, m in payload.custom.items()},
             "connections": encode(payload.connections),
-            "messages": {name: encode(m) for name, m in payload.messages.items()}}
+            "messages": {name: encode(m) for name, m in payload.messages.items()},
+            "slowest": [list(row) for row in payload.slowest]}
 
 
 def decode_payload(data: Mapping[str, Any]) -> Payload:
@@ -132,11 +133,14 @@ def decode_payload(data: Mapping[str, Any]) -> Payload:
 
 
 def decode_streams(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A packed payload's ``connections`` and ``messages`` (empty in an older loadnb's)."""
+    """A packed payload's ``connections``, ``messages`` and ``slowest`` (empty in an older
+    loadnb's)."""
     plain = data.get("connections")
     return {"connections": ConnectStats() if plain is None else decode(ConnectStats, plain),
             "messages": {name: decode(MessageStats, m)
-                         for name, m in (data.get("messages") or {}).items()}}
+                         for name, m in (data.get("messages") or {}).items()},
+            "slowest": [(float(t), str(n), float(lat), str(tid))
+                        for t, n, lat, tid in data.get("slowest") or ()]}
 
 
 # -- one writer and one reader per (type, carrier), generated once from the fields -------------

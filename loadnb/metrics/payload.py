@@ -76,6 +76,8 @@ class Payload:
     connections: ConnectStats = field(default_factory=ConnectStats)
     messages: dict[str, MessageStats] = field(default_factory=dict)
     workers: tuple[WorkerInterval, ...] = ()
+    #: the interval's slowest traced requests: ``(elapsed_time, name, latency_s, trace_id)``
+    slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
 
 def _nansum(values: Iterable[float]) -> float:
@@ -139,8 +141,10 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if stream is None:
                 messages[name] = stream = MessageStats(name, part.kind)
             stream.merge(part)
+    slowest = sorted((s for p in payloads for s in p.slowest), key=lambda s: -s[2])
+    keep = max(len(p.slowest) for p in payloads)
     return Payload(stats, merge_status([p.status for p in payloads]), custom,
-                   connections=connections, messages=messages,
+                   connections=connections, messages=messages, slowest=slowest[:keep],
                    workers=tuple(w for p in payloads for w in p.workers))
 
 

@@ -70,6 +70,8 @@ class Stored:
     errors_timeline: list[tuple[float, str, int]] | None = None
     custom_timeline: list[tuple[Any, ...]] | None = None
     messages_timeline: list[tuple[Any, ...]] | None = None
+    server: list[tuple[float, str, float]] = field(default_factory=list)
+    slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
 
 def rebuild(stored: Stored) -> RunRecord:
@@ -100,6 +102,12 @@ def rebuild(stored: Stored) -> RunRecord:
     record.alerts, record.warnings = list(stored.alerts), list(stored.warnings)
     record.events, record.thresholds = list(stored.events), list(stored.thresholds)
     record.aborted_by = stored.aborted_by
+    groups: dict[float, dict[str, float]] = {}  # by snapshot, as the monitor wrote them
+    for elapsed, series, value in stored.server:
+        groups.setdefault(elapsed, {})[series] = value
+    for elapsed, values in groups.items():
+        record.add_server(elapsed, values)
+    record.slowest = list(stored.slowest)
     return record
 
 

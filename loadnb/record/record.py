@@ -10,6 +10,7 @@ more reader (a sink) of the same record.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,14 @@ class RunRecord:
     connections: ConnectStats = field(default_factory=ConnectStats)
     #: the connections opened in the last interval added (what a writer stores)
     last_connections: ConnectStats = field(default_factory=ConnectStats)
+    #: the target's scraped or watched series, long format: ``(elapsed_time, series, value)``
+    server_timeline: list[tuple[float, str, float]] = field(default_factory=list)
+    #: each series' values so far: ``series -> [sum, count]`` (what thresholds read)
+    server_sums: dict[str, list[float]] = field(default_factory=dict)
+    #: the series of the last snapshot that has them (what alert rules read)
+    server_last: dict[str, float] = field(default_factory=dict)
+    #: the slowest requests of each interval: ``(elapsed_time, name, latency_s, trace_id)``
+    slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
     workers_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     last_workers: list[tuple[Any, ...]] = field(default_factory=list)
@@ -145,6 +154,20 @@ class RunRecord:
         """Add the connections opened in one interval (and the protocol they speak)."""
         self.connections.merge(connections)
         self.last_connections = connections
+
+    def add_server(self, elapsed: float,
+                   values: dict[str, float]) -> list[tuple[float, str, float]]:
+        """Add the target's series of the snapshot at ``elapsed`` (NaN values are gaps: no row);
+        returns the rows added."""
+        rows = [(elapsed, k, float(v)) for k, v in values.items() if not math.isnan(v)]
+        self.server_timeline.extend(rows)
+        for _, series, value in rows:
+            acc = self.server_sums.setdefault(series, [0.0, 0.0])
+            acc[0] += value
+            acc[1] += 1
+        if rows:
+            self.server_last = {series: value for _, series, value in rows}
+        return rows
 
     def warn(self, text: str) -> None:
         """Add a warning, once."""

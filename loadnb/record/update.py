@@ -27,7 +27,10 @@ class Update:
     ``fired``/``cleared`` are the alert events that changed in this interval (the record's own
     objects: a fired one's ``cleared_at`` may be set by a later interval); ``alerts``,
     ``thresholds``, ``warnings``, ``events`` and ``iterations`` (per scenario task: iterations,
-    failed) are the run's so far; ``messages`` the message streams' counts of the interval;
+    failed) are the run's so far; ``totals`` too (what loadnb's metrics exporters read);
+    ``messages`` the message streams' counts of the interval; ``server_rows`` the target's scraped
+    or watched values written at this tick (scrapes land on the snapshot before, see
+    :mod:`loadnb.runner.observing`), ``slowest`` the interval's slowest traced requests;
     ``workers`` each worker process's row of the interval (a run on Dask;
     :data:`~loadnb.record.record.WORKERS_TIMELINE_COLUMNS`).
     """
@@ -47,6 +50,12 @@ class Update:
     aborted_by: str | None = None
     messages: Mapping[str, MessageStats] = field(default_factory=dict)
     workers: tuple[tuple[Any, ...], ...] = ()
+    #: the run's cumulative per-name totals (the record's: read them, never change them)
+    totals: Mapping[str, IntervalStats] = field(default_factory=dict)
+    #: the target's series written at this tick: ``(elapsed_time, series, value)``
+    server_rows: tuple[tuple[float, str, float], ...] = ()
+    #: this interval's slowest requests: ``(elapsed_time, name, latency_s, trace_id)``
+    slowest: tuple[tuple[float, str, float, str], ...] = ()
 
 
 __all__ = ["Update"]

@@ -16,7 +16,9 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
                                              # histograms as base64)
      "stats_timeline": [...], "errors_timeline": [...], "custom": [...], "messages": [...],
      "stats": [...], "errors": [...], "alerts": [...], "thresholds": [...],
-     "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...]}
+     "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...],
+     "server": [[elapsed, series, value], ...],    # the target's series (scrape=), if any
+     "slowest": [[elapsed, name, latency_s, trace_id], ...]}  # trace=True, if any
 
   The tables are lists of row objects (the DataFrames' columns). ``loadnb.load(path)`` rebuilds
   the run from ``snapshots`` and ``totals`` (:func:`stored`, then the one
@@ -29,7 +31,8 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
   key-value metadata under ``loadnb``. ``pandas.read_parquet(path)`` gives the snapshots;
   ``loadnb.load(path)`` the whole run.
 - **CSV** — one CSV per table (``snapshots``, ``stats``, ``stats_timeline``, ``errors``,
-  ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``) and the
+  ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``, ``server``,
+  ``slowest``) and the
   summary as JSON, the same for ``--out x.csv`` and ``Result.to_csv``: a path ending in ``.csv``
   holds the snapshots, each other table beside it as ``x_<table>.csv`` and ``x_summary.json``;
   a folder holds ``<table>.csv`` and ``summary.json``. ``stats`` has Locust's columns
@@ -83,7 +86,7 @@ THRESHOLD_COLUMNS = ["expr", "observed", "passed"]
 #: What :func:`read` says of a file that is not an export.
 NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
 CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline", "alerts",
-              "thresholds", "custom", "custom_totals")
+              "thresholds", "custom", "custom_totals", "server", "slowest")
 #: CSV tables written only when the run has them: ``messages`` (``result.messages``) for a run
 #: with message streams (a run without writes exactly the files of :data:`CSV_TABLES`).
 CSV_STREAM_TABLES = ("messages",)
@@ -117,6 +120,8 @@ def _tables(record: RunRecord) -> dict[str, pd.DataFrame]:
         "thresholds": pd.DataFrame(record.thresholds, columns=THRESHOLD_COLUMNS),
         "custom": frame.custom_frame(record.custom_timeline),
         "custom_totals": frame.custom_totals_frame(record.custom),
+        "server": frame.server_frame(record.server_timeline),
+        "slowest": frame.slowest_frame(record.slowest),
     }
 
 
@@ -148,6 +153,10 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
         "warnings": list(record.warnings),
         "events": [[e, t] for e, t in record.events],
     }
+    if record.server_timeline:  # a run that observes nothing is written as before
+        doc["server"] = [[e, redact_text(k), v] for e, k, v in record.server_timeline]
+    if record.slowest:
+        doc["slowest"] = [[e, redact_text(n), lat, tid] for e, n, lat, tid in record.slowest]
     doc["thresholds"] = _plain(record.thresholds)
     for name in ("stats", "errors", "alerts", "custom_totals"):
         doc[name] = _records(tables[name])
@@ -308,7 +317,10 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
         errors_timeline=[(r["elapsed_time"], r["kind"], r["count"])
                          for r in doc["errors_timeline"]],
         custom_timeline=[_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]],
-        messages_timeline=[_row(r, MESSAGES_TIMELINE_COLUMNS) for r in doc.get("messages", [])])
+        messages_timeline=[_row(r, MESSAGES_TIMELINE_COLUMNS) for r in doc.get("messages", [])],
+        server=[(float(e), str(k), float(v)) for e, k, v in doc.get("server", [])],
+        slowest=[(float(e), str(n), float(lat), str(t))
+                 for e, n, lat, t in doc.get("slowest", [])])
 
 
 __all__ = ["CSV_STATS_COLUMNS", "CSV_STREAM_TABLES", "CSV_TABLES", "FORMAT", "JSON",

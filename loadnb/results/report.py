@@ -31,6 +31,7 @@ from ..charts import palette
 from ..charts.axes import drawn_rates, readable_axes
 from ..record.summary import Summary
 from ..text.numbers import count, is_number, trimmed
+from .observed import metric_of, server_metrics, server_table, slowest_table, trace_url_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,7 +239,32 @@ def _charts(runs: Sequence[Reportable]) -> list[tuple[str, Model]]:
         _lines(fig, [(run_id, frame[frame["metric"] == metric]) for run_id, frame in customs],
                [(column, label)])
         charts.append((f"custom{n}", fig))
+    return charts + _server_charts(runs)
+
+
+def _server_charts(runs: Sequence[Reportable]) -> list[tuple[str, Model]]:
+    """One chart per server metric (every label set a line), at most a few."""
+    servers = [(r.run_id, _server_of(r)) for r in runs]
+    charts: list[tuple[str, Model]] = []
+    for n, metric in enumerate(server_metrics([f for _, f in servers])):
+        fig = _figure(f"Target: {metric}", "value (counters: per second)")
+        for run_id, frame in servers:
+            part = frame[frame["series"].map(metric_of) == metric]
+            wide = part.pivot_table(index="elapsed_time", columns="series", values="value",
+                                    aggfunc="last").reset_index()
+            cols = [(c, str(c).removeprefix(metric) or metric) for c in wide.columns
+                    if c != "elapsed_time"]
+            _lines(fig, [(run_id, wide)], cols)
+        charts.append((f"server{n}", fig))
     return charts
+
+
+def _server_of(run: Reportable) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = getattr(run, "server", None)
+    return frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(
+        columns=["elapsed_time", "series", "value"])
 
 
 _CSS = Template("""
@@ -282,6 +308,7 @@ def render(runs: Sequence[Reportable], *, title: str | None = None) -> str:
                      [[t["expr"], t["observed"], t["passed"]] for t in thresholds],
                      "Thresholds")
             + _frame_table(alerts, "Alerts (seconds from the start)")
+            + _observed_tables(r)
             + "</div>")
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     points = max(len(r.df) for r in runs)
@@ -300,6 +327,16 @@ def render(runs: Sequence[Reportable], *, title: str | None = None) -> str:
         f"<h2>Charts</h2>{chart_html}"
         f"<h2>Per run</h2><div class='side'>{''.join(per_run)}</div>"
         "</body></html>\n")
+
+
+def _observed_tables(run: Reportable) -> str:
+    """The target's series summed up, and the slowest traced requests (when the run has them)."""
+    server = _server_of(run)
+    out = "" if server.empty else _frame_table(server_table(server), "Target (server.*)")
+    slowest = getattr(run, "slowest", None)
+    if slowest is not None and not slowest.empty:
+        out += slowest_table(slowest, trace_url_of(run.summary))
+    return out
 
 
 def write_report(runs: Sequence[Reportable], path: str | os.PathLike[str], *,

@@ -134,10 +134,28 @@ class Result:
     # -- pandas views ----------------------------------------------------------------------
     @property
     def df(self) -> pd.DataFrame:
-        """One row per snapshot (interval); columns as :data:`loadnb.metrics.snapshot.COLUMNS`."""
+        """One row per snapshot (interval); columns as :data:`loadnb.metrics.snapshot.COLUMNS`,
+        then the target's series as ``server.<metric>{labels}`` columns (``scrape=``,
+        ``watch_pid=``)."""
         from .frame import snapshots_frame
 
-        return snapshots_frame(self.record.snapshots)
+        return snapshots_frame(self.record.snapshots, self.record.server_timeline)
+
+    @property
+    def server(self) -> pd.DataFrame:
+        """The target's scraped or watched series, long format: ``elapsed_time, series,
+        value`` (counters as per-second rates, gauges as read)."""
+        from .frame import server_frame
+
+        return server_frame(self.record.server_timeline)
+
+    @property
+    def slowest(self) -> pd.DataFrame:
+        """The slowest traced requests of each interval (``trace=True``): ``elapsed_time, name,
+        latency_ms, trace_id``."""
+        from .frame import slowest_frame
+
+        return slowest_frame(self.record.slowest)
 
     @property
     def stats(self) -> pd.DataFrame:

@@ -14,6 +14,7 @@ One small language for thresholds (pass/fail of a run), SLOs and alert rules::
                | checks                              (share of check passes; unit %)
                | messages_sent | messages_received   (message streams; counts)
                | connections | connections_failed    (message streams' connections; counts)
+         | "server." metric [ "{" labels "}" ]   (the target's series, ``scrape=``/``watch_pid=``)
     custom-stat := p50 | p90 | p95 | p99 | max | mean   (timing; a time unit)
                  | total | rate | count | last | min | max | mean        (counter, gauge)
     op        := < | <= | > | >=
@@ -29,6 +30,12 @@ mean anything (a negative time, count or rate, a percentage outside 0-100). A th
 whole run so far (cumulative values); an alert rule with the same expression judges each
 interval. A metric with no data (no answer yet, an unknown request name, no iteration, no check)
 is not observed: a threshold on it does not pass.
+
+A ``server.<metric>`` threshold reads the target's series (counters as per-second rates, gauges
+as read): every label set of the metric added up, or the one named with ``{labels}``; over the run
+so far, each series' mean over the intervals it has values in (added up); in an alert rule, the
+last interval's values. ``server.process_cpu_seconds_total<0.9``: the target used less than 0.9
+of a core on average.
 
 >>> t = parse_threshold("p95[/api/items/{id}] < 300ms")
 >>> (t.stat, t.name, t.op, t.bound)
@@ -64,6 +71,10 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _HEAD = re.compile(r"\s*(?P<metric>[A-Za-z_][\w.\-]*?)\s*(?=\[|<|>|$)")
 _TAIL = re.compile(r"\s*(?P<op><=|>=|<|>)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)"
                    r"\s*(?P<unit>%|/s|[^\W\d_]+)?\s*$", re.IGNORECASE)
+_SERVER = re.compile(r"server\.(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:.]*)\s*"
+                     r"(?P<labels>\{[^{}]*\})?\s*(?P<op><=|>=|<|>)\s*"
+                     r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(?P<unit>%|/s|[^\W\d_]+)?\s*",
+                     re.IGNORECASE)
 _TIME_UNITS = ", ".join(list(TIME_UNITS)[:-1]) + " or " + list(TIME_UNITS)[-1]
 
 
@@ -90,6 +101,11 @@ class View(Protocol):
         requests, rps, loop_lag_ms, cpu_percent, lost``."""
         ...
 
+    def server(self, series: str) -> float | None:
+        """The target's series ``server.<metric>`` (every label set of it added up) or
+        ``server.<metric>{labels}`` (that one): None when it has no value."""
+        ...
+
 
 @dataclass(frozen=True)
 class Threshold:
@@ -108,9 +124,13 @@ class Threshold:
     custom: str | None = None
     #: ``iterations_failed`` as a share of the iterations (written with ``%``), not a count
     percent: bool = False
+    #: the target's series (``server.<metric>`` or ``server.<metric>{labels}``), if on one
+    server: str | None = None
 
     def observe(self, view: View) -> float | None:
         """The metric's value in ``view`` (None when there is no data for it)."""
+        if self.server is not None:
+            return view.server(self.server)
         if self.custom is not None:
             metric = view.custom(self.custom)
             return None if metric is None or metric.count == 0 else _custom_value(
@@ -130,6 +150,8 @@ class Threshold:
     @property
     def unit(self) -> str:
         """The unit of observed values and of ``bound``: ``ms``, ``%``, ``req/s`` or ``""``."""
+        if self.server is not None:
+            return ""
         if self.custom is None:
             if self.stat in LATENCY_STATS:
                 return "ms"
@@ -288,6 +310,9 @@ def parse_threshold(expr: object) -> Threshold:
     if not isinstance(expr, str) or not expr.strip():
         raise ValueError(f"a threshold must be an expression like 'p95<300ms', got {expr!r}")
     text = expr.strip()
+    server = _SERVER.fullmatch(text)
+    if server is not None:
+        return _server_threshold(text, server)
     head = _HEAD.match(text)
     if head is None:
         raise ValueError(f"threshold {expr!r}: expected METRIC[NAME] OP VALUE, e.g. p95<300ms")
@@ -308,6 +333,20 @@ def parse_threshold(expr: object) -> Threshold:
         raise ValueError(f"threshold {expr!r}: custom metrics are not per request name")
     percent = stat == "iterations_failed" and kind == "percent"
     return Threshold(text, stat, tail.group("op"), bound, name, custom, percent)
+
+
+def _server_threshold(text: str, m: re.Match[str]) -> Threshold:
+    """``server.<metric>[{labels}] OP NUMBER``: the target's series, a plain number (counters
+    are per-second rates, gauges as read)."""
+    unit = (m.group("unit") or "").lower()
+    if unit not in ("", "/s"):
+        raise ValueError(f"threshold {text!r}: a server metric takes no unit {unit!r} (counters "
+                         "are per-second rates, gauges as the target gives them)")
+    value = float(m.group("num"))
+    if not math.isfinite(value):
+        raise ValueError(f"threshold {text!r}: the bound must be a finite number")
+    series = "server." + m.group("metric") + (m.group("labels") or "")
+    return Threshold(text, "server", m.group("op"), value, server=series)
 
 
 def _metric(metric: str, expr: str) -> tuple[str | None, str]:

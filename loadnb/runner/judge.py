@@ -53,6 +53,12 @@ class RunView:
     def workers(self) -> Sequence[tuple[Any, ...]]:
         return ()  # thresholds judge the run as a whole
 
+    def server(self, series: str) -> float | None:
+        sums = self.record.server_sums
+        means = [acc[0] / acc[1] for key, acc in sums.items()
+                 if acc[1] and server_matches(key, series)]
+        return sum(means) if means else None
+
 
 class IntervalView:
     """The record's last interval alone, as alert rules written as expressions read it."""
@@ -92,6 +98,16 @@ class IntervalView:
 
     def workers(self) -> Sequence[tuple[Any, ...]]:
         return self.record.last_workers
+
+    def server(self, series: str) -> float | None:
+        values = [v for key, v in self.record.server_last.items() if server_matches(key, series)]
+        return sum(values) if values else None
+
+
+def server_matches(key: str, series: str) -> bool:
+    """Whether the stored series ``key`` is ``series`` (``server.m{labels}``) or one label set
+    of it (``series`` is ``server.m``)."""
+    return key == series or ("{" not in series and key.startswith(series + "{"))
 
 
 def tally(parts: Iterable[IntervalStats]) -> IntervalStats:
@@ -172,4 +188,5 @@ class ThresholdJudge:
             self.aborted_by = t.expr
 
 
-__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good", "tally"]
+__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good",
+           "server_matches", "tally"]

@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 from ..rules.alert_engine import AlertRule, as_rules
 from ..rules.thresholds import Threshold, parse_thresholds
 from ..text.jsonsafe import json_safe
-from ..text.redact import redact_headers, redact_url, split_credentials
+from ..text.redact import redact_headers, redact_url
 from ..text.units import parse_duration
 from ..transport.base import TransportOptions
+from .observing import ObserveOptions, check_observe
 from .options import (
     DEFAULT_STREAMS,
     check_cluster,
@@ -31,7 +32,7 @@ from .options import (
     shown_cluster,
     shown_hook,
 )
-from .scenario import Scenario, as_scenario, check_data_mode, make_feeder, split_url_or_scenario
+from .scenario import Scenario, split_url_or_scenario, target_fields
 from .shape import LoadShape, ShapeFn
 from .validate import (
     Plan,
@@ -42,9 +43,8 @@ from .validate import (
     check_method,
     check_plan,
     check_status,
-    check_think_time,
+    check_timing,
     check_transport,
-    check_url,
     positive_duration,
     positive_float,
     positive_int,
@@ -93,6 +93,8 @@ class LoadSpec:
     over http), ``connections`` (default: as the users need, at most 64) x ``streams`` (default
     10). TLS and connection controls: ``insecure``, ``cacert`` (a CA file), ``cert``/``key`` (a
     client certificate), ``keepalive=False``, ``connect_to`` (curl's ``HOST:PORT:ADDR:PORT``).
+    ``observe``: the target watched, loadnb's metrics exported, trace context (the ``scrape=``,
+    ``watch_pid=``, ``otlp=``, ``trace=`` … keywords: :mod:`loadnb.spec.observing`).
     """
 
     url: str
@@ -139,6 +141,7 @@ class LoadSpec:
     cert: str | None = None
     key: str | None = None
     connect_to: tuple[str, ...] = ()
+    observe: ObserveOptions = field(default_factory=ObserveOptions)
 
     def load_shape(self) -> LoadShape:
         """The target load over time: users (closed model) or arrivals/s (open model)."""
@@ -193,7 +196,8 @@ class LoadSpec:
             url=self.url, method=self.method, headers=dict(self.headers), body=self.body,
             timeout=self.timeout, keepalive=self.keepalive, insecure=self.insecure,
             follow_redirects=self.follow_redirects, pool_limit=self.pool_limit,
-            kind=self.transport, plain=self.scenario is None, http2=self.http2,
+            kind="aiohttp" if self.observe.trace and self.transport == "auto" else self.transport,
+            plain=self.scenario is None, http2=self.http2,
             streams=self.streams or DEFAULT_STREAMS, cacert=self.cacert, cert=self.cert,
             key=self.key, connect_to=self.connect_to)
 
@@ -235,6 +239,7 @@ class LoadSpec:
             "workers": self.workers, "cluster": shown_cluster(self.cluster),
             "http2": self.http2, "streams": self.streams, "cacert": self.cacert,
             "cert": self.cert, "key": self.key, "connect_to": list(self.connect_to),
+            **({"observe": self.observe.public()} if self.observe != ObserveOptions() else {}),
         })
         return params
 
@@ -251,6 +256,7 @@ def _spec_kwargs(spec: LoadSpec) -> dict[str, Any]:
         kw["users"] = None
     kw["url"] = kw["url"] or None  # a scenario without a base URL
     kw["data"] = kw.pop("data_rows")
+    kw.update(kw.pop("observe").as_kwargs())
     high = kw.pop("think_time_max")
     if high is not None:
         kw["think_time"] = (kw["think_time"], high)
@@ -285,8 +291,10 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
     workers: int | str | None = None, cluster: object = None, http2: bool = False,
     streams: int | None = None, cacert: str | os.PathLike[str] | None = None,
     cert: str | os.PathLike[str] | None = None, key: str | os.PathLike[str] | None = None,
-    connect_to: Sequence[str] | str = (),
-) -> LoadSpec:
+    connect_to: Sequence[str] | str = (), scrape: object = None,
+    scrape_match: str | None = None, watch_pid: int | None = None, metrics_port: int | None = None,
+    metrics_linger: str | float = 5.0, otlp: str | None = None, otlp_headers: object = None,
+    trace: bool = False, trace_url: str | None = None) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
     Each keyword is a field of :class:`LoadSpec` (its docstring says what each means); ``data``
@@ -297,46 +305,31 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
     """
     plan = check_plan(users, rate, duration, ramp_up, stages, rate_stages, shape, rate_shape)
     checked_headers = check_headers(headers)
-    think = check_think_time(think_time)
     spec = LoadSpec(
-        **_target_fields(url, checked_headers, scenario, data, data_mode, seed),
+        **target_fields(url, checked_headers, scenario, data, data_mode, seed),
         **_load_fields(plan, requests),
-        ramp_up=parse_duration(ramp_up, "ramp_up"), think_time=think[0], think_time_max=think[1],
-        pacing=None if pacing is None else parse_duration(pacing, "pacing"),
-        timeout=positive_duration(timeout, "timeout"),
+        **check_timing(ramp_up, think_time, pacing, timeout),
         max_in_flight=(DEFAULT_MAX_IN_FLIGHT if max_in_flight is None
                        else positive_int(max_in_flight, "max_in_flight")),
         connections=None if connections is None else positive_int(connections, "connections"),
         keepalive=bool(keepalive), method=check_method(method), headers=checked_headers,
         body=check_body(body), expect_status=check_status(expect_status),
         insecure=bool(insecure), follow_redirects=bool(follow_redirects),
-        interval=check_interval(interval),
+        interval=check_interval(interval), transport=check_transport(transport),
         graceful_stop=parse_duration(graceful_stop, "graceful_stop"), name=name,
         expected_interval=(None if expected_interval is None
                            else parse_duration(expected_interval, "expected_interval")),
-        transport=check_transport(transport),
         stages=plan.stages, shape_fn=plan.shape, seed=seed,
         alerts=None if alerts is None else as_rules(alerts), history=check_history(history),
         thresholds=parse_thresholds(thresholds), abort_on_fail=bool(abort_on_fail),
         abort_grace=parse_duration(abort_grace, "abort_grace"), notify=check_notify(notify),
         workers=check_workers(workers), cluster=check_cluster(cluster),
         **check_connection(http2, streams, cacert, cert, key, connect_to),
+        observe=check_observe(scrape, scrape_match, watch_pid, metrics_port, metrics_linger,
+                              otlp, otlp_headers, trace, trace_url, transport, http2),
     )
     _check_combination(spec, expected_interval)
     return spec
-
-
-def _target_fields(url: str | None, headers: dict[str, str], scenario: object, data: object,
-                   data_mode: str, seed: int | None) -> dict[str, Any]:
-    """``url`` (its credentials moved into ``headers``), ``scenario`` and its data rows."""
-    checked = None if scenario is None else as_scenario(scenario)
-    url = "" if url is None and checked is not None else check_url(url)
-    check_data_mode(data_mode)  # also without data: a typo is not silently accepted
-    if data is not None and checked is None:
-        raise ValueError("data feeds a scenario: pass scenario=… as well")
-    rows = None if data is None else tuple(make_feeder(data, data_mode, seed).rows)
-    return {"url": split_credentials(url, headers) if url else url, "scenario": checked,
-            "data_rows": rows, "data_mode": data_mode}
 
 
 def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
@@ -354,7 +347,6 @@ def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
     if run_for is None and n_requests is None:
         run_for = DEFAULT_DURATION
     return {"users": n_users, "rate": checked_rate, "duration": run_for, "requests": n_requests}
-
 
 
 def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
@@ -391,7 +383,6 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
     check_protocol(spec.http2, spec.streams, scenario=spec.scenario is not None,
                    transport=spec.transport, follow_redirects=spec.follow_redirects)
-
 
 
 def spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:

@@ -70,7 +70,7 @@ def test_the_recorder_has_one_book_and_the_source_carries_it() -> None:
     recorder = Recorder()
     recorder.messages.for_name("echo", "ws").open()
 
-    class Plan:
+    class Engine:  # an EngineProgress
         started = dropped = 0
         phase = "running"
         active_users = 1
@@ -91,8 +91,11 @@ def test_the_recorder_has_one_book_and_the_source_carries_it() -> None:
         def take_events(self) -> list[tuple[float, str]]:
             return []
 
+        def take_slowest(self) -> list[tuple[float, str, float, str]]:
+            return []
+
     class Waiting:
         waiting = 0
 
-    payload = LocalSource(Plan(), recorder, Waiting()).collect(final=False)
+    payload = LocalSource(Engine(), recorder, Waiting()).collect(final=False)
     assert payload.status.connected == 1 and payload.messages["echo"].opened == 1

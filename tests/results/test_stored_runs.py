@@ -37,12 +37,14 @@ STREAM_COLUMNS = ("connected", "interval_messages_sent", "interval_messages_rece
 #: What was added since the fixtures were written, left out of the comparison (issue 22: the
 #: connections' columns, summary keys, spec parameters, export totals and history table (v4);
 #: the message streams' columns, summary key, export totals and timeline and history table (v5),
-#: each checked empty for a run without streams).
+#: each checked empty for a run without streams; issue 23: the target's series and the slowest
+#: traced requests, history tables (v6), checked empty for a run that observes nothing; their
+#: export keys are only written when present).
 ADDED_COLUMNS = ("interval_connections", "connect_p50_ms", "connect_p95_ms", "tls_p50_ms",
                  "tls_p95_ms", *STREAM_COLUMNS)
 ADDED_SUMMARY = ("protocol", "connections", "messages")
 ADDED_PARAMETERS = ("http2", "streams", "cacert", "cert", "key", "connect_to")
-ADDED_TABLES = ("connections", "messages")
+ADDED_TABLES = ("connections", "messages", "server", "slowest")
 
 
 def without_added(summary: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +163,9 @@ def test_the_history_is_written_as_before(tmp_path: Path) -> None:
                             ).fetchall() == [(0, 0, 0)]
         assert [json.loads(text)["messages"] for text, in conn.execute(
             "SELECT summary FROM runs")] == [{}]
+        # v6 (issue 23): a run that observes nothing writes no series, no slowest requests
+        assert [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone() for t in (
+            "server", "slowest")] == [(0,), (0,)]
     finally:
         conn.close()
 

@@ -68,12 +68,12 @@ def test_a_source_takes_timings_once_and_protocol_of_the_transport() -> None:
 def test_the_transports_warnings_reach_the_run_once() -> None:
     told: list[str] = []
     transport = FakeTransport("http/1.1")
-    plan: Any = type("P", (), {
+    engine: Any = type("Engine", (), {  # an EngineProgress
         "started": 0, "dropped": 0, "phase": "running", "active_users": 0,
         "elapsed": lambda s: 1.0, "target_users": lambda s, e: 0,
         "target_rate": lambda s, e: math.nan, "progress": lambda s, e: (0.0, math.nan),
-        "take_events": lambda s: []})()
-    source = LocalSource(plan, Recorder(on_warning=told.append), transport)
+        "take_events": lambda s: [], "take_slowest": lambda s: []})()
+    source = LocalSource(engine, Recorder(on_warning=told.append), transport)
     transport.warnings.append("fell back")
     source.collect(final=False)
     payload = source.collect(final=True)
