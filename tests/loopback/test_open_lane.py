@@ -12,7 +12,7 @@ from loadnb import Run, make_spec
 from tests.conftest import assert_accounting, until
 from tests.faults import Fault, FaultServer, always, every
 from tests.nginx import Nginx, find_nginx
-from tests.transport.test_faults import check_all, exact, load, no_leaks
+from tests.transport.fault_helpers import check_all, exact, load, no_leaks
 
 
 # -- against real servers ------------------------------------------------------------------------
