@@ -37,7 +37,7 @@ async def test_reset_before_response_keepalive_closed_model(transport: str) -> N
                              timeout=0.5, graceful_stop=0.5)
     check_all(out, {"connection reset": server.faults["reset"]})
     exact(out)
-    assert out.s["completed_requests"] == server.completed[200] > 50
+    assert out.s["completed_requests"] == server.completed[200] > 8  # several rounds of 3
     assert server.connections < out.received  # connections were reused
     assert out.s["cancelled_requests"] == 0
 

@@ -22,7 +22,7 @@ async def test_connection_close_on_every_response(transport: str, keepalive: boo
                              timeout=0.5, graceful_stop=0.5, keepalive=keepalive)
     check_all(out, {})
     exact(out)
-    assert out.s["completed_requests"] == server.completed[200] == out.received > 50
+    assert out.s["completed_requests"] == server.completed[200] == out.received > 4  # >1 per user
     assert server.connections == out.received  # every request on its own connection
 
 
@@ -36,7 +36,7 @@ async def test_no_keepalive_means_one_connection_per_request(transport: str) -> 
                              timeout=0.5, graceful_stop=0.5, keepalive=False)
     check_all(out, {})
     exact(out)
-    assert out.s["completed_requests"] == out.received > 50
+    assert out.s["completed_requests"] == out.received > 4  # more than one per user
     assert server.connections == out.received
 
 
@@ -51,7 +51,7 @@ async def test_silent_close_after_each_response_keepalive(transport: str) -> Non
                              timeout=0.5, graceful_stop=0.5)
     resets = out.s["errors"].get("connection reset", 0)
     check_all(out, {"connection reset": resets})
-    assert out.s["completed_requests"] == server.completed[200] == out.received > 50
+    assert out.s["completed_requests"] == server.completed[200] == out.received > 4  # >1 per user
     assert out.s["total_requests"] - out.received == resets
 
 
@@ -67,7 +67,7 @@ async def test_connection_closed_on_accept_is_a_reset(transport: str) -> None:
                              timeout=0.5, graceful_stop=0.5, keepalive=False)
     resets = out.s["errors"].get("connection reset", 0)
     check_all(out, {"connection reset": resets})
-    assert out.s["completed_requests"] == server.completed[200] == out.received > 50
+    assert out.s["completed_requests"] == server.completed[200] == out.received > 4  # >1 per user
     assert out.s["total_requests"] - out.received == resets <= server.dropped
 
 
