@@ -104,6 +104,7 @@ test-fast: venv
 bench: venv sysdeps
 	$(BIN)/python benchmarks/run_all.py
 	$(BIN)/python benchmarks/h2.py
+	$(BIN)/python benchmarks/startup.py
 
 # ---------------------------------------------------------------------------------------------
 # Interactive

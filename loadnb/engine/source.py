@@ -47,6 +47,7 @@ class EngineProgress(Protocol):
     def take_events(self) -> list[tuple[float, str]]: ...
 
     def take_slowest(self) -> list[tuple[float, str, float, str]]: ...
+    def take_send_lag(self) -> float: ...
 
 
 class Waiting(Protocol):
@@ -85,7 +86,8 @@ class LocalSource:
             waiting=self.transport.waiting, target_users=engine.target_users(elapsed),
             target_rate=engine.target_rate(elapsed), phase="done" if final else engine.phase,
             dropped=engine.dropped, started=engine.started, progress=progress, eta=eta,
-            events=engine.take_events(), connected=self.recorder.messages.connected)
+            events=engine.take_events(), connected=self.recorder.messages.connected,
+            send_lag_p99_ms=engine.take_send_lag())
         warnings: list[str] = getattr(self.transport, "warnings", [])
         for text in warnings[self._warned:]:
             self.recorder.warn(text)

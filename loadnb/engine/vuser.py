@@ -8,18 +8,20 @@ import traceback
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
-
-import aiohttp
 
 from ..metrics.custom import CustomAccumulator
 from ..metrics.stats import NameStats, Recorder
 from ..observe.trace import TraceContext
 from .cookies import CookieJar
 from .sse import Event
-from .streams import WebSocket, event_stream
 from .tracing import Tracing
+
+if TYPE_CHECKING:  # (a fast-transport run never imports aiohttp)
+    import aiohttp
+
+    from .streams import WebSocket
 
 Check = Callable[["Response"], object]
 #: Bytes of a response body kept as an error's sample (redacted, capped).
@@ -339,6 +341,8 @@ class VirtualUser:
         full, sent = self._stream_url(url, headers)
         full = "ws" + full[4:] if full.startswith("http") else full
         acc = self._ctx.recorder.messages.for_name(name or urlsplit(full).path or "/", "ws")
+        from .streams import WebSocket  # aiohttp: imported when a scenario opens a stream
+
         return WebSocket(self._ctx, acc, full, sent, timeout)
 
     def sse(self, url: str, *, name: str | None = None,
@@ -350,6 +354,8 @@ class VirtualUser:
         breaks; ``timeout``: the longest wait for bytes (seconds; default none)."""
         full, sent = self._stream_url(url, headers)
         acc = self._ctx.recorder.messages.for_name(name or urlsplit(full).path or "/", "sse")
+        from .streams import event_stream
+
         return event_stream(self._ctx, self._ctx.open, acc, full, sent, timeout)
 
     def _keep_cookies(self, raw: aiohttp.ClientResponse) -> None:

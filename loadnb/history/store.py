@@ -30,7 +30,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
@@ -90,6 +90,7 @@ _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (5, "connected", "INTEGER NOT NULL DEFAULT 0"),
     (5, "interval_messages_sent", "INTEGER NOT NULL DEFAULT 0"),
     (5, "interval_messages_received", "INTEGER NOT NULL DEFAULT 0"),
+    (7, "send_lag_p99_ms", "REAL"),
 )
 #: Every column of the ``snapshots`` table (a row is written and read by these names).
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = _V1_COLUMNS + tuple(
@@ -128,8 +129,10 @@ _V6 = [  # the target's series (scrape=, watch_pid=) and the slowest traced requ
         latency REAL, trace_id TEXT)""",
     "CREATE INDEX slowest_run ON slowest (run_id)",
 ]
+_V7 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"  # the open model's send lag
+       for version, name, kind in _ADDED_COLUMNS if version == 7]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom",
           "connections", "messages", "server", "slowest")
 

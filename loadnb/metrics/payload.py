@@ -28,6 +28,8 @@ class SourceStatus:
     seconds left (NaN when unknown); ``events`` are the live changes made in the interval, as
     ``(elapsed seconds, text)``;
     ``loop_lag_ms``/``cpu_percent`` are the source process's own (NaN: measured by the monitor);
+    ``send_lag_p99_ms`` the 99th percentile of the interval's open-model send lags (when each
+    arrival's request was written minus when it was due; NaN: none);
     ``workers`` the worker processes generating load behind it (0 for the engine in this process,
     1 for a live worker); ``connected`` the message-stream connections (WebSocket, SSE) open now.
     """
@@ -47,6 +49,7 @@ class SourceStatus:
     cpu_percent: float = math.nan
     workers: int = 0
     connected: int = 0
+    send_lag_p99_ms: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,7 @@ def _nanmax(values: Iterable[float]) -> float:
 def merge_status(parts: Sequence[SourceStatus]) -> SourceStatus:
     """One status for the run: counts and targets add up; the phase is the least advanced one
     (a run is running while any source runs); progress is the mean share done and the estimate
-    the longest; the worst lag and CPU."""
+    the longest; the worst lags and CPU."""
     if len(parts) == 1:
         return parts[0]
     if not parts:
@@ -110,7 +113,8 @@ def merge_status(parts: Sequence[SourceStatus]) -> SourceStatus:
         events=[e for p in parts for e in p.events],
         loop_lag_ms=_nanmax(p.loop_lag_ms for p in parts),
         cpu_percent=_nanmax(p.cpu_percent for p in parts),
-        workers=sum(p.workers for p in parts), connected=sum(p.connected for p in parts))
+        workers=sum(p.workers for p in parts), connected=sum(p.connected for p in parts),
+        send_lag_p99_ms=_nanmax(p.send_lag_p99_ms for p in parts))
 
 
 def merge_payloads(payloads: Sequence[Payload]) -> Payload:

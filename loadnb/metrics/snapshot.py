@@ -93,6 +93,7 @@ class Snapshot:
     connect_p95_ms: float = math.nan
     tls_p50_ms: float = math.nan
     tls_p95_ms: float = math.nan
+    send_lag_p99_ms: float = math.nan
     phase: str = "running"
     event: str = ""
     interval_errors: dict[str, int] = field(default_factory=dict)

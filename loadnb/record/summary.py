@@ -15,11 +15,10 @@ missing keys filled with their empty values, so a reader may index any key.
 from __future__ import annotations
 
 import platform
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict, cast, get_args
-
-import aiohttp
 
 from .._version import __version__
 from ..text.jsonsafe import json_safe
@@ -239,7 +238,7 @@ def build_summary(record: RunRecord) -> Summary:
         "error": record.error,
         "parameters": cast("Parameters", spec.public_params()),
         "versions": {"loadnb": __version__, "python": platform.python_version(),
-                     "aiohttp": aiohttp.__version__},
+                     "aiohttp": _aiohttp_version()},
     }
 
 
@@ -248,6 +247,20 @@ def connections_summary(record: RunRecord) -> ConnectionsEntry:
     c = record.connections
     return {"opened": c.opened, "connect_ms": cast("Quantiles", c.connect.summary()),
             "tls_ms": cast("Quantiles", c.tls.summary())}
+
+
+def _aiohttp_version() -> str:
+    """The installed aiohttp's version, without importing aiohttp for it (a fast-transport run
+    never needs it: about a third of a second of CPU at start-up)."""
+    module = sys.modules.get("aiohttp")
+    if module is not None:
+        return str(module.__version__)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aiohttp")
+    except PackageNotFoundError:  # pragma: no cover - aiohttp is a dependency
+        return ""
 
 
 def strict_summary(summary: Summary) -> Summary:
@@ -278,7 +291,7 @@ def empty_summary() -> Summary:
         "alerts": [], "thresholds": [], "aborted_by": None, "custom": {},
         "messages": {},
         "generator": {"max_loop_lag_ms": None, "max_cpu_percent": None,
-                      "max_waiting_for_connection": 0},
+                      "max_waiting_for_connection": 0, "send_lag_p99_ms": None},
         "warnings": [], "error": None, "parameters": {},
         "versions": {"loadnb": "", "python": "", "aiohttp": ""},
     }
@@ -292,11 +305,13 @@ _OLD_STATS_KEYS = {"failures": "failed"}
 def summary_of(data: Mapping[str, Any]) -> Summary:
     """``data`` (a summary read back: a history row's, an export's, or made by hand) as a
     :class:`Summary`: older key names mapped to today's, a missing key (or a ``latency_ms`` /
-    ``service_ms`` percentile) filled with its empty value (:func:`empty_summary`); the rest as
-    it is. A new dict; ``data`` is not changed."""
+    ``service_ms`` percentile, a ``generator`` key) filled with its empty value
+    (:func:`empty_summary`); the rest as it is. A new dict; ``data`` is not changed."""
     out: dict[str, Any] = {**empty_summary(), **data}
     for key in ("latency_ms", "service_ms"):
         out[key] = {**_no_quantiles(), **(out[key] if isinstance(out[key], Mapping) else {})}
+    if isinstance(out["generator"], Mapping):  # (a key added since: send_lag_p99_ms)
+        out["generator"] = {**empty_summary()["generator"], **out["generator"]}
     out["stats"] = [{_OLD_STATS_KEYS.get(k, k): v for k, v in row.items()}
                     for row in out["stats"] or () if isinstance(row, Mapping)]
     return cast("Summary", out)

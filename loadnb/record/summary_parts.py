@@ -40,11 +40,14 @@ class UsersStarted(TypedDict):
 
 
 class GeneratorHealth(TypedDict):
-    """``generator``: the generator's own worst loop lag and CPU, most waiting for a connection."""
+    """``generator``: the generator's own worst loop lag and CPU, most waiting for a connection,
+    and the open model's send lag (when each arrival's request was written minus when it was
+    due): the worst interval's 99th percentile (None in the closed model)."""
 
     max_loop_lag_ms: float | None
     max_cpu_percent: float | None
     max_waiting_for_connection: int
+    send_lag_p99_ms: float | None
 
 
 class CheckCount(TypedDict):
@@ -137,6 +140,7 @@ def generator_summary(snapshots: list[Snapshot]) -> GeneratorHealth:
         "max_cpu_percent": worst([s.cpu_percent for s in snapshots if s.phase != "done"]),
         "max_waiting_for_connection": max((s.waiting_for_connection for s in snapshots),
                                           default=0),
+        "send_lag_p99_ms": worst([s.send_lag_p99_ms for s in snapshots]),
     }
 
 

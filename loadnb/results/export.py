@@ -87,6 +87,9 @@ THRESHOLD_COLUMNS = ["expr", "observed", "passed"]
 NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
 CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline", "alerts",
               "thresholds", "custom", "custom_totals", "server", "slowest")
+#: CSV tables written only when the run has them: ``messages`` (``result.messages``) for a run
+#: with message streams (a run without writes exactly the files of :data:`CSV_TABLES`).
+CSV_STREAM_TABLES = ("messages",)
 #: The columns of the CSV ``stats`` table (``x_stats.csv`` beside ``--out x.csv``, a folder's
 #: ``stats.csv``): Locust's, the rows of ``summary["stats"]``.
 CSV_STATS_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -198,15 +201,16 @@ def to_parquet(record: RunRecord, summary: Summary, path: PathLike) -> Path:
 
 
 def csv_paths(path: PathLike) -> dict[str, Path]:
-    """Where :func:`to_csv` writes each of :data:`CSV_TABLES` and the summary: for ``x.csv`` the
+    """Where :func:`to_csv` writes each of :data:`CSV_TABLES` (and
+    :data:`CSV_STREAM_TABLES`) and the summary: for ``x.csv`` the
     snapshots in it and the rest beside it (``x_stats.csv``, ``x_errors.csv``, …,
     ``x_summary.json``); for a folder, ``snapshots.csv``, ``stats.csv``, … and ``summary.json``
     in it."""
-    where = Path(path)
+    where, names = Path(path), (*CSV_TABLES, *CSV_STREAM_TABLES)
     if where.suffix.lower() != ".csv":
-        return {**{name: where / f"{name}.csv" for name in CSV_TABLES},
+        return {**{name: where / f"{name}.csv" for name in names},
                 "summary": where / "summary.json"}
-    beside = {name: where.with_name(f"{where.stem}_{name}{where.suffix}") for name in CSV_TABLES}
+    beside = {name: where.with_name(f"{where.stem}_{name}{where.suffix}") for name in names}
     return {**beside, "snapshots": where, "summary": where.with_name(f"{where.stem}_summary.json")}
 
 
@@ -215,11 +219,17 @@ def to_csv(record: RunRecord, summary: Summary, path: PathLike) -> Path:
     ending in ``.csv`` or a folder, created); returns ``path``. One format for ``--out x.csv``
     and :meth:`Result.to_csv`: the same tables with the same columns; ``stats`` has the columns
     of :data:`CSV_STATS_COLUMNS` first (Locust's, as ``x_stats.csv`` always had them), then the
-    other columns of ``result.stats``."""
+    other columns of ``result.stats``. A run with message streams has ``messages`` too
+    (:data:`CSV_STREAM_TABLES`)."""
+    from .frame import messages_frame
+
     where = csv_paths(path)
     if Path(path).suffix.lower() != ".csv":
         Path(path).mkdir(parents=True, exist_ok=True)
-    for name, table in _tables(record).items():
+    tables = _tables(record)
+    if record.messages:
+        tables["messages"] = messages_frame(record.messages_timeline)
+    for name, table in tables.items():
         if name == "stats":  # Locust's columns first, then every other column of result.stats
             rest = [c for c in table.columns if c not in CSV_STATS_COLUMNS]
             table = table[[*CSV_STATS_COLUMNS, *rest]]
@@ -313,6 +323,7 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
                  for e, n, lat, t in doc.get("slowest", [])])
 
 
-__all__ = ["CSV_STATS_COLUMNS", "CSV_TABLES", "FORMAT", "JSON", "NOT_AN_EXPORT", "PARQUET_KEY",
+__all__ = ["CSV_STATS_COLUMNS", "CSV_STREAM_TABLES", "CSV_TABLES", "FORMAT", "JSON",
+           "NOT_AN_EXPORT", "PARQUET_KEY",
            "VERSION", "csv_paths", "document", "is_path", "read", "stored", "to_csv", "to_json",
            "to_parquet"]

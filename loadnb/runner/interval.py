@@ -67,6 +67,7 @@ def make_snapshot(totals: IntervalStats, peak: float, iv: IntervalStats, status:
         interval_messages_received=received,
         loop_lag_ms=worst(times.lag_ms, status.loop_lag_ms),
         cpu_percent=worst(times.cpu, status.cpu_percent),
+        send_lag_p99_ms=status.send_lag_p99_ms,
         phase="done" if times.final else status.phase,
         event="; ".join(text for _, text in status.events),
         interval_errors=dict(iv.errors),

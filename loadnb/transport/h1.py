@@ -34,7 +34,7 @@ class RoutedFastTransport(FastTransport):
         """Open a connection in the pool slot the caller holds (as FastTransport._open does)."""
         try:
             _, conn, _ = await self.connector.connect(
-                lambda: Conn(self, self._payload, self._timeout, self._keepalive),
+                lambda: Conn(self, self._payload, self._keepalive),
                 deadline - time.monotonic())
         except BaseException:
             self.release_slot()

@@ -94,6 +94,9 @@ def test_the_recorder_has_one_book_and_the_source_carries_it() -> None:
         def take_slowest(self) -> list[tuple[float, str, float, str]]:
             return []
 
+        def take_send_lag(self) -> float:
+            return float("nan")
+
     class Waiting:
         waiting = 0
 

@@ -68,7 +68,8 @@ NESTED = {
     "messages{}": ["kind", "opened", "failed", "closed", "close_codes", "errors", "sent",
                    "received", "bytes_sent", "bytes_received", "first_message_p50_ms", "p50_ms",
                    "p95_ms", "p99_ms"],
-    "generator": ["max_loop_lag_ms", "max_cpu_percent", "max_waiting_for_connection"],
+    "generator": ["max_loop_lag_ms", "max_cpu_percent", "max_waiting_for_connection",
+                  "send_lag_p99_ms"],
     "versions": ["loadnb", "python", "aiohttp"],
     "parameters": [
         "url", "model", "users", "rate", "duration", "requests", "ramp_up", "think_time",
