@@ -89,7 +89,7 @@ def _add_load_options(r: argparse.ArgumentParser) -> None:
                            "(auto: one per core)")
     load.add_argument("--cluster", metavar="ADDRESS",
                       help="generate the load on an existing Dask cluster, e.g. "
-                           "tcp://10.0.0.5:8786 (its workers need the same loadnb)")
+                           "tcp://SCHEDULER:8786 (its workers need the same loadnb)")
 
 
 def _add_request_options(r: argparse.ArgumentParser) -> None:
