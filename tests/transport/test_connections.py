@@ -72,7 +72,8 @@ def test_the_transports_warnings_reach_the_run_once() -> None:
         "started": 0, "dropped": 0, "phase": "running", "active_users": 0,
         "elapsed": lambda s: 1.0, "target_users": lambda s, e: 0,
         "target_rate": lambda s, e: math.nan, "progress": lambda s, e: (0.0, math.nan),
-        "take_events": lambda s: [], "take_slowest": lambda s: []})()
+        "take_events": lambda s: [], "take_slowest": lambda s: [],
+        "take_send_lag": lambda s: math.nan})()
     source = LocalSource(engine, Recorder(on_warning=told.append), transport)
     transport.warnings.append("fell back")
     source.collect(final=False)
