@@ -35,7 +35,7 @@ help:
 	@echo "make test       ruff + mypy + the whole pytest suite (installs apt packages too)"
 	@echo "make test-fast  pytest without slow and browser tests"
 	@echo "make lint       ruff check + mypy + import contracts (lint-imports)"
-	@echo "make bench      benchmarks/run_all.py"
+	@echo "make bench      benchmarks/run_all.py, then benchmarks/h2.py (HTTP/2)"
 	@echo "make sysdeps    apt packages: nginx, chromium, wrk, prometheus, h2load"
 	@echo "make venv       .venv with loadnb[notebook,test] (re-installs when pyproject.toml changes)"
 	@echo "make clean      caches and build output (keeps .venv); make distclean also removes .venv"
@@ -103,6 +103,8 @@ test-fast: venv
 
 bench: venv sysdeps
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/h2.py
+	$(BIN)/python benchmarks/startup.py
 
 # ---------------------------------------------------------------------------------------------
 # Interactive

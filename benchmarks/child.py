@@ -6,11 +6,18 @@ prints one JSON object on its last line. ``requests`` / ``seconds`` / ``cpu`` ar
 answered, the wall time of the load window and this process's CPU time over the run (imports and
 interpreter start excluded; the parent adds ``cpu_total`` from ``wait4``). Kinds:
 
-- ``loadnb``: ``loadnb`` closed model (``users``, ``duration``, ``transport``, ``interval``) on
-  uvloop or the standard loop (``loop``), optionally with a widget-like subscriber.
+- ``loadnb``: ``loadnb`` closed model (``users``) or open model (``rate``), bounded by ``duration``
+  or ``requests``, with ``transport`` and ``interval``, on uvloop or the standard loop
+  (``loop``), optionally with a widget-like subscriber; ``send_lag_p99_ms``: the worst interval's.
 - ``bare_aiohttp``: ``users`` tasks doing ``session.get`` + ``read`` in a loop, with the session
   and connector loadnb's aiohttp transport makes (no loadnb engine, recorder or monitor).
-- ``pacing``: the open model at ``rate``; records when each request was actually sent.
+- ``raw_uvloop``: the feature-less reference: ``users`` connections, each a plain
+  ``asyncio.Protocol`` on uvloop that writes the same request bytes loadnb sends (built by the
+  same ``serialise``), parses the response with the same parser (llhttp via httptools) and writes
+  the next request when a response is complete; it counts responses and nothing else (no clock,
+  no timeout, no pool, no recording). Bounded by ``duration`` or by ``requests``.
+- ``pacing``: the open model at ``rate``: every arrival's send lag (when its request was written
+  minus when it was due, as the engine measures it for ``send_lag_p99_ms``).
 - ``memory``: a full-speed run sampling RSS at every snapshot.
 - ``stop``: full-speed runs stopped after ``warm`` seconds; times to the final snapshot and to
   ``wait()`` returning.
@@ -26,12 +33,14 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from loadnb import Run, make_spec
-from loadnb.engine.loop import run_to_end
-from loadnb.metrics.snapshot import COLUMNS, Snapshot
-from loadnb.transport import Request, Transport, TransportOptions, make_transport
+import httptools
+
+if TYPE_CHECKING:
+    from loadnb.engine.generator import Engine
+    from loadnb.metrics.snapshot import Snapshot
 
 #: Points the dashboard keeps per series (the widget's rollover).
 ROLLOVER = 2000
@@ -58,6 +67,8 @@ def widget_like_subscriber() -> Callable[[Snapshot], None]:
     """What the notebook face does per snapshot, without Bokeh: one dict of plain one-item lists
     per snapshot (what ``ColumnDataSource.stream`` receives), appended to rolled-over columns, and
     the console/label line formatted."""
+    from loadnb.metrics.snapshot import COLUMNS
+
     columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     labels: list[str] = []
 
@@ -83,7 +94,10 @@ def run_on(loop: str, coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, An
         return asyncio.run(coro)
     if loop != "uvloop":
         raise ValueError(f"loop must be uvloop or asyncio, got {loop!r}")
-    return run_to_end(coro)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # (loadnb.run's way)
+        return runner.run(coro)
 
 
 def time_ticks() -> list[float]:
@@ -116,14 +130,22 @@ JUDGE_THRESHOLDS = ("p95<300ms", "p99<1s", "errors<1%", "rps>100", "max<5s")
 
 
 async def load(p: dict[str, Any]) -> dict[str, Any]:
+    """loadnb's closed model (or the open model at ``rate``), bounded by ``duration`` or
+    ``requests``."""
+    from loadnb import Run, make_spec
+
     judge: dict[str, Any] = {}
     if p.get("judge"):
         from loadnb.rules.alerts import default_rules
 
         judge = {"alerts": [*default_rules(), *JUDGE_ALERTS], "thresholds": JUDGE_THRESHOLDS}
-    spec = make_spec(p["url"], users=p["users"], duration=p["duration"],
-                     transport=p.get("transport", "fast"), interval=p.get("interval", 0.5),
-                     history=p.get("history", "off"), **judge)
+    model = {"rate": p["rate"]} if p.get("rate") else {"users": p["users"]}
+    _, p99s = record_send_lags()
+    bound = {"requests": p["requests"], "duration": None} if p.get("requests") else {
+        "duration": p["duration"]}
+    spec = make_spec(p["url"], **model, **bound, transport=p.get("transport", "fast"),
+                     interval=p.get("interval", 0.5), history=p.get("history", "off"),
+                     connections=p.get("connections"), **judge)
     run = Run(spec)
     if p.get("subscriber") == "widget":
         run.subscribe(widget_like_subscriber())
@@ -135,11 +157,13 @@ async def load(p: dict[str, Any]) -> dict[str, Any]:
     return {"requests": s["completed_requests"] + s["failed_requests"],
             "failed": s["failed_requests"], "seconds": s["duration_s"], "cpu": cpu,
             "wall": wall, "snapshots": len(result.snapshots), "transport": s["transport"],
-            "loop": loop_name(), "errors": s["errors"],
+            "loop": loop_name(), "errors": s["errors"], "dropped": s["dropped_arrivals"],
+            "send_lag_p99_ms": max(p99s, default=math.nan),
             "tick_seconds": ticks[:-1], "final_tick_seconds": ticks[-1:]}
 
 
 async def bare_aiohttp(p: dict[str, Any]) -> dict[str, Any]:
+    from loadnb import make_spec
     from loadnb.transport.aio import make_session
 
     url, duration = p["url"], float(p["duration"])
@@ -168,28 +192,69 @@ async def bare_aiohttp(p: dict[str, Any]) -> dict[str, Any]:
             "loop": loop_name()}
 
 
-class SendTimes:
-    """A transport wrapper that notes the clock at every send (the engine's ``sent``)."""
+class RawConn(asyncio.Protocol):
+    """One connection of the raw client: write, parse, count, write again."""
 
-    def __init__(self, inner: Transport, clock: Callable[[], float]) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.clock = clock
-        self.sends: list[float] = []
+    def __init__(self, client: RawClient) -> None:
+        self.client = client
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
 
-    @property
-    def waiting(self) -> int:
-        return self.inner.waiting
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.client.payload)  # type: ignore[attr-defined]
 
-    async def send(self, request: Request) -> tuple[int, int]:
-        self.sends.append(self.clock())
-        return await self.inner.send(request)
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
 
-    def classify(self, exc: BaseException) -> str:
-        return self.inner.classify(exc)
+    def on_message_complete(self) -> None:
+        client = self.client
+        client.count += 1
+        if client.count < client.stop_at:
+            self.transport.write(client.payload)  # type: ignore[union-attr]
+        else:
+            self.transport.close()  # type: ignore[union-attr]
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.lost(self)
+
+
+class RawClient:
+    """The connections of the raw client and their count of responses; a connection closes at
+    its first response once ``count`` reaches ``stop_at`` (``requests``, or the end of the
+    duration), so the last requests overshoot the bound by at most one per connection."""
+
+    def __init__(self, payload: bytes, requests: int | None) -> None:
+        self.payload = payload
+        self.stop_at: float = math.inf if requests is None else requests
+        self.count = 0
+        self.conns: set[RawConn] = set()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def lost(self, conn: RawConn) -> None:
+        self.conns.discard(conn)
+        if not self.conns and not self.done.done():
+            self.done.set_result(None)
+
+
+async def raw_uvloop(p: dict[str, Any]) -> dict[str, Any]:
+    """The raw client; ``payload``: the request's bytes (latin-1), as loadnb sends them (its
+    process imports nothing of loadnb)."""
+    url = p["url"]
+    parts = urlsplit(url)
+    client = RawClient(p["payload"].encode("latin-1"), p.get("requests"))
+    loop = asyncio.get_running_loop()
+    cpu0, start = cpu_seconds(), time.perf_counter()
+    for _ in range(int(p["users"])):
+        _, conn = await loop.create_connection(lambda: RawConn(client), parts.hostname,
+                                               parts.port)
+        client.conns.add(conn)
+    if not p.get("requests"):
+        loop.call_later(float(p["duration"]), setattr, client, "stop_at", 0)
+    await client.done
+    wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+    return {"requests": client.count, "failed": 0, "seconds": wall, "cpu": cpu,
+            "wall": wall, "loop": loop_name()}
 
 
 def percentiles(values: list[float], qs: tuple[float, ...]) -> list[float]:
@@ -200,36 +265,52 @@ def percentiles(values: list[float], qs: tuple[float, ...]) -> list[float]:
     return [float(v) for v in np.percentile(np.asarray(values), qs)]
 
 
+def record_send_lags() -> tuple[list[float], list[float]]:
+    """From now on, keep every send lag (seconds; when each arrival's request was written minus
+    when it was due) and every interval's p99 (ms) the engine reports: the lists they go to."""
+    from loadnb.engine.generator import Engine
+
+    lags: list[float] = []
+    p99s: list[float] = []
+    original = Engine.take_send_lag
+
+    def take(self: Engine) -> float:
+        lags.extend(self.send_lags)
+        value = original(self)
+        if not math.isnan(value):
+            p99s.append(value)
+        return value
+
+    Engine.take_send_lag = take  # type: ignore[method-assign]
+    return lags, p99s
+
+
 async def pacing(p: dict[str, Any]) -> dict[str, Any]:
+    """The open model at ``rate`` for ``duration``: what was sent, and how late."""
+    from loadnb import Run, make_spec
+
     rate, duration = float(p["rate"]), float(p["duration"])
-    spec = make_spec(p["url"], rate=rate, duration=duration, transport=p.get("transport", "fast"))
-    wrappers: list[SendTimes] = []
-
-    def factory(options: TransportOptions) -> Transport:
-        wrappers.append(SendTimes(make_transport(options), time.perf_counter))
-        return wrappers[0]
-
-    run = Run(spec, transport=factory, clock=time.perf_counter)
+    spec = make_spec(p["url"], rate=rate, duration=duration, transport=p.get("transport", "fast"),
+                     interval=p.get("interval", 0.5), history="off",
+                     connections=p.get("connections"))
+    lags, p99s = record_send_lags()
+    run = Run(spec)
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
     result = await run.run()
     cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
-    sends = sorted(wrappers[0].sends)
-    # Arrival k of a constant rate is due at t0 + k / rate; t0 is the engine's start (a private
-    # attribute: without it, the first send stands in for t0, hiding only a constant offset).
-    t0 = getattr(getattr(getattr(run, "_backend", None), "engine", None), "t0", math.nan)
-    if math.isnan(t0) and sends:
-        t0 = sends[0]
-    # Tasks start in the order the pacer made them, so the k-th send is arrival k.
-    lags = [(sent - (t0 + k / rate)) * 1e3 for k, sent in enumerate(sends)]
     s = result.summary
     steady = [snap.current_rps for snap in result.snapshots[1:-1] if snap.phase == "running"]
     lag_probe = [snap.loop_lag_ms for snap in result.snapshots if not math.isnan(snap.loop_lag_ms)]
     return {
         "requests": s["completed_requests"] + s["failed_requests"], "failed": s["failed_requests"],
-        "seconds": s["duration_s"], "cpu": cpu, "wall": wall, "sent": len(sends),
-        "dropped": s["dropped_arrivals"],
+        "seconds": s["duration_s"], "cpu": cpu, "wall": wall, "sent": len(lags),
+        # arrivals k = 0, 1, ... due at k / rate, before the end
+        "asked": math.ceil(rate * duration - 1e-6), "dropped": s["dropped_arrivals"],
+        "cancelled": s["cancelled_requests"], "errors": s["errors"],
         "lag_ms": dict(zip(("p50", "p99", "p99.9", "max"),
-                           percentiles(lags, (50, 99, 99.9, 100)), strict=True)),
+                           percentiles([v * 1e3 for v in lags], (50, 99, 99.9, 100)),
+                           strict=True)),
+        "interval_lag_p99_ms": max(p99s, default=math.nan),
         "latency_ms": s["latency_ms"], "service_ms": s["service_ms"],
         "steady_rps_min": min(steady) if steady else math.nan,
         "steady_rps_median": percentiles(steady, (50,))[0],
@@ -240,6 +321,8 @@ async def pacing(p: dict[str, Any]) -> dict[str, Any]:
 
 
 async def memory(p: dict[str, Any]) -> dict[str, Any]:
+    from loadnb import Run, make_spec
+
     spec = make_spec(p["url"], users=p["users"], duration=p["duration"], transport="fast")
     run = Run(spec)
     samples: list[tuple[float, int]] = []
@@ -256,6 +339,8 @@ async def memory(p: dict[str, Any]) -> dict[str, Any]:
 
 
 async def stop(p: dict[str, Any]) -> dict[str, Any]:
+    from loadnb import Run, make_spec
+
     clock = time.perf_counter
     to_final: list[float] = []
     to_wait: list[float] = []
@@ -283,8 +368,8 @@ async def stop(p: dict[str, Any]) -> dict[str, Any]:
 
 
 KINDS: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
-    "loadnb": load, "bare_aiohttp": bare_aiohttp, "pacing": pacing, "memory": memory,
-    "stop": stop,
+    "loadnb": load, "bare_aiohttp": bare_aiohttp, "raw_uvloop": raw_uvloop, "pacing": pacing,
+    "memory": memory, "stop": stop,
 }
 
 

@@ -127,6 +127,7 @@ http {{
     server {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
         location = / {{ return 200 "OK"; }}
+        location = /unique {{ return 200 "$request_id"; }}
         location = /status {{ stub_status; }}
         location /static/ {{ alias {tmp}/static/; }}
     }}
@@ -137,7 +138,8 @@ http {{
 class Nginx:
     """A private nginx on 127.0.0.1 (one worker, keep-alive, no access log), pinned to a core.
 
-    ``url`` answers ``200 OK`` (2-byte body); ``large_url`` serves a static file of
+    ``url`` answers ``200 OK`` (2-byte body); ``unique_url`` a body that differs every time (the
+    request's random 32-hex id: no two responses alike); ``large_url`` serves a static file of
     :data:`LARGE_BODY` bytes; :meth:`requests_handled` reads ``stub_status`` (the server's own
     count of requests). Use as a context manager; everything lives in a temp dir removed at exit.
     """
@@ -146,6 +148,7 @@ class Nginx:
         self.tmp = Path(tempfile.mkdtemp(prefix="loadnb-bench-nginx-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
+        self.unique_url = f"http://127.0.0.1:{self.port}/unique"
         self.large_url = f"http://127.0.0.1:{self.port}/static/large.bin"
         self.status_url = f"http://127.0.0.1:{self.port}/status"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -304,6 +307,15 @@ def run_child(kind: str, params: dict[str, Any], timeout: float,
     result: dict[str, Any] = json.loads(lines[-1])
     result["cpu_total"] = cpu
     return result
+
+
+def request_bytes(url: str) -> str:
+    """The bytes loadnb's fast transport sends for a GET of ``url`` (latin-1 text), for the raw
+    client, which imports nothing of loadnb."""
+    from loadnb.transport.base import TransportOptions
+    from loadnb.transport.wire import serialise
+
+    return serialise(TransportOptions(url)).decode("latin-1")
 
 
 def measured(result: dict[str, Any]) -> Measured:

@@ -24,26 +24,17 @@ def cpu_seconds() -> float:
 
 
 async def child_loadnb(p: dict[str, Any]) -> dict[str, Any]:
-    from dataclasses import replace
-
     from loadnb import Run, make_spec
-    from loadnb.transport.h2 import H2Transport
 
-    made: list[H2Transport] = []
-
-    def factory(options: Any) -> H2Transport:
-        made.append(H2Transport(replace(options, http2=True, streams=STREAMS,
-                                        pool_limit=CONNECTIONS, insecure=True)))
-        return made[-1]
-
-    spec = make_spec(p["url"], users=CONNECTIONS * STREAMS, duration=p["seconds"],
+    spec = make_spec(p["url"], http2=True, streams=STREAMS, connections=CONNECTIONS,
+                     insecure=True, users=CONNECTIONS * STREAMS, duration=p["seconds"],
                      history="off", interval=0.5)
     cpu0 = cpu_seconds()
-    result = await Run(spec, transport=factory).run()
+    result = await Run(spec).run()
     s = result.summary
     return {"requests": s["completed_requests"], "failed": s["failed_requests"],
             "seconds": s["duration_s"], "cpu": cpu_seconds() - cpu0,
-            "protocol": made[0].protocol, "errors": s["errors"]}
+            "protocol": s["protocol"], "errors": s["errors"]}
 
 
 async def child_httpx(p: dict[str, Any]) -> dict[str, Any]:

@@ -1,16 +1,14 @@
-"""Throughput with every observe piece on vs off, before they are wired into the run (issue 23's
-"neither slows the load", a first look at figure 2 with them): alternating pairs of in-process
-closed-model runs against the private nginx.
+"""Throughput with every observe option on vs off (issue 23's "neither slows the load", figure 2
+with them): alternating pairs of in-process closed-model runs against the private nginx.
 
     .venv/bin/python benchmarks/observe_cost.py [--pairs 4] [--seconds 3] [--users 32]
                                                 [--lines 2000]
 
-"on" subscribes a sink to the run that, at every snapshot, updates a ``LoadMetrics`` from the
-record's totals (served by a ``MetricsServer`` and pushed by an ``OtlpPusher``) and takes a
-``Scraper`` (scraping a 2,000-line exposition, ``--lines``, and the exporter itself) and a
-``ProcessWatcher`` (this process). The OTLP receiver and the 2,000-line ``/metrics`` are a child
-process. Prints each run and the median ratio on/off with its spread: the machine is shared and
-noisy.
+"on" runs with ``scrape=`` (a 2,000-line exposition, ``--lines``, and the run's own exporter),
+``metrics_port=``, ``otlp=`` and ``watch_pid=`` (this process), 0.5 s intervals; "off" with
+none of them, 0.5 s intervals too. The OTLP receiver and the 2,000-line ``/metrics`` are a
+child process. Prints each run and the median ratio on/off with its spread: the machine is
+shared and noisy.
 """
 
 from __future__ import annotations
@@ -28,12 +26,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import GENERATOR_CORE, Nginx, can_pin, free_port, median, spread
-from loadnb.metrics.snapshot import Snapshot
-from loadnb.observe.exporter import MetricsServer
-from loadnb.observe.feed import LoadMetrics
-from loadnb.observe.otlp import OtlpPusher
-from loadnb.observe.process import ProcessWatcher
-from loadnb.observe.scraper import Scraper
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 
@@ -54,28 +46,21 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 
 
 async def one_run(url: str, users: int, seconds: float, child: str | None) -> float:
-    """Requests per second of one run (with the observe pieces when ``child`` is given)."""
-    run = Run(make_spec(url, users=users, duration=seconds, transport="fast"))
-    pieces: list[MetricsServer | Scraper | OtlpPusher | ProcessWatcher] = []
+    """Requests per second of one run (with every observe option on when ``child`` is given:
+    the scrape of the child's exposition and of the run's own exporter, the exporter, the OTLP
+    push and a watched process, as ``loadnb run --scrape … --metrics-port … --otlp …``)."""
+    observe: dict[str, object] = {}
     if child is not None:
-        metrics = LoadMetrics(run.run_id)
-        server = MetricsServer(metrics, free_port(), linger=0)
-        scraper = Scraper([child + "metrics", server.url], interval=0.5)
-        pusher = OtlpPusher(child, metrics)
-        watcher = ProcessWatcher(os.getpid())
-        for piece in (server, scraper, pusher, watcher):
-            await piece.start()
-        pieces = [scraper, pusher, watcher, server]
-
-        def sink(s: Snapshot) -> None:
-            metrics.update(run.record.totals, s.active_users, s.in_flight, s.dropped_arrivals)
-            scraper.take()
-            watcher.take()
-
-        run.subscribe(sink)
+        port = free_port()
+        observe = {"scrape": [child + "metrics", f"http://127.0.0.1:{port}/metrics"],
+                   "metrics_port": port, "metrics_linger": 0, "otlp": child,
+                   "watch_pid": os.getpid()}
+    run = Run(make_spec(url, users=users, duration=seconds, transport="fast", interval=0.5,
+                        history="off", **observe))  # type: ignore[arg-type]
     result = await run.run()
-    for piece in pieces:
-        await piece.aclose()
+    if child is not None:
+        assert any(k.startswith("server.node_x_total") for k in run.record.server_sums), \
+            result.warnings
     return float(result.summary["total_requests"]) / float(result.summary["duration_s"])
 
 

@@ -11,6 +11,8 @@ Generate load, watch it live, analyse the numbers in place::
 In a script: ``result = loadnb.run(url, rate=500, duration=60)``. The widget (``LoadTest``) and
 the demo server are imported on first use, so ``import loadnb`` needs no ipywidgets. Every run is
 kept in the history (``loadnb.history()``, ``loadnb.load("last")``, ``loadnb.compare(a, b)``).
+Scale out on Dask with ``workers=N``, or keep a cluster across runs:
+``with loadnb.cluster(workers=4) as c: loadnb.run(url, users=100, cluster=c)``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .text.units import parse_duration
 
 if _typing.TYPE_CHECKING:
     from . import demo as demo
+    from .distributed.cluster import cluster as cluster
     from .history import compare as compare
     from .history import load as load
     from .studies.capacity import acapacity as acapacity
@@ -50,6 +53,7 @@ __all__ = [
     "arun",
     "asweep",
     "capacity",
+    "cluster",
     "compare",
     "default_rules",
     "demo",
@@ -73,6 +77,8 @@ def __getattr__(name: str) -> _typing.Any:
         return getattr(_importlib.import_module(".history", __name__), name)
     if name in ("capacity", "sweep"):  # callable modules: loadnb.capacity(url, slo=[...])
         return _importlib.import_module(f".studies.{name}", __name__)
+    if name == "cluster":  # Dask is imported when a cluster starts, not before
+        return _importlib.import_module(".distributed.cluster", __name__).cluster
     if name == "acapacity":
         return _importlib.import_module(".studies.capacity", __name__).acapacity
     if name == "asweep":

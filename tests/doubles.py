@@ -4,6 +4,9 @@
   from a handler function (as with ``httpx.MockTransport``) and it counts what it was sent.
 * :class:`FakeClock` is a clock you advance by hand, for the ``clock=`` / ``wall=`` / ``cpu=``
   parameters of the engine and the monitor.
+* :class:`MockLaneTransport` is a :class:`MockTransport` that also runs the open model as a
+  lane (:class:`loadnb.transport.base.Laning`, as the fast transport does): its
+  :class:`MockLane` keeps every arrival it is sent until the test answers or fails it.
 * :class:`FakeSource` implements :class:`loadnb.source.Source` from a script of payloads, so the
   monitor can be ticked by hand with no engine at all; :func:`interval` and :func:`payload` build
   those payloads.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import math
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -30,7 +34,7 @@ from loadnb.metrics.stats import IntervalStats
 from loadnb.record.record import RunRecord
 from loadnb.record.state import RunState
 from loadnb.record.update import Update
-from loadnb.transport.base import Request, classify_os_error
+from loadnb.transport.base import Arrivals, Request, classify_os_error
 
 Reply = tuple[int, int]
 #: ``handler(request) -> (status, body bytes)``, or an awaitable of it; raising is a failed send.
@@ -112,6 +116,74 @@ class MockTransport:
             raise self.close_error
 
 
+class MockLane:
+    """A :class:`~loadnb.transport.base.Lane` whose arrivals wait in ``out`` (as
+    ``(intended, sent)``, in the order sent) until the test calls :meth:`answer` or :meth:`fail`.
+    ``sent`` keeps every arrival ever sent; ``closed`` says whether the engine closed it."""
+
+    def __init__(self, arrivals: Arrivals) -> None:
+        self.arrivals = arrivals
+        self.in_flight = 0
+        self.due_at = math.inf
+        self.pace: Callable[[], None] | None = None
+        self.out: deque[tuple[float, float]] = deque()
+        self.sent: list[tuple[float, float]] = []
+        self.closed = False
+
+    def send(self, intendeds: list[float]) -> None:
+        now = self.arrivals.clock()
+        for intended in intendeds:
+            self.in_flight += 1
+            self.out.append((intended, now))
+            self.sent.append((intended, now))
+            self.arrivals.lags.append(now - intended)
+
+    def answer(self, n: int | None = None, status: int = 200, nbytes: int = 2) -> None:
+        """Answer the ``n`` oldest arrivals out (all by default) now, on the arrivals' clock."""
+        for _ in range(len(self.out) if n is None else n):
+            intended, sent = self.out.popleft()
+            self.in_flight -= 1
+            self.arrivals.done(intended, sent, self.arrivals.clock(), status, nbytes)
+            if status >= 400:
+                self.arrivals.evidence(status, f"HTTP/1.1 {status}")
+
+    def fail(self, exc: BaseException, n: int = 1) -> None:
+        """Fail the ``n`` oldest arrivals out with ``exc``."""
+        for _ in range(n):
+            intended, _sent = self.out.popleft()
+            self.in_flight -= 1
+            self.arrivals.failed(intended, exc)
+
+    async def drain(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while self.in_flight and not self.closed and loop.time() < until:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+    def close(self) -> None:
+        self.closed = True
+        self.out.clear()
+        self.in_flight = 0
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+class MockLaneTransport(MockTransport):
+    """A :class:`MockTransport` with an open model that makes no task per arrival: ``lane()``
+    returns (and keeps as ``the_lane``) a :class:`MockLane`."""
+
+    name = "mock-lane"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.the_lane: MockLane | None = None
+
+    def lane(self, arrivals: Arrivals) -> MockLane:
+        self.the_lane = MockLane(arrivals)
+        return self.the_lane
+
+
 class FakeClock:
     """A clock (a callable returning seconds) that moves only when told to.
 
@@ -186,8 +258,8 @@ def payload(*stats: IntervalStats, **status: Any) -> Payload:
     return Payload({s.name: s for s in stats}, SourceStatus(**status))
 
 
-__all__ = ["FakeClock", "FakeSource", "Handler", "MockTransport", "Reply", "interval", "ok",
-           "payload"]
+__all__ = ["FakeClock", "FakeSource", "Handler", "MockLane", "MockLaneTransport", "MockTransport",
+           "Reply", "interval", "ok", "payload", "update_of"]
 
 
 def update_of(record: RunRecord, **changes: Any) -> Update:

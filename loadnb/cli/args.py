@@ -101,7 +101,7 @@ def _no_folder(folder: Path) -> str:
 _VALUE_OPTIONS = frozenset({"-u", "--users", "-r", "--rate", "-d", "--duration", "-n",
                             "--requests", "--ramp-up", "--think-time", "--pacing",
                             "--max-in-flight", "--connections", "--timeout", "--graceful-stop",
-                            "--interval", "--abort-grace"})
+                            "--interval", "--abort-grace", "--streams"})
 
 
 def _join_negative(argv: list[str]) -> list[str]:

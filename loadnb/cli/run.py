@@ -29,6 +29,7 @@ from ..runner.run import Run, rules_of
 from ..spec.config import LoadSpec, make_spec
 from ..spec.scenario import DATA_MODES, load_scenario, read_data_file
 from .args import ExitCode, UsageError, _error, _number, _output_file
+from .observe import add_observe_options, observe_kwargs
 
 OUT_FORMATS = (".csv", ".json", ".parquet")
 
@@ -47,8 +48,10 @@ def add_parser(sub: Any) -> None:
                    help="the --stage targets are arrivals per second (open model)")
     _add_load_options(r)
     _add_request_options(r)
+    _add_protocol_options(r)
     _add_output_options(r)
     _add_judge_options(r)
+    add_observe_options(r)
 
 
 def _add_scenario_options(r: argparse.ArgumentParser) -> None:
@@ -86,7 +89,7 @@ def _add_load_options(r: argparse.ArgumentParser) -> None:
                            "(auto: one per core)")
     load.add_argument("--cluster", metavar="ADDRESS",
                       help="generate the load on an existing Dask cluster, e.g. "
-                           "tcp://10.0.0.5:8786 (its workers need the same loadnb)")
+                           "tcp://SCHEDULER:8786 (its workers need the same loadnb)")
 
 
 def _add_request_options(r: argparse.ArgumentParser) -> None:
@@ -103,6 +106,22 @@ def _add_request_options(r: argparse.ArgumentParser) -> None:
     req.add_argument("--transport", default="auto", metavar="{auto,fast,aiohttp}",
                      help="HTTP client: fast keep-alive HTTP/1.1, aiohttp (full HTTP), or auto "
                           "(fast whenever it can run the test; default)")
+
+
+def _add_protocol_options(r: argparse.ArgumentParser) -> None:
+    p = r.add_argument_group("protocol, TLS and connections (also --connections, --no-keepalive, "
+                             "--insecure)")
+    p.add_argument("--http2", action="store_true", help="HTTP/2: h2 by ALPN over https (HTTP/1.1 "
+                   "if the server does not offer it, with a warning), h2c over http")
+    p.add_argument("--streams", metavar="M", help="with --http2: concurrent streams per "
+                   "connection (default 10, fewer if the server's SETTINGS say so)")
+    p.add_argument("--cacert", metavar="FILE", help="verify the server against this CA file")
+    p.add_argument("--cert", metavar="FILE", help="client certificate (PEM; with its key, or "
+                   "--key)")
+    p.add_argument("--key", metavar="FILE", help="the client certificate's private key")
+    p.add_argument("--connect-to", action="append", default=[], metavar="HOST:PORT:ADDR:PORT",
+                   help="connect to ADDR:PORT for HOST:PORT; SNI and Host stay the URL's "
+                        "(curl's --connect-to; repeatable)")
 
 
 def _add_output_options(r: argparse.ArgumentParser) -> None:
@@ -225,7 +244,9 @@ def _spec_from_args(args: argparse.Namespace) -> LoadSpec:
         abort_grace=args.abort_grace, notify=args.notify or None,
         workers=args.workers if args.workers in (None, "auto")
         else _number(args.workers, "workers"),
-        cluster=args.cluster,
+        cluster=args.cluster, http2=args.http2, streams=_number(args.streams, "streams"),
+        cacert=args.cacert, cert=args.cert, key=args.key, connect_to=args.connect_to,
+        **observe_kwargs(args),
     )
 
 

@@ -65,11 +65,22 @@ def _load_text(params: Parameters) -> str:
 def _latency_rows(summary: Summary, width: int) -> list[str]:
     """The latency table: a header row of percentiles, then response and service times."""
     cells: list[list[str]] = [["Latency (ms)", *_SUMMARY_QS]]
-    for label, data in (("  response", summary["latency_ms"]),
-                        ("  service", summary["service_ms"])):
+    conns = summary["connections"]
+    parts = [("  response", summary["latency_ms"]), ("  service", summary["service_ms"])]
+    if conns["connect_ms"]["p50"] is not None:  # the connections' set-up, where measured
+        parts.append(("  connect", conns["connect_ms"]))
+    if conns["tls_ms"]["p50"] is not None:
+        parts.append(("  TLS handshake", conns["tls_ms"]))
+    for label, data in parts:
         cells.append([label] + [fixed(data[q]) for q in _SUMMARY_QS])
+    return _aligned(cells, width - 2)
+
+
+def _aligned(cells: list[list[str]], first: int = 0) -> list[str]:
+    """``cells`` as indented lines: the first column left-aligned (at least ``first`` wide),
+    the others right-aligned, two spaces apart."""
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    widths[0] = max(widths[0], width - 2)
+    widths[0] = max(widths[0], first)
     return ["  " + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
                              enumerate(zip(row, widths, strict=True))).rstrip() for row in cells]
 
@@ -90,9 +101,26 @@ def _stats_rows(summary: Summary) -> list[str]:
                       fixed(s["p99_ms"]), fixed(s["max_ms"])])
     if len(stats) > _MAX_STATS_ROWS:
         cells.append([f"(+{len(stats) - _MAX_STATS_ROWS} more names)"] + [""] * 7)
-    widths = [max(len(row[i]) for row in cells) for i in range(len(_STATS_HEAD))]
-    return ["  " + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                             enumerate(zip(row, widths, strict=True))).rstrip() for row in cells]
+    return _aligned(cells)
+
+
+_STREAMS_HEAD = ("Stream", "Kind", "Opened", "Failed", "Sent", "Received", "p50", "p95",
+                 "p99 ms")
+
+
+def _stream_rows(summary: Summary) -> list[str]:
+    """The message streams of ``summary["messages"]``, one row per name: connections opened
+    and failed, messages sent and received, the request–reply percentiles (none without
+    streams)."""
+    streams = summary["messages"]
+    if not streams:
+        return []
+    cells = [list(_STREAMS_HEAD)]
+    for name, m in streams.items():
+        cells.append([name, m["kind"], count(m["opened"]), count(m["failed"]), count(m["sent"]),
+                      count(m["received"]), fixed(m["p50_ms"]), fixed(m["p95_ms"]),
+                      fixed(m["p99_ms"])])
+    return _aligned(cells)
 
 
 def _custom_rows(summary: Summary) -> list[str]:
@@ -158,10 +186,10 @@ def format_summary(summary: Summary) -> str:
     """The end-of-run table (plain text, aligned) of a run's summary.
 
     Requests (total, completed, failed, cancelled), success rate, duration, average and peak RPS,
-    latency and service-time percentiles in ms, status codes, the most frequent errors and any
-    warnings. Empty values show as "—" (a partial summary formats too once
-    :func:`~loadnb.record.summary.summary_of` has filled it in). Never shows request headers or
-    bodies.
+    latency and service-time percentiles in ms, status codes, the per-name table, the message
+    streams (WebSocket, SSE), the most frequent errors and any warnings. Empty values show as
+    "—" (a partial summary formats too once :func:`~loadnb.record.summary.summary_of` has
+    filled it in). Never shows request headers or bodies.
     """
     rows = _rows(summary)
     error_lines = _error_lines(summary)
@@ -175,6 +203,7 @@ def format_summary(summary: Summary) -> str:
     out += [f"  {label.ljust(width)}{value}" for label, value in rows]
     out += _latency_rows(summary, width)
     out += _stats_rows(summary)
+    out += _stream_rows(summary)
     warnings = list(summary["warnings"])
     alerts = _alert_rows(summary)
     blocks = [("Errors", error_lines), ("Alerts", alerts), ("Warnings", warnings)]
@@ -219,6 +248,10 @@ def _rows(summary: Summary) -> list[tuple[str, str]]:
     codes = summary["status_codes"]
     rows.append(("Status codes", ", ".join(f"{k}: {count(v)}" for k, v in codes.items())
                  or DASH))
+    if summary["protocol"]:
+        opened = summary["connections"]["opened"]
+        rows.append(("Protocol", f"{summary['protocol']}" + (
+            f" ({count(opened)} connection{'s' if opened != 1 else ''})" if opened else "")))
     if summary["latency_basis"]:
         rows.append(("Latency basis", summary["latency_basis"]))
     if summary["error"]:

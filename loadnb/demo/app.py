@@ -8,8 +8,10 @@ query overrides ``delay_ms``, ``jitter_ms``, ``error_rate`` and ``status``; ``/s
 so it answers at most C / S requests per second; it schedules each request on absolute time
 (``start = max(now, next_free)``, ``next_free = start + S / C``, the answer at ``start + S``; one
 schedule per (C, S)) and sheds a request with a 503 when its wait would exceed ``q_ms`` (default
-500), so an overload leaves a backlog of at most that. Nothing here starts a server: see
-:mod:`loadnb.demo.server` (this process) and :mod:`loadnb.demo.process` (a child process).
+500), so an overload leaves a backlog of at most that. ``/ws/echo`` and ``/sse`` (message streams,
+counted in ``/stats`` as ``ws`` and ``sse``) are in :mod:`loadnb.demo.streams`. Nothing here
+starts a server: see :mod:`loadnb.demo.server` (this process) and :mod:`loadnb.demo.process` (a
+child process).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from . import metrics as _metrics
+from . import streams as _streams
 
 MAX_BYTES = 64 * 1024 * 1024  #: largest payload ``/bytes/{n}`` serves
 MAX_DELAY_MS = 600_000.0  #: largest accepted delay or jitter (10 minutes)
@@ -122,7 +125,7 @@ async def _load_middleware(request: web.Request, handler: _Handler) -> web.Strea
         response: web.StreamResponse
         try:
             response = await _apply_load(request, st, handler)
-        except _Bad as exc:
+        except (_Bad, _streams.BadQuery) as exc:
             response = _text(400, str(exc))
         status = response.status
         return response
@@ -230,7 +233,8 @@ async def _capacity(request: web.Request) -> web.Response:
 
 async def _stats(request: web.Request) -> web.Response:
     """``GET /stats``."""
-    return web.json_response(request.app[_STATE].stats())
+    return web.json_response({**request.app[_STATE].stats(),
+                              **_streams.stream_stats(request.app)})
 
 
 async def _metrics_handler(request: web.Request) -> web.Response:
@@ -246,7 +250,8 @@ async def _reset(request: web.Request) -> web.Response:
     st.requests = 0
     st.responses.clear()
     st.by_path.clear()
-    return web.json_response(st.stats())
+    request.app[_streams.STREAMS].reset()
+    return web.json_response({**st.stats(), **_streams.stream_stats(request.app)})
 
 
 def create_app(*, latency_ms: float = 0, jitter_ms: float = 0, error_rate: float = 0,
@@ -281,6 +286,7 @@ def create_app(*, latency_ms: float = 0, jitter_ms: float = 0, error_rate: float
     app.router.add_get("/stats", _stats)
     app.router.add_post("/stats/reset", _reset)
     app.router.add_get("/metrics", _metrics_handler)
+    _streams.add_routes(app)
     return app
 
 

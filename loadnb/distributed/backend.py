@@ -1,16 +1,17 @@
 """The driver side of scale-out: :class:`DaskBackend` and one :class:`WorkerSource` per worker.
 
 The backend starts (``workers=N``: a ``LocalCluster`` of N single-threaded worker processes on
-127.0.0.1) or joins (``cluster=``: an existing scheduler; nothing is started or closed there) a
-Dask cluster (:mod:`~loadnb.distributed.cluster`), checks every worker runs the same loadnb
-version, sends the workers the scenario files the run needs (:mod:`~loadnb.distributed.files`),
-and submits one long task per worker (:func:`~loadnb.distributed.worker.run_share`, pinned to
-that worker, with the spec pickled here: the scheduler never unpickles it). Start-up is not
-load: every share says when it is ready, and once all are the backend starts them together and
-calls ``on_start``, where the run's clock starts. Workers publish their intervals with
-``log_event``; the driver's subscription hands each to its worker's source, which buffers them
-until the monitor's next tick: intervals are merged on the driver's boundaries, whatever the
-workers' clocks. Stops and live changes go out with ``client.run``.
+127.0.0.1) or joins (``cluster=``: a kept ``loadnb.cluster``, or an existing scheduler; nothing
+is started or closed there) a Dask cluster (:mod:`~loadnb.distributed.connect`), checks every
+worker runs the same loadnb version, sends the workers the scenario files the run needs
+(:mod:`~loadnb.distributed.files`), and submits one long task per worker
+(:func:`~loadnb.distributed.worker.run_share`, pinned to that worker, with the spec pickled
+here: the scheduler never unpickles it). Start-up is not load: every share says when it is
+ready, and once all are the backend starts them together and calls ``on_start``, where the run's
+clock starts. Workers publish their intervals with ``log_event``; the driver's subscription
+hands each to its worker's source, which buffers them until the monitor's next tick: intervals
+are merged on the driver's boundaries, whatever the workers' clocks. Stops and live changes go
+out with ``client.run``.
 
 A worker that dies mid-run is a warning, not a failure: the rest go on, everything it sent is
 kept, and its requests started and never ended are counted as cancelled. A run that loses every
@@ -26,32 +27,19 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from .._version import __version__
 from ..engine.source import Source
 from ..spec.config import LoadSpec
-from .cluster import (
-    TOPIC,
-    address_of,
-    is_worker_loss,
-    loss_reason,
-    one_line,
-    resolve_workers,
-    settings,
-    start_local,
-    transport_name,
-)
+from .cluster import TOPIC, is_worker_loss, loss_reason, one_line, transport_name
+from .connect import CALL_TIMEOUT, Connection, check_versions, connect_cluster, disconnect
 from .files import Module, forget_modules, scenario_modules, send_files
-from .source import WorkerSource
+from .source import ClusterSource, WorkerSource
 from .split import split_target
-from .worker import run_share, set_target, start_run, stop_run, version
+from .worker import run_share, set_target, start_run, stop_run
 
 #: Longest wait for a worker's last intervals once its task has returned (seconds).
 ARRIVAL_GRACE = 2.0
 #: How often the backend checks its workers are still in the cluster (seconds).
 WATCH_EVERY = 1.0
-#: Bounds on talking to the cluster (seconds).
-CONNECT_TIMEOUT = 10.0
-CALL_TIMEOUT = 5.0
 #: Longest wait for the workers to get ready (their share built, scenario files run; seconds).
 READY_TIMEOUT = 60.0
 #: Longest lag of the run's clock behind the workers' (seconds).
@@ -82,6 +70,7 @@ class DaskBackend:
         self.address = ""
         self.worker_addresses: list[str] = []
         self._sources: list[WorkerSource] = []
+        self._cluster_source = ClusterSource([])
         self._stopped = False
         self._running = False
         self._futures: list[Any] = []
@@ -96,8 +85,13 @@ class DaskBackend:
     async def open(self) -> None:
         """Start (``workers``) or join (``cluster``) the cluster and check its workers."""
         try:
-            await self._connect()
-            await self._check_workers()
+            connection = await connect_cluster(self.spec)
+            self.client, self.cluster = connection.client, connection.cluster
+            self.address = connection.address
+            self.worker_addresses = await check_versions(self.client, self.address)
+            self._sources = [WorkerSource(i, addr)
+                             for i, addr in enumerate(self.worker_addresses)]
+            self._cluster_source = ClusterSource(self._sources)
             self._modules = scenario_modules(self.spec)
             await send_files(self.client, self.run_id, self._modules, self.worker_addresses,
                              READY_TIMEOUT)
@@ -105,53 +99,11 @@ class DaskBackend:
             await self.aclose()
             raise
 
-    async def _connect(self) -> None:
-        import distributed
-
-        dd: Any = distributed  # untyped: every call below goes through Any
-        spec = self.spec
-        with settings(ours=spec.cluster is None):
-            if spec.cluster is None:
-                self.cluster = await start_local(resolve_workers(spec.workers))
-                self.address = str(self.cluster.scheduler_address)
-            else:
-                self.address = address_of(spec.cluster)
-            try:
-                self.client = await asyncio.wait_for(
-                    dd.Client(self.address, asynchronous=True, timeout=CONNECT_TIMEOUT),
-                    CONNECT_TIMEOUT + 1)
-            except (OSError, asyncio.TimeoutError) as exc:
-                raise RuntimeError(f"cannot reach the Dask scheduler at {self.address}: "
-                                   f"{exc or type(exc).__name__}") from None
-        # all of ours; on a cluster of someone else's, at least one
-        want = resolve_workers(spec.workers) if spec.cluster is None else 1
-        try:
-            await asyncio.wait_for(self.client.wait_for_workers(want), CONNECT_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise RuntimeError(f"the Dask cluster at {self.address} has no workers (waited "
-                               f"{CONNECT_TIMEOUT:g} s)") from None
-
-    async def _check_workers(self) -> None:
-        versions = await asyncio.wait_for(self.client.run(version, on_error="return"),
-                                          CALL_TIMEOUT)
-        if not versions:
-            raise RuntimeError(f"the Dask cluster at {self.address} has no workers")
-        bad = {addr: v for addr, v in versions.items() if v != __version__}
-        if bad:
-            addr, found = sorted(bad.items())[0]
-            what = (f"loadnb {found}" if isinstance(found, str)
-                    else f"no usable loadnb ({type(found).__name__}: {found})")
-            raise RuntimeError(
-                f"{len(bad)} of {len(versions)} Dask workers cannot run this test: {addr} has "
-                f"{what}, this process has loadnb {__version__}; install the same loadnb on "
-                f"every worker")
-        self.worker_addresses = sorted(versions)
-        self._sources = [WorkerSource(i, addr) for i, addr in enumerate(self.worker_addresses)]
-
     # -- the Backend protocol ------------------------------------------------------------------
     @property
     def sources(self) -> Sequence[Source]:
-        return self._sources
+        """One source for every worker (merged in a few numpy passes, whatever their number)."""
+        return [self._cluster_source] if self._sources else []
 
     @property
     def stopped(self) -> bool:
@@ -282,12 +234,8 @@ class DaskBackend:
             if client is not None and self._modules and cluster is None:  # someone else's
                 await _quietly(client.run(forget_modules, self.run_id, on_error="return"))
         finally:
-            try:
-                if client is not None:
-                    await asyncio.wait_for(client.close(), CALL_TIMEOUT)
-            finally:
-                if cluster is not None:
-                    await asyncio.wait_for(cluster.close(), CALL_TIMEOUT * 2)
+            if client is not None:
+                await disconnect(Connection(client, cluster, self.address))
 
     # -- internals -----------------------------------------------------------------------------
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:

@@ -27,10 +27,13 @@ class Backend(Protocol):
     :meth:`stop` ended the load. :meth:`run` returns once every request has ended and every
     source holds its last interval, so that the monitor's final tick sees it all;
     ``load_seconds`` is then how long the load lasted as the sources measured it (NaN: as the
-    run's clock measures it, from ``on_start`` to the end of :meth:`run`).
+    run's clock measures it, from ``on_start`` to the end of :meth:`run`). ``lag``: how far the
+    run's clock runs behind the sources' (seconds; ``on_start`` comes that long after the load's
+    start, so that each of their intervals has arrived when the monitor closes its own).
     """
 
     name: str
+    lag: float
 
     @property
     def sources(self) -> Sequence[Source]: ...
@@ -69,6 +72,7 @@ class LocalBackend:
         self._spec, self._transport, self._clock, self._warn = spec, transport, clock, warn
         self.parts: Assembly | None = None
         self.name = ""
+        self.lag = 0.0  # its sources are in this process: no delay
 
     async def open(self) -> None:
         """Assemble the engine (see :func:`~loadnb.engine.assembly.assemble`)."""

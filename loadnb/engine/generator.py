@@ -12,27 +12,29 @@ requests in flight get until their timeout, at most ``graceful_stop``, then are 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import random
 import time
+from array import array
 from collections.abc import Callable, Coroutine
 
-from ..metrics.stats import Recorder
+from ..metrics.stats import NameStats, Recorder
 from ..spec.config import LoadSpec
 from ..spec.scenario import Feeder
 from ..spec.shape import LoadShape
-from ..transport.base import Request, Transport
-from .timer import PreciseSleeper
+from ..transport.base import OpenLane, Request, Transport
+from .arrivals import OpenModel
+from .timer import PACER_STEP, Pacer, PreciseSleeper
+from .tracing import Tracing
 from .work import ScenarioWork, SingleRequest, Work
 
 Clock = Callable[[], float]
 #: How often the closed model's controller matches the running users to the target (seconds).
 CONTROL_STEP = 0.05
-#: Longest sleep of the open-model pacer, so a rate change is seen within it (seconds).
-PACER_STEP = 0.05
 
 
-class Engine:
+class Engine(OpenModel):
     """Generates the load of one :class:`LoadSpec` through one transport into one recorder.
 
     Plain state (read by its :class:`~loadnb.engine.source.LocalSource` at each tick):
@@ -40,6 +42,12 @@ class Engine:
     open model), ``started``, ``dropped``, ``phase`` (``"idle"``, ``"running"``, ``"ending"``,
     ``"done"``) and ``events`` (live changes, as ``(elapsed, text)``). It is the work items'
     :class:`~loadnb.engine.work.Admission`: :meth:`admit` decides whether a request may start.
+
+    The open model runs on the transport's :class:`~loadnb.transport.base.OpenLane` when the work
+    has one (the fast transport, a target-URL test): the pacer's wake-up writes each due arrival
+    straight into a connection, with no task per arrival; otherwise each arrival is a task
+    (:class:`~loadnb.engine.arrivals.OpenModel`). ``closed``, ``end_at``, ``limit`` and
+    ``started`` let the hot path decide without a call.
     """
 
     def __init__(self, spec: LoadSpec, transport: Transport, recorder: Recorder,
@@ -55,6 +63,9 @@ class Engine:
         self.dropped = 0
         self.phase = "idle"
         self.stopped = False
+        self.end_at = math.inf  # the clock at the end of the duration (set when the run starts)
+        self.limit: float = math.inf if spec.requests is None else spec.requests
+        self.send_lags: array[float] = array("d")  # open model: actual - intended send, seconds
         self.events: list[tuple[float, str]] = []
         self._events_taken = 0
         self.rng = random.Random(spec.seed)
@@ -66,20 +77,32 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._requests: set[asyncio.Task[None]] = set()
         self._end = asyncio.Event()
-        self._closed = False  # _end.is_set(), read on the hot path without a method call
+        self.closed = False  # _end.is_set(), read on the hot path without a method call
+        self.tracing = Tracing(spec.observe.run_id or "loadnb") if spec.observe.trace else None
         self.work: Work = self._make_work()
+        self._lane: OpenLane | None = None
+        self._acc: NameStats  # the lane's one name (set with the lane)
+        self._cap = spec.max_in_flight
+        self._pacer: Pacer | None = None
+        self._sleeper: PreciseSleeper | None = None
+        self._pacer_error: BaseException | None = None
 
     def _make_work(self) -> Work:
         spec, transport, clock = self.spec, self.transport, self.clock
         if spec.scenario is None:
             acc = self.recorder.stats_for(spec.request_name)
             request = Request.of(spec.transport_options())
-            return SingleRequest(self, transport, acc, request, spec.is_success, clock)
+            return SingleRequest(self, transport, acc, request, spec.is_success, clock,
+                                 self.tracing)
         rows = spec.data_rows
         feeder = None if rows is None else Feeder(list(rows), spec.data_mode, self.rng)
         return ScenarioWork(self, transport, self.recorder, spec.scenario, base_url=spec.url,
                             headers=spec.headers, follow_redirects=spec.follow_redirects,
-                            feeder=feeder, rng=self.rng, clock=clock)
+                            feeder=feeder, rng=self.rng, clock=clock, tracing=self.tracing)
+
+    def take_slowest(self) -> list[tuple[float, str, float, str]]:
+        """The interval's slowest traced requests (none without ``trace``)."""
+        return [] if self.tracing is None else self.tracing.take(self.t0)
 
     # -- the plan ------------------------------------------------------------------------------
     @property
@@ -87,7 +110,7 @@ class Engine:
         """Users running (closed model) or requests/iterations in flight (open model)."""
         if self.spec.rate is None:
             return len(self._users) - len(self._retiring)
-        return len(self._requests)
+        return len(self._requests) + (0 if self._lane is None else self._lane.in_flight)
 
     def elapsed(self) -> float:
         """Seconds since the load started (0 before it)."""
@@ -154,8 +177,11 @@ class Engine:
 
     def close(self) -> None:
         """No new request from now on: the run is ending (in-flight ones get the grace)."""
-        if not self._closed:
-            self._closed = True
+        if not self.closed:
+            self.closed = True
+            self.end_at = -math.inf  # (the hot path's test: no request starts from now on)
+            if self._lane is not None:
+                self._lane.due_at = math.inf
             self._end.set()
             self.phase, self.ended_at = "ending", self.clock()
             for index in list(self._thinking):  # nothing in flight: no grace to wait for
@@ -164,14 +190,9 @@ class Engine:
     def may_start(self, now: float | None = None) -> bool:
         """Whether a new request may start now; once a bound is reached it closes the run and
         answers False from then on. ``now``: the clock, when the caller has just read it."""
-        if self._closed:
+        if self.closed:
             return False
-        spec = self.spec
-        if spec.requests is not None and self.started >= spec.requests:
-            self.close()
-            return False
-        if spec.duration is not None and (
-                (self.clock() if now is None else now) - self.t0 >= spec.duration):
+        if self.started >= self.limit or (self.clock() if now is None else now) >= self.end_at:
             self.close()
             return False
         return True
@@ -186,25 +207,53 @@ class Engine:
 
     # -- running -------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Generate the load until the end (or :meth:`stop`); return when every task has ended."""
+        """Generate the load until the end (or :meth:`stop`); return when every task has ended.
+
+        The objects that exist when it starts are frozen for the garbage collector
+        (:func:`gc.freeze`) until it ends: a full collection then scans only what the run
+        made, not the process's whole heap (a notebook's: numpy, pandas, Bokeh), which held
+        the loop for 20 ms and more at a time, and every arrival due meanwhile.
+        """
+        gc.freeze()
         self.t0 = self.clock()
+        if self.spec.duration is not None:
+            self.end_at = self.t0 + self.spec.duration
         self.phase = "running"
         try:
-            self.spawn(self._controller() if self.spec.rate is None else self._pacer())
+            if self.spec.rate is None:
+                self.spawn(self._controller())
+            else:
+                self._start_pacer()
             await self._wait_for_end()
             self.close()
-            pending = self._tasks | self._requests
-            if pending and not self.stopped:
-                await asyncio.wait(pending, timeout=self._grace())
+            await self._grace_period()
         finally:
+            gc.unfreeze()
             await self._cancel_all()
             self.phase = "done"
             if math.isnan(self.ended_at):
                 self.ended_at = self.clock()
+        if self._pacer_error is not None:
+            raise self._pacer_error
+
+    async def _grace_period(self) -> None:
+        """Give the requests in flight the grace to end (none after a stop)."""
+        if self.stopped:
+            return
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._grace()
+        pending = self._tasks | self._requests
+        if pending:
+            await asyncio.wait(pending, timeout=self._grace())
+        if self._lane is not None:
+            await self._lane.drain(max(0.0, until - loop.time()))
 
     async def _wait_for_end(self) -> None:
+        duration = self.spec.duration
+        if duration is not None and self.spec.rate is not None:
+            duration += 2 * PACER_STEP  # the pacer closes the run itself, after its last arrival
         try:
-            await asyncio.wait_for(self._end.wait(), self.spec.duration)
+            await asyncio.wait_for(self._end.wait(), duration)
         except asyncio.TimeoutError:
             self.close()
 
@@ -214,8 +263,14 @@ class Engine:
         self.close()
         for task in self._tasks | self._requests:
             task.cancel()
+        if self._lane is not None:
+            self._lane.close()
 
     async def _cancel_all(self) -> None:
+        if self._sleeper is not None:
+            self._sleeper.close()
+        if self._lane is not None:
+            await self._lane.aclose()
         tasks = list(self._tasks | self._requests)
         for task in tasks:
             task.cancel()
@@ -281,53 +336,6 @@ class Engine:
         if spec.think_time_max is not None:
             return self.rng.uniform(spec.think_time, spec.think_time_max)
         return spec.think_time
-
-    # -- open model ----------------------------------------------------------------------------
-    async def _pacer(self) -> None:
-        """The open model: start every arrival whose intended time has passed at each wake-up.
-
-        Arrival k is due when the integral of the target rate reaches k. The integral is taken in
-        steps (trapezoids: exact for constant rates, ramps and stages) and each arrival's intended
-        time is interpolated inside its step, so latency is measured from when it was due.
-        """
-        sleeper = PreciseSleeper(asyncio.get_running_loop())
-        try:
-            await self._pace(sleeper)
-        finally:
-            sleeper.close()
-
-    async def _pace(self, sleeper: PreciseSleeper) -> None:
-        clock, t0, spec = self.clock, self.t0, self.spec
-        duration = math.inf if spec.duration is None else spec.duration
-        area, last, k = 0.0, 0.0, 0
-        while not self._end.is_set():
-            now = min(clock() - t0, duration)
-            while last < now:
-                step_end = min(now, last + PACER_STEP)
-                r0, r1 = self.target(last), self.target(step_end)
-                grown = (r0 + r1) / 2.0 * (step_end - last)
-                while area + grown >= k:
-                    due = last + max(0.0, k - area) / grown * (step_end - last) if grown else last
-                    if not self._arrive(t0 + max(0.0, due)):
-                        return
-                    k += 1
-                area, last = area + grown, step_end
-            if now >= duration:
-                self.close()
-                return
-            rate = self.target(now)
-            wait = (k - area) / rate if rate > 0 else PACER_STEP
-            await sleeper.sleep(min(max(wait, 0.0), PACER_STEP, duration - now))
-
-    def _arrive(self, intended: float) -> bool:
-        """Start one arrival (or count it dropped at the in-flight cap); False once closed."""
-        if not self.may_start():
-            return False
-        if len(self._requests) < self.spec.max_in_flight:
-            self.spawn(self.work.begin(self.work.new_user(-1), intended), self._requests)
-        else:
-            self.dropped += 1
-        return True
 
 
 __all__ = ["Clock", "Engine"]

@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
-
-import aiohttp
 
 from ..metrics.custom import CustomAccumulator
 from ..metrics.stats import NameStats, Recorder
+from ..observe.trace import TraceContext
 from .cookies import CookieJar
+from .sse import Event
+from .tracing import Tracing
+
+if TYPE_CHECKING:  # (a fast-transport run never imports aiohttp)
+    import aiohttp
+
+    from .streams import WebSocket
 
 Check = Callable[["Response"], object]
 #: Bytes of a response body kept as an error's sample (redacted, capped).
@@ -48,6 +54,13 @@ class UserContext(Protocol):
         ...
 
     def clock(self) -> float: ...
+
+    #: trace context (``trace=True``), else None
+    tracing: Tracing | None
+
+    def ws_connect(self, url: str, **kwargs: Any) -> Any:
+        """``session.ws_connect(...)`` on the run's session (a scenario's WebSocket)."""
+        ...
 
 
 class BudgetExhausted(BaseException):
@@ -194,6 +207,7 @@ class VirtualUser:
         self.data: Any = None
         self.iteration = 0
         self.requests = 0  # requests this user sent (an iteration that sent none yields)
+        self.trace: TraceContext | None = None  # this iteration's (trace=True)
         self._ctx = ctx
         self._intended: float | None = None
         self._custom = ctx.recorder.custom  # the run's accumulators, looked up by name
@@ -272,6 +286,9 @@ class VirtualUser:
         cookie = self.jar.header_for(full)
         if cookie is not None:
             send_headers["Cookie"] = cookie
+        trace, tracing = self.trace, ctx.tracing
+        if trace is not None and tracing is not None:
+            send_headers.update(tracing.headers(trace))
         try:
             async with ctx.open(method.upper(), full, headers=send_headers, params=params,
                                 json=json, data=data,
@@ -293,7 +310,53 @@ class VirtualUser:
                        + content[:SAMPLE_BYTES].decode("utf-8", "replace"))
         acc.response(resp.error is None, resp.status, done - start, done - sent, len(content),
                      kind=resp.error)
+        if trace is not None and tracing is not None:
+            tracing.offer(done - start, acc.name, trace, done)
         return resp
+
+    # -- message streams ---------------------------------------------------------------------
+    def _stream_url(self, url: str, headers: Mapping[str, str] | None) -> tuple[str, dict[str,
+                                                                                 str]]:
+        """The full URL and headers of a stream; it is admitted like a request (a run's
+        ``requests=`` budget counts stream connections too)."""
+        ctx = self._ctx
+        if not ctx.begin_request():
+            raise BudgetExhausted
+        full = urljoin(ctx.base_url, url) if ctx.base_url else url
+        sent = {**ctx.headers, **(headers or {})}
+        cookie = self.jar.header_for(full)
+        if cookie is not None:
+            sent["Cookie"] = cookie
+        self.requests += 1  # traffic: the iteration did something
+        return full, sent
+
+    def websocket(self, url: str, *, name: str | None = None,
+                  headers: Mapping[str, str] | None = None,
+                  timeout: float | None = None) -> WebSocket:
+        """``async with user.websocket("/ws/echo", name="echo") as ws:`` a WebSocket, recorded
+        under ``name`` (default: the URL's path); ``ws.send(text_or_bytes)``,
+        ``await ws.receive()``, ``await ws.request(msg)`` (send, await the next message: its
+        latency recorded), ``async for msg in ws``. An ``http(s)://`` URL is connected as
+        ``ws(s)://``; ``timeout`` bounds each receive (seconds; default none)."""
+        full, sent = self._stream_url(url, headers)
+        full = "ws" + full[4:] if full.startswith("http") else full
+        acc = self._ctx.recorder.messages.for_name(name or urlsplit(full).path or "/", "ws")
+        from .streams import WebSocket  # aiohttp: imported when a scenario opens a stream
+
+        return WebSocket(self._ctx, acc, full, sent, timeout)
+
+    def sse(self, url: str, *, name: str | None = None,
+            headers: Mapping[str, str] | None = None,
+            timeout: float | None = None) -> AsyncIterator[Event]:
+        """``async for event in user.sse("/events", name="feed"):`` the server-sent events of
+        ``url`` (``event.data``, ``event.event``, ``event.id``, ``event.retry``), recorded under
+        ``name`` (default: the URL's path), until the server ends the stream or the loop
+        breaks; ``timeout``: the longest wait for bytes (seconds; default none)."""
+        full, sent = self._stream_url(url, headers)
+        acc = self._ctx.recorder.messages.for_name(name or urlsplit(full).path or "/", "sse")
+        from .streams import event_stream
+
+        return event_stream(self._ctx, self._ctx.open, acc, full, sent, timeout)
 
     def _keep_cookies(self, raw: aiohttp.ClientResponse) -> None:
         """Store the cookies set by the response and by any redirect that led to it."""

@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import random
 import traceback
+from array import array
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from ..metrics.stats import NameStats, Recorder
 from ..spec.scenario import DataExhausted, Feeder, Scenario
-from ..transport.base import Chaining, Request, Transport
+from ..transport.base import Chaining, Laning, OpenLane, Request, Transport
+from .tracing import Tracing
 from .vuser import BudgetExhausted, VirtualUser
 
 TRACEBACK_CHARS = 2000
@@ -31,7 +33,19 @@ Clock = Callable[[], float]
 
 class Admission(Protocol):
     """The engine's side of a request start (implemented by
-    :class:`~loadnb.engine.generator.Engine`)."""
+    :class:`~loadnb.engine.generator.Engine`).
+
+    Its plain attributes let the hot path decide without a call: a request may start while
+    ``now < end_at and started < limit`` (``end_at``: the clock at the end of the duration, -inf
+    once the run is closed; ``limit``: the request count), and is counted by ``started += 1``;
+    when that test fails, :meth:`admit` decides (and closes the run at a bound). ``send_lags``
+    receives the send lag (actual minus intended send, seconds) of every open-model arrival.
+    """
+
+    started: int
+    end_at: float
+    limit: float
+    send_lags: array[float]
 
     def admit(self, now: float | None = None) -> bool:
         """Whether a new request may start now (``now``: the clock, if just read); when it may,
@@ -55,14 +69,22 @@ class Work(Protocol):
         transport's callbacks, when the work and the transport can do that; else None."""
         ...
 
+    def lane(self) -> OpenLane | None:
+        """The open model with no task per arrival (the transport's
+        :class:`~loadnb.transport.base.OpenLane`), when the work and the transport can do that;
+        else None (a task per arrival)."""
+        ...
+
 
 class SingleRequest:
     """A target-URL test: every iteration is the run's one prepared request."""
 
     def __init__(self, admission: Admission, transport: Transport, acc: NameStats,
-                 request: Request, is_success: Callable[[int], bool], clock: Clock) -> None:
+                 request: Request, is_success: Callable[[int], bool], clock: Clock,
+                 tracing: Tracing | None = None) -> None:
         self.admission, self.transport, self.acc = admission, transport, acc
         self.request, self.is_success, self.clock = request, is_success, clock
+        self.tracing = tracing
 
     def new_user(self, index: int) -> None:
         return None
@@ -75,41 +97,77 @@ class SingleRequest:
 
     async def _send(self, intended: float | None) -> None:
         """Send the run's request and record how it ended."""
-        transport, clock, acc = self.transport, self.clock, self.acc
+        transport, clock, acc, tracing = self.transport, self.clock, self.acc, self.tracing
+        request, trace = self.request, None
+        if tracing is not None:  # a new trace per iteration: here, one request each
+            trace = tracing.new_trace()
+            request = Request(request.method, request.url,
+                              {**request.headers, **tracing.headers(trace)}, request.body)
         sent = clock()
+        if intended is not None:
+            self.admission.send_lags.append(sent - intended)
         try:
-            status, nbytes = await transport.send(self.request)
+            status, nbytes = await transport.send(request)
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
-            acc.error(transport.classify(exc), f"{type(exc).__name__}: {exc}")
+            self.failed(exc)
             await asyncio.sleep(0)  # a failure can come without any wait: let the loop breathe
             return
         done = clock()
         ok = self.is_success(status)
-        acc.response(ok, status, done - (sent if intended is None else intended), done - sent,
-                     nbytes)
+        latency = done - (sent if intended is None else intended)
+        acc.response(ok, status, latency, done - sent, nbytes)
+        if trace is not None and tracing is not None:
+            tracing.offer(latency, acc.name, trace, done)
         if not ok:  # evidence: the transport keeps the first failing response of each status
             samples: dict[int, str] = getattr(transport, "samples", {})
             acc.sample(f"HTTP {status}", samples.get(status) or f"HTTP/1.1 {status}")
 
     def chain(self, index: int, retiring: set[int]) -> Coroutine[None, None, None] | None:
-        if not isinstance(self.transport, Chaining):
+        if not isinstance(self.transport, Chaining) or self.tracing is not None:
             return None
         return self.transport.drive(UserChain(self, index, retiring))
+
+    def lane(self) -> OpenLane | None:
+        if not isinstance(self.transport, Laning):
+            return None
+        return self.transport.lane(OpenArrivals(self))
+
+    def record(self, status: int, latency: float, service: float, nbytes: int,
+               evidence: str) -> None:
+        """Record a response through :meth:`NameStats.response` (the callback-driven work
+        writes the common case, a success within the expected interval, itself: see
+        :class:`UserChain`), with a failing status's ``evidence``."""
+        self.acc.response(self.is_success(status), status, latency, service, nbytes)
+        self.record_evidence(status, evidence)
+
+    def record_evidence(self, status: int, text: str) -> None:
+        """Keep ``text`` (a status >= 400's line and first body bytes) as the sample of
+        ``HTTP <status>`` when that status counts as a failure."""
+        if text and not self.is_success(status):
+            self.acc.sample(f"HTTP {status}", text)
+
+    def failed(self, exc: BaseException) -> None:
+        """Record a request that got no usable response."""
+        self.acc.error(self.transport.classify(exc), f"{type(exc).__name__}: {exc}")
 
 
 class UserChain:
     """One closed-model user of a target-URL test, driven from the fast transport's callbacks
     (a :class:`~loadnb.transport.base.Driver`): it starts, times and records each request as
-    :class:`SingleRequest` does, without a coroutine per request."""
+    :class:`SingleRequest` does, without a coroutine per request.
 
-    __slots__ = ("admit", "acc", "index", "retiring", "clock", "is_success", "classify", "sent",
-                 "evidence")
+    Its :meth:`done` is the closed model's hot path: a success within the expected interval is
+    written into the name's :class:`NameStats` here (what :meth:`NameStats.response` does for
+    one), and the next request is admitted from the engine's plain attributes (see
+    :class:`Admission`); anything else goes the general way.
+    """
+
+    __slots__ = ("work", "gate", "acc", "index", "retiring", "clock", "sent", "evidence")
 
     def __init__(self, work: SingleRequest, index: int, retiring: set[int]) -> None:
-        self.admit, self.acc = work.admission.admit, work.acc
+        self.work, self.gate, self.acc = work, work.admission, work.acc
         self.index, self.retiring = index, retiring
-        self.clock, self.is_success = work.clock, work.is_success
-        self.classify = work.transport.classify
+        self.clock = work.clock
         self.sent = 0.0
         self.evidence = ""  # set by the connection before done() for a status >= 400
 
@@ -117,7 +175,7 @@ class UserChain:
         return self._start(self.clock())
 
     def _start(self, now: float) -> bool:
-        if self.index in self.retiring or not self.admit(now):
+        if self.index in self.retiring or not self.gate.admit(now):
             return False
         self.acc.started += 1
         self.sent = now
@@ -126,16 +184,57 @@ class UserChain:
     def done(self, status: int, nbytes: int, more: bool) -> bool:
         now = self.clock()  # one clock read ends this request and starts the next
         took = now - self.sent
-        ok = self.is_success(status)
-        self.acc.response(ok, status, took, took, nbytes)
-        if self.evidence:  # a status >= 400: its status line and first body bytes
-            if not ok:
-                self.acc.sample(f"HTTP {status}", self.evidence)
+        acc = self.acc
+        if status == acc.ok_code and took <= acc.expected:  # (see NameStats)
+            acc.ok_n += 1
+            acc.both.append(took)
+            acc.bytes += nbytes
+        else:
+            self.work.record(status, took, took, nbytes, self.evidence)
             self.evidence = ""
-        return more and self._start(now)
+        if not more:
+            return False
+        gate = self.gate
+        if now >= gate.end_at or gate.started >= gate.limit or (
+                self.retiring and self.index in self.retiring):
+            return self._start(now)  # (says no, closing the run at a bound)
+        gate.started += 1
+        acc.started += 1
+        self.sent = now
+        return True
 
     def failed(self, exc: BaseException) -> None:
-        self.acc.error(self.classify(exc), f"{type(exc).__name__}: {exc}")
+        self.work.failed(exc)
+
+
+class OpenArrivals:
+    """The engine's side of the fast transport's open-model
+    :class:`~loadnb.transport.lane.Lane` for a target-URL test
+    (:class:`~loadnb.transport.base.Arrivals`): records each arrival's response as
+    :class:`UserChain` does, the response time from when it was due, the service time from its
+    send."""
+
+    __slots__ = ("work", "tally", "clock", "lags")
+
+    def __init__(self, work: SingleRequest) -> None:
+        self.work, self.tally, self.clock = work, work.acc, work.clock  # (the lane counts a
+        self.lags = work.admission.send_lags  # response of ok_code in it: NameStats' own way)
+
+    def done(self, intended: float, sent: float, now: float, status: int, nbytes: int) -> None:
+        acc = self.tally
+        if status == acc.ok_code:  # (see NameStats; no correction in the open model)
+            acc.ok_n += 1
+            acc.latency.append(now - intended)
+            acc.service.append(now - sent)
+            acc.bytes += nbytes
+        else:
+            self.work.record(status, now - intended, now - sent, nbytes, "")
+
+    def evidence(self, status: int, text: str) -> None:
+        self.work.record_evidence(status, text)
+
+    def failed(self, intended: float, exc: BaseException) -> None:
+        self.work.failed(exc)
 
 
 class ScenarioWork:
@@ -148,16 +247,18 @@ class ScenarioWork:
     def __init__(self, admission: Admission, transport: Transport, recorder: Recorder,
                  scenario: Scenario, *, base_url: str, headers: Mapping[str, str],
                  follow_redirects: bool, feeder: Feeder | None, rng: random.Random,
-                 clock: Clock) -> None:
+                 clock: Clock, tracing: Tracing | None = None) -> None:
         opener = getattr(transport, "request", None)
         if opener is None:
             raise TypeError("scenarios run on the aiohttp transport")
         self.open: Callable[..., AbstractAsyncContextManager[Any]] = opener
+        self._ws_connect: Callable[..., Any] | None = getattr(transport, "ws_connect", None)
         self.admission, self.transport, self.recorder = admission, transport, recorder
         self.scenario, self.feeder, self.rng, self.clock = scenario, feeder, rng, clock
         self.base_url = base_url
         self.headers: Mapping[str, str] = dict(headers)
         self.follow_redirects = follow_redirects
+        self.tracing = tracing
         self._idle_iterations = 0
         self._warned_idle = self._any_request = False
 
@@ -171,6 +272,11 @@ class ScenarioWork:
     def classify(self, exc: BaseException) -> str:
         return self.transport.classify(exc)
 
+    def ws_connect(self, url: str, **kwargs: Any) -> Any:
+        if self._ws_connect is None:
+            raise TypeError("WebSockets run on the aiohttp transport")
+        return self._ws_connect(url, **kwargs)
+
     # Work
     def new_user(self, index: int) -> VirtualUser:
         return VirtualUser(self, index)
@@ -179,6 +285,9 @@ class ScenarioWork:
         return self._iterate(user, intended)
 
     def chain(self, index: int, retiring: set[int]) -> None:
+        return None
+
+    def lane(self) -> None:
         return None
 
     async def _iterate(self, user: VirtualUser, intended: float | None) -> None:
@@ -191,6 +300,10 @@ class ScenarioWork:
                 return
         user.iteration += 1
         user._intended = intended
+        if self.tracing is not None:
+            user.trace = self.tracing.new_trace()
+        if intended is not None:
+            self.admission.send_lags.append(self.clock() - intended)
         sent = user.requests
         try:
             await task(user)
@@ -220,4 +333,4 @@ class ScenarioWork:
         await asyncio.sleep(0)
 
 
-__all__ = ["Admission", "ScenarioWork", "SingleRequest", "UserChain", "Work"]
+__all__ = ["Admission", "OpenArrivals", "ScenarioWork", "SingleRequest", "UserChain", "Work"]

@@ -1,6 +1,8 @@
 """Compare two runs: a table of differences with a significance hint, and an overlay chart.
 
-Per metric (rps, success rate, p50/p95/p99, errors), overall and per request name: both values,
+Per metric (rps, success rate, p50/p95/p99, errors), overall and per request name, and each of
+the target's ``server.*`` series both runs have (scope ``server``; verdict ``higher``/``lower``
+when significant): both values,
 the absolute and relative change, and a Mann–Whitney U test (numpy, normal approximation with
 tie correction) of the per-interval values of the two runs. A change is called a ``regression``
 (or an ``improvement``) only when it is significant (p < ``alpha``), at least ``min_change``
@@ -20,7 +22,7 @@ from __future__ import annotations
 import html
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -265,7 +267,24 @@ def compare(a: object, b: object, *, path: str | os.PathLike[str] | None = None,
             rows.append(_judge(scope, metric, (_num(ma[metric][0]), _num(mb[metric][0])),
                               (ma[metric][1], mb[metric][1]), worse_up, alpha, min_change,
                               min_ms))
+    rows += server_rows(ra, rb, alpha, min_change)
     return Comparison(ra, rb, rows)
+
+
+def server_rows(a: Result, b: Result, alpha: float, min_change: float) -> list[Row]:
+    """Scope ``server``: each of the target's series both runs have (its mean over the
+    intervals, tested on the per-interval values); a significant change is ``higher`` or
+    ``lower`` (whether that is worse depends on the series)."""
+    sa, sb = a.server, b.server
+    rows = []
+    for series in [s for s in dict.fromkeys(sa["series"]) if s in set(sb["series"])]:
+        va = sa.loc[sa["series"] == series, "value"].to_numpy(np.float64)
+        vb = sb.loc[sb["series"] == series, "value"].to_numpy(np.float64)
+        row = _judge("server", str(series), (float(va.mean()), float(vb.mean())), (va, vb),
+                    True, alpha, min_change)
+        verdict = {"regression": "higher", "improvement": "lower"}.get(row.verdict, row.verdict)
+        rows.append(replace(row, verdict=verdict))
+    return rows
 
 
 def _num(value: Any) -> float | None:
@@ -273,4 +292,5 @@ def _num(value: Any) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
-__all__ = ["COLUMNS", "TOO_FEW", "Comparison", "Row", "compare", "mann_whitney", "rank"]
+__all__ = ["COLUMNS", "TOO_FEW", "Comparison", "Row", "compare", "mann_whitney", "rank",
+           "server_rows"]

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..metrics.codec import decode, decode_histogram
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric
 from ..metrics.histogram import Histogram
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..record.rebuild import Stored, StoredInterval, rebuild
@@ -192,6 +194,14 @@ def _stored(conn: sqlite3.Connection, run: sqlite3.Row) -> Stored:
             part = parts[position[row["seq"]]]
             part.custom = part.custom or {}
             part.custom[row["name"]] = decode(CustomMetric, dict(row), ROWS)
+    for row in conn.execute(q.format("messages", "seq, rowid"), (run_id,)):
+        if row["seq"] in position:
+            part = parts[position[row["seq"]]]
+            part.messages = part.messages or {}
+            part.messages[row["name"]] = decode(MessageStats, dict(row), ROWS)
+    for row in conn.execute(q.format("connections", "seq"), (run_id,)):
+        if row["seq"] in position:
+            parts[position[row["seq"]]].connections = decode(ConnectStats, dict(row), ROWS)
     return Stored(
         run_id, StoredSpec.from_row(run), run["started_at"], run["transport"], state_of(run),
         run["error"], snaps, parts, thresholds=json.loads(run["thresholds"] or "[]"),
@@ -200,7 +210,11 @@ def _stored(conn: sqlite3.Connection, run: sqlite3.Row) -> Stored:
                 for r in conn.execute(q.format("alerts", "idx"), (run_id,))],
         warnings=[r["text"] for r in conn.execute(q.format("warnings", "idx"), (run_id,))],
         events=[(r["elapsed"], r["text"]) for r in conn.execute(q.format("events", "idx"),
-                                                                (run_id,))])
+                                                                (run_id,))],
+        server=[(r["elapsed"], r["series"], r["value"])
+                for r in conn.execute(q.format("server", "rowid"), (run_id,))],
+        slowest=[(r["elapsed"], r["name"], r["latency"], r["trace_id"])
+                 for r in conn.execute(q.format("slowest", "rowid"), (run_id,))])
 
 
 def load(ref: str | os.PathLike[str] = "last", path: PathLike = None) -> Result:

@@ -30,7 +30,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 7
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
@@ -84,6 +84,13 @@ _V2 = [
 #: one.
 _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (3, "workers", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "interval_connections", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "connect_p50_ms", "REAL"), (4, "connect_p95_ms", "REAL"),
+    (4, "tls_p50_ms", "REAL"), (4, "tls_p95_ms", "REAL"),
+    (5, "connected", "INTEGER NOT NULL DEFAULT 0"),
+    (5, "interval_messages_sent", "INTEGER NOT NULL DEFAULT 0"),
+    (5, "interval_messages_received", "INTEGER NOT NULL DEFAULT 0"),
+    (7, "send_lag_p99_ms", "REAL"),
 )
 #: Every column of the ``snapshots`` table (a row is written and read by these names).
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = _V1_COLUMNS + tuple(
@@ -100,9 +107,34 @@ _V3 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
     "ALTER TABLE intervals ADD COLUMN iteration_errors TEXT NOT NULL DEFAULT '{}'",
     "ALTER TABLE runs ADD COLUMN aborted_by TEXT",
 ]
+_V4 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
+       for version, name, kind in _ADDED_COLUMNS if version == 4] + [
+    """CREATE TABLE connections (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, opened INTEGER, connect BLOB, tls BLOB,
+        protocol TEXT, PRIMARY KEY (run_id, seq))""",
+]
+_V5 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"
+       for version, name, kind in _ADDED_COLUMNS if version == 5] + [
+    """CREATE TABLE messages (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+        opened INTEGER, failed INTEGER, closed INTEGER, sent INTEGER, received INTEGER,
+        bytes_sent INTEGER, bytes_received INTEGER, close_codes TEXT, errors TEXT, samples TEXT,
+        first_message BLOB, reply BLOB, PRIMARY KEY (run_id, seq, name))""",
+]
+_V6 = [  # the target's series (scrape=, watch_pid=) and the slowest traced requests
+    """CREATE TABLE server (run_id TEXT NOT NULL, elapsed REAL NOT NULL, series TEXT NOT NULL,
+        value REAL)""",
+    "CREATE INDEX server_run ON server (run_id)",
+    """CREATE TABLE slowest (run_id TEXT NOT NULL, elapsed REAL NOT NULL, name TEXT,
+        latency REAL, trace_id TEXT)""",
+    "CREATE INDEX slowest_run ON slowest (run_id)",
+]
+_V7 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"  # the open model's send lag
+       for version, name, kind in _ADDED_COLUMNS if version == 7]
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
-TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom")
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom",
+          "connections", "messages", "server", "slowest")
 
 
 class HistoryError(ValueError):

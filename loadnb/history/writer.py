@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics.codec import encode
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..record.record import RunRecord
@@ -40,6 +42,8 @@ _SNAP_SQL = (f"INSERT OR REPLACE INTO snapshots (run_id, seq, "
              f"VALUES ({', '.join('?' * (len(SNAPSHOT_COLUMNS) + 2))})")
 _IV_SQL = insert_sql("intervals", IntervalStats)
 _CUSTOM_SQL = insert_sql("custom", CustomMetric)
+_CONN_SQL = insert_sql("connections", ConnectStats)
+_MESSAGES_SQL = insert_sql("messages", MessageStats)
 
 
 def snapshot_row(run_id: str, seq: int, snap: Snapshot) -> tuple[Any, ...]:
@@ -55,9 +59,12 @@ _ERRORS = [name for name, _ in SNAPSHOT_COLUMNS].index("interval_errors")
 _EVENT = [name for name, _ in SNAPSHOT_COLUMNS].index("event")
 
 
-def stats_row(run_id: str, seq: int, part: IntervalStats | CustomMetric) -> tuple[Any, ...]:
-    """The ``intervals`` row of one name's stats, or the ``custom`` row of one custom metric,
-    for one interval: ``run_id, seq`` and the codec's fields (:func:`insert_sql`'s columns)."""
+def stats_row(run_id: str, seq: int,
+              part: IntervalStats | CustomMetric | ConnectStats | MessageStats
+              ) -> tuple[Any, ...]:
+    """The ``intervals`` row of one name's stats, the ``custom`` row of one custom metric, the
+    ``connections`` row or the ``messages`` row of one message stream, for one interval:
+    ``run_id, seq`` and the codec's fields (:func:`insert_sql`'s columns)."""
     return (run_id, seq, *encode(part, ROWS).values())
 
 
@@ -97,6 +104,16 @@ class SqliteWriter:
                                        for p in update.by_name.values()])
             conn.executemany(_CUSTOM_SQL, [stats_row(run_id, seq, m)
                                            for m in update.custom.values()])
+            conn.executemany(_MESSAGES_SQL, [stats_row(run_id, seq, m)
+                                             for m in update.messages.values()])
+            opened = self.record.last_connections
+            if opened.opened or opened.protocol:
+                conn.execute(_CONN_SQL, stats_row(run_id, seq, opened))
+            conn.executemany("INSERT INTO server VALUES (?, ?, ?, ?)",
+                             [(run_id, t, redact_query(k), v) for t, k, v in update.server_rows])
+            conn.executemany("INSERT INTO slowest VALUES (?, ?, ?, ?, ?)",
+                             [(run_id, t, redact_query(n), lat, tid)
+                              for t, n, lat, tid in update.slowest])
             self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
                          "aborted_by = ? WHERE run_id = ?",

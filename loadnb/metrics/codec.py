@@ -1,5 +1,6 @@
-"""The one codec: interval stats, custom metrics, histograms, source statuses and payloads as
-plain data and back, exactly; the Dask payloads, the exports and the history all go through it.
+"""The one codec: interval stats, custom metrics, message counts, histograms, source statuses and
+payloads as plain data and back, exactly; the Dask payloads, the exports and the history all go
+through it.
 
 Plain data is a dict per object with its dataclass fields by name, in field order: numbers and
 text as they are, a :class:`~loadnb.metrics.histogram.Histogram` as its
@@ -9,7 +10,9 @@ derived from the dataclass fields and their types, so a new counter field needs 
 
 A :class:`Carrier` says what a medium does with it, at its edge only:
 
-- :data:`MSGPACK` (the Dask payloads): the plain data as it is;
+- :data:`MSGPACK` (the Dask payloads): the plain data as it is, a payload's stats packed by
+  column (:mod:`~loadnb.metrics.packed`: the driver merges a thousand workers' in a few numpy
+  passes);
 - the exports' JSON carrier (:mod:`loadnb.results.export`): bytes as base64 text;
 - the history's SQLite carrier (:mod:`loadnb.history.store`): one column per field, by name;
   bytes zlib-compressed, nested values as JSON text, text redacted.
@@ -34,8 +37,11 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from .connections import ConnectStats
 from .custom import CustomMetric
 from .histogram import Histogram
+from .messages import MessageStats
+from .packed import pack_stats, unpack_stats
 from .payload import Payload, SourceStatus
 from .stats import IntervalStats
 
@@ -43,7 +49,8 @@ Plain = dict[str, Any]
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
 #: The objects the codec knows (every field of theirs, by type).
-TYPES: tuple[type, ...] = (IntervalStats, CustomMetric, SourceStatus, Payload)
+TYPES: tuple[type, ...] = (IntervalStats, CustomMetric, MessageStats, SourceStatus, ConnectStats,
+                           Payload)
 
 
 def _finite(value: float) -> float | None:
@@ -105,13 +112,35 @@ def field_names(cls: type) -> tuple[str, ...]:
 
 
 def encode_payload(payload: Payload) -> Plain:
-    """A payload as msgpack-able plain data (what a Dask worker publishes)."""
-    return encode(payload)
+    """A payload as msgpack-able plain data (what a Dask worker publishes): its stats packed by
+    column (:func:`~loadnb.metrics.packed.pack_stats`, under ``"packed"``), its status and custom
+    metrics as :func:`encode` writes them."""
+    return {"packed": pack_stats(payload.stats), "status": encode(payload.status),
+            "custom": {name: encode(m) for name, m in payload.custom.items()},
+            "connections": encode(payload.connections),
+            "messages": {name: encode(m) for name, m in payload.messages.items()},
+            "slowest": [list(row) for row in payload.slowest]}
 
 
 def decode_payload(data: Mapping[str, Any]) -> Payload:
-    """The inverse of :func:`encode_payload` (what the driver receives)."""
-    return decode(Payload, data)
+    """The inverse of :func:`encode_payload` (what the driver receives); a payload of an older
+    loadnb (stats by name, ``"stats"``) reads too."""
+    if "packed" not in data:
+        return decode(Payload, data)
+    return Payload(unpack_stats(data["packed"]), decode(SourceStatus, data["status"]),
+                   {name: decode(CustomMetric, m) for name, m in data["custom"].items()},
+                   **decode_streams(data))
+
+
+def decode_streams(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A packed payload's ``connections``, ``messages`` and ``slowest`` (empty in an older
+    loadnb's)."""
+    plain = data.get("connections")
+    return {"connections": ConnectStats() if plain is None else decode(ConnectStats, plain),
+            "messages": {name: decode(MessageStats, m)
+                         for name, m in (data.get("messages") or {}).items()},
+            "slowest": [(float(t), str(n), float(lat), str(tid))
+                        for t, n, lat, tid in data.get("slowest") or ()]}
 
 
 # -- one writer and one reader per (type, carrier), generated once from the fields -------------
@@ -268,5 +297,5 @@ def _container_in(origin: Any, args: tuple[Any, ...], carrier: Carrier) -> Conve
     return lambda seq: made(item(v) for v in seq)
 
 
-__all__ = ["MSGPACK", "TYPES", "Carrier", "Plain", "decode", "decode_histogram",
+__all__ = ["MSGPACK", "TYPES", "Carrier", "Plain", "decode", "decode_histogram", "decode_streams",
            "decode_payload", "encode", "encode_payload", "field_names"]

@@ -11,7 +11,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .connections import ConnectStats
 from .custom import CustomMetric
+from .messages import MessageStats
 from .stats import IntervalStats, merge_by_name
 
 #: Phases a source can be in, from least to most advanced.
@@ -26,8 +28,10 @@ class SourceStatus:
     seconds left (NaN when unknown); ``events`` are the live changes made in the interval, as
     ``(elapsed seconds, text)``;
     ``loop_lag_ms``/``cpu_percent`` are the source process's own (NaN: measured by the monitor);
+    ``send_lag_p99_ms`` the 99th percentile of the interval's open-model send lags (when each
+    arrival's request was written minus when it was due; NaN: none);
     ``workers`` the worker processes generating load behind it (0 for the engine in this process,
-    1 for a live worker).
+    1 for a live worker); ``connected`` the message-stream connections (WebSocket, SSE) open now.
     """
 
     active_users: int = 0
@@ -44,16 +48,39 @@ class SourceStatus:
     loop_lag_ms: float = math.nan
     cpu_percent: float = math.nan
     workers: int = 0
+    connected: int = 0
+    send_lag_p99_ms: float = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInterval:
+    """One worker process's part of an interval, as the driver saw it: the requests that ended
+    there (answered or failed), its own event-loop lag and CPU (NaN: nothing arrived from it in
+    the interval), and whether it was lost."""
+
+    worker: int
+    requests: int
+    loop_lag_ms: float
+    cpu_percent: float
+    lost: bool
 
 
 @dataclass(slots=True)
 class Payload:
-    """What one source delivers for one interval: per-name request stats, the status, and the
-    custom metrics updated in the interval (by name)."""
+    """What one source delivers for one interval: per-name request stats, the status, the
+    custom metrics updated in the interval (by name), the connections opened in it, the
+    message streams' counts (by name), and for a source of worker processes each worker's
+    part (``workers``; empty for the engine in this process). Only the driver fills
+    ``workers``: the codec carries the rest."""
 
     stats: dict[str, IntervalStats]
     status: SourceStatus
     custom: dict[str, CustomMetric] = field(default_factory=dict)
+    connections: ConnectStats = field(default_factory=ConnectStats)
+    messages: dict[str, MessageStats] = field(default_factory=dict)
+    workers: tuple[WorkerInterval, ...] = ()
+    #: the interval's slowest traced requests: ``(elapsed_time, name, latency_s, trace_id)``
+    slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
 
 def _nansum(values: Iterable[float]) -> float:
@@ -69,7 +96,7 @@ def _nanmax(values: Iterable[float]) -> float:
 def merge_status(parts: Sequence[SourceStatus]) -> SourceStatus:
     """One status for the run: counts and targets add up; the phase is the least advanced one
     (a run is running while any source runs); progress is the mean share done and the estimate
-    the longest; the worst lag and CPU."""
+    the longest; the worst lags and CPU."""
     if len(parts) == 1:
         return parts[0]
     if not parts:
@@ -86,7 +113,8 @@ def merge_status(parts: Sequence[SourceStatus]) -> SourceStatus:
         events=[e for p in parts for e in p.events],
         loop_lag_ms=_nanmax(p.loop_lag_ms for p in parts),
         cpu_percent=_nanmax(p.cpu_percent for p in parts),
-        workers=sum(p.workers for p in parts))
+        workers=sum(p.workers for p in parts), connected=sum(p.connected for p in parts),
+        send_lag_p99_ms=_nanmax(p.send_lag_p99_ms for p in parts))
 
 
 def merge_payloads(payloads: Sequence[Payload]) -> Payload:
@@ -108,7 +136,21 @@ def merge_payloads(payloads: Sequence[Payload]) -> Payload:
             if mine is None:
                 custom[name] = mine = CustomMetric(name, metric.kind)
             mine.merge(metric, later=False)
-    return Payload(stats, merge_status([p.status for p in payloads]), custom)
+    connections = ConnectStats()
+    messages: dict[str, MessageStats] = {}
+    for payload in payloads:
+        connections.merge(payload.connections)
+        for name, part in payload.messages.items():
+            stream = messages.get(name)
+            if stream is None:
+                messages[name] = stream = MessageStats(name, part.kind)
+            stream.merge(part)
+    slowest = sorted((s for p in payloads for s in p.slowest), key=lambda s: -s[2])
+    keep = max(len(p.slowest) for p in payloads)
+    return Payload(stats, merge_status([p.status for p in payloads]), custom,
+                   connections=connections, messages=messages, slowest=slowest[:keep],
+                   workers=tuple(w for p in payloads for w in p.workers))
 
 
-__all__ = ["PHASES", "Payload", "SourceStatus", "merge_payloads", "merge_status"]
+__all__ = ["PHASES", "Payload", "SourceStatus", "WorkerInterval", "merge_payloads",
+           "merge_status"]

@@ -38,7 +38,11 @@ class Snapshot:
     ``cancelled_requests``) and ``bytes_received`` are cumulative; ``interval_*`` counts, rates and
     latency percentiles cover the last interval only. ``success_rate`` is cumulative, in percent,
     and NaN until the first response arrives. Latency columns are NaN for an interval with no
-    response. Times are in seconds unless the name says ``_ms``.
+    response. Times are in seconds unless the name says ``_ms``. ``interval_connections``
+    counts the connections opened in the interval, ``connect_*_ms`` their TCP connect and
+    ``tls_*_ms`` their TLS handshake percentiles (NaN when none opened, or in cleartext).
+    ``connected`` counts the message-stream connections (WebSocket, SSE) open at the interval's
+    end, ``interval_messages_*`` the messages of every stream in the interval.
 
     Example::
 
@@ -79,8 +83,17 @@ class Snapshot:
     interval_dropped: int = 0
     waiting_for_connection: int = 0
     workers: int = 0
+    connected: int = 0
+    interval_messages_sent: int = 0
+    interval_messages_received: int = 0
     loop_lag_ms: float = math.nan
     cpu_percent: float = math.nan
+    interval_connections: int = 0
+    connect_p50_ms: float = math.nan
+    connect_p95_ms: float = math.nan
+    tls_p50_ms: float = math.nan
+    tls_p95_ms: float = math.nan
+    send_lag_p99_ms: float = math.nan
     phase: str = "running"
     event: str = ""
     interval_errors: dict[str, int] = field(default_factory=dict)

@@ -20,6 +20,7 @@ import numpy as np
 from ..text.redact import redact_text
 from .custom import CUSTOM_KINDS, CustomAccumulator, CustomMetric
 from .histogram import Histogram
+from .messages import MessageBook
 
 OTHER_NAME = "other"
 #: Distinct request names kept per run; more fold into ``other`` (unbounded dynamic URLs).
@@ -54,6 +55,13 @@ class NameStats:
     queue, no histogram work per request. ``expected`` is the interval a closed-model user is
     expected to keep (coordinated-omission correction; ``inf`` when off): a response slower than
     it also records the requests the user would have sent meanwhile, in ``latency`` only.
+
+    The callback-driven hot paths (:class:`~loadnb.engine.work.UserChain`,
+    :class:`~loadnb.engine.work.OpenArrivals`) write the common case themselves, with less work than
+    :meth:`response`, and leave the rest to the tick (:meth:`Recorder.swap`): a success of status
+    ``ok_code`` (the first successful status :meth:`response` saw) within ``expected`` is
+    ``ok_n += 1`` and ``bytes += nbytes``, its time appended to ``both`` when the response time
+    is the service time (a closed-model user), else to ``latency`` and ``service``.
     """
 
     name: str
@@ -72,6 +80,9 @@ class NameStats:
     samples: dict[str, str] = field(default_factory=dict)
     #: named checks of this name's responses: check name -> [passes, fails] (scenarios only)
     checks: dict[str, list[int]] = field(default_factory=dict)
+    ok_code: int = -1
+    ok_n: int = 0
+    both: array[float] = field(default_factory=lambda: array("d"))
 
     def response(self, ok: bool, status: int, latency: float, service: float, nbytes: int,
                  kind: str | None = None) -> None:
@@ -83,6 +94,8 @@ class NameStats:
         """
         if ok:
             self.completed += 1
+            if self.ok_code < 0:
+                self.ok_code = status
         else:
             self.failed += 1
             kind = kind or f"HTTP {status}"
@@ -204,6 +217,8 @@ class Recorder:
         self._iteration_errors: dict[str, int] = {}
         self._iteration_samples: dict[str, str] = {}
         self._check_names: dict[object, str] = {}
+        #: the message streams' accumulators (WebSocket, SSE) and open connections
+        self.messages = MessageBook()
 
     def warn(self, text: str) -> None:
         """Tell the run a plain-language warning (once per text is the caller's business)."""
@@ -251,7 +266,7 @@ class Recorder:
         flying = 0
         for name, acc in self._current.items():
             started, ended = self._counts[name]
-            flying += started + acc.started - ended - acc.completed - acc.failed
+            flying += started + acc.started - ended - acc.completed - acc.ok_n - acc.failed
         return flying
 
     def custom_for(self, name: str, kind: str) -> CustomAccumulator:
@@ -309,14 +324,23 @@ class Recorder:
             iv = IntervalStats(name, acc.started, acc.completed, acc.failed, 0, acc.bytes,
                                acc.corrected, status=acc.status, errors=acc.errors,
                                samples=acc.samples, checks=acc.checks)
-            latency, service = acc.latency, acc.service
-            acc.started = acc.completed = acc.failed = acc.bytes = acc.corrected = 0
-            acc.latency, acc.service = array("d"), array("d")  # before numpy views the old ones
+            if acc.ok_n:
+                iv.completed += acc.ok_n
+                iv.status[acc.ok_code] = iv.status.get(acc.ok_code, 0) + acc.ok_n
+            latency, service, both = acc.latency, acc.service, acc.both
+            acc.started = acc.completed = acc.failed = acc.bytes = acc.corrected = acc.ok_n = 0
+            # new arrays before numpy views the old ones
+            acc.latency, acc.service, acc.both = array("d"), array("d"), array("d")
             acc.status, acc.errors, acc.samples, acc.checks = {}, {}, {}, {}
             if latency:
                 iv.latency.add_seconds(np.frombuffer(latency, dtype=np.float64))
             if service:
                 iv.service.add_seconds(np.frombuffer(service, dtype=np.float64))
+            if both:  # one pass for the two histograms
+                shared = Histogram()
+                shared.add_seconds(np.frombuffer(both, dtype=np.float64))
+                iv.latency.merge(shared)
+                iv.service.merge(shared)
             counts = self._counts[name]
             counts[0] += iv.started
             counts[1] += iv.completed + iv.failed

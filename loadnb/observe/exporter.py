@@ -25,11 +25,13 @@ import errno
 import ipaddress
 import math
 import socket
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from .exposition import escape_label
 from .feed import LoadMetrics, LoadState
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["CONTENT_TYPE", "DEFAULT_LINGER", "MetricsServer", "check_port", "render"]
 
@@ -153,12 +155,16 @@ class MetricsServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.scrapes += 1
+        from aiohttp import web
+
         return web.Response(body=self.body(), headers={"Content-Type": CONTENT_TYPE})
 
     async def start(self) -> None:
         """Serve on the bound port (on the running loop)."""
         if self._sock is None or self._runner is not None:
             raise RuntimeError("the metrics server is closed or already started")
+        from aiohttp import web  # imported when the exporter serves
+
         app = web.Application()
         app.router.add_get("/metrics", self._handle)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ..text.redact import redact_text, redact_url
 
 __all__ = ["Failed", "check_url", "describe_error"]
@@ -32,6 +30,15 @@ def check_url(url: object, what: str) -> str:
     return url
 
 
+
+def _connector_error() -> type[BaseException]:
+    """aiohttp's connect failure, imported when an error is described (a run that observes
+    nothing never imports aiohttp for this module)."""
+    import aiohttp
+
+    return aiohttp.ClientConnectorError
+
+
 def describe_error(exc: BaseException, timeout: float, secrets: Iterable[str] = ()) -> str:
     """One short line saying why a request failed: URL passwords, secret query parameters and
     the values in ``secrets`` (header values) replaced by ``***``."""
@@ -39,8 +46,8 @@ def describe_error(exc: BaseException, timeout: float, secrets: Iterable[str] = 
         text = f"no answer within {timeout:g} s"
     elif isinstance(exc, Failed):
         text = str(exc)
-    elif isinstance(exc, aiohttp.ClientConnectorError):
-        text = f"cannot connect ({exc.os_error})"
+    elif isinstance(exc, _connector_error()):
+        text = f"cannot connect ({getattr(exc, 'os_error', exc)})"
     else:
         text = f"{type(exc).__name__}: {exc}"
     for secret in secrets:

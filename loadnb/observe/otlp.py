@@ -27,14 +27,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
-
 from .._version import __version__
 from ..text.redact import redact_url, split_credentials
 from .feed import LoadMetrics, LoadState
 from .http import Failed, check_url, describe_error
 
 if TYPE_CHECKING:
+    import aiohttp
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
         ExportMetricsServiceRequest,
     )
@@ -148,6 +147,8 @@ class OtlpPusher:
         """Start pushing after each update."""
         if self._task is not None:
             return
+        import aiohttp  # imported when the pusher starts
+
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         self._unsubscribe = self.metrics.subscribe(lambda _: self._wake.set())
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="loadnb-otlp")

@@ -20,15 +20,16 @@ import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from .._version import __version__
 from ..text.redact import redact_text, redact_url, split_credentials
 from .exposition import Keep, Kind, Parser, Rates, Sample, make_filter
 from .http import Failed, check_url, describe_error
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["ACCEPT", "MAX_BYTES", "MAX_SERIES", "PARSE_LINES", "Observer", "Scraper"]
 
@@ -104,6 +105,8 @@ class Scraper:
         """Start the scrape task (the first scrape begins at once)."""
         if self._task is not None:
             return
+        import aiohttp  # imported when a scrape starts: a run that scrapes nothing never does
+
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="loadnb-scrape")
 

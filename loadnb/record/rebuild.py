@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats, merge_intervals
 from ..rules.alert_engine import AlertEvent
@@ -35,12 +37,14 @@ MIN_DT = 1e-9
 
 @dataclass(slots=True)
 class StoredInterval:
-    """The stats stored for one interval: per name, all names (None: the names merged), and the
-    custom metrics updated in it."""
+    """The stats stored for one interval: per name, all names (None: the names merged), the
+    custom metrics updated in it, the connections opened in it and its message streams."""
 
     names: dict[str, IntervalStats] = field(default_factory=dict)
     overall: IntervalStats | None = None
     custom: dict[str, CustomMetric] | None = None
+    connections: ConnectStats | None = None
+    messages: dict[str, MessageStats] | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +69,9 @@ class Stored:
     names_timeline: list[tuple[Any, ...]] | None = None
     errors_timeline: list[tuple[float, str, int]] | None = None
     custom_timeline: list[tuple[Any, ...]] | None = None
+    messages_timeline: list[tuple[Any, ...]] | None = None
+    server: list[tuple[float, str, float]] = field(default_factory=list)
+    slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
 
 def rebuild(stored: Stored) -> RunRecord:
@@ -80,7 +87,9 @@ def rebuild(stored: Stored) -> RunRecord:
         overall = part.overall if part.overall is not None else merge_intervals(
             part.names.values())
         record.add(snap, overall, part.names, max(snap.elapsed_time - before, MIN_DT),
-                   custom=part.custom)
+                   custom=part.custom, messages=part.messages)
+        if part.connections is not None:
+            record.add_connections(part.connections)
         before = snap.elapsed_time
     if stored.names_timeline is not None:
         record.names_timeline = stored.names_timeline
@@ -88,9 +97,17 @@ def rebuild(stored: Stored) -> RunRecord:
         record.errors_timeline = stored.errors_timeline
     if stored.custom_timeline is not None:
         record.custom_timeline = stored.custom_timeline
+    if stored.messages_timeline is not None:
+        record.messages_timeline = stored.messages_timeline
     record.alerts, record.warnings = list(stored.alerts), list(stored.warnings)
     record.events, record.thresholds = list(stored.events), list(stored.thresholds)
     record.aborted_by = stored.aborted_by
+    groups: dict[float, dict[str, float]] = {}  # by snapshot, as the monitor wrote them
+    for elapsed, series, value in stored.server:
+        groups.setdefault(elapsed, {})[series] = value
+    for elapsed, values in groups.items():
+        record.add_server(elapsed, values)
+    record.slowest = list(stored.slowest)
     return record
 
 

@@ -10,11 +10,16 @@ more reader (a sink) of the same record.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CustomMetric, custom_row
+from ..metrics.messages import MessageStats, message_row
+from ..metrics.payload import WorkerInterval
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..rules.alert_engine import AlertEvent
@@ -28,6 +33,9 @@ NAMES_TIMELINE_COLUMNS: tuple[str, ...] = (
     "elapsed_time", "name", "requests", "completed", "failed", "rps",
     "p50_ms", "p90_ms", "p99_ms", "max_ms")
 _NAME_QS = (50, 90, 99, 100)
+#: Columns of a per-worker timeline row (see :attr:`RunRecord.workers_timeline`).
+WORKERS_TIMELINE_COLUMNS: tuple[str, ...] = (
+    "worker", "elapsed_time", "requests", "rps", "loop_lag_ms", "cpu_percent", "lost")
 
 
 @dataclass
@@ -36,13 +44,17 @@ class RunRecord:
 
     ``totals`` (per request name) and ``overall`` add up every interval so far; ``snapshots``
     are the intervals' rows; ``errors_timeline`` holds ``(elapsed, kind, count)`` and
-    ``names_timeline`` one row per (interval, name) with requests; ``alerts`` are the alert
+    ``names_timeline`` one row per (interval, name) with requests; ``workers_timeline`` one row
+    per (interval, worker process) of a run on Dask (:data:`WORKERS_TIMELINE_COLUMNS`), and
+    ``last_workers`` the last interval's; ``alerts`` are the alert
     events (fired, and cleared or still active); ``events`` the live changes
     ``(elapsed, text)``; ``warnings`` plain-language warnings that are not alert rules;
     ``last_interval`` the per-name stats of the last interval added (what a writer stores) and
     ``last_custom`` its custom metrics;
     ``custom`` the user's custom metrics added up and ``custom_timeline`` one row per
-    (interval, metric); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
+    (interval, metric); ``messages`` the message streams (WebSocket, SSE) added up per name,
+    ``last_messages`` the last interval's and ``messages_timeline`` one row per (interval,
+    stream); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
     ``{"expr", "observed", "passed"}`` each (updated at every snapshot); ``aborted_by`` the
     threshold that stopped the run (``abort_on_fail``), if one did.
     ``state`` is a :class:`~loadnb.record.state.RunState` (``idle`` before a run starts, then
@@ -69,14 +81,38 @@ class RunRecord:
     custom: dict[str, CustomMetric] = field(default_factory=dict)
     last_custom: dict[str, CustomMetric] = field(default_factory=dict)
     custom_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: dict[str, MessageStats] = field(default_factory=dict)
+    last_messages: dict[str, MessageStats] = field(default_factory=dict)
+    messages_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     aborted_by: str | None = None
+    #: the connections opened so far (connect and TLS times) and the protocol the run speaks
+    connections: ConnectStats = field(default_factory=ConnectStats)
+    #: the connections opened in the last interval added (what a writer stores)
+    last_connections: ConnectStats = field(default_factory=ConnectStats)
+    #: the target's scraped or watched series, long format: ``(elapsed_time, series, value)``
+    server_timeline: list[tuple[float, str, float]] = field(default_factory=list)
+    #: each series' values so far: ``series -> [sum, count]`` (what thresholds read)
+    server_sums: dict[str, list[float]] = field(default_factory=dict)
+    #: the series of the last snapshot that has them (what alert rules read)
+    server_last: dict[str, float] = field(default_factory=dict)
+    #: the slowest requests of each interval: ``(elapsed_time, name, latency_s, trace_id)``
+    slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
+    workers_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    last_workers: list[tuple[Any, ...]] = field(default_factory=list)
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
-            dt: float, *, custom: dict[str, CustomMetric] | None = None) -> None:
+            dt: float, *, custom: dict[str, CustomMetric] | None = None,
+            messages: dict[str, MessageStats] | None = None,
+            workers: Sequence[WorkerInterval] = ()) -> None:
         """Add one closed interval: ``interval`` is all names merged, ``by_name`` per name,
         ``dt`` its length in seconds, ``custom`` the custom metrics updated in it (added to
-        :attr:`custom`, one :attr:`custom_timeline` row each)."""
+        :attr:`custom`, one :attr:`custom_timeline` row each), ``messages`` its message streams
+        (added to :attr:`messages`, one :attr:`messages_timeline` row each), ``workers``
+        each worker process's part (one :attr:`workers_timeline` row each)."""
+        self.last_workers = [(w.worker, snap.elapsed_time, w.requests, w.requests / dt,
+                              w.loop_lag_ms, w.cpu_percent, w.lost) for w in workers]
+        self.workers_timeline.extend(self.last_workers)
         self.overall.merge(interval)
         for name, part in by_name.items():
             total = self.totals.get(name)
@@ -100,9 +136,38 @@ class RunRecord:
                 continue
             run_total.merge(metric, later=True)
             self.custom_timeline.append(custom_row(snap.elapsed_time, metric))
+        self._add_messages(snap.elapsed_time, messages or {})
         self.peak_rps = snap.peak_rps
         self.last_interval, self.last_custom = by_name, dict(custom or {})
+        self.last_messages = dict(messages or {})
         self.snapshots.append(snap)
+
+    def _add_messages(self, elapsed: float, messages: dict[str, MessageStats]) -> None:
+        for name, part in messages.items():
+            total = self.messages.get(name)
+            if total is None:
+                self.messages[name] = total = MessageStats(name, part.kind)
+            total.merge(part)
+            self.messages_timeline.append(message_row(elapsed, part))
+
+    def add_connections(self, connections: ConnectStats) -> None:
+        """Add the connections opened in one interval (and the protocol they speak)."""
+        self.connections.merge(connections)
+        self.last_connections = connections
+
+    def add_server(self, elapsed: float,
+                   values: dict[str, float]) -> list[tuple[float, str, float]]:
+        """Add the target's series of the snapshot at ``elapsed`` (NaN values are gaps: no row);
+        returns the rows added."""
+        rows = [(elapsed, k, float(v)) for k, v in values.items() if not math.isnan(v)]
+        self.server_timeline.extend(rows)
+        for _, series, value in rows:
+            acc = self.server_sums.setdefault(series, [0.0, 0.0])
+            acc[0] += value
+            acc[1] += 1
+        if rows:
+            self.server_last = {series: value for _, series, value in rows}
+        return rows
 
     def warn(self, text: str) -> None:
         """Add a warning, once."""
@@ -125,4 +190,4 @@ class RunRecord:
         return self.overall.corrected
 
 
-__all__ = ["NAMES_TIMELINE_COLUMNS", "RunRecord"]
+__all__ = ["NAMES_TIMELINE_COLUMNS", "WORKERS_TIMELINE_COLUMNS", "RunRecord"]

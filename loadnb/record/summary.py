@@ -15,11 +15,10 @@ missing keys filled with their empty values, so a reader may index any key.
 from __future__ import annotations
 
 import platform
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict, cast, get_args
-
-import aiohttp
 
 from .._version import __version__
 from ..text.jsonsafe import json_safe
@@ -30,6 +29,7 @@ from .summary_parts import (
     CustomEntry,
     GeneratorHealth,
     IterationCount,
+    MessageEntry,
     StatsRow,
     UsersStarted,
     checks_summary,
@@ -39,6 +39,7 @@ from .summary_parts import (
     generator_summary,
     iterations_summary,
     latency_basis,
+    messages_summary,
     startup_s,
     stats_summary,
     summary_warnings,
@@ -53,6 +54,15 @@ Quantiles = TypedDict("Quantiles", {
 QuantileKey = Literal["p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"]
 #: The keys of :data:`Quantiles`, in their order.
 QUANTILE_KEYS: tuple[QuantileKey, ...] = get_args(QuantileKey)
+
+
+class ConnectionsEntry(TypedDict):
+    """``connections``: the connections opened, their TCP connect and TLS handshake times (ms;
+    ``tls_ms`` all None in cleartext; both None where the transport does not measure them)."""
+
+    opened: int
+    connect_ms: Quantiles
+    tls_ms: Quantiles
 
 
 class AlertEntry(TypedDict):
@@ -122,6 +132,12 @@ class Parameters(TypedDict, total=False):
     notify: list[str]
     workers: int | str | None
     cluster: str | None
+    http2: bool
+    streams: int | None
+    cacert: str | None
+    cert: str | None
+    key: str | None
+    connect_to: list[str]
 
 
 class Summary(TypedDict):
@@ -137,6 +153,7 @@ class Summary(TypedDict):
     startup_s: float | None
     model: str
     transport: str
+    protocol: str
     workers: int
     workers_lost: int
     total_requests: int
@@ -152,6 +169,7 @@ class Summary(TypedDict):
     latency_basis: str
     latency_ms: Quantiles
     service_ms: Quantiles
+    connections: ConnectionsEntry
     status_codes: dict[str, int]
     stats: list[StatsRow]
     errors: dict[str, int]
@@ -162,6 +180,7 @@ class Summary(TypedDict):
     thresholds: list[ThresholdEntry]
     aborted_by: str | None
     custom: dict[str, CustomEntry]
+    messages: dict[str, MessageEntry]
     generator: GeneratorHealth
     warnings: list[str]
     error: str | None
@@ -185,6 +204,7 @@ def build_summary(record: RunRecord) -> Summary:
         "startup_s": startup_s(record),
         "model": spec.model,
         "transport": record.transport,
+        "protocol": record.connections.protocol,
         "workers": max((s.workers for s in record.snapshots), default=0),
         "workers_lost": workers_lost(record.snapshots),
         "total_requests": o.completed + o.failed + o.cancelled,
@@ -200,6 +220,7 @@ def build_summary(record: RunRecord) -> Summary:
         "latency_basis": latency_basis(record),
         "latency_ms": cast("Quantiles", o.latency.summary()),
         "service_ms": cast("Quantiles", o.service.summary()),
+        "connections": connections_summary(record),
         "status_codes": {str(k): v for k, v in sorted(o.status.items())},
         "stats": stats_summary(record),
         "errors": errors_summary(o),
@@ -211,13 +232,35 @@ def build_summary(record: RunRecord) -> Summary:
         "thresholds": [cast("ThresholdEntry", dict(t)) for t in record.thresholds],
         "aborted_by": record.aborted_by,
         "custom": custom_summary(record),
+        "messages": messages_summary(record),
         "generator": generator_summary(record.snapshots),
         "warnings": summary_warnings(record, started),
         "error": record.error,
         "parameters": cast("Parameters", spec.public_params()),
         "versions": {"loadnb": __version__, "python": platform.python_version(),
-                     "aiohttp": aiohttp.__version__},
+                     "aiohttp": _aiohttp_version()},
     }
+
+
+def connections_summary(record: RunRecord) -> ConnectionsEntry:
+    """``connections`` of the run so far."""
+    c = record.connections
+    return {"opened": c.opened, "connect_ms": cast("Quantiles", c.connect.summary()),
+            "tls_ms": cast("Quantiles", c.tls.summary())}
+
+
+def _aiohttp_version() -> str:
+    """The installed aiohttp's version, without importing aiohttp for it (a fast-transport run
+    never needs it: about a third of a second of CPU at start-up)."""
+    module = sys.modules.get("aiohttp")
+    if module is not None:
+        return str(module.__version__)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aiohttp")
+    except PackageNotFoundError:  # pragma: no cover - aiohttp is a dependency
+        return ""
 
 
 def strict_summary(summary: Summary) -> Summary:
@@ -236,15 +279,19 @@ def empty_summary() -> Summary:
     """A summary of nothing: every key, each with its empty value (0, "", None, {}, [])."""
     return {
         "run_id": "", "url": "", "target": "", "state": "", "started_at": "", "duration_s": 0.0,
-        "startup_s": None, "model": "", "transport": "", "workers": 0, "workers_lost": 0,
+        "startup_s": None, "model": "", "transport": "", "protocol": "", "workers": 0,
+        "workers_lost": 0,
         "total_requests": 0, "completed_requests": 0, "failed_requests": 0,
         "cancelled_requests": 0, "success_rate": None, "avg_rps": 0.0, "peak_rps": 0.0,
         "dropped_arrivals": 0, "users_started": None, "bytes_received": 0, "latency_basis": "",
-        "latency_ms": _no_quantiles(), "service_ms": _no_quantiles(), "status_codes": {},
+        "latency_ms": _no_quantiles(), "service_ms": _no_quantiles(),
+        "connections": {"opened": 0, "connect_ms": _no_quantiles(), "tls_ms": _no_quantiles()},
+        "status_codes": {},
         "stats": [], "errors": {}, "error_samples": {}, "checks": {}, "iterations": {},
         "alerts": [], "thresholds": [], "aborted_by": None, "custom": {},
+        "messages": {},
         "generator": {"max_loop_lag_ms": None, "max_cpu_percent": None,
-                      "max_waiting_for_connection": 0},
+                      "max_waiting_for_connection": 0, "send_lag_p99_ms": None},
         "warnings": [], "error": None, "parameters": {},
         "versions": {"loadnb": "", "python": "", "aiohttp": ""},
     }
@@ -258,16 +305,18 @@ _OLD_STATS_KEYS = {"failures": "failed"}
 def summary_of(data: Mapping[str, Any]) -> Summary:
     """``data`` (a summary read back: a history row's, an export's, or made by hand) as a
     :class:`Summary`: older key names mapped to today's, a missing key (or a ``latency_ms`` /
-    ``service_ms`` percentile) filled with its empty value (:func:`empty_summary`); the rest as
-    it is. A new dict; ``data`` is not changed."""
+    ``service_ms`` percentile, a ``generator`` key) filled with its empty value
+    (:func:`empty_summary`); the rest as it is. A new dict; ``data`` is not changed."""
     out: dict[str, Any] = {**empty_summary(), **data}
     for key in ("latency_ms", "service_ms"):
         out[key] = {**_no_quantiles(), **(out[key] if isinstance(out[key], Mapping) else {})}
+    if isinstance(out["generator"], Mapping):  # (a key added since: send_lag_p99_ms)
+        out["generator"] = {**empty_summary()["generator"], **out["generator"]}
     out["stats"] = [{_OLD_STATS_KEYS.get(k, k): v for k, v in row.items()}
                     for row in out["stats"] or () if isinstance(row, Mapping)]
     return cast("Summary", out)
 
 
-__all__ = ["QUANTILE_KEYS", "AlertEntry", "Parameters", "QuantileKey", "Quantiles", "Summary",
-           "ThresholdEntry", "Versions", "build_summary", "empty_summary", "strict_summary",
-           "summary_of"]
+__all__ = ["QUANTILE_KEYS", "AlertEntry", "ConnectionsEntry", "Parameters", "QuantileKey",
+           "Quantiles", "Summary", "ThresholdEntry", "Versions", "build_summary",
+           "connections_summary", "empty_summary", "strict_summary", "summary_of"]

@@ -1,6 +1,7 @@
 """The parts of the run summary (:mod:`loadnb.record.summary`): the type of each nested entry
-(``stats`` rows, ``users_started``, ``generator``, ``checks``, ``iterations``, ``custom``) and the
-functions that compute the summary's parts from a :class:`~loadnb.record.record.RunRecord`.
+(``stats`` rows, ``users_started``, ``generator``, ``checks``, ``iterations``, ``custom``,
+``messages``) and the functions that compute the summary's parts from a
+:class:`~loadnb.record.record.RunRecord`.
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ class UsersStarted(TypedDict):
 
 
 class GeneratorHealth(TypedDict):
-    """``generator``: the generator's own worst loop lag and CPU, most waiting for a connection."""
+    """``generator``: the generator's own worst loop lag and CPU, most waiting for a connection,
+    and the open model's send lag (when each arrival's request was written minus when it was
+    due): the worst interval's 99th percentile (None in the closed model)."""
 
     max_loop_lag_ms: float | None
     max_cpu_percent: float | None
     max_waiting_for_connection: int
+    send_lag_p99_ms: float | None
 
 
 class CheckCount(TypedDict):
@@ -95,6 +99,27 @@ class CustomTiming(TypedDict):
 CustomEntry = CustomCounter | CustomGauge | CustomTiming
 
 
+class MessageEntry(TypedDict):
+    """One message stream (WebSocket or SSE) of ``messages``: its connections (``close_codes``
+    by WebSocket code, ``errors`` by kind), messages and bytes each way, the median time from
+    opening to the first message and the request–reply latency percentiles, in ms."""
+
+    kind: str
+    opened: int
+    failed: int
+    closed: int
+    close_codes: dict[str, int]
+    errors: dict[str, int]
+    sent: int
+    received: int
+    bytes_sent: int
+    bytes_received: int
+    first_message_p50_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
 def startup_s(record: RunRecord) -> float | None:
     """Seconds from the run's start to its load's start (the first snapshot's wall time less its
     elapsed time); None before the first snapshot."""
@@ -115,6 +140,7 @@ def generator_summary(snapshots: list[Snapshot]) -> GeneratorHealth:
         "max_cpu_percent": worst([s.cpu_percent for s in snapshots if s.phase != "done"]),
         "max_waiting_for_connection": max((s.waiting_for_connection for s in snapshots),
                                           default=0),
+        "send_lag_p99_ms": worst([s.send_lag_p99_ms for s in snapshots]),
     }
 
 
@@ -155,6 +181,22 @@ def custom_summary(record: RunRecord) -> dict[str, CustomEntry]:
             out[name] = {"kind": "timing", "count": m.count, "p50": _ms(p50), "p90": _ms(p90),
                          "p95": _ms(p95), "p99": _ms(p99), "max": _ms(m.hist.max),
                          "mean": _ms(m.hist.mean)}
+    return out
+
+
+def messages_summary(record: RunRecord) -> dict[str, MessageEntry]:
+    """``summary["messages"]``: per stream name, a :class:`MessageEntry`."""
+    out: dict[str, MessageEntry] = {}
+    for name, m in record.messages.items():
+        first = m.first_message.percentile(50) if m.first_message.total else math.nan
+        p50, p95, p99 = m.reply.percentiles((50, 95, 99)) if m.reply.total else [math.nan] * 3
+        out[name] = {
+            "kind": m.kind, "opened": m.opened, "failed": m.failed, "closed": m.closed,
+            "close_codes": {str(k): v for k, v in sorted(m.close_codes.items())},
+            "errors": dict(sorted(m.errors.items(), key=lambda kv: -kv[1])),
+            "sent": m.sent, "received": m.received, "bytes_sent": m.bytes_sent,
+            "bytes_received": m.bytes_received, "first_message_p50_ms": _ms(first),
+            "p50_ms": _ms(p50), "p95_ms": _ms(p95), "p99_ms": _ms(p99)}
     return out
 
 
@@ -245,7 +287,7 @@ def errors_summary(overall: IntervalStats) -> dict[str, int]:
 
 __all__ = [
     "STATS_KEYS", "CheckCount", "CustomCounter", "CustomEntry", "CustomGauge", "CustomTiming",
-    "GeneratorHealth", "IterationCount", "StatsKey", "StatsRow", "UsersStarted", "checks_summary",
-    "custom_summary", "error_samples", "errors_summary", "generator_summary", "iterations_summary",
-    "latency_basis", "startup_s", "stats_summary", "summary_warnings", "users_started",
-    "workers_lost"]
+    "GeneratorHealth", "IterationCount", "MessageEntry", "StatsKey", "StatsRow", "UsersStarted",
+    "checks_summary", "custom_summary", "error_samples", "errors_summary", "generator_summary",
+    "iterations_summary", "latency_basis", "messages_summary", "startup_s", "stats_summary",
+    "summary_warnings", "users_started", "workers_lost"]

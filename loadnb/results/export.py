@@ -9,25 +9,30 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
              "target", "params"},
      "summary": {...},                       # Result.summary
      "snapshots": [{...}, ...],              # one per interval (Snapshot fields)
-     "totals": {"overall": {...}, "names": [...], "custom": [...]},
+     "totals": {"overall": {...}, "names": [...], "custom": [...], "messages": [...]},
                                              # the run's stats added up (overall, per name,
-                                             # custom metrics), each the codec's plain data
-                                             # (loadnb.metrics.codec; histograms as base64)
-     "stats_timeline": [...], "errors_timeline": [...], "custom": [...],
+                                             # custom metrics, message streams), each the
+                                             # codec's plain data (loadnb.metrics.codec;
+                                             # histograms as base64)
+     "stats_timeline": [...], "errors_timeline": [...], "custom": [...], "messages": [...],
      "stats": [...], "errors": [...], "alerts": [...], "thresholds": [...],
-     "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...]}
+     "custom_totals": [...], "warnings": [...], "events": [[elapsed, text], ...],
+     "server": [[elapsed, series, value], ...],    # the target's series (scrape=), if any
+     "slowest": [[elapsed, name, latency_s, trace_id], ...]}  # trace=True, if any
 
   The tables are lists of row objects (the DataFrames' columns). ``loadnb.load(path)`` rebuilds
   the run from ``snapshots`` and ``totals`` (:func:`stored`, then the one
   :func:`~loadnb.record.rebuild.rebuild`: the totals come in with the last snapshot, so totals
   and percentiles are exact) and takes the timelines as written (the record keeps no
-  per-interval histograms, so neither does the export).
+  per-interval histograms, so neither does the export). A document written before message
+  streams existed has no ``messages``: it loads with none.
 - **Parquet** — one file: the snapshot table (``Result.df``'s columns, and ``interval_errors`` as
   JSON text); the rest of the JSON document (all but ``snapshots``) is JSON text in the file's
   key-value metadata under ``loadnb``. ``pandas.read_parquet(path)`` gives the snapshots;
   ``loadnb.load(path)`` the whole run.
 - **CSV** — one CSV per table (``snapshots``, ``stats``, ``stats_timeline``, ``errors``,
-  ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``) and the
+  ``errors_timeline``, ``alerts``, ``thresholds``, ``custom``, ``custom_totals``, ``server``,
+  ``slowest``) and the
   summary as JSON, the same for ``--out x.csv`` and ``Result.to_csv``: a path ending in ``.csv``
   holds the snapshots, each other table beside it as ``x_<table>.csv`` and ``x_summary.json``;
   a folder holds ``<table>.csv`` and ``summary.json``. ``stats`` has Locust's columns
@@ -51,7 +56,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..metrics.codec import Carrier, decode, encode
+from ..metrics.connections import ConnectStats
 from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric
+from ..metrics.messages import MESSAGES_TIMELINE_COLUMNS, MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..record.rebuild import Stored, StoredInterval
@@ -79,7 +86,10 @@ THRESHOLD_COLUMNS = ["expr", "observed", "passed"]
 #: What :func:`read` says of a file that is not an export.
 NOT_AN_EXPORT = "is not a loadnb export (.json or .parquet written by to_json/to_parquet/--out)"
 CSV_TABLES = ("snapshots", "stats", "stats_timeline", "errors", "errors_timeline", "alerts",
-              "thresholds", "custom", "custom_totals")
+              "thresholds", "custom", "custom_totals", "server", "slowest")
+#: CSV tables written only when the run has them: ``messages`` (``result.messages``) for a run
+#: with message streams (a run without writes exactly the files of :data:`CSV_TABLES`).
+CSV_STREAM_TABLES = ("messages",)
 #: The columns of the CSV ``stats`` table (``x_stats.csv`` beside ``--out x.csv``, a folder's
 #: ``stats.csv``): Locust's, the rows of ``summary["stats"]``.
 CSV_STATS_COLUMNS = ("name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -110,6 +120,8 @@ def _tables(record: RunRecord) -> dict[str, pd.DataFrame]:
         "thresholds": pd.DataFrame(record.thresholds, columns=THRESHOLD_COLUMNS),
         "custom": frame.custom_frame(record.custom_timeline),
         "custom_totals": frame.custom_totals_frame(record.custom),
+        "server": frame.server_frame(record.server_timeline),
+        "slowest": frame.slowest_frame(record.slowest),
     }
 
 
@@ -136,9 +148,15 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
                             for e, k, n in record.errors_timeline],
         "custom": [_plain(dict(zip(CUSTOM_TIMELINE_COLUMNS, row, strict=True)))
                    for row in record.custom_timeline],
+        "messages": [_plain(dict(zip(MESSAGES_TIMELINE_COLUMNS, row, strict=True)))
+                     for row in record.messages_timeline],
         "warnings": list(record.warnings),
         "events": [[e, t] for e, t in record.events],
     }
+    if record.server_timeline:  # a run that observes nothing is written as before
+        doc["server"] = [[e, redact_text(k), v] for e, k, v in record.server_timeline]
+    if record.slowest:
+        doc["slowest"] = [[e, redact_text(n), lat, tid] for e, n, lat, tid in record.slowest]
     doc["thresholds"] = _plain(record.thresholds)
     for name in ("stats", "errors", "alerts", "custom_totals"):
         doc[name] = _records(tables[name])
@@ -146,11 +164,14 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
 
 
 def _totals_of(record: RunRecord) -> dict[str, Any]:
-    """``totals`` of the document: the per-name stats, all names (``overall``) and the custom
-    metrics added up over the run, histograms encoded (what the record keeps; exact)."""
+    """``totals`` of the document: the per-name stats, all names (``overall``), the custom
+    metrics, the connections and the message streams added up over the run, histograms encoded
+    (what the record keeps; exact)."""
     return {"overall": encode(record.overall, JSON),
             "names": [encode(iv, JSON) for iv in record.totals.values()],
-            "custom": [encode(m, JSON) for m in record.custom.values()]}
+            "custom": [encode(m, JSON) for m in record.custom.values()],
+            "connections": encode(record.connections, JSON),
+            "messages": [encode(m, JSON) for m in record.messages.values()]}
 
 
 def to_json(record: RunRecord, summary: Summary, path: PathLike) -> Path:
@@ -180,15 +201,16 @@ def to_parquet(record: RunRecord, summary: Summary, path: PathLike) -> Path:
 
 
 def csv_paths(path: PathLike) -> dict[str, Path]:
-    """Where :func:`to_csv` writes each of :data:`CSV_TABLES` and the summary: for ``x.csv`` the
+    """Where :func:`to_csv` writes each of :data:`CSV_TABLES` (and
+    :data:`CSV_STREAM_TABLES`) and the summary: for ``x.csv`` the
     snapshots in it and the rest beside it (``x_stats.csv``, ``x_errors.csv``, …,
     ``x_summary.json``); for a folder, ``snapshots.csv``, ``stats.csv``, … and ``summary.json``
     in it."""
-    where = Path(path)
+    where, names = Path(path), (*CSV_TABLES, *CSV_STREAM_TABLES)
     if where.suffix.lower() != ".csv":
-        return {**{name: where / f"{name}.csv" for name in CSV_TABLES},
+        return {**{name: where / f"{name}.csv" for name in names},
                 "summary": where / "summary.json"}
-    beside = {name: where.with_name(f"{where.stem}_{name}{where.suffix}") for name in CSV_TABLES}
+    beside = {name: where.with_name(f"{where.stem}_{name}{where.suffix}") for name in names}
     return {**beside, "snapshots": where, "summary": where.with_name(f"{where.stem}_summary.json")}
 
 
@@ -197,11 +219,17 @@ def to_csv(record: RunRecord, summary: Summary, path: PathLike) -> Path:
     ending in ``.csv`` or a folder, created); returns ``path``. One format for ``--out x.csv``
     and :meth:`Result.to_csv`: the same tables with the same columns; ``stats`` has the columns
     of :data:`CSV_STATS_COLUMNS` first (Locust's, as ``x_stats.csv`` always had them), then the
-    other columns of ``result.stats``."""
+    other columns of ``result.stats``. A run with message streams has ``messages`` too
+    (:data:`CSV_STREAM_TABLES`)."""
+    from .frame import messages_frame
+
     where = csv_paths(path)
     if Path(path).suffix.lower() != ".csv":
         Path(path).mkdir(parents=True, exist_ok=True)
-    for name, table in _tables(record).items():
+    tables = _tables(record)
+    if record.messages:
+        tables["messages"] = messages_frame(record.messages_timeline)
+    for name, table in tables.items():
         if name == "stats":  # Locust's columns first, then every other column of result.stats
             rest = [c for c in table.columns if c not in CSV_STATS_COLUMNS]
             table = table[[*CSV_STATS_COLUMNS, *rest]]
@@ -272,7 +300,10 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
     last = StoredInterval(
         {iv.name: iv for iv in (decode(IntervalStats, d, JSON) for d in totals["names"])},
         decode(IntervalStats, totals["overall"], JSON),
-        {m.name: m for m in (decode(CustomMetric, d, JSON) for d in totals["custom"])})
+        {m.name: m for m in (decode(CustomMetric, d, JSON) for d in totals["custom"])},
+        decode(ConnectStats, totals.get("connections") or {}, JSON),
+        {m.name: m for m in (decode(MessageStats, d, JSON)
+                             for d in totals.get("messages", []))})
     return Stored(
         run["run_id"], spec, run["started_at"], run["transport"], run["state"], run["error"],
         snaps, {len(snaps) - 1: last} if snaps else {},
@@ -285,9 +316,14 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
         names_timeline=[_row(r, NAMES_TIMELINE_COLUMNS) for r in doc["stats_timeline"]],
         errors_timeline=[(r["elapsed_time"], r["kind"], r["count"])
                          for r in doc["errors_timeline"]],
-        custom_timeline=[_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]])
+        custom_timeline=[_row(r, CUSTOM_TIMELINE_COLUMNS) for r in doc["custom"]],
+        messages_timeline=[_row(r, MESSAGES_TIMELINE_COLUMNS) for r in doc.get("messages", [])],
+        server=[(float(e), str(k), float(v)) for e, k, v in doc.get("server", [])],
+        slowest=[(float(e), str(n), float(lat), str(t))
+                 for e, n, lat, t in doc.get("slowest", [])])
 
 
-__all__ = ["CSV_STATS_COLUMNS", "CSV_TABLES", "FORMAT", "JSON", "NOT_AN_EXPORT", "PARQUET_KEY",
+__all__ = ["CSV_STATS_COLUMNS", "CSV_STREAM_TABLES", "CSV_TABLES", "FORMAT", "JSON",
+           "NOT_AN_EXPORT", "PARQUET_KEY",
            "VERSION", "csv_paths", "document", "is_path", "read", "stored", "to_csv", "to_json",
            "to_parquet"]

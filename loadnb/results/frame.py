@@ -10,9 +10,10 @@ import pandas as pd
 
 from ..charts import palette
 from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric, custom_row
+from ..metrics.messages import MESSAGES_TIMELINE_COLUMNS
 from ..metrics.snapshot import COLUMNS, Snapshot
 from ..metrics.stats import IntervalStats
-from ..record.record import NAMES_TIMELINE_COLUMNS
+from ..record.record import NAMES_TIMELINE_COLUMNS, WORKERS_TIMELINE_COLUMNS
 from ..record.summary import Summary
 from ..record.summary_parts import STATS_KEYS
 from ..rules.alert_engine import AlertEvent
@@ -24,10 +25,29 @@ STATS_COLUMNS: tuple[str, ...] = (
     "service_p50_ms", "service_p99_ms", "bytes_received")
 
 
-def snapshots_frame(snapshots: Sequence[Snapshot]) -> pd.DataFrame:
-    """One row per snapshot, columns in schema order (an empty frame has the columns too)."""
+SERVER_COLUMNS: tuple[str, ...] = ("elapsed_time", "series", "value")
+
+
+def snapshots_frame(snapshots: Sequence[Snapshot],
+                    server: Sequence[tuple[float, str, float]] = ()) -> pd.DataFrame:
+    """One row per snapshot, columns in schema order (an empty frame has the columns too), then
+    one ``server.<metric>{labels}`` column per series of ``server`` (the target's, long format:
+    NaN where a snapshot has no value of it)."""
     rows = [{c: getattr(s, c) for c in COLUMNS} for s in snapshots]
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    if not server or frame.empty:
+        return frame
+    wide = server_frame(server).pivot_table(index="elapsed_time", columns="series",
+                                            values="value", aggfunc="last", sort=False)
+    wide.columns.name = None
+    return frame.join(wide, on="elapsed_time")
+
+
+def server_frame(rows: Iterable[tuple[float, str, float]]) -> pd.DataFrame:
+    """The target's series, long format: ``elapsed_time, series, value`` (counters as
+    per-second rates, gauges as read; no row for a gap)."""
+    return pd.DataFrame(list(rows), columns=list(SERVER_COLUMNS)).astype(
+        {"elapsed_time": "float64", "value": "float64"})
 
 
 def stats_frame(totals: Mapping[str, IntervalStats], duration_s: float) -> pd.DataFrame:
@@ -65,6 +85,11 @@ def errors_frame(totals: Mapping[str, IntervalStats],
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def workers_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
+    """One row per (interval, worker process): :data:`WORKERS_TIMELINE_COLUMNS`."""
+    return pd.DataFrame(list(rows), columns=list(WORKERS_TIMELINE_COLUMNS))
+
+
 def names_timeline_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
     """Windowed stats per request name: one row per (interval, name) that had requests."""
     return pd.DataFrame(list(rows), columns=list(NAMES_TIMELINE_COLUMNS))
@@ -90,6 +115,12 @@ def custom_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
     columns :data:`loadnb.metrics.custom.CUSTOM_TIMELINE_COLUMNS` (timings in ms; NaN where a column
     does not apply to the kind)."""
     return pd.DataFrame(list(rows), columns=list(CUSTOM_TIMELINE_COLUMNS))
+
+
+def messages_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
+    """Message streams per interval, long format: one row per (interval, stream), columns
+    :data:`loadnb.metrics.messages.MESSAGES_TIMELINE_COLUMNS`."""
+    return pd.DataFrame(list(rows), columns=list(MESSAGES_TIMELINE_COLUMNS))
 
 
 def custom_totals_frame(custom: Mapping[str, CustomMetric]) -> pd.DataFrame:
@@ -154,6 +185,19 @@ def summary_html(summary: Summary) -> str:
     return f"<div>{head}<table>{rows}</table>{table}</div>"
 
 
-__all__ = ["ALERT_COLUMNS", "STATS_COLUMNS", "alerts_frame", "custom_frame", "custom_totals_frame",
-           "errors_frame", "errors_timeline_frame", "names_timeline_frame", "plot_frame",
-           "snapshots_frame", "stats_frame", "summary_html"]
+SLOWEST_COLUMNS: tuple[str, ...] = ("elapsed_time", "name", "latency_ms", "trace_id")
+
+
+def slowest_frame(rows: Iterable[tuple[float, str, float, str]]) -> pd.DataFrame:
+    """The slowest traced requests of each interval: ``elapsed_time, name, latency_ms,
+    trace_id`` (slowest first within an interval)."""
+    return pd.DataFrame([(t, n, lat * 1e3, tid) for t, n, lat, tid in rows],
+                        columns=list(SLOWEST_COLUMNS)).astype(
+        {"elapsed_time": "float64", "latency_ms": "float64"})
+
+
+__all__ = ["ALERT_COLUMNS", "SERVER_COLUMNS", "SLOWEST_COLUMNS", "STATS_COLUMNS", "alerts_frame",
+           "custom_frame", "custom_totals_frame", "errors_frame", "errors_timeline_frame",
+           "messages_frame", "names_timeline_frame", "plot_frame", "server_frame",
+           "slowest_frame", "snapshots_frame", "stats_frame", "summary_html",
+           "workers_frame"]

@@ -9,6 +9,8 @@ run id in the legend) and the tables sit side by side. Long series are decimated
 (at most :data:`MAX_POINTS` points per series: every n-th interval, the last one kept); the tables
 are exact. A 10-minute run at 0.5 s intervals (1,200 snapshots, two names, two custom metrics) makes
 a report of about 1.35 MB, 1.27 MB of it BokehJS (its core only: no widgets, tables, WebGL).
+The summary table has the protocol, the connections opened and their connect and TLS-handshake
+percentiles (those rows when measured), and each run's message streams have a table.
 
 It takes anything shaped like a :class:`~loadnb.results.result.Result` (:class:`Reportable`): it
 imports neither the result, the history nor a face, and pandas and Bokeh only inside functions.
@@ -29,6 +31,7 @@ from ..charts import palette
 from ..charts.axes import drawn_rates, readable_axes
 from ..record.summary import Summary
 from ..text.numbers import count, is_number, trimmed
+from .observed import metric_of, server_metrics, server_table, slowest_table, trace_url_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,7 +103,7 @@ _SUMMARY_ROWS: tuple[tuple[str, Callable[[Summary], object]], ...] = (
     ("target", lambda s: s["target"]), ("state", lambda s: s["state"]),
     ("started at (UTC)", lambda s: s["started_at"]),
     ("duration (s)", lambda s: s["duration_s"]), ("model", lambda s: s["model"]),
-    ("transport", lambda s: s["transport"]),
+    ("transport", lambda s: s["transport"]), ("protocol", lambda s: s["protocol"]),
     ("requests", lambda s: s["total_requests"]),
     ("failed", lambda s: s["failed_requests"]),
     ("success rate (%)", lambda s: s["success_rate"]),
@@ -116,9 +119,39 @@ _SUMMARY_ROWS: tuple[tuple[str, Callable[[Summary], object]], ...] = (
 )
 
 
+#: Rows after the latency's, shown when a run measured them (the fast and HTTP/2 clients time
+#: the connections they open; TLS only over https).
+_CONNECTION_ROWS: tuple[tuple[str, Callable[[Summary], object]], ...] = (
+    ("connections opened", lambda s: s["connections"]["opened"] or None),
+    ("connect p50 (ms)", lambda s: s["connections"]["connect_ms"]["p50"]),
+    ("connect p95 (ms)", lambda s: s["connections"]["connect_ms"]["p95"]),
+    ("TLS handshake p50 (ms)", lambda s: s["connections"]["tls_ms"]["p50"]),
+    ("TLS handshake p95 (ms)", lambda s: s["connections"]["tls_ms"]["p95"]),
+)
+
+
 def _summary_table(summaries: Sequence[tuple[str, Summary]]) -> str:
     rows = [[label, *(get(s) for _, s in summaries)] for label, get in _SUMMARY_ROWS]
+    at = 1 + next(i for i, row in enumerate(rows) if row[0] == "max (ms)")
+    for label, get in reversed(_CONNECTION_ROWS):
+        values = [get(s) for _, s in summaries]
+        if any(v is not None for v in values):
+            rows.insert(at, [label, *values])
     return _table(["", *(run_id for run_id, _ in summaries)], rows, "Summary")
+
+
+_STREAM_COLUMNS = ("stream", "kind", "opened", "failed", "closed", "sent", "received",
+                   "p50_ms", "p95_ms", "p99_ms")
+
+
+def _streams_table(summary: Summary) -> str:
+    """The run's message streams (WebSocket, SSE), one row per name; nothing without any."""
+    streams = summary["messages"]
+    if not streams:
+        return ""
+    rows = [[name, m["kind"], m["opened"], m["failed"], m["closed"], m["sent"], m["received"],
+             m["p50_ms"], m["p95_ms"], m["p99_ms"]] for name, m in streams.items()]
+    return _table(_STREAM_COLUMNS, rows, "Message streams (request–reply ms)")
 
 
 def _figure(title: str, y_label: str) -> figure:
@@ -206,7 +239,32 @@ def _charts(runs: Sequence[Reportable]) -> list[tuple[str, Model]]:
         _lines(fig, [(run_id, frame[frame["metric"] == metric]) for run_id, frame in customs],
                [(column, label)])
         charts.append((f"custom{n}", fig))
+    return charts + _server_charts(runs)
+
+
+def _server_charts(runs: Sequence[Reportable]) -> list[tuple[str, Model]]:
+    """One chart per server metric (every label set a line), at most a few."""
+    servers = [(r.run_id, _server_of(r)) for r in runs]
+    charts: list[tuple[str, Model]] = []
+    for n, metric in enumerate(server_metrics([f for _, f in servers])):
+        fig = _figure(f"Target: {metric}", "value (counters: per second)")
+        for run_id, frame in servers:
+            part = frame[frame["series"].map(metric_of) == metric]
+            wide = part.pivot_table(index="elapsed_time", columns="series", values="value",
+                                    aggfunc="last").reset_index()
+            cols = [(c, str(c).removeprefix(metric) or metric) for c in wide.columns
+                    if c != "elapsed_time"]
+            _lines(fig, [(run_id, wide)], cols)
+        charts.append((f"server{n}", fig))
     return charts
+
+
+def _server_of(run: Reportable) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = getattr(run, "server", None)
+    return frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(
+        columns=["elapsed_time", "series", "value"])
 
 
 _CSS = Template("""
@@ -245,11 +303,12 @@ def render(runs: Sequence[Reportable], *, title: str | None = None) -> str:
         alerts = r.alerts
         per_run.append(
             f"<div><h3>{html.escape(r.run_id)}</h3>"
-            + _frame_table(r.stats, "Per request name")
+            + _frame_table(r.stats, "Per request name") + _streams_table(s)
             + _table(["threshold", "observed", "passed"],
                      [[t["expr"], t["observed"], t["passed"]] for t in thresholds],
                      "Thresholds")
             + _frame_table(alerts, "Alerts (seconds from the start)")
+            + _observed_tables(r)
             + "</div>")
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     points = max(len(r.df) for r in runs)
@@ -268,6 +327,16 @@ def render(runs: Sequence[Reportable], *, title: str | None = None) -> str:
         f"<h2>Charts</h2>{chart_html}"
         f"<h2>Per run</h2><div class='side'>{''.join(per_run)}</div>"
         "</body></html>\n")
+
+
+def _observed_tables(run: Reportable) -> str:
+    """The target's series summed up, and the slowest traced requests (when the run has them)."""
+    server = _server_of(run)
+    out = "" if server.empty else _frame_table(server_table(server), "Target (server.*)")
+    slowest = getattr(run, "slowest", None)
+    if slowest is not None and not slowest.empty:
+        out += slowest_table(slowest, trace_url_of(run.summary))
+    return out
 
 
 def write_report(runs: Sequence[Reportable], path: str | os.PathLike[str], *,

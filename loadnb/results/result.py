@@ -134,10 +134,28 @@ class Result:
     # -- pandas views ----------------------------------------------------------------------
     @property
     def df(self) -> pd.DataFrame:
-        """One row per snapshot (interval); columns as :data:`loadnb.metrics.snapshot.COLUMNS`."""
+        """One row per snapshot (interval); columns as :data:`loadnb.metrics.snapshot.COLUMNS`,
+        then the target's series as ``server.<metric>{labels}`` columns (``scrape=``,
+        ``watch_pid=``)."""
         from .frame import snapshots_frame
 
-        return snapshots_frame(self.record.snapshots)
+        return snapshots_frame(self.record.snapshots, self.record.server_timeline)
+
+    @property
+    def server(self) -> pd.DataFrame:
+        """The target's scraped or watched series, long format: ``elapsed_time, series,
+        value`` (counters as per-second rates, gauges as read)."""
+        from .frame import server_frame
+
+        return server_frame(self.record.server_timeline)
+
+    @property
+    def slowest(self) -> pd.DataFrame:
+        """The slowest traced requests of each interval (``trace=True``): ``elapsed_time, name,
+        latency_ms, trace_id``."""
+        from .frame import slowest_frame
+
+        return slowest_frame(self.record.slowest)
 
     @property
     def stats(self) -> pd.DataFrame:
@@ -168,6 +186,16 @@ class Result:
         return names_timeline_frame(self.record.names_timeline)
 
     @property
+    def workers(self) -> pd.DataFrame:
+        """Per interval and Dask worker process (a run with ``workers`` or ``cluster``; empty
+        otherwise): ``worker, elapsed_time, requests, rps, loop_lag_ms, cpu_percent, lost``:
+        the requests that ended on it, its own event-loop lag and CPU (NaN: nothing arrived from
+        it in that interval). Kept while the run's result lives (not in the history)."""
+        from .frame import workers_frame
+
+        return workers_frame(self.record.workers_timeline)
+
+    @property
     def alerts(self) -> pd.DataFrame:
         """One row per alert fire: ``rule, message, fired_at, cleared_at`` (NaN while active)."""
         from .frame import alerts_frame
@@ -190,6 +218,16 @@ class Result:
         from .frame import custom_totals_frame
 
         return custom_totals_frame(self.record.custom)
+
+    @property
+    def messages(self) -> pd.DataFrame:
+        """Message streams (WebSocket, SSE) per interval, long format: ``elapsed_time, name,
+        kind, opened, failed, closed, sent, received, bytes_sent, bytes_received,
+        first_message_p50_ms, p50_ms, p95_ms, p99_ms`` (the last three: request–reply
+        latency), one row per interval a stream was active in."""
+        from .frame import messages_frame
+
+        return messages_frame(self.record.messages_timeline)
 
     @property
     def summary(self) -> Summary:

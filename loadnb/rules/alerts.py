@@ -9,8 +9,9 @@ as it is.
 
 The defaults (:func:`default_rules`): the target being down or not answering, the brief's two
 (success rate below 90 %, RPS below 50 % of the expected rate), a scenario task whose iterations
-keep failing, and the generator-bottleneck rules (CPU, event-loop lag, dropped arrivals, requests
-waiting for a connection), one limit each. Any callable ``(Snapshot) -> str | None`` is accepted
+keep failing, and the generator-bottleneck rules (CPU, event-loop lag, some Dask workers
+saturated while others are not, dropped arrivals, requests waiting for a connection), one limit
+each. Any callable ``(Snapshot) -> str | None`` is accepted
 as a rule too (its ``__name__`` names it). A message never contradicts its rule through rounding:
 a value is shown with the decimals that keep it on its side of the limit (89.96 % "below 90 %"
 is ``89.96%``, never ``90.0%``).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from ..metrics.snapshot import Snapshot
@@ -198,6 +200,39 @@ def no_response(timeout: float | None = None) -> AlertRule:
     return AlertRule("no_response", check, applies=_failures_in_interval)
 
 
+def worker_saturated(cpu_limit: float = CPU_LIMIT, lag_limit_ms: float = LAG_LIMIT_MS,
+                     sustain: int = SUSTAIN) -> AlertRule:
+    """Fires when some worker processes of a run on Dask are saturated (their own event loop
+    late by more than ``lag_limit_ms``, or their CPU above ``cpu_limit`` % of a core) while at
+    least one other is not, for ``sustain`` intervals in a row: their share of the load is sent
+    late (a blocking call in a scenario, a slower or busier machine). Judged only in intervals
+    with two or more live workers that reported."""
+
+    def saturated(row: Sequence[Any]) -> str | None:
+        lag, cpu = row[4], row[5]
+        if lag > lag_limit_ms:
+            return f"worker {row[0]} (loop {bounded(lag, lag_limit_ms, 0)} ms late)"
+        if cpu > cpu_limit:
+            return f"worker {row[0]} (CPU {bounded(cpu, cpu_limit, 0)}%)"
+        return None
+
+    def judge(view: View) -> Verdict:
+        rows = [r for r in view.workers()
+                if not r[6] and not (math.isnan(r[4]) and math.isnan(r[5]))]
+        if len(rows) < 2:
+            return NOT_JUDGED
+        busy = [text for r in rows if (text := saturated(r)) is not None]
+        if not busy or len(busy) == len(rows):
+            return None  # all saturated: generator_cpu and generator_lag say so
+        return (f"Worker saturated: {', '.join(busy[:3])}{' and more' if len(busy) > 3 else ''}"
+                f", while {len(rows) - len(busy)} of {len(rows)} workers are not: its share of "
+                "the load is sent late. A blocking call in a scenario, or a slower or busier "
+                "machine, holds that worker back.")
+
+    return AlertRule("worker_saturated", _not_a_snapshot_check, sustain=sustain,
+                     on_interval=judge)
+
+
 def failed_iterations_text(iterations: Mapping[str, Sequence[int]]) -> str | None:
     """``50 failed of 200 (buy: 50/50)``: failed scenario iterations of every task, and of each
     task with failures (most first); None when none failed. ``iterations``: task ->
@@ -260,10 +295,11 @@ def default_rules(*, pool_size: int = 0, max_in_flight: int = 0,
     two, a task whose iterations keep failing, then the generator's health). ``timeout``: the
     run's request timeout in seconds, for the no-response message."""
     return [target_down(), no_response(timeout), low_success_rate(), low_rps(),
-            iterations_failing(), generator_cpu(), generator_lag(),
+            iterations_failing(), generator_cpu(), generator_lag(), worker_saturated(),
             dropped_arrivals(max_in_flight), waiting_for_connection(pool_size)]
 
 
 __all__ = ["CPU_LIMIT", "LAG_LIMIT_MS", "default_rules", "dropped_arrivals",
            "failed_iterations_text", "generator_cpu", "generator_lag", "iterations_failing",
-           "low_rps", "low_success_rate", "no_response", "target_down", "waiting_for_connection"]
+           "low_rps", "low_success_rate", "no_response", "target_down", "waiting_for_connection",
+           "worker_saturated"]

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from ..text.redact import redact_webhook as shown_url
 from .alert_engine import AlertEvent
+
+if TYPE_CHECKING:  # (imported by the first post: most runs have no webhook)
+    import aiohttp
 
 #: Seconds each POST may take.
 TIMEOUT = 5.0
@@ -74,6 +75,8 @@ class Webhook:
 
     async def _post(self, payload: dict[str, Any]) -> None:
         if self._session is None:
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout))
         try:

@@ -12,6 +12,9 @@ One small language for thresholds (pass/fail of a run), SLOs and alert rules::
                | iterations                                   (scenario iterations; a count)
                | iterations_failed            (failed iterations: a count, or with % a share)
                | checks                              (share of check passes; unit %)
+               | messages_sent | messages_received   (message streams; counts)
+               | connections | connections_failed    (message streams' connections; counts)
+         | "server." metric [ "{" labels "}" ]   (the target's series, ``scrape=``/``watch_pid=``)
     custom-stat := p50 | p90 | p95 | p99 | max | mean   (timing; a time unit)
                  | total | rate | count | last | min | max | mean        (counter, gauge)
     op        := < | <= | > | >=
@@ -19,12 +22,20 @@ One small language for thresholds (pass/fail of a run), SLOs and alert rules::
 
 The name between the brackets is a request name, a scenario task's for ``iterations`` and
 ``iterations_failed``, a check's for ``checks``: everything between the brackets (slashes, braces
-and spaces included; write ``\\]`` for a ``]`` in a name). Latency bounds need a time unit and
+and spaces included; write ``\\]`` for a ``]`` in a name); a latency stat on a message stream's
+name (``p95[echo]<50ms``) judges its request–reply latency
+(:mod:`~loadnb.rules.thresholds_messages`). Latency bounds need a time unit and
 success/errors/checks a ``%``, so ``errors<1`` (1 what?) is refused; so are bounds that cannot
 mean anything (a negative time, count or rate, a percentage outside 0-100). A threshold judges the
 whole run so far (cumulative values); an alert rule with the same expression judges each
 interval. A metric with no data (no answer yet, an unknown request name, no iteration, no check)
 is not observed: a threshold on it does not pass.
+
+A ``server.<metric>`` threshold reads the target's series (counters as per-second rates, gauges
+as read): every label set of the metric added up, or the one named with ``{labels}``; over the run
+so far, each series' mean over the intervals it has values in (added up); in an alert rule, the
+last interval's values. ``server.process_cpu_seconds_total<0.9``: the target used less than 0.9
+of a core on average.
 
 >>> t = parse_threshold("p95[/api/items/{id}] < 300ms")
 >>> (t.stat, t.name, t.op, t.bound)
@@ -36,14 +47,16 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..metrics.custom import CustomMetric
+from ..metrics.messages import MessageStats
 from ..metrics.stats import IntervalStats
 from ..text.numbers import bounded, decimals
 from ..text.units import TIME_UNITS
+from .thresholds_messages import MESSAGE_STATS, message_value, reply_value
 
 LATENCY_STATS = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9,
                  "p99.99": 99.99, "max": 100.0, "mean": -1.0}
@@ -58,6 +71,10 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _HEAD = re.compile(r"\s*(?P<metric>[A-Za-z_][\w.\-]*?)\s*(?=\[|<|>|$)")
 _TAIL = re.compile(r"\s*(?P<op><=|>=|<|>)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)"
                    r"\s*(?P<unit>%|/s|[^\W\d_]+)?\s*$", re.IGNORECASE)
+_SERVER = re.compile(r"server\.(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:.]*)\s*"
+                     r"(?P<labels>\{[^{}]*\})?\s*(?P<op><=|>=|<|>)\s*"
+                     r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(?P<unit>%|/s|[^\W\d_]+)?\s*",
+                     re.IGNORECASE)
 _TIME_UNITS = ", ".join(list(TIME_UNITS)[:-1]) + " or " + list(TIME_UNITS)[-1]
 
 
@@ -75,6 +92,19 @@ class View(Protocol):
         ...
 
     def custom(self, metric: str) -> CustomMetric | None: ...
+
+    def messages(self) -> Mapping[str, MessageStats]:
+        """The message streams (WebSocket, SSE) by name."""
+
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        """Each worker process's row (a run on Dask; none otherwise): ``worker, elapsed_time,
+        requests, rps, loop_lag_ms, cpu_percent, lost``."""
+        ...
+
+    def server(self, series: str) -> float | None:
+        """The target's series ``server.<metric>`` (every label set of it added up) or
+        ``server.<metric>{labels}`` (that one): None when it has no value."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -94,23 +124,34 @@ class Threshold:
     custom: str | None = None
     #: ``iterations_failed`` as a share of the iterations (written with ``%``), not a count
     percent: bool = False
+    #: the target's series (``server.<metric>`` or ``server.<metric>{labels}``), if on one
+    server: str | None = None
 
     def observe(self, view: View) -> float | None:
         """The metric's value in ``view`` (None when there is no data for it)."""
+        if self.server is not None:
+            return view.server(self.server)
         if self.custom is not None:
             metric = view.custom(self.custom)
             return None if metric is None or metric.count == 0 else _custom_value(
                 metric, self.stat, view.duration)
         if self.stat in ITERATION_STATS:
             return _iteration_value(view.tallies(), self.stat, self.name, self.percent)
+        if self.stat in MESSAGE_STATS:
+            return message_value(view.messages(), self.stat, self.name)
         stats = view.stats(self.name)
         if stats is None:
+            stream = None if self.name is None else view.messages().get(self.name)
+            if stream is not None and self.stat in LATENCY_STATS:
+                return reply_value(stream, LATENCY_STATS[self.stat])
             return None
         return _builtin_value(stats, self.stat, view.duration)
 
     @property
     def unit(self) -> str:
         """The unit of observed values and of ``bound``: ``ms``, ``%``, ``req/s`` or ``""``."""
+        if self.server is not None:
+            return ""
         if self.custom is None:
             if self.stat in LATENCY_STATS:
                 return "ms"
@@ -249,7 +290,7 @@ def _check_unit(expr: str, stat: str, custom: bool, unit: str,
         raise ValueError(f"threshold {expr!r}: {stat} takes no unit {unit!r}")
     if stat == "rps":
         return value, "rate"
-    counted = not custom and (stat in COUNT_STATS or stat in ITERATION_STATS)
+    counted = not custom and (stat in (*COUNT_STATS, *ITERATION_STATS, *MESSAGE_STATS))
     return value, "count" if counted or stat == "count" else ""
 
 
@@ -269,6 +310,9 @@ def parse_threshold(expr: object) -> Threshold:
     if not isinstance(expr, str) or not expr.strip():
         raise ValueError(f"a threshold must be an expression like 'p95<300ms', got {expr!r}")
     text = expr.strip()
+    server = _SERVER.fullmatch(text)
+    if server is not None:
+        return _server_threshold(text, server)
     head = _HEAD.match(text)
     if head is None:
         raise ValueError(f"threshold {expr!r}: expected METRIC[NAME] OP VALUE, e.g. p95<300ms")
@@ -291,14 +335,30 @@ def parse_threshold(expr: object) -> Threshold:
     return Threshold(text, stat, tail.group("op"), bound, name, custom, percent)
 
 
+def _server_threshold(text: str, m: re.Match[str]) -> Threshold:
+    """``server.<metric>[{labels}] OP NUMBER``: the target's series, a plain number (counters
+    are per-second rates, gauges as read)."""
+    unit = (m.group("unit") or "").lower()
+    if unit not in ("", "/s"):
+        raise ValueError(f"threshold {text!r}: a server metric takes no unit {unit!r} (counters "
+                         "are per-second rates, gauges as the target gives them)")
+    value = float(m.group("num"))
+    if not math.isfinite(value):
+        raise ValueError(f"threshold {text!r}: the bound must be a finite number")
+    series = "server." + m.group("metric") + (m.group("labels") or "")
+    return Threshold(text, "server", m.group("op"), value, server=series)
+
+
 def _metric(metric: str, expr: str) -> tuple[str | None, str]:
     lowered = metric.lower()
-    if lowered in (*LATENCY_STATS, *RATE_STATS, *COUNT_STATS, *ITERATION_STATS, "rps"):
+    if lowered in (*LATENCY_STATS, *RATE_STATS, *COUNT_STATS, *ITERATION_STATS, *MESSAGE_STATS,
+                   "rps"):
         return None, lowered
     custom, dot, stat = metric.rpartition(".")
     if dot and custom and stat.lower() in CUSTOM_STATS:
         return custom, stat.lower()
-    known = ", ".join([*LATENCY_STATS, *RATE_STATS, "rps", *COUNT_STATS, *ITERATION_STATS])
+    known = ", ".join([*LATENCY_STATS, *RATE_STATS, "rps", *COUNT_STATS, *ITERATION_STATS,
+                       *MESSAGE_STATS])
     raise ValueError(f"threshold {expr!r}: unknown metric {metric!r} (known: {known}; or a "
                      "custom metric as NAME.STAT, e.g. checkout.p95)")
 

@@ -5,8 +5,11 @@ record write)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..metrics.connections import ConnectStats
+from ..metrics.messages import MessageStats
 from ..metrics.payload import SourceStatus
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
@@ -30,8 +33,13 @@ class Times:
 
 
 def make_snapshot(totals: IntervalStats, peak: float, iv: IntervalStats, status: SourceStatus,
-                  times: Times, dropped_before: int) -> Snapshot:
-    """The snapshot of interval ``iv`` (all names merged) after ``totals`` (the run so far)."""
+                  times: Times, dropped_before: int,
+                  messages: Iterable[MessageStats] = ()) -> Snapshot:
+    """The snapshot of interval ``iv`` (all names merged) after ``totals`` (the run so far);
+    ``messages``: the interval's message streams."""
+    sent = received = 0
+    for stream in messages:
+        sent, received = sent + stream.sent, received + stream.received
     completed, failed = totals.completed + iv.completed, totals.failed + iv.failed
     rps = (iv.completed + iv.failed) / times.dt
     lat, svc = iv.latency.percentiles(_QS), iv.service.percentiles(_QS)
@@ -55,8 +63,11 @@ def make_snapshot(totals: IntervalStats, peak: float, iv: IntervalStats, status:
         target_rate=status.target_rate, in_flight=status.in_flight,
         dropped_arrivals=status.dropped, interval_dropped=status.dropped - dropped_before,
         waiting_for_connection=status.waiting, workers=status.workers,
+        connected=status.connected, interval_messages_sent=sent,
+        interval_messages_received=received,
         loop_lag_ms=worst(times.lag_ms, status.loop_lag_ms),
         cpu_percent=worst(times.cpu, status.cpu_percent),
+        send_lag_p99_ms=status.send_lag_p99_ms,
         phase="done" if times.final else status.phase,
         event="; ".join(text for _, text in status.events),
         interval_errors=dict(iv.errors),
@@ -79,4 +90,16 @@ def worst(mine: float, theirs: float) -> float:
     return theirs if math.isnan(mine) else max(mine, theirs)
 
 
-__all__ = ["Times", "make_snapshot", "worst"]
+def add_connections(snap: Snapshot, connections: ConnectStats) -> None:
+    """The snapshot's connection columns: the connections opened in its interval, their TCP
+    connect and TLS handshake percentiles (NaN when there are none)."""
+    snap.interval_connections = connections.opened
+    if connections.connect.total:
+        p50, p95 = connections.connect.percentiles((50, 95))
+        snap.connect_p50_ms, snap.connect_p95_ms = p50 * 1e3, p95 * 1e3
+    if connections.tls.total:
+        p50, p95 = connections.tls.percentiles((50, 95))
+        snap.tls_p50_ms, snap.tls_p95_ms = p50 * 1e3, p95 * 1e3
+
+
+__all__ = ["Times", "add_connections", "make_snapshot", "worst"]

@@ -13,14 +13,16 @@ last interval alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..metrics.custom import CustomMetric
+from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats, merge_intervals
 from ..record.record import RunRecord
 from ..rules.thresholds import Threshold
+from ..rules.thresholds_messages import MESSAGE_STATS
 
 #: Snapshots in a row a threshold must fail (after the grace period) to abort the run.
 ABORT_WINDOW = 3
@@ -44,6 +46,18 @@ class RunView:
 
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.custom.get(metric)
+
+    def messages(self) -> Mapping[str, MessageStats]:
+        return self.record.messages
+
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        return ()  # thresholds judge the run as a whole
+
+    def server(self, series: str) -> float | None:
+        sums = self.record.server_sums
+        means = [acc[0] / acc[1] for key, acc in sums.items()
+                 if acc[1] and server_matches(key, series)]
+        return sum(means) if means else None
 
 
 class IntervalView:
@@ -78,6 +92,22 @@ class IntervalView:
 
     def custom(self, metric: str) -> CustomMetric | None:
         return self.record.last_custom.get(metric)
+
+    def messages(self) -> Mapping[str, MessageStats]:
+        return self.record.last_messages
+
+    def workers(self) -> Sequence[tuple[Any, ...]]:
+        return self.record.last_workers
+
+    def server(self, series: str) -> float | None:
+        values = [v for key, v in self.record.server_last.items() if server_matches(key, series)]
+        return sum(values) if values else None
+
+
+def server_matches(key: str, series: str) -> bool:
+    """Whether the stored series ``key`` is ``series`` (``server.m{labels}``) or one label set
+    of it (``series`` is ``server.m``)."""
+    return key == series or ("{" not in series and key.startswith(series + "{"))
 
 
 def tally(parts: Iterable[IntervalStats]) -> IntervalStats:
@@ -114,7 +144,7 @@ def lost_for_good(t: Threshold, value: float | None, record: RunRecord,
 
 def _only_grows(t: Threshold) -> bool:
     """A run's max and its counts never come down."""
-    return t.stat in ("max", "requests", "failed", "iterations") or (
+    return t.stat in ("max", "requests", "failed", "iterations", *MESSAGE_STATS) or (
         t.stat == "iterations_failed" and not t.percent)
 
 
@@ -158,4 +188,5 @@ class ThresholdJudge:
             self.aborted_by = t.expr
 
 
-__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good", "tally"]
+__all__ = ["ABORT_WINDOW", "IntervalView", "RunView", "ThresholdJudge", "lost_for_good",
+           "server_matches", "tally"]

@@ -5,11 +5,13 @@ Every interval the sources' payloads become one :class:`~loadnb.metrics.snapshot
 :class:`~loadnb.record.record.RunRecord`, lets the alert engine and the threshold judge judge the
 run so far (they return what they found; the monitor writes it), tells the alert listeners, and
 hands one :class:`~loadnb.record.update.Update` to every sink (the history writer, the widget,
-the console): the sinks only read. Warnings from anywhere in the run come in through
-:meth:`Monitor.warn` and are written at the next tick; the run's state through
-:meth:`Monitor.set_state`. A sink or listener that raises is removed with a warning: a face can
-never stop the load. Clocks are injected (``clock`` for intervals, ``wall`` for timestamps,
-``cpu`` for the process CPU time), so timing behaviour is testable on a fixed sequence of ticks.
+the console): the sinks only read. The target's scraped or watched series (``observe``,
+:meth:`~loadnb.runner.observing.Observing.take`) reach the record here too. Warnings from
+anywhere in the run come in through :meth:`Monitor.warn` and are written at the next tick; the
+run's state through :meth:`Monitor.set_state`. A sink or listener that raises is removed with a
+warning: a face can never stop the load. Clocks are injected (``clock`` for intervals, ``wall``
+for timestamps, ``cpu`` for the process CPU time), so timing behaviour is testable on a fixed
+sequence of ticks.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.update import Update
 from ..rules.alert_engine import AlertEngine, AlertEvent, AlertNews, Listener
-from .interval import Times, make_snapshot
+from .interval import Times, add_connections, make_snapshot
 from .judge import ThresholdJudge
+from .observing import Taken
 
 Clock = Callable[[], float]
 Sink = Callable[[Update], None]
@@ -50,16 +53,20 @@ class Monitor:
                  interval: float, clock: Clock = time.perf_counter, wall: Clock = time.time,
                  cpu: Clock = time.process_time, alerts: AlertEngine | None = None,
                  judge: ThresholdJudge | None = None,
-                 on_abort: Callable[[str], None] | None = None) -> None:
+                 on_abort: Callable[[str], None] | None = None,
+                 observe: Callable[[], Taken] | None = None) -> None:
         self.sources = list(sources)
         self.record, self.sinks, self.interval = record, sinks, interval
         self.alerts, self.judge, self.on_abort = alerts, judge, on_abort
         self.listeners: list[Listener] = []
+        self.observe = observe
+        self._server_rows: list[tuple[float, str, float]] = []
         self._clock, self._wall, self._cpu = clock, wall, cpu
         self.t0 = math.nan
         self._last_t = math.nan
         self._last_cpu = 0.0
         self._last_dropped = 0
+        self._behind = 0.0
         self._inbox: list[str] = []
         self._live: dict[int, AlertEvent] = {}  # the engine's active event -> the record's copy
         self._ticker = Ticker(interval, self._on_tick, clock=clock)
@@ -91,9 +98,12 @@ class Monitor:
         self.listeners.append(fn)
 
     # -- ticks -------------------------------------------------------------------------------
-    def begin(self) -> None:
+    def begin(self, behind: float = 0.0) -> None:
         """Mark the start of the run's clock and of its first interval: when the load starts
-        (what comes before, such as starting a cluster, is start-up, not load)."""
+        (what comes before, such as starting a cluster, is start-up, not load). ``behind``: the
+        load started that long ago (the sources' intervals reach here that late): the intervals
+        stay aligned with theirs, and the snapshots' wall times say when the load did it."""
+        self._behind = behind
         self.t0 = self._last_t = self._clock()
         self._last_cpu = self._cpu()
 
@@ -125,15 +135,33 @@ class Monitor:
         cpu = 100.0 * (cpu_now - self._last_cpu) / dt if dt >= 0.01 else math.nan
         self._last_t, self._last_cpu = now, cpu_now
         iv = merge_intervals(payload.stats.values())
-        times = Times(self._wall(), max(0.0, now - self.t0), dt, lag * 1e3, cpu, final,
-                      dt >= self.interval / 2)
+        times = Times(self._wall() - self._behind, max(0.0, now - self.t0), dt, lag * 1e3, cpu,
+                      final, dt >= self.interval / 2)
         record = self.record
         snap = make_snapshot(record.overall, record.peak_rps, iv, payload.status, times,
-                             self._last_dropped)
+                             self._last_dropped, payload.messages.values())
+        add_connections(snap, payload.connections)
+        record.add_connections(payload.connections)
         self._last_dropped = payload.status.dropped
         record.events.extend(payload.status.events)
-        record.add(snap, iv, payload.stats, dt, custom=payload.custom)
+        record.slowest.extend(payload.slowest)
+        record.add(snap, iv, payload.stats, dt, custom=payload.custom,
+                   messages=payload.messages, workers=payload.workers)
+        self._observed(snap)
         return snap
+
+    def _observed(self, snap: Snapshot) -> None:
+        """The target's series (see :mod:`~loadnb.runner.observing`): scrapes on the snapshot
+        before this one, watched processes on this one."""
+        self._server_rows = []
+        if self.observe is None:
+            return
+        before, now = self.observe()
+        snaps = self.record.snapshots
+        if before and len(snaps) > 1:
+            self._server_rows += self.record.add_server(snaps[-2].elapsed_time, before)
+        if now:
+            self._server_rows += self.record.add_server(snap.elapsed_time, now)
 
     def _judge(self, snap: Snapshot) -> list[tuple[AlertEvent, str]]:
         """Alert rules and thresholds on the run so far; their findings written to the record."""
@@ -182,7 +210,9 @@ class Monitor:
             tuple(e for e, what in news if what == "fired"),
             tuple(e for e, what in news if what == "cleared"),
             tuple(r.alerts), tuple(dict(t) for t in r.thresholds), tuple(r.warnings),
-            tuple(r.events), dict(r.overall.iterations), r.aborted_by)
+            tuple(r.events), dict(r.overall.iterations), r.aborted_by,
+            messages=payload.messages, totals=r.totals, server_rows=tuple(self._server_rows),
+            slowest=tuple(payload.slowest), workers=tuple(r.last_workers))
 
     def _publish(self, update: Update) -> None:
         for sink in list(self.sinks):

@@ -38,6 +38,7 @@ from ..spec.config import LoadSpec, spec_of
 from ..transport import make_transport
 from .judge import IntervalView, ThresholdJudge
 from .monitor import Monitor, Sink
+from .observing import open_observing, with_run_id
 
 if TYPE_CHECKING:
     from ..history import HistoryWriter
@@ -82,8 +83,9 @@ class Run:
 
     def __init__(self, spec: LoadSpec, *, transport: TransportFactory | None = None,
                  clock: Clock = time.perf_counter) -> None:
-        self.spec = spec
-        self.record = RunRecord(uuid.uuid4().hex[:12], spec, state=RunState.IDLE)
+        run_id = uuid.uuid4().hex[:12]
+        self.spec = spec = with_run_id(spec, run_id)
+        self.record = RunRecord(run_id, spec, state=RunState.IDLE)
         self.result = Result(self.record)
         self.error: BaseException | None = None
         self._transport_factory = transport or make_transport
@@ -251,6 +253,14 @@ class Run:
                 self.monitor.warn(f"state listener {fn!r} failed: {exc!r}")
 
     async def _main(self) -> None:
+        observing = await open_observing(self.spec, self.run_id, self.monitor, self._sinks)
+        try:
+            await self._load()
+        finally:
+            if observing is not None:  # after the final snapshot: the exporters' last values
+                await observing.aclose()
+
+    async def _load(self) -> None:
         spec, monitor = self.spec, self.monitor
         self.record.started_at = time.time()  # the run starts; its clock starts with the load
         backend = await self._open_backend()
@@ -266,8 +276,9 @@ class Run:
         ticker: list[asyncio.Task[None]] = []
 
         def load_started() -> None:
-            """The backend's load starts now: so do the run's clock and its ticks."""
-            monitor.begin()
+            """The backend's load started (``backend.lag`` ago): so do the run's clock and its
+            ticks."""
+            monitor.begin(behind=backend.lag)
             ticker.append(asyncio.get_running_loop().create_task(monitor.run()))
 
         try:

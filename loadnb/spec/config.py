@@ -17,18 +17,22 @@ from urllib.parse import urlsplit
 from ..rules.alert_engine import AlertRule, as_rules
 from ..rules.thresholds import Threshold, parse_thresholds
 from ..text.jsonsafe import json_safe
-from ..text.redact import redact_headers, redact_url, split_credentials
+from ..text.redact import redact_headers, redact_url
 from ..text.units import parse_duration
 from ..transport.base import TransportOptions
+from .observing import ObserveOptions, check_observe
 from .options import (
+    DEFAULT_STREAMS,
     check_cluster,
+    check_connection,
     check_history,
     check_notify,
+    check_protocol,
     check_workers,
     shown_cluster,
     shown_hook,
 )
-from .scenario import Scenario, as_scenario, check_data_mode, make_feeder, split_url_or_scenario
+from .scenario import Scenario, split_url_or_scenario, target_fields
 from .shape import LoadShape, ShapeFn
 from .validate import (
     Plan,
@@ -39,9 +43,8 @@ from .validate import (
     check_method,
     check_plan,
     check_status,
-    check_think_time,
+    check_timing,
     check_transport,
-    check_url,
     positive_duration,
     positive_float,
     positive_int,
@@ -81,10 +84,17 @@ class LoadSpec:
     ``abort_grace``; ``notify``: webhook URLs that get every alert fire and clear as a JSON POST,
     or callables ``(event, "fired" | "cleared")``; ``workers``: generate the load in a Dask
     ``LocalCluster`` of that many worker processes (``"auto"``: one per core); ``cluster``: in an
-    existing Dask cluster (``"tcp://host:port"`` or a ``distributed.Client``), not both;
+    existing Dask cluster (``"tcp://host:port"``, a ``distributed.Client``, a cluster object, or
+    ``loadnb.cluster(workers=N)`` kept across runs), not both;
     ``service`` stays the raw time from the send. ``transport``: ``"fast"`` (keep-alive HTTP/1.1
     on asyncio protocols, llhttp parser), ``"aiohttp"`` (full HTTP features), or ``"auto"``: fast
     whenever it can run the test (no redirects to follow, not HEAD).
+    ``http2``: URL tests over HTTP/2 (h2 by ALPN, HTTP/1.1 with a warning if not offered; h2c
+    over http), ``connections`` (default: as the users need, at most 64) x ``streams`` (default
+    10). TLS and connection controls: ``insecure``, ``cacert`` (a CA file), ``cert``/``key`` (a
+    client certificate), ``keepalive=False``, ``connect_to`` (curl's ``HOST:PORT:ADDR:PORT``).
+    ``observe``: the target watched, loadnb's metrics exported, trace context (the ``scrape=``,
+    ``watch_pid=``, ``otlp=``, ``trace=`` … keywords: :mod:`loadnb.spec.observing`).
     """
 
     url: str
@@ -125,6 +135,13 @@ class LoadSpec:
     notify: tuple[str | Callable[..., Any], ...] = ()
     workers: int | str | None = None
     cluster: Any = None
+    http2: bool = False
+    streams: int | None = None
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    connect_to: tuple[str, ...] = ()
+    observe: ObserveOptions = field(default_factory=ObserveOptions)
 
     def load_shape(self) -> LoadShape:
         """The target load over time: users (closed model) or arrivals/s (open model)."""
@@ -155,10 +172,16 @@ class LoadSpec:
 
     @property
     def pool_size(self) -> int:
-        """Connections in the keep-alive pool: ``connections``, else one per concurrent request."""
+        """Connections in the keep-alive pool: ``connections``, else one per concurrent request
+        (HTTP/2: one per ``streams`` concurrent requests, at most the transport's cap)."""
         if self.connections is not None:
             return self.connections
-        return self.users if self.rate is None else self.max_in_flight
+        concurrency = self.users if self.rate is None else self.max_in_flight
+        if self.http2:
+            from ..transport.h2 import MAX_CONNECTIONS
+
+            return min(MAX_CONNECTIONS, -(-concurrency // (self.streams or DEFAULT_STREAMS)))
+        return concurrency
 
     @property
     def pool_limit(self) -> int | None:
@@ -173,7 +196,10 @@ class LoadSpec:
             url=self.url, method=self.method, headers=dict(self.headers), body=self.body,
             timeout=self.timeout, keepalive=self.keepalive, insecure=self.insecure,
             follow_redirects=self.follow_redirects, pool_limit=self.pool_limit,
-            kind=self.transport, plain=self.scenario is None)
+            kind="aiohttp" if self.observe.trace and self.transport == "auto" else self.transport,
+            plain=self.scenario is None, http2=self.http2,
+            streams=self.streams or DEFAULT_STREAMS, cacert=self.cacert, cert=self.cert,
+            key=self.key, connect_to=self.connect_to)
 
     def is_success(self, status: int) -> bool:
         """Whether a response status counts as completed rather than failed."""
@@ -211,6 +237,9 @@ class LoadSpec:
             "abort_on_fail": self.abort_on_fail, "abort_grace": self.abort_grace,
             "notify": [shown_hook(n) for n in self.notify],
             "workers": self.workers, "cluster": shown_cluster(self.cluster),
+            "http2": self.http2, "streams": self.streams, "cacert": self.cacert,
+            "cert": self.cert, "key": self.key, "connect_to": list(self.connect_to),
+            **({"observe": self.observe.public()} if self.observe != ObserveOptions() else {}),
         })
         return params
 
@@ -227,6 +256,7 @@ def _spec_kwargs(spec: LoadSpec) -> dict[str, Any]:
         kw["users"] = None
     kw["url"] = kw["url"] or None  # a scenario without a base URL
     kw["data"] = kw.pop("data_rows")
+    kw.update(kw.pop("observe").as_kwargs())
     high = kw.pop("think_time_max")
     if high is not None:
         kw["think_time"] = (kw["think_time"], high)
@@ -258,8 +288,13 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
     alerts: Sequence[object] | None = None, history: str | os.PathLike[str] | bool | None = None,
     thresholds: Sequence[str] | str | None = None, abort_on_fail: bool = False,
     abort_grace: str | float = 0.0, notify: Sequence[str | Callable[..., Any]] | str | None = None,
-    workers: int | str | None = None, cluster: object = None,
-) -> LoadSpec:
+    workers: int | str | None = None, cluster: object = None, http2: bool = False,
+    streams: int | None = None, cacert: str | os.PathLike[str] | None = None,
+    cert: str | os.PathLike[str] | None = None, key: str | os.PathLike[str] | None = None,
+    connect_to: Sequence[str] | str = (), scrape: object = None,
+    scrape_match: str | None = None, watch_pid: int | None = None, metrics_port: int | None = None,
+    metrics_linger: str | float = 5.0, otlp: str | None = None, otlp_headers: object = None,
+    trace: bool = False, trace_url: str | None = None) -> LoadSpec:
     """Validate the parameters of a load test; raise one clear ``ValueError`` for bad input.
 
     Each keyword is a field of :class:`LoadSpec` (its docstring says what each means); ``data``
@@ -270,45 +305,31 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
     """
     plan = check_plan(users, rate, duration, ramp_up, stages, rate_stages, shape, rate_shape)
     checked_headers = check_headers(headers)
-    think = check_think_time(think_time)
     spec = LoadSpec(
-        **_target_fields(url, checked_headers, scenario, data, data_mode, seed),
+        **target_fields(url, checked_headers, scenario, data, data_mode, seed),
         **_load_fields(plan, requests),
-        ramp_up=parse_duration(ramp_up, "ramp_up"), think_time=think[0], think_time_max=think[1],
-        pacing=None if pacing is None else parse_duration(pacing, "pacing"),
-        timeout=positive_duration(timeout, "timeout"),
+        **check_timing(ramp_up, think_time, pacing, timeout),
         max_in_flight=(DEFAULT_MAX_IN_FLIGHT if max_in_flight is None
                        else positive_int(max_in_flight, "max_in_flight")),
         connections=None if connections is None else positive_int(connections, "connections"),
         keepalive=bool(keepalive), method=check_method(method), headers=checked_headers,
         body=check_body(body), expect_status=check_status(expect_status),
         insecure=bool(insecure), follow_redirects=bool(follow_redirects),
-        interval=check_interval(interval),
+        interval=check_interval(interval), transport=check_transport(transport),
         graceful_stop=parse_duration(graceful_stop, "graceful_stop"), name=name,
         expected_interval=(None if expected_interval is None
                            else parse_duration(expected_interval, "expected_interval")),
-        transport=check_transport(transport),
         stages=plan.stages, shape_fn=plan.shape, seed=seed,
         alerts=None if alerts is None else as_rules(alerts), history=check_history(history),
         thresholds=parse_thresholds(thresholds), abort_on_fail=bool(abort_on_fail),
         abort_grace=parse_duration(abort_grace, "abort_grace"), notify=check_notify(notify),
         workers=check_workers(workers), cluster=check_cluster(cluster),
+        **check_connection(http2, streams, cacert, cert, key, connect_to),
+        observe=check_observe(scrape, scrape_match, watch_pid, metrics_port, metrics_linger,
+                              otlp, otlp_headers, trace, trace_url, transport, http2),
     )
     _check_combination(spec, expected_interval)
     return spec
-
-
-def _target_fields(url: str | None, headers: dict[str, str], scenario: object, data: object,
-                   data_mode: str, seed: int | None) -> dict[str, Any]:
-    """``url`` (its credentials moved into ``headers``), ``scenario`` and its data rows."""
-    checked = None if scenario is None else as_scenario(scenario)
-    url = "" if url is None and checked is not None else check_url(url)
-    check_data_mode(data_mode)  # also without data: a typo is not silently accepted
-    if data is not None and checked is None:
-        raise ValueError("data feeds a scenario: pass scenario=… as well")
-    rows = None if data is None else tuple(make_feeder(data, data_mode, seed).rows)
-    return {"url": split_credentials(url, headers) if url else url, "scenario": checked,
-            "data_rows": rows, "data_mode": data_mode}
 
 
 def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
@@ -326,7 +347,6 @@ def _load_fields(plan: Plan, requests: int | None) -> dict[str, Any]:
     if run_for is None and n_requests is None:
         run_for = DEFAULT_DURATION
     return {"users": n_users, "rate": checked_rate, "duration": run_for, "requests": n_requests}
-
 
 
 def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
@@ -361,6 +381,8 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
             raise ValueError(f"pacing must be greater than 0, got {spec.pacing!r}")
     if spec.abort_on_fail and not spec.thresholds:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
+    check_protocol(spec.http2, spec.streams, scenario=spec.scenario is not None,
+                   transport=spec.transport, follow_redirects=spec.follow_redirects)
 
 
 def spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:

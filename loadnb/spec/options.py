@@ -1,5 +1,7 @@
 """Validation of a run's options beyond its load: where it runs (``workers``, ``cluster``), where it
-is kept (``history``) and whom it tells (``notify``); and how each is shown or stored (no secrets).
+is kept (``history``), whom it tells (``notify``), the protocol and connection controls
+(``http2``, ``streams``, ``cacert``, ``cert``/``key``, ``connect_to``); and how each is shown or
+stored (no secrets).
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..text.redact import redact_webhook
-from .validate import check_url
+from ..transport.base import TransportOptions
+from ..transport.tls import client_context, parse_connect_to
+from .validate import check_url, positive_int
+
+#: Concurrent streams per HTTP/2 connection when ``streams`` is not given.
+DEFAULT_STREAMS = 10
 
 
 def check_workers(workers: object) -> int | str | None:
@@ -25,7 +32,9 @@ def check_workers(workers: object) -> int | str | None:
 
 
 def check_cluster(cluster: object) -> object:
-    """``cluster=``: a scheduler address ``tcp://host:port``, or a ``distributed.Client``."""
+    """``cluster=``: a scheduler address ``tcp://host:port``, a ``distributed.Client``, or a
+    cluster object (``loadnb.cluster(...)``, ``LocalCluster``, ``KubeCluster``, ``GatewayCluster``,
+    a dask-jobqueue or Coiled cluster: anything with a ``scheduler_address``)."""
     if cluster is None:
         return None
     if isinstance(cluster, str):
@@ -40,15 +49,21 @@ def check_cluster(cluster: object) -> object:
                          f"'tcp://127.0.0.1:8786' or a distributed.Client, got {cluster!r}")
     if type(cluster).__name__ == "Client" and type(cluster).__module__.startswith("distributed"):
         return cluster
-    raise ValueError(f"cluster must be a Dask scheduler address like 'tcp://127.0.0.1:8786' or "
-                     f"a distributed.Client, got {type(cluster).__name__}")
+    if isinstance(getattr(cluster, "scheduler_address", None), str):  # (a closed
+        return cluster                                                # loadnb.cluster raises)
+    raise ValueError(f"cluster must be a Dask scheduler address like 'tcp://127.0.0.1:8786', a "
+                     f"distributed.Client or a cluster object, got {type(cluster).__name__}")
 
 
 def shown_cluster(cluster: object) -> str | None:
     """``cluster=`` as it may be printed or stored: the scheduler address."""
     if cluster is None or isinstance(cluster, str):
         return cluster
-    address = getattr(getattr(cluster, "scheduler", None), "address", None)
+    try:
+        address = getattr(cluster, "scheduler_address", None)
+    except ValueError:  # a closed loadnb.cluster
+        address = None
+    address = address or getattr(getattr(cluster, "scheduler", None), "address", None)
     return str(address) if address else "client"
 
 
@@ -97,5 +112,63 @@ def check_history(history: object) -> str | None:
     raise ValueError(f"history must be a file path, True, False or 'off', got {history!r}")
 
 
-__all__ = ["check_cluster", "check_history", "check_notify", "check_workers", "notify_url",
-           "shown_cluster", "shown_hook"]
+def _file(value: object, what: str) -> str | None:
+    """A TLS file option: None, or the path of a readable file."""
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise ValueError(f"{what} must be a file path, got {value!r}")
+    path = str(os.fspath(value))
+    if not os.path.isfile(path):
+        raise ValueError(f"{what}: no such file {path!r}")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{what}: cannot read {path!r}")
+    return path
+
+
+def check_connection(http2: object, streams: object, cacert: object, cert: object, key: object,
+                     connect_to: object) -> dict[str, Any]:
+    """The protocol and connection controls as :class:`~loadnb.spec.config.LoadSpec` fields:
+    ``streams`` a whole number >= 1, the TLS files readable and usable (a client ``key`` needs
+    its ``cert``), each ``connect_to`` rule curl's ``HOST:PORT:ADDR:PORT``."""
+    if isinstance(connect_to, str):
+        connect_to = (connect_to,)
+    if not isinstance(connect_to, list | tuple):
+        raise ValueError(f"connect_to is a list of HOST:PORT:ADDR:PORT rules, got {connect_to!r}")
+    rules: tuple[object, ...] = tuple(connect_to)
+    for rule in rules:
+        if not isinstance(rule, str):
+            raise ValueError(f"connect_to rules are text (HOST:PORT:ADDR:PORT), got {rule!r}")
+        parse_connect_to(rule)
+    fields: dict[str, Any] = {
+        "http2": bool(http2), "connect_to": tuple(str(rule) for rule in rules),
+        "streams": None if streams is None else positive_int(streams, "streams"),
+        "cacert": _file(cacert, "cacert"), "cert": _file(cert, "cert"), "key": _file(key, "key")}
+    if fields["key"] is not None and fields["cert"] is None:
+        raise ValueError("key is the client certificate's private key: pass cert as well")
+    if fields["cacert"] or fields["cert"]:  # the files' content, before anything is sent
+        client_context(TransportOptions("https://127.0.0.1/", cacert=fields["cacert"],
+                                        cert=fields["cert"], key=fields["key"]))
+    return fields
+
+
+def check_protocol(http2: bool, streams: int | None, *, scenario: bool, transport: str,
+                   follow_redirects: bool) -> None:
+    """Reject an HTTP/2 run the HTTP/2 transport cannot make (a scenario, redirects, another
+    transport asked for) and ``streams`` without HTTP/2."""
+    if streams is not None and not http2:
+        raise ValueError("streams (concurrent streams per connection) applies to http2")
+    if not http2:
+        return
+    if scenario:
+        raise ValueError("http2 runs plain URL tests; scenarios speak HTTP/1.1 (aiohttp has no "
+                         "HTTP/2 client)")
+    if transport != "auto":
+        raise ValueError(f"http2 picks the HTTP/2 transport: drop transport={transport!r}")
+    if follow_redirects:
+        raise ValueError("http2 does not follow redirects: drop follow_redirects")
+
+
+__all__ = ["DEFAULT_STREAMS", "check_cluster", "check_connection", "check_history",
+           "check_notify", "check_protocol", "check_workers", "notify_url", "shown_cluster",
+           "shown_hook"]

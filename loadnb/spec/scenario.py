@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..text.redact import split_credentials
+from .validate import check_url
+
 #: A scenario task: an async function of a :class:`~loadnb.engine.vuser.VirtualUser` (typed ``Any``
 #: here so that this module, which config imports, does not import the user and its client).
 Task = Callable[[Any], Awaitable[Any]]
@@ -271,6 +274,20 @@ def split_url_or_scenario(
     return url_or_scenario, scenario
 
 
+def target_fields(url: str | None, headers: dict[str, str], scenario: object, data: object,
+                  data_mode: str, seed: int | None) -> dict[str, Any]:
+    """The target fields of a :class:`~loadnb.spec.config.LoadSpec`: ``url`` (checked, its
+    credentials moved into ``headers``), ``scenario`` and its data rows."""
+    checked = None if scenario is None else as_scenario(scenario)
+    url = "" if url is None and checked is not None else check_url(url)
+    check_data_mode(data_mode)  # also without data: a typo is not silently accepted
+    if data is not None and checked is None:
+        raise ValueError("data feeds a scenario: pass scenario=… as well")
+    rows = None if data is None else tuple(make_feeder(data, data_mode, seed).rows)
+    return {"url": split_credentials(url, headers) if url else url, "scenario": checked,
+            "data_rows": rows, "data_mode": data_mode}
+
+
 __all__ = ["DATA_FORMATS", "DATA_MODES", "DataExhausted", "Feeder", "Scenario", "as_scenario",
-           "is_scenario", "split_url_or_scenario",
-           "check_data_mode", "load_scenario", "make_feeder", "read_data_file"]
+           "check_data_mode", "is_scenario", "load_scenario", "make_feeder", "read_data_file",
+           "split_url_or_scenario", "target_fields"]

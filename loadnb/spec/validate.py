@@ -263,8 +263,19 @@ def check_think_time(value: object) -> tuple[float, float | None]:
     return parse_duration(value, "think_time"), None  # type: ignore[arg-type]
 
 
+def check_timing(ramp_up: str | float, think_time: object, pacing: str | float | None,
+                 timeout: str | float) -> dict[str, Any]:
+    """The checked ``ramp_up``, ``think_time`` (and ``think_time_max``), ``pacing`` and
+    ``timeout`` of a :class:`~loadnb.spec.config.LoadSpec`, by field name."""
+    low, high = check_think_time(think_time)
+    return {"ramp_up": parse_duration(ramp_up, "ramp_up"), "think_time": low,
+            "think_time_max": high,
+            "pacing": None if pacing is None else parse_duration(pacing, "pacing"),
+            "timeout": positive_duration(timeout, "timeout")}
+
+
 __all__ = ["METHODS", "TRANSPORTS", "Plan", "as_number", "check_body",
-           "check_headers", "check_think_time",
+           "check_headers", "check_think_time", "check_timing",
            "check_interval", "check_method", "check_plan", "check_status", "check_transport",
            "check_url", "parse_header", "positive_duration", "positive_float",
            "positive_int", "check_limit", "check_limits", "MAX_USERS", "MAX_RATE", "MAX_DURATION"]

@@ -7,24 +7,23 @@ def make_transport(options: TransportOptions) -> Transport:
     """The transport ``options`` ask for; ``"auto"`` takes the fast one whenever it can run the
     test (a plain target-URL test it supports).
 
-    ``http2`` takes the HTTP/2 transport (h2 by ALPN, h2c over http://); TLS and connection
-    controls the fast transport lacks (``cacert``, ``cert``, ``connect_to``) take it through the
-    shared connector. Imports are local so a run only loads the client it uses.
+    ``http2`` takes the HTTP/2 transport (h2 by ALPN, h2c over http://). The fast transport opens
+    its connections through the shared connector (:mod:`.tls`: ``cacert``, ``cert``/``key``,
+    ``connect_to``, connect and TLS-handshake times measured). Imports are local so a run only
+    loads the client it uses.
     """
     if options.http2:
         from .h2 import H2Transport
 
         return H2Transport(options)
     if options.kind != "aiohttp" and options.plain:
-        from .fast import FastTransport
         from .wire import fast_supported
 
         reason = fast_supported(options)
-        if reason is None:
-            from .h1 import RoutedFastTransport, needs_routing
+        if reason is None:  # through the connector: connect and TLS times measured
+            from .h1 import RoutedFastTransport
 
-            return RoutedFastTransport(options) if needs_routing(options) else FastTransport(
-                options)
+            return RoutedFastTransport(options)
         if options.kind == "fast":
             raise ValueError(f"transport='fast' cannot run this test: {reason}")
     from .aio import AiohttpTransport

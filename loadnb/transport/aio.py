@@ -112,6 +112,10 @@ class AiohttpTransport(FifoPool[NoReturn]):
             return self._session.request(method, url, **kwargs)
         return self._in_turn(method, url, **kwargs)
 
+    def ws_connect(self, url: str, **kwargs: Any) -> Any:
+        """``session.ws_connect(...)``: a scenario's WebSocket, on the run's session."""
+        return self._session.ws_connect(url, **kwargs)
+
     @asynccontextmanager
     async def _in_turn(self, method: str, url: str,
                        **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -120,8 +124,8 @@ class AiohttpTransport(FifoPool[NoReturn]):
         await self.acquire(start + timeout)
         try:
             left = max(1e-3, timeout - (time.monotonic() - start))
-            async with self._session.request(method, url, timeout=aiohttp.ClientTimeout(left),
-                                             **kwargs) as resp:
+            kwargs.setdefault("timeout", aiohttp.ClientTimeout(left))  # a stream sets its own
+            async with self._session.request(method, url, **kwargs) as resp:
                 yield resp
         finally:
             self.release_slot()

@@ -6,7 +6,8 @@ import asyncio
 import errno
 import socket
 import ssl
-from collections.abc import Mapping
+from array import array
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -127,6 +128,79 @@ class Chaining(Protocol):
     async def drive(self, driver: Driver) -> None: ...
 
 
+class Tally(Protocol):
+    """Where a lane counts the common response itself, with no call: one whose status is
+    ``ok_code`` is ``ok_n += 1``, ``bytes += nbytes``, its response time (from when it was due)
+    appended to ``latency`` and its service time (from its send) to ``service``. (The engine's
+    per-name accumulator; ``ok_code`` -1: every response goes to ``Arrivals.done``.)"""
+
+    ok_code: int
+    ok_n: int
+    bytes: int
+    latency: array[float]
+    service: array[float]
+
+
+class Arrivals(Protocol):
+    """The engine's side of an open-model :class:`OpenLane`: its clock, and what became of each
+    arrival it sent. Times are ``clock()`` readings: ``intended`` when the arrival was due,
+    ``sent`` when its request was written, ``now`` when its response was complete.
+
+    Every arrival sent ends in exactly one ``done`` or ``failed`` (or is counted in ``tally``),
+    unless the lane is closed first (the recorder settles it as cancelled). ``lags`` receives
+    ``sent - intended`` of every request written (the send lag).
+    """
+
+    clock: Callable[[], float]
+    lags: array[float]
+
+    @property
+    def tally(self) -> Tally: ...
+
+    def done(self, intended: float, sent: float, now: float, status: int, nbytes: int) -> None:
+        """A response."""
+
+    def evidence(self, status: int, text: str) -> None:
+        """The status line and first body bytes of the response to a status >= 400 just
+        reported (kept as its sample when the status counts as a failure)."""
+
+    def failed(self, intended: float, exc: BaseException) -> None:
+        """No usable response: a connection that failed, a timeout, no free connection."""
+
+
+class OpenLane(Protocol):
+    """An open model with no task per arrival: each arrival is written at once into an idle
+    connection, else waits (first come, first served) for one that frees or opens; the callback
+    that completes a response writes the next waiting arrival. ``in_flight`` counts arrivals sent
+    and waiting (the engine's ``max_in_flight``)."""
+
+    in_flight: int
+    #: when the next arrivals are due (the arrivals' clock; inf: none): a response that ends at
+    #: or after it calls ``pace()``, the engine's pacer, which sends them
+    due_at: float
+    pace: Callable[[], None] | None
+
+    def send(self, intendeds: list[float]) -> None:
+        """Send arrivals due at ``intendeds`` (in order), admitted and counted as started by the
+        caller: the arrivals one wake-up of the pacer found due."""
+
+    async def drain(self, timeout: float) -> None:
+        """Return once nothing is in flight, or after ``timeout`` seconds."""
+
+    def close(self) -> None:
+        """Abort everything in flight, unreported (the end of the grace, a stop)."""
+
+    async def aclose(self) -> None:
+        """:meth:`close`, then wait until nothing of the lane runs any more."""
+
+
+@runtime_checkable
+class Laning(Protocol):
+    """A transport that can run the open model as an :class:`OpenLane` (the fast transport)."""
+
+    def lane(self, arrivals: Arrivals) -> OpenLane: ...
+
+
 def no_free_connection(fut: asyncio.Future[Any]) -> None:
     """Give up a wait for a pooled connection that reached the request's deadline (a timer
     callback of both transports' pool queues)."""
@@ -160,5 +234,5 @@ def classify_os_error(exc: BaseException) -> str:
     return ErrorKind.exception(exc)
 
 
-__all__ = ["Chaining", "Driver", "ErrorKind", "Request", "Transport", "TransportOptions",
-           "classify_os_error", "no_free_connection"]
+__all__ = ["Arrivals", "Chaining", "Driver", "ErrorKind", "Laning", "OpenLane", "Request", "Tally",
+           "Transport", "TransportOptions", "classify_os_error", "no_free_connection"]

@@ -2,9 +2,11 @@
 
 A connection carries one request at a time. While a chain runs on it (``waiter`` pending), each
 complete response goes to the chain's :class:`Driver` once the received chunk is parsed to its
-end, and the next request is written at once if the driver wants one. Bytes past the end of the
-response in the same chunk, or bytes while no request is out, were not asked for: the connection
-is not used again. Its life is one :class:`ConnState`::
+end, and the next request is written at once if the driver wants one. In the open model a
+:class:`~loadnb.transport.lane.Lane` takes the driver's place (``lane`` set, ``waiter`` the
+lane's own future while a request is out): it records the response and writes the next waiting
+arrival, if any. Bytes past the end of the response in the same chunk, or bytes while no request
+is out, were not asked for: the connection is not used again. Its life is one :class:`ConnState`::
 
     OPENING -> IDLE -> HEAD -> BODY -> IDLE (kept alive: the next request, or back to the pool)
                         ^-- 1xx --'
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time
 from typing import Any, Final, Protocol, cast
 
 import httptools
@@ -28,11 +29,12 @@ from .wire import (
     InvalidResponse,
     ServerDisconnected,
     framed,
+    head_complete,
     scan_headers,
 )
 
-__all__ = ["BODY", "CLOSED", "HEAD", "IDLE", "OPENING", "RETIRED", "Conn", "ConnState",
-           "OneRequest", "Owner"]
+__all__ = ["BODY", "CLOSED", "HEAD", "IDLE", "OPENING", "RETIRED", "Conn", "ConnState", "LaneSide",
+           "OneRequest", "Owner", "head_evidence"]
 
 
 class ConnState(enum.Enum):
@@ -43,9 +45,10 @@ class ConnState(enum.Enum):
     OPENING = "opening"
     #: Open, no request out: idle in the pool, or a response complete and the connection kept.
     IDLE = "idle"
-    #: A request is out; its response head is being read (kept for the rare header checks).
+    #: A request is out; its response head is being read (kept for the rare header checks), or
+    #: is in but no body byte has come yet.
     HEAD = "head"
-    #: The head is in; the body is being read.
+    #: The head and body bytes are in; the rest of the body is being read.
     BODY = "body"
     #: Carries no further request (a failure, bytes nobody asked for, a response or a run that
     #: ends keep-alive); its transport is closed or about to be.
@@ -69,6 +72,7 @@ class Owner(Protocol):
 
     closing: bool  # the pool is closing: no further request is chained
     waiting: int  # callers waiting for a connection: a chain hands its connection over
+    sweeps: int  # the sweeper's count: the transport's coarse clock (see sweeper.py)
 
     def made(self, conn: Conn) -> None: ...
 
@@ -105,7 +109,7 @@ class OneRequest:
 SAMPLE_BYTES = 200
 
 
-def _head_evidence(head: list[bytes]) -> str:
+def head_evidence(head: list[bytes]) -> str:
     """The status line and the first body bytes in the head chunks of a response (its first
     chunk usually holds the start of the body too)."""
     data = b"".join(head)[:MAX_HEAD_BYTES]
@@ -114,34 +118,73 @@ def _head_evidence(head: list[bytes]) -> str:
     return (status_line.decode("latin-1") + "\n" + body.decode("utf-8", "replace")).rstrip("\n")
 
 
+class LaneSide(Protocol):
+    """Who a connection carrying an open-model arrival reports to (``conn.lane``; the fast
+    transport's :class:`~loadnb.transport.lane.Lane`), instead of a chain's driver."""
+
+    def done(self, conn: Conn, status: int, nbytes: int) -> None:
+        """The response to the arrival ``conn`` carries is complete (``nbytes`` body bytes; the
+        connection is IDLE when it can carry another request)."""
+
+    def failed(self, conn: Conn, exc: BaseException) -> None:
+        """The arrival ``conn`` carries got no usable response."""
+
+
 class Conn(asyncio.Protocol):
-    """One keep-alive connection that sends ``payload`` (the run's request) on demand."""
+    """One keep-alive connection that sends ``payload`` (the run's request) on demand.
 
-    __slots__ = ("owner", "payload", "timeout", "keepalive", "transport", "parser", "state",
-                 "driver", "waiter", "deadline", "idle_since", "nbytes", "head_bytes", "head",
-                 "status")
+    Per response llhttp calls one Python method, :meth:`on_message_complete`; its other two
+    callbacks are C methods of two lists: ``on_body`` appends each body chunk to ``bodies``
+    (counted and cleared once the received chunk is parsed), and ``on_message_begin`` pops a
+    *token* from ``tokens``. :meth:`write` puts one token in for the one response it expects (an
+    interim 1xx response adds one for the response that follows it), so a message nobody asked
+    for finds none: the pop raises in the parser, which fails the chunk, and the connection is
+    not used again. (A Python callback costs about a thousand instructions, a C method a tenth.)
+    """
 
-    def __init__(self, owner: Owner, payload: bytes, timeout: float, keepalive: bool) -> None:
+    __slots__ = ("owner", "payload", "keepalive", "transport", "parser", "state",
+                 "driver", "waiter", "since", "idle_since", "nbytes", "head_bytes", "head",
+                 "status", "bodies", "tokens", "on_body", "on_message_begin", "lane",
+                 "intended", "sent", "interim", "same", "same_status", "same_nbytes", "fresh",
+                 "send")
+
+    def __init__(self, owner: Owner, payload: bytes, keepalive: bool) -> None:
         self.owner = owner
-        self.payload, self.timeout, self.keepalive = payload, timeout, keepalive
+        self.payload, self.keepalive = payload, keepalive
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
         self.state = OPENING
         self.driver: Driver = OneRequest()
         self.waiter: asyncio.Future[None] | None = None  # pending while a chain runs on it
-        self.deadline = 0.0  # when the request out must be answered by (time.monotonic)
-        self.idle_since = 0.0  # when it was last given back to the pool
+        self.lane: LaneSide | None = None  # set while it carries an open-model arrival
+        self.intended = self.sent = 0.0  # that arrival's times (the lane's clock)
+        self.since = 0  # the sweep count when the request out was written (or began to wait)
+        self.idle_since = 0  # the sweep count when it was last given back to the pool
         self.nbytes = 0
         self.head_bytes = 0
         self.head: list[bytes] = []
+        self.bodies: list[bytes] = []
+        self.tokens: list[None] = []
+        self.on_body = self.bodies.append
+        self.on_message_begin = self.tokens.pop
+        self.parser = httptools.HttpResponseParser(self)  # (reads the callbacks above)
         # A fact about the chunk being parsed, not a state: the status of a whole response in it,
         # reported once the chunk is parsed to its end (-1: none). The connection may already be
         # RETIRED then (the response ends keep-alive, or bytes follow it), and it is still reported.
         self.status = -1
+        self.fresh = False  # a request was written and no byte of its response parsed yet
+        self.send: Any = None  # the transport's write (bound once)
+        self.interim = False  # an interim (1xx) response came since the last one parsed whole
+        # The last response parsed, if it came whole and alone in one chunk, kept alive, with a
+        # status below 400: a chunk of the same bytes is the same response (llhttp, back at the
+        # start of a message, would parse it the same way), counted without parsing it again.
+        # A static target's answers differ only when their Date header turns, once a second.
+        self.same: bytes | None = None
+        self.same_status = self.same_nbytes = 0
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.send = self.transport.write
         self.owner.made(self)
 
     def data_received(self, data: bytes) -> None:
@@ -149,111 +192,169 @@ class Conn(asyncio.Protocol):
         if waiter is None or waiter.done():  # no request out: nobody asked for these
             self.drop()
             return
-        if self.state is HEAD:
+        if data == self.same:  # the very bytes of the last response parsed: the same parse
+            self.state = IDLE
+            status, nbytes = self.same_status, self.same_nbytes
+        elif self.parse(data):
+            status, self.status, nbytes = self.status, -1, self.nbytes
+        else:
+            return
+        lane = self.lane
+        if lane is not None:
+            lane.done(self, status, nbytes)
+        else:
+            self.report(waiter, status, nbytes)
+
+    def parse(self, data: bytes) -> bool:
+        """Parse a received chunk; True when it completes the response (``status`` set)."""
+        self.same = None  # (the parser may stop inside a message: no shortcut until it ends)
+        if self.fresh:  # the response's first chunk (the head is not complete: keep it)
+            self.fresh = False
+            self.head, self.head_bytes, self.nbytes = [data], len(data), 0
+            self.tokens.append(None)  # the one response asked for may begin
+        elif self.state is HEAD:  # the head is not known to be complete yet: keep the chunk
             self.head.append(data)
             self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-            if self.status >= 0:  # a whole response, then bytes that are none
-                self.state = RETIRED
-                self.finish()
-            else:
-                self.fail(InvalidResponse(f"invalid HTTP response: {exc!r}"))
-            return
-        if self.status >= 0:
-            self.finish()
+            self.unparsable(exc)
+            return False
+        if self.status < 0:
+            self.partial()
+            return False
+        bodies = self.bodies
+        if bodies:
+            self.nbytes += sum(map(len, bodies))
+            bodies.clear()
+        if (self.status < 400 and self.state is IDLE and len(self.head) == 1
+                and not self.interim):  # a whole response alone in its chunk: remember it
+            self.same, self.same_status, self.same_nbytes = data, self.status, self.nbytes
+        self.interim = False
+        return True
+
+    def partial(self) -> None:
+        """The chunk parsed holds no end of the response: count its body bytes, check the head."""
+        bodies = self.bodies
+        if bodies:  # body bytes: the head is complete
+            self.nbytes += sum(map(len, bodies))
+            bodies.clear()
+            if self.state is HEAD:
+                self.head_done()
         elif self.state is HEAD and self.head_bytes > MAX_HEAD_BYTES:
             self.fail(InvalidResponse(
                 f"invalid HTTP response: head longer than {MAX_HEAD_BYTES} bytes"))
+
+    def unparsable(self, exc: Exception) -> None:
+        """The chunk is not (only) the response asked for."""
+        if self.status >= 0:  # a whole response, then bytes that are none (or a message)
+            self.state = RETIRED
+            self.nbytes += sum(map(len, self.bodies))
+            self.bodies.clear()
+            self.finish()
+        else:
+            self.fail(InvalidResponse(f"invalid HTTP response: {exc!r}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         was, self.state = self.state, RETIRED  # while the request out is ended below
         self.owner.lost(self, was is not OPENING)
         waiter = self.waiter
         if waiter is not None and not waiter.done():
-            if was is BODY and not framed(self.head):  # a body delimited by the close
+            headed = was is BODY or (was is HEAD and not self.fresh
+                                     and head_complete(self.head))
+            if headed and not framed(self.head):  # a body delimited by the close
                 self.status = self.parser.get_status_code()
                 self.finish()
-            elif was is BODY and exc is not None:  # a RST (socket error) mid-body
+            elif headed and exc is not None:  # a RST (socket error) mid-body
                 self.fail(exc)
-            elif was is BODY:
+            elif headed:
                 self.fail(IncompleteBody(f"connection closed after {self.nbytes} body bytes"))
             else:
                 self.fail(ServerDisconnected(
                     f"connection closed before a response: {exc or 'EOF'}"))
         self.state = CLOSED
 
-    # -- llhttp callbacks (no on_header: a Python call per header costs ~15 % of the fast path;
-    # the head is kept and scanned again only on the rare paths that need a header) --------
-    def on_message_begin(self) -> None:
-        if self.status >= 0:  # a second message in one chunk: not an answer to anything sent
-            self.state = RETIRED
-
-    def on_headers_complete(self) -> None:
-        if self.state is not HEAD:  # the head of a message nobody asked for (see above)
+    # -- llhttp's one Python callback, and the head's checks (a Python call per header would
+    # cost ~15 % of the fast path: the head is kept and scanned again only when needed) -------
+    def on_message_complete(self) -> None:
+        state = self.state
+        if state is not HEAD and state is not BODY:  # a head that failed its checks
             return
+        parser = self.parser
+        status = parser.get_status_code()
+        if status < 200 and status >= 100:  # interim (100, 103): the response follows
+            self.nbytes = 0
+            self.state = HEAD  # (its head is kept)
+            self.tokens.append(None)
+            self.interim = True
+            return
+        if state is HEAD and self.head_bytes > MAX_FIELD_BYTES and not self.head_done():
+            return
+        self.status = status
+        self.state = IDLE if self.keepalive and parser.should_keep_alive() else RETIRED
+
+    def head_done(self) -> bool:
+        """The head is complete (HEAD -> BODY) and its lines are within the limit; else the
+        request failed."""
         self.state = BODY
         if self.head_bytes > MAX_FIELD_BYTES and max(  # a long head (rare): check each field
                 (len(k) + len(v) + 2 for k, v in scan_headers(self.head)), default=0
         ) > MAX_FIELD_BYTES:
             self.fail(InvalidResponse(
                 f"invalid HTTP response: header line longer than {MAX_FIELD_BYTES} bytes"))
-
-    def on_body(self, body: bytes) -> None:
-        self.nbytes += len(body)
-
-    def on_message_complete(self) -> None:
-        if self.state is not BODY:  # a message nobody asked for, or a head that failed
-            return
-        parser = self.parser
-        status = parser.get_status_code()
-        if 100 <= status < 200:  # interim (100, 103): the response follows (its head is kept)
-            self.nbytes = 0
-            self.state = HEAD
-            return
-        self.status = status
-        self.state = IDLE if self.keepalive and parser.should_keep_alive() else RETIRED
+            return False
+        return True
 
     def finish(self) -> None:
-        """The response is complete: report it, then send the next request if the chain wants
-        one and this connection can carry it (kept alive, nobody else waiting for the pool)."""
+        """The response is complete: to the lane or the chain (:meth:`report`), unless the
+        chain was cancelled or the lane closed."""
         status, self.status = self.status, -1
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
+        if self.lane is not None:
+            self.lane.done(self, status, self.nbytes)
+        else:
+            self.report(waiter, status, self.nbytes)
+
+    def report(self, waiter: asyncio.Future[None], status: int, nbytes: int) -> None:
+        """The response is complete: report it to the chain's driver, then send the next
+        request if it wants one and this connection can carry it (kept alive, nobody else
+        waiting for the pool)."""
         owner = self.owner
         more = self.state is IDLE and not owner.closing and not owner.waiting
         if status >= 400:  # a failure's evidence, from the head chunks kept (never on success)
             driver: Any = self.driver
-            driver.evidence = _head_evidence(self.head)
+            driver.evidence = head_evidence(self.head)
         try:
-            again = self.driver.done(status, self.nbytes, more)
+            again = self.driver.done(status, nbytes, more)
         except BaseException as exc:  # a bug in the driver: raise it in the chain's task
             self.waiter, self.state = None, RETIRED
             waiter.set_exception(exc)
             return
-        if again:
-            self.write(time.monotonic() + self.timeout)
+        if again:  # (write(), inline: the closed model's hot path)
+            self.since, self.state, self.fresh = owner.sweeps, HEAD, True
+            try:
+                self.send(self.payload)
+            except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us
+                self.fail(exc)
         else:
             self.waiter = None
             waiter.set_result(None)
 
     # -- use -----------------------------------------------------------------------------------
-    def start(self, driver: Driver, waiter: asyncio.Future[None], deadline: float) -> None:
-        """Run a chain: send the request ``driver`` has just started, and the ones it asks for."""
-        self.driver, self.waiter = driver, waiter
-        self.write(deadline)
+    def start(self, driver: Driver, waiter: asyncio.Future[None], since: int) -> None:
+        """Run a chain: send the request ``driver`` has just started, and the ones it asks for
+        (``since``: the sweep count when the first began to wait for a connection)."""
+        self.driver, self.waiter, self.lane = driver, waiter, None
+        self.write(since)
 
-    def write(self, deadline: float) -> None:
-        """Send the run's request, to be answered by ``deadline`` (``time.monotonic``)."""
-        self.deadline = deadline
-        self.nbytes = self.head_bytes = 0
-        self.state = HEAD
-        self.head.clear()
-        assert self.transport is not None
+    def write(self, since: int) -> None:
+        """Send the run's request; it times out a timeout after the sweep count ``since``
+        (``fresh``: the response's first chunk resets what the last one left)."""
+        self.since, self.state, self.fresh = since, HEAD, True
         try:
-            self.transport.write(self.payload)
+            self.send(self.payload)
         except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us: a failure
             self.fail(exc)
 
@@ -273,7 +374,11 @@ class Conn(asyncio.Protocol):
             self.state = RETIRED
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            self.driver.failed(exc)
-            waiter.set_result(None)
+            lane = self.lane
+            if lane is not None:
+                lane.failed(self, exc)
+            else:
+                self.driver.failed(exc)
+                waiter.set_result(None)
         if self.transport is not None:
             self.transport.abort()

@@ -21,8 +21,9 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from .base import Driver, ErrorKind, Request, TransportOptions, classify_os_error
+from .base import Arrivals, Driver, ErrorKind, Request, TransportOptions, classify_os_error
 from .conn import CLOSED, IDLE, Conn, OneRequest
+from .lane import Lane
 from .pool import FifoPool
 from .sweeper import expire_overdue
 from .wire import IncompleteBody, InvalidResponse, ServerDisconnected, fast_supported, serialise
@@ -60,10 +61,13 @@ class FastTransport(FifoPool[Conn]):
                 self._ssl.check_hostname = False
                 self._ssl.verify_mode = ssl.CERT_NONE
         self._payload = serialise(options)
-        self._timeout = options.timeout
+        self.timeout = options.timeout
+        self.step = min(0.025, options.timeout / 20)  # between sweeps (sweeper.py)
+        self.sweeps = 0
         self._keepalive = options.keepalive
-        self._live: set[Conn] = set()  # every connection made and not yet lost, whatever its state
+        self.live: set[Conn] = set()  # every connection made and not yet lost, whatever its state
         self._sweeper: asyncio.Task[None] | None = None
+        self._lane: Lane | None = None
         self.closing = False  # aclose() was called (read by the connections)
 
     async def send(self, request: Request) -> tuple[int, int]:
@@ -81,14 +85,13 @@ class FastTransport(FifoPool[Conn]):
         completed the last response. Returns once ``driver.next()`` answers False. Cancelling it
         leaves the request in flight unreported (the recorder settles it as cancelled)."""
         loop = asyncio.get_running_loop()
-        if self._sweeper is None:
-            self._sweeper = loop.create_task(expire_overdue(self._live, self.idle, self._timeout))
-        timeout, failed, idle = self._timeout, False, self.idle
+        self._sweep()
+        timeout, failed, idle = self.timeout, False, self.idle
         while driver.next():
             if failed:  # a failure can come without any wait: let the loop breathe
                 failed = False
                 await asyncio.sleep(0)
-            deadline = time.monotonic() + timeout
+            deadline, since = time.monotonic() + timeout, self.sweeps
             try:
                 conn = idle.pop() if idle else await self._connection(loop, deadline)
                 if conn.state is not IDLE or conn.transport is None or conn.transport.is_closing():
@@ -99,12 +102,34 @@ class FastTransport(FifoPool[Conn]):
                 continue
             waiter: asyncio.Future[None] = loop.create_future()
             try:
-                conn.start(driver, waiter, deadline)
+                conn.start(driver, waiter, since)
                 await waiter
             except BaseException:
                 conn.fail(ConnectionAbortedError("request cancelled"))
                 raise
             self.release(conn)
+
+    def lane(self, arrivals: Arrivals) -> Lane:
+        """The open model of the run as a :class:`~loadnb.transport.lane.Lane` (one per
+        transport; it must be the pool's only user)."""
+        if self._lane is None:
+            self._sweep()
+            self._lane = Lane(self, arrivals)
+        return self._lane
+
+    def _sweep(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(expire_overdue(self))
+
+    def expire(self, overdue: int) -> None:
+        """The sweeper's call: the open model's arrivals waiting since sweep ``overdue`` or
+        before are past their timeout."""
+        if self._lane is not None:
+            self._lane.expire(overdue)
+
+    async def open(self, deadline: float) -> Conn:
+        """A new connection in the pool slot the caller holds (the slot is freed if it fails)."""
+        return await self._open(asyncio.get_running_loop(), deadline)
 
     async def _connection(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Conn:
         """A connection from the pool, or a new one in a slot of the pool: the first of them
@@ -116,7 +141,7 @@ class FastTransport(FifoPool[Conn]):
         """Open a connection in the pool slot the caller holds."""
         try:
             _, conn = await asyncio.wait_for(loop.create_connection(
-                lambda: Conn(self, self._payload, self._timeout, self._keepalive),
+                lambda: Conn(self, self._payload, self._keepalive),
                 self._host, self._port, ssl=self._ssl,
                 server_hostname=self._host if self._ssl else None),
                 max(0.0, deadline - time.monotonic()))
@@ -135,21 +160,24 @@ class FastTransport(FifoPool[Conn]):
         transport = item.transport
         if (item.state is IDLE and not self.closing and transport is not None
                 and not transport.is_closing()):
-            item.idle_since = time.monotonic()
+            item.idle_since = self.sweeps
             FifoPool.release(self, item)  # (not super(): this runs once per send())
         elif transport is not None:
             transport.close()
 
     # -- told by the connections (conn.Owner) ---------------------------------------------------
     def made(self, conn: Conn) -> None:
-        self._live.add(conn)
+        self.live.add(conn)
 
     def lost(self, conn: Conn, counted: bool) -> None:
-        """A connection closed: out of the pool, its slot to the first waiter (or free)."""
-        self._live.discard(conn)
+        """A connection closed: out of the pool, its slot to the first waiter (or free, or to
+        the lane's waiting arrivals)."""
+        self.live.discard(conn)
         if counted:
             self.forget(conn)
             self.release_slot()
+            if self._lane is not None:
+                self._lane.pump()
 
     def classify(self, exc: BaseException) -> str:
         """The :class:`ErrorKind` of an exception raised by :meth:`send`."""
@@ -162,10 +190,12 @@ class FastTransport(FifoPool[Conn]):
     async def aclose(self) -> None:
         """Close every connection and stop the sweeper."""
         self.closing = True
+        if self._lane is not None:
+            await self._lane.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        for conn in list(self._live):
+        for conn in list(self.live):
             if conn.transport is not None:
                 conn.transport.close()
         self.idle.clear()
@@ -173,13 +203,13 @@ class FastTransport(FifoPool[Conn]):
         # every connection is gone, at most 1 s, then abort the rest, so no connection outlives
         # the run and the loop is never closed under one (uvloop: EBUSY, "Event loop is closed").
         for _ in range(100):
-            if not self._live:
+            if not self.live:
                 return
             await asyncio.sleep(0.01)
-        for conn in list(self._live):
+        for conn in list(self.live):
             if conn.transport is not None:
                 conn.transport.abort()
         for _ in range(10):  # abort() calls connection_lost on a following loop iteration
-            if not self._live:
+            if not self.live:
                 break
             await asyncio.sleep(0)

@@ -1,7 +1,7 @@
 """The fast HTTP/1.1 transport with the TLS and connection controls of :mod:`.tls`: ``cacert``,
 ``cert``/``key``, ``connect_to``, and a :class:`~loadnb.transport.tls.ConnectTiming` per
-connection. It is what the HTTP/2 transport falls back to when a TLS server does not offer h2,
-and what a plain HTTP/1.1 run with those controls uses.
+connection. It is what every plain HTTP/1.1 run uses (:func:`~loadnb.transport.make_transport`),
+and what the HTTP/2 transport falls back to when a TLS server does not offer h2.
 
 It changes one thing of :class:`~loadnb.transport.fast.FastTransport`: how a connection is
 opened (through a :class:`~loadnb.transport.tls.Connector`). Once the fast transport opens its
@@ -17,14 +17,9 @@ from dataclasses import replace
 from .base import TransportOptions
 from .conn import CLOSED, IDLE, Conn
 from .fast import FastTransport
-from .tls import Connector
+from .tls import Connector, ConnectTiming
 
-__all__ = ["RoutedFastTransport", "needs_routing"]
-
-
-def needs_routing(options: TransportOptions) -> bool:
-    """Whether ``options`` use a control the plain fast transport does not have."""
-    return bool(options.cacert or options.cert or options.connect_to)
+__all__ = ["RoutedFastTransport"]
 
 
 class RoutedFastTransport(FastTransport):
@@ -39,7 +34,7 @@ class RoutedFastTransport(FastTransport):
         """Open a connection in the pool slot the caller holds (as FastTransport._open does)."""
         try:
             _, conn, _ = await self.connector.connect(
-                lambda: Conn(self, self._payload, self._timeout, self._keepalive),
+                lambda: Conn(self, self._payload, self._keepalive),
                 deadline - time.monotonic())
         except BaseException:
             self.release_slot()
@@ -49,3 +44,7 @@ class RoutedFastTransport(FastTransport):
         else:
             conn.state = IDLE
         return conn
+
+    def take_timings(self) -> list[ConnectTiming]:
+        """Connect and TLS-handshake times of the connections opened since the last call."""
+        return self.connector.take_timings()

@@ -132,36 +132,35 @@ class Connector:
         self.addr, self.addr_port = route(self.host, self.port, rules)
         self.ssl = client_context(options, alpn) if parts.scheme == "https" else None
         self.cleartext = cleartext
-        #: Every connection opened, in order (the recorder takes new ones with take_timings()).
+        #: The connections opened since the last take_timings(), in order (taken at each tick:
+        #: a run without keep-alive opens one per request).
         self.timings: list[ConnectTiming] = []
-        self._taken = 0
 
     def take_timings(self) -> list[ConnectTiming]:
         """The timings of the connections opened since the last call."""
-        new = self.timings[self._taken:]
-        self._taken += len(new)
+        new, self.timings = self.timings, []
         return new
 
     async def _socket(self, loop: asyncio.AbstractEventLoop) -> socket.socket:
-        """A connected, non-blocking TCP socket to the address (resolved only if it is a name)."""
+        """A connected, non-blocking TCP socket to the address: an IP address as it is, a name
+        resolved and its addresses tried in order (as ``loop.create_connection`` does)."""
         try:
             family = socket.AF_INET6 if ipaddress.ip_address(self.addr).version == 6 \
                 else socket.AF_INET
-            sockaddr: Any = (self.addr, self.addr_port)
+            targets: list[tuple[Any, Any]] = [(family, (self.addr, self.addr_port))]
         except ValueError:
             infos = await loop.getaddrinfo(self.addr, self.addr_port, type=socket.SOCK_STREAM)
             if not infos:
                 raise OSError(f"no address for {self.addr!r}") from None
-            family, _, _, _, sockaddr = infos[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            await loop.sock_connect(sock, sockaddr)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+            targets = [(info[0], info[4]) for info in infos]
+        error: OSError | None = None
+        for family, sockaddr in targets:
+            try:
+                return await _connected(loop, family, sockaddr)
+            except OSError as exc:
+                error = exc
+        assert error is not None
+        raise error
 
     async def connect(self, factory: Callable[[], P],
                       timeout: float) -> tuple[asyncio.Transport, P, ConnectTiming]:
@@ -190,3 +189,16 @@ class Connector:
         timing = ConnectTiming(t1 - t0, t2 - t1 if self.ssl is not None else 0.0, protocol_name)
         self.timings.append(timing)
         return transport, protocol, timing
+
+
+async def _connected(loop: asyncio.AbstractEventLoop, family: Any,
+                     sockaddr: Any) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await loop.sock_connect(sock, sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

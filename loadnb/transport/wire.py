@@ -67,25 +67,40 @@ def serialise(options: TransportOptions) -> bytes:
 
 
 class _HeadScan:
-    """Collects the header fields of a response head (used only on rare paths)."""
+    """Collects the header fields of a response head (used only on rare paths), and whether a
+    final (not 1xx) head is complete."""
 
     def __init__(self) -> None:
         self.fields: list[tuple[bytes, bytes]] = []
+        self.parser = httptools.HttpResponseParser(self)
+        self.complete = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.fields.append((name, value))
 
+    def on_headers_complete(self) -> None:
+        if self.parser.get_status_code() >= 200:
+            self.complete = True
+
+
+def _scan(chunks: list[bytes]) -> _HeadScan:
+    scan = _HeadScan()
+    try:
+        for chunk in chunks:
+            scan.parser.feed_data(chunk)
+    except httptools.HttpParserError:
+        pass
+    return scan
+
 
 def scan_headers(chunks: list[bytes]) -> list[tuple[bytes, bytes]]:
     """The header fields in the received bytes ``chunks`` (interim 1xx heads included)."""
-    scan = _HeadScan()
-    parser = httptools.HttpResponseParser(scan)
-    try:
-        for chunk in chunks:
-            parser.feed_data(chunk)
-    except httptools.HttpParserError:
-        pass
-    return scan.fields
+    return _scan(chunks).fields
+
+
+def head_complete(chunks: list[bytes]) -> bool:
+    """Whether the received bytes ``chunks`` hold a whole final (not 1xx) response head."""
+    return _scan(chunks).complete
 
 
 def framed(chunks: list[bytes]) -> bool:
@@ -96,4 +111,5 @@ def framed(chunks: list[bytes]) -> bool:
 
 
 __all__ = ["MAX_FIELD_BYTES", "MAX_HEAD_BYTES", "IncompleteBody", "InvalidResponse",
-           "ServerDisconnected", "fast_supported", "framed", "scan_headers", "serialise"]
+           "ServerDisconnected", "fast_supported", "framed", "head_complete", "scan_headers",
+           "serialise"]

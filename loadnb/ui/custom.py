@@ -55,6 +55,11 @@ class CustomTab:
         custom.add(run.record.custom_timeline[seen:])   # after every snapshot
     """
 
+    #: the tab's title
+    title = CUSTOM_TAB
+    #: what the note on metrics not drawn calls them, and where it points to
+    what, where = "custom metric", "result.custom"
+
     def __init__(self, tabs: Tabs, rollover: int) -> None:
         self.tabs, self.rollover = tabs, rollover
         self.sources: dict[str, ColumnDataSource] = {}
@@ -139,7 +144,7 @@ class CustomTab:
     def _chart(self, name: str, kind: str) -> ColumnDataSource:
         series, y_label = SERIES[kind]
         source = ColumnDataSource({"elapsed_time": [], **{col: [] for col, _ in series}})
-        fig = make_figure(_title(name, kind), y_label, x_range=self._x_range,
+        fig = make_figure(self.chart_title(name, kind), y_label, x_range=self._x_range,
                           anchor=self._anchor)
         fig.height = CHART_HEIGHT
         lines(fig, source, list(series), "0,0.00")
@@ -154,10 +159,14 @@ class CustomTab:
                                          styles={"flex-wrap": "wrap"})]
         return source
 
+    def chart_title(self, name: str, kind: str) -> str:
+        """The title of ``name``'s chart."""
+        return _title(name, kind)
+
     def _skip(self, name: str) -> None:
         self._skipped.add(name)
-        text = (f"{len(self._skipped):,} more custom metric(s) not drawn (at most "
-                f"{MAX_CHARTS} charts): see <code>result.custom</code>.")
+        text = (f"{len(self._skipped):,} more {self.what}(s) not drawn (at most "
+                f"{MAX_CHARTS} charts): see <code>{self.where}</code>.")
         if self._note is None:
             self._note = Div(text=text, width=2 * WIDTH, sizing_mode="stretch_width")
             panel = self.panel
@@ -170,7 +179,7 @@ class CustomTab:
         if self._grid is None:
             self._grid = column(sizing_mode="stretch_width")
             self.panel = TabPanel(child=column(self._grid, sizing_mode="stretch_width"),
-                                  title=CUSTOM_TAB)
+                                  title=self.title)
         assert self.panel is not None
         if not self.shown:
             self.tabs.tabs = [*self._panels(), self.panel]

@@ -43,6 +43,7 @@ from .custom import CustomTab
 from .figures import title_of
 from .history_tab import CompareOverlay
 from .panels import empty_events, empty_stats, latency_titles, plan_data, stats_data
+from .server_tab import ServerTab
 
 if TYPE_CHECKING:
     from bokeh.models.sources import DataDict
@@ -105,6 +106,8 @@ class Dashboard:
         self._max_active = 0
         #: The Custom tab (added when the run's first custom metric arrives).
         self.custom = CustomTab(self.layout, rollover)
+        #: The Server tab (added when the run's first scraped or watched value arrives).
+        self.server = ServerTab(self.layout, rollover)
         #: A past run drawn over the Overview and Latency charts (History tab's compare); a
         #: new run keeps it.
         self.compare = CompareOverlay(self.charts)
@@ -161,6 +164,7 @@ class Dashboard:
         c.kinds.clear()
         c.codes.clear()
         self.custom.reset()
+        self.server.reset()
         self._interval = spec.interval
         self._last_elapsed = self._last_seconds = 0.0
         self._min_success, self._max_active = math.nan, 0
@@ -207,10 +211,18 @@ class Dashboard:
         if rows:
             self.custom.add(rows)
 
+    def update_extras(self, custom_rows: Sequence[Sequence[Any]],
+                      server_rows: Sequence[tuple[float, str, float]]) -> None:
+        """An update's custom-metric rows (Custom tab) and the target's values (Server tab)."""
+        self.update_custom(custom_rows)
+        if server_rows:
+            self.server.add_server(server_rows)
+
     def flush(self, tab: int | None = None) -> None:
         """Send buffered rows (and the summary table) of tab ``tab``, or of every tab."""
         if tab is None:
             self.custom.flush()
+            self.server.flush()
         tabs = range(len(self.charts.tab_streams)) if tab is None else [tab]
         for index in tabs:
             for name in self.charts.tab_streams[index]:
@@ -262,6 +274,8 @@ class Dashboard:
             self.flush(new)
         elif self.custom.on_screen:
             self.custom.flush()
+        elif self.server.on_screen:
+            self.server.flush()
 
     # -- summary table ---------------------------------------------------------------------
     def _set_summary(self, rows: list[tuple[str, str]], *, force: bool = False) -> None:

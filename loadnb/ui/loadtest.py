@@ -351,8 +351,7 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         try:
             self.panel.show_update(update, run.state)
             self.dashboard.update(update.snapshot)
-            if update.custom_rows:
-                self.dashboard.update_custom(list(update.custom_rows))
+            self.dashboard.update_extras(list(update.custom_rows), update.server_rows)
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
 

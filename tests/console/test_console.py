@@ -231,3 +231,47 @@ def test_threshold_rows_never_round_a_value_across_its_bound() -> None:
     assert "✓ pass  p95<300ms  (observed 12.346)" in text
     assert "✗ FAIL  checks>99%  (observed 98.99996)" in text
     assert "✗ FAIL  iterations_failed[buy]<1  (observed 555)" in text  # a count, no decimals
+
+
+# -- message streams ---------------------------------------------------------------------------
+def stream(kind: str, **changes: Any) -> dict[str, Any]:
+    """A ``summary["messages"]`` entry, changed by ``changes``."""
+    entry: dict[str, Any] = {
+        "kind": kind, "opened": 30, "failed": 0, "closed": 30, "close_codes": {"1000": 30},
+        "errors": {}, "sent": 120, "received": 120, "bytes_sent": 690, "bytes_received": 690,
+        "first_message_p50_ms": 1.5, "p50_ms": 0.75, "p95_ms": 2.5, "p99_ms": 4.0}
+    entry.update(changes)
+    return entry
+
+
+def test_format_summary_has_a_row_per_message_stream() -> None:
+    summary = full_summary()
+    summary["messages"] = {  # type: ignore[typeddict-item]
+        "echo": stream("ws", opened=1250, failed=3, sent=5000, received=4998),
+        "feed": stream("sse", sent=0, received=1500, p50_ms=None, p95_ms=None, p99_ms=None)}
+    lines = format_summary(summary).splitlines()
+    header = next(line for line in lines if line.strip().startswith("Stream"))
+    assert header.split() == ["Stream", "Kind", "Opened", "Failed", "Sent", "Received", "p50",
+                              "p95", "p99", "ms"]
+    echo = next(line for line in lines if line.strip().startswith("echo"))
+    assert echo.split() == ["echo", "ws", "1,250", "3", "5,000", "4,998", "0.75", "2.50", "4.00"]
+    feed = next(line for line in lines if line.strip().startswith("feed"))
+    assert feed.split() == ["feed", "sse", "30", "0", "0", "1,500", "—", "—", "—"]
+    assert len(header) == len(echo) == len(feed)  # aligned: right-justified columns
+    assert lines.index(header) > next(i for i, line in enumerate(lines) if "response" in line)
+
+
+def test_format_summary_without_streams_has_no_stream_table() -> None:
+    assert "Stream" not in format_summary(full_summary())
+
+
+async def test_the_stream_rows_of_a_real_websocket_run(demo_url: str) -> None:
+    from tests.results.test_report_protocols import echo_chat
+
+    result = await echo_chat(demo_url)
+    echo = result.summary["messages"]["echo"]
+    assert echo["opened"] == 6 and echo["sent"] == echo["received"] == 18
+    row = next(line for line in format_summary(result.summary).splitlines()
+               if line.strip().startswith("echo"))
+    assert row.split()[:6] == ["echo", "ws", "6", "0", "18", "18"]
+    assert row.split()[6:] == [f"{echo[k]:.2f}" for k in ("p50_ms", "p95_ms", "p99_ms")]

@@ -100,18 +100,19 @@ def _plain(started: int, completed: int, *, active: int = 2) -> dict[str, Any]:
 
 
 def test_worker_source_merges_what_arrived_since_the_last_tick() -> None:
-    from loadnb.distributed.source import WorkerSource
+    from loadnb.distributed.source import ClusterSource, WorkerSource
 
-    source = WorkerSource(0, "tcp://127.0.0.1:1")
-    source.receive(_plain(5, 4))
-    source.receive(_plain(6, 6))
+    worker = WorkerSource(0, "tcp://127.0.0.1:1")
+    source = ClusterSource([worker])
+    worker.receive(_plain(5, 4))
+    worker.receive(_plain(6, 6))
     first = source.collect(final=False)
     assert first.stats["GET /"].started == 11 and first.stats["GET /"].completed == 10
     assert first.status.workers == 1 and first.status.active_users == 2
     empty = source.collect(final=False)
     assert empty.stats == {} and empty.status.active_users == 2  # the last status holds
-    source.receive(_plain(3, 2))
-    source.lose()
+    worker.receive(_plain(3, 2))
+    worker.lose()
     lost = source.collect(final=False)
     # 14 started, 12 ended: the 2 never ended are cancelled when the worker is lost
     assert lost.stats["GET /"].cancelled == 2
@@ -261,7 +262,7 @@ def test_the_cli_on_an_external_cluster(external_cluster: str, demo_url: str) ->
 @pytest.mark.slow
 async def test_a_cluster_with_another_loadnb_is_refused(
         external_cluster: str, demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import loadnb.distributed.backend as backend
+    import loadnb.distributed.connect as backend
 
     monkeypatch.setattr(backend, "__version__", "0.0.0-other")
     run = Run(make_spec(demo_url, users=2, duration="1s", cluster=external_cluster,

@@ -31,8 +31,10 @@ from loadnb.metrics.codec import (
     encode_payload,
     field_names,
 )
+from loadnb.metrics.connections import ConnectStats
 from loadnb.metrics.custom import CustomMetric
 from loadnb.metrics.histogram import Histogram
+from loadnb.metrics.messages import MessageStats
 from loadnb.metrics.payload import Payload, SourceStatus, merge_payloads
 from loadnb.metrics.snapshot import Snapshot
 from loadnb.metrics.stats import IntervalStats, merge_intervals
@@ -84,6 +86,19 @@ def custom_metric(draw: st.DrawFn, name: str | None = None, kind: str | None = N
 
 
 @st.composite
+def message_stats(draw: st.DrawFn, name: str | None = None) -> MessageStats:
+    """A message stream's counts (issue 22): every field drawn."""
+    return MessageStats(
+        draw(_text) if name is None else name, draw(st.sampled_from(["ws", "sse"])),
+        *(draw(_ints) for _ in range(7)),
+        close_codes=draw(st.dictionaries(st.integers(1000, 4999), _ints, max_size=3)),
+        errors=draw(st.dictionaries(_text, _ints, max_size=3)),
+        samples=draw(st.dictionaries(_text, _text, max_size=2)),
+        first_message=Histogram.from_seconds(draw(_seconds)),
+        reply=Histogram.from_seconds(draw(_seconds)))
+
+
+@st.composite
 def payloads(draw: st.DrawFn, *, anything: bool = True) -> Payload:
     names = draw(st.lists(_text, max_size=4, unique=True))
     stats = {n: draw(interval_stats(n)) for n in names}
@@ -96,8 +111,9 @@ def payloads(draw: st.DrawFn, *, anything: bool = True) -> Payload:
         draw(_float(0.0, anything=anything)), draw(_float(nan, anything=anything)),
         draw(st.lists(st.tuples(st.floats(0, 1e6), _text), max_size=3)),
         draw(_float(nan, anything=anything)), draw(_float(nan, anything=anything)),
-        draw(st.integers(0, 1)))
-    return Payload(stats, status, custom)
+        draw(st.integers(0, 1)), draw(small))
+    mnames = draw(st.lists(_text, max_size=3, unique=True))
+    return Payload(stats, status, custom, messages={n: draw(message_stats(n)) for n in mnames})
 
 
 def canon(value: Any) -> Any:
@@ -135,7 +151,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connec
     conn.close()
 
 
-_TABLES: dict[type, str] = {IntervalStats: "intervals", CustomMetric: "custom"}
+_TABLES: dict[type, str] = {IntervalStats: "intervals", CustomMetric: "custom",
+                            ConnectStats: "connections", MessageStats: "messages"}
 
 
 def via_sqlite(conn: sqlite3.Connection) -> Callable[[Any], Any]:
@@ -167,6 +184,8 @@ def test_interval_stats_and_custom_metrics_round_trip_exactly(
     assert canon(trip(iv)) == canon(iv)
     metric = data.draw(custom_metric(anything=carrier == "msgpack"))
     assert canon(trip(metric)) == canon(metric)
+    stream = data.draw(message_stats())
+    assert canon(trip(stream)) == canon(stream)
 
 
 @pytest.mark.parametrize("carrier", ["msgpack", "json"])
@@ -202,6 +221,13 @@ def test_merge_of_decoded_parts_is_decode_of_merged(carrier: str, history: sqlit
         merged.merge(metric)
         merged_back.merge(trip(metric))
     assert canon(merged_back) == canon(trip(merged))
+    streams = data.draw(st.lists(message_stats("echo"), min_size=1, max_size=4))
+    whole, whole_back = MessageStats("echo", streams[0].kind), MessageStats("echo",
+                                                                            streams[0].kind)
+    for stream in streams:
+        whole.merge(stream)
+        whole_back.merge(trip(stream))
+    assert canon(whole_back) == canon(trip(whole))
 
 
 @settings(max_examples=40, deadline=None)
@@ -243,8 +269,8 @@ def test_what_a_medium_cannot_hold_is_none_and_reads_back_as_the_default() -> No
 
 def test_a_new_field_needs_no_codec_edit() -> None:
     """The plain data's keys are the dataclass fields, in order, for every type."""
-    samples = [IntervalStats("x"), CustomMetric("x", "counter"), SourceStatus(),
-               Payload({}, SourceStatus())]
+    samples = [IntervalStats("x"), CustomMetric("x", "counter"), MessageStats("x"),
+               SourceStatus(), ConnectStats(), Payload({}, SourceStatus())]
     assert [type(s) for s in samples] == list(TYPES)
     for sample in samples:
         names = [f.name for f in fields(sample)]  # type: ignore[arg-type]
@@ -317,7 +343,8 @@ def test_the_stats_encoding_has_one_implementation() -> None:
             if _name(call.func) == "add" and _name(getattr(call.func, "value", call)) == "record":
                 adds.add(module)
     assert encodings == {"metrics/codec.py"}
-    assert builds <= {"metrics/codec.py", "metrics/stats.py"}  # the codec and the recorder
+    # the codec (with its packed form of the Dask payloads' stats) and the recorder
+    assert builds <= {"metrics/codec.py", "metrics/packed.py", "metrics/stats.py"}
     assert adds == {"record/rebuild.py", "runner/monitor.py"}
 
 

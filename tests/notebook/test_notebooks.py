@@ -94,6 +94,10 @@ def test_notebook_runs_clean(path: Path, kernel_dirs: str, tmp_path: Path) -> No
         check_scenarios_notebook(nb)
     if path.stem == "04-alerts-and-thresholds":
         check_judge_notebook(nb)
+    if path.stem == "06-scale-out":
+        check_scale_out_notebook(nb)
+    if path.stem == "08-protocols":
+        check_protocols_notebook(nb)
 
 
 def check_saved_widget_state(nb: nbformat.NotebookNode) -> None:
@@ -151,6 +155,33 @@ def check_judge_notebook(nb: nbformat.NotebookNode) -> None:
     assert "p95[GET /checkout]<5ms" in output_text(nb, "result.alerts")
     assert "checkout" in output_text(nb, "result.custom.head()")
     assert "'cart_items'" in output_text(nb, "{name:")
+
+
+def check_scale_out_notebook(nb: nbformat.NotebookNode) -> None:
+    """Two runs on one kept cluster of 2 workers (closed after the block), the per-worker view
+    with both workers, and the workers' requests adding up to the run's."""
+    kept = output_text(nb, "async with loadnb.cluster")
+    assert re.search(r"first: done, [\d,]+ requests from 2 workers", kept), kept
+    assert re.search(r"second: done, [\d,]+ requests from 2 workers", kept), kept
+    assert kept.rstrip().endswith("<loadnb cluster: 2 workers, closed>"), kept
+    per_worker = output_text(nb, "w.groupby")
+    assert len([line for line in per_worker.splitlines()[2:] if line.strip()]) == 2, per_worker
+    assert output_text(nb, 'int(w["requests"].sum())').strip() == "True"
+
+
+def check_protocols_notebook(nb: nbformat.NotebookNode) -> None:
+    """Both HTTP versions ran clean (HTTP/2 multiplexed on fewer connections), and the chat's
+    every message came back with its thresholds held."""
+    table = output_text(nb, "runs = {}")
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:] if line.strip()}
+    assert rows["protocol"] == ["http/1.1", "h2c"] and rows["failed"] == ["0", "0"], table
+    assert rows["connections"] == ["20", "2"], table
+    echo = output_text(nb, "demo = await")
+    sent, received = (re.search(rf"'{key}': (\d+)", echo) for key in ("sent", "received"))
+    assert sent and received and int(sent.group(1)) == int(received.group(1)) > 0, echo
+    assert re.search(r"'failed': 0\b", echo), echo
+    judged = output_text(nb, "[(t[")
+    assert judged.count("True") == 2 and "False" not in judged, judged
 
 
 def test_bokehjs_loader_inflates_to_bokehs_own_loader(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_all_is_exactly_the_public_names() -> None:
               and not inspect.ismodule(getattr(loadnb, n))}
     assert set(loadnb.__all__) == public | {"LoadTest", "demo", "__version__", "history",
                                            "load", "compare", "acapacity", "asweep", "capacity",
-                                           "sweep"}
+                                           "sweep", "cluster"}
     assert loadnb.__all__ == sorted(loadnb.__all__)
 
 

@@ -23,6 +23,7 @@ from loadnb.record.record import RunRecord
 from loadnb.record.summary import (
     QUANTILE_KEYS,
     AlertEntry,
+    ConnectionsEntry,
     Parameters,
     Quantiles,
     Summary,
@@ -43,15 +44,18 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 # -- the golden lists (in the order the summary has them) ------------------------------------
 TOP = ["run_id", "url", "target", "state", "started_at", "duration_s", "startup_s", "model",
-       "transport", "workers", "workers_lost", "total_requests", "completed_requests",
+       "transport", "protocol", "workers", "workers_lost", "total_requests", "completed_requests",
        "failed_requests", "cancelled_requests", "success_rate", "avg_rps", "peak_rps",
        "dropped_arrivals", "users_started", "bytes_received", "latency_basis", "latency_ms",
-       "service_ms", "status_codes", "stats", "errors", "error_samples", "checks", "iterations",
-       "alerts", "thresholds", "aborted_by", "custom", "generator", "warnings", "error",
-       "parameters", "versions"]
+       "service_ms", "connections", "status_codes", "stats", "errors", "error_samples", "checks",
+       "iterations", "alerts", "thresholds", "aborted_by", "custom", "messages", "generator",
+       "warnings", "error", "parameters", "versions"]
 NESTED = {
     "latency_ms": ["p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"],
     "service_ms": ["p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"],
+    "connections": ["opened", "connect_ms", "tls_ms"],
+    "connections.connect_ms": ["p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"],
+    "connections.tls_ms": ["p50", "p90", "p95", "p99", "p99.9", "p99.99", "max", "mean"],
     "stats[]": ["name", "requests", "failed", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms"],
     "users_started": ["max_active", "asked"],
     "checks{}": ["passes", "fails"],
@@ -61,7 +65,11 @@ NESTED = {
     "custom{counter}": ["kind", "count", "total", "rate"],
     "custom{gauge}": ["kind", "count", "last", "min", "max"],
     "custom{timing}": ["kind", "count", "p50", "p90", "p95", "p99", "max", "mean"],
-    "generator": ["max_loop_lag_ms", "max_cpu_percent", "max_waiting_for_connection"],
+    "messages{}": ["kind", "opened", "failed", "closed", "close_codes", "errors", "sent",
+                   "received", "bytes_sent", "bytes_received", "first_message_p50_ms", "p50_ms",
+                   "p95_ms", "p99_ms"],
+    "generator": ["max_loop_lag_ms", "max_cpu_percent", "max_waiting_for_connection",
+                  "send_lag_p99_ms"],
     "versions": ["loadnb", "python", "aiohttp"],
     "parameters": [
         "url", "model", "users", "rate", "duration", "requests", "ramp_up", "think_time",
@@ -69,16 +77,20 @@ NESTED = {
         "body_bytes", "expect_status", "insecure", "follow_redirects", "interval",
         "graceful_stop", "expected_interval", "transport", "scenario", "scenario_weights",
         "data_rows", "data_mode", "stages", "shape", "seed", "alerts", "history", "thresholds",
-        "abort_on_fail", "abort_grace", "notify", "workers", "cluster"],
+        "abort_on_fail", "abort_grace", "notify", "workers", "cluster", "http2", "streams",
+        "cacert", "cert", "key", "connect_to"],
 }
 #: The TypedDict that types each nested place.
 TYPES: dict[str, Any] = {
-    "latency_ms": Quantiles, "service_ms": Quantiles, "stats[]": summary_parts.StatsRow,
+    "latency_ms": Quantiles, "service_ms": Quantiles, "connections": ConnectionsEntry,
+    "connections.connect_ms": Quantiles, "connections.tls_ms": Quantiles,
+    "stats[]": summary_parts.StatsRow,
     "users_started": summary_parts.UsersStarted, "checks{}": summary_parts.CheckCount,
     "iterations{}": summary_parts.IterationCount, "alerts[]": AlertEntry,
     "thresholds[]": ThresholdEntry, "custom{counter}": summary_parts.CustomCounter,
     "custom{gauge}": summary_parts.CustomGauge, "custom{timing}": summary_parts.CustomTiming,
     "generator": summary_parts.GeneratorHealth, "versions": Versions, "parameters": Parameters,
+    "messages{}": summary_parts.MessageEntry,
 }
 
 
@@ -92,13 +104,15 @@ def shape(summary: Any) -> dict[str, list[str]]:
         assert out.setdefault(place, list(entry)) == list(entry), (place, list(entry))
 
     for key in ("latency_ms", "service_ms", "users_started", "generator", "versions",
-                "parameters"):
+                "parameters", "connections"):
         if summary[key] is not None:
             put(key, summary[key])
+    for key in ("connect_ms", "tls_ms"):
+        put(f"connections.{key}", summary["connections"][key])
     for key in ("stats", "alerts", "thresholds"):
         for entry in summary[key]:
             put(f"{key}[]", entry)
-    for key in ("checks", "iterations"):
+    for key in ("checks", "iterations", "messages"):
         for entry in summary[key].values():
             put(f"{key}{{}}", entry)
     for entry in summary["custom"].values():
@@ -106,12 +120,14 @@ def shape(summary: Any) -> dict[str, list[str]]:
     return out
 
 
-def assert_pinned(summary: Any) -> dict[str, list[str]]:
-    """Every level of ``summary`` has the golden keys, in the golden order."""
+def assert_pinned(summary: Any, *, older: bool = False) -> dict[str, list[str]]:
+    """Every level of ``summary`` has the golden keys, in the golden order (``older``: a
+    summary stored by an older loadnb, whose ``parameters`` lack the keys added since)."""
     got = shape(summary)
     assert got.pop("") == TOP
     for place, keys in got.items():
-        assert keys == NESTED[place], place
+        want = NESTED[place][:len(keys)] if older and place == "parameters" else NESTED[place]
+        assert keys == want, place
     return got
 
 
@@ -137,8 +153,22 @@ async def test_a_scenario_run_has_the_pinned_keys_at_every_level(demo_url: str) 
         demo_url, scenario={shop: 3, crash: 1}, users=2, duration=1.0, interval=0.1, seed=5,
         thresholds=["p95<10s", "errors<1%"], alerts=["p50<0ms"], history="off")).run()
     got = assert_pinned(result.summary)
-    assert got.keys() == set(NESTED), set(NESTED) - got.keys()  # every place was seen
+    streams = {"messages{}"}  # seen by the next test
+    assert got.keys() == set(NESTED) - streams, set(NESTED) - streams - got.keys()
     assert result.summary["error_samples"] and result.summary["errors"]
+
+
+async def test_a_scenario_with_message_streams_has_the_pinned_keys(demo_url: str) -> None:
+    async def chat(user: Any) -> None:
+        async with user.websocket("/ws/echo", name="echo") as ws:
+            await ws.request("hi")
+        async for _ in user.sse("/sse?n=2", name="feed"):
+            pass
+
+    result = await Run(make_spec(demo_url, scenario=chat, users=1, requests=4, interval=0.1,
+                                 history="off")).run()
+    got = assert_pinned(result.summary)
+    assert "messages{}" in got and set(result.summary["messages"]) == {"echo", "feed"}
 
 
 def test_the_typeddicts_declare_the_golden_keys() -> None:
@@ -188,7 +218,7 @@ def test_an_export_written_before_the_typed_summary_loads(tmp_path: Path) -> Non
     path = tmp_path / "run.json"
     shutil.copy(FIXTURES / "export-r1.json", path)
     stored = read(path)["summary"]
-    got = assert_pinned(stored)
+    got = assert_pinned(stored, older=True)
     assert {"checks{}", "iterations{}", "custom{counter}", "custom{gauge}", "custom{timing}",
             "thresholds[]", "alerts[]"} <= got.keys()
     again = json.loads(json.dumps(load(str(path)).summary))

@@ -121,7 +121,7 @@ async def test_the_widget_metrics_line_says_iterations_fail(demo_url: str) -> No
 
 def test_metrics_line_is_unchanged_without_failed_iterations() -> None:
     from loadnb.results.words import live_line
-    from tests.ui.test_widget import snap
+    from tests.ui.widget_helpers import snap
 
     plain = live_line(snap())
     assert live_line(snap(), iterations={"browse": [10, 0]}) == plain

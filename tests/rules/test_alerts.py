@@ -107,7 +107,8 @@ def test_waiting_for_connection_needs_two_intervals() -> None:
 def test_default_rules_are_the_briefs_two_then_the_generators() -> None:
     assert [r.name for r in default_rules()] == [
         "target_down", "no_response", "low_success_rate", "low_rps", "iterations_failing",
-        "generator_cpu", "generator_lag", "dropped_arrivals", "waiting_for_connection"]
+        "generator_cpu", "generator_lag", "worker_saturated", "dropped_arrivals",
+        "waiting_for_connection"]
 
 
 def test_each_fire_and_clear_is_news_once() -> None:

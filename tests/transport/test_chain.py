@@ -24,7 +24,7 @@ from loadnb.transport.fast import FastTransport
 from loadnb.transport.pool import FifoPool
 from tests.conftest import until
 from tests.servers import Action, RawHTTPServer
-from tests.transport.test_fast_transport import CLOSE, RawServer, Seen, Step, fixed, head
+from tests.transport.fast_helpers import CLOSE, RawServer, Seen, Step, fixed, head
 
 TRANSPORTS = pytest.mark.parametrize("transport", ["fast", "aiohttp"])
 

@@ -1,0 +1,133 @@
+"""What one tick costs the Dask driver: every worker's interval in, one merged interval out.
+
+At each tick every worker publishes one interval payload; the driver receives each (msgpack off
+the wire), hands it to its worker's source, and merges them all into the interval the monitor
+records (per name, and all names together). This benchmark does exactly that, on the real
+driver-side code, for synthetic workers: ``--workers`` workers, ``--names`` request names each,
+``--requests`` requests per worker per 0.5 s interval (spread over the names), latencies drawn
+from a log-normal (σ 0.45), 1 name in 16 with a few ``503`` errors and their sample.
+
+Sizes measured on this machine (a short real run against a local nginx, 64 users, one engine:
+what one busy worker produces in 0.5 s): one name on the fast transport, 10,000–23,000 requests
+and 230–320 non-empty histogram buckets; 64 names (a scenario, aiohttp), 2,900–3,700 requests
+and 25–35 non-empty buckets per name. ``--requests`` defaults to those: 20,000 for one name,
+3,400 for more (the synthetic histograms come out a little wider than the real ones).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/merge_cost.py --workers 8,64,256,1000 \\
+        --names 1,16,64 --json
+
+prints one JSON row per case: ``{"workers", "names", "payload_bytes", "merge_ms_p50",
+"merge_ms_p99"}`` (``payload_bytes``: one worker's payload on the wire; times: wall ms per tick,
+over ``--ticks`` ticks). No network, no load: CPU only (pin it with ``taskset -c 0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from loadnb.distributed.source import ClusterSource, WorkerSource
+from loadnb.metrics.codec import encode_payload
+from loadnb.metrics.payload import Payload, SourceStatus
+from loadnb.metrics.stats import IntervalStats, merge_intervals
+
+#: Distinct synthetic workers (the rest repeat them: generating is slower than merging).
+VARIETY = 16
+#: Requests per worker per 0.5 s, by number of names (measured: see the module docstring).
+ONE_NAME_REQUESTS, MANY_NAMES_REQUESTS = 20_000, 3_400
+
+
+def worker_payload(names: int, requests: int, seed: int) -> Payload:
+    """One busy worker's interval: ``requests`` spread over ``names`` names."""
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(requests, [1 / names] * names)
+    stats: dict[str, IntervalStats] = {}
+    for k, n in enumerate(counts):
+        n = int(n)
+        bad = max(1, n // 100) if k % 16 == 5 and n else 0
+        name = f"GET /api/item/{k}"
+        latency = rng.lognormal(np.log(0.003), 0.45, n)
+        iv = IntervalStats(name, started=n + 1, completed=n - bad, failed=bad, bytes=900 * n,
+                           status={200: n - bad, **({503: bad} if bad else {})},
+                           errors={"HTTP 503": bad} if bad else {},
+                           samples={"HTTP 503": "HTTP/1.1 503 Service Unavailable"} if bad else {})
+        iv.latency.add_seconds(latency)
+        iv.service.add_seconds(latency * 0.9)
+        stats[name] = iv
+    status = SourceStatus(active_users=64, in_flight=3, target_users=64, started=9000,
+                          progress=40.0, eta=10.0, loop_lag_ms=1.5, cpu_percent=95.0, workers=1)
+    return Payload(stats, status)
+
+
+def wires(names: int, requests: int) -> list[bytes]:
+    """:data:`VARIETY` workers' messages as they come off the wire."""
+    return [msgpack.packb({"run": "bench", "index": i, "seq": 1,
+                           "payload": encode_payload(worker_payload(names, requests, i))},
+                          use_bin_type=True) for i in range(VARIETY)]
+
+
+def tick(cluster: ClusterSource, sources: list[WorkerSource], wire: list[bytes]) -> float:
+    """One tick on the driver: receive every worker's message, merge; wall seconds."""
+    t0 = time.perf_counter()
+    for source in sources:
+        msg: dict[str, Any] = msgpack.unpackb(wire[source.index % len(wire)], raw=False,
+                                              strict_map_key=False)
+        source.receive(msg["payload"])
+    payload = cluster.collect(final=False)
+    merge_intervals(payload.stats.values())
+    return time.perf_counter() - t0
+
+
+def case(workers: int, names: int, requests: int, ticks: int) -> dict[str, Any]:
+    """One row: ``workers`` × ``names``."""
+    wire = wires(names, requests)
+    sources = [WorkerSource(i, f"tcp://127.0.0.1:{40000 + i}") for i in range(workers)]
+    cluster = ClusterSource(sources)
+    times = []
+    budget = time.perf_counter() + 20.0  # the slow cases: fewer ticks, never fewer than 3
+    for k in range(ticks + 1):
+        spent = tick(cluster, sources, wire)
+        if k:  # the first tick warms up (the name table, the caches)
+            times.append(spent * 1e3)
+        if len(times) >= 3 and time.perf_counter() > budget:
+            break
+    times.sort()
+    p99 = times[min(len(times) - 1, int(np.ceil(0.99 * len(times))) - 1)]
+    return {"workers": workers, "names": names,
+            "payload_bytes": int(statistics.median(len(w) for w in wire)),
+            "merge_ms_p50": round(statistics.median(times), 2), "merge_ms_p99": round(p99, 2)}
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=_ints, default=[8, 64, 256, 1000])
+    parser.add_argument("--names", type=_ints, default=[1, 16, 64])
+    parser.add_argument("--requests", type=int, default=None,
+                        help="requests per worker per 0.5 s (default: the measured ones)")
+    parser.add_argument("--ticks", type=int, default=30)
+    parser.add_argument("--json", action="store_true", help="one JSON row per case")
+    args = parser.parse_args(argv)
+    for names in args.names:
+        requests = args.requests or (ONE_NAME_REQUESTS if names == 1 else MANY_NAMES_REQUESTS)
+        for workers in args.workers:
+            row = case(workers, names, requests, args.ticks)
+            if args.json:
+                print(json.dumps(row), flush=True)
+            else:
+                print(f"{workers:>5} workers × {names:>3} names: {row['payload_bytes']:>8,} B "
+                      f"a payload, merge p50 {row['merge_ms_p50']:>8.2f} ms, "
+                      f"p99 {row['merge_ms_p99']:>8.2f} ms", flush=True)
+
+
+if __name__ == "__main__":
+    main()

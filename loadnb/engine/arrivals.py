@@ -1,0 +1,149 @@
+"""The open model's side of the engine: the pacer's wake-ups and the arrivals they start.
+
+:class:`OpenModel` is the part of :class:`~loadnb.engine.generator.Engine` that runs the open
+model: the pacer wakes (a timerfd callback, no task) and starts every arrival due by then,
+straight into the work's :class:`~loadnb.transport.base.OpenLane` when it has one (the fast
+transport, a target-URL test: no task per arrival), else as a task each; arrivals beyond
+``max_in_flight`` are counted dropped. It keeps the send lags and gives their p99 per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from array import array
+from collections.abc import Callable, Coroutine
+
+import numpy as np
+
+from ..metrics.stats import NameStats, Recorder
+from ..spec.config import LoadSpec
+from ..transport.base import OpenLane
+from .timer import Pacer, PreciseSleeper
+from .work import Work
+
+__all__ = ["OpenModel", "p99_ms"]
+
+
+def p99_ms(lags: array[float]) -> float:
+    """The 99th percentile (ms) of ``lags`` (seconds): the smallest lag at least 99 % of them do
+    not exceed; NaN if none. ``lags`` is emptied.
+
+    >>> p99_ms(array("d", [0.001] * 99 + [0.5]))
+    1.0
+    """
+    if not lags:
+        return math.nan
+    values = np.array(lags, dtype=np.float64)  # a copy: the array may be cleared
+    del lags[:]
+    k = max(0, math.ceil(0.99 * values.size) - 1)  # (np.partition: no lazy import, O(n))
+    return float(np.partition(values, k)[k]) * 1e3
+
+
+class OpenModel:
+    """The open model's wake-ups and arrivals (a base of the engine, which sets these)."""
+
+    spec: LoadSpec
+    recorder: Recorder
+    work: Work
+    clock: Callable[[], float]
+    t0: float
+    started: int
+    limit: float
+    dropped: int
+    closed: bool
+    send_lags: array[float]
+    _requests: set[asyncio.Task[None]]
+    _lane: OpenLane | None
+    _acc: NameStats
+    _cap: int
+    _pacer: Pacer | None
+    _sleeper: PreciseSleeper | None
+    _pacer_error: BaseException | None
+
+    def target(self, elapsed: float) -> float:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def may_start(self, now: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def spawn(self, coro: Coroutine[None, None, None],
+              owner: set[asyncio.Task[None]] | None = None) -> asyncio.Task[None]:
+        raise NotImplementedError
+
+    def take_send_lag(self) -> float:
+        """The 99th percentile of the send lags (ms) since the last call; NaN if none."""
+        return p99_ms(self.send_lags)
+
+    def _start_pacer(self) -> None:
+        """The open model: the pacer wakes (a timerfd callback, no task) and starts every
+        arrival due by then; arrivals go to the work's lane, or are tasks without one."""
+        loop = asyncio.get_running_loop()
+        self._lane = self.work.lane()
+        self._acc = self.recorder.stats_for(self.spec.request_name)  # the lane's one name
+        if self._lane is not None:
+            self._lane.pace = self._pace
+        duration = math.inf if self.spec.duration is None else self.spec.duration
+        self._pacer = Pacer(self.target, duration, self.t0)
+        self._sleeper = PreciseSleeper(loop)
+        loop.call_soon(self._pace)
+
+    def _pace(self) -> None:
+        """One wake-up of the pacer (its timer, or a response of the lane once arrivals are
+        due): the arrivals due, then the next wake-up."""
+        pacer, sleeper = self._pacer, self._sleeper
+        if self.closed or pacer is None or sleeper is None:
+            return
+        lane = self._lane
+        try:
+            now = self.clock() - self.t0
+            dues = pacer.due(now)
+            if (dues and not self._arrive(dues)) or pacer.ended or now >= pacer.duration:
+                self.close()
+                return
+            wake_at = self.t0 + pacer.wake(now)
+            if lane is not None:  # (a response at or after this time calls _pace too)
+                lane.due_at = wake_at
+            sleeper.call_later(max(0.0, wake_at - self.clock()), self._pace)
+        except BaseException as exc:  # a bug: end the run (run() raises it), never hang it
+            self._pacer_error = exc
+            self.close()
+
+    def _arrive(self, dues: list[float]) -> bool:
+        """Start the arrivals due at ``dues`` (clock readings), those beyond the in-flight cap
+        counted dropped; False once the run is closed (at its request count)."""
+        lane = self._lane
+        if lane is None:
+            return all(self._arrive_task(intended) for intended in dues)
+        if self.closed:
+            return False
+        # In bulk, as they would be one by one: nothing ends while they are sent, so the first
+        # ones fit under the cap and the rest are dropped, unless the run reaches its count.
+        fit = max(0, min(len(dues), self._cap - lane.in_flight))
+        room = self.limit - self.started
+        if fit <= room:
+            self.dropped += len(dues) - fit
+        else:
+            fit = int(room)
+        if fit:
+            self.started += fit
+            self._acc.started += fit
+            lane.send(dues if fit == len(dues) else dues[:fit])
+        if self.started >= self.limit:
+            self.close()
+            return False
+        return True
+
+    def _arrive_task(self, intended: float) -> bool:
+        """Start the arrival due at ``intended`` as a task (or count it dropped at the cap);
+        False once the run is closed."""
+        if not self.may_start(intended):
+            return False
+        if len(self._requests) < self._cap:  # (its work admits and counts it)
+            self.spawn(self.work.begin(self.work.new_user(-1), intended), self._requests)
+        else:
+            self.dropped += 1
+        return True
