@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:  # run as a script: tests/nginx.py and loadnb from
 
 from loadnb.runner.run import Run  # noqa: E402
 from loadnb.spec.config import make_spec  # noqa: E402
-from tests.nginx import Nginx  # noqa: E402
+from tests.nginx import Nginx, settled  # noqa: E402
 
 MB = 1024 * 1024
 #: Children of the driver that are multiprocessing's helpers, not Dask workers.
@@ -120,15 +120,7 @@ def growth(rows: list[dict[str, Any]]) -> dict[str, float]:
 def logged_lines(nginx: Nginx, settle: float = 0.5, timeout: float = 30.0) -> int:
     """Lines in nginx's access log (one per request it finished), once the log stops growing;
     counted in chunks (a 10-minute log has millions of lines)."""
-    path = nginx.root / "access.log"
-    last, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        size = path.stat().st_size if path.exists() else 0
-        if size != last:
-            last, since = size, time.monotonic()
-        elif time.monotonic() - since >= settle:
-            break
-        time.sleep(0.05)
+    path = settled(nginx.root / "access.log", settle, timeout, step=0.05)
     lines = 0
     with path.open("rb") as log:
         while chunk := log.read(1 << 20):

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .nginx import _free_port, _listening, find_nginx
+from .nginx import _free_port, _listening, find_nginx, settled
 
 BIG = 1024 * 1024 + 17
 SERVICE_HOST = "svc.loadnb.test"
@@ -186,15 +186,7 @@ class H2Nginx:
 
     def lines(self, server: str, settle: float = 0.15, timeout: float = 3.0) -> list[Line]:
         """The access-log lines of ``server``'s port, once the log stops growing."""
-        path = self.root / "access.log"
-        last, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            size = path.stat().st_size if path.exists() else 0
-            if size != last:
-                last, since = size, time.monotonic()
-            elif time.monotonic() - since >= settle:
-                break
-            time.sleep(0.02)
+        path = settled(self.root / "access.log", settle, timeout)
         out = []
         for text in (path.read_text().splitlines() if path.exists() else []):
             port, proto, method, uri, status, nbytes, conn, host = text.split(" ")

@@ -55,6 +55,21 @@ class Logged:
     connection_header: str  # the request's Connection header, "-" if none
 
 
+def settled(path: Path, settle: float, timeout: float, step: float = 0.02) -> Path:
+    """``path`` once it has not grown for ``settle`` seconds (at most ``timeout``): nginx writes
+    a log line when it finishes a request, which can be a moment after the client has the last
+    byte."""
+    last, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else 0
+        if size != last:
+            last, since = size, time.monotonic()
+        elif time.monotonic() - since >= settle:
+            break
+        time.sleep(step)
+    return path
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -235,15 +250,7 @@ class Nginx:
         nginx writes a line when it finishes a request, which can be a moment after the client
         has the last byte: wait until the log has not changed for ``settle`` seconds.
         """
-        path = self.root / "access.log"
-        last, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            size = path.stat().st_size if path.exists() else 0
-            if size != last:
-                last, since = size, time.monotonic()
-            elif time.monotonic() - since >= settle:
-                break
-            time.sleep(0.02)
+        path = settled(self.root / "access.log", settle, timeout)
         lines = path.read_text().splitlines() if path.exists() else []
         out = [_parse(line) for line in lines]
         return [r for r in out if port is None or r.port == port]
