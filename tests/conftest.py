@@ -19,6 +19,7 @@ import pytest
 from loadnb.record.accounting import check_accounting
 from loadnb.results.result import Result
 from loadnb.runner.run import Run
+from tests.prometheus import Prometheus, find_prometheus
 
 os.environ.setdefault("LOADNB_DEBUG", "1")
 os.environ.setdefault("BOKEH_RESOURCES", "inline")
@@ -108,3 +109,12 @@ def browser() -> Iterator[Any]:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[Prometheus]:
+    binary = find_prometheus()
+    if binary is None:
+        pytest.skip("prometheus is not installed (make sysdeps)")
+    with Prometheus(binary) as server:
+        yield server

@@ -9,6 +9,7 @@ without blocking the caller's event loop, so an exporter on that loop goes on be
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -119,3 +120,14 @@ class Prometheus:
         result = await self.query(expr)
         assert len(result) <= 1, result
         return float(result[0]["value"][1]) if result else None
+
+    async def value_becomes(self, expr: str, want: float, timeout: float = 30) -> None:
+        """Wait until the instant query ``expr`` reads ``want`` (it scrapes every second)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        got = await self.value(expr)
+        while got != want:
+            if loop.time() > deadline:
+                raise AssertionError(f"{expr} is {got}, not {want}, after {timeout:g} s")
+            await asyncio.sleep(0.25)
+            got = await self.value(expr)

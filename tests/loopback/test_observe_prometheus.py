@@ -6,7 +6,6 @@ run was answered, and no coordinated-omission correction applies: see README "Ob
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,29 +15,11 @@ from loadnb.spec.config import make_spec
 
 from ..conftest import until
 from ..observe.test_exporter import free_port
-from ..prometheus import Prometheus, find_prometheus
+from ..prometheus import Prometheus
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def prometheus() -> Iterator[Prometheus]:
-    binary = find_prometheus()
-    if binary is None:
-        pytest.skip("prometheus is not installed (make sysdeps)")
-    with Prometheus(binary) as server:
-        yield server
-
-
-async def _reads(prometheus: Prometheus, expr: str, want: float, timeout: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    got = await prometheus.value(expr)
-    while got != want:
-        if loop.time() > deadline:
-            raise AssertionError(f"{expr} is {got}, not {want}, after {timeout:g} s")
-        await asyncio.sleep(0.25)
-        got = await prometheus.value(expr)
 
 
 async def test_prometheus_reads_the_runs_totals(prometheus: Prometheus, demo_url: str) -> None:
@@ -54,10 +35,11 @@ async def test_prometheus_reads_the_runs_totals(prometheus: Prometheus, demo_url
         total = run.result.summary["total_requests"]
         assert total > 300 and run.result.summary["failed_requests"] == 0
         sel = f'run_id="{run.run_id}"'
-        await _reads(prometheus, f"sum(loadnb_requests_total{{{sel}}})", total)
-        await _reads(prometheus, f"sum(loadnb_request_duration_seconds_count{{{sel}}})", total)
-        await _reads(prometheus, f'sum(loadnb_requests_total{{{sel},result="ok"}})', total)
-        await _reads(prometheus, f"loadnb_in_flight{{{sel}}}", 0)
+        for expr, want in ((f"sum(loadnb_requests_total{{{sel}}})", total),
+                           (f"sum(loadnb_request_duration_seconds_count{{{sel}}})", total),
+                           (f'sum(loadnb_requests_total{{{sel},result="ok"}})', total),
+                           (f"loadnb_in_flight{{{sel}}}", 0)):
+            await prometheus.value_becomes(expr, want, timeout=20)
     finally:
         prometheus.scrape()
         run.stop()

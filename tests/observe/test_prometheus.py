@@ -4,42 +4,19 @@ query of the Grafana dashboard runs on it."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-
 import pytest
 
 from loadnb.observe.exporter import MetricsServer
 from loadnb.observe.feed import LoadMetrics
 
 from ..conftest import until
-from ..prometheus import Prometheus, find_prometheus
+from ..prometheus import Prometheus
 from .test_exporter import free_port, totals
 from .test_grafana import queries
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def prometheus() -> Iterator[Prometheus]:
-    binary = find_prometheus()
-    if binary is None:
-        pytest.skip("prometheus is not installed (make sysdeps)")
-    with Prometheus(binary) as server:
-        yield server
-
-
-async def _value_becomes(prometheus: Prometheus, expr: str, want: float,
-                         timeout: float = 30) -> None:
-    """Wait until the instant query ``expr`` reads ``want`` (Prometheus scrapes every second)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    got = await prometheus.value(expr)
-    while got != want:
-        if loop.time() > deadline:
-            raise AssertionError(f"{expr} is {got}, not {want}, after {timeout:g} s")
-        await asyncio.sleep(0.25)
-        got = await prometheus.value(expr)
 
 
 async def test_prometheus_reads_the_fed_totals(prometheus: Prometheus) -> None:
@@ -59,15 +36,14 @@ async def test_prometheus_reads_the_fed_totals(prometheus: Prometheus) -> None:
             seen = server.scrapes
             await until(lambda s=seen: server.scrapes > s, 20, what="a scrape of this tick")
         run = f'run_id="{run_id}"'
-        await _value_becomes(prometheus, f"sum(loadnb_requests_total{{{run}}})", fed)
-        await _value_becomes(prometheus, f"sum(loadnb_request_duration_seconds_count{{{run}}})",
-                             fed)
-        await _value_becomes(
-            prometheus, f'sum(loadnb_request_duration_seconds_bucket{{{run},le="+Inf"}})', fed)
-        await _value_becomes(prometheus, f'sum(loadnb_requests_total{{{run},result="failed"}})',
-                             24)
-        await _value_becomes(prometheus, f"loadnb_active_users{{{run}}}", 6)
-        await _value_becomes(prometheus, f"loadnb_dropped_arrivals_total{{{run}}}", 6)
+        for expr, want in ((f"sum(loadnb_requests_total{{{run}}})", fed),
+                           (f"sum(loadnb_request_duration_seconds_count{{{run}}})", fed),
+                           (f'sum(loadnb_request_duration_seconds_bucket{{{run},le="+Inf"}})',
+                            fed),
+                           (f'sum(loadnb_requests_total{{{run},result="failed"}})', 24),
+                           (f"loadnb_active_users{{{run}}}", 6),
+                           (f"loadnb_dropped_arrivals_total{{{run}}}", 6)):
+            await prometheus.value_becomes(expr, want)
         assert await prometheus.value('up{job="loadnb"}') == 1
         # every query of the Grafana dashboard is valid PromQL and finds this run's series
         for expr in queries():
