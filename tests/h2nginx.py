@@ -24,8 +24,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .nginx import _free_port, _listening, find_nginx, settled
+
+if TYPE_CHECKING:
+    from loadnb.results.result import Result
 
 BIG = 1024 * 1024 + 17
 SERVICE_HOST = "svc.loadnb.test"
@@ -193,3 +197,9 @@ class H2Nginx:
             out.append(Line(int(port), proto, method, uri, int(status), int(nbytes), int(conn),
                             host))
         return [line for line in out if line.port == self.ports[server]]
+
+
+def counts(result: Result) -> tuple[int, int, dict[str, int]]:
+    """A run's completed and failed requests and its errors by kind, to compare with the log."""
+    s = result.summary
+    return s["completed_requests"], s["failed_requests"], dict(s["errors"])

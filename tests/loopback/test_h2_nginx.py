@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -21,17 +21,7 @@ from loadnb.results.result import Result
 from loadnb.transport import TransportOptions, make_transport
 from loadnb.transport.h2 import H2Transport
 from tests.conftest import until
-from tests.h2nginx import BIG, SERVICE_HOST, H2Nginx
-
-
-@pytest.fixture(scope="module")
-def ng() -> Iterator[H2Nginx]:
-    try:
-        server = H2Nginx()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    with server:
-        yield server
+from tests.h2nginx import BIG, SERVICE_HOST, H2Nginx, counts
 
 
 class Made:
@@ -56,11 +46,6 @@ async def run(url: str, factory: Callable[[TransportOptions], Any], **params: An
     result = await Run(make_spec(url, history="off", **params), transport=factory).run()
     check_accounting(result)
     return result
-
-
-def counts(result: Result) -> tuple[int, int, dict[str, int]]:
-    s = result.summary
-    return s["completed_requests"], s["failed_requests"], dict(s["errors"])
 
 
 @pytest.mark.parametrize("server", ["h2", "h2c"])

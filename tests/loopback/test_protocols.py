@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,31 +14,16 @@ from loadnb import Run, make_spec
 from loadnb.cli import command as cli
 from loadnb.record.accounting import check_accounting
 from loadnb.results.result import Result
-from tests.h2nginx import SERVICE_HOST, H2Nginx
+from tests.h2nginx import SERVICE_HOST, H2Nginx, counts
 
 FALLBACK = ("HTTP/2 was asked for, but the server did not offer h2 by ALPN (it chose "
             "http/1.1): the run speaks HTTP/1.1")
-
-
-@pytest.fixture(scope="module")
-def ng() -> Iterator[H2Nginx]:
-    try:
-        server = H2Nginx()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    with server:
-        yield server
 
 
 async def run(url: str, **params: Any) -> Result:
     result = await Run(make_spec(url, history="off", interval=0.2, **params)).run()
     check_accounting(result)
     return result
-
-
-def counts(result: Result) -> tuple[int, int, dict[str, int]]:
-    s = result.summary
-    return s["completed_requests"], s["failed_requests"], dict(s["errors"])
 
 
 @pytest.mark.parametrize("server", ["h2", "h2c"])
