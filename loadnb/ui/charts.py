@@ -79,7 +79,7 @@ DIST_LABELS: tuple[str, ...] = ("p50", "p75", "p90", "p95", "p99", "p99.9", "p99
 #: Snapshot columns drawn in the Overview tab and the Latency tab's time series.
 OVERVIEW_COLUMNS: tuple[str, ...] = (
     "elapsed_time", "current_rps", "target_rate", "success_rate", "active_users", "target_users",
-    "progress_percent")
+    "connected", "progress_percent")
 PERCENTILE_NAMES: tuple[str, ...] = ("p50", "p90", "p95", "p99")
 LATENCY_COLUMNS: tuple[str, ...] = (
     "elapsed_time", *(f"{p}_ms" for p in PERCENTILE_NAMES),
@@ -169,6 +169,8 @@ class Charts:
     targets: dict[str, Line]
     #: The dashed plan lines: ``rate`` (on the throughput chart), ``users`` (active users chart).
     plans: dict[str, Line]
+    #: The open WebSocket/SSE connections beside the active users (shown once a run has some).
+    connected: Line
     layout: Tabs
     #: The charts of tabs not in the page yet, by tab index (their panel shows a placeholder).
     unattached: dict[int, LayoutDOM] = field(default_factory=dict)
@@ -196,9 +198,22 @@ def _target(fig: figure, source: ColumnDataSource, column: str) -> Line:
     return step, legend_item(fig, step)
 
 
+def _connected(fig: figure, source: ColumnDataSource) -> Line:
+    """The open message-stream connections (``connected``), hidden until a run has some: a run
+    without WebSocket or SSE streams draws the chart as it always did."""
+    glyph = LineGlyph(x="elapsed_time", y="connected", line_width=2,
+                      line_color=palette.series(5))
+    line = render(fig, glyph, source, "connected", visible=False)
+    item = legend_item(fig, line)
+    item.visible = False
+    fig.add_tools(HoverTool(renderers=[line], mode="vline", tooltips=[
+        ("elapsed", "@elapsed_time{0.0} s"), ("connected", "@{connected}{0,0}")]))
+    return line, item
+
+
 def _overview(source: ColumnDataSource, plan: ColumnDataSource, events: ColumnDataSource,
               x_range: DataRange1d, anchor: ColumnDataSource,
-              ) -> tuple[Column, dict[str, Line], dict[str, Line]]:
+              ) -> tuple[Column, dict[str, Line], dict[str, Line], Line]:
     rps = make_figure("Throughput (requests/s)", "req/s", x_range=x_range, anchor=anchor)
     lines(rps, source, [("current_rps", "current")], "0,0.0",
           extra=[("target", "@{target_rate}{0,0.0}")])
@@ -212,13 +227,15 @@ def _overview(source: ColumnDataSource, plan: ColumnDataSource, events: ColumnDa
           extra=[("target", "@{target_users}{0,0}")])
     users = _target(active, source, "target_users")
     users_plan = add_plan(active, plan)
+    connected = _connected(active, source)
     progress = make_figure("Progress (%)", "%", x_range=x_range,
                            y_range=Range1d(start=0, end=105), anchor=anchor)
     lines(progress, source, [("progress_percent", "progress %")], "0.0")
     for fig in (rps, success, active, progress):
         add_markers(fig, events, label=fig in (rps, active))
     grid = flow([rps, success], [active, progress])
-    return grid, {"rate": rate, "users": users}, {"rate": rate_plan, "users": users_plan}
+    return (grid, {"rate": rate, "users": users}, {"rate": rate_plan, "users": users_plan},
+            connected)
 
 
 def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataSource,
@@ -309,8 +326,8 @@ def build_charts() -> Charts:
     plan, events = ColumnDataSource(empty_plan()), ColumnDataSource(empty_events())
     stats = ColumnDataSource(empty_stats())
     anchor = anchor_source()  # one invisible point, shared by every time-series figure
-    overview, targets, plans = _overview(streams["overview"], plan, events,
-                                         DataRange1d(start=0), anchor)
+    overview, targets, plans, connected = _overview(streams["overview"], plan, events,
+                                                    DataRange1d(start=0), anchor)
     latency, dist_fig, latency_figs, dist_items = _latency(
         streams["latency"], dist, hist, events, DataRange1d(start=0), anchor)
     errors_x = DataRange1d(start=0)
@@ -337,7 +354,8 @@ def build_charts() -> Charts:
     tabs = Tabs(tabs=[TabPanel(child=Div() if i in later else children[title], title=title)
                       for i, (title, _) in enumerate(TABS)], sizing_mode="stretch_width")
     return Charts(streams, [names for _, names in TABS], dist, hist, summary, plan, events, stats,
-                  kinds, codes, dist_fig, latency_figs, dist_items, targets, plans, tabs, later)
+                  kinds, codes, dist_fig, latency_figs, dist_items, targets, plans, connected,
+                  tabs, later)
 
 
 __all__ = ["CODE_COLUMNS", "DIST_LABELS", "DIST_QS", "ERROR_COLUMNS", "ERROR_SLOTS", "KIND_COLUMNS",

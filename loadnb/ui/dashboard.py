@@ -163,6 +163,7 @@ class Dashboard:
         title_of(c.dist_figure).text = "Latency distribution, whole run (at the end of the run)"
         c.kinds.clear()
         c.codes.clear()
+        self._show_connected(False)
         self.custom.reset()
         self.server.reset()
         self._interval = spec.interval
@@ -197,6 +198,8 @@ class Dashboard:
         row.update({col: [v] for col, v in zip(KIND_COLUMNS, kinds, strict=True)})
         row.update({col: [v] for col, v in zip(CODE_COLUMNS, codes, strict=True)})
         self._push("errors", row)
+        if snap.connected:
+            self._show_connected(True)
         if snap.event:  # a live change: a marker on every time-series chart (sent at once)
             c.events_source.stream({"event_time": [snap.elapsed_time], "event": [snap.event]})
         if not math.isnan(snap.success_rate):
@@ -252,6 +255,12 @@ class Dashboard:
         self._set_summary(self._final_rows(result.summary, result.spec), force=True)
 
     # -- internals -------------------------------------------------------------------------
+    def _show_connected(self, show: bool) -> None:
+        """Show (a run with open WebSocket/SSE connections) or hide the ``connected`` line."""
+        line, item = self.charts.connected
+        if line.visible != show:
+            line.visible = item.visible = show
+
     def _visible(self, name: str) -> bool:
         active = self.layout.active
         return active < len(self.charts.tab_streams) and name in self.charts.tab_streams[active]
