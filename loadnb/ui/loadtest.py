@@ -351,7 +351,8 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         try:
             self.panel.show_update(update, run.state)
             self.dashboard.update(update.snapshot)
-            self.dashboard.update_extras(list(update.custom_rows), update.server_rows)
+            self.dashboard.update_extras(list(update.custom_rows), update.server_rows,
+                                         update.workers)
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
 
