@@ -55,12 +55,18 @@ class SlotLines:
 
 def slot_figure(title: str, y_label: str, source: ColumnDataSource, columns: tuple[str, ...],
                 x_range: DataRange1d, anchor: ColumnDataSource, *, first_color: int = 3,
-                other: str = "other") -> tuple[figure, SlotLines]:
+                other: str = "other", beside: bool = False) -> tuple[figure, SlotLines]:
     """A time-series figure with one hidden line per column of ``source`` (x: ``elapsed_time``)
-    and its legend in the top left corner."""
+    and its legend in the top left corner (``beside``: right of the plot, for many lines)."""
     fig = make_figure(title, y_label, x_range=x_range, anchor=anchor)
-    fig.add_layout(Legend(location="top_left", click_policy="hide", label_text_font_size="10px",
-                          background_fill_alpha=0.6))
+    if beside:
+        legend = Legend(click_policy="hide", label_text_font_size="9px", spacing=0, margin=4,
+                        glyph_height=8, label_height=8, border_line_alpha=0)
+        legend.update(padding=2, label_standoff=3)
+        fig.add_layout(legend, "right")
+    else:
+        fig.add_layout(Legend(location="top_left", click_policy="hide",
+                              label_text_font_size="10px", background_fill_alpha=0.6))
     renderers: list[GlyphRenderer[Any]] = [
         render(fig, LineGlyph(x="elapsed_time", y=col, line_width=2,
                               line_color=palette.series(i + first_color)),

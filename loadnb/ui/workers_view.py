@@ -76,10 +76,10 @@ def worker_view(source: ColumnDataSource, events: ColumnDataSource, x_range: Dat
     """The per-worker requests/s and loop-lag charts (hidden) on ``source``."""
     rps, rps_lines = slot_figure("Requests/s per worker process", "req/s", source, RPS_COLUMNS,
                                  x_range, anchor, first_color=0,
-                                 other="other workers (mean)")
+                                 other="others (mean)", beside=True)
     lag, lag_lines = slot_figure("Event-loop lag per worker process (ms)", "ms", source,
                                  LAG_COLUMNS, x_range, anchor, first_color=0,
-                                 other="other workers (worst)")
+                                 other="others (worst)", beside=True)
     lag.add_layout(Span(location=LAG_LIMIT_MS, dimension="width", line_color=palette.ERROR,
                         line_dash="dashed", line_width=1))
     for fig in (rps, lag):

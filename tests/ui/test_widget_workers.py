@@ -66,13 +66,13 @@ def test_the_legend_is_capped_the_rest_share_one_line() -> None:
     shown = labels(dash)
     assert len(shown) == WORKER_LINES
     assert shown[:-1] == [f"worker {w}" for w in range(WORKER_LINES - 1)]
-    assert shown[-1] == "other workers (mean)"
+    assert shown[-1] == "others (mean)"
     data = dash.charts.workers.source.data
     rest = range(WORKER_LINES - 1, n)  # workers 8, 9, 10, 11
     assert data[f"rps{WORKER_LINES - 1}"] == [sum(rps[w] for w in rest) / len(rest)]
     assert data[f"lag{WORKER_LINES - 1}"] == [11.0]  # the worst lag among them
     assert [str(i.label.value) for i in dash.charts.workers.lag.items if i.visible][-1] == (
-        "other workers (worst)")
+        "others (worst)")
 
 
 def test_rows_wait_while_the_tab_is_hidden_and_a_new_run_clears_them() -> None:
