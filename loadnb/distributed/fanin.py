@@ -132,7 +132,7 @@ class Rows:
 
 
 @dataclass
-class Merged:
+class MergedParts:
     """A merge of parts, for the driver: stats by name, the rows, each name's open-request
     changes per worker (``open_owner``, ``open_slot`` in :attr:`PartMerge.names`,
     ``open_delta``), the events (``(worker, elapsed, text)``) and the rest of the payload."""
@@ -148,7 +148,7 @@ class Merged:
 
 class PartMerge:
     """Adds parts (:meth:`add`), then gives their sum: a part (:meth:`take_part`, what a leader
-    publishes) or a :class:`Merged` (:meth:`take`, what the driver records)."""
+    publishes) or a :class:`MergedParts` (:meth:`take`, what the driver records)."""
 
     def __init__(self) -> None:
         self._stats = PackedMerge()
@@ -169,7 +169,7 @@ class PartMerge:
         self._stats.add(part["packed"])
         self._parts.append(part)
 
-    def take(self) -> Merged:
+    def take(self) -> MergedParts:
         """The sum of the parts added since the last take."""
         parts, self._parts = self._parts, []
         stats = self._stats.take().stats
@@ -178,10 +178,11 @@ class PartMerge:
         status = np.concatenate([np.frombuffer(p["status"], "<f8") for p in parts]) \
             if parts else np.zeros(0)
         owner, slot, delta = self._open(parts)
-        return Merged(stats, Rows(table[:, 0], table[:, 1], table[:, 2], status.reshape(-1, S)),
-                      owner, slot, delta,
-                      [(int(i), float(t), str(x)) for p in parts for i, t, x in p["events"]],
-                      _streams(parts))
+        rows_ = Rows(table[:, 0], table[:, 1], table[:, 2], status.reshape(-1, S))
+        return MergedParts(
+            stats, rows_, owner, slot, delta,
+            [(int(i), float(t), str(x)) for p in parts for i, t, x in p["events"]],
+            _streams(parts))
 
     def _open(self, parts: list[Mapping[str, Any]]) -> tuple[Ints, Ints, Ints]:
         """Every part's open-request changes, their slots made this merge's."""
@@ -228,5 +229,5 @@ def _streams(parts: Sequence[Mapping[str, Any]]) -> Payload:
                 **decode_streams(p)) for p in parts] + [Payload({}, SourceStatus())])
 
 
-__all__ = ["ENV", "GROUP_SIZE", "GROUP_TOPIC", "STATUS_FIELDS", "Group", "Merged", "PartMerge",
-           "Rows", "group_size", "member_part", "plan_groups", "status_row"]
+__all__ = ["ENV", "GROUP_SIZE", "GROUP_TOPIC", "STATUS_FIELDS", "Group", "MergedParts",
+           "PartMerge", "Rows", "group_size", "member_part", "plan_groups", "status_row"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..metrics.payload import PHASES, Payload, SourceStatus, WorkerInterval
 from ..metrics.stats import IntervalStats
-from .fanin import STATUS_FIELDS, Floats, Merged, PartMerge, member_part, status_row
+from .fanin import STATUS_FIELDS, Floats, MergedParts, PartMerge, member_part, status_row
 from .source import WorkerSource
 
 #: Ticks between the driver learning a worker is lost and its open requests being settled.
@@ -83,7 +83,7 @@ class GroupedSource:
         return Payload(merged.stats, status, s.custom, connections=s.connections,
                        messages=s.messages, slowest=s.slowest, workers=each)
 
-    def _account(self, merged: Merged) -> None:
+    def _account(self, merged: MergedParts) -> None:
         """Add the tick's started-minus-ended requests to each worker's by name."""
         need = len(self._merge.names)
         if need > self._open.shape[1]:
@@ -113,7 +113,7 @@ class GroupedSource:
             iv.cancelled += int(open_[slot])
         self._open[index] = 0
 
-    def _statuses(self, merged: Merged) -> tuple[Floats, Floats]:
+    def _statuses(self, merged: MergedParts) -> tuple[Floats, Floats]:
         """Keep each worker's last status of the tick; its loop lag and CPU (NaN: none came)."""
         n = len(self.workers)
         lag, cpu = np.full(n, math.nan), np.full(n, math.nan)
@@ -127,7 +127,7 @@ class GroupedSource:
         return lag, cpu
 
     def _status_now(self, lost: np.ndarray, finished: np.ndarray, final: bool,
-                    merged: Merged) -> SourceStatus:
+                    merged: MergedParts) -> SourceStatus:
         """The run's status: every worker's last, a lost or finished one's as
         :meth:`WorkerSource.status_now` makes it, merged as
         :func:`~loadnb.metrics.payload.merge_status` merges them."""
