@@ -5,8 +5,9 @@ the kernel reuses, and that ends with the kernel (closed at interpreter exit).
 Only the widget's seam changes: :func:`kernel_spec` turns ``workers=N`` (no ``cluster``) into
 ``cluster=`` the kernel's cluster of N, and :class:`KernelRun` starts that cluster, in a thread,
 when a run needs it and it is not up yet (the first Start: its start-up counts in that run's
-``startup_s``; a later Start starts its load within about one interval). ``loadnb.run``,
-``arun`` and the CLI keep a cluster per run.
+``startup_s``; a later Start starts its load within about one interval); *Find capacity* runs
+its steps on it too (:func:`kernel_kwargs`). ``loadnb.run``, ``arun``, ``capacity`` and the CLI
+keep a cluster per run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import dataclasses
+from typing import Any
 
 from ..distributed.cluster import Cluster, resolve_workers
 from ..engine.backend import Backend
@@ -46,6 +48,15 @@ def kernel_spec(spec: LoadSpec) -> LoadSpec:
     if spec.workers is None or spec.cluster is not None:
         return spec
     return dataclasses.replace(spec, workers=None, cluster=kernel_cluster(spec.workers))
+
+
+async def kernel_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``make_spec`` keyword arguments with ``workers=N`` (no ``cluster``) turned into
+    ``cluster=`` the kernel's cluster of N, started (what *Find capacity* runs its steps on)."""
+    workers = kwargs.get("workers")
+    if workers is None or kwargs.get("cluster") is not None:
+        return kwargs
+    return {**kwargs, "workers": None, "cluster": await started(kernel_cluster(workers))}
 
 
 def is_up(cluster: Cluster) -> bool:
@@ -89,5 +100,5 @@ def close_kernel_clusters() -> None:
         cluster.close()
 
 
-__all__ = ["KernelRun", "close_kernel_clusters", "is_up", "kernel_cluster", "kernel_spec",
-           "started"]
+__all__ = ["KernelRun", "close_kernel_clusters", "is_up", "kernel_cluster", "kernel_kwargs",
+           "kernel_spec", "started"]
