@@ -295,7 +295,7 @@ class VirtualUser:
                                 allow_redirects=ctx.follow_redirects) as raw:
                 content = await raw.read()
                 self._keep_cookies(raw)
-                resp = Response(raw.status, dict(raw.headers), content, full, 0.0)
+                resp = Response(raw.status, raw.headers.copy(), content, full, 0.0)
                 reason = raw.reason or ""
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
             kind = ctx.classify(exc)
