@@ -5,7 +5,8 @@ independent implementation), in its own thread and loop (:class:`tests.servers.T
 request: answer (``"ok"``), reset the stream (``"rst"``), say GOAWAY refusing it and every later
 stream of its connection (``"goaway"``), or never answer (``"silent"``). The server counts what
 it did (and keeps each request's headers and body), so tests compare its view with loadnb's
-accounting. A request for ``/moved...`` is answered ``302`` to ``/landed`` (with a cookie).
+accounting. A request for ``/moved...`` is answered ``302`` to ``/landed`` (with a cookie), one
+for ``/silent...`` never.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ class _Conn:
             counts.requests += 1
             counts.bodies.append(bytes(self.bodies.pop(sid, b"")))
             counts.heads.append(head)
-        action = self.server.plan(n)
+        path = head.get(b":path", b"")
+        action = "silent" if path.startswith(b"/silent") else self.server.plan(n)
         if action == "silent":
             return
         self.open.discard(sid)
@@ -140,7 +142,7 @@ class _Conn:
             self.closing = True
             with lock:
                 counts.refused += 1
-        elif head.get(b":path", b"").startswith(b"/moved"):
+        elif path.startswith(b"/moved"):
             self.conn.send_headers(sid, [(b":status", b"302"), (b"location", b"/landed"),
                                          (b"set-cookie", b"hop=1; Path=/")], end_stream=True)
             with lock:

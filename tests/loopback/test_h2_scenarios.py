@@ -41,6 +41,9 @@ async def test_scenario_requests_counted_per_name_against_the_access_log(
                                             for line in lines)
     assert result.summary["completed_requests"] == len(lines) == 60
     assert result.summary["checks"]["says OK"]["passes"] == totals["home"].completed
+    conns = result.summary["connections"]  # connect and TLS times of the HTTP/2 connections
+    assert conns["opened"] == len({line.connection for line in lines})
+    assert (conns["tls_ms"]["p50"] is not None) == (server == "h2")
 
 
 async def test_a_tls_server_without_h2_scenario_falls_back_and_says_so(ng: H2Nginx) -> None:

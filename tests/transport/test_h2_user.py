@@ -5,14 +5,20 @@ are counted per name exactly as on HTTP/1.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loadnb import Run, make_spec
+from loadnb.cli import command as cli
 from loadnb.engine.vuser import VirtualUser
 from loadnb.observe.trace import parse_traceparent
 from loadnb.record.accounting import check_accounting
 from loadnb.results.result import Result
+from tests.conftest import until
 from tests.h2server import H2Server
 
 
@@ -130,3 +136,40 @@ async def test_trace_headers_on_every_request_of_an_http2_scenario() -> None:
     # one trace id per iteration (the budget may end one after its first request)
     assert all(got in ([b"/a", b"/b"], [b"/a"]) for got in paths.values())
     assert {h[b"tracestate"] for h in heads} == {f"loadnb={run_.run_id}".encode()}
+
+
+def test_the_cli_runs_a_scenario_over_http2_and_refuses_bad_input(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "journey.py"
+    script.write_text("async def task(user):\n    await user.post('/p', name='p', json=[1])\n")
+    scenario = ["--scenario", f"{script}:task", "--http2", "--no-history"]
+    for args, message in [(["ws://127.0.0.1:9/"], "expected http:// or https://"),
+                          (["http://127.0.0.1:9/", "--transport", "aiohttp"],
+                           "drop transport='aiohttp'"),
+                          (["http://127.0.0.1:9/", "--streams", "0"], "streams must be")]:
+        code = cli.main(["run", *args, "-n", "5", *scenario])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+    with H2Server() as server:
+        code = cli.main(["run", server.url, "-n", "6", "-u", "2", "--json", *scenario])
+        bodies = server.counts.bodies
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["protocol"] == "h2c" and summary["completed_requests"] == 6
+    assert bodies == [b"[1]"] * 6
+
+
+async def test_stop_mid_scenario_cancels_the_streams_in_flight() -> None:
+    async def task(user: VirtualUser) -> None:
+        await user.get("/", name="first")
+        await user.get("/silent", name="waits")
+
+    with H2Server() as server:
+        run_ = Run(make_spec(server.url, scenario=task, http2=True, users=4, duration=30,
+                             history="off"))
+        run_.start()
+        await until(lambda: server.counts.requests == 8, 10, what="4 requests unanswered")
+        run_.stop()
+        result = await asyncio.wait_for(run_.wait(), 10)
+        await until(lambda: server.counts.cancelled_by_client == 4, 5, what="streams reset")
+    check_accounting(result)
+    assert per_name(result) == {"first": (4, 4, 0, 0), "waits": (4, 0, 0, 4)}
