@@ -6,7 +6,7 @@ request: answer (``"ok"``), reset the stream (``"rst"``), say GOAWAY refusing it
 stream of its connection (``"goaway"``), or never answer (``"silent"``). The server counts what
 it did (and keeps each request's headers and body), so tests compare its view with loadnb's
 accounting. A request for ``/moved...`` is answered ``302`` to ``/landed`` (with a cookie), one
-for ``/silent...`` never.
+for ``/missing...`` ``404``, one for ``/silent...`` never.
 """
 
 from __future__ import annotations
@@ -142,6 +142,11 @@ class _Conn:
             self.closing = True
             with lock:
                 counts.refused += 1
+        elif path.startswith(b"/missing"):
+            self.conn.send_headers(sid, [(b":status", b"404")])
+            self.conn.send_data(sid, b"not here", end_stream=True)
+            with lock:
+                counts.answered += 1
         elif path.startswith(b"/moved"):
             self.conn.send_headers(sid, [(b":status", b"302"), (b"location", b"/landed"),
                                          (b"set-cookie", b"hop=1; Path=/")], end_stream=True)

@@ -4,12 +4,12 @@ addresses), WebSocket and SSE on aiohttp (HTTP/1.1).
 
 :meth:`H2ScenarioTransport.request` is what a virtual user calls (``ctx.open``): it returns a
 context manager yielding an :class:`H2Response`, which has what the user reads of an aiohttp
-response (``status``, ``reason``, case-insensitive ``headers`` with ``getall``, ``url``,
-``history``, ``read()``). Query ``params``, ``json=`` and ``data=`` bodies are built as aiohttp
-builds them (yarl's query encoding, the same Content-Type), redirects are followed as aiohttp
-follows them (at most 10; 303, and 301/302 after a POST, become a GET without body). A request
-that brings its own ``timeout`` is a stream (SSE, read as it arrives) and goes to aiohttp, as does
-every request to an origin that did not offer h2 (after the fall-back warning).
+response (``status``, ``reason``, ``version``, case-insensitive ``headers`` with ``getall``,
+``url``, ``history``, ``read()``). Query ``params``, ``json=`` and ``data=`` bodies are built as
+aiohttp builds them (yarl's query encoding, the same Content-Type), redirects are followed as
+aiohttp follows them (at most 10; 303, and 301/302 after a POST, become a GET without body).
+A request that brings its own ``timeout`` is a stream (SSE, read as it arrives) and goes to
+aiohttp, as does every request to an origin that did not offer h2 (after the fall-back warning).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode, urljoin
 
+from aiohttp import HttpVersion
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -51,6 +52,7 @@ class H2Response:
     url: URL
     content: bytes
     history: tuple[H2Response, ...] = ()
+    version: ClassVar[HttpVersion] = HttpVersion(2, 0)
 
     @property
     def reason(self) -> str:

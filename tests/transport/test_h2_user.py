@@ -68,22 +68,24 @@ async def test_requests_heads_bodies_cookies_and_checks_over_h2c() -> None:
     assert sum(h.get(b"cookie") == b"sid=abc" for h in heads) == 20 - 2
 
 
-async def test_a_followed_redirect_and_its_cookie_over_h2c() -> None:
+async def test_a_followed_redirect_its_cookie_and_a_failing_status_over_h2c() -> None:
     got: list[tuple[int, str]] = []
 
     async def task(user: VirtualUser) -> None:
         r = await user.get("/moved", name="moved")
         got.append((r.status, r.text))
-        await user.get("/after", name="after")
+        await user.get("/missing", name="gone")
 
     with H2Server() as server:
         result = await run(server.url, task, users=1, requests=2, follow_redirects=True)
         paths = [h[b":path"] for h in server.counts.heads]
         cookies = [h.get(b"cookie") for h in server.counts.heads]
-    assert per_name(result) == {"moved": (1, 1, 0, 0), "after": (1, 1, 0, 0)}
+    assert per_name(result) == {"moved": (1, 1, 0, 0), "gone": (1, 0, 1, 0)}
     assert got == [(200, "OK")]
-    assert paths == [b"/moved", b"/landed", b"/after"]
+    assert paths == [b"/moved", b"/landed", b"/missing"]
     assert cookies == [None, None, b"hop=1"]  # the redirect's cookie kept by the user
+    # a failing status's evidence: the HTTP/2 status line and the body's first bytes
+    assert result.summary["error_samples"] == {"HTTP 404": "HTTP/2.0 404 Not Found\nnot here"}
 
 
 async def test_rst_stream_and_goaway_mid_scenario_every_request_accounted() -> None:
