@@ -296,8 +296,9 @@ class VirtualUser:
                 content = await raw.read()
                 self._keep_cookies(raw)
                 resp = Response(raw.status, raw.headers.copy(), content, full, 0.0)
-                version = raw.version  # the evidence's status line says which HTTP it was
-                line = f"HTTP/{version.major}.{version.minor} {raw.status} {raw.reason or ''}"
+                v = raw.version  # the evidence's status line says which HTTP it was
+                line = (f"HTTP/{f'{v.major}.{v.minor}' if v else '1.1'} {raw.status} "
+                        f"{raw.reason or ''}")
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
             kind = ctx.classify(exc)
             acc.error(kind, f"{type(exc).__name__}: {exc}")
