@@ -142,7 +142,9 @@ def check_scenarios_notebook(nb: nbformat.NotebookNode) -> None:
     assert sorted(map(str, events)) == ["['set to 60 req/s']", "[]"]
     html = [s["state"].get("value", "") for s in widget_states(nb)
             if s["model_name"] == "HTMLModel"]
-    assert not [v for v in html if "Low RPS" in v]  # the live change is no shortfall
+    # The live change is no shortfall: no Low RPS alert against the new rate. (A starved kernel
+    # on a busy machine may honestly fall short of the first rate for an interval.)
+    assert not [v for v in html if "Low RPS" in v and "target 60" in v]
 
 
 def check_judge_notebook(nb: nbformat.NotebookNode) -> None:
