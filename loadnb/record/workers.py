@@ -46,7 +46,10 @@ class WorkersTimeline(Sequence[Row]):
 
     def extend(self, rows: Iterable[Row]) -> None:
         """Add rows at the end."""
-        new = np.array(rows if isinstance(rows, list) else list(rows), DTYPE)
+        rows = rows if isinstance(rows, list) else list(rows)
+        new = np.empty(len(rows), DTYPE)
+        for name, column in zip(DTYPE.names or (), zip(*rows, strict=True), strict=bool(rows)):
+            new[name] = column  # by column: twice as fast as np.array(rows, DTYPE)
         while len(new):
             if self._used == len(self._tail):
                 self._grow(len(new))
