@@ -74,7 +74,7 @@ class H2Response:
         return cls(one.status, headers, url, one.content)
 
 
-def encode_body(headers: dict[str, str], json: Any, data: Any) -> bytes:
+def _encode_body(headers: dict[str, str], json: Any, data: Any) -> bytes:
     """The request body of ``json=`` or ``data=``, setting Content-Type in ``headers`` as aiohttp
     does when it is not given."""
     if json is not None and data is not None:
@@ -146,7 +146,7 @@ class H2ScenarioTransport:
                         params: Any = None, json: Any = None, data: Any = None,
                         allow_redirects: bool = True) -> AsyncIterator[Any]:
         sent = dict(headers or {})
-        body = encode_body(sent, json, data)
+        body = _encode_body(sent, json, data)
         if params:
             url = url.extend_query(params)
         try:
