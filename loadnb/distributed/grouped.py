@@ -25,7 +25,7 @@ import numpy as np
 from ..metrics.payload import PHASES, Payload, SourceStatus, WorkerInterval
 from ..metrics.stats import IntervalStats
 from .fanin import STATUS_FIELDS, Floats, MergedParts, PartMerge, member_part, status_row
-from .source import WorkerSource
+from .source import WorkerSource, settle_open
 
 #: Ticks between the driver learning a worker is lost and its open requests being settled.
 SETTLE_TICKS = 2
@@ -104,13 +104,7 @@ class GroupedSource:
 
     def _settle(self, index: int, stats: dict[str, IntervalStats]) -> None:
         """Count worker ``index``'s requests started and never ended as cancelled."""
-        open_ = self._open[index]
-        for slot in np.flatnonzero(open_ > 0).tolist():
-            name = self._merge.names[slot]
-            iv = stats.get(name)
-            if iv is None:
-                stats[name] = iv = IntervalStats(name)
-            iv.cancelled += int(open_[slot])
+        settle_open(self._open[index], self._merge.names, stats)
         self._open[index] = 0
 
     def _statuses(self, merged: MergedParts) -> tuple[Floats, Floats]:

@@ -211,14 +211,20 @@ class ClusterSource:
 
     def _settle(self, index: int, stats: dict[str, IntervalStats]) -> None:
         """Count worker ``index``'s requests started and never ended as cancelled."""
-        open_ = self._started[index] - self._ended[index]
-        for slot in np.flatnonzero(open_ > 0).tolist():
-            name = self._merge.names[slot]
-            iv = stats.get(name)
-            if iv is None:
-                stats[name] = iv = IntervalStats(name)
-            iv.cancelled += int(open_[slot])
+        settle_open(self._started[index] - self._ended[index], self._merge.names, stats)
         self._ended[index] = self._started[index]
+
+
+def settle_open(open_: npt.NDArray[np.int64], names: Sequence[str],
+                stats: dict[str, IntervalStats]) -> None:
+    """Count a lost worker's open requests (``open_[slot]`` of request name ``names[slot]``) as
+    cancelled in ``stats``, the interval being merged."""
+    for slot in np.flatnonzero(open_ > 0).tolist():
+        name = names[slot]
+        iv = stats.get(name)
+        if iv is None:
+            stats[name] = iv = IntervalStats(name)
+        iv.cancelled += int(open_[slot])
 
 
 def _streams_of(parts: list[Payload]) -> dict[str, Any]:
@@ -243,4 +249,4 @@ def _unpack(plain: dict[str, Any]) -> tuple[dict[str, Any], SourceStatus,
             {name: decode(CustomMetric, m) for name, m in plain["custom"].items()})
 
 
-__all__ = ["ClusterSource", "WorkerSource"]
+__all__ = ["ClusterSource", "WorkerSource", "settle_open"]
