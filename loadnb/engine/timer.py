@@ -166,7 +166,11 @@ class PreciseSleeper:
             os.read(self._fd, 8)
         except BlockingIOError:
             return
-        self._run()
+        callback = self._callback  # (_run(), inline: the pacer's every wake-up comes here)
+        if self._period <= 0:
+            self._callback = None
+        if callback is not None:
+            callback()
 
     def call_later(self, seconds: float, callback: Callable[[], None],
                    period: float = 0.0) -> None:
