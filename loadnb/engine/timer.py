@@ -70,13 +70,17 @@ class Pacer:
     def due(self, now: float) -> list[float]:
         """The times of the arrivals due by ``now`` and not given before, in order (they
         leave together: one wake-up, one batch), as clock readings: ``start`` + their time."""
-        now, rate = min(now, self.duration), self.rate
+        if now > self.duration:  # (comparisons, not min(): this runs at every wake-up)
+            now = self.duration
         area, last, k, start, r0 = self.area, self.last, self.k, self.start, self.at_last
+        rate = self.rate
         out: list[float] = []
         while last < now:
             if r0 is None:
                 r0 = rate(last)
-            step_end = min(now, last + PACER_STEP)
+            step_end = last + PACER_STEP
+            if step_end > now:
+                step_end = now
             span = step_end - last
             r1 = rate(step_end)
             grown = (r0 + r1) / 2.0 * span
@@ -115,9 +119,16 @@ class Pacer:
         (a periodic timer's, set once: see the engine's pacer)."""
         rate = self.at_last if self.last == now and self.at_last is not None else self.rate(now)
         due = now + ((self.k - self.area) / rate if rate > 0 else PACER_STEP)
-        woke = self.woke
-        self.woke = at = min(max(due, woke + BATCH if woke <= now else woke), now + PACER_STEP,
-                             self.duration)
+        at = self.woke
+        if at <= now:
+            at += BATCH
+        if at < due:
+            at = due
+        if at > now + PACER_STEP:
+            at = now + PACER_STEP
+        if at > self.duration:
+            at = self.duration
+        self.woke = at
         return at
 
 
