@@ -87,8 +87,9 @@ class Pacer:
             top = math.floor(area + grown)  # arrivals k..top are due in this step
             if top >= k:
                 if grown and last + (top - area) / grown * span < self.duration - END_SLACK:
-                    out += [start + (last + (j - area) / grown * span)
-                            for j in range(k, top + 1)]
+                    every = span / grown  # (two float operations an arrival, not five)
+                    base = start + last - area * every
+                    out += [base + j * every for j in range(k, top + 1)]
                 elif self._ending(out, last, area, grown, span, k, top):
                     return out
                 k = top + 1
