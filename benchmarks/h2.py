@@ -4,6 +4,7 @@ same run, over TLS (h2) and cleartext (h2c), 64 connections x 10 streams, one ge
     .venv/bin/python benchmarks/h2.py                 # 3 rounds of 5 s each (about 3 minutes)
     .venv/bin/python benchmarks/h2.py --rounds 1 --seconds 2    # a quick look
     .venv/bin/python benchmarks/h2.py --nice -10      # as root on a busy shared machine
+    .venv/bin/python benchmarks/h2.py --scenario --rounds 3 --seconds 3   # scenarios over h2c
 
 nginx (one worker, no access log, ``listen ... ssl http2`` and ``listen ... http2``) is pinned to
 core 1, every generator to core 0 (benchmarks/common.py). Rounds interleave the generators, so a
@@ -15,6 +16,11 @@ taken within a round and their median printed. Generators:
 - ``loadnb``: a closed-model run of 640 users through ``Run`` with the HTTP/2 transport
   (64 connections x 10 streams), recorder and monitor included;
 - ``httpx``: 64 ``httpx.AsyncClient(http2=True)`` with 10 tasks each (needs httpx and h2).
+
+``--scenario``: a scenario (a checked GET, then a POST of a JSON body) over h2c, 64 connections x
+10 journeys, by each HTTP/2 implementation that could carry scenarios and over HTTP/1.1 (nginx's
+cleartext HTTP/1.1 port): ``loadnb-h2`` and ``loadnb-h1`` are whole scenario runs, ``own`` /
+``h2lib`` / ``httpx`` the client layer alone (benchmarks/h2scenario.py says what each is).
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ http {{
     server {{
         listen 127.0.0.1:{tls} ssl http2;
         listen 127.0.0.1:{h2c} http2;
+        listen 127.0.0.1:{h1};
         ssl_certificate {tmp}/cert.pem;
         ssl_certificate_key {tmp}/key.pem;
         location = / {{ return 200 "OK"; }}
@@ -79,7 +86,7 @@ class H2Nginx:
 
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="loadnb-bench-h2-"))
-        self.tls_port, self.h2c_port = free_port(), free_port()
+        self.tls_port, self.h2c_port, self.h1_port = free_port(), free_port(), free_port()
         self.urls = {"h2": f"https://127.0.0.1:{self.tls_port}/",
                      "h2c": f"http://127.0.0.1:{self.h2c_port}/"}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -93,7 +100,7 @@ class H2Nginx:
         user = "user root root;\n" if os.geteuid() == 0 else ""
         conf = self.tmp / "nginx.conf"
         conf.write_text(NGINX_CONF.format(user=user, tmp=self.tmp, tls=self.tls_port,
-                                          h2c=self.h2c_port))
+                                          h2c=self.h2c_port, h1=self.h1_port))
         argv = [find_tool("nginx") or "nginx", "-p", str(self.tmp), "-c", str(conf),
                 "-e", str(self.tmp / "error.log")]
         self.proc = subprocess.Popen(pinned(SERVER_CORE, argv), stdout=subprocess.DEVNULL,
@@ -132,11 +139,12 @@ def run_h2load(url: str, seconds: float) -> Measured:
 
 
 # -- the parent -------------------------------------------------------------------------------
-def measure(kind: str, url: str, seconds: float) -> Measured:
+def measure(kind: str, url: str, seconds: float, h1_url: str = "") -> Measured:
     if kind == "h2load":
         return run_h2load(url, seconds)
-    result = run_child(kind, {"url": url, "seconds": seconds}, seconds * 3 + 60,
-                       module="benchmarks.h2child")
+    module = "benchmarks.h2scenario" if h1_url else "benchmarks.h2child"
+    result = run_child(kind, {"url": url, "h1_url": h1_url, "seconds": seconds},
+                       seconds * 3 + 60, module=module)
     return Measured(int(result["requests"]), float(result["seconds"]), float(result["cpu"]),
                     result)
 
@@ -147,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--nice", type=int, default=0)
     parser.add_argument("--no-httpx", action="store_true", help="leave httpx out")
+    parser.add_argument("--scenario", action="store_true",
+                        help="a scenario over h2c by each implementation, and over HTTP/1.1")
     args = parser.parse_args(argv)
     set_nice(args.nice)
+    if args.scenario:
+        return scenarios(args)
     kinds = ["h2load", "loadnb"] + ([] if args.no_httpx else ["httpx"])
     print(f"HTTP/2, {CONNECTIONS} connections x {STREAMS} streams; {pinning_note()}")
     runs: dict[tuple[str, str], list[Measured]] = {}
@@ -182,6 +194,37 @@ def report(runs: dict[tuple[str, str], list[Measured]], kinds: list[str]) -> Non
             cpu = median(a.per_cpu_second / b.per_cpu_second for a, b in pairs)
             wall = median(a.rate / b.rate for a, b in pairs)
             print(f"  {proto:4} loadnb/{other:7} {cpu:.2f} per CPU-second, {wall:.2f} req/s")
+
+
+SCENARIO_KINDS = ["loadnb-h2", "loadnb-h1", "own", "h2lib", "httpx"]
+
+
+def scenarios(args: argparse.Namespace) -> int:
+    """``--scenario``: every kind of benchmarks/h2scenario.py, rounds interleaved."""
+    kinds = [k for k in SCENARIO_KINDS if not (args.no_httpx and k == "httpx")]
+    print(f"scenario (GET + POST JSON) over h2c, {CONNECTIONS} connections x {STREAMS} "
+          f"journeys; {pinning_note()}")
+    runs: dict[str, list[Measured]] = {}
+    with H2Nginx() as nginx:
+        h1_url = f"http://127.0.0.1:{nginx.h1_port}/"
+        for rnd in range(args.rounds):
+            print(f"round {rnd + 1}: load average {os.getloadavg()[0]:.1f}", flush=True)
+            for kind in kinds:
+                m = measure(kind, nginx.urls["h2c"], args.seconds, h1_url)
+                runs.setdefault(kind, []).append(m)
+                print(f"  {kind:9} {m.rate:9,.0f} req/s {m.per_cpu_second:9,.0f} req/CPU-s  "
+                      f"(cpu {m.cpu:.2f} s / {m.seconds:.2f} s, failed "
+                      f"{m.extra.get('failed', 0)})", flush=True)
+    print("\nmedians (requests per CPU-second of the generator; ratios within each round):")
+    for kind in kinds:
+        print(f"  {kind:9} {median(m.per_cpu_second for m in runs[kind]):9,.0f} req/CPU-s "
+              f"{median(m.rate for m in runs[kind]):9,.0f} req/s")
+    for ours, other in [("own", "h2lib"), ("own", "httpx"), ("loadnb-h2", "loadnb-h1")]:
+        if ours in runs and other in runs:
+            pairs = zip(runs[ours], runs[other], strict=True)
+            ratio = median(a.per_cpu_second / b.per_cpu_second for a, b in pairs)
+            print(f"  {ours}/{other}: {ratio:.2f} per CPU-second")
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ independent implementation), in its own thread and loop (:class:`tests.servers.T
 ``plan(n)`` (n = 1, 2, ... in the order requests complete at the server) says what to do with each
 request: answer (``"ok"``), reset the stream (``"rst"``), say GOAWAY refusing it and every later
 stream of its connection (``"goaway"``), or never answer (``"silent"``). The server counts what
-it did, so tests compare its view with loadnb's accounting.
+it did (and keeps each request's headers and body), so tests compare its view with loadnb's
+accounting. A request for ``/moved...`` is answered ``302`` to ``/landed`` (with a cookie), one
+for ``/missing...`` ``404``, one for ``/silent...`` never.
 """
 
 from __future__ import annotations
@@ -37,13 +39,16 @@ class Counts:
     connections: int = 0
     max_open: int = 0  # most streams open at once on one connection
     bodies: list[bytes] = field(default_factory=list)
+    heads: list[dict[bytes, bytes]] = field(default_factory=list)  # each request's headers
 
 
 class H2Server(ThreadedServer):
     def __init__(self, plan: Plan = lambda n: "ok", *, max_streams: int | None = None,
-                 window: int | None = None, body: bytes = b"OK") -> None:
+                 window: int | None = None, body: bytes = b"OK",
+                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         super().__init__("h2-test-server")
         self.plan, self.max_streams, self.window, self.body = plan, max_streams, window, body
+        self.headers = headers  # more response headers (e.g. set-cookie)
         self.counts = Counts()
         self._n = itertools.count(1)
 
@@ -88,6 +93,7 @@ class _Conn:
                  writer: asyncio.StreamWriter) -> None:
         self.server, self.conn, self.writer = server, conn, writer
         self.bodies: dict[int, bytearray] = collections.defaultdict(bytearray)
+        self.heads: dict[int, dict[bytes, bytes]] = {}
         self.open: set[int] = set()
         self.last: int | None = None  # the GOAWAY's last stream id, once said
         self.closing = False
@@ -96,6 +102,7 @@ class _Conn:
         counts, lock = self.server.counts, self.server._lock
         if isinstance(event, h2.events.RequestReceived):
             self.open.add(event.stream_id)
+            self.heads[event.stream_id] = dict(event.headers)
             with lock:
                 counts.max_open = max(counts.max_open, len(self.open))
         elif isinstance(event, h2.events.DataReceived):
@@ -115,10 +122,13 @@ class _Conn:
                 counts.refused += 1
             return
         n = next(self.server._n)
+        head = self.heads.pop(sid, {})
         with lock:
             counts.requests += 1
             counts.bodies.append(bytes(self.bodies.pop(sid, b"")))
-        action = self.server.plan(n)
+            counts.heads.append(head)
+        path = head.get(b":path", b"")
+        action = "silent" if path.startswith(b"/silent") else self.server.plan(n)
         if action == "silent":
             return
         self.open.discard(sid)
@@ -132,10 +142,21 @@ class _Conn:
             self.closing = True
             with lock:
                 counts.refused += 1
+        elif path.startswith(b"/missing"):
+            self.conn.send_headers(sid, [(b":status", b"404")])
+            self.conn.send_data(sid, b"not here", end_stream=True)
+            with lock:
+                counts.answered += 1
+        elif path.startswith(b"/moved"):
+            self.conn.send_headers(sid, [(b":status", b"302"), (b"location", b"/landed"),
+                                         (b"set-cookie", b"hop=1; Path=/")], end_stream=True)
+            with lock:
+                counts.answered += 1
         else:
             body = self.server.body
             self.conn.send_headers(sid, [(b":status", b"200"),
-                                         (b"content-length", str(len(body)).encode())])
+                                         (b"content-length", str(len(body)).encode()),
+                                         *self.server.headers])
             self.conn.send_data(sid, body, end_stream=True)
             with lock:
                 counts.answered += 1

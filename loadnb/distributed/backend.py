@@ -10,7 +10,10 @@ here: the scheduler never unpickles it). Start-up is not load: every share says 
 ready, and once all are the backend starts them together and calls ``on_start``, where the run's
 clock starts. Workers publish their intervals with ``log_event``; the driver's subscription
 hands each to its worker's source, which buffers them until the monitor's next tick: intervals
-are merged on the driver's boundaries, whatever the workers' clocks. Stops and live changes go
+are merged on the driver's boundaries, whatever the workers' clocks. On a large cluster the
+workers fan in (:mod:`~loadnb.distributed.fanin`): groups' leaders merge their members' intervals
+and the driver merges one part per group (:class:`~loadnb.distributed.grouped.GroupedSource`);
+when a leader is lost, its members publish directly from then on. Stops and live changes go
 out with ``client.run``.
 
 A worker that dies mid-run is a warning, not a failure: the rest go on, everything it sent is
@@ -31,10 +34,13 @@ from ..engine.source import Source
 from ..spec.config import LoadSpec
 from .cluster import TOPIC, is_worker_loss, loss_reason, one_line, transport_name
 from .connect import CALL_TIMEOUT, Connection, check_versions, connect_cluster, disconnect
+from .fanin import Group, plan_groups
 from .files import Module, forget_modules, scenario_modules, send_files
+from .grouped import GroupedSource
+from .leader import END_WAIT
 from .source import ClusterSource, WorkerSource
 from .split import split_target
-from .worker import run_share, set_target, start_run, stop_run
+from .worker import fail_over, run_share, set_target, start_run, stop_run
 
 #: Longest wait for a worker's last intervals once its task has returned (seconds).
 ARRIVAL_GRACE = 2.0
@@ -70,7 +76,8 @@ class DaskBackend:
         self.address = ""
         self.worker_addresses: list[str] = []
         self._sources: list[WorkerSource] = []
-        self._cluster_source = ClusterSource([])
+        self._cluster_source: ClusterSource | GroupedSource = ClusterSource([])
+        self.groups: list[Group] = []
         self._stopped = False
         self._running = False
         self._futures: list[Any] = []
@@ -91,7 +98,9 @@ class DaskBackend:
             self.worker_addresses = await check_versions(self.client, self.address)
             self._sources = [WorkerSource(i, addr)
                              for i, addr in enumerate(self.worker_addresses)]
-            self._cluster_source = ClusterSource(self._sources)
+            self.groups = plan_groups(len(self._sources))
+            self._cluster_source = (GroupedSource(self._sources) if self.groups
+                                    else ClusterSource(self._sources))
             self._modules = scenario_modules(self.spec)
             await send_files(self.client, self.run_id, self._modules, self.worker_addresses,
                              READY_TIMEOUT)
@@ -138,10 +147,11 @@ class DaskBackend:
         blob = cloudpickle.dumps(shared)  # bytes: the scheduler passes them on untouched
         n = len(self._sources)
         self._running = True
+        group_of = {i: (g.number, list(g.members)) for g in self.groups for i in g.members}
         self._futures = [
             client.submit(run_share, blob, self._modules, self.run_id, s.index, n, TOPIC,
-                          key=f"loadnb-{self.run_id}-{s.index}", workers=[s.address],
-                          allow_other_workers=False, pure=False)
+                          group_of.get(s.index), key=f"loadnb-{self.run_id}-{s.index}",
+                          workers=[s.address], allow_other_workers=False, pure=False)
             for s in self._sources]
         loop = asyncio.get_running_loop()
         waits = [loop.create_task(self._await_share(s, f))
@@ -249,7 +259,16 @@ class DaskBackend:
             self._sources[index].ready = True
             self._news.set()
             return
-        self._sources[index].receive(msg["payload"])
+        part = msg.get("part")
+        if part is not None and isinstance(self._cluster_source, GroupedSource):
+            if "group" not in msg and msg.get("seq", 0) <= self._sources[index].last_seq:
+                return  # published again after its leader's loss, but that one had come
+            for worker, seq, _ in part["rows"]:
+                if seq and 0 <= worker < len(self._sources):
+                    self._sources[worker].arrived(seq)
+            self._cluster_source.receive(part)
+        elif "payload" in msg:
+            self._sources[index].receive(msg["payload"])
         self._relay(msg.get("warnings") or [])
 
     def _relay(self, warnings: list[str]) -> None:
@@ -271,7 +290,8 @@ class DaskBackend:
             raise RuntimeError(one_line(f"worker {source.index} ({source.address}) failed: "
                                         f"{type(exc).__name__}: {exc}", 600)) from exc
         self._relay(result.get("warnings") or [])
-        await source.wait_for(int(result["sent"]), ARRIVAL_GRACE)
+        grace = ARRIVAL_GRACE + (END_WAIT if self.groups else 0.0)  # through its leader
+        await source.wait_for(int(result["sent"]), grace)
         if source.received < int(result["sent"]):
             self._warn(f"worker {source.index} ({source.address}): "
                        f"{int(result['sent']) - source.received} of its intervals never arrived")
@@ -303,6 +323,14 @@ class DaskBackend:
         self._warn(f"worker {source.index} ({source.address}) was lost at {at:.1f}s ({why}); "
                    f"the run goes on with {alive} of {len(self._sources)} workers; what it sent "
                    f"is kept and its unfinished requests count as cancelled")
+        led = next((g for g in self.groups if g.leader == source.index), None)
+        if led is not None and len(led.members) > 1:
+            self._warn(f"worker {source.index} led worker group {led.number} (workers "
+                       f"{led.members[1]}-{led.members[-1]}): they now publish to the driver "
+                       f"directly, and publish again what it had not passed on (any "
+                       f"still missing at the end is said)")
+            have = {m: self._sources[m].last_seq for m in led.members}
+            self._call(fail_over, self.run_id, led.number, have)
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> None:
         """``client.run(fn, *args)`` on the live workers, in the background."""

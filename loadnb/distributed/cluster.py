@@ -8,8 +8,9 @@ scheduler and in every worker. A run sends each interval as an event, a few KB, 
 worker's stream, the scheduler's topic and the scheduler's stream to the driver: with the
 default, every process would keep growing for many minutes (2.5 MB a minute in a driver, which
 holds a ``LocalCluster``'s scheduler). loadnb's own clusters keep :data:`LOG_LENGTH` of each.
-On a cluster of yours nothing is changed: each run uses the one topic :data:`TOPIC`, so the
-scheduler's event log stays within that bound however many runs come and go.
+On a cluster of yours nothing is changed: each run uses the one topic :data:`TOPIC` (and,
+fanned in, one per group, :data:`~loadnb.distributed.fanin.GROUP_TOPIC`, numbered the same in
+every run), so the scheduler's event log stays within that bound however many runs come and go.
 
 :func:`cluster` (``loadnb.cluster``) starts a ``LocalCluster`` with those settings that stays
 across runs (``with loadnb.cluster(workers=4) as c: loadnb.run(url, cluster=c)``): each run on it

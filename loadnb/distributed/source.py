@@ -35,9 +35,11 @@ class WorkerSource:
     def __init__(self, index: int, address: str) -> None:
         self.index, self.address = index, address
         self.received = 0
+        self.last_seq = 0  # the highest interval number received from it
         self.lost = False
         self.finished = False
         self.ready = False  # its share is built and waits for the start
+        self.running = False  # its share started (as far as the driver knows)
         self._buffer: deque[dict[str, Any]] = deque()
         self._status = SourceStatus(phase="idle", workers=1)
         self._settled = False
@@ -51,9 +53,19 @@ class WorkerSource:
     def receive(self, plain: dict[str, Any]) -> None:
         """One interval payload (encoded) from the worker."""
         self._buffer.append(plain)
+        self.arrived()
+
+    def arrived(self, seq: int = 0) -> None:
+        """One more of its intervals (number ``seq``) has arrived (here, or in a group's part)."""
         self.received += 1
+        self.last_seq = max(self.last_seq, seq)
         if self._arrival is not None:
             self._arrival.set()
+
+    @property
+    def has_news(self) -> bool:
+        """Whether payloads wait for the next :meth:`take`."""
+        return bool(self._buffer)
 
     async def wait_for(self, count: int, timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until ``count`` intervals have arrived; True if so."""
@@ -83,6 +95,7 @@ class WorkerSource:
         """Its share has started: it runs (as far as the driver knows) until it says otherwise."""
         if not self.lost:
             self._status.phase = "running"
+            self.running = True
 
     def lose(self) -> None:
         """The worker is gone: what it never finished is counted as cancelled at the next tick."""

@@ -12,10 +12,14 @@ loop (:class:`~loadnb.engine.ticker.Ticker`) publishes every interval's payload,
 (:mod:`loadnb.metrics.codec`), with ``log_event``. It returns the final, settled payload and the
 number of intervals it published, so the driver knows when it has them all.
 
+On a large cluster the shares fan in (:mod:`~loadnb.distributed.fanin`): each publishes its
+intervals as parts on its group's topic, and the group's leader merges them into one part for the
+driver (:mod:`~loadnb.distributed.leader`).
+
 The driver reaches a running share through ``client.run`` of :func:`start_run`,
-:func:`stop_run` and :func:`set_target`, which find it by run id in this module's registry and
-hand the change to its loop thread-safely. A stop that arrives before the share has started is
-remembered.
+:func:`stop_run`, :func:`set_target` and :func:`fail_over`, which find it by run id in this
+module's registry and hand the change to its loop thread-safely. A stop that arrives before the
+share has started is remembered.
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from ..engine.ticker import Ticker
 from ..metrics.codec import encode_payload
 from ..metrics.payload import Payload
 from ..spec.config import LoadSpec
+from .fanin import Group, member_part
 from .files import Module, forget_modules, install_modules, is_installed
+from .leader import Leader, Route
 from .split import share_spec
 
 Publish = Callable[[dict[str, Any]], None]
@@ -54,6 +60,7 @@ class _Share:
     engine: Engine
     go: asyncio.Event
     warnings: list[str] = field(default_factory=list)
+    route: Route | None = None
 
     def stop(self) -> None:
         """Stop the load (or, before it started, make it end at once); on the share's loop."""
@@ -106,13 +113,27 @@ def set_target(run_id: str, targets: dict[int, float]) -> bool:
     return True
 
 
+def fail_over(run_id: str, group: int, have: dict[int, int]) -> int:
+    """The leader of worker group ``group`` is lost, and the driver has each member's intervals
+    up to ``have[index]``: this worker's share of ``run_id``, if it is in that group, publishes
+    the later ones again and every one from now on directly to the driver; how many again (-1:
+    not in that group)."""
+    with _LOCK:
+        share = _RUNS.get(run_id)
+    route = None if share is None else share.route
+    if share is None or route is None or route.group is None or route.group.number != group:
+        return -1
+    return route.fail_over(int(have.get(share.index, 0)))
+
+
 def run_share(blob: bytes, modules: list[Module], run_id: str, index: int, n: int,
-              topic: str) -> dict[str, Any]:
+              topic: str, group: tuple[int, list[int]] | None = None) -> dict[str, Any]:
     """Run worker ``index`` of ``n``'s share of the pickled spec ``blob`` (after installing the
-    scenario ``modules`` it refers to); publish each interval on ``topic``; return ``{"index",
+    scenario ``modules`` it refers to); publish each interval on ``topic`` (or, in ``group``
+    ``(number, members)``, to the group's leader, the first member); return ``{"index",
     "sent", "payload", "warnings", "elapsed"}``: the final settled payload and how long the
     load lasted here (seconds from the start)."""
-    from distributed import get_worker
+    from distributed import get_client, get_worker
 
     worker = get_worker()
     try:
@@ -124,25 +145,31 @@ def run_share(blob: bytes, modules: list[Module], run_id: str, index: int, n: in
         if not isinstance(spec, LoadSpec):
             raise TypeError(f"expected a LoadSpec, got {type(spec).__name__}")
         share = share_spec(spec, index, n)
-
-        def publish(msg: dict[str, Any]) -> None:
-            worker.log_event(topic, msg)
-
-        return run_to_end(_main(share, run_id, index, publish))
+        fanin = None if group is None else Group(group[0], tuple(group[1]))
+        route = Route(worker.log_event, topic, fanin)
+        leader = None
+        if fanin is not None and fanin.leader == index:
+            leader = Leader(get_client(), worker.log_event, run_id, index, fanin, topic)
+        return run_to_end(_main(share, run_id, index, route, leader))
     finally:
         forget_modules(run_id)
 
 
-async def _main(spec: LoadSpec, run_id: str, index: int, publish: Publish) -> dict[str, Any]:
+async def _main(spec: LoadSpec, run_id: str, index: int, route: Route,
+                leader: Leader | None) -> dict[str, Any]:
     warnings: list[str] = []
     parts = await assemble(spec, warn=warnings.append)
-    share = _Share(index, asyncio.get_running_loop(), parts.engine, asyncio.Event(), warnings)
+    share = _Share(index, asyncio.get_running_loop(), parts.engine, asyncio.Event(), warnings,
+                   route)
     _register(run_id, share)
-    publisher = _Publisher(parts, run_id, index, publish, warnings)
+    publisher = _Publisher(parts, run_id, index, route.publish if leader is None else leader.own,
+                           warnings, grouped=route.group is not None)
     ticker = Ticker(spec.interval, publisher.tick)
     task: asyncio.Task[None] | None = None
     try:
-        publish({"run": run_id, "index": index, "ready": True})
+        if leader is not None:
+            await leader.subscribe()
+        route.log_event(route.topic, {"run": run_id, "index": index, "ready": True})
         try:
             await asyncio.wait_for(share.go.wait(), START_TIMEOUT)
         except asyncio.TimeoutError:
@@ -150,16 +177,26 @@ async def _main(spec: LoadSpec, run_id: str, index: int, publish: Publish) -> di
         started = publisher.restart()
         task = asyncio.get_running_loop().create_task(ticker.run())
         await parts.engine.run()
+        await _stop_ticking(task)
+        route.publish({"run": run_id, "index": index, "end": publisher.sent})
+        if leader is not None:
+            await leader.finish()
     finally:
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await _stop_ticking(task)
+        if leader is not None:
+            leader.close()
         await parts.aclose()
         _forget(run_id)
     elapsed = time.perf_counter() - started
     final = publisher.stamp(parts.source.collect(final=True), ticker.lag)
     return {"index": index, "sent": publisher.sent, "payload": encode_payload(final),
             "warnings": publisher.take_warnings(), "elapsed": elapsed}
+
+
+async def _stop_ticking(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _register(run_id: str, share: _Share) -> None:
@@ -184,8 +221,8 @@ class _Publisher:
     """Publishes the share's interval at every tick, with its own loop lag and CPU."""
 
     def __init__(self, parts: Assembly, run_id: str, index: int, publish: Publish,
-                 warnings: list[str]) -> None:
-        self.parts, self.publish = parts, publish
+                 warnings: list[str], *, grouped: bool = False) -> None:
+        self.parts, self.publish, self.grouped = parts, publish, grouped
         self.run_id, self.index = run_id, index
         self.sent = 0
         self._warnings, self._told = warnings, 0
@@ -217,8 +254,11 @@ class _Publisher:
         """One interval: collect, stamp, publish (the :class:`Ticker`'s callback)."""
         payload = self.stamp(self.parts.source.collect(final=False), lag)
         self.sent += 1
-        self.publish({"run": self.run_id, "index": self.index, "seq": self.sent,
-                      "payload": encode_payload(payload), "warnings": self.take_warnings()})
+        plain = encode_payload(payload)
+        body = ({"part": member_part(plain, self.index, self.sent)} if self.grouped
+                else {"payload": plain})
+        self.publish({"run": self.run_id, "index": self.index, "seq": self.sent, **body,
+                      "warnings": self.take_warnings()})
 
 
-__all__ = ["run_share", "set_target", "start_run", "stop_run", "version"]
+__all__ = ["fail_over", "run_share", "set_target", "start_run", "stop_run", "version"]

@@ -54,7 +54,8 @@ class Waiting(Protocol):
     """What :class:`LocalSource` reads of the transport (besides, where it has them:
     ``protocol``, ``warnings`` and ``take_timings()``, see :func:`connections_of`)."""
 
-    waiting: int
+    @property
+    def waiting(self) -> int: ...
 
 
 def connections_of(transport: Any) -> ConnectStats:

@@ -295,8 +295,10 @@ class VirtualUser:
                                 allow_redirects=ctx.follow_redirects) as raw:
                 content = await raw.read()
                 self._keep_cookies(raw)
-                resp = Response(raw.status, dict(raw.headers), content, full, 0.0)
-                reason = raw.reason or ""
+                resp = Response(raw.status, raw.headers.copy(), content, full, 0.0)
+                v = raw.version  # the evidence's status line says which HTTP it was
+                line = (f"HTTP/{f'{v.major}.{v.minor}' if v else '1.1'} {raw.status} "
+                        f"{raw.reason or ''}")
         except Exception as exc:  # noqa: BLE001 - every failure of the target is counted
             kind = ctx.classify(exc)
             acc.error(kind, f"{type(exc).__name__}: {exc}")
@@ -306,7 +308,7 @@ class VirtualUser:
         named, predicate = _check_parts(check, check_name, ctx.recorder.check_label)
         resp.error = _run_checks(resp, expect_status, predicate, expect_json, named, acc)
         if resp.error is not None and resp.error.startswith("HTTP "):  # evidence: status line
-            acc.sample(resp.error, f"HTTP/1.1 {resp.status} {reason}\n"
+            acc.sample(resp.error, f"{line}\n"
                        + content[:SAMPLE_BYTES].decode("utf-8", "replace"))
         acc.response(resp.error is None, resp.status, done - start, done - sent, len(content),
                      kind=resp.error)

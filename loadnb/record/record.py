@@ -24,6 +24,7 @@ from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..rules.alert_engine import AlertEvent
 from .state import RunState
+from .workers import WorkersTimeline
 
 if TYPE_CHECKING:
     from ..spec.config import LoadSpec
@@ -45,7 +46,8 @@ class RunRecord:
     ``totals`` (per request name) and ``overall`` add up every interval so far; ``snapshots``
     are the intervals' rows; ``errors_timeline`` holds ``(elapsed, kind, count)`` and
     ``names_timeline`` one row per (interval, name) with requests; ``workers_timeline`` one row
-    per (interval, worker process) of a run on Dask (:data:`WORKERS_TIMELINE_COLUMNS`), and
+    per (interval, worker process) of a run on Dask (:data:`WORKERS_TIMELINE_COLUMNS`; a
+    :class:`~loadnb.record.workers.WorkersTimeline`, 45 bytes a row), and
     ``last_workers`` the last interval's; ``alerts`` are the alert
     events (fired, and cleared or still active); ``events`` the live changes
     ``(elapsed, text)``; ``warnings`` plain-language warnings that are not alert rules;
@@ -99,8 +101,10 @@ class RunRecord:
     #: the slowest requests of each interval: ``(elapsed_time, name, latency_s, trace_id)``
     slowest: list[tuple[float, str, float, str]] = field(default_factory=list)
 
-    workers_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    #: one row per (interval, worker), by column in numpy chunks (it reads as a list of tuples)
+    workers_timeline: WorkersTimeline = field(default_factory=WorkersTimeline)
     last_workers: list[tuple[Any, ...]] = field(default_factory=list)
+
     def add(self, snap: Snapshot, interval: IntervalStats, by_name: dict[str, IntervalStats],
             dt: float, *, custom: dict[str, CustomMetric] | None = None,
             messages: dict[str, MessageStats] | None = None,

@@ -16,6 +16,7 @@ from ..metrics.stats import IntervalStats
 from ..record.record import NAMES_TIMELINE_COLUMNS, WORKERS_TIMELINE_COLUMNS
 from ..record.summary import Summary
 from ..record.summary_parts import STATS_KEYS
+from ..record.workers import WorkersTimeline
 from ..rules.alert_engine import AlertEvent
 from ..text.numbers import number
 
@@ -86,7 +87,10 @@ def errors_frame(totals: Mapping[str, IntervalStats],
 
 
 def workers_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
-    """One row per (interval, worker process): :data:`WORKERS_TIMELINE_COLUMNS`."""
+    """One row per (interval, worker process): :data:`WORKERS_TIMELINE_COLUMNS` (a record's
+    :class:`~loadnb.record.workers.WorkersTimeline` straight from its columns)."""
+    if isinstance(rows, WorkersTimeline) and len(rows):
+        return pd.DataFrame(rows.columns(), columns=list(WORKERS_TIMELINE_COLUMNS))
     return pd.DataFrame(list(rows), columns=list(WORKERS_TIMELINE_COLUMNS))
 
 

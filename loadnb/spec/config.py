@@ -326,7 +326,7 @@ def make_spec(  # noqa: PLR0913 - every keyword of the public API, checked once
         workers=check_workers(workers), cluster=check_cluster(cluster),
         **check_connection(http2, streams, cacert, cert, key, connect_to),
         observe=check_observe(scrape, scrape_match, watch_pid, metrics_port, metrics_linger,
-                              otlp, otlp_headers, trace, trace_url, transport, http2),
+                              otlp, otlp_headers, trace, trace_url, transport),
     )
     _check_combination(spec, expected_interval)
     return spec
@@ -382,7 +382,8 @@ def _check_combination(spec: LoadSpec, expected_interval: object) -> None:
     if spec.abort_on_fail and not spec.thresholds:
         raise ValueError("abort_on_fail needs thresholds (e.g. thresholds=['p99<300ms'])")
     check_protocol(spec.http2, spec.streams, scenario=spec.scenario is not None,
-                   transport=spec.transport, follow_redirects=spec.follow_redirects)
+                   transport=spec.transport, follow_redirects=spec.follow_redirects,
+                   trace=spec.observe.trace)
 
 
 def spec_of(url_or_scenario: object, params: dict[str, Any]) -> LoadSpec:

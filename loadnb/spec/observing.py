@@ -63,15 +63,12 @@ class ObserveOptions:
 def check_observe(scrape: object = None, scrape_match: object = None, watch_pid: object = None,
                   metrics_port: object = None, metrics_linger: object = DEFAULT_LINGER,
                   otlp: object = None, otlp_headers: object = None, trace: object = False,
-                  trace_url: object = None, transport: object = "auto",
-                  http2: object = False) -> ObserveOptions:
-    """The checked options; one clear ``ValueError`` for the first bad one (``transport`` and
-    ``http2``: the run's, which must send per-request headers for ``trace``)."""
+                  trace_url: object = None, transport: object = "auto") -> ObserveOptions:
+    """The checked options; one clear ``ValueError`` for the first bad one (``transport``: the
+    run's, which must send per-request headers for ``trace``; an HTTP/2 URL run cannot either:
+    :func:`~loadnb.spec.options.check_protocol`)."""
     if trace and transport == "fast":
         raise ValueError("trace needs per-request headers: use transport 'aiohttp' or 'auto'")
-    if trace and http2:
-        raise ValueError("trace needs per-request headers: http2 sends one prepared request "
-                         "(drop http2 or trace)")
     return ObserveOptions(
         scrape=_scrape_urls(scrape), scrape_match=_match(scrape_match),
         watch_pid=_pid(watch_pid), metrics_port=_port(metrics_port),

@@ -153,20 +153,23 @@ def check_connection(http2: object, streams: object, cacert: object, cert: objec
 
 
 def check_protocol(http2: bool, streams: int | None, *, scenario: bool, transport: str,
-                   follow_redirects: bool) -> None:
-    """Reject an HTTP/2 run the HTTP/2 transport cannot make (a scenario, redirects, another
-    transport asked for) and ``streams`` without HTTP/2."""
+                   follow_redirects: bool, trace: bool = False) -> None:
+    """Reject an HTTP/2 run the HTTP/2 transport cannot make (another transport asked for, a
+    URL run following redirects or tracing: it sends one prepared request) and ``streams``
+    without HTTP/2. Scenarios send each request over HTTP/2 with its own headers and follow
+    redirects as they do over HTTP/1.1."""
     if streams is not None and not http2:
         raise ValueError("streams (concurrent streams per connection) applies to http2")
     if not http2:
         return
-    if scenario:
-        raise ValueError("http2 runs plain URL tests; scenarios speak HTTP/1.1 (aiohttp has no "
-                         "HTTP/2 client)")
     if transport != "auto":
         raise ValueError(f"http2 picks the HTTP/2 transport: drop transport={transport!r}")
-    if follow_redirects:
-        raise ValueError("http2 does not follow redirects: drop follow_redirects")
+    if trace and not scenario:
+        raise ValueError("trace needs per-request headers: http2 URL runs send one prepared "
+                         "request (drop http2 or trace, or run a scenario)")
+    if follow_redirects and not scenario:
+        raise ValueError("http2 does not follow redirects in URL runs: drop follow_redirects "
+                         "(a scenario follows them)")
 
 
 __all__ = ["DEFAULT_STREAMS", "check_cluster", "check_connection", "check_history",

@@ -46,8 +46,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from bokeh.plotting import figure
 
-#: Generator alert rules: when one fires in a step, the step measured the generator.
-GENERATOR_RULES = ("generator_cpu", "generator_lag", "dropped_arrivals")
+#: Generator alert rules: when one fires in a step, the step measured the generator (also when
+#: only some of a run's Dask workers were saturated: their share of the load was sent late).
+GENERATOR_RULES = ("generator_cpu", "generator_lag", "dropped_arrivals", "worker_saturated")
 #: A step that met the SLO but answered less than this share of the offered rate was not driven.
 ACHIEVED_SHARE = 0.9
 #: Latency grew when it rose by more than this share of the SLO's latency bound within a step.

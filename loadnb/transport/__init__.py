@@ -7,11 +7,16 @@ def make_transport(options: TransportOptions) -> Transport:
     """The transport ``options`` ask for; ``"auto"`` takes the fast one whenever it can run the
     test (a plain target-URL test it supports).
 
-    ``http2`` takes the HTTP/2 transport (h2 by ALPN, h2c over http://). The fast transport opens
+    ``http2`` takes the HTTP/2 transport (h2 by ALPN, h2c over http://; for a scenario, the
+    scenario's HTTP/2 client, WebSocket and SSE on aiohttp). The fast transport opens
     its connections through the shared connector (:mod:`.tls`: ``cacert``, ``cert``/``key``,
     ``connect_to``, connect and TLS-handshake times measured). Imports are local so a run only
     loads the client it uses.
     """
+    if options.http2 and not options.plain:  # a scenario: its requests as HTTP/2 streams
+        from .h2scenario import H2ScenarioTransport
+
+        return H2ScenarioTransport(options)
     if options.http2:
         from .h2 import H2Transport
 

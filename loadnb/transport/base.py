@@ -93,7 +93,9 @@ class Transport(Protocol):
     """
 
     name: str
-    waiting: int
+
+    @property
+    def waiting(self) -> int: ...
 
     async def send(self, request: Request) -> tuple[int, int]: ...
 

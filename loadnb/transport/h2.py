@@ -42,6 +42,7 @@ from .h2wire import (
     StreamReset,
     Transitions,
     encode_stateless,
+    fallback_warning,
     request_headers,
 )
 from .tls import Connector, ConnectTiming
@@ -57,7 +58,7 @@ IDLE_TIMEOUT = 15.0
 def h2_supported(options: TransportOptions) -> str | None:
     """None when the HTTP/2 transport can run ``options``; otherwise the reason it cannot."""
     if not options.plain:
-        return "scenarios run on the aiohttp transport (HTTP/1.1)"
+        return "a scenario's requests go through H2ScenarioTransport (transport/h2scenario.py)"
     if options.follow_redirects:
         return "redirects are followed"
     if options.streams < 1:
@@ -137,6 +138,8 @@ class H2Transport:
     """
 
     name = "h2"
+    #: the connections it opens (a subclass may keep more of each response)
+    conn_class: type[H2Conn] = H2Conn
 
     def __init__(self, options: TransportOptions, *, max_stream_id: int = MAX_STREAM_ID) -> None:
         reason = h2_supported(options)
@@ -179,6 +182,10 @@ class H2Transport:
         settles it as cancelled)."""
         if self.fallback is not None:
             return await self.fallback.drive(driver)
+        await self.run_chain(driver, self.block, self.body)
+
+    async def run_chain(self, driver: Driver, block: bytes, body: bytes) -> None:
+        """:meth:`drive` with the request ``block`` (HPACK header block) and ``body``."""
         loop = asyncio.get_running_loop()
         if self._sweeper is None:
             self._sweeper = loop.create_task(self._sweep())
@@ -189,15 +196,14 @@ class H2Transport:
             try:
                 conn = await self._acquire(deadline)
             except _FellBack:
-                assert self.fallback is not None
-                return await self.fallback.drive(_Resumed(driver))
+                return await self.resume(driver)
             except Exception as exc:  # noqa: BLE001 - reported to the driver, as any failure
                 moved = False
                 driver.failed(exc)
                 await asyncio.sleep(0)  # a failure can come without any wait
                 continue
             waiter: asyncio.Future[bool] = loop.create_future()
-            chain = Chain(driver, waiter, deadline)
+            chain = Chain(driver, waiter, deadline, block, body)
             try:
                 conn.begin(chain)
                 moved = await waiter
@@ -206,6 +212,11 @@ class H2Transport:
                 raise
             finally:
                 self._release(conn)
+
+    async def resume(self, driver: Driver) -> None:
+        """Go on with ``driver``, its request already started, after the fall-back."""
+        assert self.fallback is not None
+        return await self.fallback.drive(_Resumed(driver))
 
     # -- turns on connections ------------------------------------------------------------------
     async def _acquire(self, deadline: float) -> H2Conn:
@@ -278,7 +289,7 @@ class H2Transport:
     def _open(self) -> H2Conn:
         """A new connection, taking turns at once; connected by a task of its own."""
         keepalive = self.options.keepalive
-        conn = H2Conn(self, self.block, self.body, want=self.options.streams if keepalive else 1,
+        conn = self.conn_class(self, want=self.options.streams if keepalive else 1,
                       timeout=self.timeout, keepalive=keepalive,
                       max_stream_id=self.max_stream_id, transitions=self.transitions)
         self.conns.append(conn)
@@ -309,9 +320,7 @@ class H2Transport:
     def _fall_back(self, protocol: str) -> None:
         if self.fallback is None:
             self.fallback = RoutedFastTransport(replace(self.options, http2=False))
-            self.warnings.append(
-                f"HTTP/2 was asked for, but the server did not offer h2 by ALPN (it chose "
-                f"{protocol}): the run speaks HTTP/1.1")
+            self.warnings.append(fallback_warning(protocol))
 
     def _forget(self, conn: H2Conn) -> None:
         """``conn`` takes no new turns: callers waiting may get a new connection instead."""

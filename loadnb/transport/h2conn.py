@@ -16,7 +16,7 @@ import struct
 import time
 from typing import cast
 
-from .h2streams import SAMPLE_BYTES, Owner, Stream, Streams
+from .h2streams import Owner, Stream, Streams
 from .h2wire import (
     ACK,
     CONTINUATION,
@@ -79,10 +79,10 @@ def _padded(buf: bytearray, p0: int, end: int) -> tuple[int, int]:
 class H2Conn(Streams, asyncio.BufferedProtocol):
     """One HTTP/2 connection (h2 over TLS, or h2c) of the HTTP/2 transport."""
 
-    def __init__(self, owner: Owner, block: bytes, body: bytes, *, want: int, timeout: float,
+    def __init__(self, owner: Owner, *, want: int, timeout: float,
                  keepalive: bool = True, max_stream_id: int = MAX_STREAM_ID,
                  transitions: Transitions | None = None) -> None:
-        super().__init__(owner, block, body, want=want, timeout=timeout, keepalive=keepalive,
+        super().__init__(owner, want=want, timeout=timeout, keepalive=keepalive,
                          max_stream_id=max_stream_id, transitions=transitions)
         self.buf = bytearray(BUFFER)
         self.view = memoryview(self.buf)
@@ -165,7 +165,7 @@ class H2Conn(Streams, asyncio.BufferedProtocol):
                         PROTOCOL_ERROR, "DATA before the response head"))
                     continue
                 st.nbytes += end - p0
-                if st.sample is not None and len(st.sample) < SAMPLE_BYTES:
+                if st.sample is not None and len(st.sample) < st.cap:
                     st.sample += buf[p0:end]
                 st.received += length
                 if st.received > TOP_UP:
@@ -198,7 +198,7 @@ class H2Conn(Streams, asyncio.BufferedProtocol):
     def header_block(self, sid: int, flags: int, block: bytes, now: float) -> None:
         """A whole header block: a response head (1xx interim or final) or trailers. Decoded
         even for a closed stream, to keep the HPACK table in step with the server's."""
-        status = self.headers.status(block)
+        status = self.head(sid, block)
         st = self.streams.get(sid)
         if st is None:
             self.unknown(sid, "HEADERS")
@@ -211,10 +211,14 @@ class H2Conn(Streams, asyncio.BufferedProtocol):
             if status < 200:  # interim (100, 103): the response follows
                 return
             st.status = status
-            if status >= 400:
+            if status >= 400 and st.sample is None:
                 st.sample = bytearray()
         if flags & END_STREAM:
             self.complete(st, now)
+
+    def head(self, sid: int, block: bytes) -> int:
+        """The ``:status`` of a header block for stream ``sid`` (-1 without one)."""
+        return self.headers.status(block)
 
     def control(self, ftype: int, flags: int, sid: int, buf: bytearray, p0: int, end: int,
                 now: float) -> None:

@@ -64,19 +64,23 @@ class Owner(Protocol):
 
 class Chain:
     """One caller on a connection: its driver, the future its task awaits (set to True when its
-    request was *moved*, not sent here), and its stream in flight."""
+    request was *moved*, not sent here), its request (``block``: the HPACK header block,
+    ``body``) and its stream in flight."""
 
-    __slots__ = ("driver", "waiter", "deadline", "stream")
+    __slots__ = ("driver", "waiter", "deadline", "stream", "block", "body")
 
-    def __init__(self, driver: Driver, waiter: asyncio.Future[bool], deadline: float) -> None:
+    def __init__(self, driver: Driver, waiter: asyncio.Future[bool], deadline: float,
+                 block: bytes, body: bytes = b"") -> None:
         self.driver, self.waiter, self.deadline = driver, waiter, deadline
+        self.block, self.body = block, body
         self.stream: Stream | None = None
 
 
 class Stream:
     """One request/response exchange."""
 
-    __slots__ = ("sid", "chain", "status", "nbytes", "window", "sent", "sample", "received")
+    __slots__ = ("sid", "chain", "status", "nbytes", "window", "sent", "sample", "received",
+                 "cap")
 
     def __init__(self, sid: int, chain: Chain, window: int) -> None:
         self.sid, self.chain, self.window = sid, chain, window
@@ -85,6 +89,7 @@ class Stream:
         self.sent = 0  # request body bytes sent
         self.received = 0  # DATA bytes since our last WINDOW_UPDATE of this stream
         self.sample: bytearray | None = None  # a failing response's first body bytes
+        self.cap = SAMPLE_BYTES  # body bytes kept in ``sample`` at most
 
 
 def _settle(waiter: asyncio.Future[bool], moved: bool) -> None:
@@ -93,13 +98,16 @@ def _settle(waiter: asyncio.Future[bool], moved: bool) -> None:
 
 
 class Streams:
-    """The streams of one connection sending the run's request (``block``: its HPACK header
-    block; ``body``) on up to ``want`` concurrent streams (fewer if the server says so)."""
+    """The streams of one connection sending its chains' requests on up to ``want`` concurrent
+    streams (fewer if the server says so). ``stream_class`` makes each stream (a subclass may
+    keep more of the response)."""
 
-    def __init__(self, owner: Owner, block: bytes, body: bytes, *, want: int, timeout: float,
+    stream_class = Stream
+
+    def __init__(self, owner: Owner, *, want: int, timeout: float,
                  keepalive: bool = True, max_stream_id: int = MAX_STREAM_ID,
                  transitions: Transitions | None = None) -> None:
-        self.owner, self.block, self.body = owner, block, body
+        self.owner = owner
         self.want, self.timeout, self.keepalive = want, timeout, keepalive
         self.max_stream_id = max_stream_id
         self.transport: asyncio.Transport | None = None
@@ -159,10 +167,10 @@ class Streams:
             return
         sid = self.next_sid
         self.next_sid = sid + 2
-        st = Stream(sid, chain, self.peer_window)
+        st = self.stream_class(sid, chain, self.peer_window)
         streams[sid] = st
         chain.stream = st
-        body, block = self.body, self.block
+        body, block = chain.body, chain.block
         if len(block) <= DEFAULT_MAX_FRAME and not body:  # the hot path: one HEADERS frame
             n = len(block)
             self.out += (FRAME_HEAD.pack(n >> 16, n & 0xFFFF, HEADERS, END_STREAM | END_HEADERS,
@@ -177,7 +185,7 @@ class Streams:
     def send_body(self, st: Stream) -> None:
         """Send as much of the request body as the windows allow; the rest waits for a
         WINDOW_UPDATE (:meth:`unblock`)."""
-        body, pos = self.body, st.sent
+        body, pos = st.chain.body, st.sent
         total = len(body)
         while pos < total:
             n = min(total - pos, st.window, self.send_window, self.peer_frame)
@@ -219,9 +227,9 @@ class Streams:
         """The response on ``st`` is complete: report it, and send the chain's next request at
         once if it wants one and may keep its turn here."""
         del self.streams[st.sid]
-        if st.sent < len(self.body):  # answered before its body was all sent
-            self.out.append(rst_stream(st.sid, NO_ERROR))
         chain = st.chain
+        if st.sent < len(chain.body):  # answered before its body was all sent
+            self.out.append(rst_stream(st.sid, NO_ERROR))
         chain.stream = None
         waiter, driver = chain.waiter, chain.driver
         status = st.status

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import hpack
@@ -80,6 +81,12 @@ class ProtocolError(Exception):
         self.kind = f"HTTP/2 {_error_name(code)}"
 
 
+def fallback_warning(protocol: str) -> str:
+    """What a run says when the server did not offer h2 (it chose ``protocol``)."""
+    return (f"HTTP/2 was asked for, but the server did not offer h2 by ALPN (it chose "
+            f"{protocol}): the run speaks HTTP/1.1")
+
+
 # -- sending ------------------------------------------------------------------------------------
 def frame(ftype: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
     """One frame: the 9-byte head and ``payload``."""
@@ -145,29 +152,33 @@ _DROPPED = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-
 
 
 def request_headers(options: TransportOptions) -> list[tuple[bytes, bytes]]:
-    """The run's request as HTTP/2 header fields: the same fields the HTTP/1.1 transports send
-    (User-Agent, Accept, Content-Length/Type, the user's), lower-cased, with ``Host`` as
-    ``:authority`` and the connection-specific ones left out."""
-    parts = urlsplit(options.url)
+    """The run's request as HTTP/2 header fields (:func:`request_fields`)."""
+    return request_fields(options.method, options.url, options.headers, options.body or b"")
+
+
+def request_fields(method: str, url: str, headers: Mapping[str, str],
+                   body: bytes) -> list[tuple[bytes, bytes]]:
+    """A request as HTTP/2 header fields: the same fields the HTTP/1.1 transports send
+    (User-Agent, Accept, Content-Length/Type, the given ones), lower-cased, with ``Host`` as
+    ``:authority`` and the connection-specific ones left out. Values are sent as UTF-8."""
+    parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    given = {k.lower(): v for k, v in options.headers.items()}
+    given = {k.lower(): v for k, v in headers.items()}
     authority = given.get("host") or parts.netloc.rpartition("@")[2]
-    fields = [(":method", options.method), (":scheme", parts.scheme),
+    fields = [(":method", method), (":scheme", parts.scheme),
               (":authority", authority), (":path", target)]
     if "user-agent" not in given:
         fields.append(("user-agent", f"loadnb/{__version__}"))
     fields += [(k, v) for k, v in given.items() if k not in _DROPPED]
     if "accept" not in given:
         fields.append(("accept", "*/*"))
-    body = options.body or b""
-    if "content-length" not in given and (body or options.method not in ("GET", "OPTIONS",
-                                                                         "HEAD")):
+    if "content-length" not in given and (body or method not in ("GET", "OPTIONS", "HEAD")):
         fields.append(("content-length", str(len(body))))
     if body and "content-type" not in given:
         fields.append(("content-type", "application/octet-stream"))
     if given.get("te", "").lower() == "trailers":  # the one TE value HTTP/2 allows
         fields.append(("te", "trailers"))
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in fields]
+    return [(k.encode("utf-8"), v.encode("utf-8")) for k, v in fields]
 
 
 def header_frames(block: bytes, stream: int, end_stream: bool) -> bytes:
@@ -183,6 +194,14 @@ def header_frames(block: bytes, stream: int, end_stream: bool) -> bytes:
 
 
 # -- receiving ----------------------------------------------------------------------------------
+def status_of(fields: list[tuple[bytes, bytes]]) -> int:
+    """The ``:status`` of decoded response fields (-1 without one or if it is not a number)."""
+    for name, value in fields:
+        if name == b":status":
+            return int(value) if value.isdigit() else -1
+    return -1
+
+
 class _Entries(deque[tuple[bytes, bytes]]):
     """hpack's dynamic table entries, counting every change (hpack's table changes them only
     with these three methods)."""
@@ -258,6 +277,14 @@ class ResponseHeaders:
             self.cache[block] = status
         return status
 
+    def fields(self, block: bytes) -> list[tuple[bytes, bytes]]:
+        """Every field of the block, decoded (the table changes as the block says). Raises
+        :class:`ProtocolError` (COMPRESSION_ERROR) when it cannot be decoded."""
+        try:
+            return list(self.decoder.decode(block, raw=True))
+        except hpack.HPACKError as exc:
+            raise ProtocolError(COMPRESSION_ERROR, f"undecodable header block: {exc}") from exc
+
     def _decode(self, block: bytes, before: TableState) -> int:
         """Decode ``block`` in the table ``before`` (the current one), or replay what decoding
         it did there on another connection of the run (the same server sends every connection
@@ -271,15 +298,8 @@ class ResponseHeaders:
                 self.entries.extend(after[1])
                 table._maxsize, table._current_size = after[0], size
             return status
-        try:
-            fields = self.decoder.decode(block, raw=True)
-        except hpack.HPACKError as exc:
-            raise ProtocolError(COMPRESSION_ERROR, f"undecodable header block: {exc}") from exc
-        status = -1
-        for name, value in fields:
-            if name == b":status":
-                status = int(value) if value.isdigit() else -1
-                break
+        fields = self.fields(block)
+        status = status_of(fields)
         if len(shared) >= SHARED_SIZE:
             shared.clear()
         shared[(block, before)] = (status, (table.maxsize, tuple(self.entries)),
@@ -289,9 +309,10 @@ class ResponseHeaders:
 
 __all__ = ["ACK", "CANCEL", "CONTINUATION", "DATA", "DEFAULT_MAX_FRAME", "DEFAULT_WINDOW",
            "ENABLE_PUSH", "END_HEADERS", "END_STREAM", "FLOW_CONTROL_ERROR", "FRAME_HEAD",
-           "FRAME_SIZE_ERROR", "GOAWAY", "HEADERS", "INITIAL_WINDOW_SIZE", "MAX_CONCURRENT_STREAMS",
-           "MAX_FRAME_SIZE", "MAX_STREAM_ID", "MAX_WINDOW", "NO_ERROR", "PADDED", "PING", "PREFACE",
-           "PRIORITY_FLAG", "PROTOCOL_ERROR", "PUSH_PROMISE", "RST_STREAM", "SETTINGS",
-           "WINDOW_UPDATE", "GoAway", "ProtocolError", "ResponseHeaders", "StreamReset",
-           "Transitions", "encode_stateless", "frame", "goaway", "header_frames", "request_headers",
-           "rst_stream", "settings_frame", "window_update"]
+           "FRAME_SIZE_ERROR", "GOAWAY", "HEADERS", "INITIAL_WINDOW_SIZE",
+           "MAX_CONCURRENT_STREAMS", "MAX_FRAME_SIZE", "MAX_STREAM_ID", "MAX_WINDOW", "NO_ERROR",
+           "PADDED", "PING", "PREFACE", "PRIORITY_FLAG", "PROTOCOL_ERROR", "PUSH_PROMISE",
+           "RST_STREAM", "SETTINGS", "WINDOW_UPDATE", "GoAway", "ProtocolError", "ResponseHeaders",
+           "StreamReset", "Transitions", "encode_stateless", "fallback_warning", "frame", "goaway",
+           "header_frames", "request_fields", "request_headers", "rst_stream", "settings_frame",
+           "status_of", "window_update"]

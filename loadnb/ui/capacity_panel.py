@@ -25,6 +25,7 @@ from ..studies.capacity import CapacityResult, acapacity
 from ..text.numbers import DASH, fixed, percent
 from ..text.units import parse_duration
 from .formatting import html_details, html_line
+from .kernel_cluster import kernel_kwargs
 
 DEFAULT_SLO = "p99<200ms, errors<1%"
 #: ``make_spec`` parameters the capacity search sets itself (left out of what the form gives).
@@ -165,8 +166,7 @@ class CapacityPanel:
         self.rows = []
         self.table.value = self.verdict.value = ""
         self.chart_box.children = ()
-        coro = acapacity(first, exprs, max_rate=rate, step_duration=step,
-                         on_step=self._on_step, **kwargs)
+        coro = self._steps(first, exprs, rate, step, kwargs)
         self._task = loop.create_task(self._search(coro, exprs), name="loadnb-capacity")
         self._say(f"🔎 Searching the capacity within {', '.join(exprs)} (up to {rate:g} req/s, "
                   f"{step:g} s steps)…", "info")
@@ -179,6 +179,13 @@ class CapacityPanel:
         if self._task is not None and not self._task.done():
             self._say(f"{STATES['stopping'].icon} Stopping the capacity search…", "warning")
             self._task.cancel()
+
+    async def _steps(self, first: Any, exprs: list[str], rate: float, step: float,
+                     kwargs: dict[str, Any]) -> CapacityResult:
+        """The search itself: with ``workers=N``, every step on the kernel's kept cluster."""
+        kwargs = await kernel_kwargs(kwargs)
+        return await acapacity(first, exprs, max_rate=rate, step_duration=step,
+                               on_step=self._on_step, **kwargs)
 
     async def _search(self, coro: Any, exprs: list[str]) -> CapacityResult:
         try:

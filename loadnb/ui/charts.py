@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bokeh.core.properties import value
 from bokeh.layouts import column, row
 from bokeh.models import (
     Column,
@@ -31,10 +30,9 @@ from bokeh.models import (
     TabPanel,
     Tabs,
 )
-from bokeh.models.annotations import Legend, LegendItem
+from bokeh.models.annotations import LegendItem
 from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.glyphs import Step
-from bokeh.models.renderers import DataRenderer, GlyphRenderer
 from bokeh.models.widgets import Div
 from bokeh.models.widgets.tables import DataTable, NumberFormatter, StringFormatter, TableColumn
 from bokeh.plotting import figure
@@ -65,6 +63,8 @@ from .panels import (
     generator_tab,
     stats_table,
 )
+from .slots import SlotLines, slot_figure
+from .workers_view import WORKER_COLUMNS, WorkerView, worker_view
 
 if TYPE_CHECKING:
     from bokeh.models.sources import DataDict
@@ -79,7 +79,7 @@ DIST_LABELS: tuple[str, ...] = ("p50", "p75", "p90", "p95", "p99", "p99.9", "p99
 #: Snapshot columns drawn in the Overview tab and the Latency tab's time series.
 OVERVIEW_COLUMNS: tuple[str, ...] = (
     "elapsed_time", "current_rps", "target_rate", "success_rate", "active_users", "target_users",
-    "progress_percent")
+    "connected", "progress_percent")
 PERCENTILE_NAMES: tuple[str, ...] = ("p50", "p90", "p95", "p99")
 LATENCY_COLUMNS: tuple[str, ...] = (
     "elapsed_time", *(f"{p}_ms" for p in PERCENTILE_NAMES),
@@ -98,54 +98,25 @@ TIMELINE: tuple[tuple[str, str, str], ...] = (
 )
 
 
-@dataclass
-class ErrorLines:
-    """The pre-made, initially hidden lines of one error chart and the labels given to them."""
-
-    renderers: list[GlyphRenderer[Any]]
-    items: list[LegendItem]
-    slots: dict[str, int] = field(default_factory=dict)
-
-    def slot(self, label: str) -> int:
-        """The line index for ``label``, showing a new line on first use (the last is 'other')."""
-        if label in self.slots:
-            return self.slots[label]
-        index = len(self.slots)
-        if index >= ERROR_SLOTS - 1:
-            label, index = "other", ERROR_SLOTS - 1
-            if label in self.slots:
-                return index
-        self.slots[label] = index
-        self.renderers[index].visible = True
-        self.items[index].label = value(label)
-        self.items[index].visible = True
-        return index
-
-    def clear(self) -> None:
-        """Hide every line again (a new run starts)."""
-        for renderer, item in zip(self.renderers, self.items, strict=True):
-            renderer.visible = False
-            item.visible = False
-        self.slots.clear()
-
-
 #: Snapshot columns of the timeline table (Summary tab).
 TIMELINE_COLUMNS: tuple[str, ...] = tuple(col for col, _, _ in TIMELINE)
-#: Columns of each streamed source, by name.
+#: Columns of each source that gets one row per snapshot, by name.
 STREAM_COLUMNS: dict[str, tuple[str, ...]] = {
     "overview": OVERVIEW_COLUMNS, "latency": LATENCY_COLUMNS, "errors": ERROR_COLUMNS,
     "timeline": TIMELINE_COLUMNS, "generator": GENERATOR_COLUMNS}
+#: Columns of every streamed source: those and ``workers`` (a row per interval of a run on Dask).
+STREAMED: dict[str, tuple[str, ...]] = {**STREAM_COLUMNS, "workers": WORKER_COLUMNS}
 #: Tab titles, in order, and the streamed sources each one shows.
 TABS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Overview", ("overview",)), ("Latency", ("latency",)), ("Errors", ("errors",)),
-    ("Summary", ("timeline",)), ("Generator", ("generator",)))
+    ("Summary", ("timeline",)), ("Generator", ("generator", "workers")))
 
 
 @dataclass
 class Charts:
     """The dashboard's data sources, figures and the ``Tabs`` layout that holds them.
 
-    ``streams`` maps a name to a source that gets one row per snapshot; ``tab_streams[i]`` are the
+    ``streams`` maps a name to a streamed source (:data:`STREAMED`); ``tab_streams[i]`` are the
     names of the streamed sources shown in tab ``i``. ``plan`` holds the planned load,
     ``events`` the live-change markers, ``stats`` the per-name table (at the end of a run).
     """
@@ -158,8 +129,8 @@ class Charts:
     plan_source: ColumnDataSource
     events_source: ColumnDataSource
     stats_source: ColumnDataSource
-    kinds: ErrorLines
-    codes: ErrorLines
+    kinds: SlotLines
+    codes: SlotLines
     dist_figure: figure
     #: The response-time (or latency) and the service-time figures of the Latency tab.
     latency_figures: tuple[figure, figure]
@@ -169,6 +140,10 @@ class Charts:
     targets: dict[str, Line]
     #: The dashed plan lines: ``rate`` (on the throughput chart), ``users`` (active users chart).
     plans: dict[str, Line]
+    #: The open WebSocket/SSE connections beside the active users (shown once a run has some).
+    connected: Line
+    #: The Generator tab's per-worker lines (a run on Dask).
+    workers: WorkerView
     layout: Tabs
     #: The charts of tabs not in the page yet, by tab index (their panel shows a placeholder).
     unattached: dict[int, LayoutDOM] = field(default_factory=dict)
@@ -196,9 +171,22 @@ def _target(fig: figure, source: ColumnDataSource, column: str) -> Line:
     return step, legend_item(fig, step)
 
 
+def _connected(fig: figure, source: ColumnDataSource) -> Line:
+    """The open message-stream connections (``connected``), hidden until a run has some: a run
+    without WebSocket or SSE streams draws the chart as it always did."""
+    glyph = LineGlyph(x="elapsed_time", y="connected", line_width=2,
+                      line_color=palette.series(5))
+    line = render(fig, glyph, source, "connected", visible=False)
+    item = legend_item(fig, line)
+    item.visible = False
+    fig.add_tools(HoverTool(renderers=[line], mode="vline", tooltips=[
+        ("elapsed", "@elapsed_time{0.0} s"), ("connected", "@{connected}{0,0}")]))
+    return line, item
+
+
 def _overview(source: ColumnDataSource, plan: ColumnDataSource, events: ColumnDataSource,
               x_range: DataRange1d, anchor: ColumnDataSource,
-              ) -> tuple[Column, dict[str, Line], dict[str, Line]]:
+              ) -> tuple[Column, dict[str, Line], dict[str, Line], Line]:
     rps = make_figure("Throughput (requests/s)", "req/s", x_range=x_range, anchor=anchor)
     lines(rps, source, [("current_rps", "current")], "0,0.0",
           extra=[("target", "@{target_rate}{0,0.0}")])
@@ -212,13 +200,15 @@ def _overview(source: ColumnDataSource, plan: ColumnDataSource, events: ColumnDa
           extra=[("target", "@{target_users}{0,0}")])
     users = _target(active, source, "target_users")
     users_plan = add_plan(active, plan)
+    connected = _connected(active, source)
     progress = make_figure("Progress (%)", "%", x_range=x_range,
                            y_range=Range1d(start=0, end=105), anchor=anchor)
     lines(progress, source, [("progress_percent", "progress %")], "0.0")
     for fig in (rps, success, active, progress):
         add_markers(fig, events, label=fig in (rps, active))
     grid = flow([rps, success], [active, progress])
-    return grid, {"rate": rate, "users": users}, {"rate": rate_plan, "users": users_plan}
+    return (grid, {"rate": rate, "users": users}, {"rate": rate_plan, "users": users_plan},
+            connected)
 
 
 def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataSource,
@@ -266,24 +256,6 @@ def _latency(source: ColumnDataSource, dist: ColumnDataSource, hist: ColumnDataS
     return layout, dist_fig, (response, service), dist_items
 
 
-def _error_figure(title: str, source: ColumnDataSource, columns: tuple[str, ...],
-                  x_range: DataRange1d, anchor: ColumnDataSource) -> tuple[figure, ErrorLines]:
-    fig = make_figure(title, "failures/s", x_range=x_range, anchor=anchor)
-    fig.add_layout(Legend(location="top_left", click_policy="hide", label_text_font_size="10px",
-                          background_fill_alpha=0.6))
-    renderers: list[GlyphRenderer[Any]] = [
-        render(fig, LineGlyph(x="elapsed_time", y=col, line_width=2,
-                              line_color=palette.series(i + 3)),
-               source, f"slot {i}", visible=False)
-        for i, col in enumerate(columns)]
-    items = [legend_item(fig, r) for r in renderers]
-    for item in items:
-        item.visible = False
-    fig.add_tools(HoverTool(renderers=list[DataRenderer](renderers), tooltips=[
-        ("elapsed", "@elapsed_time{0.0} s"), ("failures/s", "$y{0,0.0}")]))
-    return fig, ErrorLines(renderers, items)
-
-
 def _table(source: ColumnDataSource, spec: tuple[tuple[str, str, str], ...], width: int,
            height: int = 2 * HEIGHT) -> DataTable:
     columns = [TableColumn(field=f, title=t, formatter=NumberFormatter(format=fmt, nan_format="—"))
@@ -301,23 +273,22 @@ def empty_distribution() -> DataDict:
 
 def build_charts() -> Charts:
     """Sources, figures and tabs of a fresh, empty dashboard."""
-    streams = {name: ColumnDataSource({c: [] for c in cols})
-               for name, cols in STREAM_COLUMNS.items()}
+    streams = {name: ColumnDataSource({c: [] for c in cols}) for name, cols in STREAMED.items()}
     dist = ColumnDataSource(empty_distribution())
     hist = ColumnDataSource({"left": [], "right": [], "count": []})
     summary = ColumnDataSource({"metric": [], "value": []})
     plan, events = ColumnDataSource(empty_plan()), ColumnDataSource(empty_events())
     stats = ColumnDataSource(empty_stats())
     anchor = anchor_source()  # one invisible point, shared by every time-series figure
-    overview, targets, plans = _overview(streams["overview"], plan, events,
-                                         DataRange1d(start=0), anchor)
+    overview, targets, plans, connected = _overview(streams["overview"], plan, events,
+                                                    DataRange1d(start=0), anchor)
     latency, dist_fig, latency_figs, dist_items = _latency(
         streams["latency"], dist, hist, events, DataRange1d(start=0), anchor)
     errors_x = DataRange1d(start=0)
-    by_kind, kinds = _error_figure("Failures per second by kind", streams["errors"],
-                                   KIND_COLUMNS, errors_x, anchor)
-    by_code, codes = _error_figure("Failures per second by HTTP status code", streams["errors"],
-                                   CODE_COLUMNS, errors_x, anchor)
+    by_kind, kinds = slot_figure("Failures per second by kind", "failures/s", streams["errors"],
+                                 KIND_COLUMNS, errors_x, anchor)
+    by_code, codes = slot_figure("Failures per second by HTTP status code", "failures/s",
+                                 streams["errors"], CODE_COLUMNS, errors_x, anchor)
     summary_table = DataTable(source=summary, width=SUMMARY_WIDTH, height=2 * HEIGHT,
                               min_width=SUMMARY_WIDTH,
                               index_position=None, sortable=False, columns=[
@@ -326,7 +297,10 @@ def build_charts() -> Charts:
                                   TableColumn(field="value", title="Value", width=250)])
     timeline = _table(streams["timeline"], TIMELINE, width=2 * WIDTH - SUMMARY_WIDTH)
     per_name = stats_table(stats, width=2 * WIDTH, height=HEIGHT - 40)
-    generator, _ = generator_tab(streams["generator"], events, DataRange1d(start=0), anchor)
+    generator_x = DataRange1d(start=0)
+    health, _ = generator_tab(streams["generator"], events, generator_x, anchor)
+    workers = worker_view(streams["workers"], events, generator_x, anchor)
+    generator = column(health, workers.box, sizing_mode="stretch_width")
     errors = flow([by_kind], [by_code])
     tables = row(summary_table, timeline, sizing_mode="stretch_width",
                  styles={"flex-wrap": "wrap"})
@@ -337,10 +311,11 @@ def build_charts() -> Charts:
     tabs = Tabs(tabs=[TabPanel(child=Div() if i in later else children[title], title=title)
                       for i, (title, _) in enumerate(TABS)], sizing_mode="stretch_width")
     return Charts(streams, [names for _, names in TABS], dist, hist, summary, plan, events, stats,
-                  kinds, codes, dist_fig, latency_figs, dist_items, targets, plans, tabs, later)
+                  kinds, codes, dist_fig, latency_figs, dist_items, targets, plans, connected,
+                  workers, tabs, later)
 
 
 __all__ = ["CODE_COLUMNS", "DIST_LABELS", "DIST_QS", "ERROR_COLUMNS", "ERROR_SLOTS", "KIND_COLUMNS",
-           "LATENCY_COLUMNS", "OVERVIEW_COLUMNS", "PERCENTILE_NAMES", "STREAM_COLUMNS",
-           "SUMMARY_WIDTH", "TABS", "TIMELINE", "TIMELINE_COLUMNS", "Charts", "ErrorLines",
+           "LATENCY_COLUMNS", "OVERVIEW_COLUMNS", "PERCENTILE_NAMES", "STREAMED", "STREAM_COLUMNS",
+           "SUMMARY_WIDTH", "TABS", "TIMELINE", "TIMELINE_COLUMNS", "Charts",
            "build_charts", "empty_distribution"]

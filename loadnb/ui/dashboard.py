@@ -36,6 +36,7 @@ from .charts import (
     DIST_QS,
     KIND_COLUMNS,
     STREAM_COLUMNS,
+    STREAMED,
     build_charts,
     empty_distribution,
 )
@@ -115,14 +116,14 @@ class Dashboard:
 
     @property
     def sources(self) -> dict[str, Any]:
-        """The streamed sources by name (``overview``, ``latency``, ``errors``, ``timeline``,
-        ``generator``)."""
-        return self.charts.streams
+        """The sources that get one row per snapshot, by name (``overview``, ``latency``,
+        ``errors``, ``timeline``, ``generator``); the per-worker one is ``charts.workers``'."""
+        return {name: self.charts.streams[name] for name in STREAM_COLUMNS}
 
     def rows(self) -> dict[str, int]:
-        """Rows per streamed source, counting rows still buffered for hidden tabs."""
+        """Rows per source of :attr:`sources`, counting rows still buffered for hidden tabs."""
         out = {}
-        for name, source in self.charts.streams.items():
+        for name, source in self.sources.items():
             pending = self._pending.get(name, {}).get("elapsed_time", [])
             out[name] = min(self.rollover, len(source.data["elapsed_time"]) + len(pending))
         return out
@@ -151,7 +152,7 @@ class Dashboard:
         self._pending = {}
         for name, source in c.streams.items():
             if len(source.data["elapsed_time"]):
-                source.data = {col: [] for col in STREAM_COLUMNS[name]}
+                source.data = {col: [] for col in STREAMED[name]}
         if len(c.hist_source.data["left"]):
             c.hist_source.data = {"left": [], "right": [], "count": []}
         if len(c.events_source.data["event"]):
@@ -163,6 +164,8 @@ class Dashboard:
         title_of(c.dist_figure).text = "Latency distribution, whole run (at the end of the run)"
         c.kinds.clear()
         c.codes.clear()
+        self._show_connected(False)
+        c.workers.clear()
         self.custom.reset()
         self.server.reset()
         self._interval = spec.interval
@@ -197,6 +200,8 @@ class Dashboard:
         row.update({col: [v] for col, v in zip(KIND_COLUMNS, kinds, strict=True)})
         row.update({col: [v] for col, v in zip(CODE_COLUMNS, codes, strict=True)})
         self._push("errors", row)
+        if snap.connected:
+            self._show_connected(True)
         if snap.event:  # a live change: a marker on every time-series chart (sent at once)
             c.events_source.stream({"event_time": [snap.elapsed_time], "event": [snap.event]})
         if not math.isnan(snap.success_rate):
@@ -212,11 +217,15 @@ class Dashboard:
             self.custom.add(rows)
 
     def update_extras(self, custom_rows: Sequence[Sequence[Any]],
-                      server_rows: Sequence[tuple[float, str, float]]) -> None:
-        """An update's custom-metric rows (Custom tab) and the target's values (Server tab)."""
+                      server_rows: Sequence[tuple[float, str, float]],
+                      workers: Sequence[Sequence[Any]] = ()) -> None:
+        """An update's custom-metric rows (Custom tab), the target's values (Server tab) and
+        each worker process's row (Generator tab, a run on Dask)."""
         self.update_custom(custom_rows)
         if server_rows:
             self.server.add_server(server_rows)
+        if workers:
+            self._push("workers", self.charts.workers.row(workers))
 
     def flush(self, tab: int | None = None) -> None:
         """Send buffered rows (and the summary table) of tab ``tab``, or of every tab."""
@@ -252,6 +261,12 @@ class Dashboard:
         self._set_summary(self._final_rows(result.summary, result.spec), force=True)
 
     # -- internals -------------------------------------------------------------------------
+    def _show_connected(self, show: bool) -> None:
+        """Show (a run with open WebSocket/SSE connections) or hide the ``connected`` line."""
+        line, item = self.charts.connected
+        if line.visible != show:
+            line.visible = item.visible = show
+
     def _visible(self, name: str) -> bool:
         active = self.layout.active
         return active < len(self.charts.tab_streams) and name in self.charts.tab_streams[active]

@@ -17,9 +17,6 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from ..charts.bokehjs import ensure_bokehjs
-from ..record.record import RunRecord
-from ..record.state import RunState
-from ..record.summary import Summary
 from ..record.update import Update
 from ..results.result import Result
 from ..results.words import load_text
@@ -32,14 +29,17 @@ from .capacity_panel import CapacityPanel
 from .controls import Controls
 from .dashboard import ROLLOVER, Dashboard
 from .history_tab import HistoryTab
+from .kernel_cluster import KernelRun, kernel_spec
+from .latest import LatestResults
+from .offer import WorkerOffer
 from .run_panel import RunPanel
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 
 
-class LoadTest(W.VBox):  # type: ignore[misc]
+class LoadTest(LatestResults, W.VBox):  # type: ignore[misc]
     """A load test you can see: the last expression of a cell displays it.
 
     Parameters are those of :func:`loadnb.run` / :func:`loadnb.make_spec` (bad ones raise the
@@ -83,8 +83,11 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             lambda: (None, controls.checked_kwargs()),
             lambda: "a run is going on: stop it first (or wait for it to end)"
             if self.running else None, self._capacity_changed)
+        #: The offer to run in a worker process when the kernel's loop is the bottleneck.
+        self.offer = WorkerOffer(self._take_offer)
+        self._again_in_worker = False
         super().__init__(children=[title, controls.box, panel.buttons, capacity.box,
-                                   *panel.widgets, views])
+                                   *panel.widgets, self.offer.box, views])
         self.controls = controls
         #: The *Find capacity* area (SLO, max rate, step duration, steps table, verdict, chart).
         self.capacity = capacity
@@ -142,47 +145,6 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         """The latest :class:`~loadnb.runner.run.Run` (None before the first Start)."""
         return self._run
 
-    @property
-    def result(self) -> Result | None:
-        """The latest run's :class:`~loadnb.results.result.Result` (filled in as the run goes)."""
-        return self.results[-1] if self.results else None
-
-    @property
-    def df(self) -> pd.DataFrame:
-        """Snapshots of the latest run: live during the run, complete after it."""
-        return self._latest().df
-
-    @property
-    def stats(self) -> pd.DataFrame:
-        """Per request name statistics of the latest run (complete once it has ended)."""
-        return self._latest().stats
-
-    @property
-    def errors(self) -> pd.DataFrame:
-        """Errors of the latest run by name and kind, with a sample message."""
-        return self._latest().errors
-
-    @property
-    def errors_timeline(self) -> pd.DataFrame:
-        """Failures per interval by kind (long format) of the latest run."""
-        return self._latest().errors_timeline
-
-    @property
-    def summary(self) -> Summary:
-        """The latest run's summary (what ``loadnb run --json`` prints)."""
-        return self._latest().summary
-
-    def _latest(self) -> Result:
-        """The latest run's result; before any run, an empty one (state ``idle``): empty frames
-        with their columns, a summary of zeros."""
-        if not self.results:
-            try:
-                spec = self.controls.spec()
-            except ValueError:  # the controls hold a bad value: the spec the test was made with
-                spec = self._spec0
-            return Result(RunRecord("", spec, state=RunState.IDLE))
-        return self.results[-1]
-
     def start(self) -> None:
         """Start a new run with the form's settings and return at once (needs a running loop).
 
@@ -194,11 +156,12 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             self._say(refusal, "warning")
             return
         spec = self.controls.spec()
-        run = Run(spec)
+        run = KernelRun(kernel_spec(spec))  # workers=N: on the kernel's kept cluster
         run.watch(partial(self._on_update, run))
         run.on_state(self._on_state)
         self.dashboard.reset(spec)
         self.panel.reset()
+        self.offer.hide()
         previous, self._run = self._run, run
         try:
             run.start()
@@ -209,6 +172,20 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             raise
         self.results.append(run.result)
         self.panel.show_badge(run.state)
+
+    def run_in_worker(self) -> None:
+        """Run this test with ``workers=1`` from now on: in a worker process of its own, on the
+        Dask cluster the kernel keeps (what the offer's button does when the kernel's loop is the
+        bottleneck). A run going on is stopped and the same test starts again there."""
+        self.controls.params.pop("cluster", None)
+        self.controls.params["workers"] = 1
+        self.offer.hide()
+        if self._run is not None and self.running:
+            self._again_in_worker = True
+            self._run.stop()
+            self._say("⏹ Stopping this run: the test starts again in a worker process.", "info")
+        else:
+            self.start()
 
     def stop(self) -> None:
         """Stop the current run now (requests in flight are cancelled), or the capacity search
@@ -337,6 +314,12 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - shown in the widget, not raised into the kernel
             self._show_exception("Start failed", exc)
 
+    def _take_offer(self) -> None:
+        try:
+            self.run_in_worker()
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, not raised into the kernel
+            self._show_exception("Running in a worker process failed", exc)
+
     def _click_stop(self, _button: W.Button) -> None:
         try:
             self.stop()
@@ -350,8 +333,10 @@ class LoadTest(W.VBox):  # type: ignore[misc]
             return
         try:
             self.panel.show_update(update, run.state)
+            self.offer.consider(update, run.spec)
             self.dashboard.update(update.snapshot)
-            self.dashboard.update_extras(list(update.custom_rows), update.server_rows)
+            self.dashboard.update_extras(list(update.custom_rows), update.server_rows,
+                                         update.workers)
         except Exception as exc:  # noqa: BLE001 - the load goes on; the error is shown
             self._show_exception("Updating the widget failed", exc)
 
@@ -361,6 +346,9 @@ class LoadTest(W.VBox):  # type: ignore[misc]
         try:
             if run.done:
                 self._finish(run)
+                if self._again_in_worker:
+                    self._again_in_worker = False
+                    self.start()
             else:
                 self.panel.show_state(run.state, run.spec)
         except Exception as exc:  # noqa: BLE001

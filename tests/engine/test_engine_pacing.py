@@ -75,6 +75,8 @@ async def test_pacing_starts_iterations_on_a_fixed_interval() -> None:
     starts = [t - 0.05 for t in times]  # the stamp is at the end of the delay
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert 4 <= len(times) <= 6 and result.summary["parameters"]["pacing"] == 0.2
-    # every start on the 200 ms grid, never early; not 50 ms of work + 200 ms of pause (the
-    # median decides, not one start a busy machine delayed)
-    assert min(gaps) >= 0.19 and statistics.median(gaps) <= 0.23, gaps
+    # every start on the 200 ms grid from the first, never early (20 ms for a stamp a busy
+    # machine delayed: a late stamp makes the next gap look short, not the start early); not
+    # 50 ms of work + 200 ms of pause (the median decides, not one delayed start)
+    assert all(b - starts[0] >= 0.2 * k - 0.02 for k, b in enumerate(starts)), gaps
+    assert min(gaps) >= 0.15 and statistics.median(gaps) <= 0.23, gaps

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import psutil
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from tests.bundles import source_column, source_rows
+from tests.nginx import find_nginx
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -142,7 +144,9 @@ def check_scenarios_notebook(nb: nbformat.NotebookNode) -> None:
     assert sorted(map(str, events)) == ["['set to 60 req/s']", "[]"]
     html = [s["state"].get("value", "") for s in widget_states(nb)
             if s["model_name"] == "HTMLModel"]
-    assert not [v for v in html if "Low RPS" in v]  # the live change is no shortfall
+    # The live change is no shortfall: no Low RPS alert against the new rate. (A starved kernel
+    # on a busy machine may honestly fall short of the first rate for an interval.)
+    assert not [v for v in html if "Low RPS" in v and "target 60" in v]
 
 
 def check_judge_notebook(nb: nbformat.NotebookNode) -> None:
@@ -170,12 +174,29 @@ def check_scale_out_notebook(nb: nbformat.NotebookNode) -> None:
 
 
 def check_protocols_notebook(nb: nbformat.NotebookNode) -> None:
-    """Both HTTP versions ran clean (HTTP/2 multiplexed on fewer connections), and the chat's
-    every message came back with its thresholds held."""
+    """Both HTTP versions ran clean against the same nginx the notebook started (the toy server
+    only without nginx), HTTP/2 multiplexed on fewer connections; a scenario's named request ran
+    over h2c there; nginx was stopped; and the chat's every message came back with its
+    thresholds held."""
+    server = "nginx" if find_nginx() else "toy"
+    started = output_text(nb, "import asyncio")
+    pid = re.search(r"nginx/[\d.]+ \(pid (\d+)\): HTTP/1\.1 on http://127\.0\.0\.1:\d+/, "
+                    r"h2c on http://127\.0\.0\.1:\d+/", started)
+    assert (pid is not None) == (server == "nginx"), started
+    if pid:  # stopped by the last cell: gone, or its number reused by another program
+        assert not psutil.pid_exists(int(pid.group(1))) or "nginx" not in " ".join(
+            psutil.Process(int(pid.group(1))).cmdline()), started
     table = output_text(nb, "runs = {}")
     rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:] if line.strip()}
+    assert rows["server"] == [server, server], table
     assert rows["protocol"] == ["http/1.1", "h2c"] and rows["failed"] == ["0", "0"], table
+    assert rows["client"] == ["fast", "h2"] and all(int(n) > 0 for n in rows["requests"]), table
     assert rows["connections"] == ["20", "2"], table
+    scenario = output_text(nb, "async def visit")
+    assert "'protocol': 'h2c'" in scenario and "'connections': 1," in scenario, scenario
+    passes = re.search(r"'says ok': \{'passes': (\d+), 'fails': 0\}", scenario)
+    home = re.search(r"^home\s+(\d+)\s+0\s", scenario, re.MULTILINE)  # requests, failed
+    assert passes and home and int(passes.group(1)) == int(home.group(1)) > 0, scenario
     echo = output_text(nb, "demo = await")
     sent, received = (re.search(rf"'{key}': (\d+)", echo) for key in ("sent", "received"))
     assert sent and received and int(sent.group(1)) == int(received.group(1)) > 0, echo

@@ -89,7 +89,8 @@ def test_trace_on_the_fast_transport_is_refused() -> None:
         make_spec("http://127.0.0.1:9/", trace=True, transport="fast")
 
 
-def test_trace_with_http2_is_refused() -> None:
-    # the HTTP/2 transport sends one prepared header block: no per-request trace headers
-    with pytest.raises(ValueError, match="trace needs per-request headers: http2"):
+def test_trace_with_http2_is_refused_for_url_runs() -> None:
+    # the HTTP/2 transport sends one prepared header block in a URL run: no per-request trace
+    # headers (a scenario's requests carry them: test_trace_over_http2_scenarios)
+    with pytest.raises(ValueError, match="trace needs per-request headers: http2 URL runs"):
         make_spec("http://127.0.0.1:9/", trace=True, http2=True)

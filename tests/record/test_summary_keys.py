@@ -237,21 +237,29 @@ def test_a_history_written_before_the_typed_summary_lists_and_loads(tmp_path: Pa
 
 @pytest.mark.slow
 def test_a_planted_key_typo_fails_mypy(tmp_path: Path) -> None:
-    """A reader that misspells a key is a type error (mypy checks every read)."""
+    """A reader that misspells a key is a type error (mypy checks every read): one mypy run over
+    a correct reader and two misspelt ones, each judged by its own lines of the report."""
     pytest.importorskip("mypy")
     good = "def p99(s: Summary) -> float | None:\n    return s['latency_ms']['p99']\n"
-    snippet = tmp_path / "reader.py"
-    for body, ok in ((good, True), (good.replace("latency_ms", "latency"), False),
-                     (good.replace("'p99'", "'p98'"), False)):
-        snippet.write_text("from loadnb.record.summary import Summary\n\n\n" + body)
-        done = subprocess.run(
-            [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
-             "--cache-dir", str(tmp_path / "cache"), str(snippet)],
-            capture_output=True, text=True, cwd=ROOT, timeout=300, env={
-                **os.environ, "MYPYPATH": str(ROOT)})
-        assert (done.returncode == 0) == ok, textwrap.indent(done.stdout, "  ")
-        if not ok:
-            assert "TypedDict" in done.stdout and "has no key" in done.stdout, done.stdout
+    readers = {"good": good, "top": good.replace("latency_ms", "latency"),
+               "inner": good.replace("'p99'", "'p98'")}
+    for stem, body in readers.items():
+        (tmp_path / f"reader_{stem}.py").write_text(
+            "from loadnb.record.summary import Summary\n\n\n" + body)
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+         "--cache-dir", str(tmp_path / "cache"),
+         *(str(tmp_path / f"reader_{stem}.py") for stem in readers)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env={
+            **os.environ, "MYPYPATH": str(ROOT)})
+    report = textwrap.indent(done.stdout, "  ")
+    assert done.returncode == 1, report
+    for stem in readers:
+        lines = [line for line in done.stdout.splitlines() if f"reader_{stem}.py:" in line]
+        if stem == "good":
+            assert not lines, report
+        else:
+            assert any("TypedDict" in line and "has no key" in line for line in lines), report
 
 
 def test_result_summary_is_build_summary(demo_url: str) -> None:

@@ -138,12 +138,19 @@ def test_the_spec_rejects_bad_protocol_controls(tmp_path: Path, params: dict[str
         make_spec("http://127.0.0.1:9/", **params)
 
 
-def test_http2_is_for_url_runs_not_scenarios() -> None:
+def test_http2_scenarios_are_accepted_with_redirects_and_trace() -> None:
+    # scenarios send their requests over HTTP/2 (tests/transport/test_h2_user.py), following
+    # redirects and sending per-request trace headers as over HTTP/1.1; URL runs still cannot
     async def task(user: Any) -> None:
         await user.get("/")
 
-    with pytest.raises(ValueError, match="scenarios speak HTTP/1.1"):
-        make_spec("http://127.0.0.1:9/", scenario=task, http2=True)
+    spec = make_spec("http://127.0.0.1:9/", scenario=task, http2=True, streams=4,
+                     follow_redirects=True, trace=True)
+    assert spec.transport_options().http2 and not spec.transport_options().plain
+    with pytest.raises(ValueError, match="does not follow redirects in URL runs"):
+        make_spec("http://127.0.0.1:9/", http2=True, follow_redirects=True)
+    with pytest.raises(ValueError, match="invalid URL 'ws://"):
+        make_spec("ws://127.0.0.1:9/", scenario=task, http2=True)
 
 
 def test_the_controls_reach_the_transport_options_and_parameters() -> None:

@@ -111,12 +111,16 @@ def frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
     return out
 
 
+#: each connection's request (block, body), as its transport would give its chains
+REQUESTS: dict[int, tuple[bytes, bytes]] = {}
+
+
 async def make(body: bytes = b"", want: int = 10, settings: dict[int, int] | None = None,
                **kwargs: Any) -> tuple[H2Conn, FakeTransport]:
     options = TransportOptions("http://127.0.0.1:9/x", method="POST" if body else "GET",
                                body=body or None)
-    conn = H2Conn(Owner(), encode_stateless(request_headers(options)), body, want=want,
-                  timeout=10.0, **kwargs)
+    conn = H2Conn(Owner(), want=want, timeout=10.0, **kwargs)
+    REQUESTS[id(conn)] = (encode_stateless(request_headers(options)), body)
     transport = FakeTransport()
     conn.connection_made(transport)  # type: ignore[arg-type]
     if settings is not None:  # the server's preface (streams open once it is in)
@@ -135,7 +139,8 @@ def feed(conn: H2Conn, data: bytes, step: int | None = None) -> None:
 
 def start(conn: H2Conn, driver: Recorder) -> Chain:
     assert driver.next()
-    chain = Chain(driver, asyncio.get_running_loop().create_future(), 1e18)
+    chain = Chain(driver, asyncio.get_running_loop().create_future(), 1e18,
+                  *REQUESTS[id(conn)])
     conn.begin(chain)
     conn.flush()
     return chain

@@ -20,12 +20,12 @@ from jupyter_bokeh import BokehModel
 
 import loadnb
 from loadnb.metrics.snapshot import COLUMNS, Snapshot
-from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 from loadnb.ui import LoadTest
 from loadnb.ui import loadtest as widget_module
 from loadnb.ui.bokeh_model import LiveBokehModel
 from loadnb.ui.formatting import metrics_html
+from loadnb.ui.kernel_cluster import KernelRun
 from tests.conftest import until
 from tests.ui.widget_helpers import FAST, rows, snap
 
@@ -231,7 +231,7 @@ async def test_a_failing_run_is_shown_in_the_widget(server: str,
     def broken_transport(_: Any) -> Any:
         raise ConnectionError("transport exploded")
 
-    monkeypatch.setattr(widget_module, "Run", partial(Run, transport=broken_transport))
+    monkeypatch.setattr(widget_module, "KernelRun", partial(KernelRun, transport=broken_transport))
     test = LoadTest(server, users=1, duration=1, **FAST)
     test.start_button.click()
     with pytest.raises(ConnectionError, match="transport exploded"):

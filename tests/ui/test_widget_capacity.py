@@ -109,3 +109,30 @@ async def test_stop_ends_the_search(demo_url: str) -> None:
         test.capacity.verdict.value)
     assert not test.capacity.busy
     assert not test.start_button.disabled and test.stop_button.disabled
+
+
+async def test_with_workers_every_step_runs_on_the_kernels_cluster(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``workers=N``: the search's steps get the kernel's kept cluster as ``cluster=`` (started
+    once, here a stand-in), not a cluster each; the search itself is a stand-in too."""
+    from loadnb.ui import capacity_panel, kernel_cluster
+
+    asked: dict[str, object] = {}
+
+    async def up(cluster: object) -> object:
+        return cluster
+
+    async def search(*_args: object, **kwargs: object) -> CapacityResult:
+        asked.update(kwargs)
+        raise LookupError("no search in this test")
+
+    monkeypatch.setattr(kernel_cluster, "started", up)
+    monkeypatch.setattr(capacity_panel, "acapacity", search)
+    test = LoadTest("http://127.0.0.1:9/", rate=10, duration=5, workers=2)
+    try:
+        with pytest.raises(LookupError):
+            await test.find_capacity(SLO, max_rate=40, step_duration=1)
+        assert asked["cluster"] is kernel_cluster.kernel_cluster(2)
+        assert asked["workers"] is None and test.spec.workers == 2
+    finally:
+        kernel_cluster.close_kernel_clusters()
