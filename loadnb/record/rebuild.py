@@ -25,6 +25,7 @@ from ..metrics.messages import MessageStats
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats, merge_intervals
 from ..rules.alert_engine import AlertEvent
+from .names import NamesTimeline
 from .record import RunRecord
 from .state import RunState
 
@@ -92,7 +93,7 @@ def rebuild(stored: Stored) -> RunRecord:
             record.add_connections(part.connections)
         before = snap.elapsed_time
     if stored.names_timeline is not None:
-        record.names_timeline = stored.names_timeline
+        record.names_timeline = NamesTimeline(stored.names_timeline)
     if stored.errors_timeline is not None:
         record.errors_timeline = stored.errors_timeline
     if stored.custom_timeline is not None:

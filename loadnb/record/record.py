@@ -23,6 +23,7 @@ from ..metrics.payload import WorkerInterval
 from ..metrics.snapshot import Snapshot
 from ..metrics.stats import IntervalStats
 from ..rules.alert_engine import AlertEvent
+from .names import NamesTimeline
 from .state import RunState
 from .workers import WorkersTimeline
 
@@ -45,7 +46,8 @@ class RunRecord:
 
     ``totals`` (per request name) and ``overall`` add up every interval so far; ``snapshots``
     are the intervals' rows; ``errors_timeline`` holds ``(elapsed, kind, count)`` and
-    ``names_timeline`` one row per (interval, name) with requests; ``workers_timeline`` one row
+    ``names_timeline`` one row per (interval, name) with requests (:data:`NAMES_TIMELINE_COLUMNS`;
+    a :class:`~loadnb.record.names.NamesTimeline`, 76 bytes a row); ``workers_timeline`` one row
     per (interval, worker process) of a run on Dask (:data:`WORKERS_TIMELINE_COLUMNS`; a
     :class:`~loadnb.record.workers.WorkersTimeline`, 45 bytes a row), and
     ``last_workers`` the last interval's; ``alerts`` are the alert
@@ -74,7 +76,8 @@ class RunRecord:
     totals: dict[str, IntervalStats] = field(default_factory=dict)
     overall: IntervalStats = field(default_factory=lambda: IntervalStats("all"))
     errors_timeline: list[tuple[float, str, int]] = field(default_factory=list)
-    names_timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    #: one row per (interval, name), by column in numpy chunks (it reads as a list of tuples)
+    names_timeline: NamesTimeline = field(default_factory=NamesTimeline)
     peak_rps: float = 0.0
     warnings: list[str] = field(default_factory=list)
     alerts: list[AlertEvent] = field(default_factory=list)
@@ -118,6 +121,7 @@ class RunRecord:
                               w.loop_lag_ms, w.cpu_percent, w.lost) for w in workers]
         self.workers_timeline.extend(self.last_workers)
         self.overall.merge(interval)
+        rows: list[tuple[Any, ...]] = []
         for name, part in by_name.items():
             total = self.totals.get(name)
             if total is None:
@@ -125,9 +129,10 @@ class RunRecord:
             total.merge(part)
             if part.finished:
                 p50, p90, p99, top = part.latency.percentiles(_NAME_QS)
-                self.names_timeline.append((
+                rows.append((
                     snap.elapsed_time, name, part.finished, part.completed, part.failed,
                     part.finished / dt, p50 * 1e3, p90 * 1e3, p99 * 1e3, top * 1e3))
+        self.names_timeline.extend(rows)
         for kind, count in interval.errors.items():
             self.errors_timeline.append((snap.elapsed_time, kind, count))
         for name, metric in (custom or {}).items():

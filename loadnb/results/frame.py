@@ -13,10 +13,10 @@ from ..metrics.custom import CUSTOM_TIMELINE_COLUMNS, CustomMetric, custom_row
 from ..metrics.messages import MESSAGES_TIMELINE_COLUMNS
 from ..metrics.snapshot import COLUMNS, Snapshot
 from ..metrics.stats import IntervalStats
+from ..record.columns import ColumnRows
 from ..record.record import NAMES_TIMELINE_COLUMNS, WORKERS_TIMELINE_COLUMNS
 from ..record.summary import Summary
 from ..record.summary_parts import STATS_KEYS
-from ..record.workers import WorkersTimeline
 from ..rules.alert_engine import AlertEvent
 from ..text.numbers import number
 
@@ -89,14 +89,19 @@ def errors_frame(totals: Mapping[str, IntervalStats],
 def workers_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
     """One row per (interval, worker process): :data:`WORKERS_TIMELINE_COLUMNS` (a record's
     :class:`~loadnb.record.workers.WorkersTimeline` straight from its columns)."""
-    if isinstance(rows, WorkersTimeline) and len(rows):
-        return pd.DataFrame(rows.columns(), columns=list(WORKERS_TIMELINE_COLUMNS))
-    return pd.DataFrame(list(rows), columns=list(WORKERS_TIMELINE_COLUMNS))
+    return _rows_frame(rows, WORKERS_TIMELINE_COLUMNS)
 
 
 def names_timeline_frame(rows: Iterable[tuple[object, ...]]) -> pd.DataFrame:
-    """Windowed stats per request name: one row per (interval, name) that had requests."""
-    return pd.DataFrame(list(rows), columns=list(NAMES_TIMELINE_COLUMNS))
+    """Windowed stats per request name: one row per (interval, name) that had requests (a
+    record's :class:`~loadnb.record.names.NamesTimeline` straight from its columns)."""
+    return _rows_frame(rows, NAMES_TIMELINE_COLUMNS)
+
+
+def _rows_frame(rows: Iterable[tuple[object, ...]], columns: Sequence[str]) -> pd.DataFrame:
+    if isinstance(rows, ColumnRows) and len(rows):  # kept by column: no tuples made
+        return pd.DataFrame(rows.columns(), columns=list(columns))
+    return pd.DataFrame(list(rows), columns=list(columns))
 
 
 def errors_timeline_frame(timeline: Iterable[tuple[float, str, int]]) -> pd.DataFrame:

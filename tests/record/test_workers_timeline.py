@@ -15,6 +15,7 @@ import tracemalloc
 import pandas as pd
 import pytest
 
+import loadnb.record.columns as columns_module
 import loadnb.record.workers as workers_module
 from loadnb.metrics.payload import WorkerInterval
 from loadnb.metrics.snapshot import Snapshot
@@ -91,7 +92,7 @@ def test_the_record_keeps_a_worker_row_in_few_bytes() -> None:
 
 
 def test_readers_see_the_rows_the_list_of_tuples_held(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workers_module, "CHUNK_ROWS", 8)  # rows across sealed chunks and a tail
+    monkeypatch.setattr(columns_module, "CHUNK_ROWS", 8)  # rows across sealed chunks and a tail
     record = a_record()
     parts = fill(record, 7, 3)
     want = old_rows(parts)
@@ -116,7 +117,7 @@ def test_readers_see_the_rows_the_list_of_tuples_held(monkeypatch: pytest.Monkey
 
 def test_the_timeline_grows_in_chunks_without_copying_them(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workers_module, "CHUNK_ROWS", 512)
+    monkeypatch.setattr(columns_module, "CHUNK_ROWS", 512)
     timeline = WorkersTimeline()
     row = (3, 0.5, 10, 20.0, 1.0, 2.0, False)
     timeline.extend([row] * 300)
