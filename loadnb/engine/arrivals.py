@@ -19,7 +19,7 @@ import numpy as np
 from ..metrics.stats import NameStats, Recorder
 from ..spec.config import LoadSpec
 from ..transport.base import OpenLane
-from .timer import Pacer, PreciseSleeper
+from .timer import BATCH, Pacer, PreciseSleeper
 from .work import Work
 
 __all__ = ["OpenModel", "p99_ms"]
@@ -60,6 +60,7 @@ class OpenModel:
     _pacer: Pacer | None
     _sleeper: PreciseSleeper | None
     _pacer_error: BaseException | None
+    _ticking: bool  # the sleeper ticks every BATCH (a periodic timer)
 
     def target(self, elapsed: float) -> float:
         raise NotImplementedError
@@ -89,25 +90,31 @@ class OpenModel:
         duration = math.inf if self.spec.duration is None else self.spec.duration
         self._pacer = Pacer(self.target, duration, self.t0)
         self._sleeper = PreciseSleeper(loop)
+        self._ticking = False
         loop.call_soon(self._pace)
 
     def _pace(self) -> None:
         """One wake-up of the pacer (its timer, or a response of the lane once arrivals are
-        due): the arrivals due, then the next wake-up."""
+        due): the arrivals due, then the next wake-up. At high rates the wake-ups fall on the
+        grid of a periodic timer (every :data:`~loadnb.engine.timer.BATCH`), set once: a
+        wake-up then costs no timer call."""
         pacer, sleeper = self._pacer, self._sleeper
         if self.closed or pacer is None or sleeper is None:
             return
-        lane = self._lane
         try:
             now = self.clock() - self.t0
             dues = pacer.due(now)
             if (dues and not self._arrive(dues)) or pacer.ended or now >= pacer.duration:
                 self.close()
                 return
-            wake_at = self.t0 + pacer.wake(now)
-            if lane is not None:  # (a response at or after this time calls _pace too)
-                lane.due_at = wake_at
-            sleeper.call_later(max(0.0, wake_at - self.clock()), self._pace)
+            woke = pacer.woke
+            at = pacer.wake(now)
+            if self._lane is not None:  # (a response at or after this time calls _pace too)
+                self._lane.due_at = self.t0 + at
+            if at != woke and (at != woke + BATCH or woke > now or not self._ticking):
+                # not the timer's next tick: set it (to tick every BATCH from then on)
+                sleeper.call_later(max(0.0, self.t0 + at - self.clock()), self._pace, BATCH)
+                self._ticking = sleeper.precise
         except BaseException as exc:  # a bug: end the run (run() raises it), never hang it
             self._pacer_error = exc
             self.close()
@@ -122,16 +129,20 @@ class OpenModel:
             return False
         # In bulk, as they would be one by one: nothing ends while they are sent, so the first
         # ones fit under the cap and the rest are dropped, unless the run reaches its count.
-        fit = max(0, min(len(dues), self._cap - lane.in_flight))
-        room = self.limit - self.started
-        if fit <= room:
-            self.dropped += len(dues) - fit
+        n, fit = len(dues), self._cap - lane.in_flight
+        if fit >= n:
+            fit = n
+        elif fit < 0:
+            fit = 0
+        if fit <= self.limit - self.started:
+            if fit < n:
+                self.dropped += n - fit
         else:
-            fit = int(room)
+            fit = int(self.limit - self.started)
         if fit:
             self.started += fit
             self._acc.started += fit
-            lane.send(dues if fit == len(dues) else dues[:fit])
+            lane.send(dues if fit == n else dues[:fit])
         if self.started >= self.limit:
             self.close()
             return False

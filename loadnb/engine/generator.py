@@ -86,6 +86,7 @@ class Engine(OpenModel):
         self._pacer: Pacer | None = None
         self._sleeper: PreciseSleeper | None = None
         self._pacer_error: BaseException | None = None
+        self._ticking = False
 
     def _make_work(self) -> Work:
         spec, transport, clock = self.spec, self.transport, self.clock
@@ -134,6 +135,8 @@ class Engine(OpenModel):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"the target load must be a number >= 0, got {value!r}")
         self._override = float(value)
+        if self._pacer is not None:
+            self._pacer.changed()
         unit = "users" if self.spec.rate is None else "req/s"
         self.events.append((self.elapsed(), f"set to {value:g} {unit}"))
 
@@ -182,6 +185,8 @@ class Engine(OpenModel):
             self.end_at = -math.inf  # (the hot path's test: no request starts from now on)
             if self._lane is not None:
                 self._lane.due_at = math.inf
+            if self._sleeper is not None:  # (the pacer's timer ticks no more)
+                self._sleeper.cancel()
             self._end.set()
             self.phase, self.ended_at = "ending", self.clock()
             for index in list(self._thinking):  # nothing in flight: no grace to wait for

@@ -15,6 +15,7 @@ import ctypes.util
 import math
 import os
 import sys
+from array import array
 from collections.abc import Callable
 
 #: Longest wait of the pacer, so a rate change is seen within it (seconds).
@@ -32,14 +33,6 @@ _TFD_NONBLOCK = 0o4000
 _TFD_CLOEXEC = 0o2000000
 
 
-class _Timespec(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
-
-
-class _Itimerspec(ctypes.Structure):
-    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
-
-
 class Pacer:
     """When the open model's arrivals are due, for a target rate that changes over time.
 
@@ -55,7 +48,7 @@ class Pacer:
         pacer.wake(0.05)   # 0.06: the next one is due then
     """
 
-    __slots__ = ("rate", "duration", "start", "area", "last", "k", "ended", "woke")
+    __slots__ = ("rate", "duration", "start", "area", "last", "k", "ended", "woke", "at_last")
 
     def __init__(self, rate: Callable[[float], float], duration: float = math.inf,
                  start: float = 0.0) -> None:
@@ -66,37 +59,77 @@ class Pacer:
         #: (within :data:`END_SLACK`: rounding must not add one)
         self.ended = False
         self.woke = -math.inf  # the last wake-up asked for (seconds since the start)
+        #: the rate at ``last``, kept from the step that ended there (one call of ``rate`` per
+        #: step, not three a wake-up); None: ask ``rate`` (see :meth:`changed`)
+        self.at_last: float | None = None
+
+    def changed(self) -> None:
+        """The rate changed from now on (a live override): ask for it again, not the kept one."""
+        self.at_last = None
 
     def due(self, now: float) -> list[float]:
         """The times of the arrivals due by ``now`` and not given before, in order (they
         leave together: one wake-up, one batch), as clock readings: ``start`` + their time."""
-        now, rate, end = min(now, self.duration), self.rate, self.duration - END_SLACK
-        area, last, k, start = self.area, self.last, self.k, self.start
+        if now > self.duration:  # (comparisons, not min(): this runs at every wake-up)
+            now = self.duration
+        area, last, k, start, r0 = self.area, self.last, self.k, self.start, self.at_last
+        rate = self.rate
         out: list[float] = []
         while last < now:
-            step_end = min(now, last + PACER_STEP)
+            if r0 is None:
+                r0 = rate(last)
+            step_end = last + PACER_STEP
+            if step_end > now:
+                step_end = now
             span = step_end - last
-            grown = (rate(last) + rate(step_end)) / 2.0 * span
-            while area + grown >= k:  # (area <= k: arrival k is due in this step)
-                due = last + (k - area) / grown * span if grown else last
-                if due >= end:
-                    self.ended = True
+            r1 = rate(step_end)
+            grown = (r0 + r1) / 2.0 * span
+            top = math.floor(area + grown)  # arrivals k..top are due in this step
+            if top >= k:
+                if grown and last + (top - area) / grown * span < self.duration - END_SLACK:
+                    every = span / grown  # (two float operations an arrival, not five)
+                    base = start + last - area * every
+                    out += [base + j * every for j in range(k, top + 1)]
+                elif self._ending(out, last, area, grown, span, k, top):
                     return out
-                out.append(start + due)
-                k += 1
-            area, last = area + grown, step_end
-            self.area, self.last, self.k = area, last, k
+                k = top + 1
+            area, last, r0 = area + grown, step_end, r1
+            self.area, self.last, self.k, self.at_last = area, last, k, r0
         return out
+
+    def _ending(self, out: list[float], last: float, area: float, grown: float, span: float,
+                k: int, top: int) -> bool:
+        """Add to ``out`` the arrivals k..top of a step whose last one is due at the end (or a
+        step of no rate) that are due before the end; True (:attr:`ended`) if one is not."""
+        end = self.duration - END_SLACK
+        for j in range(k, top + 1):
+            due = last + (j - area) / grown * span if grown else last
+            if due >= end:
+                self.ended = True
+                return True
+            out.append(self.start + due)
+        return False
 
     def wake(self, now: float) -> float:
         """When to wake next (seconds since the start), from a wake-up at ``now``: when the
         next arrival is due, but at least :data:`BATCH` after the wake-up asked for last time
         (counted from the schedule, not from when the loop got to it: late wake-ups catch up
         instead of adding up), at most :data:`PACER_STEP` from now and the end of the
-        duration."""
-        rate = self.rate(now)
+        duration. Called again before the wake-up asked for has come (from a response), it
+        keeps that one: so at high rates the wake-ups fall every :data:`BATCH` on one grid
+        (a periodic timer's, set once: see the engine's pacer)."""
+        rate = self.at_last if self.last == now and self.at_last is not None else self.rate(now)
         due = now + ((self.k - self.area) / rate if rate > 0 else PACER_STEP)
-        self.woke = at = min(max(due, self.woke + BATCH), now + PACER_STEP, self.duration)
+        at = self.woke
+        if at <= now:
+            at += BATCH
+        if at < due:
+            at = due
+        if at > now + PACER_STEP:
+            at = now + PACER_STEP
+        if at > self.duration:
+            at = self.duration
+        self.woke = at
         return at
 
 
@@ -114,11 +147,14 @@ class PreciseSleeper:
         self._loop = loop
         self._fd = -1
         self._callback: Callable[[], None] | None = None
+        self._period = 0.0  # the callback is called again every this many seconds (0: once)
         self._settime: Callable[..., int] | None = None
-        self._value = _Itimerspec()  # one struct, filled in place: no allocation per wake-up
-        self._when = self._value.it_value
+        # struct itimerspec {interval, value} as four C longs, filled in place and passed by
+        # address (no ctypes struct or argument conversion per wake-up: a third of the cost)
+        self._spec = array("l", [0, 0, 0, 0])
+        self._address = ctypes.c_void_p(self._spec.buffer_info()[0])
         self._handle: asyncio.TimerHandle | None = None  # the fallback's timer
-        if sys.platform.startswith("linux"):
+        if sys.platform.startswith("linux") and self._spec.itemsize == 8:
             try:
                 self._open()
             except (OSError, AttributeError, NotImplementedError):
@@ -134,11 +170,7 @@ class PreciseSleeper:
         fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
-        settime = libc.timerfd_settime
-        settime.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Itimerspec),
-                            ctypes.c_void_p]
-        settime.restype = ctypes.c_int
-        self._settime, self._fd = settime, fd
+        self._settime, self._fd = libc.timerfd_settime, fd  # (int, int, pointer, NULL) -> int
         self._loop.add_reader(fd, self._fired)
 
     def _fired(self) -> None:
@@ -146,28 +178,50 @@ class PreciseSleeper:
             os.read(self._fd, 8)
         except BlockingIOError:
             return
-        self._run()
+        callback = self._callback  # (_run(), inline: the pacer's every wake-up comes here)
+        if self._period <= 0:
+            self._callback = None
+        if callback is not None:
+            callback()
 
-    def call_later(self, seconds: float, callback: Callable[[], None]) -> None:
+    def call_later(self, seconds: float, callback: Callable[[], None],
+                   period: float = 0.0) -> None:
         """Call ``callback()`` from the loop in ``seconds`` (precise on Linux; at least 1 ms
-        elsewhere), in place of the one asked for before, if it has not run yet. With no
-        future or task made, it is the pacer's wake-up."""
-        self._callback = callback
+        elsewhere), in place of the one asked for before, if it has not run yet; with a
+        ``period``, again every ``period`` seconds after that (on the timer's own grid: late
+        calls do not shift the next ones) until the next ``call_later`` or :meth:`cancel`. With
+        no future or task made, it is the pacer's wake-up."""
+        self._callback, self._period = callback, period
         if self._fd >= 0 and self._settime is not None:
-            whole, when = int(seconds), self._when
-            when.tv_sec, when.tv_nsec = whole, int((seconds - whole) * 1e9) or 1
-            if self._settime(self._fd, 0, self._value, None) == 0:
+            spec, whole, every = self._spec, int(seconds), int(period * 1e9)
+            spec[0], spec[1] = divmod(every, 1_000_000_000)
+            spec[2], spec[3] = whole, int((seconds - whole) * 1e9) or 1
+            if self._settime(self._fd, 0, self._address, None) == 0:
                 return
         if self._handle is not None:
             self._handle.cancel()
         self._handle = self._loop.call_later(max(seconds, 0.001), self._fired_late)
 
+    def cancel(self) -> None:
+        """No further call (the one asked for, and the period's)."""
+        self._callback, self._period = None, 0.0
+        if self._fd >= 0 and self._settime is not None:
+            self._spec[0] = self._spec[1] = self._spec[2] = self._spec[3] = 0
+            self._settime(self._fd, 0, self._address, None)
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
     def _fired_late(self) -> None:
         self._handle = None
+        if self._period > 0:  # (the fallback's period: from now, at least 1 ms)
+            self._handle = self._loop.call_later(max(self._period, 0.001), self._fired_late)
         self._run()
 
     def _run(self) -> None:
-        callback, self._callback = self._callback, None
+        callback = self._callback
+        if self._period <= 0:
+            self._callback = None
         if callback is not None:
             callback()
 
@@ -182,7 +236,7 @@ class PreciseSleeper:
 
     def close(self) -> None:
         """Stop watching the timer and release it."""
-        self._callback = None
+        self._callback, self._period = None, 0.0
         if self._handle is not None:
             self._handle.cancel()
         if self._fd >= 0:

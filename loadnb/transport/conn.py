@@ -167,9 +167,8 @@ class Conn(asyncio.Protocol):
         self.on_body = self.bodies.append
         self.on_message_begin = self.tokens.pop
         self.parser = httptools.HttpResponseParser(self)  # (reads the callbacks above)
-        # A fact about the chunk being parsed, not a state: the status of a whole response in it,
-        # reported once the chunk is parsed to its end (-1: none). The connection may already be
-        # RETIRED then (the response ends keep-alive, or bytes follow it), and it is still reported.
+        # The status of a whole response in the chunk being parsed, reported once it is parsed
+        # to its end (-1: none), even if the connection is RETIRED by then (not a state).
         self.status = -1
         self.fresh = False  # a request was written and no byte of its response parsed yet
         self.send: Any = None  # the transport's write (bound once)
@@ -202,8 +201,26 @@ class Conn(asyncio.Protocol):
         lane = self.lane
         if lane is not None:
             lane.done(self, status, nbytes)
-        else:
+            return
+        owner = self.owner
+        if status >= 400 or self.state is not IDLE or owner.closing or owner.waiting:
             self.report(waiter, status, nbytes)
+            return
+        # The closed model's hot path: report() and write() inline (a Python call costs more).
+        try:
+            again = self.driver.done(status, nbytes, True)
+        except BaseException as exc:  # a bug in the driver: raise it in the chain's task
+            self.crashed(waiter, exc)
+            return
+        if again:
+            self.since, self.state, self.fresh = owner.sweeps, HEAD, True
+            try:
+                self.send(self.payload)
+            except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us
+                self.fail(exc)
+        else:
+            self.waiter = None
+            waiter.set_result(None)
 
     def parse(self, data: bytes) -> bool:
         """Parse a received chunk; True when it completes the response (``status`` set)."""
@@ -319,28 +336,27 @@ class Conn(asyncio.Protocol):
 
     def report(self, waiter: asyncio.Future[None], status: int, nbytes: int) -> None:
         """The response is complete: report it to the chain's driver, then send the next
-        request if it wants one and this connection can carry it (kept alive, nobody else
-        waiting for the pool)."""
+        request if it wants one and this connection can carry it (kept alive, nobody waiting for
+        the pool); :meth:`data_received` inlines it for a success kept alive."""
         owner = self.owner
         more = self.state is IDLE and not owner.closing and not owner.waiting
         if status >= 400:  # a failure's evidence, from the head chunks kept (never on success)
-            driver: Any = self.driver
-            driver.evidence = head_evidence(self.head)
+            cast(Any, self.driver).evidence = head_evidence(self.head)
         try:
             again = self.driver.done(status, nbytes, more)
         except BaseException as exc:  # a bug in the driver: raise it in the chain's task
-            self.waiter, self.state = None, RETIRED
-            waiter.set_exception(exc)
+            self.crashed(waiter, exc)
             return
-        if again:  # (write(), inline: the closed model's hot path)
-            self.since, self.state, self.fresh = owner.sweeps, HEAD, True
-            try:
-                self.send(self.payload)
-            except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us
-                self.fail(exc)
+        if again:
+            self.write(owner.sweeps)
         else:
             self.waiter = None
             waiter.set_result(None)
+
+    def crashed(self, waiter: asyncio.Future[None], exc: BaseException) -> None:
+        """The driver raised ``exc`` (a bug): raise it in the chain's task."""
+        self.waiter, self.state = None, RETIRED
+        waiter.set_exception(exc)
 
     # -- use -----------------------------------------------------------------------------------
     def start(self, driver: Driver, waiter: asyncio.Future[None], since: int) -> None:

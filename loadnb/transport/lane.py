@@ -85,8 +85,8 @@ class Lane:
         each on an idle connection now, the rest when connections free or open."""
         self.in_flight += len(intendeds)
         pool, clock, lags, busy = self.pool, self.clock, self.lags, self.busy
-        idle, since = pool.idle, pool.sweeps
-        for i, intended in enumerate(intendeds):
+        idle, since, sent = pool.idle, pool.sweeps, 0
+        for intended in intendeds:
             while idle:
                 conn = idle.pop()
                 transport = conn.transport
@@ -94,9 +94,10 @@ class Lane:
                     break
                 # else it is closing: its loss frees its slot (see pump)
             else:
-                self.queue.extend([(intended, since) for intended in intendeds[i:]])
+                self.queue.extend([(intended, since) for intended in intendeds[sent:]])
                 self.pump()
                 return
+            sent += 1
             now = clock()  # (the connection came from this lane: conn.lane is set)
             conn.waiter, conn.intended, conn.sent = busy, intended, now
             lags.append(now - intended)
@@ -146,8 +147,8 @@ class Lane:
             tally.bytes += nbytes
         else:
             self.arrivals.done(conn.intended, conn.sent, now, status, nbytes)
-        if status >= 400:  # a failure's evidence, from the head chunks kept
-            self.arrivals.evidence(status, head_evidence(conn.head))
+            if status >= 400:  # a failure's evidence, from the head chunks kept
+                self.arrivals.evidence(status, head_evidence(conn.head))
         pool = self.pool
         if conn.state is IDLE and not pool.closing:
             if self.queue:

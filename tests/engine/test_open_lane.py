@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,66 @@ def test_the_pacer_wakes_for_the_next_arrival_and_late_wake_ups_catch_up() -> No
     # the end: no arrival due at the end of the duration itself, rounding or not
     short = Pacer(lambda t: 100.0, 0.5)
     assert len(short.due(0.5)) == 50 and short.ended
+
+
+def test_a_wake_up_asked_again_before_it_comes_is_kept_on_the_batch_grid() -> None:
+    """A response paces before the timer's wake-up: the timer's tick that follows asks again
+    and must keep the wake-up asked for, so at high rates the wake-ups stay one BATCH apart on
+    one grid (a periodic timer set once) instead of creeping forward."""
+    pacer = Pacer(lambda t: 40_000.0, 10.0)
+    pacer.due(1e-9)
+    at = pacer.wake(1e-9)  # 25 us: arrival 1
+    pacer.due(at + 1e-6)  # a response at the wake-up time paces first
+    grid = pacer.wake(at + 1e-6)
+    assert grid == pytest.approx(at + BATCH)
+    pacer.due(at + 2e-6)  # then the timer's own tick, asked for ``at``, comes
+    assert pacer.wake(at + 2e-6) == grid  # kept, not one BATCH later
+    assert len(pacer.due(grid)) == round(40_000 * BATCH)
+
+
+def test_the_pacer_asks_the_rate_once_a_step_and_again_after_a_change() -> None:
+    asked: list[float] = []
+    rate = [100.0]
+
+    def at(t: float) -> float:
+        asked.append(t)
+        return rate[0]
+
+    pacer = Pacer(at, 10.0)
+    assert len(pacer.due(0.5)) == 51
+    assert asked[0] == 0.0 and len(set(asked)) == len(asked)  # each step's end, asked once
+    steps = len(asked)
+    pacer.wake(0.5)
+    assert len(asked) == steps  # the rate at 0.5 is the last step's
+    rate[0] = 1000.0
+    pacer.changed()  # a live override: asked again at the change, not taken from the last step
+    assert len(pacer.due(0.55)) == 50 and asked[steps:] == [0.5, 0.55]
+
+
+async def test_the_precise_sleeper_ticks_on_a_period_until_cancelled() -> None:
+    """The pacer's periodic timer: one call, then a call every period on the timer's grid."""
+    from loadnb.engine.timer import PreciseSleeper
+
+    ticks: list[float] = []
+    enough = asyncio.Event()
+
+    def tick() -> None:
+        ticks.append(time.perf_counter())
+        if len(ticks) == 5:
+            enough.set()
+
+    sleeper = PreciseSleeper(asyncio.get_running_loop())
+    try:
+        start = time.perf_counter()
+        sleeper.call_later(0.001, tick, 0.002)
+        await asyncio.wait_for(enough.wait(), 5)
+        sleeper.cancel()
+        count = len(ticks)
+        await asyncio.sleep(0.02)  # nothing more once cancelled
+        assert len(ticks) == count
+    finally:
+        sleeper.close()
+    assert ticks[0] - start >= 0.001 and ticks[4] - start >= 0.001 + 4 * 0.002  # never early
 
 
 # -- the engine's side: a mock lane, a fake clock ------------------------------------------------
