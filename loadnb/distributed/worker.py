@@ -169,6 +169,7 @@ async def _main(spec: LoadSpec, run_id: str, index: int, route: Route,
     try:
         if leader is not None:
             await leader.subscribe()
+        await parts.engine.warm_up()
         route.log_event(route.topic, {"run": run_id, "index": index, "ready": True})
         try:
             await asyncio.wait_for(share.go.wait(), START_TIMEOUT)

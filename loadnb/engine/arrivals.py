@@ -79,11 +79,20 @@ class OpenModel:
         """The 99th percentile of the send lags (ms) since the last call; NaN if none."""
         return p99_ms(self.send_lags)
 
+    async def warm_up(self) -> None:
+        """Before the load starts (and the run's clock): the open model on a lane opens the
+        connections its first arrivals need, so they are not late for a connect."""
+        if self.spec.rate is not None and self._lane is None:
+            self._lane = self.work.lane()
+            if self._lane is not None:
+                await self._lane.warm()
+
     def _start_pacer(self) -> None:
         """The open model: the pacer wakes (a timerfd callback, no task) and starts every
         arrival due by then; arrivals go to the work's lane, or are tasks without one."""
         loop = asyncio.get_running_loop()
-        self._lane = self.work.lane()
+        if self._lane is None:
+            self._lane = self.work.lane()
         self._acc = self.recorder.stats_for(self.spec.request_name)  # the lane's one name
         if self._lane is not None:
             self._lane.pace = self._pace

@@ -95,6 +95,7 @@ class LocalBackend:
 
     async def run(self, on_start: Callable[[], None]) -> None:
         assert self.parts is not None, "open() the backend first"
+        await self.parts.engine.warm_up()
         on_start()
         await self.parts.engine.run()
 

@@ -23,7 +23,7 @@ from typing import Protocol
 from .base import Arrivals
 from .conn import BODY, CLOSED, HEAD, IDLE, Conn, head_evidence
 
-__all__ = ["DRAIN_STEP", "OPENING", "Lane", "Pool"]
+__all__ = ["DRAIN_STEP", "OPENING", "WARM_MAX", "WARM_TIMEOUT", "Lane", "Pool"]
 
 #: How often the end of a run looks whether the lane's arrivals have all ended (seconds).
 DRAIN_STEP = 0.005
@@ -31,6 +31,12 @@ DRAIN_STEP = 0.005
 #: are served by the first connections as they open and free, not each by a connection of its
 #: own (a stampede of hundreds that takes longer to open than the few it needs).
 OPENING = 16
+#: Connections opened before the load starts (:meth:`Lane.warm`): all the pool may hold, up to
+#: this many; :data:`OPENING` when the pool has no cap.
+WARM_MAX = 256
+#: Longest a connection opened before the load may take (seconds): a target that does not
+#: answer delays the start by this at most, and its arrivals then meet the failure.
+WARM_TIMEOUT = 1.0
 
 
 class Pool(Protocol):
@@ -106,6 +112,33 @@ class Lane:
                 conn.send(conn.payload)
             except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us
                 conn.fail(exc)
+
+    async def warm(self) -> None:
+        """Open the connections the first arrivals will need before the load starts (the
+        run's clock, so its start-up counts apart): as many as the pool may hold, up to
+        :data:`WARM_MAX` (:data:`OPENING` with no cap), :data:`OPENING` at a time, each given
+        :data:`WARM_TIMEOUT`. A connection that fails to open is no failure yet: the arrivals
+        open their own and meet it."""
+        pool = self.pool
+        want = OPENING if math.isinf(pool.limit) else min(int(pool.limit), WARM_MAX)
+        while want > 0 and pool.held < pool.limit and not pool.closing:
+            wave = int(min(want, OPENING, pool.limit - pool.held))
+            want -= wave
+            pool.held += wave
+            opened = await asyncio.gather(*(self._warm_one() for _ in range(wave)))
+            if not all(opened):
+                return
+
+    async def _warm_one(self) -> bool:
+        """One connection opened before the load, in a slot held: idle in the pool if it opens."""
+        try:
+            conn = await self.pool.open(time.monotonic() + min(self.pool.timeout, WARM_TIMEOUT))
+        except Exception:  # noqa: BLE001 - the arrivals meet it (the slot is freed)
+            return False
+        conn.lane = self
+        if conn.state is not CLOSED:
+            self.pool.release(conn)
+        return True
 
     async def drain(self, timeout: float) -> None:
         """Return once nothing is in flight, or after ``timeout`` seconds (polled every
