@@ -129,6 +129,7 @@ class MockLane:
         self.out: deque[tuple[float, float]] = deque()
         self.sent: list[tuple[float, float]] = []
         self.closed = False
+        self.warmed = False
 
     def send(self, intendeds: list[float]) -> None:
         now = self.arrivals.clock()
@@ -153,6 +154,10 @@ class MockLane:
             intended, _sent = self.out.popleft()
             self.in_flight -= 1
             self.arrivals.failed(intended, exc)
+
+    async def warm(self) -> None:
+        """Nothing to open (the engine calls it before the load starts)."""
+        self.warmed = True
 
     async def drain(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()

@@ -99,3 +99,24 @@ async def test_every_arrival_asked_at_2000_per_second_reaches_nginx() -> None:
     assert max(tasks) <= connections + 10 < 4000, (tasks, connections)
     assert s["latency_basis"] == "response time from the intended start"
 
+
+async def test_the_open_model_opens_its_connections_before_its_clock_starts(
+        demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``connections=8`` the eight are open when the run's clock starts (its start-up), so
+    the first arrivals are not late for a connect; every request rides on one of them."""
+    from loadnb.runner.monitor import Monitor
+
+    seen: list[int] = []
+    begin = Monitor.begin
+
+    def spy(self: Monitor, behind: float = 0.0) -> None:
+        seen.append(len(run._backend.parts.transport.live))  # type: ignore[union-attr]
+        begin(self, behind)
+
+    monkeypatch.setattr(Monitor, "begin", spy)
+    run = Run(make_spec(demo_url, rate=100, duration=0.5, transport="fast", connections=8,
+                        history="off"))
+    s = assert_accounting(await run.run())
+    assert seen == [8], seen
+    assert s["connections"]["opened"] == 8 and s["failed_requests"] == 0
+

@@ -201,3 +201,36 @@ async def test_close_aborts_what_is_in_flight_and_nothing_is_told_after() -> Non
     await lane.aclose()  # the third connection's opening is given up
     assert told.done == [] and told.failed == [] and pool.pending[0].cancelled()
 
+
+
+async def test_warm_opens_what_the_pool_may_hold_before_any_arrival_in_waves() -> None:
+    lane, pool, told, clock = lane_of(limit=OPENING + 4)
+    warming = asyncio.ensure_future(lane.warm())
+    await settle()
+    assert len(pool.pending) == pool.held == OPENING  # a wave at a time
+    for _ in range(OPENING):
+        await pool.connect()
+    await settle()
+    assert len(pool.pending) == 4 and pool.held == OPENING + 4  # then the rest
+    for _ in range(4):
+        await pool.connect()
+    await warming
+    assert len(pool.idle) == OPENING + 4 and all(c.lane is lane for c in pool.idle)
+    assert lane.in_flight == 0 and not told.done and not told.failed
+    lane.send([0.0])  # the first arrival finds one open: written at once, no wait, no lag
+    assert lane.in_flight == 1 and not pool.pending and list(told.lags) == [0.0]
+    lane.close()
+
+
+async def test_warm_stops_at_a_refusal_and_the_arrivals_meet_it_themselves() -> None:
+    lane, pool, told, clock = lane_of(limit=math.inf)
+    warming = asyncio.ensure_future(lane.warm())
+    await settle()
+    assert len(pool.pending) == OPENING  # no cap: one wave
+    await pool.connect()
+    await pool.refuse()
+    for _ in range(OPENING - 2):
+        await pool.connect()
+    await warming  # no error: a failure to open is no failure of the run yet
+    assert len(pool.idle) == OPENING - 1 and not pool.pending and not told.failed
+    lane.close()
