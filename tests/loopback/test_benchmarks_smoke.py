@@ -6,6 +6,7 @@ figure); it only keeps the benchmark code from rotting as the core changes.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -43,3 +44,21 @@ def test_run_all_smoke() -> None:
         row = [line for line in lines if line.startswith(figure + " ")]
         assert row, f"row {figure!r} missing from the table:\n{table}"
         assert "CRASHED" not in row[0], table
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_send_lag_prints_where_the_late_arrivals_fall() -> None:
+    missing = _missing()
+    if missing:
+        pytest.skip(f"the benchmark needs {', '.join(missing)}")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "send_lag.py"), "--rate",
+                           "400", "--seconds", "0.5", "--reps", "1", "--connections", "4"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=100)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("run 1: 400/s on 4 connections: 200 sent"), line
+    twentieths = json.loads(line.rsplit(": ", 1)[1])
+    late = int(line.split(" ms; ", 1)[1].split(" later", 1)[0].replace(",", ""))
+    assert len(twentieths) == 20 and sum(twentieths) == late, line
