@@ -49,6 +49,7 @@ class H2Server(ThreadedServer):
         super().__init__("h2-test-server")
         self.plan, self.max_streams, self.window, self.body = plan, max_streams, window, body
         self.headers = headers  # more response headers (e.g. set-cookie)
+        self.cross = b""  # where /cross redirects (another origin: a test sets it)
         self.counts = Counts()
         self._n = itertools.count(1)
 
@@ -145,6 +146,11 @@ class _Conn:
         elif path.startswith(b"/missing"):
             self.conn.send_headers(sid, [(b":status", b"404")])
             self.conn.send_data(sid, b"not here", end_stream=True)
+            with lock:
+                counts.answered += 1
+        elif path.startswith(b"/cross"):
+            self.conn.send_headers(sid, [(b":status", b"307"), (b"location", self.server.cross)],
+                                   end_stream=True)
             with lock:
                 counts.answered += 1
         elif path.startswith(b"/moved"):

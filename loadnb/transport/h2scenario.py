@@ -7,7 +7,9 @@ context manager yielding an :class:`H2Response`, which has what the user reads o
 response (``status``, ``reason``, ``version``, case-insensitive ``headers`` with ``getall``,
 ``url``, ``history``, ``read()``). Query ``params``, ``json=`` and ``data=`` bodies are built as
 aiohttp builds them (yarl's query encoding, the same Content-Type), redirects are followed as
-aiohttp follows them (at most 10; 303, and 301/302 after a POST, become a GET without body).
+aiohttp follows them (at most 10; 303, and 301/302 after a POST, become a GET without body;
+Authorization, Cookie, Proxy-Authorization and Host are not carried to another origin; a hop to an
+origin without h2, or to a non-HTTP URL, goes to aiohttp from that hop on, never the first again).
 A request that brings its own ``timeout`` is a stream (SSE, read as it arrives) and goes to
 aiohttp, as does every request to an origin that did not offer h2 (after the fall-back warning).
 """
@@ -37,10 +39,33 @@ __all__ = ["MAX_REDIRECTS", "H2Response", "H2ScenarioTransport", "TooManyRedirec
 #: Redirects followed at most (aiohttp's default).
 MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: Request headers a redirect to another origin does not carry (aiohttp drops the same).
+_ORIGIN_BOUND = frozenset({"authorization", "cookie", "proxy-authorization", "host"})
 
 
 class TooManyRedirects(Exception):
     """More than :data:`MAX_REDIRECTS` redirects in a row."""
+
+
+class _Midway(Exception):
+    """A redirect led to an origin that does not speak h2 (or a non-HTTP URL): the hops so far
+    went over HTTP/2; this one, and what follows, goes to aiohttp."""
+
+    def __init__(self, method: str, url: URL, headers: dict[str, str], body: bytes,
+                 history: list[H2Response]) -> None:
+        super().__init__(str(url))
+        self.method, self.url, self.headers, self.body = method, url, headers, body
+        self.history = tuple(history)
+
+
+class _Joined:
+    """aiohttp's response to the last hops, with the HTTP/2 hops before them in its history."""
+
+    def __init__(self, raw: Any, before: tuple[H2Response, ...]) -> None:
+        self._raw, self.history = raw, (*before, *raw.history)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
 
 
 @dataclass
@@ -151,10 +176,16 @@ class H2ScenarioTransport:
             url = url.extend_query(params)
         try:
             response = await self._follow(method, url, sent, body, allow_redirects)
-        except FellBack:
+        except FellBack:  # the first hop, before anything was sent
             async with self.aio.request(method, str(url), headers=sent, data=body or None,
                                         allow_redirects=allow_redirects) as raw:
                 yield raw
+            return
+        except _Midway as hop:  # a later hop: that one on, never the first again
+            async with self.aio.request(hop.method, str(hop.url), headers=hop.headers,
+                                        data=hop.body or None,
+                                        allow_redirects=allow_redirects) as raw:
+                yield _Joined(raw, hop.history)
             return
         yield response
 
@@ -162,8 +193,10 @@ class H2ScenarioTransport:
                       allow_redirects: bool) -> H2Response:
         history: list[H2Response] = []
         while True:
-            origin = self.origin(url)
+            origin = self.origin(url) if url.scheme in ("http", "https") else None
             if origin is None:
+                if history:
+                    raise _Midway(method, url, headers, body, history)
                 raise FellBack(url.scheme)
             response = H2Response.of(await origin.exchange(method, str(url), headers, body), url)
             location = response.headers.get("Location")
@@ -178,7 +211,10 @@ class H2ScenarioTransport:
                 method, body = "GET", b""
                 headers = {k: v for k, v in headers.items()
                            if k.lower() not in ("content-type", "content-length")}
-            url = URL(urljoin(str(url), location))
+            was, url = url, URL(urljoin(str(url), location))
+            if (url.scheme, url.host, url.port) != (was.scheme, was.host, was.port):
+                # credentials stay with their origin
+                headers = {k: v for k, v in headers.items() if k.lower() not in _ORIGIN_BOUND}
 
     def ws_connect(self, url: str, **kwargs: Any) -> Any:
         """A scenario's WebSocket: on aiohttp (HTTP/1.1)."""

@@ -88,6 +88,35 @@ async def test_a_followed_redirect_its_cookie_and_a_failing_status_over_h2c() ->
     assert result.summary["error_samples"] == {"HTTP 404": "HTTP/2.0 404 Not Found\nnot here"}
 
 
+async def test_a_redirect_to_another_origin_leaves_credentials_behind() -> None:
+    async def task(user: VirtualUser) -> None:
+        await user.get("/cross", name="away", headers={"Authorization": "Bearer s3cret",
+                                                        "Cookie": "sid=s3cret", "X-Keep": "1"})
+
+    with H2Server() as there, H2Server() as here:
+        here.cross = f"{there.url.rstrip('/')}/landed".encode()
+        result = await run(here.url, task, users=1, requests=1, follow_redirects=True)
+        first, = here.counts.heads
+        second, = there.counts.heads
+    assert per_name(result) == {"away": (1, 1, 0, 0)}
+    assert first[b"authorization"] == b"Bearer s3cret" and first[b"cookie"] == b"sid=s3cret"
+    assert second[b":path"] == b"/landed" and second[b"x-keep"] == b"1"
+    assert b"authorization" not in second and b"cookie" not in second, second
+
+
+async def test_a_redirect_off_http2_is_sent_once_never_the_first_hop_again() -> None:
+    async def task(user: VirtualUser) -> None:
+        await user.post("/cross", name="buy", data=b"buy=1")
+
+    with H2Server() as server:
+        server.cross = b"ftp://127.0.0.1:9/nowhere"  # no HTTP: aiohttp's to refuse
+        result = await run(server.url, task, users=1, requests=1, follow_redirects=True)
+        bodies, connections = server.counts.bodies, server.counts.connections
+    # the POST reached the server once, and was not sent again (over HTTP/1.1) after the hop
+    assert bodies == [b"buy=1"] and connections == 1
+    assert per_name(result) == {"buy": (1, 0, 1, 0)}
+
+
 async def test_rst_stream_and_goaway_mid_scenario_every_request_accounted() -> None:
     plan = {5: "rst", 12: "goaway", 21: "rst", 30: "goaway"}
 
