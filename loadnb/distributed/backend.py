@@ -37,7 +37,7 @@ from .connect import CALL_TIMEOUT, Connection, check_versions, connect_cluster, 
 from .fanin import Group, plan_groups
 from .files import Module, forget_modules, scenario_modules, send_files
 from .grouped import GroupedSource
-from .leader import END_WAIT
+from .leader import end_wait
 from .source import ClusterSource, WorkerSource
 from .split import split_target
 from .worker import fail_over, run_share, set_target, start_run, stop_run
@@ -290,7 +290,8 @@ class DaskBackend:
             raise RuntimeError(one_line(f"worker {source.index} ({source.address}) failed: "
                                         f"{type(exc).__name__}: {exc}", 600)) from exc
         self._relay(result.get("warnings") or [])
-        grace = ARRIVAL_GRACE + (END_WAIT if self.groups else 0.0)  # through its leader
+        grace = ARRIVAL_GRACE + (end_wait(min(self.spec.timeout, self.spec.graceful_stop),
+                                          self.spec.interval) if self.groups else 0.0)
         await source.wait_for(int(result["sent"]), grace)
         if source.received < int(result["sent"]):
             self._warn(f"worker {source.index} ({source.address}): "

@@ -28,8 +28,11 @@ from typing import Any
 
 from .fanin import Group, PartMerge
 
-#: Longest wait of a leader for its members' last intervals once its own load has ended (s).
+#: Longest wait of a leader for its members' last intervals once its own load has ended (s),
+#: beyond the grace its members' requests in flight may take (:func:`end_wait`).
 END_WAIT = 5.0
+#: How often a leader still waiting for its members publishes what it has (s).
+FLUSH_EVERY = 0.25
 #: Longest wait for the leader's subscription to be in effect (s).
 SUBSCRIBE_TIMEOUT = 30.0
 #: How many of its last intervals a member keeps, to publish again if its leader is lost.
@@ -110,8 +113,8 @@ class Leader:
         """Stop listening (what arrives after is lost: the driver's count says so)."""
         try:
             self.client.unsubscribe_topic(self.group.topic)
-        except (ValueError, RuntimeError):  # not subscribed, or the client is closing
-            pass
+        except Exception:  # noqa: BLE001 - not subscribed, or the client is closing (its own
+            pass  # ClosedClientError among them): the share must still close what it opened
 
     def _drain(self) -> None:
         """Add what arrived to the merge (and the members' warnings to the next part's)."""
@@ -141,17 +144,31 @@ class Leader:
                                     "group": self.group.number, "part": self._merge.take_part(),
                                     "warnings": warnings})
 
-    async def finish(self) -> None:
-        """Wait (at most :data:`END_WAIT` s) for every member's last intervals, publish them."""
+    async def finish(self, grace: float = 0.0) -> None:
+        """Wait for every member's last intervals — a member's load may go on for ``grace`` s
+        (its requests in flight) after the leader's ended, then :data:`END_WAIT` s more at most
+        — publishing what arrives every :data:`FLUSH_EVERY` s, and the rest at the end."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + END_WAIT
+        deadline = loop.time() + grace + END_WAIT
+        flush = loop.time() + FLUSH_EVERY
         others = [m for m in self.group.members if m != self.index]
         while loop.time() < deadline:
             self._drain()
             if all(m in self._ends and self._last.get(m, 0) >= self._ends[m] for m in others):
                 break
+            if loop.time() >= flush:
+                self._publish()
+                flush = loop.time() + FLUSH_EVERY
             await asyncio.sleep(0.02)
         self._publish()
 
 
-__all__ = ["END_WAIT", "KEEP", "Leader", "Route"]
+def end_wait(grace: float, interval: float) -> float:
+    """How long after a member's share returned the driver may wait for its last intervals
+    through its leader: the leader waits for the slowest member's grace (``grace``: the
+    requests in flight at the end may take that long) and one more interval, then
+    :data:`END_WAIT`."""
+    return grace + interval + END_WAIT
+
+
+__all__ = ["END_WAIT", "FLUSH_EVERY", "KEEP", "Leader", "Route", "end_wait"]

@@ -180,8 +180,8 @@ async def _main(spec: LoadSpec, run_id: str, index: int, route: Route,
         await parts.engine.run()
         await _stop_ticking(task)
         route.publish({"run": run_id, "index": index, "end": publisher.sent})
-        if leader is not None:
-            await leader.finish()
+        if leader is not None:  # its members may still be in their grace
+            await leader.finish(min(spec.timeout, spec.graceful_stop) + spec.interval)
     finally:
         await _stop_ticking(task)
         if leader is not None:

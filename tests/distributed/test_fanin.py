@@ -18,6 +18,7 @@ from loadnb.distributed.source import ClusterSource, WorkerSource
 from loadnb.metrics.codec import encode_payload
 from loadnb.metrics.payload import Payload, SourceStatus
 from loadnb.metrics.stats import IntervalStats
+from tests.conftest import until
 
 COUNTS = ("started", "completed", "failed", "cancelled", "bytes", "corrected")
 
@@ -200,6 +201,39 @@ async def test_the_leader_merges_late_members_and_waits_for_their_end() -> None:
     assert rows == [[(1, 1), (0, 1)], [(2, 1), (2, 2), (0, 2)], [(2, 3)]]
     assert all(m["group"] == 0 for m in sent)
     assert not any(topic == "drv" and "end" in m for topic, m in client.out)
+
+
+async def test_the_leader_waits_out_its_members_grace_and_passes_on_what_comes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member still in its grace (a request in flight at the end) after the leader's load
+    ended: its last interval, later than END_WAIT, is passed on, as soon as it comes."""
+    from loadnb.distributed import leader as leading
+    from loadnb.distributed.fanin import Group
+
+    monkeypatch.setattr(leading, "END_WAIT", 0.05)
+    client, group = FakeClient(), Group(0, (0, 1))
+    leader = leading.Leader(client, client.log_event, "r", 0, group, "drv")
+    await leader.subscribe()
+    member = leading.Route(client.log_event, "drv", group)
+
+    def interval(w: int, seq: int) -> dict[str, Any]:
+        return {"run": "r", "index": w, "seq": seq, "part": member_part(payload(w), w, seq)}
+
+    def rows() -> list[tuple[int, int]]:
+        return [tuple(r[:2]) for topic, m in client.out if topic == "drv"
+                for r in m["part"]["rows"]]
+
+    member.publish(interval(1, 1))
+    leader.own(interval(0, 1))
+    finishing = asyncio.ensure_future(leader.finish(grace=2.0))
+    await asyncio.sleep(0.2)  # the member's grace outlasts END_WAIT
+    member.publish(interval(1, 2))
+    await until(lambda: (1, 2) in rows(), what="the late interval passed on while waiting")
+    assert not finishing.done()
+    member.publish({"run": "r", "index": 1, "end": 2})
+    await asyncio.wait_for(finishing, 5)
+    leader.close()
+    assert rows() == [(1, 1), (0, 1), (1, 2)]
 
 
 def test_a_member_fails_over_with_what_the_driver_never_got() -> None:
