@@ -155,7 +155,7 @@ class MockLane:
             self.in_flight -= 1
             self.arrivals.failed(intended, exc)
 
-    async def warm(self) -> None:
+    async def warm(self, rate: float) -> None:
         """Nothing to open (the engine calls it before the load starts)."""
         self.warmed = True
 

@@ -85,7 +85,7 @@ class OpenModel:
         if self.spec.rate is not None and self._lane is None:
             self._lane = self.work.lane()
             if self._lane is not None:
-                await self._lane.warm()
+                await self._lane.warm(self.target(0.0))
 
     def _start_pacer(self) -> None:
         """The open model: the pacer wakes (a timerfd callback, no task) and starts every

@@ -186,9 +186,9 @@ class OpenLane(Protocol):
         """Send arrivals due at ``intendeds`` (in order), admitted and counted as started by the
         caller: the arrivals one wake-up of the pacer found due."""
 
-    async def warm(self) -> None:
-        """Open connections for the first arrivals before the load starts (failures ignored:
-        the arrivals meet them)."""
+    async def warm(self, rate: float) -> None:
+        """Open connections for the first arrivals (at ``rate`` a second) before the load
+        starts (failures ignored: the arrivals meet them)."""
 
     async def drain(self, timeout: float) -> None:
         """Return once nothing is in flight, or after ``timeout`` seconds."""

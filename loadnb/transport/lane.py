@@ -23,7 +23,7 @@ from typing import Protocol
 from .base import Arrivals
 from .conn import BODY, CLOSED, HEAD, IDLE, Conn, head_evidence
 
-__all__ = ["DRAIN_STEP", "OPENING", "WARM_MAX", "WARM_TIMEOUT", "Lane", "Pool"]
+__all__ = ["DRAIN_STEP", "OPENING", "WARM_MAX", "WARM_SPAN", "WARM_TIMEOUT", "Lane", "Pool"]
 
 #: How often the end of a run looks whether the lane's arrivals have all ended (seconds).
 DRAIN_STEP = 0.005
@@ -31,9 +31,11 @@ DRAIN_STEP = 0.005
 #: are served by the first connections as they open and free, not each by a connection of its
 #: own (a stampede of hundreds that takes longer to open than the few it needs).
 OPENING = 16
-#: Connections opened before the load starts (:meth:`Lane.warm`): all the pool may hold, up to
-#: this many; :data:`OPENING` when the pool has no cap.
+#: Connections opened before the load starts (:meth:`Lane.warm`): as many as the arrivals of the
+#: first :data:`WARM_SPAN` seconds at the starting rate, at least :data:`OPENING`, within what the
+#: pool may hold and this many.
 WARM_MAX = 256
+WARM_SPAN = 0.01
 #: Longest a connection opened before the load may take (seconds): a target that does not
 #: answer delays the start by this at most, and its arrivals then meet the failure.
 WARM_TIMEOUT = 1.0
@@ -113,14 +115,15 @@ class Lane:
             except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us
                 conn.fail(exc)
 
-    async def warm(self) -> None:
+    async def warm(self, rate: float) -> None:
         """Open the connections the first arrivals will need before the load starts (the
-        run's clock, so its start-up counts apart): as many as the pool may hold, up to
-        :data:`WARM_MAX` (:data:`OPENING` with no cap), :data:`OPENING` at a time, each given
+        run's clock, so its start-up counts apart): one for each arrival of the first
+        :data:`WARM_SPAN` s at ``rate`` (arrivals a second), at least :data:`OPENING`, at most
+        what the pool may hold and :data:`WARM_MAX`; :data:`OPENING` at a time, each given
         :data:`WARM_TIMEOUT`. A connection that fails to open is no failure yet: the arrivals
         open their own and meet it."""
         pool = self.pool
-        want = OPENING if math.isinf(pool.limit) else min(int(pool.limit), WARM_MAX)
+        want = int(min(max(OPENING, math.ceil(rate * WARM_SPAN)), WARM_MAX, pool.limit))
         while want > 0 and pool.held < pool.limit and not pool.closing:
             wave = int(min(want, OPENING, pool.limit - pool.held))
             want -= wave

@@ -203,9 +203,9 @@ async def test_close_aborts_what_is_in_flight_and_nothing_is_told_after() -> Non
 
 
 
-async def test_warm_opens_what_the_pool_may_hold_before_any_arrival_in_waves() -> None:
+async def test_warm_opens_what_the_first_arrivals_need_in_waves_within_the_pool() -> None:
     lane, pool, told, clock = lane_of(limit=OPENING + 4)
-    warming = asyncio.ensure_future(lane.warm())
+    warming = asyncio.ensure_future(lane.warm(rate=1e6))  # (its first 10 ms: 10,000 arrivals)
     await settle()
     assert len(pool.pending) == pool.held == OPENING  # a wave at a time
     for _ in range(OPENING):
@@ -224,9 +224,9 @@ async def test_warm_opens_what_the_pool_may_hold_before_any_arrival_in_waves() -
 
 async def test_warm_stops_at_a_refusal_and_the_arrivals_meet_it_themselves() -> None:
     lane, pool, told, clock = lane_of(limit=math.inf)
-    warming = asyncio.ensure_future(lane.warm())
+    warming = asyncio.ensure_future(lane.warm(rate=5.0))
     await settle()
-    assert len(pool.pending) == OPENING  # no cap: one wave
+    assert len(pool.pending) == OPENING  # a low rate: one wave, however large the pool
     await pool.connect()
     await pool.refuse()
     for _ in range(OPENING - 2):
