@@ -128,13 +128,18 @@ class Cluster:
 
         dd: Any = distributed  # untyped
         with settings(ours=True):
-            self._local = dd.LocalCluster(
+            local = dd.LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.CRITICAL,
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
-            with dd.Client(self._local) as client:
-                client.wait_for_workers(self.workers, timeout=60)
-                client.run(warm_up)
+            try:
+                with dd.Client(local) as client:
+                    client.wait_for_workers(self.workers, timeout=60)
+                    client.run(warm_up)
+            except BaseException:  # half started is not started: nothing of it is kept
+                local.close(timeout=30)
+                raise
+        self._local = local
         return self
 
     @property
