@@ -48,8 +48,9 @@ class TooManyRedirects(Exception):
 
 
 class _Midway(Exception):
-    """A redirect led to an origin that does not speak h2 (or a non-HTTP URL): the hops so far
-    went over HTTP/2; this one, and what follows, goes to aiohttp."""
+    """This hop's origin does not speak h2 (it fell back, or the URL is no HTTP one): the hops
+    before it (``history``: none for the first) went over HTTP/2; this one, and what follows,
+    goes to aiohttp."""
 
     def __init__(self, method: str, url: URL, headers: dict[str, str], body: bytes,
                  history: list[H2Response]) -> None:
@@ -176,16 +177,11 @@ class H2ScenarioTransport:
             url = url.extend_query(params)
         try:
             response = await self._follow(method, url, sent, body, allow_redirects)
-        except FellBack:  # the first hop, before anything was sent
-            async with self.aio.request(method, str(url), headers=sent, data=body or None,
-                                        allow_redirects=allow_redirects) as raw:
-                yield raw
-            return
-        except _Midway as hop:  # a later hop: that one on, never the first again
+        except _Midway as hop:  # from that hop on: never a hop sent before again
             async with self.aio.request(hop.method, str(hop.url), headers=hop.headers,
                                         data=hop.body or None,
                                         allow_redirects=allow_redirects) as raw:
-                yield _Joined(raw, hop.history)
+                yield _Joined(raw, hop.history) if hop.history else raw
             return
         yield response
 
@@ -193,12 +189,14 @@ class H2ScenarioTransport:
                       allow_redirects: bool) -> H2Response:
         history: list[H2Response] = []
         while True:
-            origin = self.origin(url) if url.scheme in ("http", "https") else None
-            if origin is None:
-                if history:
-                    raise _Midway(method, url, headers, body, history)
-                raise FellBack(url.scheme)
-            response = H2Response.of(await origin.exchange(method, str(url), headers, body), url)
+            origin = self.origin(url)
+            try:
+                if origin is None:
+                    raise FellBack(url.scheme)
+                one = await origin.exchange(method, str(url), headers, body)
+            except FellBack:  # (raised before anything of this hop was sent)
+                raise _Midway(method, url, headers, body, history) from None
+            response = H2Response.of(one, url)
             location = response.headers.get("Location")
             if not allow_redirects or response.status not in _REDIRECTS or location is None:
                 response.history = tuple(history)

@@ -204,3 +204,47 @@ async def test_stop_mid_scenario_cancels_the_streams_in_flight() -> None:
         await until(lambda: server.counts.cancelled_by_client == 4, 5, what="streams reset")
     check_accounting(result)
     assert per_name(result) == {"first": (4, 4, 0, 0), "waits": (4, 0, 0, 4)}
+
+
+async def test_a_redirect_to_an_origin_that_offers_no_h2_goes_on_over_http11_from_there() -> None:
+    """The hop's origin falls back when its exchange finds no h2 by ALPN: that hop, not the
+    first, goes to aiohttp (stand-in origins and aiohttp: nothing is sent)."""
+    from contextlib import asynccontextmanager
+    from types import SimpleNamespace
+
+    from loadnb.transport.base import TransportOptions
+    from loadnb.transport.h2scenario import H2ScenarioTransport
+    from loadnb.transport.h2user import FellBack
+
+    first, second = "http://127.0.0.1:9", "https://127.0.0.1:8"
+
+    class Origin:
+        fell_back = None
+
+        def __init__(self, answer: Any) -> None:
+            self.answer, self.sent = answer, 0
+
+        async def exchange(self, method: str, url: str, headers: Any, body: bytes) -> Any:
+            self.sent += 1
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+    moved = SimpleNamespace(status=307, content=b"", fields=[
+        (b":status", b"307"), (b"location", f"{second}/b".encode())])
+    sent: list[tuple[str, str, bytes]] = []
+
+    @asynccontextmanager
+    async def aio_request(method: str, url: str, **kw: Any) -> Any:
+        sent.append((method, url, kw["data"]))
+        yield SimpleNamespace(status=200, history=(), reason="OK")
+
+    transport = H2ScenarioTransport(TransportOptions(f"{first}/"))
+    here, there = Origin(moved), Origin(FellBack("http/1.1"))
+    transport.origins.update({first: here, second: there})  # type: ignore[dict-item]
+    await transport.aio.aclose()
+    transport.aio = SimpleNamespace(request=aio_request)  # type: ignore[assignment]
+    async with transport.request("POST", f"{first}/a", data=b"buy=1") as response:
+        assert response.status == 200 and [h.status for h in response.history] == [307]
+    assert (here.sent, there.sent) == (1, 1)
+    assert sent == [("POST", f"{second}/b", b"buy=1")]  # never the first hop again
