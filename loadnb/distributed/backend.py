@@ -290,8 +290,7 @@ class DaskBackend:
             raise RuntimeError(one_line(f"worker {source.index} ({source.address}) failed: "
                                         f"{type(exc).__name__}: {exc}", 600)) from exc
         self._relay(result.get("warnings") or [])
-        grace = ARRIVAL_GRACE + (end_wait(min(self.spec.timeout, self.spec.graceful_stop),
-                                          self.spec.interval) if self.groups else 0.0)
+        grace = ARRIVAL_GRACE + (end_wait(self.spec) if self.groups else 0.0)  # its leader's
         await source.wait_for(int(result["sent"]), grace)
         if source.received < int(result["sent"]):
             self._warn(f"worker {source.index} ({source.address}): "

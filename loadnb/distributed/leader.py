@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..spec.config import LoadSpec
 from .fanin import Group, PartMerge
 
 #: Longest wait of a leader for its members' last intervals once its own load has ended (s),
@@ -163,12 +164,17 @@ class Leader:
         self._publish()
 
 
-def end_wait(grace: float, interval: float) -> float:
+def members_grace(spec: LoadSpec) -> float:
+    """How long a member's load may go on after its leader's ended: its requests in flight
+    get ``min(timeout, graceful_stop)``, and its last interval comes an interval later (what
+    :meth:`Leader.finish` is given)."""
+    return min(spec.timeout, spec.graceful_stop) + spec.interval
+
+
+def end_wait(spec: LoadSpec) -> float:
     """How long after a member's share returned the driver may wait for its last intervals
-    through its leader: the leader waits for the slowest member's grace (``grace``: the
-    requests in flight at the end may take that long) and one more interval, then
-    :data:`END_WAIT`."""
-    return grace + interval + END_WAIT
+    through its leader: the leader's wait (:func:`members_grace`, then :data:`END_WAIT`)."""
+    return members_grace(spec) + END_WAIT
 
 
-__all__ = ["END_WAIT", "FLUSH_EVERY", "KEEP", "Leader", "Route", "end_wait"]
+__all__ = ["END_WAIT", "FLUSH_EVERY", "KEEP", "Leader", "Route", "end_wait", "members_grace"]

@@ -43,7 +43,7 @@ from ..metrics.payload import Payload
 from ..spec.config import LoadSpec
 from .fanin import Group, member_part
 from .files import Module, forget_modules, install_modules, is_installed
-from .leader import Leader, Route
+from .leader import Leader, Route, members_grace
 from .split import share_spec
 
 Publish = Callable[[dict[str, Any]], None]
@@ -181,7 +181,7 @@ async def _main(spec: LoadSpec, run_id: str, index: int, route: Route,
         await _stop_ticking(task)
         route.publish({"run": run_id, "index": index, "end": publisher.sent})
         if leader is not None:  # its members may still be in their grace
-            await leader.finish(min(spec.timeout, spec.graceful_stop) + spec.interval)
+            await leader.finish(members_grace(spec))
     finally:
         await _stop_ticking(task)
         if leader is not None:
