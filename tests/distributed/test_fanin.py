@@ -62,6 +62,24 @@ def grouped(plains: dict[int, list[tuple[int, dict[str, Any]]]], size: int,
             source.receive(leader.take_part())
 
 
+def side_by_side(n: int) -> tuple[list[WorkerSource], list[WorkerSource], ClusterSource,
+                                   GroupedSource]:
+    """``n`` workers as the direct path sees them and as the fan-in does, and each one's source."""
+    direct_workers, fanned_workers = sources(n), sources(n)
+    return (direct_workers, fanned_workers, ClusterSource(direct_workers),
+            GroupedSource(fanned_workers))
+
+
+def deliver(plains: dict[int, list[tuple[int, dict[str, Any]]]], size: int,
+            direct_workers: list[WorkerSource], fanned: GroupedSource) -> None:
+    """The same intervals both ways: each straight to its worker's direct source, and through
+    leaders of groups of ``size`` to the fan-in's."""
+    for w, got in plains.items():
+        for _, plain in got:
+            direct_workers[w].receive(plain)
+    grouped(plains, size, fanned)
+
+
 def same(a: Payload, b: Payload) -> None:
     """Two merged intervals are the same (stats, per-worker rows, status)."""
     assert a.stats.keys() == b.stats.keys()
@@ -98,8 +116,7 @@ def test_the_layout_fans_in_above_twice_the_group_size_or_as_forced() -> None:
 @pytest.mark.parametrize("size", [1, 3, 4, 7])
 def test_groups_merge_to_what_every_member_merges_to(size: int) -> None:
     n = 7
-    direct_workers, fanned_workers = sources(n), sources(n)
-    direct, fanned = ClusterSource(direct_workers), GroupedSource(fanned_workers)
+    direct_workers, fanned_workers, direct, fanned = side_by_side(n)
     for w in direct_workers + fanned_workers:
         w.start()
     for tick in range(3):
@@ -108,20 +125,13 @@ def test_groups_merge_to_what_every_member_merges_to(size: int) -> None:
                   if (w, tick) != (2, 1)}
         if tick == 2:
             plains[2].insert(0, (2, payload(100 + 2)))
-        for w, got in plains.items():
-            for _, plain in got:
-                direct_workers[w].receive(plain)
-        grouped(plains, size, fanned)
+        deliver(plains, size, direct_workers, fanned)
         same(direct.collect(final=False), fanned.collect(final=False))
 
 
 def test_a_lost_member_is_settled_as_the_direct_path_settles_it() -> None:
-    direct_workers, fanned_workers = sources(4), sources(4)
-    direct, fanned = ClusterSource(direct_workers), GroupedSource(fanned_workers)
-    plains = {w: [(1, payload(w))] for w in range(4)}
-    for w, got in plains.items():
-        direct_workers[w].receive(got[0][1])
-    grouped(plains, 2, fanned)
+    direct_workers, fanned_workers, direct, fanned = side_by_side(4)
+    deliver({w: [(1, payload(w))] for w in range(4)}, 2, direct_workers, fanned)
     same(direct.collect(final=False), fanned.collect(final=False))
     direct_workers[3].lose()
     fanned_workers[3].lose()
@@ -137,12 +147,8 @@ def test_a_lost_member_is_settled_as_the_direct_path_settles_it() -> None:
 def test_finals_and_a_worker_that_never_sent_its_own() -> None:
     """Each worker's final payload (its task's result) comes straight to the driver; the open
     requests of one whose final never came are settled at the end, as on the direct path."""
-    direct_workers, fanned_workers = sources(3), sources(3)
-    direct, fanned = ClusterSource(direct_workers), GroupedSource(fanned_workers)
-    plains = {w: [(1, payload(w))] for w in range(3)}
-    for w, got in plains.items():
-        direct_workers[w].receive(got[0][1])
-    grouped(plains, 3, fanned)
+    direct_workers, fanned_workers, direct, fanned = side_by_side(3)
+    deliver({w: [(1, payload(w))] for w in range(3)}, 3, direct_workers, fanned)
     same(direct.collect(final=False), fanned.collect(final=False))
     for workers in (direct_workers, fanned_workers):
         workers[0].finish(payload(50, names=1))
