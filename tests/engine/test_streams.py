@@ -17,6 +17,7 @@ from loadnb.engine.streams import StreamClosed, StreamError
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 from tests.conftest import assert_accounting
+from tests.streams import echo_then_feed
 
 
 @pytest.fixture
@@ -160,14 +161,9 @@ async def test_stream_counts_travel_to_the_history_and_the_exports(server: str,
                                                                    tmp_path: Any) -> None:
     from loadnb.history.reader import load
 
-    async def chat(user: Any) -> None:
-        async with user.websocket("/ws/echo", name="echo") as ws:
-            await ws.request("x")
-        async for _ in user.sse("/sse?n=3", name="feed"):
-            pass
-
     history = tmp_path / "h.sqlite"
-    live = await Run(make_spec(server, scenario=chat, users=1, requests=10, interval=0.1,
+    live = await Run(make_spec(server, scenario=echo_then_feed(3), users=1, requests=10,
+                               interval=0.1,
                                thresholds=["messages_received[feed]>=15"],
                                history=str(history))).run()
     want = live.summary["messages"]

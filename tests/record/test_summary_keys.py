@@ -38,6 +38,7 @@ from loadnb.results.result import Result
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 from tests.fixtures.make_export_r1 import crash, shop
+from tests.streams import echo_then_feed
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -159,13 +160,8 @@ async def test_a_scenario_run_has_the_pinned_keys_at_every_level(demo_url: str) 
 
 
 async def test_a_scenario_with_message_streams_has_the_pinned_keys(demo_url: str) -> None:
-    async def chat(user: Any) -> None:
-        async with user.websocket("/ws/echo", name="echo") as ws:
-            await ws.request("hi")
-        async for _ in user.sse("/sse?n=2", name="feed"):
-            pass
-
-    result = await Run(make_spec(demo_url, scenario=chat, users=1, requests=4, interval=0.1,
+    result = await Run(make_spec(demo_url, scenario=echo_then_feed(2), users=1, requests=4,
+                                 interval=0.1,
                                  history="off")).run()
     got = assert_pinned(result.summary)
     assert "messages{}" in got and set(result.summary["messages"]) == {"echo", "feed"}

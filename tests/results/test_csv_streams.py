@@ -5,24 +5,19 @@ it always wrote, and no ``messages`` table."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from loadnb.results.export import CSV_STREAM_TABLES, CSV_TABLES, csv_paths
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
+from tests.streams import echo_then_feed
 
 
 async def test_a_run_with_streams_writes_its_messages_table(demo_url: str,
                                                             tmp_path: Path) -> None:
-    async def both(user: Any) -> None:
-        async with user.websocket("/ws/echo", name="echo") as ws:
-            await ws.request("hello")
-        async for _ in user.sse("/sse?n=3", name="feed"):
-            pass
-
-    result = await Run(make_spec(demo_url, scenario=both, users=2, requests=8, interval=0.1,
+    result = await Run(make_spec(demo_url, scenario=echo_then_feed(3), users=2, requests=8,
+                                 interval=0.1,
                                  history="off")).run()
     assert {k: v["received"] for k, v in result.summary["messages"].items()} == {
         "echo": 4, "feed": 12}
