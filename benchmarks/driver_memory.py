@@ -19,9 +19,9 @@ growing parts hold (:class:`PartSizes`), as a table, or one JSON line per sample
 ``{"tick", "elapsed_s", "rss_mb", "record_mb", "parts": {name: bytes}, "wall_s"}``; then a
 summary line: RSS and record growth per tick from the first sample on.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/driver_memory.py --workers 64 --names 16 \\
+    .venv/bin/python benchmarks/driver_memory.py --workers 64 --names 16 \\
         --ticks 1200 --every 60
-    PYTHONPATH=. .venv/bin/python benchmarks/driver_memory.py --workers 1000 --names 64 \\
+    .venv/bin/python benchmarks/driver_memory.py --workers 1000 --names 64 \\
         --ticks 240 --every 60 --json
 
 ``--history`` adds the history writer (SQLite, in a temporary directory) as the first sink, as a
@@ -40,9 +40,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgpack
-import numpy as np
-import psutil
+if __package__ in (None, ""):  # run as a script: import the package by its name
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import msgpack  # noqa: E402
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 
 from benchmarks.merge_cost import (
     MANY_NAMES_REQUESTS,

@@ -16,7 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a script: import the package by its name
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 LATE_MS = 2.0
 SLICES = 20
