@@ -326,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return ExitCode.USAGE
-    run = Run(spec)
+    run = Run(spec, cpu_from=0.0)  # start-up counts from the process's start
     progress = None if args.quiet else ConsoleProgress(sys.stderr)
     if progress is not None:
         progress.attach(run)

@@ -61,6 +61,8 @@ class RunRecord:
     stream); ``thresholds`` the pass/fail judgement of the run's thresholds so far,
     ``{"expr", "observed", "passed"}`` each (updated at every snapshot); ``aborted_by`` the
     threshold that stopped the run (``abort_on_fail``), if one did.
+    ``cpu_at_start`` and ``cpu_at_load`` are the process's CPU seconds (``time.process_time``)
+    when the run started and when its load did (:attr:`startup_cpu`: the start-up's CPU).
     ``state`` is a :class:`~loadnb.record.state.RunState` (``idle`` before a run starts, then
     ``running``, ``stopping``, and ``done``, ``stopped`` or ``failed``). The run's
     :class:`~loadnb.runner.monitor.Monitor` is its one writer while the run goes on.
@@ -69,6 +71,11 @@ class RunRecord:
     run_id: str
     spec: LoadSpec
     started_at: float = field(default_factory=time.time)
+    #: the process CPU reading the start-up counts from: taken when the run starts (a notebook),
+    #: 0.0 for the process's start (``loadnb run``: the interpreter and imports are start-up)
+    cpu_at_start: float = 0.0
+    #: the process CPU reading when the load started (the monitor's begin); None before
+    cpu_at_load: float | None = None
     transport: str = ""
     state: RunState = RunState.RUNNING
     error: str | None = None
@@ -187,6 +194,11 @@ class RunRecord:
     def duration_s(self) -> float:
         """Seconds from the start to the last snapshot (every answer so far came within it)."""
         return self.snapshots[-1].elapsed_time if self.snapshots else 0.0
+
+    @property
+    def startup_cpu(self) -> float | None:
+        """CPU seconds from the run's start to its load's start (None: the load never began)."""
+        return None if self.cpu_at_load is None else self.cpu_at_load - self.cpu_at_start
 
     @property
     def dropped_arrivals(self) -> int:

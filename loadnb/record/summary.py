@@ -40,6 +40,7 @@ from .summary_parts import (
     iterations_summary,
     latency_basis,
     messages_summary,
+    startup_cpu_s,
     startup_s,
     stats_summary,
     summary_warnings,
@@ -151,6 +152,7 @@ class Summary(TypedDict):
     started_at: str
     duration_s: float
     startup_s: float | None
+    startup_cpu_s: float | None
     model: str
     transport: str
     protocol: str
@@ -202,6 +204,7 @@ def build_summary(record: RunRecord) -> Summary:
         "started_at": datetime.fromtimestamp(record.started_at, timezone.utc).isoformat(),
         "duration_s": round(duration, 3),
         "startup_s": startup_s(record),
+        "startup_cpu_s": startup_cpu_s(record),
         "model": spec.model,
         "transport": record.transport,
         "protocol": record.connections.protocol,
@@ -279,7 +282,7 @@ def empty_summary() -> Summary:
     """A summary of nothing: every key, each with its empty value (0, "", None, {}, [])."""
     return {
         "run_id": "", "url": "", "target": "", "state": "", "started_at": "", "duration_s": 0.0,
-        "startup_s": None, "model": "", "transport": "", "protocol": "", "workers": 0,
+        "startup_s": None, "startup_cpu_s": None, "model": "", "transport": "", "protocol": "", "workers": 0,
         "workers_lost": 0,
         "total_requests": 0, "completed_requests": 0, "failed_requests": 0,
         "cancelled_requests": 0, "success_rate": None, "avg_rps": 0.0, "peak_rps": 0.0,

@@ -129,6 +129,14 @@ def startup_s(record: RunRecord) -> float | None:
     return round(max(0.0, first.timestamp - first.elapsed_time - record.started_at), 3)
 
 
+def startup_cpu_s(record: RunRecord) -> float | None:
+    """CPU seconds (user + system) this process used from the run's start to its load's start:
+    ``record.cpu_at_load - record.cpu_at_start`` (counted from the process's start for ``loadnb
+    run``, from the run's start in a notebook); None when the load never began."""
+    cpu = record.startup_cpu
+    return None if cpu is None else round(max(0.0, cpu), 3)
+
+
 def generator_summary(snapshots: list[Snapshot]) -> GeneratorHealth:
     """The generator's own health over the run: worst loop lag and CPU, arrivals dropped."""
     def worst(values: list[float]) -> float | None:
@@ -289,5 +297,6 @@ __all__ = [
     "STATS_KEYS", "CheckCount", "CustomCounter", "CustomEntry", "CustomGauge", "CustomTiming",
     "GeneratorHealth", "IterationCount", "MessageEntry", "StatsKey", "StatsRow", "UsersStarted",
     "checks_summary", "custom_summary", "error_samples", "errors_summary", "generator_summary",
-    "iterations_summary", "latency_basis", "messages_summary", "startup_s", "stats_summary",
+    "iterations_summary", "latency_basis", "messages_summary", "startup_cpu_s", "startup_s",
+    "stats_summary",
     "summary_warnings", "users_started", "workers_lost"]

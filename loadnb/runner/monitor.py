@@ -88,6 +88,11 @@ class Monitor:
         if error is not None:
             self.record.error = error
 
+    def run_started(self, cpu_from: float | None = None) -> None:
+        """The run starts: its start-up's CPU counts from ``cpu_from`` (a CPU clock reading; 0.0
+        is the process's start), or from now (None)."""
+        self.record.cpu_at_start = self._cpu() if cpu_from is None else cpu_from
+
     def started(self, transport: str) -> None:
         """The backend is open: the transport that sends."""
         self.record.transport = transport
@@ -102,10 +107,11 @@ class Monitor:
         """Mark the start of the run's clock and of its first interval: when the load starts
         (what comes before, such as starting a cluster, is start-up, not load). ``behind``: the
         load started that long ago (the sources' intervals reach here that late): the intervals
-        stay aligned with theirs, and the snapshots' wall times say when the load did it."""
+        stay aligned with theirs, and the snapshots' wall times say when the load did it. The CPU
+        clock's reading here ends the start-up's CPU (``record.cpu_at_load``)."""
         self._behind = behind
         self.t0 = self._last_t = self._clock()
-        self._last_cpu = self._cpu()
+        self._last_cpu = self.record.cpu_at_load = self._cpu()
 
     def _on_tick(self, lag: float) -> None:
         self.tick(lag=lag)

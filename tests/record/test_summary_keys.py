@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 # -- the golden lists (in the order the summary has them) ------------------------------------
-TOP = ["run_id", "url", "target", "state", "started_at", "duration_s", "startup_s", "model",
+TOP = ["run_id", "url", "target", "state", "started_at", "duration_s", "startup_s",
+       "startup_cpu_s", "model",
        "transport", "protocol", "workers", "workers_lost", "total_requests", "completed_requests",
        "failed_requests", "cancelled_requests", "success_rate", "avg_rps", "peak_rps",
        "dropped_arrivals", "users_started", "bytes_received", "latency_basis", "latency_ms",
