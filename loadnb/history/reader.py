@@ -205,7 +205,7 @@ def _stored(conn: sqlite3.Connection, run: sqlite3.Row) -> Stored:
     return Stored(
         run_id, StoredSpec.from_row(run), run["started_at"], run["transport"], state_of(run),
         run["error"], snaps, parts, thresholds=json.loads(run["thresholds"] or "[]"),
-        aborted_by=run["aborted_by"],
+        aborted_by=run["aborted_by"], startup_cpu=run["startup_cpu_s"],
         alerts=[AlertEvent(r["rule"], r["message"], r["fired_at"], r["cleared_at"])
                 for r in conn.execute(q.format("alerts", "idx"), (run_id,))],
         warnings=[r["text"] for r in conn.execute(q.format("warnings", "idx"), (run_id,))],

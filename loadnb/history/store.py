@@ -30,7 +30,7 @@ from ..text.jsonsafe import json_safe
 from ..text.redact import redact_text
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 ENV = "LOADNB_HISTORY"
 BUSY_TIMEOUT_S = 30.0
 RETRIES = 50
@@ -131,8 +131,9 @@ _V6 = [  # the target's series (scrape=, watch_pid=) and the slowest traced requ
 ]
 _V7 = [f"ALTER TABLE snapshots ADD COLUMN {name} {kind}"  # the open model's send lag
        for version, name, kind in _ADDED_COLUMNS if version == 7]
+_V8 = ["ALTER TABLE runs ADD COLUMN startup_cpu_s REAL"]  # the start-up's CPU (NULL: unknown)
 #: ``MIGRATIONS[n - 1]`` brings a database of version ``n - 1`` to version ``n``.
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 TABLES = ("runs", "snapshots", "intervals", "alerts", "warnings", "events", "custom",
           "connections", "messages", "server", "slowest")
 

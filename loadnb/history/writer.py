@@ -116,9 +116,9 @@ class SqliteWriter:
                               for t, n, lat, tid in update.slowest])
             self._write_news(conn, update.alerts, update.warnings, update.events)
             conn.execute("UPDATE runs SET updated_at = ?, transport = ?, thresholds = ?, "
-                         "aborted_by = ? WHERE run_id = ?",
+                         "aborted_by = ?, startup_cpu_s = ? WHERE run_id = ?",
                          (time.time(), self.record.transport, dumps(list(update.thresholds)),
-                          update.aborted_by, run_id))
+                          update.aborted_by, self.record.startup_cpu, run_id))
 
         write(self.conn, tx)
         self._seq = seq + 1

@@ -67,6 +67,8 @@ class Stored:
     events: list[tuple[float, str]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     aborted_by: str | None = None
+    #: the CPU seconds from the run's start to its load's start (None: not stored)
+    startup_cpu: float | None = None
     names_timeline: list[tuple[Any, ...]] | None = None
     errors_timeline: list[tuple[float, str, int]] | None = None
     custom_timeline: list[tuple[Any, ...]] | None = None
@@ -80,7 +82,7 @@ def rebuild(stored: Stored) -> RunRecord:
     were (see the module docstring)."""
     record = RunRecord(stored.run_id, stored.spec, started_at=stored.started_at,
                        transport=stored.transport, state=RunState(stored.state),
-                       error=stored.error)
+                       error=stored.error, cpu_at_load=stored.startup_cpu)
     empty = StoredInterval()
     before = 0.0
     for position, snap in enumerate(stored.snapshots):

@@ -5,8 +5,8 @@ Three formats (:meth:`Result.to_json`, :meth:`Result.to_parquet`, :meth:`Result.
 - **JSON** — one plain document (``NaN`` and infinities written as ``null``)::
 
     {"format": "loadnb-run", "version": 1,
-     "run": {"run_id", "started_at", "transport", "state", "error", "aborted_by", "url",
-             "target", "params"},
+     "run": {"run_id", "started_at", "startup_cpu_s", "transport", "state", "error",
+             "aborted_by", "url", "target", "params"},
      "summary": {...},                       # Result.summary
      "snapshots": [{...}, ...],              # one per interval (Snapshot fields)
      "totals": {"overall": {...}, "names": [...], "custom": [...], "messages": [...]},
@@ -135,7 +135,8 @@ def document(record: RunRecord, summary: Summary) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "format": FORMAT, "version": VERSION,
         "run": {"run_id": record.run_id, "started_at": record.started_at,
-                "transport": record.transport, "state": record.state,
+                "startup_cpu_s": record.startup_cpu, "transport": record.transport,
+                "state": record.state,
                 "error": None if record.error is None else redact_text(record.error),
                 "aborted_by": record.aborted_by, "url": redact_url(spec.url),
                 "target": redact_url(spec.target), "params": _plain(params)},
@@ -312,7 +313,7 @@ def stored(doc: dict[str, Any], spec: LoadSpec) -> Stored:
         warnings=list(doc.get("warnings", [])),
         events=[(float(e), str(t)) for e, t in doc.get("events", [])],
         thresholds=[dict(t) for t in doc.get("thresholds", [])],
-        aborted_by=run.get("aborted_by"),
+        aborted_by=run.get("aborted_by"), startup_cpu=run.get("startup_cpu_s"),
         names_timeline=[_row(r, NAMES_TIMELINE_COLUMNS) for r in doc["stats_timeline"]],
         errors_timeline=[(r["elapsed_time"], r["kind"], r["count"])
                          for r in doc["errors_timeline"]],

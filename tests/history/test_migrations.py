@@ -1,6 +1,6 @@
 """The history's migrations one step at a time: v4 (the connections, issue 22), v5 (the message
 streams, issue 22) then v6 (the target's series and the slowest traced requests, issue 23), then v7
-(the open model's send lag, issue 25), from
+(the open model's send lag, issue 25), then v8 (the start-up's CPU, issue 25), from
 a v3 database as the stored-run fixture is."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _shape(conn: sqlite3.Connection) -> tuple[set[str], set[str]]:
     return tables, columns
 
 
-def test_a_v3_database_migrates_through_v4_v5_v6_then_v7(tmp_path: Path) -> None:
+def test_a_v3_database_migrates_through_v4_v5_v6_v7_then_v8(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     shutil.copy(FIXTURES / "stored-run.sqlite", path)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -45,10 +45,10 @@ def test_a_v3_database_migrates_through_v4_v5_v6_then_v7(tmp_path: Path) -> None
         assert (CONNECTION_COLUMNS | STREAM_COLUMNS) <= columns
     finally:
         conn.close()
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
     conn = connect(path)  # a v5 file, as a loadnb with streams but no observing left it
     try:
-        assert version_of(conn) == 7
+        assert version_of(conn) == 8
         tables, columns = _shape(conn)
         assert ({"connections", "messages"} | OBSERVE_TABLES) <= tables
         assert (CONNECTION_COLUMNS | STREAM_COLUMNS) <= columns
@@ -60,6 +60,8 @@ def test_a_v3_database_migrates_through_v4_v5_v6_then_v7(tmp_path: Path) -> None
         assert "send_lag_p99_ms" in columns
         assert conn.execute("SELECT DISTINCT send_lag_p99_ms FROM snapshots").fetchall() == [
             (None,)]
+        # v8 (issue 25): the start-up's CPU, unknown (NULL) for a run written before it
+        assert conn.execute("SELECT startup_cpu_s FROM runs").fetchall() == [(None,)]
     finally:
         conn.close()
     loaded = load("5702ed", path)

@@ -44,7 +44,10 @@ ADDED_COLUMNS = ("interval_connections", "connect_p50_ms", "connect_p95_ms", "tl
                  "tls_p95_ms", *STREAM_COLUMNS, "send_lag_p99_ms")
 #: ``generator`` summary keys added since (issue 25: the open model's send lag, v7).
 ADDED_GENERATOR = ("send_lag_p99_ms",)
-ADDED_SUMMARY = ("protocol", "connections", "messages")
+ADDED_SUMMARY = ("protocol", "connections", "messages", "startup_cpu_s")
+#: What the run's row (history ``runs``, v8) and an export's ``run`` have had since (issue 25: the
+#: start-up's CPU, None for a run that never started its load, as this one).
+ADDED_RUN = ("startup_cpu_s",)
 ADDED_PARAMETERS = ("http2", "streams", "cacert", "cert", "key", "connect_to")
 ADDED_TABLES = ("connections", "messages", "server", "slowest")
 
@@ -145,6 +148,8 @@ def _rows(path: Path) -> dict[str, list[dict[str, Any]]]:
     for run in runs:
         for column in VOLATILE:
             run.pop(column)
+        for column in ADDED_RUN:
+            assert run.pop(column, None) is None
         summary = without_added(json.loads(run.pop("summary")))
         summary.pop("versions")
         run["params"] = without_added({"parameters": json.loads(run["params"])})["parameters"]
@@ -179,6 +184,8 @@ def _document(doc: dict[str, Any]) -> dict[str, Any]:
     doc["summary"] = without_added(doc["summary"])
     doc["summary"].pop("versions")
     doc["totals"].pop("connections", None)
+    for key in ADDED_RUN:
+        assert doc["run"].pop(key, None) is None
     doc["run"]["params"] = without_added({"parameters": doc["run"].get("params")})["parameters"]
     for key in ("snapshots", "df"):
         if key in doc:
