@@ -185,9 +185,10 @@ def _first_lines(summary: Summary) -> list[str]:
 def format_summary(summary: Summary) -> str:
     """The end-of-run table (plain text, aligned) of a run's summary.
 
-    Requests (total, completed, failed, cancelled), success rate, duration, average and peak RPS,
-    latency and service-time percentiles in ms, status codes, the per-name table, the message
-    streams (WebSocket, SSE), the most frequent errors and any warnings. Empty values show as
+    Requests (total, completed, failed, cancelled), success rate, duration, the start-up (its
+    time and CPU), average and peak RPS, latency and service-time percentiles in ms, status
+    codes, the per-name table, the message streams (WebSocket, SSE), the most frequent errors and
+    any warnings. Empty values show as
     "—" (a partial summary formats too once :func:`~loadnb.record.summary.summary_of` has
     filled it in). Never shows request headers or bodies.
     """
@@ -240,6 +241,9 @@ def _rows(summary: Summary) -> list[tuple[str, str]]:
     rate = summary["success_rate"]
     rows.append(("Success rate", percent(float(rate)) if isinstance(rate, int | float) else DASH))
     rows.append(("Duration", with_unit(fixed(summary["duration_s"]), "s")))
+    if summary["startup_s"] is not None or summary["startup_cpu_s"] is not None:
+        rows.append(("Start-up", f"{with_unit(fixed(summary['startup_s'], 3), 's')} | "
+                                 f"{with_unit(fixed(summary['startup_cpu_s'], 3), 's CPU')}"))
     rows.append(("Throughput", f"{with_unit(fixed(summary['avg_rps'], 1), 'req/s')} avg | "
                                f"{with_unit(fixed(summary['peak_rps'], 1), 'req/s')} peak"))
     dropped = summary["dropped_arrivals"]

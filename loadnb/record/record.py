@@ -71,11 +71,6 @@ class RunRecord:
     run_id: str
     spec: LoadSpec
     started_at: float = field(default_factory=time.time)
-    #: the process CPU reading the start-up counts from: taken when the run starts (a notebook),
-    #: 0.0 for the process's start (``loadnb run``: the interpreter and imports are start-up)
-    cpu_at_start: float = 0.0
-    #: the process CPU reading when the load started (the monitor's begin); None before
-    cpu_at_load: float | None = None
     transport: str = ""
     state: RunState = RunState.RUNNING
     error: str | None = None
@@ -98,6 +93,11 @@ class RunRecord:
     messages_timeline: list[tuple[Any, ...]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     aborted_by: str | None = None
+    #: the process CPU reading the start-up counts from: taken when the run starts (a notebook),
+    #: 0.0 for the process's start (``loadnb run``: the interpreter and imports are start-up)
+    cpu_at_start: float = 0.0
+    #: the process CPU reading when the load started (the monitor's begin); None before
+    cpu_at_load: float | None = None
     #: the connections opened so far (connect and TLS times) and the protocol the run speaks
     connections: ConnectStats = field(default_factory=ConnectStats)
     #: the connections opened in the last interval added (what a writer stores)

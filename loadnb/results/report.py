@@ -102,7 +102,8 @@ def _frame_table(frame: pd.DataFrame, caption: str) -> str:
 _SUMMARY_ROWS: tuple[tuple[str, Callable[[Summary], object]], ...] = (
     ("target", lambda s: s["target"]), ("state", lambda s: s["state"]),
     ("started at (UTC)", lambda s: s["started_at"]),
-    ("duration (s)", lambda s: s["duration_s"]), ("model", lambda s: s["model"]),
+    ("duration (s)", lambda s: s["duration_s"]), ("start-up (s)", lambda s: s["startup_s"]),
+    ("start-up CPU (s)", lambda s: s["startup_cpu_s"]), ("model", lambda s: s["model"]),
     ("transport", lambda s: s["transport"]), ("protocol", lambda s: s["protocol"]),
     ("requests", lambda s: s["total_requests"]),
     ("failed", lambda s: s["failed_requests"]),
