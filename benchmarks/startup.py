@@ -6,7 +6,11 @@
 A loopback server in this process answers ``loadnb run URL -n 1 --history off`` (``python -m
 loadnb.cli``, ``PYTHONPATH`` the tree); when the first request's bytes arrive it notes the time
 since the child was spawned and the child's CPU so far (``/proc/PID/stat``, utime + stime: 10 ms
-steps). Every figure is a median; with ``--before`` the runs alternate between the trees (so a
+steps). Beside it, the run's own figure: ``startup_cpu_s`` of its ``--json`` summary (the CPU from
+the process's start to its load's start, ``time.process_time()``; "—" for a tree without it).
+Compile both trees first (``python -m compileall -q TREE/loadnb``): under
+``PYTHONDONTWRITEBYTECODE`` a tree without its ``.pyc`` pays its compile in every run. Every figure
+is a median; with ``--before`` the runs alternate between the trees (so a
 shared machine's drifts hit both) and the ratios after / before are printed.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import statistics
@@ -33,9 +38,12 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def one(tree: str) -> tuple[float, float, float]:
+Run = tuple[float, float, float, float | None]
+
+
+async def one(tree: str) -> Run:
     """One ``loadnb run``: (seconds to the first request, the child's CPU seconds by then, its
-    CPU seconds in all, to its exit after the summary)."""
+    CPU seconds in all, to its exit after the summary, its summary's ``startup_cpu_s``)."""
     first: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
     child: list[asyncio.subprocess.Process] = []
     spawned = 0.0
@@ -54,15 +62,18 @@ async def one(tree: str) -> tuple[float, float, float]:
     spawned = time.perf_counter()
     child.append(await asyncio.create_subprocess_exec(
         sys.executable, "-m", "loadnb.cli", "run", f"http://127.0.0.1:{port}/", "-n", "1",
-        "--history", "off", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        "--history", "off", "--json", env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, cwd=tree))  # -m puts the cwd first on the path: the tree
     wall, cpu = await asyncio.wait_for(first, 60)
-    await asyncio.wait_for(child[0].wait(), 60)
+    out, _ = await asyncio.wait_for(child[0].communicate(), 60)
     server.close()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # (one child at a time: its own)
-    return wall, cpu, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    own = json.loads(out).get("startup_cpu_s")
+    return (wall, cpu, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+            own)
 
 
-def report(name: str, runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+def report(name: str, runs: list[Run]) -> tuple[float, float, float]:
     wall = statistics.median(r[0] for r in runs)
     cpu = statistics.median(r[1] for r in runs)
     total = statistics.median(r[2] for r in runs)
@@ -70,6 +81,9 @@ def report(name: str, runs: list[tuple[float, float, float]]) -> tuple[float, fl
           f"{max(r[0] for r in runs):.3f}), {cpu:.2f} s CPU (runs {min(r[1] for r in runs):.2f}-"
           f"{max(r[1] for r in runs):.2f}); the whole command {total:.2f} s CPU (runs "
           f"{min(r[2] for r in runs):.2f}-{max(r[2] for r in runs):.2f})")
+    own = [r[3] for r in runs if r[3] is not None]
+    print("  its summary's startup_cpu_s (to the load's start): " + (
+        f"{statistics.median(own):.3f} s (runs {min(own):.3f}-{max(own):.3f})" if own else "—"))
     return wall, cpu, total
 
 
@@ -80,7 +94,7 @@ async def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     here = HERE
     trees = {"after": here} if args.before is None else {"before": args.before, "after": here}
-    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
+    runs: dict[str, list[Run]] = {name: [] for name in trees}
     for _ in range(args.runs):
         for name, tree in trees.items():
             runs[name].append(await one(tree))
