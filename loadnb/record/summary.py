@@ -282,7 +282,8 @@ def empty_summary() -> Summary:
     """A summary of nothing: every key, each with its empty value (0, "", None, {}, [])."""
     return {
         "run_id": "", "url": "", "target": "", "state": "", "started_at": "", "duration_s": 0.0,
-        "startup_s": None, "startup_cpu_s": None, "model": "", "transport": "", "protocol": "", "workers": 0,
+        "startup_s": None, "startup_cpu_s": None, "model": "", "transport": "", "protocol": "",
+        "workers": 0,
         "workers_lost": 0,
         "total_requests": 0, "completed_requests": 0, "failed_requests": 0,
         "cancelled_requests": 0, "success_rate": None, "avg_rps": 0.0, "peak_rps": 0.0,

@@ -33,7 +33,8 @@ async def test_the_startup_cpu_survives_the_history_and_the_exports(tmp_path: Pa
 def test_runs_stored_before_it_load_with_none(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "stored-run.sqlite", tmp_path / "v3.sqlite")
     shutil.copy(FIXTURES / "history-v1.sqlite", tmp_path / "v1.sqlite")
-    loaded = [loadnb.load("last", tmp_path / "v3.sqlite"), loadnb.load("last", tmp_path / "v1.sqlite"),
+    loaded = [loadnb.load("last", tmp_path / "v3.sqlite"),
+              loadnb.load("last", tmp_path / "v1.sqlite"),
               loadnb.load(str(FIXTURES / "stored-run.json")),
               loadnb.load(str(FIXTURES / "stored-run.parquet")),
               loadnb.load(str(FIXTURES / "export-r1.json"))]
