@@ -168,6 +168,7 @@ async def test_two_workers_count_what_the_server_saw(demo_url: str) -> None:
     assert summary["parameters"]["workers"] == 2
     # start-up is not load: the cluster's start is apart, the run's clock starts with the load
     assert summary["startup_s"] > 0
+    assert summary["startup_cpu_s"] is not None and summary["startup_cpu_s"] > 0  # the driver's
     assert abs(summary["duration_s"] - 2.0) <= 0.5, summary["duration_s"]  # one interval
     answered = summary["completed_requests"] + summary["failed_requests"]
     assert summary["avg_rps"] == pytest.approx(answered / summary["duration_s"], rel=1e-3)
