@@ -22,7 +22,12 @@ from ..transport.base import OpenLane
 from .timer import BATCH, Pacer, PreciseSleeper
 from .work import Work
 
-__all__ = ["OpenModel", "p99_ms"]
+__all__ = ["BIN_AT", "OpenModel", "p99_ms"]
+
+#: Raw response times the lane's accumulator holds before a wake-up of the pacer buckets them
+#: (:meth:`~loadnb.metrics.stats.NameStats.bin`, ~0.05 ms a time): at high rates the tick would
+#: otherwise bucket a whole interval's at once and hold the loop while arrivals come due.
+BIN_AT = 4096
 
 
 def p99_ms(lags: array[float]) -> float:
@@ -116,6 +121,8 @@ class OpenModel:
             if (dues and not self._arrive(dues)) or pacer.ended or now >= pacer.duration:
                 self.close()
                 return
+            if len(self._acc.latency) >= BIN_AT:
+                self._acc.bin()
             woke = pacer.woke
             at = pacer.wake(now)
             if self._lane is not None:  # (a response at or after this time calls _pace too)

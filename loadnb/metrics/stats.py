@@ -2,9 +2,9 @@
 
 A completed request costs a few list appends and integer increments (:class:`NameStats`); at each
 tick :meth:`Recorder.swap` turns the interval's raw latencies into log-bucket histograms with numpy
-(:class:`Histogram`, relative error at most :data:`RELATIVE_ERROR`), adds them to the cumulative
-ones and returns the interval as plain data. Histograms merge by adding and encode to a few KB, so
-intervals from several processes merge exactly. The histogram lives in
+(:class:`Histogram`, relative error at most :data:`RELATIVE_ERROR`; :meth:`NameStats.bin` does it
+early, in pieces) and returns the interval as plain data. Histograms merge by adding and encode
+to a few KB, so intervals from several processes merge exactly. The histogram lives in
 :mod:`loadnb.metrics.histogram` and custom metrics in :mod:`loadnb.metrics.custom`.
 """
 
@@ -83,6 +83,8 @@ class NameStats:
     ok_code: int = -1
     ok_n: int = 0
     both: array[float] = field(default_factory=lambda: array("d"))
+    #: this interval's times bucketed already (:meth:`bin`): latency, service
+    binned: tuple[Histogram, Histogram] | None = None
 
     def response(self, ok: bool, status: int, latency: float, service: float, nbytes: int,
                  kind: str | None = None) -> None:
@@ -109,6 +111,15 @@ class NameStats:
             self.latency.extend(extras)
             self.corrected += len(extras)
 
+    def bin(self) -> None:
+        """Bucket the times so far into this interval's histograms early (the open model's
+        pacer, as the arrays fill: no tick buckets a whole interval at once), to the same result."""
+        if self.binned is None:
+            self.binned = (Histogram(), Histogram())
+        latency, service, both = self.latency, self.service, self.both
+        self.latency, self.service, self.both = array("d"), array("d"), array("d")
+        _add_times(self.binned, latency, service, both)
+
     def error(self, kind: str, message: str, nbytes: int = 0) -> None:
         """Record a request that failed without a usable response (timeout, reset, …)."""
         self.failed += 1
@@ -129,6 +140,19 @@ class NameStats:
         if counts is None:
             counts = self.checks[name] = [0, 0]
         counts[0 if passed else 1] += 1
+
+
+def _add_times(into: tuple[Histogram, Histogram], latency: array[float], service: array[float],
+               both: array[float]) -> None:
+    """Bucket raw times (seconds) into ``into`` (latency, service); ``both`` into the two."""
+    for hist, times in ((into[0], latency), (into[1], service)):
+        if times:
+            hist.add_seconds(np.frombuffer(times, dtype=np.float64))
+    if both:  # one pass for the two histograms
+        shared = Histogram()
+        shared.add_seconds(np.frombuffer(both, dtype=np.float64))
+        into[0].merge(shared)
+        into[1].merge(shared)
 
 
 def _add_counts(into: dict[str, list[int]], other: dict[str, list[int]]) -> None:
@@ -327,20 +351,15 @@ class Recorder:
             if acc.ok_n:
                 iv.completed += acc.ok_n
                 iv.status[acc.ok_code] = iv.status.get(acc.ok_code, 0) + acc.ok_n
-            latency, service, both = acc.latency, acc.service, acc.both
+            latency, service, both, binned = acc.latency, acc.service, acc.both, acc.binned
             acc.started = acc.completed = acc.failed = acc.bytes = acc.corrected = acc.ok_n = 0
             # new arrays before numpy views the old ones
             acc.latency, acc.service, acc.both = array("d"), array("d"), array("d")
-            acc.status, acc.errors, acc.samples, acc.checks = {}, {}, {}, {}
-            if latency:
-                iv.latency.add_seconds(np.frombuffer(latency, dtype=np.float64))
-            if service:
-                iv.service.add_seconds(np.frombuffer(service, dtype=np.float64))
-            if both:  # one pass for the two histograms
-                shared = Histogram()
-                shared.add_seconds(np.frombuffer(both, dtype=np.float64))
-                iv.latency.merge(shared)
-                iv.service.merge(shared)
+            acc.status, acc.errors, acc.samples, acc.checks, acc.binned = {}, {}, {}, {}, None
+            _add_times((iv.latency, iv.service), latency, service, both)
+            if binned is not None:
+                iv.latency.merge(binned[0])
+                iv.service.merge(binned[1])
             counts = self._counts[name]
             counts[0] += iv.started
             counts[1] += iv.completed + iv.failed
