@@ -358,7 +358,8 @@ class ExplodingTransport:
 
 def test_internal_error_exits_1(monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli_run, "Run", lambda spec: Run(spec, transport=ExplodingTransport))
+    monkeypatch.setattr(cli_run, "Run",
+                        lambda spec, **kw: Run(spec, transport=ExplodingTransport, **kw))
     code = cli.main(["run", "http://127.0.0.1:9/", "--requests", "5", "--json"])
     captured = capsys.readouterr()
     assert code == 1

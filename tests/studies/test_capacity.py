@@ -221,8 +221,12 @@ async def test_search_finds_the_known_capacity(demo_url: str, c: int, s_ms: int,
 
 @pytest.mark.slow
 async def test_generator_bound_search_reports_no_capacity(demo_url: str) -> None:
-    cap = await acapacity(demo_url, slo=["p99<200ms"], start_rate=400, step_duration=1,
-                          cooldown=0.2, max_steps=4, history=False, max_in_flight=2)
+    # Every answer takes 20 ms: two in flight carry 100/s, so at 400/s the cap drops arrivals
+    # while the target stays well inside the SLO (on a bare ``/`` the first steps dropped
+    # nothing, and a busy machine made the later ones miss the SLO: the target's fault then).
+    cap = await acapacity(f"{demo_url}delay?delay_ms=20", slo=["p99<200ms"], start_rate=400,
+                          step_duration=1, cooldown=0.2, max_steps=4, history=False,
+                          max_in_flight=2)
     assert cap.limited_by == "generator"
     assert cap.capacity_rps is None
     assert "dropped_arrivals" in {e.rule for e in cap.results[-1].alert_events}
