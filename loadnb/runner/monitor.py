@@ -11,11 +11,14 @@ anywhere in the run come in through :meth:`Monitor.warn` and are written at the 
 run's state through :meth:`Monitor.set_state`. A sink or listener that raises is removed with a
 warning: a face can never stop the load. Clocks are injected (``clock`` for intervals, ``wall``
 for timestamps, ``cpu`` for the process CPU time), so timing behaviour is testable on a fixed
-sequence of ticks.
+sequence of ticks. A periodic tick closes the sources' intervals in one turn of the event loop and
+records them a turn later (see :meth:`Monitor._on_tick`), so the open model's pacer is not held
+up by a whole tick; :meth:`Monitor.tick` (the final tick, or by hand) does both at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -70,6 +73,8 @@ class Monitor:
         self._inbox: list[str] = []
         self._live: dict[int, AlertEvent] = {}  # the engine's active event -> the record's copy
         self._ticker = Ticker(interval, self._on_tick, clock=clock)
+        #: a periodic tick's second turn still to come: (its handle, payload, lag, end)
+        self._half: tuple[asyncio.Handle, Payload, float, float] | None = None
 
     # -- what others tell the record ---------------------------------------------------------
     def warn(self, text: str) -> None:
@@ -114,7 +119,27 @@ class Monitor:
         self._last_cpu = self.record.cpu_at_load = self._cpu()
 
     def _on_tick(self, lag: float) -> None:
-        self.tick(lag=lag)
+        """A periodic tick, in two turns of the event loop: the sources' intervals close now,
+        at the clock's reading ``end``; they are recorded, judged and told a turn later (two
+        hops of ``call_soon``: both asyncio's loop and uvloop poll for I/O in between), so a
+        callback due meanwhile — the open model's pacer — does not wait for the whole tick."""
+        end = self._clock()
+        payload = merge_payloads([s.collect(final=False) for s in self.sources])
+        loop = asyncio.get_running_loop()
+        handle = loop.call_soon(lambda: self._later(loop.call_soon(self.settle)))
+        self._half = (handle, payload, lag, end)
+
+    def _later(self, handle: asyncio.Handle) -> None:
+        if self._half is not None:
+            self._half = (handle, *self._half[1:])
+
+    def settle(self) -> None:
+        """Finish a periodic tick whose second turn has not come yet (a final tick does first)."""
+        half, self._half = self._half, None
+        if half is not None:
+            handle, payload, lag, end = half
+            handle.cancel()
+            self._complete(payload, lag, False, end)
 
     async def run(self) -> None:
         """Tick every ``interval`` after :meth:`begin` until cancelled (the one tick loop,
@@ -127,7 +152,12 @@ class Monitor:
         the sinks (``final``: the run has ended; sources settle what never ended as cancelled;
         ``end``: the clock's reading when the load ended, if that was before now: tearing down
         is not load)."""
+        self.settle()
         payload = merge_payloads([s.collect(final=final) for s in self.sources])
+        return self._complete(payload, lag, final, end)
+
+    def _complete(self, payload: Payload, lag: float, final: bool, end: float | None) -> Snapshot:
+        """Record the closed interval ``payload``, judge the run, tell the sinks."""
         rows = len(self.record.custom_timeline)
         snap = self._record(payload, lag, final, end)
         news = self._judge(snap)
