@@ -123,6 +123,7 @@ class Monitor:
         at the clock's reading ``end``; they are recorded, judged and told a turn later (two
         hops of ``call_soon``: both asyncio's loop and uvloop poll for I/O in between), so a
         callback due meanwhile — the open model's pacer — does not wait for the whole tick."""
+        self.settle()  # (one still half done goes first, whatever held the loop)
         end = self._clock()
         payload = merge_payloads([s.collect(final=False) for s in self.sources])
         loop = asyncio.get_running_loop()
