@@ -356,10 +356,9 @@ class Recorder:
             # new arrays before numpy views the old ones
             acc.latency, acc.service, acc.both = array("d"), array("d"), array("d")
             acc.status, acc.errors, acc.samples, acc.checks, acc.binned = {}, {}, {}, {}, None
+            if binned is not None:  # the times bucketed early are the interval's histograms
+                iv.latency, iv.service = binned
             _add_times((iv.latency, iv.service), latency, service, both)
-            if binned is not None:
-                iv.latency.merge(binned[0])
-                iv.service.merge(binned[1])
             counts = self._counts[name]
             counts[0] += iv.started
             counts[1] += iv.completed + iv.failed
