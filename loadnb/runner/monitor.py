@@ -73,8 +73,9 @@ class Monitor:
         self._inbox: list[str] = []
         self._live: dict[int, AlertEvent] = {}  # the engine's active event -> the record's copy
         self._ticker = Ticker(interval, self._on_tick, clock=clock)
-        #: a periodic tick's second turn still to come: (its handle, payload, lag, end)
-        self._half: tuple[asyncio.Handle, Payload, float, float] | None = None
+        #: a periodic tick's second half still to come (payload, lag, end), and its next turn
+        self._half: tuple[Payload, float, float] | None = None
+        self._turn: asyncio.Handle | None = None
 
     # -- what others tell the record ---------------------------------------------------------
     def warn(self, text: str) -> None:
@@ -126,20 +127,20 @@ class Monitor:
         self.settle()  # (one still half done goes first, whatever held the loop)
         end = self._clock()
         payload = merge_payloads([s.collect(final=False) for s in self.sources])
-        loop = asyncio.get_running_loop()
-        handle = loop.call_soon(lambda: self._later(loop.call_soon(self.settle)))
-        self._half = (handle, payload, lag, end)
+        self._half = (payload, lag, end)
+        self._turn = asyncio.get_running_loop().call_soon(self._hop)
 
-    def _later(self, handle: asyncio.Handle) -> None:
-        if self._half is not None:
-            self._half = (handle, *self._half[1:])
+    def _hop(self) -> None:
+        self._turn = asyncio.get_running_loop().call_soon(self.settle)
 
     def settle(self) -> None:
         """Finish a periodic tick whose second turn has not come yet (a final tick does first)."""
         half, self._half = self._half, None
+        if self._turn is not None:
+            self._turn.cancel()
+            self._turn = None
         if half is not None:
-            handle, payload, lag, end = half
-            handle.cancel()
+            payload, lag, end = half
             self._complete(payload, lag, False, end)
 
     async def run(self) -> None:
