@@ -85,7 +85,12 @@ class Payload:
 
 def _nansum(values: Iterable[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
-    return math.fsum(finite) if finite else math.nan
+    if not finite:
+        return math.nan
+    try:
+        return math.fsum(finite)
+    except (OverflowError, ValueError):  # past the largest float, or inf - inf: as floats add
+        return sum(finite)
 
 
 def _nanmax(values: Iterable[float]) -> float:

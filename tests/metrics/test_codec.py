@@ -237,6 +237,18 @@ def test_merge_of_decoded_payloads_is_decode_of_merged(parts: list[Payload]) -> 
     assert canon(merged) == canon(via_msgpack(merge_payloads(parts)))
 
 
+def test_statuses_whose_sum_passes_the_largest_float_merge_as_floats_add() -> None:
+    # (found by the property test above: target rates of 9e307 raised OverflowError)
+    def rates(*values: float) -> float:
+        return merge_payloads([Payload({}, SourceStatus(target_rate=v)) for v in values]
+                              ).status.target_rate
+
+    assert rates(1e308, 1e308) == math.inf
+    assert math.isnan(rates(math.inf, -math.inf))
+    assert rates(0.1, 0.2, 0.3) == 0.6  # (still exact where it can be: fsum)
+    assert rates(math.nan, 2.0) == 2.0
+
+
 def test_merged_percentiles_are_those_of_the_union() -> None:
     rng = random.Random(5)
     parts = [[rng.lognormvariate(-4, 1) for _ in range(3000)] for _ in range(3)]
