@@ -13,6 +13,7 @@ import asyncio
 import math
 from array import array
 from collections.abc import Callable, Coroutine
+from typing import Any
 
 import numpy as np
 
@@ -22,12 +23,14 @@ from ..transport.base import OpenLane
 from .timer import BATCH, Pacer, PreciseSleeper
 from .work import Work
 
-__all__ = ["BIN_AT", "OpenModel", "p99_ms"]
+__all__ = ["BIN_AT", "CUT_FROM", "OpenModel", "kth", "p99_ms"]
 
 #: Raw response times the lane's accumulator holds before a wake-up of the pacer buckets them
 #: (:meth:`~loadnb.metrics.stats.NameStats.bin`, ~0.05 ms a time): at high rates the tick would
 #: otherwise bucket a whole interval's at once and hold the loop while arrivals come due.
 BIN_AT = 4096
+#: Lags from which :func:`kth` cuts the tail out before partitioning.
+CUT_FROM = 4096
 
 
 def p99_ms(lags: array[float]) -> float:
@@ -39,10 +42,33 @@ def p99_ms(lags: array[float]) -> float:
     """
     if not lags:
         return math.nan
-    values = np.array(lags, dtype=np.float64)  # a copy: the array may be cleared
-    del lags[:]
-    k = max(0, math.ceil(0.99 * values.size) - 1)  # (np.partition: no lazy import, O(n))
-    return float(np.partition(values, k)[k]) * 1e3
+    # Read in place: a copy is a fresh allocation of up to a few hundred KB, whose first touch
+    # (page faults) costs more than the percentile itself.
+    values = np.frombuffer(lags, dtype=np.float64)
+    try:
+        return kth(values, max(0, math.ceil(0.99 * values.size) - 1)) * 1e3
+    finally:
+        del values  # (the array cannot be resized while a view of it lives)
+        del lags[:]
+
+
+def kth(values: np.ndarray[Any, np.dtype[np.float64]], k: int) -> float:
+    """The ``k``-th smallest of ``values`` (from 0), exactly. For a value near the top of many
+    (a p99), the values from a threshold up are cut out first and only they are partitioned:
+    ~0.07 ms at 40,000 values where partitioning them all takes ~0.4 ms, in the tick that
+    holds the loop while arrivals come due. The threshold (a quantile of every 16th value) is
+    below the answer exactly when at least ``n - k`` values reach it; else all are partitioned.
+    """
+    n = values.size
+    above = n - k  # the answer and the values after it, in order
+    if n >= CUT_FROM and 4 * above < n:
+        sample = values[::16]
+        j = max(0, sample.size - 2 * (above // 16) - 8)  # ~twice the tail's share, and more
+        tail = values[values >= np.partition(sample, j)[j]]
+        if tail.size >= above:
+            i = tail.size - above
+            return float(np.partition(tail, i)[i])
+    return float(np.partition(values, k)[k])  # (np.partition: no lazy import, O(n))
 
 
 class OpenModel:
