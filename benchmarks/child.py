@@ -16,6 +16,7 @@ interpreter start excluded; the parent adds ``cpu_total`` from ``wait4``). Kinds
   same ``serialise``), parses the response with the same parser (llhttp via httptools) and writes
   the next request when a response is complete; it counts responses and nothing else (no clock,
   no timeout, no pool, no recording). Bounded by ``duration`` or by ``requests``.
+- ``raw_open``: the feature-less open-loop reference (``benchmarks/raw_open.py``).
 - ``pacing``: the open model at ``rate``: every arrival's send lag (when its request was written
   minus when it was due, as the engine measures it for ``send_lag_p99_ms``).
 - ``memory``: a full-speed run sampling RSS at every snapshot.
@@ -367,9 +368,15 @@ async def stop(p: dict[str, Any]) -> dict[str, Any]:
             "active_before_stop": in_flight, "loop": loop_name()}
 
 
+async def raw_open(p: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.raw_open import raw_open as run
+
+    return await run(p)
+
+
 KINDS: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
     "loadnb": load, "bare_aiohttp": bare_aiohttp, "raw_uvloop": raw_uvloop, "pacing": pacing,
-    "memory": memory, "stop": stop,
+    "raw_open": raw_open, "memory": memory, "stop": stop,
 }
 
 

@@ -56,6 +56,7 @@ FIGURES = (
     "5  stop -> final snapshot (median)",
     "6a open model / closed throughput",
     "6b open 0.8x closed server count/asked",
+    "6c raw open-loop client / its closed",
 )
 
 

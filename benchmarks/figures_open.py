@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.common import Nginx, fmt_rate, measured, median, run_child, spread
+from benchmarks.common import Nginx, fmt_rate, measured, median, request_bytes, run_child, spread
 from benchmarks.figures_base import FIGURES, USERS, Mode, Row, section, share_note, timeout_for
 
 
@@ -63,21 +63,57 @@ def pacing(mode: Mode, rate: float = 2000.0) -> list[Row]:
 LAG_LIMIT_MS = 2.0
 
 
-def open_run(nginx: Nginx, label: str, rate: float, seconds: float) -> tuple[bool, float]:
-    """One open-model run: whether it sustained ``rate``, and the server's count / asked."""
+def open_run(nginx: Nginx, label: str, rate: float, seconds: float,
+             raw: bool = False) -> tuple[bool, float]:
+    """One open-model run (``raw``: the feature-less open-loop reference, benchmarks/raw_open.py):
+    whether it sustained ``rate``, and the server's count / asked."""
     before = nginx.requests_handled()
-    r = run_child("pacing", {"url": nginx.url, "rate": rate, "duration": seconds,
-                             "connections": USERS}, timeout_for(seconds))
+    params = {"url": nginx.url, "rate": rate, "duration": seconds, "connections": USERS}
+    if raw:
+        params["payload"] = request_bytes(nginx.url)
+    r = run_child("raw_open" if raw else "pacing", params, timeout_for(seconds))
     server = nginx.requests_handled() - before - 1  # stub_status counts its own request
     lag = r["lag_ms"]["p99"]
     ok = (r["dropped"] == 0 and r["failed"] == 0 and server == r["asked"]
           and lag < LAG_LIMIT_MS)
+    worst = "" if raw else f"worst interval {r['interval_lag_p99_ms']:.3f}, "
     print(f"  {label} {fmt_rate(rate):>10}: asked {r['asked']:,}, server {server:,}, dropped "
-          f"{r['dropped']:,}, failed {r['failed']}; send lag p99 {lag:.3f} ms (worst interval "
-          f"{r['interval_lag_p99_ms']:.3f}, max {r['lag_ms']['max']:.1f}); cpu "
-          f"{r['cpu'] / r['wall']:.2f} core -> {'sustained' if ok else 'NOT sustained'}",
-          flush=True)
+          f"{r['dropped']:,}, failed {r['failed']}; send lag p99 {lag:.3f} ms ({worst}max "
+          f"{r['lag_ms']['max']:.1f}); cpu {r['cpu'] / r['wall']:.2f} core -> "
+          f"{'sustained' if ok else 'NOT sustained'}", flush=True)
     return ok, server / r["asked"] if r["asked"] else math.nan
+
+
+def closed_rates(nginx: Nginx, rep: int, seconds: float) -> tuple[float, float]:
+    """The closed model's throughput (loadnb, 64 users) and the raw client's (64 connections)."""
+    closed = measured(run_child("loadnb", {
+        "url": nginx.url, "users": USERS, "duration": seconds, "transport": "fast"},
+        timeout_for(seconds)))
+    raw = measured(run_child("raw_uvloop", {
+        "url": nginx.url, "users": USERS, "duration": seconds,
+        "payload": request_bytes(nginx.url)}, timeout_for(seconds)))
+    print(f"  run {rep + 1} closed     {fmt_rate(closed.rate):>10} {share_note(closed)}\n"
+          f"  run {rep + 1} raw closed {fmt_rate(raw.rate):>10} {share_note(raw)}", flush=True)
+    return closed.rate, raw.rate
+
+
+def sweep(nginx: Nginx, mode: Mode, rep: int) -> tuple[float, float, float]:
+    """One repetition: the highest fraction loadnb's open model sustained (every lower one
+    too), the raw open-loop client's, and nginx's count / asked for loadnb at 0.8x."""
+    closed, raw_closed = closed_rates(nginx, rep, mode.open_seconds)
+    top = raw_top = 0.0
+    going = raw_going = True
+    at_08 = math.nan
+    for f in mode.open_fractions:
+        ok, delivered = open_run(nginx, f"run {rep + 1} open {f:.1f}x", f * closed,
+                                 mode.open_seconds)
+        raw_ok, _ = open_run(nginx, f"run {rep + 1} raw  {f:.1f}x", f * raw_closed,
+                             mode.open_seconds, raw=True)
+        going, raw_going = going and ok, raw_going and raw_ok
+        top, raw_top = (f if going else top), (f if raw_going else raw_top)
+        if f == 0.8:
+            at_08 = delivered
+    return top, raw_top, at_08
 
 
 def open_capacity(mode: Mode) -> list[Row]:
@@ -90,23 +126,17 @@ def open_capacity(mode: Mode) -> list[Row]:
           f"closed one\n  (connections={USERS}): left to grow, a pool opens a connection for each "
           f"arrival that finds none idle, and a\n  single nginx worker serves a thousand "
           f"connections slower than {USERS})")
-    reached, at_08 = [], []
+    print("  raw = the feature-less open-loop client (benchmarks/raw_open.py) at the same "
+          "fractions of the raw closed\n  client's throughput: what this machine allows an open "
+          "model, nothing of loadnb's on the path")
+    reached, raw_reached, at_08 = [], [], []
     with Nginx() as nginx:
         for rep in range(mode.open_reps):
-            closed = measured(run_child("loadnb", {
-                "url": nginx.url, "users": USERS, "duration": mode.open_seconds,
-                "transport": "fast"}, timeout_for(mode.open_seconds)))
-            print(f"  run {rep + 1} closed     {fmt_rate(closed.rate):>10} {share_note(closed)}",
-                  flush=True)
-            top, going = 0.0, True
-            for f in mode.open_fractions:
-                ok, delivered = open_run(nginx, f"run {rep + 1} open {f:.1f}x", f * closed.rate,
-                                         mode.open_seconds)
-                going = going and ok
-                top = f if going else top
-                if f == 0.8:
-                    at_08.append(delivered)
+            top, raw_top, delivered = sweep(nginx, mode, rep)
             reached.append(top)
+            raw_reached.append(raw_top)
+            if not math.isnan(delivered):
+                at_08.append(delivered)
     target = 0.8 if 0.8 in mode.open_fractions else min(mode.open_fractions)
     top_median = median(reached)
     witness = median(at_08) if at_08 else math.nan
@@ -115,4 +145,6 @@ def open_capacity(mode: Mode) -> list[Row]:
             ">= 0.8x", top_median >= target),
         Row(FIGURES[13], f"{witness:.4f}" if at_08 else "not run", "1.0000",
             witness == 1.0 if at_08 else None),
+        Row(FIGURES[14], f"{median(raw_reached):.1f}x{spread(raw_reached)} (same rule)",
+            "the machine's ceiling for 6a", None),
     ]

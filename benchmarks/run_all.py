@@ -48,7 +48,7 @@ BENCHMARKS: tuple[tuple[tuple[str, ...], Callable[[Mode], list[Row]]], ...] = (
     (FIGURES[7:10], pacing),
     (FIGURES[10:11], memory),
     (FIGURES[11:12], stop_latency),
-    (FIGURES[12:14], open_capacity),
+    (FIGURES[12:15], open_capacity),
 )
 
 
