@@ -1,15 +1,17 @@
 """What every ``loadnb`` command shares: the exit statuses (:class:`ExitCode`), bad input
 (:class:`UsageError`, reported by :func:`_error` as one line), the parser that raises it, number
-parsing, the one check of a file a command will write, and negative values joined to their
-option before argparse sees them.
+parsing, the one check of a file a command will write, negative values joined to their option
+before argparse sees them, and when the process started (a run's start-up counts from it).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -122,4 +124,17 @@ def _join_negative(argv: list[str]) -> list[str]:
     return out
 
 
-__all__ = ["ExitCode", "UsageError"]
+def process_started() -> float | None:
+    """The wall time (``time.time()``) this process started, to the clock tick (Linux:
+    ``/proc/self/stat`` against the boot-time clock, both counted from the boot); None where
+    that is not known (the run then starts when it starts)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        ran = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return time.time() - max(0.0, ran)
+
+
+__all__ = ["ExitCode", "UsageError", "process_started"]

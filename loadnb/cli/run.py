@@ -28,7 +28,7 @@ from ..results.result import Result
 from ..runner.run import Run, rules_of
 from ..spec.config import LoadSpec, make_spec
 from ..spec.scenario import DATA_MODES, load_scenario, read_data_file
-from .args import ExitCode, UsageError, _error, _number, _output_file
+from .args import ExitCode, UsageError, _error, _number, _output_file, process_started
 from .observe import add_observe_options, observe_kwargs
 
 OUT_FORMATS = (".csv", ".json", ".parquet")
@@ -326,7 +326,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return ExitCode.USAGE
-    run = Run(spec, cpu_from=0.0)  # start-up counts from the process's start
+    # the run, and its start-up's time and CPU, count from the process's start
+    run = Run(spec, cpu_from=0.0, started_at=process_started())
     progress = None if args.quiet else ConsoleProgress(sys.stderr)
     if progress is not None:
         progress.attach(run)

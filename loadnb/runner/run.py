@@ -80,20 +80,20 @@ class Run:
         run.start()
         result = await run.wait()
 
-    ``cpu_from``: the process CPU reading (``time.process_time()``) that the summary's
-    ``startup_cpu_s`` counts from: None (the default) takes it when the run starts; ``loadnb run``
-    gives 0.0, the process's start (its interpreter and imports are start-up too).
-    """
+    ``cpu_from`` / ``started_at``: the CPU reading (``time.process_time()``) and wall time the
+    summary's ``startup_cpu_s`` / ``startup_s`` count from (None: the run's start); ``loadnb
+    run`` gives its process's start, so the interpreter and imports are start-up too."""
 
     def __init__(self, spec: LoadSpec, *, transport: TransportFactory | None = None,
-                 clock: Clock = time.perf_counter, cpu_from: float | None = None) -> None:
+                 clock: Clock = time.perf_counter, cpu_from: float | None = None,
+                 started_at: float | None = None) -> None:
         run_id = uuid.uuid4().hex[:12]
         self.spec = spec = with_run_id(spec, run_id)
         self.record = RunRecord(run_id, spec, state=RunState.IDLE)
         self.result = Result(self.record)
         self.error: BaseException | None = None
         self._transport_factory = transport or make_transport
-        self._clock, self._cpu_from = clock, cpu_from
+        self._clock, self._cpu_from, self._started_at = clock, cpu_from, started_at
         self._sinks: list[Sink] = []
         self.monitor = Monitor(
             [], self.record, self._sinks, interval=spec.interval, clock=clock,
@@ -266,7 +266,7 @@ class Run:
 
     async def _load(self) -> None:
         spec, monitor = self.spec, self.monitor
-        self.record.started_at = time.time()  # the run starts; its clock starts with the load
+        self.record.started_at = self._started_at or time.time()  # (its clock: with the load)
         monitor.run_started(self._cpu_from)  # and its start-up's CPU
         backend = await self._open_backend()
         monitor.started(backend.name)
