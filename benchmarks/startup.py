@@ -6,8 +6,9 @@
 A loopback server in this process answers ``loadnb run URL -n 1 --history off`` (``python -m
 loadnb.cli``, ``PYTHONPATH`` the tree); when the first request's bytes arrive it notes the time
 since the child was spawned and the child's CPU so far (``/proc/PID/stat``, utime + stime: 10 ms
-steps). Beside it, the run's own figure: ``startup_cpu_s`` of its ``--json`` summary (the CPU from
-the process's start to its load's start, ``time.process_time()``; "—" for a tree without it).
+steps). Beside it, the run's own figures: ``startup_s`` and ``startup_cpu_s`` of its ``--json``
+summary (the time and the CPU, ``time.process_time()``, from the process's start to its load's
+start; "—" for a tree without them).
 Compile both trees first (``python -m compileall -q TREE/loadnb``): under
 ``PYTHONDONTWRITEBYTECODE`` a tree without its ``.pyc`` pays its compile in every run. Every figure
 is a median; with ``--before`` the runs alternate between the trees (so a
@@ -38,12 +39,13 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-Run = tuple[float, float, float, float | None]
+Run = tuple[float, float, float, float | None, float | None]
 
 
 async def one(tree: str) -> Run:
     """One ``loadnb run``: (seconds to the first request, the child's CPU seconds by then, its
-    CPU seconds in all, to its exit after the summary, its summary's ``startup_cpu_s``)."""
+    CPU seconds in all, to its exit after the summary, its summary's ``startup_cpu_s`` and
+    ``startup_s``)."""
     first: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
     child: list[asyncio.subprocess.Process] = []
     spawned = 0.0
@@ -68,9 +70,9 @@ async def one(tree: str) -> Run:
     out, _ = await asyncio.wait_for(child[0].communicate(), 60)
     server.close()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # (one child at a time: its own)
-    own = json.loads(out).get("startup_cpu_s")
+    summary = json.loads(out)
     return (wall, cpu, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-            own)
+            summary.get("startup_cpu_s"), summary.get("startup_s"))
 
 
 def report(name: str, runs: list[Run]) -> tuple[float, float, float]:
@@ -81,9 +83,11 @@ def report(name: str, runs: list[Run]) -> tuple[float, float, float]:
           f"{max(r[0] for r in runs):.3f}), {cpu:.2f} s CPU (runs {min(r[1] for r in runs):.2f}-"
           f"{max(r[1] for r in runs):.2f}); the whole command {total:.2f} s CPU (runs "
           f"{min(r[2] for r in runs):.2f}-{max(r[2] for r in runs):.2f})")
-    own = [r[3] for r in runs if r[3] is not None]
-    print("  its summary's startup_cpu_s (to the load's start): " + (
-        f"{statistics.median(own):.3f} s (runs {min(own):.3f}-{max(own):.3f})" if own else "—"))
+    for key, at in (("startup_s", 4), ("startup_cpu_s", 3)):
+        own = [r[at] for r in runs if r[at] is not None]
+        print(f"  its summary's {key} (to the load's start): " + (
+            f"{statistics.median(own):.3f} s (runs {min(own):.3f}-{max(own):.3f})" if own
+            else "—"))
     return wall, cpu, total
 
 
