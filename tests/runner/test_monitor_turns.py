@@ -1,7 +1,7 @@
 """A periodic tick takes three turns of the event loop: the sources' intervals are closed in the
 first, recorded in a later one, judged and told in a third, so a callback due meanwhile (the open
-model's pacer) runs between them instead of waiting for the whole tick. A final tick first
-finishes a periodic one still unfinished, so the record keeps its order.
+model's pacer) runs between them instead of waiting for the whole tick. A final tick first finishes a
+periodic one still half done, so the record keeps its order.
 """
 
 from __future__ import annotations
