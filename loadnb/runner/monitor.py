@@ -73,11 +73,8 @@ class Monitor:
         self._inbox: list[str] = []
         self._live: dict[int, AlertEvent] = {}  # the engine's active event -> the record's copy
         self._ticker = Ticker(interval, self._on_tick, clock=clock)
-        #: a periodic tick still to finish: the interval closed, not yet recorded (payload, lag,
-        #: end); or recorded, the sinks not yet told (snapshot, payload, custom rows before);
-        #: and its next turn
+        #: a periodic tick's second half still to come (payload, lag, end), and its next turn
         self._half: tuple[Payload, float, float] | None = None
-        self._told: tuple[Snapshot, Payload, int] | None = None
         self._turn: asyncio.Handle | None = None
 
     # -- what others tell the record ---------------------------------------------------------
@@ -123,51 +120,28 @@ class Monitor:
         self._last_cpu = self.record.cpu_at_load = self._cpu()
 
     def _on_tick(self, lag: float) -> None:
-        """A periodic tick, in three turns of the event loop: the sources' intervals close now,
-        at the clock's reading ``end``; they are recorded a turn later, judged and told a turn
-        after that (each turn two hops of ``call_soon``: both asyncio's loop and uvloop poll
-        for I/O in between), so a callback due meanwhile — the open model's pacer — does not
-        wait for the whole tick."""
-        self.settle()  # (one still unfinished goes first, whatever held the loop)
+        """A periodic tick, in two turns of the event loop: the sources' intervals close now,
+        at the clock's reading ``end``; they are recorded, judged and told a turn later (two
+        hops of ``call_soon``: both asyncio's loop and uvloop poll for I/O in between), so a
+        callback due meanwhile — the open model's pacer — does not wait for the whole tick."""
+        self.settle()  # (one still half done goes first, whatever held the loop)
         end = self._clock()
         payload = merge_payloads([s.collect(final=False) for s in self.sources])
         self._half = (payload, lag, end)
-        self._next(self._record_half)
+        self._turn = asyncio.get_running_loop().call_soon(self._hop)
 
-    def _next(self, turn: Callable[[], None]) -> None:
-        self._turn = asyncio.get_running_loop().call_soon(self._hop, turn)
-
-    def _hop(self, turn: Callable[[], None]) -> None:
-        self._turn = asyncio.get_running_loop().call_soon(turn)
-
-    def _record_half(self) -> None:
-        """The second turn: record the interval closed in the first."""
-        self._turn = None
-        self._recorded()
-        if self._told is not None:
-            self._next(self._tell_half)
-
-    def _recorded(self) -> None:
-        half, self._half = self._half, None
-        if half is not None:
-            payload, lag, end = half
-            rows = len(self.record.custom_timeline)
-            self._told = (self._record(payload, lag, False, end), payload, rows)
-
-    def _tell_half(self) -> None:
-        """The third turn: judge the run and tell the sinks."""
-        self._turn = None
-        told, self._told = self._told, None
-        if told is not None:
-            self._finish(*told)
+    def _hop(self) -> None:
+        self._turn = asyncio.get_running_loop().call_soon(self.settle)
 
     def settle(self) -> None:
-        """Finish a periodic tick whose later turns have not come yet (a final tick does first)."""
+        """Finish a periodic tick whose second turn has not come yet (a final tick does first)."""
+        half, self._half = self._half, None
         if self._turn is not None:
             self._turn.cancel()
             self._turn = None
-        self._recorded()
-        self._tell_half()
+        if half is not None:
+            payload, lag, end = half
+            self._complete(payload, lag, False, end)
 
     async def run(self) -> None:
         """Tick every ``interval`` after :meth:`begin` until cancelled (the one tick loop,
@@ -188,15 +162,10 @@ class Monitor:
         """Record the closed interval ``payload``, judge the run, tell the sinks."""
         rows = len(self.record.custom_timeline)
         snap = self._record(payload, lag, final, end)
-        self._finish(snap, payload, rows)
-        return snap
-
-    def _finish(self, snap: Snapshot, payload: Payload, rows: int) -> None:
-        """Judge the run on the recorded ``snap``, tell the sinks (``rows``: where this
-        interval's custom timeline rows begin)."""
         news = self._judge(snap)
         self.flush()
         self._publish(self._update(snap, payload, news, rows))
+        return snap
 
     def _record(self, payload: Payload, lag: float, final: bool, end: float | None) -> Snapshot:
         now, cpu_now = self._clock() if end is None else end, self._cpu()

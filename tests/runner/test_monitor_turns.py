@@ -1,6 +1,6 @@
-"""A periodic tick takes three turns of the event loop: the sources' intervals are closed in the
-first, recorded in a later one, judged and told in a third, so a callback due meanwhile (the open
-model's pacer) runs between them instead of waiting for the whole tick. A final tick first finishes a
+"""A periodic tick takes two turns of the event loop: the sources' intervals are closed in the
+first, recorded, judged and told in a later one, so a callback due meanwhile (the open model's
+pacer) runs between the two instead of waiting for the whole tick. A final tick first finishes a
 periodic one still half done, so the record keeps its order.
 """
 
@@ -46,27 +46,6 @@ async def test_the_loop_runs_between_closing_an_interval_and_recording_it() -> N
     assert m.record.snapshots[0].completed_requests == 3
 
 
-async def test_the_loop_runs_between_recording_an_interval_and_telling_the_sinks() -> None:
-    order: list[str] = []
-    source = FakeSource(payload(interval(completed=3, latencies=[0.01] * 3)))
-    m = Monitor([source], record(), [lambda update: order.append("sink")], interval=0.05)
-    add = m.record.add
-
-    def recorded(*args: object, **kwargs: object) -> None:
-        add(*args, **kwargs)  # type: ignore[arg-type]
-        order.append("record")
-        asyncio.get_running_loop().call_soon(order.append, "pacer")
-
-    m.record.add = recorded  # type: ignore[method-assign]
-    m.begin()
-    task = asyncio.create_task(m.run())
-    try:
-        await until(lambda: "sink" in order)
-    finally:
-        task.cancel()
-    assert order[:3] == ["record", "pacer", "sink"], order
-
-
 async def test_a_final_tick_first_finishes_the_periodic_tick_still_half_done() -> None:
     clock = FakeClock(100.0)
     updates: list[Update] = []
@@ -87,27 +66,3 @@ async def test_a_final_tick_first_finishes_the_periodic_tick_still_half_done() -
     await asyncio.sleep(0)  # the cancelled second turn does not come back
     await asyncio.sleep(0)
     assert len(m.record.snapshots) == 2 and len(updates) == 2
-
-
-@pytest.mark.parametrize("turns", [0, 1, 2, 3, 4])
-async def test_a_final_tick_after_any_turn_of_a_periodic_one_keeps_the_order(turns: int) -> None:
-    """Whichever turn the periodic tick has reached (closed, recorded, told), the final tick
-    finishes it first: each interval recorded once, the sinks told once each, in order."""
-    clock = FakeClock(100.0)
-    updates: list[Update] = []
-    source = FakeSource(payload(interval(completed=4, latencies=[0.01] * 4)),
-                        payload(interval(completed=2, latencies=[0.02] * 2)))
-    m = Monitor([source], record(), [updates.append], interval=0.5, clock=clock,
-                wall=lambda: clock.now, cpu=lambda: 0.0)
-    m.begin()
-    clock.advance(0.5)
-    m._on_tick(0.0)  # noqa: SLF001 - the ticker's call
-    for _ in range(turns):
-        await asyncio.sleep(0)
-    clock.advance(0.01)
-    final = m.tick(final=True)
-    for _ in range(6):
-        await asyncio.sleep(0)
-    first, last = m.record.snapshots
-    assert final is last and (first.completed_requests, last.completed_requests) == (4, 6)
-    assert [u.snapshot for u in updates] == [first, last]
