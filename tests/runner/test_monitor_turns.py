@@ -66,3 +66,27 @@ async def test_a_final_tick_first_finishes_the_periodic_tick_still_half_done() -
     await asyncio.sleep(0)  # the cancelled second turn does not come back
     await asyncio.sleep(0)
     assert len(m.record.snapshots) == 2 and len(updates) == 2
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+async def test_a_final_tick_after_any_turn_of_a_periodic_one_keeps_the_order(turns: int) -> None:
+    """Whichever turn the periodic tick has reached (closed, or recorded and told), the final
+    tick finishes it first: each interval recorded once, the sinks told once each, in order."""
+    clock = FakeClock(100.0)
+    updates: list[Update] = []
+    source = FakeSource(payload(interval(completed=4, latencies=[0.01] * 4)),
+                        payload(interval(completed=2, latencies=[0.02] * 2)))
+    m = Monitor([source], record(), [updates.append], interval=0.5, clock=clock,
+                wall=lambda: clock.now, cpu=lambda: 0.0)
+    m.begin()
+    clock.advance(0.5)
+    m._on_tick(0.0)  # noqa: SLF001 - the ticker's call
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    clock.advance(0.01)
+    final = m.tick(final=True)
+    for _ in range(4):
+        await asyncio.sleep(0)
+    first, last = m.record.snapshots
+    assert final is last and (first.completed_requests, last.completed_requests) == (4, 6)
+    assert [u.snapshot for u in updates] == [first, last]
