@@ -27,7 +27,7 @@ from ..engine.source import Source
 from ..engine.ticker import Ticker
 from ..metrics.payload import Payload, merge_payloads
 from ..metrics.snapshot import Snapshot
-from ..metrics.stats import merge_intervals
+from ..metrics.stats import IntervalStats, merge_intervals
 from ..record.record import RunRecord
 from ..record.state import RunState
 from ..record.update import Update
@@ -38,6 +38,7 @@ from .observing import Taken
 
 Clock = Callable[[], float]
 Sink = Callable[[Update], None]
+Built = tuple[Snapshot, IntervalStats, float]  # a snapshot, its merged interval, its length
 
 
 class Monitor:
@@ -73,8 +74,10 @@ class Monitor:
         self._inbox: list[str] = []
         self._live: dict[int, AlertEvent] = {}  # the engine's active event -> the record's copy
         self._ticker = Ticker(interval, self._on_tick, clock=clock)
-        #: a periodic tick's second half still to come (payload, lag, end), and its next turn
+        #: a periodic tick still to finish: its interval closed (payload, lag, end), or its
+        #: snapshot built and not yet recorded; and its next turn
         self._half: tuple[Payload, float, float] | None = None
+        self._built: tuple[Built, Payload] | None = None
         self._turn: asyncio.Handle | None = None
 
     # -- what others tell the record ---------------------------------------------------------
@@ -120,28 +123,51 @@ class Monitor:
         self._last_cpu = self.record.cpu_at_load = self._cpu()
 
     def _on_tick(self, lag: float) -> None:
-        """A periodic tick, in two turns of the event loop: the sources' intervals close now,
-        at the clock's reading ``end``; they are recorded, judged and told a turn later (two
-        hops of ``call_soon``: both asyncio's loop and uvloop poll for I/O in between), so a
-        callback due meanwhile — the open model's pacer — does not wait for the whole tick."""
-        self.settle()  # (one still half done goes first, whatever held the loop)
+        """A periodic tick, in three turns of the event loop, each after two hops of
+        ``call_soon`` (both asyncio's loop and uvloop poll for I/O in between), so a callback
+        due meanwhile — the open model's pacer — does not wait for the whole tick: the sources'
+        intervals close now, at the clock's reading ``end``; the snapshot is built a turn later,
+        the record untouched; it is recorded, judged and told in a third (the record and the
+        sinks move together)."""
+        self.settle()  # (one still unfinished goes first, whatever held the loop)
         end = self._clock()
         payload = merge_payloads([s.collect(final=False) for s in self.sources])
         self._half = (payload, lag, end)
-        self._turn = asyncio.get_running_loop().call_soon(self._hop)
+        self._next(self._build_half)
 
-    def _hop(self) -> None:
-        self._turn = asyncio.get_running_loop().call_soon(self.settle)
+    def _next(self, turn: Callable[[], None]) -> None:
+        self._turn = asyncio.get_running_loop().call_soon(self._hop, turn)
+
+    def _hop(self, turn: Callable[[], None]) -> None:
+        self._turn = asyncio.get_running_loop().call_soon(turn)
+
+    def _build_half(self) -> None:
+        """The second turn: build the snapshot of the interval closed in the first."""
+        self._turn = None
+        self._built_now()
+        if self._built is not None:
+            self._next(self._commit_half)
+
+    def _built_now(self) -> None:
+        half, self._half = self._half, None
+        if half is not None:
+            payload, lag, end = half
+            self._built = (self._build(payload, lag, False, end), payload)
+
+    def _commit_half(self) -> None:
+        """The third turn: record the built snapshot, judge, tell the sinks."""
+        self._turn = None
+        built, self._built = self._built, None
+        if built is not None:
+            self._commit(*built)
 
     def settle(self) -> None:
-        """Finish a periodic tick whose second turn has not come yet (a final tick does first)."""
-        half, self._half = self._half, None
+        """Finish a periodic tick whose later turns have not come yet (a final tick does first)."""
         if self._turn is not None:
             self._turn.cancel()
             self._turn = None
-        if half is not None:
-            payload, lag, end = half
-            self._complete(payload, lag, False, end)
+        self._built_now()
+        self._commit_half()
 
     async def run(self) -> None:
         """Tick every ``interval`` after :meth:`begin` until cancelled (the one tick loop,
@@ -160,14 +186,10 @@ class Monitor:
 
     def _complete(self, payload: Payload, lag: float, final: bool, end: float | None) -> Snapshot:
         """Record the closed interval ``payload``, judge the run, tell the sinks."""
-        rows = len(self.record.custom_timeline)
-        snap = self._record(payload, lag, final, end)
-        news = self._judge(snap)
-        self.flush()
-        self._publish(self._update(snap, payload, news, rows))
-        return snap
+        return self._commit(self._build(payload, lag, final, end), payload)
 
-    def _record(self, payload: Payload, lag: float, final: bool, end: float | None) -> Snapshot:
+    def _build(self, payload: Payload, lag: float, final: bool, end: float | None) -> Built:
+        """The snapshot of the closed interval ``payload`` (the record is not changed)."""
         now, cpu_now = self._clock() if end is None else end, self._cpu()
         dt = max(now - self._last_t, 1e-9)
         cpu = 100.0 * (cpu_now - self._last_cpu) / dt if dt >= 0.01 else math.nan
@@ -175,17 +197,26 @@ class Monitor:
         iv = merge_intervals(payload.stats.values())
         times = Times(self._wall() - self._behind, max(0.0, now - self.t0), dt, lag * 1e3, cpu,
                       final, dt >= self.interval / 2)
-        record = self.record
-        snap = make_snapshot(record.overall, record.peak_rps, iv, payload.status, times,
-                             self._last_dropped, payload.messages.values())
+        snap = make_snapshot(self.record.overall, self.record.peak_rps, iv, payload.status,
+                             times, self._last_dropped, payload.messages.values())
         add_connections(snap, payload.connections)
-        record.add_connections(payload.connections)
         self._last_dropped = payload.status.dropped
+        return snap, iv, dt
+
+    def _commit(self, built: Built, payload: Payload) -> Snapshot:
+        """Add the built snapshot and its interval to the record, judge, tell the sinks."""
+        snap, iv, dt = built
+        record = self.record
+        rows = len(record.custom_timeline)  # (this interval's custom rows begin here)
+        record.add_connections(payload.connections)
         record.events.extend(payload.status.events)
         record.slowest.extend(payload.slowest)
         record.add(snap, iv, payload.stats, dt, custom=payload.custom,
                    messages=payload.messages, workers=payload.workers)
         self._observed(snap)
+        news = self._judge(snap)
+        self.flush()
+        self._publish(self._update(snap, payload, news, rows))
         return snap
 
     def _observed(self, snap: Snapshot) -> None:
