@@ -8,8 +8,10 @@ over; each response completes a request and writes the next, as on the wire. Kin
 benchmarks' raw uvloop client's protocol: parse, count, write), ``closed`` (a loadnb chain: a
 closed-model user), ``closed-new`` (the same, every response different from the last: parsed each
 time), ``open`` (loadnb's open model: the pacer's arrivals in batches of 10 through the lane, on
-10 connections), ``open-paced`` (the same with the engine's own wake-ups: 20,000 arrivals a
-second on a clock advanced 0.5 ms a wake-up, its timer set as in a run). Under callgrind each
+10 connections), ``open-queued`` (the open model behind its arrivals: every response writes the
+next waiting arrival on its connection, as when a backlog drains), ``open-paced`` (``open``
+with the engine's own wake-ups: 20,000 arrivals a second on a clock advanced 0.5 ms a wake-up,
+its timer set as in a run). Under callgrind each
 kind runs twice (n, then 3n requests): the difference over 2n requests is one request's
 instructions, set-up cancelled out. What is left out is the same for every kind: uvloop's read
 and write, the kernel.
@@ -37,7 +39,7 @@ from benchmarks.common import ROOT  # noqa: E402
 RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 06 Dec 2025 03:00:00 GMT\r\n"
             b"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nOK")
 OTHER = RESPONSE.replace(b"03:00:00", b"03:00:01")
-KINDS = ("raw", "closed", "closed-new", "open", "open-paced")
+KINDS = ("raw", "closed", "closed-new", "open", "open-queued", "open-paced")
 BATCH = 10
 
 
@@ -121,6 +123,22 @@ def open_model(n: int) -> None:
             conn.data_received(RESPONSE)
 
 
+def open_queued(n: int) -> None:
+    """Every arrival waits for a connection; each response writes the next one on its own."""
+    engine = loadnb_engine({"rate": 1e6, "duration": 1e6, "connections": BATCH})
+    lane = engine._lane = engine.work.lane()
+    engine._acc = engine.recorder.stats_for(engine.spec.request_name)
+    conns = [connection(engine) for _ in range(BATCH)]
+    for conn in conns:
+        conn.lane = lane
+        engine.transport.idle.append(conn)
+    engine.transport.held = BATCH  # (the pool is full: nothing more is opened)
+    lane.send([engine.t0 + i * 1e-6 for i in range(n + BATCH)])  # BATCH sent, n waiting
+    for _ in range(n // BATCH):
+        for conn in conns:
+            conn.data_received(RESPONSE)
+
+
 def open_paced(n: int) -> None:
     """The engine's own wake-ups (``_pace``: the pacer, its timer, the lane) at 20,000/s."""
     now = [0.0]
@@ -142,7 +160,7 @@ def open_paced(n: int) -> None:
 
 async def one(kind: str, n: int) -> float:
     run = {"raw": raw, "closed": closed, "closed-new": lambda n: closed(n, new=True),
-           "open": open_model, "open-paced": open_paced}[kind]
+           "open": open_model, "open-queued": open_queued, "open-paced": open_paced}[kind]
     start = time.perf_counter()
     run(n)
     return time.perf_counter() - start

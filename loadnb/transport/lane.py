@@ -18,6 +18,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import repeat
 from typing import Protocol
 
 from .base import Arrivals
@@ -102,7 +103,7 @@ class Lane:
                     break
                 # else it is closing: its loss frees its slot (see pump)
             else:
-                self.queue.extend([(intended, since) for intended in intendeds[sent:]])
+                self.queue.extend(zip(intendeds[sent:], repeat(since)))
                 self.pump()
                 return
             sent += 1
@@ -187,8 +188,18 @@ class Lane:
                 self.arrivals.evidence(status, head_evidence(conn.head))
         pool = self.pool
         if conn.state is IDLE and not pool.closing:
-            if self.queue:
-                self.write(conn, now)
+            queue = self.queue
+            if queue:  # the first waiting arrival, on this connection (write(), inline)
+                intended, since = queue.popleft()
+                waiting = len(queue) - self.opening
+                pool.waiting = waiting if waiting > 0 else 0
+                conn.waiter, conn.intended, conn.sent = self.busy, intended, now
+                self.lags.append(now - intended)
+                conn.since, conn.state, conn.fresh = since, HEAD, True  # (conn.write(), inline)
+                try:
+                    conn.send(conn.payload)
+                except Exception as exc:  # noqa: BLE001 - e.g. a transport closed under us
+                    conn.fail(exc)
                 return
             conn.waiter = None  # (pool.release's work, as no one else waits for the pool)
             conn.idle_since = pool.sweeps
