@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from benchmarks.common import waited_seconds
+
 if TYPE_CHECKING:
     from loadnb.engine.generator import Engine
     from loadnb.metrics.snapshot import Snapshot
@@ -296,7 +298,7 @@ async def pacing(p: dict[str, Any]) -> dict[str, Any]:
                      connections=p.get("connections"))
     lags, p99s = record_send_lags()
     run = Run(spec)
-    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    cpu0, wall0, waited0 = cpu_seconds(), time.perf_counter(), waited_seconds()
     result = await run.run()
     cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
     s = result.summary
@@ -305,6 +307,7 @@ async def pacing(p: dict[str, Any]) -> dict[str, Any]:
     return {
         "requests": s["completed_requests"] + s["failed_requests"], "failed": s["failed_requests"],
         "seconds": s["duration_s"], "cpu": cpu, "wall": wall, "sent": len(lags),
+        "waited": waited_seconds() - waited0,
         # arrivals k = 0, 1, ... due at k / rate, before the end
         "asked": math.ceil(rate * duration - 1e-6), "dropped": s["dropped_arrivals"],
         "cancelled": s["cancelled_requests"], "errors": s["errors"],

@@ -11,6 +11,7 @@ core :data:`GENERATOR_CORE`, with ``taskset -c``. On a machine with one core (or
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -106,6 +107,28 @@ def free_port() -> int:
         return port
 
 
+def waited_seconds(pid: int | str = "self") -> float:
+    """Seconds process ``pid``'s main thread has waited on a run queue for a CPU since it
+    started (``/proc/PID/schedstat``): how long something else held its core. NaN where the
+    kernel does not keep it."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
+def stolen_seconds() -> float:
+    """Seconds the hypervisor has run something else while this machine's CPUs wanted to run
+    (``steal`` in ``/proc/stat``, all CPUs, in clock ticks); NaN where it is not kept."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
 # -- nginx --------------------------------------------------------------------------------------
 NGINX_CONF = """\
 {user}worker_processes 1;
@@ -195,6 +218,20 @@ class Nginx:
         if match is None:
             raise RuntimeError(f"unexpected stub_status output: {text!r}")
         return int(match.group(3))
+
+    def waited_seconds(self) -> float:
+        """Seconds nginx's processes have waited for a CPU since they started (see
+        :func:`waited_seconds`): its worker, on its pinned core, waits only while something
+        else runs there."""
+        if self.proc is None:
+            return math.nan
+        pid = self.proc.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                workers = [int(w) for w in f.read().split()]
+        except OSError:
+            workers = []
+        return sum(waited_seconds(p) for p in [pid, *workers])
 
     def __exit__(self, *exc: object) -> None:
         proc = self.proc

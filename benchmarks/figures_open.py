@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.common import Nginx, fmt_rate, measured, median, request_bytes, run_child, spread
+from benchmarks.common import (
+    Nginx,
+    fmt_rate,
+    measured,
+    median,
+    request_bytes,
+    run_child,
+    spread,
+    stolen_seconds,
+)
 from benchmarks.figures_base import FIGURES, USERS, Mode, Row, section, share_note, timeout_for
 
 
@@ -67,19 +76,23 @@ def open_run(nginx: Nginx, label: str, rate: float, seconds: float,
              raw: bool = False) -> tuple[bool, float]:
     """One open-model run (``raw``: the feature-less open-loop reference, benchmarks/raw_open.py):
     whether it sustained ``rate``, and the server's count / asked."""
-    before = nginx.requests_handled()
+    before, nginx_waited, stolen = (nginx.requests_handled(), nginx.waited_seconds(),
+                                    stolen_seconds())
     params = {"url": nginx.url, "rate": rate, "duration": seconds, "connections": USERS}
     if raw:
         params["payload"] = request_bytes(nginx.url)
     r = run_child("raw_open" if raw else "pacing", params, timeout_for(seconds))
     server = nginx.requests_handled() - before - 1  # stub_status counts its own request
+    nginx_waited, stolen = nginx.waited_seconds() - nginx_waited, stolen_seconds() - stolen
     lag = r["lag_ms"]["p99"]
     ok = (r["dropped"] == 0 and r["failed"] == 0 and server == r["asked"]
           and lag < LAG_LIMIT_MS)
     worst = "" if raw else f"worst interval {r['interval_lag_p99_ms']:.3f}, "
     print(f"  {label} {fmt_rate(rate):>10}: asked {r['asked']:,}, server {server:,}, dropped "
           f"{r['dropped']:,}, failed {r['failed']}; send lag p99 {lag:.3f} ms ({worst}max "
-          f"{r['lag_ms']['max']:.1f}); cpu {r['cpu'] / r['wall']:.2f} core -> "
+          f"{r['lag_ms']['max']:.1f}); cpu {r['cpu'] / r['wall']:.2f} core; waited for a core: "
+          f"generator {r['waited'] * 1e3:.1f} ms, nginx {nginx_waited * 1e3:.1f} ms; stolen "
+          f"{stolen * 1e3:.0f} ms -> "
           f"{'sustained' if ok else 'NOT sustained'}", flush=True)
     return ok, server / r["asked"] if r["asked"] else math.nan
 
