@@ -80,7 +80,9 @@ async def test_the_loop_runs_between_building_a_snapshot_and_recording_it_with_t
     assert order[:4] == ["build", "pacer", "record 1", "sink 1"], order
 
 
-async def test_a_final_tick_first_finishes_the_periodic_tick_still_half_done() -> None:
+def ticking_at_half_a_second() -> tuple[Monitor, FakeClock, list[Update]]:
+    """A monitor on a fake clock, 0.5 s after its start, whose source closes an interval of 4
+    requests and then one of 2; the updates its sink is told."""
     clock = FakeClock(100.0)
     updates: list[Update] = []
     source = FakeSource(payload(interval(completed=4, latencies=[0.01] * 4)),
@@ -89,6 +91,11 @@ async def test_a_final_tick_first_finishes_the_periodic_tick_still_half_done() -
                 wall=lambda: clock.now, cpu=lambda: 0.0)
     m.begin()
     clock.advance(0.5)
+    return m, clock, updates
+
+
+async def test_a_final_tick_first_finishes_the_periodic_tick_still_half_done() -> None:
+    m, clock, updates = ticking_at_half_a_second()
     m._on_tick(0.0)  # noqa: SLF001 - the ticker's call: the interval closed at 100.5
     clock.advance(0.01)  # the run ends before the second turn came
     final = m.tick(final=True)
@@ -107,14 +114,7 @@ async def test_a_final_tick_after_any_turn_of_a_periodic_one_keeps_the_order(tur
     """Whichever turn the periodic tick has reached (closed, built, or recorded and told), the
     final tick finishes it first: each interval recorded once, the sinks told once each, in
     order."""
-    clock = FakeClock(100.0)
-    updates: list[Update] = []
-    source = FakeSource(payload(interval(completed=4, latencies=[0.01] * 4)),
-                        payload(interval(completed=2, latencies=[0.02] * 2)))
-    m = Monitor([source], record(), [updates.append], interval=0.5, clock=clock,
-                wall=lambda: clock.now, cpu=lambda: 0.0)
-    m.begin()
-    clock.advance(0.5)
+    m, clock, updates = ticking_at_half_a_second()
     m._on_tick(0.0)  # noqa: SLF001 - the ticker's call
     for _ in range(turns):
         await asyncio.sleep(0)
