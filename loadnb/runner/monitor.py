@@ -11,9 +11,10 @@ anywhere in the run come in through :meth:`Monitor.warn` and are written at the 
 run's state through :meth:`Monitor.set_state`. A sink or listener that raises is removed with a
 warning: a face can never stop the load. Clocks are injected (``clock`` for intervals, ``wall``
 for timestamps, ``cpu`` for the process CPU time), so timing behaviour is testable on a fixed
-sequence of ticks. A periodic tick closes the sources' intervals in one turn of the event loop and
-records them a turn later (see :meth:`Monitor._on_tick`), so the open model's pacer is not held
-up by a whole tick; :meth:`Monitor.tick` (the final tick, or by hand) does both at once.
+sequence of ticks. A periodic tick closes the sources' intervals in one turn of the event loop,
+builds the snapshot in a later one and records and tells it in a third (see
+:meth:`Monitor._on_tick`), so the open model's pacer is not held up by a whole tick;
+:meth:`Monitor.tick` (the final tick, or by hand) does it all at once.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 first, the snapshot built in a later one, recorded, judged and told in a third (the record and the
 sinks together), so a callback due meanwhile (the open model's pacer) runs between them instead of
 waiting for the whole tick. A final tick first finishes a
-periodic one still half done, so the record keeps its order.
+periodic one still unfinished, so the record keeps its order.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def ticking_at_half_a_second() -> tuple[Monitor, FakeClock, list[Update]]:
 async def test_a_final_tick_first_finishes_the_periodic_tick_still_half_done() -> None:
     m, clock, updates = ticking_at_half_a_second()
     m._on_tick(0.0)  # noqa: SLF001 - the ticker's call: the interval closed at 100.5
-    clock.advance(0.01)  # the run ends before the second turn came
+    clock.advance(0.01)  # the run ends before the later turns came
     final = m.tick(final=True)
     first, last = m.record.snapshots
     assert first.elapsed_time == pytest.approx(0.5) and first.completed_requests == 4
