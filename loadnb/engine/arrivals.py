@@ -118,20 +118,25 @@ class OpenModel:
             if self._lane is not None:
                 await self._lane.warm(self.target(0.0))
 
-    def _start_pacer(self) -> None:
-        """The open model: the pacer wakes (a timerfd callback, no task) and starts every
-        arrival due by then; arrivals go to the work's lane, or are tasks without one."""
-        loop = asyncio.get_running_loop()
+    def ready_pacer(self) -> None:
+        """The open model, before the run's clock starts: the lane its arrivals go to (if the
+        work has one) and the pacer's timer (a timerfd: making it is a few system calls), so
+        the first arrivals, due as the clock starts, leave then."""
         if self._lane is None:
             self._lane = self.work.lane()
         self._acc = self.recorder.stats_for(self.spec.request_name)  # the lane's one name
         if self._lane is not None:
             self._lane.pace = self._pace
+        self._sleeper = PreciseSleeper(asyncio.get_running_loop())
+        self._ticking = False
+
+    def _start_pacer(self) -> None:
+        """The open model, as the clock starts (after :meth:`ready_pacer`): the pacer wakes (a
+        timerfd callback, no task) and starts every arrival due by then; arrivals go to the
+        work's lane, or are tasks without one."""
         duration = math.inf if self.spec.duration is None else self.spec.duration
         self._pacer = Pacer(self.target, duration, self.t0)
-        self._sleeper = PreciseSleeper(loop)
-        self._ticking = False
-        loop.call_soon(self._pace)
+        asyncio.get_running_loop().call_soon(self._pace)
 
     def _pace(self) -> None:
         """One wake-up of the pacer (its timer, or a response of the lane once arrivals are

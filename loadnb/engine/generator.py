@@ -219,6 +219,8 @@ class Engine(OpenModel):
         made, not the process's whole heap (a notebook's: numpy, pandas, Bokeh), which held
         the loop for 20 ms and more at a time, and every arrival due meanwhile.
         """
+        if self.spec.rate is not None:
+            self.ready_pacer()
         gc.freeze()
         self.t0 = self.clock()
         if self.spec.duration is not None:

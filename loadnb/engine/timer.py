@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import math
 import os
 import sys
@@ -166,7 +165,9 @@ class PreciseSleeper:
         return self._fd >= 0
 
     def _open(self) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # The process's own symbols, libc's among them: ctypes.util.find_library("c") would run
+        # `ldconfig -p` in a subprocess (milliseconds) to find the same library.
+        libc = ctypes.CDLL(None, use_errno=True)
         fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
