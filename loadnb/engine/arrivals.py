@@ -20,7 +20,7 @@ import numpy as np
 from ..metrics.stats import NameStats, Recorder
 from ..spec.config import LoadSpec
 from ..transport.base import OpenLane
-from .timer import BATCH, Pacer, PreciseSleeper
+from .timer import BATCH, PACE_GAP, Pacer, PreciseSleeper
 from .work import Work
 
 __all__ = ["BIN_AT", "CUT_FROM", "OpenModel", "kth", "p99_ms"]
@@ -139,10 +139,11 @@ class OpenModel:
         asyncio.get_running_loop().call_soon(self._pace)
 
     def _pace(self) -> None:
-        """One wake-up of the pacer (its timer, or a response of the lane once arrivals are
-        due): the arrivals due, then the next wake-up. At high rates the wake-ups fall on the
-        grid of a periodic timer (every :data:`~loadnb.engine.timer.BATCH`), set once: a
-        wake-up then costs no timer call."""
+        """One wake-up of the pacer (its timer, or a response of the lane once the next arrival
+        is due: :data:`~loadnb.engine.timer.PACE_GAP`): the arrivals due, then the next
+        wake-up. At high rates the timer's wake-ups fall on the grid of a periodic timer
+        (every :data:`~loadnb.engine.timer.BATCH`), set once: a wake-up then costs no timer
+        call."""
         pacer, sleeper = self._pacer, self._sleeper
         if self.closed or pacer is None or sleeper is None:
             return
@@ -156,8 +157,13 @@ class OpenModel:
                 self._acc.bin()
             woke = pacer.woke
             at = pacer.wake(now)
-            if self._lane is not None:  # (a response at or after this time calls _pace too)
-                self._lane.due_at = self.t0 + at
+            if self._lane is not None:
+                # a response from this time on calls _pace too: once the next arrival is due,
+                # but not within PACE_GAP of now, nor after the wake-up asked for
+                due = pacer.next_due
+                if due < now + PACE_GAP:
+                    due = now + PACE_GAP
+                self._lane.due_at = self.t0 + (due if due < at else at)
             if at != woke and (at != woke + BATCH or woke > now or not self._ticking):
                 # not the timer's next tick: set it (to tick every BATCH from then on)
                 sleeper.call_later(max(0.0, self.t0 + at - self.clock()), self._pace, BATCH)

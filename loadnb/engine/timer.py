@@ -23,6 +23,11 @@ PACER_STEP = 0.05
 #: at one wake-up, each at most this late. A wake-up (the timerfd read and set, the callback)
 #: costs about as much as a send: at most 2,000 of them a second keep it near 1 % of a core.
 BATCH = 0.0005
+#: Shortest time between two paces that responses cause (seconds): a response that comes once
+#: the next arrival is due sends the arrivals due then, between the pacer's own wake-ups, so they
+#: leave near their time rather than up to :data:`BATCH` late (the send lag's median: 0.3 ms on
+#: the grid alone, 0.1 ms with them, at no more CPU a request at 80,000/s).
+PACE_GAP = 0.0001
 #: An arrival due this close to the end of the duration is due at the end (not sent): the
 #: integral of the rate is a sum of rounded steps (seconds).
 END_SLACK = 1e-7
@@ -47,7 +52,8 @@ class Pacer:
         pacer.wake(0.05)   # 0.06: the next one is due then
     """
 
-    __slots__ = ("rate", "duration", "start", "area", "last", "k", "ended", "woke", "at_last")
+    __slots__ = ("rate", "duration", "start", "area", "last", "k", "ended", "woke", "at_last",
+                 "next_due")
 
     def __init__(self, rate: Callable[[float], float], duration: float = math.inf,
                  start: float = 0.0) -> None:
@@ -61,6 +67,7 @@ class Pacer:
         #: the rate at ``last``, kept from the step that ended there (one call of ``rate`` per
         #: step, not three a wake-up); None: ask ``rate`` (see :meth:`changed`)
         self.at_last: float | None = None
+        self.next_due = 0.0  # when the next arrival is due, as the last wake() saw it
 
     def changed(self) -> None:
         """The rate changed from now on (a live override): ask for it again, not the kept one."""
@@ -118,7 +125,7 @@ class Pacer:
         keeps that one: so at high rates the wake-ups fall every :data:`BATCH` on one grid
         (a periodic timer's, set once: see the engine's pacer)."""
         rate = self.at_last if self.last == now and self.at_last is not None else self.rate(now)
-        due = now + ((self.k - self.area) / rate if rate > 0 else PACER_STEP)
+        due = self.next_due = now + ((self.k - self.area) / rate if rate > 0 else PACER_STEP)
         at = self.woke
         if at <= now:
             at += BATCH

@@ -18,7 +18,7 @@ import pytest
 from loadnb import Run, make_spec
 from loadnb.engine.generator import Engine
 from loadnb.engine.source import LocalSource
-from loadnb.engine.timer import BATCH, Pacer
+from loadnb.engine.timer import BATCH, PACE_GAP, Pacer
 from loadnb.metrics.stats import IntervalStats, Recorder
 from tests.conftest import until
 from tests.doubles import FakeClock, MockLane, MockLaneTransport
@@ -246,3 +246,25 @@ async def test_the_send_lag_is_a_df_column_and_the_summary_keeps_its_worst(
                                  history="off")).run()
     assert closed.df.send_lag_p99_ms.isna().all()
     assert closed.summary["generator"]["send_lag_p99_ms"] is None
+
+
+async def test_a_response_may_send_the_next_arrival_once_it_is_due_not_at_the_next_batch() -> None:
+    """The pacer's own wake-ups fall on a grid BATCH apart at high rates; a response that comes
+    once the next arrival is due sends it then (the lane's ``due_at``), at most one such pace
+    every PACE_GAP: arrivals leave near their time, not up to BATCH late."""
+    clock = FakeClock()
+    engine, recorder, lane, task = await started_engine(
+        make_spec(URL, rate=5_000, duration=5.0), clock)
+    clock.set(0.01)  # arrivals 0..50 due (one every 0.2 ms)
+    await until(lambda: engine.started == 51)
+    assert lane.pace is not None
+    clock.set(0.0102)  # a response as arrival 51 comes due: it is sent
+    lane.pace()
+    assert engine.started == 52
+    # the next is due at 10.4 ms: a response from then on sends it (the grid's next: 10.7 ms)
+    assert lane.due_at == pytest.approx(engine.t0 + 0.0104)
+    clock.set(0.01039)  # a response just before: nothing sent, and no pace within PACE_GAP
+    lane.pace()
+    assert engine.started == 52
+    assert lane.due_at == pytest.approx(engine.t0 + 0.01039 + PACE_GAP)
+    await stopped(engine, recorder, task)
