@@ -62,3 +62,18 @@ def test_send_lag_prints_where_the_late_arrivals_fall() -> None:
     twentieths = json.loads(line.rsplit(": ", 1)[1])
     late = int(line.split(" ms; ", 1)[1].split(" later", 1)[0].replace(",", ""))
     assert len(twentieths) == 20 and sum(twentieths) == late, line
+
+
+@pytest.mark.parametrize("kind", ["raw", "closed", "closed-new", "open", "open-queued",
+                                  "open-paced"])
+def test_every_hot_path_kind_runs(kind: str) -> None:
+    """``benchmarks/hotpath.py`` drives the engine's parts by hand (no socket, no valgrind here):
+    each kind must still run as the parts change."""
+    from benchmarks.hotpath import KINDS
+
+    assert kind in KINDS
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.hotpath", "--child", kind, "200"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert float(proc.stdout.strip().splitlines()[-1]) > 0  # nanoseconds a request
