@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import math
 import os
 import time
@@ -40,7 +39,7 @@ class Timer:
     """A periodic timerfd watched by the loop (Linux)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Any) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # (find_library would run ldconfig: ms)
         self.fd = libc.timerfd_create(1, os.O_NONBLOCK | os.O_CLOEXEC)  # CLOCK_MONOTONIC
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
@@ -144,9 +143,9 @@ async def raw_open(p: dict[str, Any]) -> dict[str, Any]:
         _, conn = await loop.create_connection(lambda: OpenConn(client), parts.hostname,
                                                parts.port)
         client.idle.append(conn)
+    timer = Timer(loop, client.pace)  # (before the clock starts, as loadnb's pacer's timer)
     cpu0, wall0, waited0 = cpu_seconds(), time.perf_counter(), waited_seconds()
     client.start()
-    timer = Timer(loop, client.pace)
     try:
         await asyncio.wait_for(asyncio.shield(client.done), duration + DRAIN)
     except TimeoutError:
