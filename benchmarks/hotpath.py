@@ -106,16 +106,25 @@ def closed(n: int, new: bool = False) -> None:
         received(responses[i & 1])
 
 
+def on_lane(engine: Any, count: int) -> list[Any]:
+    """``count`` idle connections of the engine's open-model lane (made, with the lane's stats,
+    as the engine's ``ready_pacer`` makes them, unless it has done so)."""
+    if engine._lane is None:
+        engine._lane = engine.work.lane()
+    lane = engine._lane
+    engine._acc = engine.recorder.stats_for(engine.spec.request_name)
+    conns = [connection(engine) for _ in range(count)]
+    for conn in conns:
+        conn.lane = lane
+        engine.transport.idle.append(conn)
+    return conns
+
+
 def open_model(n: int) -> None:
     from loadnb.engine.timer import Pacer
 
     engine = loadnb_engine({"rate": 1e6, "duration": 1e6})
-    engine._lane = engine.work.lane()
-    engine._acc = engine.recorder.stats_for(engine.spec.request_name)
-    conns = [connection(engine) for _ in range(BATCH)]
-    for conn in conns:
-        conn.lane = engine._lane
-        engine.transport.idle.append(conn)
+    conns = on_lane(engine, BATCH)
     pacer, arrive = Pacer(lambda t: 1e6, 1e6, engine.t0), engine._arrive
     for i in range(n // BATCH):
         arrive(pacer.due((i + 1) * BATCH / 1e6 - 0.5e-6))
@@ -126,14 +135,9 @@ def open_model(n: int) -> None:
 def open_queued(n: int) -> None:
     """Every arrival waits for a connection; each response writes the next one on its own."""
     engine = loadnb_engine({"rate": 1e6, "duration": 1e6, "connections": BATCH})
-    lane = engine._lane = engine.work.lane()
-    engine._acc = engine.recorder.stats_for(engine.spec.request_name)
-    conns = [connection(engine) for _ in range(BATCH)]
-    for conn in conns:
-        conn.lane = lane
-        engine.transport.idle.append(conn)
+    conns = on_lane(engine, BATCH)
     engine.transport.held = BATCH  # (the pool is full: nothing more is opened)
-    lane.send([engine.t0 + i * 1e-6 for i in range(n + BATCH)])  # BATCH sent, n waiting
+    engine._lane.send([engine.t0 + i * 1e-6 for i in range(n + BATCH)])  # BATCH sent, n waiting
     for _ in range(n // BATCH):
         for conn in conns:
             conn.data_received(RESPONSE)
@@ -144,12 +148,9 @@ def open_paced(n: int) -> None:
     now = [0.0]
     engine = loadnb_engine({"rate": 20_000.0, "duration": 1e6},
                            functools.partial(operator.getitem, now, 0))
-    conns = [connection(engine) for _ in range(BATCH + 2)]
     engine.ready_pacer()  # (what the engine's run does before its clock starts, then after)
     engine._start_pacer()
-    for conn in conns:
-        conn.lane = engine._lane
-        engine.transport.idle.append(conn)
+    conns = on_lane(engine, BATCH + 2)
     for _ in range(n // BATCH + 1):
         engine._pace()
         for conn in conns:
