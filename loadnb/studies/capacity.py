@@ -53,6 +53,7 @@ GENERATOR_RULES = ("generator_cpu", "generator_lag", "dropped_arrivals", "worker
 ACHIEVED_SHARE = 0.9
 #: Latency grew when it rose by more than this share of the SLO's latency bound within a step.
 GROWTH_SHARE = 0.25
+MIN_GROWTH_MS = 1.0  # without a bound: less is a shared host's scheduling noise, not a queue
 STEP_COLUMNS = ("offered_rps", "achieved_rps", "p50_ms", "p90_ms", "p99_ms", "error_rate",
                 "latency_grew", "passed")
 
@@ -65,7 +66,8 @@ def latency_grew(p50s: Sequence[float], bound_ms: float | None = None) -> bool:
     more than a limit, *and* the Theil–Sen slope (median of the pairwise slopes, so a single spike
     does not count) times the span must too. The limit is ``GROWTH_SHARE`` (a quarter) of the
     SLO's latency bound ``bound_ms``, or less when the level is low: the level itself (latency
-    doubled), but never under 5 % of the bound. Without a bound it is a quarter of the level.
+    doubled), but never under 5 % of the bound. Without a bound it is a quarter of the level,
+    but never under ``MIN_GROWTH_MS`` (1 ms).
 
     >>> latency_grew([20, 30, 41, 52, 63, 75], bound_ms=200)
     True
@@ -83,7 +85,7 @@ def latency_grew(p50s: Sequence[float], bound_ms: float | None = None) -> bool:
     if bound_ms:
         limit = min(GROWTH_SHARE * bound_ms, max(first, 0.05 * bound_ms))
     else:
-        limit = GROWTH_SHARE * max(first, 1.0)
+        limit = max(GROWTH_SHARE * first, MIN_GROWTH_MS)
     slopes = [(vals[j] - vals[i]) / (j - i) for i in range(n) for j in range(i + 1, n)]
     return last - first > limit and statistics.median(slopes) * (n - 1) > limit
 

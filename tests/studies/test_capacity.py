@@ -67,6 +67,12 @@ def test_noisy_flat_latency_is_not_a_queue() -> None:
     assert not latency_grew(tail_spike, bound_ms=200)
 
 
+def test_without_a_bound_sub_millisecond_drift_is_not_a_queue() -> None:
+    # a 1 ms service on a busy host drifts by tenths of a millisecond; a queue grows by more
+    assert not latency_grew([1.0, 1.1, 0.9, 1.2, 1.5, 1.6, 1.7, 1.8])
+    assert latency_grew([1.0, 1.1, 0.9, 1.2, 2.0, 2.4, 2.8, 3.2])
+
+
 def test_latency_bound_is_the_tightest_upper_bound() -> None:
     assert latency_bound(parse_thresholds(["p99<200ms", "p50<0.05s", "errors<1%"])) == 50
     assert latency_bound(parse_thresholds(["errors<1%", "p99[GET /x]<10ms"])) is None
