@@ -22,6 +22,7 @@ import os
 import time
 from array import array
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,8 +135,10 @@ class OpenClient:
             self.done.set_result(None)
 
 
-async def raw_open(p: dict[str, Any]) -> dict[str, Any]:
-    """One open-loop run (see the module's docstring); its counts, lags and CPU."""
+async def raw_open(p: dict[str, Any],
+                   on_start: Callable[[OpenClient], None] | None = None) -> dict[str, Any]:
+    """One open-loop run (see the module's docstring); its counts, lags and CPU. ``on_start``
+    is called with the client as its clock starts (``benchmarks/recovery.py`` holds the loop)."""
     parts, loop = urlsplit(p["url"]), asyncio.get_running_loop()
     duration = float(p["duration"])
     client = OpenClient(p["payload"].encode("latin-1"), float(p["rate"]), duration)
@@ -146,6 +149,8 @@ async def raw_open(p: dict[str, Any]) -> dict[str, Any]:
     timer = Timer(loop, client.pace)  # (before the clock starts, as loadnb's pacer's timer)
     cpu0, wall0, waited0 = cpu_seconds(), time.perf_counter(), waited_seconds()
     client.start()
+    if on_start is not None:
+        on_start(client)
     try:
         await asyncio.wait_for(asyncio.shield(client.done), duration + DRAIN)
     except TimeoutError:

@@ -77,3 +77,25 @@ def test_every_hot_path_kind_runs(kind: str) -> None:
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert float(proc.stdout.strip().splitlines()[-1]) > 0  # nanoseconds a request
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_recovery_holds_both_clients_and_prints_the_ratio() -> None:
+    """``benchmarks/recovery.py``: both clients' loops are held (each run's slowest send waited
+    for a 5 ms stall), and the ratio of the rates they caught up at is printed."""
+    missing = _missing()
+    if missing:
+        pytest.skip(f"the benchmark needs {', '.join(missing)}")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "recovery.py"), "--reps",
+                           "1", "--fraction", "0.05"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=100)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    runs = [line for line in proc.stdout.splitlines() if line.startswith("  run 1 ")]
+    assert len(runs) == 2, output
+    for line in runs:
+        slowest = float(line.split(" max ", 1)[1].split(" ms", 1)[0])
+        assert slowest >= 4.0, line
+        assert len(line.rsplit(") ", 1)[1].split()) == 5, line  # a catch-up per stall
+    assert proc.stdout.strip().splitlines()[-1].startswith("caught up at, loadnb / raw: ")
