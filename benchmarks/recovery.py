@@ -55,10 +55,9 @@ def catch_ups(lags: array[float], rate: float, began: list[float], stall: float)
     out = []
     for i, start in enumerate(began):
         end = start + stall
-        last = math.ceil(began[i + 1] * rate) if i + 1 < len(began) else len(lags)
-        first, last = math.ceil(end * rate), min(len(lags), last)
-        out.append(next((k / rate - end for k in range(first, last)
-                         if lags[k] * 1e3 < ON_TIME_MS), math.nan))
+        stop = math.ceil(began[i + 1] * rate) if i + 1 < len(began) else len(lags)
+        after = range(math.ceil(end * rate), min(len(lags), stop))
+        out.append(next((k / rate - end for k in after if lags[k] * 1e3 < ON_TIME_MS), math.nan))
     return out
 
 
