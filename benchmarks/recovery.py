@@ -117,12 +117,10 @@ def measured_catch_ups(out: dict[str, Any], lags: array[float], p: dict[str, Any
 KINDS = {"loadnb": loadnb_run, "raw": raw_run}
 
 
-def caught_up_at(rate: float, stall: float, seconds: list[float]) -> float:
-    """The rate a client caught up at, from the median catch-up (NaN if none)."""
-    done = [s for s in seconds if not math.isnan(s)]
-    if not done:
+def caught_up_at(rate: float, stall: float, t: float) -> float:
+    """The rate a client caught up at, from its median catch-up ``t`` (seconds; NaN: none)."""
+    if math.isnan(t):
         return math.nan
-    t = statistics.median(done)
     return rate * (stall + t) / t if t > 0 else math.inf
 
 
@@ -130,14 +128,15 @@ def compare(reps: int, stall: float, fraction: float, seconds: float = 3.0) -> f
     """The runs (printed), then the ratio of the rates loadnb and the raw client caught up at."""
     found: dict[str, list[float]] = {kind: [] for kind in KINDS}
     with Nginx() as nginx:
+        payload = request_bytes(nginx.url)
         raw = measured(run_child("raw_uvloop", {
-            "url": nginx.url, "users": CONNECTIONS, "duration": seconds,
-            "payload": request_bytes(nginx.url)}, seconds + 60))
+            "url": nginx.url, "users": CONNECTIONS, "duration": seconds, "payload": payload},
+            seconds + 60))
         rate = fraction * raw.rate
         print(f"raw closed {fmt_rate(raw.rate)}; open model at {fmt_rate(rate)}, held "
               f"{stall * 1e3:g} ms at {', '.join(f'{s:g}' for s in STALLS)} s", flush=True)
         params = {"url": nginx.url, "rate": rate, "duration": seconds, "stall": stall,
-                  "connections": CONNECTIONS, "payload": request_bytes(nginx.url)}
+                  "connections": CONNECTIONS, "payload": payload}
         for rep in range(reps):
             for kind in KINDS:
                 r = run_child(kind, params, seconds + 60, module="benchmarks.recovery")
@@ -146,12 +145,13 @@ def compare(reps: int, stall: float, fraction: float, seconds: float = 3.0) -> f
                       f"{r['lag_ms']['p99']:.2f} ms, max {r['lag_ms']['max']:.2f} ms; caught "
                       f"up (ms after each stall) "
                       f"{' '.join(f'{s * 1e3:.1f}' for s in r['catch_up'])}", flush=True)
-    at = {kind: caught_up_at(rate, stall, v) for kind, v in found.items()}
+    at = {}
     for kind, v in found.items():
         done = [s for s in v if not math.isnan(s)]
-        median = statistics.median(done) * 1e3 if done else math.nan
-        print(f"{kind:6}: caught up in {median:.1f} ms (median of {len(done)}/{len(v)} stalls) "
-              f"-> at {fmt_rate(at[kind])}")
+        median = statistics.median(done) if done else math.nan
+        at[kind] = caught_up_at(rate, stall, median)
+        print(f"{kind:6}: caught up in {median * 1e3:.1f} ms (median of {len(done)}/{len(v)} "
+              f"stalls) -> at {fmt_rate(at[kind])}")
     ratio = at["loadnb"] / at["raw"]
     print(f"caught up at, loadnb / raw: {ratio:.3f}")
     return ratio
