@@ -279,6 +279,14 @@ def test_lab_quickstart_streams_live_stops_and_keeps_the_kernel_responsive(
     assert statistics.median(rtts) < 1000 and max(rtts) < 5000, f"trivial cells took {rtts} ms"
 
 
+def append_cell(path: Path, source: str) -> None:
+    """Append a code cell to the notebook at ``path``."""
+    nb = json.loads(path.read_text())
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "appended",
+                        "metadata": {}, "outputs": [], "source": source})
+    path.write_text(json.dumps(nb))
+
+
 def kernel_check(page: Any) -> dict[str, Any]:
     """Snapshot and source row counts, as the notebook's kernel sees them."""
     result: dict[str, Any] = json.loads(page.evaluate(KERNEL_EXEC_JS, KERNEL_CHECK)["out"])
@@ -289,6 +297,9 @@ def kernel_check(page: Any) -> dict[str, Any]:
 def test_voila_quickstart_shows_the_final_run_then_streams_a_new_one(
         browser: Any, tmp_path: Path) -> None:
     env, nb = isolated_env(tmp_path), copy_notebooks(tmp_path / "notebooks")
+    # The runs started from the page last 30 s (so the checks never race their end; Stop ends
+    # them): one cell appended to the copy, after every cell of the quickstart as written.
+    append_cell(nb / "01-quickstart.ipynb", "test.controls.duration.value = 30")
     port = free_port()
     args = [sys.executable, "-m", "voila", "--no-browser", f"--port={port}",
             "--Voila.ip=127.0.0.1", str(nb / "01-quickstart.ipynb")]
