@@ -1,11 +1,8 @@
-"""Helpers shared by the benchmarks: a private nginx, wrk, CPU pinning, child processes, medians.
+"""Helpers shared by the benchmarks: a private nginx, wrk, child processes, medians (the CPU
+pinning of all of them: ``benchmarks/pinning.py``).
 
 Everything here loads 127.0.0.1 only and bounds every load in time. Figures are ratios measured in
 the same run (the machine is shared and noisy: ±15-35 % run to run), never absolute numbers.
-
-Pinning: nginx runs on core :data:`SERVER_CORE`, every generator (wrk, loadnb, bare aiohttp) on
-core :data:`GENERATOR_CORE`, with ``taskset -c``. On a machine with one core (or without
-``taskset``) nothing is pinned and :func:`pinning_note` says so.
 """
 
 from __future__ import annotations
@@ -27,65 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.pinning import CORES, find_tool, pinned
+
 ROOT = Path(__file__).resolve().parent.parent
-GENERATOR_CORE = 0
-SERVER_CORE = 1
+
 #: Size of the static file served at ``/large`` (a body that takes many reads).
 LARGE_BODY = 256 * 1024
 
 
-# -- tools --------------------------------------------------------------------------------------
-def find_tool(name: str) -> str | None:
-    """The path of ``name`` on PATH or in the sbin directories (nginx lives in /usr/sbin)."""
-    extra = os.pathsep.join(("/usr/local/sbin", "/usr/sbin", "/sbin"))
-    return shutil.which(name, path=os.environ.get("PATH", "") + os.pathsep + extra)
-
-
-def missing_tools() -> list[str]:
-    """Tools the benchmarks need that are not installed (nginx, wrk, taskset)."""
-    return [name for name in ("nginx", "wrk", "taskset") if find_tool(name) is None]
-
-
-def can_pin() -> bool:
-    """Whether generator and server can be pinned to two different cores."""
-    try:
-        cores = os.sched_getaffinity(0)
-    except AttributeError:  # pragma: no cover - not Linux
-        return False
-    return (find_tool("taskset") is not None and GENERATOR_CORE in cores
-            and SERVER_CORE in cores)
-
-
-#: Niceness for every process the benchmarks start (``--nice``; negative needs root). On a shared
-#: machine a negative value keeps other processes from starving the measured ones.
-_NICE = [0]
-
-
-def set_nice(value: int) -> None:
-    """Run every later nginx, wrk and generator with ``nice -n value``."""
-    _NICE[0] = value
-
-
-def pinned(core: int, argv: Sequence[str]) -> list[str]:
-    """``argv`` run on CPU ``core`` (``taskset -c``), or unpinned when pinning is not possible;
-    under ``nice`` when :func:`set_nice` asked for it."""
-    out = list(argv)
-    if can_pin():
-        out = [find_tool("taskset") or "taskset", "-c", str(core), *out]
-    if _NICE[0]:
-        out = [find_tool("nice") or "nice", "-n", str(_NICE[0]), *out]
-    return out
-
-
-def pinning_note() -> str:
-    """One line on how load generator and server share the CPUs."""
-    nice = f", nice {_NICE[0]}" if _NICE[0] else ""
-    if can_pin():
-        return (f"generator pinned to core {GENERATOR_CORE}, nginx to core {SERVER_CORE} "
-                f"(taskset -c){nice}")
-    return f"NOT pinned (needs taskset and two cores): generator and nginx share the CPUs{nice}"
-
-
+# -- processes ----------------------------------------------------------------------------------
 def die_with_parent() -> None:
     """``preexec_fn``: the child gets SIGTERM when this process dies, however it dies (Linux), so
     a killed benchmark leaves no nginx or generator behind."""
@@ -187,7 +134,7 @@ class Nginx:
         conf = self.tmp / "nginx.conf"
         conf.write_text(NGINX_CONF.format(user=user, tmp=self.tmp, port=self.port))
         argv = [binary, "-p", str(self.tmp), "-c", str(conf), "-e", str(self.tmp / "error.log")]
-        self.proc = subprocess.Popen(pinned(SERVER_CORE, argv), stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(pinned(CORES.server, argv), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -299,7 +246,7 @@ def run_wrk(url: str, seconds: float, connections: int = 64) -> Measured:
     """
     wrk = find_tool("wrk") or "wrk"
     whole = max(1, round(seconds))
-    argv = pinned(GENERATOR_CORE, [wrk, "-t1", f"-c{connections}", f"-d{whole}s", url])
+    argv = pinned(CORES.generator, [wrk, "-t1", f"-c{connections}", f"-d{whole}s", url])
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           preexec_fn=die_with_parent) as proc:
         # wrk prints only at its end: its output fits the pipe buffer, so wait first, then read.
@@ -316,17 +263,14 @@ def run_wrk(url: str, seconds: float, connections: int = 64) -> Measured:
 
 
 def run_child(kind: str, params: dict[str, Any], timeout: float,
-              core: int | None = GENERATOR_CORE,
               module: str = "benchmarks.child") -> dict[str, Any]:
     """Run ``python -m <module> <kind> <params>`` (``benchmarks/child.py`` unless told; pinned to
-    ``core``); return its JSON result.
+    the generator core); return its JSON result.
 
     The child prints exactly one JSON object on its last stdout line; ``cpu_total`` (its whole
     CPU time, imports included, from ``wait4``) is added to it.
     """
-    argv = [sys.executable, "-m", module, kind, json.dumps(params)]
-    if core is not None:
-        argv = pinned(core, argv)
+    argv = pinned(CORES.generator, [sys.executable, "-m", module, kind, json.dumps(params)])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     env.pop("LOADNB_DEBUG", None)  # the accounting check is a test aid: keep it off the clock

@@ -38,20 +38,22 @@ if __package__ in (None, ""):  # run as a script: import the package by its name
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (  # noqa: E402
-    GENERATOR_CORE,
-    SERVER_CORE,
     Measured,
     _wait_with_rusage,
     die_with_parent,
-    find_tool,
     free_port,
     median,
-    pinned,
-    pinning_note,
     run_child,
-    set_nice,
 )
 from benchmarks.h2child import CONNECTIONS, STREAMS  # noqa: E402
+from benchmarks.pinning import (  # noqa: E402
+    CORES,
+    add_pinning_options,
+    apply_pinning_options,
+    find_tool,
+    pinned,
+    pinning_note,
+)
 
 NGINX_CONF = """\
 {user}worker_processes 1;
@@ -103,7 +105,7 @@ class H2Nginx:
                                           h2c=self.h2c_port, h1=self.h1_port))
         argv = [find_tool("nginx") or "nginx", "-p", str(self.tmp), "-c", str(conf),
                 "-e", str(self.tmp / "error.log")]
-        self.proc = subprocess.Popen(pinned(SERVER_CORE, argv), stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(pinned(CORES.server, argv), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         time.sleep(0.5)
         if self.proc.poll() is not None:
@@ -123,7 +125,7 @@ _H2LOAD_TIME = re.compile(r"finished in ([\d.]+)s")
 
 
 def run_h2load(url: str, seconds: float) -> Measured:
-    argv = pinned(GENERATOR_CORE, [find_tool("h2load") or "h2load", "-c", str(CONNECTIONS),
+    argv = pinned(CORES.generator, [find_tool("h2load") or "h2load", "-c", str(CONNECTIONS),
                                    "-m", str(STREAMS), "-t", "1", "-D", str(int(seconds)), url])
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
@@ -153,12 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--nice", type=int, default=0)
+    add_pinning_options(parser)
     parser.add_argument("--no-httpx", action="store_true", help="leave httpx out")
     parser.add_argument("--scenario", action="store_true",
                         help="a scenario over h2c by each implementation, and over HTTP/1.1")
     args = parser.parse_args(argv)
-    set_nice(args.nice)
+    apply_pinning_options(parser, args)
     if args.scenario:
         return scenarios(args)
     kinds = ["h2load", "loadnb"] + ([] if args.no_httpx else ["httpx"])

@@ -35,15 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: benchmarks.common and loadnb from this tree
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import (  # noqa: E402
-    GENERATOR_CORE,
-    Nginx,
-    can_pin,
-    median,
-    pinned,
-    pinning_note,
-    spread,
-)
+from benchmarks.common import Nginx, median, spread  # noqa: E402
+from benchmarks.pinning import CORES, can_pin, pinned, pinning_note  # noqa: E402
 
 MARK = "@@kernel-bench "
 SETUP = """
@@ -113,7 +106,7 @@ class Kernel:
 def cli_run(url: str, users: int, seconds: float) -> dict[str, Any]:
     """(c): the CLI's fast path in a process of its own (its ``--json`` summary)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    argv = pinned(GENERATOR_CORE, [sys.executable, "-m", "loadnb", "run", url, "-u", str(users),
+    argv = pinned(CORES.generator, [sys.executable, "-m", "loadnb", "run", url, "-u", str(users),
                                    "-d", f"{seconds:g}s", "--json", "-q", "--no-history"])
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 60,
                           check=False)
@@ -137,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, list[float]] = {"in-kernel": [], "workers=1": [], "CLI": []}
     budget = args.seconds + 120
     with Nginx() as nginx, Kernel() as kernel:
-        setup = kernel.execute(SETUP.format(pin=can_pin(), core=GENERATOR_CORE, mark=MARK), 120)
+        setup = kernel.execute(SETUP.format(pin=can_pin(), core=CORES.generator, mark=MARK), 120)
         print(f"  kernel ready (its loop: {setup['loop']}), {setup['cluster']}, its worker on "
               f"cores {setup['worker_cores']}", flush=True)
         code = {name: RUN.format(url=nginx.url, users=args.users, seconds=args.seconds, mark=MARK,

@@ -25,7 +25,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import GENERATOR_CORE, Nginx, can_pin, free_port, median, spread
+from benchmarks.common import Nginx, free_port, median, spread
+from benchmarks.pinning import CORES, can_pin
 from loadnb.runner.run import Run
 from loadnb.spec.config import make_spec
 
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=2000, help="lines of the scraped text")
     args = parser.parse_args()
     if can_pin():
-        os.sched_setaffinity(0, {GENERATOR_CORE})
+        os.sched_setaffinity(0, {CORES.generator})
     port = free_port()
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(port), str(args.lines)])
     child_url = f"http://127.0.0.1:{port}/"

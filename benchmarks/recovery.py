@@ -36,6 +36,7 @@ if __package__ in (None, ""):  # run as a script: import the package by its name
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Nginx, fmt_rate, measured, request_bytes, run_child  # noqa: E402
+from benchmarks.pinning import add_pinning_options, apply_pinning_options  # noqa: E402
 
 __all__ = ["ON_TIME_MS", "STALLS", "catch_ups", "main"]
 
@@ -167,7 +168,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--reps", type=int, default=6)
     parser.add_argument("--stall-ms", type=float, default=5.0)
     parser.add_argument("--fraction", type=float, default=0.5)
+    add_pinning_options(parser)
     args = parser.parse_args(argv)
+    apply_pinning_options(parser, args)
     compare(args.reps, args.stall_ms / 1e3, args.fraction)
 
 

@@ -28,11 +28,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (make bench): import the package by its name
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import missing_tools, pinning_note, set_nice  # noqa: E402
 from benchmarks.figures_base import FIGURES, Mode, Row  # noqa: E402
 from benchmarks.figures_memory import memory, stop_latency  # noqa: E402
 from benchmarks.figures_open import open_capacity, pacing  # noqa: E402
 from benchmarks.figures_throughput import monitoring, throughput  # noqa: E402
+from benchmarks.pinning import (  # noqa: E402
+    add_pinning_options,
+    apply_pinning_options,
+    missing_tools,
+    pinning_note,
+)
 
 FRACTIONS = (0.6, 0.7, 0.8, 0.9, 1.0)
 MODES = {
@@ -74,13 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true",
                         help="run the memory figure for a real 10 minutes")
     parser.add_argument("--only", default="", help="comma-separated figure numbers, e.g. 1,3")
-    parser.add_argument("--nice", type=int, default=0,
-                        help="run nginx and the generators under nice -n N (e.g. -10, as root, "
-                             "on a busy shared machine)")
+    add_pinning_options(parser)
     args = parser.parse_args(argv)
-    if args.nice < 0 and os.geteuid() != 0:
-        parser.error("--nice below 0 needs root")
-    set_nice(args.nice)
+    apply_pinning_options(parser, args)
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     if args.long:
         mode = Mode(**{**mode.__dict__, "memory_seconds": 600.0})
