@@ -36,7 +36,11 @@ if __package__ in (None, ""):  # run as a script: import the package by its name
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Nginx, fmt_rate, measured, request_bytes, run_child  # noqa: E402
-from benchmarks.pinning import add_pinning_options, apply_pinning_options  # noqa: E402
+from benchmarks.pinning import (  # noqa: E402
+    add_pinning_options,
+    apply_pinning_options,
+    pinning_note,
+)
 
 __all__ = ["ON_TIME_MS", "STALLS", "catch_ups", "main"]
 
@@ -135,7 +139,8 @@ def compare(reps: int, stall: float, fraction: float, seconds: float = 3.0) -> f
             seconds + 60))
         rate = fraction * raw.rate
         print(f"raw closed {fmt_rate(raw.rate)}; open model at {fmt_rate(rate)}, held "
-              f"{stall * 1e3:g} ms at {', '.join(f'{s:g}' for s in STALLS)} s", flush=True)
+              f"{stall * 1e3:g} ms at {', '.join(f'{s:g}' for s in STALLS)} s; {pinning_note()}",
+              flush=True)
         params = {"url": nginx.url, "rate": rate, "duration": seconds, "stall": stall,
                   "connections": CONNECTIONS, "payload": payload}
         for rep in range(reps):

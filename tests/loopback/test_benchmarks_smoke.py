@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.pinning import can_pin
 from benchmarks.run_all import FIGURES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,15 +84,19 @@ def test_every_hot_path_kind_runs(kind: str) -> None:
 @pytest.mark.timeout(120)
 def test_recovery_holds_both_clients_and_prints_the_ratio() -> None:
     """``benchmarks/recovery.py``: both clients' loops are held (each run's slowest send waited
-    for a 5 ms stall), and the ratio of the rates they caught up at is printed."""
+    for a 5 ms stall), and the ratio of the rates they caught up at is printed; on the cores
+    ``--cores`` names (swapped here: the generators on core 1, nginx on core 0)."""
     missing = _missing()
     if missing:
         pytest.skip(f"the benchmark needs {', '.join(missing)}")
+    swapped = ["--cores", "1,0"] if can_pin() else []
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "recovery.py"), "--reps",
-                           "1", "--fraction", "0.05"],
+                           "1", "--fraction", "0.05", *swapped],
                           cwd=ROOT, capture_output=True, text=True, timeout=100)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-5000:]
+    if swapped:
+        assert "generator pinned to core 1, nginx to core 0" in proc.stdout.splitlines()[0]
     runs = [line for line in proc.stdout.splitlines() if line.startswith("  run 1 ")]
     assert len(runs) == 2, output
     for line in runs:
