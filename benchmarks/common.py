@@ -318,7 +318,7 @@ def median_error(values: Sequence[float]) -> float:
     data = [v for v in values if v == v]
     if len(data) < 3:
         return float("nan")
-    return 1.2533 * statistics.stdev(data) / len(data) ** 0.5
+    return 1.2533 * statistics.stdev(data) / math.sqrt(len(data))
 
 
 def spread(values: Sequence[float]) -> str:
