@@ -7,10 +7,10 @@ same run, over TLS (h2) and cleartext (h2c), 64 connections x 10 streams, one ge
     .venv/bin/python benchmarks/h2.py --scenario --rounds 3 --seconds 3   # scenarios over h2c
 
 nginx (one worker, no access log, ``listen ... ssl http2`` and ``listen ... http2``) is pinned to
-core 1, every generator to core 0 (benchmarks/common.py). Rounds interleave the generators, so a
-slow drift of a shared machine hits them alike; the primary figure is requests per second of the
-generator's own CPU time (the machine's load average is printed with each round), ratios are
-taken within a round and their median printed. Generators:
+core 1, every generator to core 0, or where ``--cores G,S`` says (benchmarks/pinning.py). Rounds
+interleave the generators, so a slow drift of a shared machine hits them alike; the primary
+figure is requests per second of the generator's own CPU time (the machine's load average is
+printed with each round), ratios are taken within a round and their median printed. Generators:
 
 - ``h2load -c 64 -m 10 -t 1`` (nghttp2's C client: the reference);
 - ``loadnb``: a closed-model run of 640 users through ``Run`` with the HTTP/2 transport

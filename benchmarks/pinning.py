@@ -39,12 +39,17 @@ def missing_tools() -> list[str]:
     return [name for name in ("nginx", "wrk", "taskset") if find_tool(name) is None]
 
 
+def allowed_cores() -> set[int]:
+    """The cores this process may run on (none known where the OS does not say: not Linux)."""
+    try:
+        return os.sched_getaffinity(0)
+    except AttributeError:  # pragma: no cover - not Linux
+        return set()
+
+
 def can_pin() -> bool:
     """Whether generator and server can be pinned to two different cores."""
-    try:
-        cores = os.sched_getaffinity(0)
-    except AttributeError:  # pragma: no cover - not Linux
-        return False
+    cores = allowed_cores()
     return (find_tool("taskset") is not None and CORES.generator in cores
             and CORES.server in cores)
 
@@ -68,7 +73,7 @@ def set_cores(text: str) -> None:
         generator, server = (int(part) for part in text.split(","))
     except ValueError:
         raise ValueError(f"--cores takes two core numbers, GENERATOR,SERVER: {text!r}") from None
-    allowed = os.sched_getaffinity(0)
+    allowed = allowed_cores()
     if generator == server or not {generator, server} <= allowed:
         raise ValueError(f"--cores {text}: two different cores of {sorted(allowed)}")
     CORES.generator, CORES.server = generator, server

@@ -1,6 +1,7 @@
 """How fast the open model catches up after its loop was held, against the raw open-loop client.
 
-    python benchmarks/recovery.py [--reps 6] [--stall-ms 5] [--fraction 0.5]
+    python benchmarks/recovery.py [--reps 6] [--stall-ms 5] [--fraction 0.5] [--nice N]
+                                  [--cores G,S]
 
 A shared machine holds a generator's loop now and then (a neighbour, the host); an open model
 then owes every arrival due meanwhile and catches up at what it can send above the rate. Near its

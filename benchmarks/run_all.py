@@ -6,9 +6,11 @@ latency, the open model vs the closed model.
     .venv/bin/python benchmarks/run_all.py --smoke    # about 20 s: 1 repetition, no memory figure
     .venv/bin/python benchmarks/run_all.py --long     # memory over a real 10 minutes
     .venv/bin/python benchmarks/run_all.py --nice -10 # as root on a busy shared machine
+    .venv/bin/python benchmarks/run_all.py --only 6 --cores 2,3  # on cores kept free (isolcpus)
 
 Each benchmark starts its own nginx on 127.0.0.1 (one worker, pinned to core 1) and runs every
-generator pinned to core 0 (``taskset -c``), one process per measurement. Every figure is a ratio
+generator pinned to core 0 (``taskset -c``; other cores with ``--cores G,S``), one process per
+measurement. Every figure is a ratio
 or a bound against a reference measured in the same run; repeated measurements are interleaved
 (so slow drifts of a shared machine hit every variant alike) and the median is printed. Targets
 are shown with pass/fail as information: the exit status is 0 unless a benchmark crashed.
